@@ -1,0 +1,77 @@
+"""Command line: ``python -m minidl train …`` (and ``reproduce``, see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from .train import Config, Run
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one network on a 2-D data set and report its error")
+    defaults = Config()
+    p.add_argument("--dataset", default=defaults.dataset)
+    p.add_argument("--n-train", type=int, default=defaults.n_train)
+    p.add_argument("--n-test", type=int, default=defaults.n_test)
+    p.add_argument("--noise", type=float, default=defaults.noise)
+    p.add_argument("--data-seed", type=int, default=defaults.data_seed)
+    p.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden),
+                   help="hidden layer widths (default: 25 25 25)")
+    p.add_argument("--activation", default=defaults.activation)
+    p.add_argument("--init", default=defaults.init)
+    p.add_argument("--gain", type=float, default=defaults.gain)
+    p.add_argument("--init-seed", type=int, default=defaults.init_seed)
+    p.add_argument("--optimizer", default=defaults.optimizer)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--momentum", type=float, default=defaults.momentum)
+    p.add_argument("--beta1", type=float, default=defaults.beta1)
+    p.add_argument("--beta2", type=float, default=defaults.beta2)
+    p.add_argument("--eps", type=float, default=defaults.eps)
+    p.add_argument("--rho", type=float, default=defaults.rho)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--every", type=int, default=10, help="print progress every N epochs")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    settings = {k: getattr(args, k) for k in Config.field_names() if hasattr(args, k)}
+    settings["hidden"] = tuple(args.hidden)
+    try:
+        run = Run(Config(**settings))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    c = run.config
+    print(f"training 2-{'-'.join(map(str, c.hidden))}-2 {c.activation} with {c.optimizer} "
+          f"(lr={c.lr:g}, batch={c.batch_size}) on {c.dataset}, {c.epochs} epochs")
+
+    def progress(epoch: int, m: dict) -> None:
+        if epoch % args.every == 0 or epoch == c.epochs or m["diverged"]:
+            print(f"epoch {epoch:4d}  train loss {m['train_loss']:.4f}  "
+                  f"train acc {100 * m['train_acc']:6.2f}%  test acc {100 * m['test_acc']:6.2f}%")
+
+    run.fit(progress)
+    if run.diverged:
+        print(f"diverged at epoch {run.epoch} (loss became NaN/inf); try a smaller learning rate")
+        return 1
+    final = run.history[-1]
+    print(f"final train error {100 * (1 - final['train_acc']):.2f}%  "
+          f"test error {100 * (1 - final['test_acc']):.2f}%  "
+          f"(test accuracy {100 * final['test_acc']:.2f}%)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    torch.set_num_threads(1)  # tiny models: one thread is many times faster (DESIGN.md)
+    parser = argparse.ArgumentParser(prog="python -m minidl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    args = parser.parse_args(argv)
+    return _run_train(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

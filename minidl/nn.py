@@ -1,0 +1,255 @@
+"""Modules with hand-written backward passes.
+
+Every module maps an input ``x`` to an output ``y = f(x)`` in ``forward`` and,
+given ``dL/dy`` in ``backward``, accumulates ``dL/dparam`` into its gradient
+tensors and returns ``dL/dx`` (the chain rule, one layer at a time).
+
+Shapes: a plain model takes ``x : (batch, in_features)``.  A *population* of
+``members`` independent models (``Linear(..., members=M)``) takes
+``x : (M, batch, in_features)``: every member has its own weights and its own
+rows, and one batched matmul serves them all.  Activations are elementwise and
+serve both cases unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+class Module:
+    """Base class: ``forward``, ``backward``, ``param``, ``zero_grad``, ``init_params``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def param(self) -> list[Pair]:
+        """``(parameter, gradient)`` pairs; the same tensor objects on every call."""
+        return []
+
+    def zero_grad(self) -> None:
+        for _, grad in self.param():
+            grad.zero_()
+
+    def init_params(self, method: str = "xavier", gain: float = 1.0,
+                    generator: torch.Generator | None = None) -> None:
+        """Parameterless modules have nothing to initialise."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+INIT_METHODS = ("xavier", "zero")
+
+
+class Linear(Module):
+    """Affine map ``y = x Wᵀ + b``.
+
+    Backward, for ``g = dL/dy``: ``dL/dW = gᵀ x``, ``dL/db = Σ_batch g``,
+    ``dL/dx = g W``.
+
+    Shape:
+        weight ``(out_features, in_features)``, bias ``(out_features,)``;
+        with ``members=M``: weight ``(M, out, in)``, bias ``(M, 1, out)``.
+        x ``(batch, in)`` → y ``(batch, out)``; with members
+        ``(M, batch, in)`` → ``(M, batch, out)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, members: int | None = None,
+                 dtype: torch.dtype = torch.float32):
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
+        if members is not None and (not isinstance(members, int) or members < 1):
+            raise ValueError(f"Linear: members must be a positive integer or None, got {members!r}")
+        self.in_features, self.out_features, self.members = in_features, out_features, members
+        lead = () if members is None else (members,)
+        bias_shape = (out_features,) if members is None else (members, 1, out_features)
+        self.weight = torch.zeros(*lead, out_features, in_features, dtype=dtype)
+        self.bias = torch.zeros(bias_shape, dtype=dtype)
+        self.grad_weight = torch.zeros_like(self.weight)
+        self.grad_bias = torch.zeros_like(self.bias)
+        self._input: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected_dim = 2 if self.members is None else 3
+        if x.dim() != expected_dim or x.shape[-1] != self.in_features or (
+                self.members is not None and x.shape[0] != self.members):
+            want = (f"(batch, {self.in_features})" if self.members is None
+                    else f"({self.members}, batch, {self.in_features})")
+            raise ValueError(f"Linear: expected input of shape {want}, got {tuple(x.shape)}")
+        self._input = x
+        if self.members is None:
+            return torch.addmm(self.bias, x, self.weight.t())
+        return torch.baddbmm(self.bias, x, self.weight.transpose(1, 2))
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        x = self._input
+        if self.members is None:
+            self.grad_weight.addmm_(grad_output.t(), x)
+            self.grad_bias.add_(grad_output.sum(0))
+            return grad_output.mm(self.weight)
+        self.grad_weight.baddbmm_(grad_output.transpose(1, 2), x)
+        self.grad_bias.add_(grad_output.sum(1, keepdim=True))
+        return grad_output.bmm(self.weight)
+
+    def param(self) -> list[Pair]:
+        return [(self.weight, self.grad_weight), (self.bias, self.grad_bias)]
+
+    def init_params(self, method: str = "xavier", gain: float = 1.0,
+                    generator: torch.Generator | None = None) -> None:
+        """``"xavier"``: weight and bias ~ N(0, 2·gain / (fan_in + fan_out)); ``"zero"``: 0."""
+        if method == "zero":
+            self.weight.zero_()
+            self.bias.zero_()
+            return
+        if method != "xavier":
+            raise ValueError(f"unknown init method {method!r}; expected one of {INIT_METHODS}")
+        if not math.isfinite(gain) or gain <= 0:
+            raise ValueError(f"init gain must be a positive finite number, got {gain!r}")
+        std = math.sqrt(2.0 * gain / (self.in_features + self.out_features))
+        self.weight.normal_(0.0, std, generator=generator)
+        self.bias.normal_(0.0, std, generator=generator)
+
+    def __repr__(self) -> str:
+        members = "" if self.members is None else f", members={self.members}"
+        return f"Linear({self.in_features}, {self.out_features}{members})"
+
+
+class Sequential(Module):
+    """Composition ``y = f_n(… f_1(x))``; backward runs the children in reverse."""
+
+    def __init__(self, *modules: Module):
+        self.modules = list(modules)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.modules:
+            x = module.forward(x)
+        return x
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        for module in reversed(self.modules):
+            grad_output = module.backward(grad_output)
+        return grad_output
+
+    def param(self) -> list[Pair]:
+        return [pair for module in self.modules for pair in module.param()]
+
+    def init_params(self, method: str = "xavier", gain: float = 1.0,
+                    generator: torch.Generator | None = None) -> None:
+        for module in self.modules:
+            module.init_params(method, gain, generator)
+
+    def __repr__(self) -> str:
+        return "Sequential(" + ", ".join(map(repr, self.modules)) + ")"
+
+
+class ReLU(Module):
+    """``y = max(x, 0)``; ``dL/dx = dL/dy · [x > 0]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._output = torch.relu(x)
+        return self._output
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        return grad_output.masked_fill(self._output <= 0, 0.0)
+
+
+class Tanh(Module):
+    """``y = tanh x``; ``dL/dx = dL/dy · (1 − y²)``.  ``torch.tanh`` saturates, never overflows."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._output = torch.tanh(x)
+        return self._output
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        y = self._output
+        return torch.addcmul(grad_output, grad_output, y * y, value=-1.0)
+
+
+class Sigmoid(Module):
+    """``y = 1 / (1 + e^(−x))``; ``dL/dx = dL/dy · y (1 − y)``.
+
+    ``torch.sigmoid`` evaluates the stable form, so no input overflows ``exp``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._output = torch.sigmoid(x)
+        return self._output
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        y = self._output
+        return grad_output * (y - y * y)
+
+
+class Identity(Module):
+    """The linear activation ``y = x``; ``dL/dx = dL/dy``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        return grad_output
+
+
+class LossMSE(Module):
+    """Mean squared error ``L = mean((pred − target)²)``; ``dL/dpred = 2 (pred − target) / N``.
+
+    ``N`` counts all elements, as PyTorch's ``mse_loss`` does.  With
+    ``members=True`` the inputs are ``(M, batch, classes)`` and each member gets
+    its own mean: ``forward`` returns a ``(M,)`` tensor and ``backward`` the
+    gradient of their sum, so every member sees exactly its own loss gradient.
+    """
+
+    def __init__(self, members: bool = False):
+        self.members = members
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if pred.shape != target.shape:
+            raise ValueError(f"LossMSE: prediction shape {tuple(pred.shape)} "
+                             f"!= target shape {tuple(target.shape)}")
+        self._diff = pred - target
+        squared = self._diff.square()
+        return squared.mean(dim=(1, 2)) if self.members else squared.mean()
+
+    def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
+        diff = self._diff
+        per_member = diff[0].numel() if self.members else diff.numel()
+        return diff * (2.0 / per_member)
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.forward(pred, target)
+
+
+ACTIVATIONS: dict[str, type[Module]] = {
+    "relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity,
+}
+
+
+def mlp(sizes: list[int], activation: str = "tanh", members: int | None = None,
+        dtype: torch.dtype = torch.float32) -> Sequential:
+    """``Linear(sizes[0], sizes[1]), act, …, Linear(sizes[-2], sizes[-1])``; no activation at the end."""
+    key = activation.lower() if isinstance(activation, str) else activation
+    if key not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; expected one of {tuple(ACTIVATIONS)}")
+    if len(sizes) < 2:
+        raise ValueError(f"an MLP needs at least input and output sizes, got {sizes!r}")
+    layers: list[Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(n_in, n_out, members=members, dtype=dtype))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[key]())
+    return Sequential(*layers)
+
+
+def parameter_count(model: Module) -> int:
+    return sum(p.numel() for p, _ in model.param())

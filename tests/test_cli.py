@@ -1,0 +1,29 @@
+import subprocess
+import sys
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "minidl", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_train_prints_progress_and_final_errors():
+    out = run_cli("train", "--n-train", "200", "--n-test", "200", "--epochs", "4", "--every", "2",
+                  "--optimizer", "adam", "--lr", "0.01", "--batch-size", "10")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert sum(line.startswith("epoch") for line in lines) == 2
+    assert "final train error" in lines[-1] and "test error" in lines[-1]
+
+
+def test_train_rejects_bad_settings_with_a_message():
+    out = run_cli("train", "--lr", "-1")
+    assert out.returncode == 2
+    assert "learning rate" in out.stderr and "-1" in out.stderr
+
+
+def test_train_reports_divergence():
+    out = run_cli("train", "--n-train", "100", "--n-test", "100", "--epochs", "30",
+                  "--lr", "1000000", "--activation", "relu")
+    assert out.returncode == 1
+    assert "diverged" in out.stdout

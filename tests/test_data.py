@@ -1,0 +1,72 @@
+import math
+
+import pytest
+import torch
+
+from minidl import data
+
+
+def test_disk_shapes_dtypes_and_range():
+    X, y = data.disk(1000, seed=0)
+    assert X.shape == (1000, 2) and X.dtype == torch.float32
+    assert y.shape == (1000,) and y.dtype == torch.int64
+    assert X.min() >= 0 and X.max() <= 1
+    assert set(y.unique().tolist()) == {0, 1}
+
+
+def test_disk_label_is_strictly_inside_the_disk():
+    X, y = data.disk(5000, seed=1)
+    r = ((X - 0.5) ** 2).sum(1).sqrt()
+    radius = 1 / math.sqrt(2 * math.pi)
+    assert torch.equal(y == 1, r < radius)
+    assert data.disk_label(torch.tensor([[0.5 + radius, 0.5]])).item() == 0  # boundary is outside
+
+
+def test_disk_is_balanced_since_its_area_is_one_half():
+    _, y = data.disk(20000, seed=2)
+    assert y.float().mean().item() == pytest.approx(0.5, abs=0.015)
+
+
+def test_same_seed_same_data_different_seed_different_data():
+    assert torch.equal(data.disk(50, seed=3)[0], data.disk(50, seed=3)[0])
+    assert not torch.equal(data.disk(50, seed=3)[0], data.disk(50, seed=4)[0])
+
+
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_every_data_set_is_in_the_unit_square_with_both_labels(name):
+    X, y = data.make(name, 400, seed=0)
+    assert X.shape == (400, 2) and X.dtype == torch.float32 and y.dtype == torch.int64
+    assert X.min() >= 0 and X.max() <= 1
+    assert 0.2 < y.float().mean().item() < 0.8
+
+
+def test_label_noise_flips_about_that_fraction_and_keeps_positions():
+    X0, y0 = data.make("disk", 4000, seed=0)
+    X1, y1 = data.make("disk", 4000, seed=0, noise=0.2)
+    assert torch.equal(X0, X1)
+    assert (y0 != y1).float().mean().item() == pytest.approx(0.2, abs=0.02)
+
+
+def test_train_test_split_sizes_and_clean_test_labels():
+    Xtr, ytr, Xte, yte = data.train_test("disk", 300, 200, seed=0, noise=0.3)
+    assert Xtr.shape == (300, 2) and Xte.shape == (200, 2)
+    assert torch.equal(yte, data.disk_label(Xte))
+    assert not torch.equal(ytr, data.disk_label(Xtr))
+
+
+def test_one_hot():
+    out = data.one_hot(torch.tensor([0, 1, 1]))
+    assert torch.equal(out, torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="labels"):
+        data.one_hot(torch.tensor([0, 2]))
+    with pytest.raises(TypeError):
+        data.one_hot(torch.tensor([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("call,match", [(lambda: data.disk(0), "positive"),
+                                        (lambda: data.disk(10, seed=-1), "seed"),
+                                        (lambda: data.make("moons", 10), "moons"),
+                                        (lambda: data.make("disk", 10, noise=0.9), "noise")])
+def test_bad_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,0 +1,174 @@
+"""Optimizer trajectories against torch.optim (the oracle), in float64."""
+
+import pytest
+import torch
+
+from minidl import nn, optim
+
+STEPS = 300
+
+
+def trajectories(make_ours, make_theirs, grad_scale=1.0, steps=STEPS):
+    """Run both optimizers on the same parameters with the same gradient sequence."""
+    g = torch.Generator().manual_seed(0)
+    shapes = [(4, 3), (4,), (2, 4), (2,)]
+    init = [torch.randn(s, dtype=torch.float64, generator=g) for s in shapes]
+    ours = [(p.clone(), torch.zeros_like(p)) for p in init]
+    theirs = [p.clone() for p in init]
+    opt_ours = make_ours(ours)
+    with torch.enable_grad():
+        leaves = [p.requires_grad_(True) for p in theirs]
+        opt_theirs = make_theirs(leaves)
+        for _ in range(steps):
+            # gradients depend on the parameters (a quadratic bowl plus noise), as in training
+            noise = [grad_scale * torch.randn(s, dtype=torch.float64, generator=g) for s in shapes]
+            opt_ours.zero_grad()
+            for (p, grad), n in zip(ours, noise):
+                grad.add_(grad_scale * p + n)
+            opt_theirs.zero_grad()
+            for p, n in zip(leaves, noise):
+                p.grad = (grad_scale * p.detach() + n).clone()
+            opt_ours.step()
+            opt_theirs.step()
+    return [p for p, _ in ours], [p.detach() for p in leaves]
+
+
+CASES = {
+    "sgd": (lambda ps: optim.SGD(ps, lr=0.01), lambda ps: torch.optim.SGD(ps, lr=0.01)),
+    "sgd_momentum": (lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9),
+                     lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9)),
+    "adam": (lambda ps: optim.Adam(ps, lr=1e-3, betas=(0.8, 0.99), eps=1e-8),
+             lambda ps: torch.optim.Adam(ps, lr=1e-3, betas=(0.8, 0.99), eps=1e-8)),
+    "adam_default": (lambda ps: optim.Adam(ps), lambda ps: torch.optim.Adam(ps)),
+    "rmsprop": (lambda ps: optim.RMSprop(ps, lr=1e-3, rho=0.9, eps=1e-9),
+                lambda ps: torch.optim.RMSprop(ps, lr=1e-3, alpha=0.9, eps=1e-9)),
+    "rmsprop_default": (lambda ps: optim.RMSprop(ps), lambda ps: torch.optim.RMSprop(ps)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("grad_scale", [1.0, 1e-6])
+def test_optimizer_matches_torch_optim(case, grad_scale):
+    ours, theirs = trajectories(*CASES[case], grad_scale=grad_scale)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+
+
+def test_eps_placement_matters_for_tiny_gradients():
+    """With 1e-6 gradients, eps inside the square root would give a visibly different path."""
+    ours, theirs = trajectories(lambda ps: optim.Adam(ps, lr=1e-3, eps=1e-6),
+                                lambda ps: torch.optim.Adam(ps, lr=1e-3, eps=1e-6),
+                                grad_scale=1e-6, steps=20)
+    start, _ = trajectories(lambda ps: optim.SGD(ps, lr=1e-30), lambda ps: torch.optim.SGD(
+        ps, lr=1e-30), steps=0)
+    moved = sum((a - s).abs().sum() for a, s in zip(ours, start))
+    assert moved > 1e-4  # it did move, and (above) exactly like torch
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+
+
+def test_hyperparameters_change_mid_run_like_torch():
+    def ours(ps):
+        opt = optim.Adam(ps, lr=1e-3)
+        real_step = opt.step
+
+        def step():
+            if opt.step_count == 100:
+                opt.set_hyperparameters(lr=1e-2)
+            real_step()
+        opt.step = step
+        return opt
+
+    def theirs(ps):
+        opt = torch.optim.Adam(ps, lr=1e-3)
+        real_step = opt.step
+        count = [0]
+
+        def step():
+            count[0] += 1
+            if count[0] == 101:
+                opt.param_groups[0]["lr"] = 1e-2
+            real_step()
+        opt.step = step
+        return opt
+    a_list, b_list = trajectories(ours, theirs, steps=200)
+    for a, b in zip(a_list, b_list):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+
+
+def test_parameters_keep_identity_after_flattening():
+    model = nn.mlp([2, 5, 2])
+    before = [(id(p), id(g)) for p, g in model.param()]
+    opt = optim.SGD(model.param(), lr=0.1)
+    assert [(id(p), id(g)) for p, g in model.param()] == before
+    assert opt.flat_param.numel() == nn.parameter_count(model)
+    model.param()[0][0].fill_(3.0)  # writes through to the flat buffer
+    assert opt.flat_param[: 10].eq(3.0).all()
+
+
+def test_second_optimizer_on_same_model_shares_the_buffer():
+    model = nn.mlp([2, 5, 2])
+    first = optim.SGD(model.param(), lr=0.1)
+    second = optim.Adam(model.param())
+    assert first.flat_param.data_ptr() == second.flat_param.data_ptr()
+
+
+def test_per_member_learning_rates_update_each_member_independently():
+    pop = nn.Linear(3, 2, members=3, dtype=torch.float64)
+    singles = [nn.Linear(3, 2, dtype=torch.float64) for _ in range(3)]
+    lrs = [0.1, 0.01, 0.0001]
+    opt_pop = optim.Adam(pop.param(), lr=lrs, betas=([0.9, 0.8, 0.9], 0.999))
+    opts = [optim.Adam(s.param(), lr=lr, betas=(b1, 0.999)) for s, lr, b1 in
+            zip(singles, lrs, [0.9, 0.8, 0.9])]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        x = torch.randn(3, 4, 3, dtype=torch.float64, generator=g)
+        up = torch.randn(3, 4, 2, dtype=torch.float64, generator=g)
+        opt_pop.zero_grad()
+        pop.forward(x)
+        pop.backward(up)
+        opt_pop.step()
+        for i, (s, o) in enumerate(zip(singles, opts)):
+            o.zero_grad()
+            s.forward(x[i])
+            s.backward(up[i])
+            o.step()
+    for i, s in enumerate(singles):
+        torch.testing.assert_close(pop.weight[i], s.weight)
+        torch.testing.assert_close(pop.bias[i, 0], s.bias)
+
+
+def test_freeze_members_zeroes_and_stops_them():
+    pop = nn.Linear(2, 2, members=3)
+    pop.init_params("xavier", 1.0, torch.Generator().manual_seed(0))
+    opt = optim.SGD(pop.param(), lr=0.1, momentum=0.9)
+    pop.weight[1].fill_(float("nan"))
+    opt.freeze_members(torch.tensor([False, True, False]))
+    assert pop.weight[1].eq(0).all()
+    before = pop.weight.clone()
+    pop.forward(torch.ones(3, 4, 2))
+    pop.backward(torch.ones(3, 4, 2))
+    opt.step()
+    assert pop.weight[1].eq(0).all()
+    assert not torch.equal(pop.weight[0], before[0])
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda ps: optim.SGD(ps, lr=0.0), "learning rate"),
+    (lambda ps: optim.SGD(ps, lr=-1), "learning rate"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=1.0), "momentum"),
+    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), "beta1"),
+    (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), "beta2"),
+    (lambda ps: optim.Adam(ps, eps=0.0), "eps"),
+    (lambda ps: optim.RMSprop(ps, rho=1.5), "rho"),
+    (lambda ps: optim.RMSprop(ps, lr=float("nan")), "learning rate"),
+    (lambda ps: optim.make("adagrad", ps, lr=0.1), "adagrad"),
+])
+def test_bad_hyperparameters_raise_value_error_naming_the_value(make, match):
+    with pytest.raises(ValueError, match=match):
+        make(nn.Linear(2, 2).param())
+
+
+def test_params_must_be_pairs():
+    with pytest.raises(TypeError, match="pairs"):
+        optim.SGD([torch.zeros(2)], lr=0.1)
