@@ -88,26 +88,48 @@ class Optimizer:
         self.flat_param = flatten_([p for p, _ in params])
         self.flat_grad = flatten_([g for _, g in params])
         self.step_count = 0
+        self.hyper: dict[str, float | torch.Tensor] = {}
         self.set_hyperparameters(**hypers)
 
     def set_hyperparameters(self, **hypers: Hyper) -> None:
-        """Change hyperparameters between steps (state is kept)."""
-        for name, value in hypers.items():
-            setattr(self, name, self._broadcast(value))
+        """Change hyperparameters between steps (state is kept).
 
-    def _broadcast(self, value: Hyper) -> float | torch.Tensor:
-        """A float stays a float; per-member values become a tensor aligned with the flat buffer."""
+        ``self.hyper[name]`` keeps each value compact (a float, or one value per
+        member); the attribute of the same name holds it broadcast to the flat
+        buffer, ready for elementwise use.
+        """
+        for name, value in hypers.items():
+            self.hyper[name] = self._compact(value)
+            setattr(self, name, self._expand(self.hyper[name]))
+        self._neg_lr = self._expand(-self.hyper["lr"])
+
+    def _compact(self, value: Hyper) -> float | torch.Tensor:
         if not isinstance(value, (torch.Tensor, Sequence)):
             return float(value)
         per_member = torch.as_tensor(value, dtype=self.flat_param.dtype).flatten()
-        members = per_member.numel()
-        pieces = []
         for p, _ in self.params:
-            if p.dim() == 0 or p.shape[0] != members:
-                raise ValueError(f"{members} per-member values given, but a parameter has "
-                                 f"shape {tuple(p.shape)} (expected leading dimension {members})")
-            pieces.append(per_member.view(-1, *[1] * (p.dim() - 1)).expand_as(p).reshape(-1))
-        return torch.cat(pieces)
+            if p.dim() == 0 or p.shape[0] != per_member.numel():
+                raise ValueError(f"{per_member.numel()} per-member values given, but a parameter "
+                                 f"has shape {tuple(p.shape)} (expected that leading dimension)")
+        return per_member
+
+    def _expand(self, compact: float | torch.Tensor) -> float | torch.Tensor:
+        """A float stays a float; per-member values are repeated over each member's entries."""
+        if not isinstance(compact, torch.Tensor):
+            return compact
+        return torch.cat([compact.view(-1, *[1] * (p.dim() - 1)).expand_as(p).reshape(-1)
+                          for p, _ in self.params])
+
+    def _scale_(self, flat: torch.Tensor, factor: float | torch.Tensor) -> None:
+        """``flat *= factor`` for a float or a per-member factor (one value per member)."""
+        if not isinstance(factor, torch.Tensor):
+            flat.mul_(factor)
+            return
+        column = factor.view(-1, 1)
+        offset = 0
+        for p, _ in self.params:
+            flat[offset:offset + p.numel()].view(factor.numel(), -1).mul_(column)
+            offset += p.numel()
 
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
@@ -121,13 +143,13 @@ class Optimizer:
         Used for diverged members of a population: their parameters are zeroed
         so that no NaN/inf travels on, and their learning rate is set to 0.
         """
-        mask = torch.zeros(self.params[0][0].shape[0], dtype=torch.bool)
+        count = self.params[0][0].shape[0]
+        mask = torch.zeros(count, dtype=torch.bool)
         mask[members] = True
-        element_mask = torch.cat([mask.view(-1, *[1] * (p.dim() - 1)).expand_as(p).reshape(-1)
-                                  for p, _ in self.params])
-        lr = self.lr if isinstance(self.lr, torch.Tensor) else torch.full_like(
-            self.flat_param, self.lr)
-        self.lr = lr.masked_fill(element_mask, 0.0)
+        lr = self.hyper["lr"]
+        lr = lr.clone() if isinstance(lr, torch.Tensor) else torch.full((count,), lr)
+        self.set_hyperparameters(lr=lr.masked_fill(mask, 0.0))
+        element_mask = self._expand(mask.to(self.flat_param.dtype)).bool()
         self.flat_param.masked_fill_(element_mask, 0.0)
         self.flat_grad.masked_fill_(element_mask, 0.0)
         for state in self._state():
@@ -168,7 +190,7 @@ class SGD(Optimizer):
             if self.buffer is None:
                 self.buffer = torch.zeros_like(self.flat_param)
             direction = self.buffer.mul_(self.momentum).add_(self.flat_grad)
-        _add_scaled_(self.flat_param, direction, -self.lr)
+        _add_scaled_(self.flat_param, direction, self._neg_lr)
 
     def _state(self) -> list[torch.Tensor]:
         return [] if self.buffer is None else [self.buffer]
@@ -200,15 +222,23 @@ class Adam(Optimizer):
     def step(self) -> None:
         self.step_count += 1
         t = self.step_count
+        h = self.hyper
         g, d = self.flat_grad, self._scratch
-        self.exp_avg.lerp_(g, 1 - self.beta1)
-        self.exp_avg_sq.mul_(self.beta2)
-        _add_scaled_(self.exp_avg_sq, torch.mul(g, g, out=d), 1 - self.beta2)
-        step_size = self.lr / (1 - self.beta1 ** t)
-        bias_correction2_sqrt = (1 - self.beta2 ** t) ** 0.5
-        torch.sqrt(self.exp_avg_sq, out=d).div_(bias_correction2_sqrt).add_(self.eps)
+        self.exp_avg.lerp_(g, self._one_minus_beta1)
+        self.exp_avg_sq.lerp_(torch.mul(g, g, out=d), self._one_minus_beta2)
+        # bias corrections depend on the member's betas only: compute them per
+        # member and scale each member's entries, rather than per element
+        torch.sqrt(self.exp_avg_sq, out=d)
+        self._scale_(d, 1 / (1 - h["beta2"] ** t) ** 0.5)
+        d.add_(self.eps)
         torch.div(self.exp_avg, d, out=d)
-        _add_scaled_(self.flat_param, d, -step_size)
+        self._scale_(d, 1 / (1 - h["beta1"] ** t))
+        _add_scaled_(self.flat_param, d, self._neg_lr)
+
+    def set_hyperparameters(self, **hypers: Hyper) -> None:
+        super().set_hyperparameters(**hypers)
+        self._one_minus_beta1 = self._expand(1 - self.hyper["beta1"])
+        self._one_minus_beta2 = self._expand(1 - self.hyper["beta2"])
 
     def _state(self) -> list[torch.Tensor]:
         return [self.exp_avg, self.exp_avg_sq]
@@ -236,11 +266,14 @@ class RMSprop(Optimizer):
     def step(self) -> None:
         self.step_count += 1
         g, d = self.flat_grad, self._scratch
-        self.square_avg.mul_(self.rho)
-        _add_scaled_(self.square_avg, torch.mul(g, g, out=d), 1 - self.rho)
+        self.square_avg.lerp_(torch.mul(g, g, out=d), self._one_minus_rho)
         torch.sqrt(self.square_avg, out=d).add_(self.eps)
         torch.div(g, d, out=d)
-        _add_scaled_(self.flat_param, d, -self.lr)
+        _add_scaled_(self.flat_param, d, self._neg_lr)
+
+    def set_hyperparameters(self, **hypers: Hyper) -> None:
+        super().set_hyperparameters(**hypers)
+        self._one_minus_rho = self._expand(1 - self.hyper["rho"])
 
     def _state(self) -> list[torch.Tensor]:
         return [self.square_avg]

@@ -1,0 +1,191 @@
+"""Train many small networks at once: the population engine.
+
+A *member* is one training run: its hyperparameters, the rows of a shared data
+set it trains on, the rows it is evaluated on, and a seed.  Members that share
+architecture, activation, optimizer, batch size and training-set size are
+trained as one population: weights carry a leading member dimension
+(``Linear(..., members=M)``), per-member hyperparameters are broadcast tensors,
+and each member's minibatches are gathered from its own rows — so one batched
+matmul does the work of ``M`` small ones.
+
+``batched=False`` trains the same members one at a time with ordinary modules.
+Both engines draw each member's initial weights and then its per-epoch
+minibatch orders from one generator seeded with the member's seed, so they
+start from the same weights and see the same batches.
+
+A member whose weights become NaN/inf is *diverged*: it is frozen (weights
+zeroed, learning rate 0) so it cannot poison anything, and reported as such.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from . import data, nn, optim
+from .train import evaluate, train_epoch
+
+# (units of work done, units in total); returning False cancels the fit
+Progress = Callable[[int, int], "bool | None"]
+
+
+class Cancelled(Exception):
+    """Raised when a progress callback asks to stop."""
+
+
+@dataclass
+class Member:
+    """One training run inside a population."""
+
+    params: dict  # lr, momentum, beta1, beta2, eps, rho, batch_size, gain, init
+    train_rows: torch.Tensor  # (n_train,) indices into the shared X, y
+    eval_rows: torch.Tensor  # (n_eval,) indices to evaluate on (validation fold or test set)
+    seed: int
+
+
+@dataclass
+class MemberResult:
+    eval_acc: float
+    eval_loss: float
+    train_acc: float
+    train_loss: float
+    diverged: bool
+    fit_time: float  # seconds, this member's share of its population's time
+    train_loss_history: list[float] = field(default_factory=list)
+    eval_acc_history: list[float] = field(default_factory=list)
+
+
+def work_units(member: Member, epochs: int) -> int:
+    """Optimizer steps one member takes: the unit of progress (and of cost)."""
+    return epochs * math.ceil(len(member.train_rows) / member.params["batch_size"])
+
+
+def _init_member(sizes: list[int], activation: str, member: Member,
+                 generator: torch.Generator) -> nn.Sequential:
+    model = nn.mlp(sizes, activation)
+    model.init_params(member.params.get("init", "xavier"), member.params.get("gain", 1.0),
+                      generator)
+    return model
+
+
+def _group_key(member: Member) -> tuple[int, int, int]:
+    return member.params["batch_size"], len(member.train_rows), len(member.eval_rows)
+
+
+def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int],
+        activation: str, optimizer: str, epochs: int, batched: bool = True,
+        history: bool = False, progress: Progress | None = None,
+        max_population: int = 1024) -> list[MemberResult]:
+    """Train every member for ``epochs`` epochs and evaluate it; results in member order.
+
+    ``X : (N, 2)``, ``y : (N,)`` are shared; members index into them.  With
+    ``history=True`` each result also holds per-epoch training loss and
+    evaluation accuracy.  ``progress(done, total)`` is called after every
+    epoch of every population with optimizer steps done / to do.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    T = data.one_hot(y)
+    total = sum(work_units(m, epochs) for m in members)
+    done = 0
+    results: list[MemberResult | None] = [None] * len(members)
+    groups: dict[tuple, list[int]] = {}
+    for index, member in enumerate(members):
+        groups.setdefault(_group_key(member) if batched else (index,), []).append(index)
+    for indices in groups.values():
+        for start in range(0, len(indices), max_population):
+            chunk = indices[start:start + max_population]
+
+            def report(units: int, can_stop: bool = True) -> None:
+                nonlocal done
+                done += units
+                if progress is not None and progress(done, total) is False and can_stop:
+                    raise Cancelled()
+
+            population = [members[i] for i in chunk]
+            for i, result in zip(chunk, _fit_population(
+                    X, y, T, population, sizes, activation, optimizer, epochs,
+                    batched, history, report)):
+                results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer, epochs,
+                    batched: bool, history: bool, report) -> list[MemberResult]:
+    started = time.perf_counter()
+    M = len(members)
+    generators = [torch.Generator().manual_seed(m.seed) for m in members]
+    singles = [_init_member(sizes, activation, m, g) for m, g in zip(members, generators)]
+    keys = ("lr", "momentum", "beta1", "beta2", "eps", "rho")
+    hyper = {k: [m.params[k] for m in members] for k in keys if k in members[0].params}
+    # a value shared by the whole population is passed as a float: cheaper to apply
+    hyper = {k: v[0] if len(set(v)) == 1 else v for k, v in hyper.items()}
+    if batched:
+        model = nn.mlp(sizes, activation, members=M)
+        for group, *single in zip(model.param(), *[s.param() for s in singles]):
+            group[0].copy_(torch.stack([p.view(group[0].shape[1:]) for p, _ in single]))
+        loss = nn.LossMSE(members=True)
+        train_rows = torch.stack([m.train_rows for m in members])
+        eval_rows = torch.stack([m.eval_rows for m in members])
+    else:
+        assert M == 1, "the sequential engine trains one member at a time"
+        model, loss = singles[0], nn.LossMSE()
+        train_rows, eval_rows = members[0].train_rows, members[0].eval_rows
+    opt = optim.make(optimizer, model.param(), **hyper)
+    batch_size = members[0].params["batch_size"]
+    steps_per_epoch = math.ceil(train_rows.shape[-1] / batch_size)
+    diverged = torch.zeros(M, dtype=torch.bool)
+    loss_history: list[torch.Tensor] = []
+    acc_history: list[torch.Tensor] = []
+    for epoch in range(epochs):
+        if batched:
+            orders = torch.stack([torch.randperm(train_rows.shape[1], generator=g)
+                                  for g in generators])
+        else:
+            orders = torch.randperm(train_rows.shape[0], generator=generators[0])
+        rows = train_rows.gather(-1, orders)
+        train_epoch(model, loss, opt, X[rows], T[rows], batch_size)
+        newly = _non_finite_members(model, M) & ~diverged
+        if newly.any():
+            diverged |= newly
+            if batched:
+                opt.freeze_members(newly)
+        if history:
+            train_loss, _ = evaluate(model, X[train_rows], y[train_rows])
+            _, eval_acc = evaluate(model, X[eval_rows], y[eval_rows])
+            loss_history.append(train_loss.reshape(M).masked_fill(diverged, math.nan))
+            acc_history.append(eval_acc.reshape(M).masked_fill(diverged, math.nan))
+        if not batched and diverged.all():
+            # the rest is skipped, but counted as done
+            report(M * steps_per_epoch * (epochs - epoch), can_stop=False)
+            break
+        report(M * steps_per_epoch, can_stop=epoch < epochs - 1)  # a finished fit is kept
+    train_loss, train_acc = (t.reshape(M) for t in evaluate(model, X[train_rows], y[train_rows]))
+    eval_loss, eval_acc = (t.reshape(M) for t in evaluate(model, X[eval_rows], y[eval_rows]))
+    diverged |= ~torch.isfinite(train_loss)
+    elapsed = (time.perf_counter() - started) / M
+    nan = float("nan")
+    out = []
+    for i in range(M):
+        bad = bool(diverged[i])
+        out.append(MemberResult(
+            eval_acc=nan if bad else float(eval_acc[i]),
+            eval_loss=nan if bad else float(eval_loss[i]),
+            train_acc=nan if bad else float(train_acc[i]),
+            train_loss=nan if bad else float(train_loss[i]),
+            diverged=bad, fit_time=elapsed,
+            train_loss_history=[float(h[i]) for h in loss_history],
+            eval_acc_history=[float(h[i]) for h in acc_history]))
+    return out
+
+
+def _non_finite_members(model: nn.Module, members: int) -> torch.Tensor:
+    """``(members,)`` bool: which members have any NaN/inf weight."""
+    bad = torch.zeros(members, dtype=torch.bool)
+    for p, _ in model.param():
+        bad |= ~torch.isfinite(p.reshape(members, -1)).all(dim=1)
+    return bad
