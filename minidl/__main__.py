@@ -64,13 +64,59 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="train all 9 activation x optimizer pairs R times and "
+                       "write the report's table and figures")
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--settings", default="paper",
+                   help="'paper' (the report's Table I) or the folder of a saved sweep")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results/reproduction", help="output folder")
+
+
+def _progress_bar(label: str):
+    """A one-line text progress bar on stderr (no dependency)."""
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"{100 * done / max(total, 1):5.1f}%")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from . import reproduce
+
+    try:
+        if args.settings == "paper":
+            settings, source = reproduce.PAPER_SETTINGS, "the report's Table I"
+        else:
+            settings = reproduce.settings_from_sweep(args.settings)
+            source = f"cross-validation sweep {args.settings}"
+        study = reproduce.run_study(settings, runs=args.runs, epochs=args.epochs, seed=args.seed,
+                                    progress=_progress_bar("training"))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    written = reproduce.save_study(study, args.out, settings, source)
+    print(f"settings: {source}; {args.runs} runs per pair; {args.epochs} epochs")
+    print(reproduce.markdown_table(study.summary))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # tiny models: one thread is many times faster (DESIGN.md)
     parser = argparse.ArgumentParser(prog="python -m minidl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _reproduce_parser(sub)
     args = parser.parse_args(argv)
-    return _run_train(args)
+    return _run_train(args) if args.command == "train" else _run_reproduce(args)
 
 
 if __name__ == "__main__":

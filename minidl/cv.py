@@ -131,7 +131,8 @@ def configurations(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
 
 
-def _member_params(config: dict) -> dict:
+def member_params(config: dict) -> dict:
+    """A configuration completed with ``DEFAULTS`` for every hyperparameter it leaves out."""
     params = {**DEFAULTS, **config}
     params["batch_size"] = int(params["batch_size"])
     return params
@@ -185,13 +186,13 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     splits = kfold(len(y), folds, seed)
     done = _read_store(store, epochs, seed)
     todo = [c for c in configurations({k: grid[k] for k in keys}) if _config_id(c) not in done]
-    members = [pop.Member(_member_params(c), train, val, seed=seed * 1000 + f)
+    members = [pop.Member(member_params(c), train, val, seed=seed * 1000 + f)
                for c in todo for f, (train, val) in enumerate(splits)]
     rows = []
     # one population per batch size, so a cancel loses at most the running one
     by_batch: dict[int, list[int]] = {}
     for i, c in enumerate(todo):
-        by_batch.setdefault(_member_params(c)["batch_size"], []).append(i)
+        by_batch.setdefault(member_params(c)["batch_size"], []).append(i)
     total = sum(pop.work_units(m, epochs) for m in members)
     finished = 0
 

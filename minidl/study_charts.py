@@ -1,0 +1,66 @@
+"""Altair figures of a reproduction study (``minidl.reproduce.Study``).
+
+``accuracy_figure``: the report's Fig. 2 — mean test accuracy per activation ×
+optimizer pair with ±1 standard-error bars, the report's values beside ours.
+``loss_figure``: its Fig. 3 — mean training loss per epoch, one line per pair,
+with a shaded ±1 standard-error band.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from .reproduce import PAPER_MIN_ACCURACY
+
+
+def _pair_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    names = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSProp"}
+    frame["pair"] = frame["optimizer"].map(names) + " + " + frame["activation"].map(
+        {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"})
+    return frame
+
+
+def accuracy_figure(summary: pd.DataFrame) -> alt.LayerChart:
+    """Points at mean test accuracy (%) with ±1 SE error bars; report values as red ticks."""
+    frame = _pair_labels(summary)
+    frame["accuracy"] = 100 * frame["test_acc"]
+    frame["low"] = 100 * (frame["test_acc"] - frame["test_acc_se"])
+    frame["high"] = 100 * (frame["test_acc"] + frame["test_acc_se"])
+    frame["report"] = 100 * frame["paper_test_acc"]
+    order = frame["pair"].tolist()
+    x = alt.X("pair:N", sort=order, title=None, axis=alt.Axis(labelAngle=-30))
+    base = alt.Chart(frame).encode(x=x)
+    tooltip = ["pair", alt.Tooltip("accuracy:Q", format=".2f", title="ours (%)"),
+               alt.Tooltip("test_acc_se:Q", format=".4f", title="SE"),
+               alt.Tooltip("report:Q", format=".2f", title="report (%)")]
+    points = base.mark_point(filled=True, size=80).encode(
+        y=alt.Y("accuracy:Q", title="mean test accuracy (%)", scale=alt.Scale(zero=False)),
+        color=alt.value("#1f77b4"), tooltip=tooltip)
+    bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=None), y2="high:Q")
+    report = base.mark_tick(color="#d62728", thickness=3, size=24).encode(
+        y="report:Q", tooltip=tooltip)
+    floor = alt.Chart(pd.DataFrame({"y": [100 * PAPER_MIN_ACCURACY]})).mark_rule(
+        strokeDash=[4, 4], color="#d62728").encode(y="y:Q")
+    return alt.layer(bars, points, report, floor).properties(
+        title=alt.TitleParams("Mean test accuracy ± 1 SE over runs", subtitle=(
+            "blue: ours · red tick: the report's value · dashed: the report's 96.9 % floor")),
+        width=520, height=320)
+
+
+def loss_figure(curves: pd.DataFrame, log_scale: bool = True) -> alt.LayerChart:
+    """Mean training loss per epoch with a ±1 SE band, one colour per pair."""
+    frame = _pair_labels(curves)
+    frame["low"] = (frame["train_loss"] - frame["train_loss_se"]).clip(lower=1e-6)
+    frame["high"] = frame["train_loss"] + frame["train_loss_se"]
+    scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
+    base = alt.Chart(frame).encode(x=alt.X("epoch:Q", title="epoch"),
+                                   color=alt.Color("pair:N", title="optimizer + activation"))
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", scale=scale), y2="high:Q")
+    line = base.mark_line().encode(
+        y=alt.Y("train_loss:Q", title="training loss (MSE)", scale=scale),
+        tooltip=["pair", "epoch", alt.Tooltip("train_loss:Q", format=".4f"),
+                 alt.Tooltip("train_loss_se:Q", format=".4f", title="SE")])
+    return alt.layer(band, line).properties(title="Training loss, mean ± 1 SE over runs",
+                                            width=520, height=320)

@@ -1,0 +1,89 @@
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from minidl import cv, data, reproduce
+
+
+def test_standard_error_matches_a_hand_computed_case():
+    # values 1, 2, 3, 4: mean 2.5, sample variance (2.25+0.25+0.25+2.25)/3 = 5/3
+    assert reproduce.standard_error([1, 2, 3, 4]) == pytest.approx(math.sqrt(5 / 3) / 2)
+    assert reproduce.standard_error([0.97]) == 0.0
+
+
+def test_paper_preset_is_the_reports_table_one():
+    p = reproduce.PAPER_SETTINGS
+    assert p[("relu", "sgd")] == {"lr": 0.001, "batch_size": 1}
+    assert p[("tanh", "sgd")] == {"lr": 0.01, "batch_size": 1}
+    assert p[("sigmoid", "sgd")] == {"lr": 0.01, "batch_size": 20}
+    assert p[("relu", "adam")] == {"lr": 1e-4, "beta1": 0.9, "beta2": 0.999, "eps": 1e-9,
+                                   "batch_size": 20}
+    assert p[("tanh", "adam")] == {"lr": 1e-4, "beta1": 0.8, "beta2": 0.999, "eps": 1e-9,
+                                   "batch_size": 10}
+    assert p[("sigmoid", "adam")] == {"lr": 1e-4, "beta1": 0.8, "beta2": 0.99, "eps": 1e-9,
+                                      "batch_size": 20}
+    assert p[("relu", "rmsprop")] == {"lr": 1e-4, "rho": 0.9, "eps": 1e-9, "batch_size": 20}
+    assert p[("tanh", "rmsprop")] == {"lr": 1e-3, "rho": 0.9, "eps": 1e-9, "batch_size": 20}
+    assert p[("sigmoid", "rmsprop")] == {"lr": 1e-4, "rho": 0.9, "eps": 1e-9, "batch_size": 20}
+    assert reproduce.PAPER_ACCURACY[("tanh", "sgd")] == 0.9849
+    assert reproduce.PAPER_MIN_ACCURACY == 0.969
+
+
+def test_study_runs_every_pair_with_fresh_seeded_draws():
+    settings = {("tanh", "adam"): {"lr": 0.01, "batch_size": 50},
+                ("relu", "sgd"): {"lr": 0.1, "batch_size": 50}}
+    study = reproduce.run_study(settings, runs=3, epochs=2)
+    assert len(study.runs) == 6 and len(study.losses) == 6 * 2
+    summary = study.summary
+    assert list(summary[["activation", "optimizer"]].itertuples(index=False, name=None)) == [
+        ("relu", "sgd"), ("tanh", "adam")]
+    tanh = study.runs[study.runs["activation"] == "tanh"]
+    row = summary.set_index("activation").loc["tanh"]
+    assert row["test_acc"] == pytest.approx(tanh["test_acc"].mean())
+    assert row["test_acc_se"] == pytest.approx(tanh["test_acc"].std(ddof=1) / math.sqrt(3))
+    assert tanh["test_acc"].nunique() > 1  # different draws, different results
+    again = reproduce.run_study(settings, runs=3, epochs=2)
+    pd.testing.assert_frame_equal(study.runs, again.runs)
+    curves = study.loss_curves
+    assert len(curves) == 2 * 2 and {"train_loss", "train_loss_se"} <= set(curves.columns)
+
+
+def test_settings_from_a_saved_sweep_are_its_chosen_rows(tmp_path):
+    X, y = data.disk(200, seed=0)
+    result = cv.sweep(X, y, ["tanh"], ["sgd"], {"lr": [0.01, 0.5], "batch_size": [20]},
+                      folds=2, epochs=2, store=tmp_path)
+    settings = reproduce.settings_from_sweep(tmp_path)
+    assert settings == {("tanh", "sgd"): result.results[("tanh", "sgd")].best_params}
+
+
+def test_markdown_table_has_a_row_per_pair():
+    summary = pd.DataFrame([{"activation": "tanh", "optimizer": "sgd", "runs": 10, "diverged": 0,
+                             "test_acc": 0.98, "test_acc_se": 0.001, "train_acc": 0.99,
+                             "train_acc_se": 0.002, "final_loss": 0.01,
+                             "paper_test_acc": 0.9849}])
+    text = reproduce.markdown_table(summary)
+    assert "| tanh | sgd | 98.00 ± 0.10 | 99.00 ± 0.20 | 0.0100 | 98.49 |" in text
+
+
+def test_cli_writes_table_and_figures_for_a_tiny_study(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "minidl", "reproduce", "--runs", "2",
+                          "--epochs", "1", "--out", str(tmp_path)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for name in ["summary.csv", "summary.md", "runs.csv", "losses.csv", "fig2_accuracy.html",
+                 "fig3_loss.html"]:
+        assert (tmp_path / name).stat().st_size > 0, name
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 9
+    assert "100.0%" in out.stderr  # the terminal progress bar reached the end
+    assert "| tanh | sgd |" in (tmp_path / "summary.md").read_text()
+
+
+def test_cli_rejects_a_missing_sweep(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "minidl", "reproduce", "--settings",
+                          str(tmp_path / "nope"), "--out", str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and "error" in out.stderr
