@@ -185,7 +185,8 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     keys = [k for k in grid_keys(optimizer) if k in grid]
     splits = kfold(len(y), folds, seed)
     done = _read_store(store, epochs, seed)
-    todo = [c for c in configurations({k: grid[k] for k in keys}) if _config_id(c) not in done]
+    every = configurations({k: grid[k] for k in keys})
+    todo = [c for c in every if _config_id(c) not in done]
     members = [pop.Member(member_params(c), train, val, seed=seed * 1000 + f)
                for c in todo for f, (train, val) in enumerate(splits)]
     rows = []
@@ -193,8 +194,8 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     by_batch: dict[int, list[int]] = {}
     for i, c in enumerate(todo):
         by_batch.setdefault(member_params(c)["batch_size"], []).append(i)
-    total = sum(pop.work_units(m, epochs) for m in members)
-    finished = 0
+    total = sum(_steps(c, splits, epochs) for c in every)
+    finished = total - sum(_steps(c, splits, epochs) for c in todo)  # resumed work
 
     def scaled(done_units: int, _: int):
         return None if progress is None else progress(finished + done_units, total)
@@ -203,13 +204,19 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
         group = [members[i * folds + f] for i in indices for f in range(folds)]
         results = pop.fit(X, y, group, sizes or SIZES, activation, optimizer, epochs,
                           batched=engine == "batched", progress=scaled)
-        finished += sum(pop.work_units(m, epochs) for m in group)
+        finished += sum(_steps(todo[i], splits, epochs) for i in indices)
         new_rows = [_row(todo[i], results[j * folds:(j + 1) * folds], activation, optimizer,
                          epochs, seed) for j, i in enumerate(indices)]
         _append_store(store, new_rows)
         rows += new_rows
     table = pd.DataFrame([*done.values(), *rows])
     return GridResult(_ranked(table, keys, folds), keys)
+
+
+def _steps(config: dict, splits: list, epochs: int) -> int:
+    """Optimizer steps that cross-validating one configuration takes, over all folds."""
+    batch = int(config.get("batch_size", DEFAULTS["batch_size"]))
+    return epochs * sum(math.ceil(len(train) / batch) for train, _ in splits)
 
 
 def _row(config: dict, results: list[pop.MemberResult], activation: str, optimizer: str,
@@ -318,8 +325,8 @@ def optimal_table(best: dict[tuple[str, str], dict]) -> pd.DataFrame:
 def sweep(X: torch.Tensor, y: torch.Tensor, activations: Iterable[str] = ACTIVATIONS,
           optimizers: Iterable[str] = OPTIMIZERS, grid: dict | None = None, folds: int = 5,
           epochs: int = 25, seed: int = 0, engine: str = "batched",
-          store: str | Path | None = None, progress: pop.Progress | None = None
-          ) -> SweepResult:
+          store: str | Path | None = None, progress: pop.Progress | None = None,
+          workers: int = pop.DEFAULT_WORKERS) -> SweepResult:
     """``grid_search`` for every activation × optimizer pair.
 
     ``grid=None`` uses each optimizer's ``DEFAULT_GRIDS`` entry; a given grid is
@@ -328,24 +335,23 @@ def sweep(X: torch.Tensor, y: torch.Tensor, activations: Iterable[str] = ACTIVAT
     ``store``: a folder; each pair's rows go to ``<activation>-<optimizer>.csv``
     in it, so a cancelled sweep resumes where it stopped.
     ``progress(done, total)`` counts optimizer steps over the whole sweep.
+    Pairs run ``workers`` at a time on threads (one core each).
     """
     pairs = [(a.lower(), o.lower()) for a in activations for o in optimizers]
     if not pairs:
         raise ValueError("choose at least one activation and one optimizer")
     grids = {o: validate_grid(DEFAULT_GRIDS[o] if grid is None else grid, o) for _, o in pairs}
-    n_train = len(y) - len(y) // folds
-    costs = {p: estimate_steps(grids[p[1]], p[1], folds, epochs, n_train) for p in pairs}
-    total, finished = sum(costs.values()), 0
-    results = {}
-    for pair in pairs:
-        def scaled(done: int, _: int, offset=finished):
-            return None if progress is None else progress(offset + done, total)
+    splits = kfold(len(y), folds, seed)
+    costs = [sum(_steps(c, splits, epochs) for c in configurations(grids[o])) for _, o in pairs]
 
+    def task(pair: tuple[str, str]):
         path = None if store is None else Path(store) / f"{pair[0]}-{pair[1]}.csv"
-        results[pair] = grid_search(X, y, *pair, grid=grids[pair[1]], folds=folds, epochs=epochs,
-                                    seed=seed, engine=engine, store=path, progress=scaled)
-        finished += costs[pair]
-    return SweepResult(results)
+        return lambda report: grid_search(X, y, *pair, grid=grids[pair[1]], folds=folds,
+                                          epochs=epochs, seed=seed, engine=engine, store=path,
+                                          progress=report)
+
+    results = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)
+    return SweepResult(dict(zip(pairs, results)))
 
 
 def estimate_steps(grid: dict, optimizer: str, folds: int, epochs: int, n_train: int) -> int:

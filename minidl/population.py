@@ -20,9 +20,13 @@ zeroed, learning rate 0) so it cannot poison anything, and reported as such.
 from __future__ import annotations
 
 import math
+import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 
@@ -35,6 +39,53 @@ Progress = Callable[[int, int], "bool | None"]
 
 class Cancelled(Exception):
     """Raised when a progress callback asks to stop."""
+
+
+T = TypeVar("T")
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+
+
+def run_parallel(tasks: list[Callable[[Progress], T]], costs: list[int],
+                 progress: Progress | None = None, workers: int = DEFAULT_WORKERS) -> list[T]:
+    """Run independent tasks on ``workers`` threads; results in task order.
+
+    Each task receives its own ``progress(done, total)``; the caller's
+    ``progress`` sees the sum over all tasks against ``sum(costs)``.  Torch
+    releases the GIL inside its kernels, so two populations on two threads
+    use two cores.  The costliest tasks start first, to finish together.
+    """
+    done = [0] * len(tasks)
+    total = sum(costs)
+    lock = threading.Lock()
+    cancelled = threading.Event()
+
+    def task_progress(index: int) -> Progress:
+        def report(units: int, _: int) -> bool | None:
+            with lock:
+                done[index] = units
+                overall = sum(done)
+            if cancelled.is_set() or (progress is not None and progress(overall, total) is False):
+                cancelled.set()  # every other task stops at its next report too
+                return False
+            return None
+        return report
+
+    def run(index: int) -> T:
+        result = tasks[index](task_progress(index))
+        with lock:
+            done[index] = costs[index]
+        return result
+
+    order = sorted(range(len(tasks)), key=lambda i: -costs[i])
+    if workers <= 1 or len(tasks) <= 1:
+        results = {i: run(i) for i in order}
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {i: pool.submit(run, i) for i in order}
+            results = {i: f.result() for i, f in futures.items()}
+    if progress is not None:
+        progress(total, total)
+    return [results[i] for i in range(len(tasks))]
 
 
 @dataclass

@@ -103,11 +103,13 @@ class Study:
 
 def run_study(settings: dict[tuple[str, str], dict], runs: int = 10, epochs: int = 100,
               seed: int = 0, pairs: list[tuple[str, str]] | None = None,
-              progress: pop.Progress | None = None) -> Study:
+              progress: pop.Progress | None = None,
+              workers: int = pop.DEFAULT_WORKERS) -> Study:
     """Train every pair ``runs`` times with its settings for ``epochs`` epochs.
 
     Run ``r`` uses data seed ``seed·1000 + r`` and init/shuffle seed
     ``seed·1000 + r`` for every pair, so all pairs see the same data draws.
+    Pairs train ``workers`` at a time on threads.
     """
     if not isinstance(runs, int) or runs < 1:
         raise ValueError(f"runs must be a positive integer, got {runs!r}")
@@ -127,16 +129,14 @@ def run_study(settings: dict[tuple[str, str], dict], runs: int = 10, epochs: int
         members_of[pair] = [pop.Member(params, torch.arange(r * block, r * block + N_TRAIN),
                                        torch.arange(r * block + N_TRAIN, (r + 1) * block), s)
                             for r, s in enumerate(seeds)]
-    costs = {p: sum(pop.work_units(m, epochs) for m in members_of[p]) for p in pairs}
-    total, finished = sum(costs.values()), 0
-    run_rows, loss_rows = [], []
-    for (activation, optimizer) in pairs:
-        def scaled(done: int, _: int, offset=finished) -> bool | None:
-            return None if progress is None else progress(offset + done, total)
+    def task(pair: tuple[str, str]):
+        return lambda report: pop.fit(X, y, members_of[pair], cv.SIZES, *pair, epochs,
+                                      history=True, progress=report)
 
-        results = pop.fit(X, y, members_of[(activation, optimizer)], cv.SIZES, activation,
-                          optimizer, epochs, history=True, progress=scaled)
-        finished += costs[(activation, optimizer)]
+    costs = [sum(pop.work_units(m, epochs) for m in members_of[p]) for p in pairs]
+    fitted = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)
+    run_rows, loss_rows = [], []
+    for (activation, optimizer), results in zip(pairs, fitted):
         for r, result in enumerate(results):
             run_rows.append({"activation": activation, "optimizer": optimizer, "run": r,
                              "test_acc": result.eval_acc, "train_acc": result.train_acc,

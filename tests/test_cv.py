@@ -174,3 +174,29 @@ def test_estimates_count_members_and_steps():
     grid = {"lr": [0.1, 0.01], "batch_size": [1, 10], "rho": [0.9]}
     assert cv.estimate_members(grid, "rmsprop", 5) == 20
     assert cv.estimate_steps(grid, "rmsprop", 5, 2, 100) == 2 * 5 * 2 * (100 + 10)
+
+
+def test_run_parallel_keeps_order_sums_progress_and_cancels_everything():
+    def task(value, steps):
+        def run(report):
+            for i in range(1, steps + 1):
+                if report(i, steps) is False:
+                    raise pop.Cancelled()
+            return value
+        return run
+
+    seen = []
+    results = pop.run_parallel([task("a", 3), task("b", 5)], [3, 5],
+                               progress=lambda d, t: seen.append((d, t)), workers=2)
+    assert results == ["a", "b"]
+    assert seen[-1] == (8, 8) and all(t == 8 for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) or max(d for d, _ in seen) == 8
+    started = []
+
+    def cancel_early(done, total):
+        started.append(done)
+        return done < 2
+    with pytest.raises(pop.Cancelled):
+        pop.run_parallel([task("a", 100), task("b", 100)], [100, 100], progress=cancel_early,
+                         workers=2)
+    assert max(started) < 10  # both tasks stopped soon after the first refusal
