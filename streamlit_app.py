@@ -1,7 +1,78 @@
-"""minidl playground (placeholder until the Playground page lands)."""
+"""minidl playground — the app's entry point: ``streamlit run streamlit_app.py``.
+
+Navigation
+----------
+Every page is one file in ``pages/``, listed in ``PAGES`` below (order = order
+in the sidebar).  A page's URL is its file name without ``.py``
+(``pages/about.py`` → ``/about``); the first entry is the default page and is
+also served at ``/``.
+
+To add a page:
+
+1. create ``pages/<name>.py`` that starts like ``pages/about.py``::
+
+       import streamlit as st
+
+       import streamlit_app
+
+       streamlit_app.enter()
+
+2. add ``("<name>", "Title", ":material/<icon>:")`` to ``PAGES``.
+
+To fill a placeholder page, replace everything below ``streamlit_app.enter()``.
+
+Why ``enter``: Streamlit still has its legacy router for apps with a
+``pages/`` folder, and on a freshly started server it serves the *first*
+request with it — a deep link such as ``/about`` as the first request would run
+``pages/about.py`` alone, without this file, the shared page config or our
+navigation.  ``enter`` notices that (the entry point did not start the page)
+and runs the real entry point instead, which shows the same page properly.
+"""
+
+from __future__ import annotations
 
 import streamlit as st
+import torch
 
-st.set_page_config(page_title="minidl playground", layout="wide")
-st.title("minidl playground")
-st.write("A deep-learning mini-framework written with PyTorch tensor operations only.")
+# (file name in pages/ = URL path, title, icon)
+PAGES: list[tuple[str, str, str]] = [
+    ("playground", "Playground", ":material/model_training:"),
+    ("cross_validation", "Cross-validation", ":material/grid_on:"),
+    ("reproduce", "Reproduce", ":material/replay:"),
+    ("about", "About", ":material/info:"),
+]
+
+# set in Session State while the entry point runs a page (see ``enter``)
+_RUNNING_PAGE = "_app_running_page"
+
+
+def configure() -> None:
+    # Tiny models run 25–100× faster on one torch thread than on two (DESIGN.md).
+    torch.set_num_threads(1)
+    st.set_page_config(page_title="minidl playground", page_icon=":material/neurology:",
+                       layout="wide")
+
+
+def main() -> None:
+    configure()
+    page = st.navigation([st.Page(f"pages/{name}.py", title=title, icon=icon, default=i == 0)
+                          for i, (name, title, icon) in enumerate(PAGES)])
+    st.session_state[_RUNNING_PAGE] = True
+    try:
+        page.run()
+    finally:
+        st.session_state.pop(_RUNNING_PAGE, None)
+
+
+def enter() -> None:
+    """Call first in every page file: makes sure the page runs under ``main``'s navigation."""
+    if st.session_state.get(_RUNNING_PAGE):
+        return
+    # Started by Streamlit's legacy pages/ router (first request to a fresh server):
+    # run the entry point, which resolves the same URL to this page, then stop here.
+    main()
+    st.stop()
+
+
+if __name__ == "__main__":
+    main()

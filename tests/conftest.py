@@ -1,3 +1,12 @@
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -10,3 +19,142 @@ def _no_grad_and_one_thread():
     torch.set_grad_enabled(False)
     yield
     torch.set_grad_enabled(previous)
+
+
+# ----------------------------------------------------------------------------------------
+# Browser tests: a live Streamlit server and headless Chromium (Debian's /usr/bin/chromium).
+# Shared by every page's browser tests:
+#   app_server        session-scoped base URL of one server ("http://127.0.0.1:PORT")
+#   fresh_app_servers factory: fresh_app_servers(n) -> n base URLs of servers that have
+#                     served nothing yet (for first-request / deep-link checks)
+#   browser_page      a new Chromium page (1400×1000) per test
+#   wait_for_app      wait_for_app(page): blocks until the script run finished
+#   artifacts         the test-artifacts/ folder (gitignored) for screenshots
+# Without Chromium (or Playwright) these tests skip with the reason; with
+# MINIDL_REQUIRE_BROWSER=1 (set by .ci/run) they fail instead.
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def _browser_unavailable(reason: str) -> None:
+    if os.environ.get("MINIDL_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} — MINIDL_REQUIRE_BROWSER=1, so browser tests must run here")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server() -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+               "--server.headless", "true", "--server.port", str(port),
+               "--browser.gatherUsageStats", "false"]
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    log = open(ROOT / "test-artifacts" / f"streamlit-{port}.log", "w")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = log.name
+    log.close()  # the child keeps its own descriptor
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _wait_healthy(process: subprocess.Popen, url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}: "
+                               f"{Path(process.log_path).read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not become healthy at {url}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def _servers(count: int):
+    started = [_start_server() for _ in range(count)]  # start together: imports overlap
+    try:
+        for process, url in started:
+            _wait_healthy(process, url)
+        yield [url for _, url in started]
+    finally:
+        for process, _ in started:
+            _stop(process)
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    if not Path(CHROMIUM).exists():
+        _browser_unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _browser_unavailable("playwright is not installed (pip install -r requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(chromium_browser):
+    """Base URL of a Streamlit server running streamlit_app.py, shared by the session."""
+    with _servers(1) as (url,):
+        yield url
+
+
+@pytest.fixture
+def fresh_app_servers(chromium_browser):
+    """``fresh_app_servers(n)``: n newly started servers (base URLs), stopped after the test."""
+    stack = contextlib.ExitStack()
+
+    def start(count: int = 1) -> list[str]:
+        return stack.enter_context(_servers(count))
+    with stack:
+        yield start
+
+
+@pytest.fixture
+def browser_page(chromium_browser):
+    context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def wait_for_app():
+    def wait(page, timeout: float = 60_000) -> None:
+        """Until the app's script run has finished (the status widget says notRunning)."""
+        page.wait_for_selector(APP_IDLE, timeout=timeout)
+    return wait
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    folder = ROOT / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
+
