@@ -40,8 +40,8 @@ def main() -> None:
     print(f"  batched engine speed-up: {times['sequential'] / times['batched']:.1f}x")
     if args.skip_full:
         return
-    steps = sum(cv.estimate_steps(cv.DEFAULT_GRIDS[o], o, 5, args.epochs, 800)
-                for _ in cv.ACTIVATIONS for o in cv.OPTIMIZERS)
+    steps = sum(cv.estimate_steps(cv.default_grid_for(a, o), o, 5, args.epochs, 800)
+                for a in cv.ACTIVATIONS for o in cv.OPTIMIZERS)
     print(f"full default sweep: 9 pairs, 5 folds, {args.epochs} epochs, {steps:,} member-steps")
     start = time.perf_counter()
     result = cv.sweep(X, y, epochs=args.epochs)

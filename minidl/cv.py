@@ -50,6 +50,16 @@ DEFAULT_GRIDS = {
 }
 
 
+# Sigmoid's derivative is at most 1/4, so its gradients fade layer by layer:
+# it also tries a 16× larger init variance (Glorot & Bengio's 4× std for sigmoid).
+ACTIVATION_GRIDS = {"sigmoid": {"gain": [1.0, 16.0]}}
+
+
+def default_grid_for(activation: str, optimizer: str) -> dict[str, list]:
+    """The default grid of one pair: its optimizer's grid plus its activation's extras."""
+    return {**DEFAULT_GRIDS[optimizer], **ACTIVATION_GRIDS.get(activation, {})}
+
+
 def default_grid(optimizers=OPTIMIZERS) -> dict[str, list]:
     """One grid for the given optimizers: each key's values merged over their default grids."""
     merged: dict[str, list] = {}
@@ -181,7 +191,9 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
         raise ValueError(f"engine must be 'batched' or 'sequential', got {engine!r}")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    grid = validate_grid(DEFAULT_GRIDS.get(optimizer, {}) if grid is None else grid, optimizer)
+    if grid is None:
+        grid = default_grid_for(activation, optimizer) if optimizer in DEFAULT_GRIDS else {}
+    grid = validate_grid(grid, optimizer)
     keys = [k for k in grid_keys(optimizer) if k in grid]
     splits = kfold(len(y), folds, seed)
     done = _read_store(store, epochs, seed)
@@ -310,12 +322,15 @@ def optimal_table(best: dict[tuple[str, str], dict]) -> pd.DataFrame:
     """
     activations = list(dict.fromkeys(a for a, _ in best))
     optimizers = list(dict.fromkeys(o for _, o in best))
+    # init keys get a column only where some pair searched them (e.g. Sigmoid's gain)
+    keys = {o: [*OPTIMIZER_KEYS[o], *[k for k in INIT_KEYS if any(
+        k in chosen for (_, o2), chosen in best.items() if o2 == o)]] for o in optimizers}
     rows = []
     for a in activations:
         row = {"activation": a}
         for o in optimizers:
             chosen = best.get((a, o), {})
-            for k in OPTIMIZER_KEYS[o]:
+            for k in keys[o]:
                 row[f"{o} {k}"] = chosen.get(k)
             row[f"{o} accuracy"] = chosen.get("score")
         rows.append(row)
@@ -329,8 +344,8 @@ def sweep(X: torch.Tensor, y: torch.Tensor, activations: Iterable[str] = ACTIVAT
           workers: int = pop.DEFAULT_WORKERS) -> SweepResult:
     """``grid_search`` for every activation × optimizer pair.
 
-    ``grid=None`` uses each optimizer's ``DEFAULT_GRIDS`` entry; a given grid is
-    shared, each optimizer taking the keys that apply to it.
+    ``grid=None`` uses each pair's ``default_grid_for``; a given grid is shared,
+    each optimizer taking the keys that apply to it.
 
     ``store``: a folder; each pair's rows go to ``<activation>-<optimizer>.csv``
     in it, so a cancelled sweep resumes where it stopped.
@@ -340,13 +355,14 @@ def sweep(X: torch.Tensor, y: torch.Tensor, activations: Iterable[str] = ACTIVAT
     pairs = [(a.lower(), o.lower()) for a in activations for o in optimizers]
     if not pairs:
         raise ValueError("choose at least one activation and one optimizer")
-    grids = {o: validate_grid(DEFAULT_GRIDS[o] if grid is None else grid, o) for _, o in pairs}
+    grids = {(a, o): validate_grid(default_grid_for(a, o) if grid is None else grid, o)
+             for a, o in pairs}
     splits = kfold(len(y), folds, seed)
-    costs = [sum(_steps(c, splits, epochs) for c in configurations(grids[o])) for _, o in pairs]
+    costs = [sum(_steps(c, splits, epochs) for c in configurations(grids[p])) for p in pairs]
 
     def task(pair: tuple[str, str]):
         path = None if store is None else Path(store) / f"{pair[0]}-{pair[1]}.csv"
-        return lambda report: grid_search(X, y, *pair, grid=grids[pair[1]], folds=folds,
+        return lambda report: grid_search(X, y, *pair, grid=grids[pair], folds=folds,
                                           epochs=epochs, seed=seed, engine=engine, store=path,
                                           progress=report)
 

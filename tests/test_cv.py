@@ -168,6 +168,8 @@ def test_default_grids_cover_the_reports_table_one_values():
     assert {1e-9, 1e-8} <= set(g["adam"]["eps"]) and {1e-9, 1e-8} <= set(g["rmsprop"]["eps"])
     assert {0.9, 0.99} <= set(g["rmsprop"]["rho"])
     assert max(g["sgd"]["lr"]) >= 1.0  # what Sigmoid needs
+    assert max(cv.default_grid_for("sigmoid", "sgd")["gain"]) > 1
+    assert "gain" not in cv.default_grid_for("tanh", "adam")
 
 
 def test_estimates_count_members_and_steps():
