@@ -32,13 +32,15 @@ def accuracy_figure(summary: pd.DataFrame) -> alt.LayerChart:
     order = frame["pair"].tolist()
     x = alt.X("pair:N", sort=order, title=None, axis=alt.Axis(labelAngle=-30))
     base = alt.Chart(frame).encode(x=x)
+    y_title = "mean test accuracy (%)"
     tooltip = ["pair", alt.Tooltip("accuracy:Q", format=".2f", title="ours (%)"),
                alt.Tooltip("test_acc_se:Q", format=".4f", title="SE"),
                alt.Tooltip("report:Q", format=".2f", title="report (%)")]
     points = base.mark_point(filled=True, size=80).encode(
-        y=alt.Y("accuracy:Q", title="mean test accuracy (%)", scale=alt.Scale(zero=False)),
+        y=alt.Y("accuracy:Q", title=y_title, scale=alt.Scale(zero=False)),
         color=alt.value("#1f77b4"), tooltip=tooltip)
-    bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=None), y2="high:Q")
+    bars = base.mark_errorbar(ticks=alt.MarkConfig(size=12)).encode(
+        y=alt.Y("low:Q", title=y_title), y2="high:Q")
     report = base.mark_tick(color="#d62728", thickness=3, size=24).encode(
         y="report:Q", tooltip=tooltip)
     floor = alt.Chart(pd.DataFrame({"y": [100 * PAPER_MIN_ACCURACY]})).mark_rule(
@@ -55,12 +57,13 @@ def loss_figure(curves: pd.DataFrame, log_scale: bool = True) -> alt.LayerChart:
     frame["low"] = (frame["train_loss"] - frame["train_loss_se"]).clip(lower=1e-6)
     frame["high"] = frame["train_loss"] + frame["train_loss_se"]
     scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
-    base = alt.Chart(frame).encode(x=alt.X("epoch:Q", title="epoch"),
-                                   color=alt.Color("pair:N", title="optimizer + activation"))
-    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", scale=scale), y2="high:Q")
-    line = base.mark_line().encode(
+    base = alt.Chart(frame).encode(x=alt.X("epoch:Q", title="epoch"))
+    # the legend comes from the lines: the translucent band would make it pale
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", scale=scale), y2="high:Q",
+                                              color=alt.Color("pair:N", legend=None))
+    line = base.mark_line().encode(color=alt.Color("pair:N", title="optimizer + activation"),
         y=alt.Y("train_loss:Q", title="training loss (MSE)", scale=scale),
         tooltip=["pair", "epoch", alt.Tooltip("train_loss:Q", format=".4f"),
                  alt.Tooltip("train_loss_se:Q", format=".4f", title="SE")])
-    return alt.layer(band, line).properties(title="Training loss, mean ± 1 SE over runs",
-                                            width=520, height=320)
+    return alt.layer(band, line).resolve_legend(color="independent").properties(
+        title="Training loss, mean ± 1 SE over runs", width=520, height=320)

@@ -1,0 +1,443 @@
+"""Saved reproduction studies: a plan on disk, a background runner, the work cap.
+
+A *study* is ``minidl.reproduce.run_study`` for some activation × optimizer
+pairs, each with its settings (the report's Table I or a saved sweep's optimal
+table), ``runs`` runs of ``epochs`` epochs.  Each study lives in a folder of its
+own under ``<results root>/reproductions`` (the results root is the one of
+``minidl.sweeps``: ``$MINIDL_RESULTS_DIR`` or ``results/sweeps``)::
+
+    <root>/reproductions/20250101-120000-3fa9c1/
+        study.json            plan (settings per pair, runs, epochs, seed),
+                              creation time, status, pairs finished
+        summary.csv runs.csv losses.csv settings.csv summary.md
+        fig2_accuracy.html/.png fig3_loss.html/.png      (``reproduce.save_study``)
+
+The runner trains one pair after another.  Run ``r`` of every pair uses the
+same seed (``reproduce.run_study``), so training pair by pair gives exactly the
+numbers of one call with all pairs — and a cancelled study keeps (and saves)
+the pairs it finished.
+
+Cost: ``runs × epochs × ⌈1000 / batch size⌉`` optimizer steps per pair, summed
+over pairs, bounded by ``$MINIDL_STUDY_CAP`` (default 3 000 000; the report's
+full study — 9 pairs, 10 runs, 100 epochs — is 2 400 000 steps, ~1.5 min here).
+
+No Streamlit here: a page polls a ``StudyRunner`` for progress (a
+``minidl.sweeps.Progress``, shared with the sweep runner) and never gets
+called back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import threading
+import time
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import population as pop
+from . import reproduce, sweeps
+from .sweeps import LABELS, Progress
+
+CAP_ENV = "MINIDL_STUDY_CAP"
+DEFAULT_CAP = 3_000_000  # optimizer steps summed over runs and pairs
+SUBFOLDER = "reproductions"
+META = "study.json"
+PAPER = "paper"  # the ``source`` of the report's Table I preset
+
+Pair = tuple[str, str]
+
+
+def pair_label(pair: Pair) -> str:
+    """``("tanh", "sgd")`` → ``"SGD + Tanh"`` (as the figures name pairs)."""
+    activation, optimizer = pair
+    return f"{LABELS[optimizer]} + {LABELS[activation]}"
+
+
+# ---------------------------------------------------------------- plan and cost
+
+@dataclass(frozen=True)
+class Plan:
+    """What a study trains: settings per pair (in run order), runs, epochs and seed.
+
+    ``source`` is ``PAPER`` or the name of the saved sweep the settings came
+    from; ``source_label`` says it in words (it heads the saved ``summary.md``).
+    """
+
+    settings: Mapping[Pair, Mapping]
+    runs: int = 10
+    epochs: int = 100
+    seed: int = 0
+    source: str = PAPER
+    source_label: str = "the report's Table I"
+
+    def __post_init__(self) -> None:
+        if not self.settings:
+            raise ValueError("choose at least one activation × optimizer pair")
+        for pair in self.settings:
+            if pair not in reproduce.PAIRS:
+                raise ValueError(f"unknown activation × optimizer pair {pair!r}")
+        for name, low in (("runs", 1), ("epochs", 1), ("seed", 0)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        object.__setattr__(self, "settings", {tuple(p): dict(s)
+                                              for p, s in self.settings.items()})
+
+    @property
+    def pairs(self) -> list[Pair]:
+        return list(self.settings)
+
+    def to_dict(self) -> dict:
+        return {"settings": [{"activation": a, "optimizer": o, **s}
+                             for (a, o), s in self.settings.items()],
+                "runs": self.runs, "epochs": self.epochs, "seed": self.seed,
+                "source": self.source, "source_label": self.source_label}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Plan:
+        settings = {}
+        for row in d["settings"]:
+            row = dict(row)
+            settings[(row.pop("activation"), row.pop("optimizer"))] = row
+        return cls(settings, int(d["runs"]), int(d["epochs"]), int(d.get("seed", 0)),
+                   d.get("source", PAPER), d.get("source_label", ""))
+
+
+def steps_per_epoch(params: Mapping) -> int:
+    """Optimizer steps of one run's epoch: ⌈training points / batch size⌉."""
+    return math.ceil(reproduce.N_TRAIN / int(params["batch_size"]))
+
+
+def work_cap() -> int:
+    """The most optimizer steps a study may ask for: ``$MINIDL_STUDY_CAP`` or 3 000 000."""
+    text = os.environ.get(CAP_ENV, "").strip()
+    if not text:
+        return DEFAULT_CAP
+    try:
+        cap = int(float(text))
+    except ValueError:
+        raise ValueError(f"${CAP_ENV}={text!r} is not a number") from None
+    if cap < 1:
+        raise ValueError(f"${CAP_ENV} must be positive, got {text!r}")
+    return cap
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The size of a study before it runs."""
+
+    pairs: int
+    runs: int
+    epochs: int
+    steps: int   # optimizer steps summed over pairs and runs: what the cap bounds
+    cap: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.steps <= self.cap
+
+    def describe(self) -> str:
+        return (f"{self.pairs} pair{'s' * (self.pairs != 1)} × {self.runs} runs × "
+                f"{self.epochs} epochs = {self.steps:,} optimizer steps "
+                f"(cap {self.cap:,})")
+
+
+def estimate(plan: Plan, cap: int | None = None) -> Estimate:
+    steps = sum(plan.runs * plan.epochs * steps_per_epoch(s) for s in plan.settings.values())
+    return Estimate(len(plan.settings), plan.runs, plan.epochs, steps,
+                    work_cap() if cap is None else cap)
+
+
+# ---------------------------------------------------------------- persistence
+
+def studies_root() -> Path:
+    """``<results root>/reproductions`` (results root: ``minidl.sweeps.results_root``)."""
+    return sweeps.results_root() / SUBFOLDER
+
+
+def _write_meta(folder: Path, meta: dict) -> None:
+    tmp = folder / f".{META}.{threading.get_ident()}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(folder / META)  # atomic: a reader never sees half a file
+
+
+def read_meta(folder: str | Path) -> dict:
+    return json.loads((Path(folder) / META).read_text())
+
+
+def update_meta(folder: str | Path, **changes) -> dict:
+    folder = Path(folder)
+    meta = {**read_meta(folder), **changes}
+    _write_meta(folder, meta)
+    return meta
+
+
+def new_study(plan: Plan, root: str | Path | None = None) -> Path:
+    """Create a study's folder with its ``study.json`` (status "created"); return the folder."""
+    root = Path(root) if root is not None else studies_root()
+    root.mkdir(parents=True, exist_ok=True)
+    now = datetime.now().astimezone()
+    while True:
+        folder = root / f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            continue
+    _write_meta(folder, {**plan.to_dict(), "created": now.isoformat(timespec="seconds"),
+                         "status": "created", "pairs_done": 0})
+    return folder
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """One saved study as the list shows it."""
+
+    folder: Path
+    plan: Plan
+    created: str
+    status: str       # created, queued, running, finished, cancelled, failed, interrupted
+    pairs_done: int
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def has_results(self) -> bool:
+        return (self.folder / "runs.csv").is_file() and (self.folder / "losses.csv").is_file()
+
+    def label(self) -> str:
+        """Creation time and plan (not the status, which changes while a list is shown)."""
+        p = self.plan
+        n = len(p.settings)
+        return (f"{self.created.replace('T', ' ')[:16]} · {p.source_label}, {n} pair"
+                f"{'s' * (n != 1)}, {p.runs} runs × {p.epochs} epochs")
+
+
+def info(folder: str | Path, active: Collection[str] = ()) -> StudyInfo:
+    """A study's plan and status; ``active``: names a runner works on now (a study whose
+    file says queued/running but is not among them was interrupted by a restart)."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    status = meta.get("status", "created")
+    if status in ("queued", "running") and folder.name not in active:
+        status = "interrupted"
+    return StudyInfo(folder, Plan.from_dict(meta), meta.get("created", ""), status,
+                     int(meta.get("pairs_done", 0)), meta.get("error"))
+
+
+def list_studies(root: str | Path | None = None, active: Collection[str] = ()) -> list[StudyInfo]:
+    """Every saved study under ``root``, newest first; unreadable folders are skipped."""
+    root = Path(root) if root is not None else studies_root()
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in root.iterdir():
+        if not (folder / META).is_file():
+            continue
+        try:
+            out.append(info(folder, active))
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+    return sorted(out, key=lambda s: (s.created, s.name), reverse=True)
+
+
+def load(folder: str | Path) -> reproduce.Study | None:
+    """The study's results (``reproduce.load_study``), or None while it has none on disk."""
+    folder = Path(folder)
+    if not ((folder / "runs.csv").is_file() and (folder / "losses.csv").is_file()):
+        return None
+    study = reproduce.load_study(folder)
+    # a CSV read back may hold the flag as text when a column was all-empty
+    study.runs["diverged"] = study.runs["diverged"].astype(str).str.lower() == "true"
+    return study
+
+
+# ---------------------------------------------------------------- tables for people
+
+def _pct(mean: float, se: float | None = None) -> str:
+    if mean is None or not math.isfinite(mean):
+        return "—"
+    return f"{100 * mean:.2f}" + ("" if se is None or not math.isfinite(se)
+                                  else f" ± {100 * se:.2f}")
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """``Study.summary`` as text, one row per pair: mean ± SE (%), final loss, the report's %."""
+    rows = []
+    for r in summary.to_dict("records"):
+        paper = r["paper_test_acc"]
+        loss = r["final_loss"]
+        rows.append({
+            "pair": pair_label((r["activation"], r["optimizer"])),
+            "test accuracy % (mean ± SE)": _pct(r["test_acc"], r["test_acc_se"]),
+            "train accuracy % (mean ± SE)": _pct(r["train_acc"], r["train_acc_se"]),
+            "final train loss": f"{loss:.4f}" if math.isfinite(loss) else "—",
+            "report %": (_pct(paper) if math.isfinite(paper)
+                         else f"≥ {100 * reproduce.PAPER_MIN_ACCURACY:.1f}"),
+            "diverged runs": f"{r['diverged']} of {r['runs']}",
+        })
+    return pd.DataFrame(rows)
+
+
+SETTING_COLUMNS = ["lr", "batch_size", "momentum", "beta1", "beta2", "rho", "eps", "gain"]
+
+
+def settings_table(settings: Mapping[Pair, Mapping]) -> pd.DataFrame:
+    """The hyperparameters of each pair as text (blank where the optimizer has none)."""
+    keys = [k for k in SETTING_COLUMNS if any(k in s for s in settings.values())]
+    keys += sorted({k for s in settings.values() for k in s} - set(keys))
+    rows = []
+    for pair, s in settings.items():
+        row = {"pair": pair_label(pair)}
+        for k in keys:
+            v = s.get(k)
+            missing = v is None or (isinstance(v, float) and math.isnan(v))
+            row[LABELS.get(k, k)] = "" if missing else (
+                str(int(v)) if k == "batch_size" else f"{v:g}" if isinstance(v, float) else str(v))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- running
+
+def _combine(parts: list[reproduce.Study], epochs: int) -> reproduce.Study:
+    return reproduce.Study(pd.concat([p.runs for p in parts], ignore_index=True),
+                           pd.concat([p.losses for p in parts], ignore_index=True), epochs)
+
+
+class StudyRunner:
+    """Runs one saved study; ``run`` is meant for a worker thread.
+
+    A page polls ``progress()`` and calls ``cancel()``; the runner writes its
+    status into ``study.json`` and, when it stops, the finished pairs' tables
+    and figures (``reproduce.save_study``) into the folder.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.plan = Plan.from_dict(read_meta(self.folder))
+        self.cancel_event = threading.Event()
+        self._lock = threading.Lock()
+        self._status, self._error = "queued", None
+        self._done, self._total = 0, estimate(self.plan, cap=0).steps
+        self._started: float | None = None
+        self._ended: float | None = None
+        update_meta(self.folder, status="queued")
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def active(self) -> bool:
+        return self._status in ("queued", "running")
+
+    def progress(self) -> Progress:
+        with self._lock:
+            if self._started is None:
+                elapsed = 0.0
+            else:
+                elapsed = (self._ended or time.perf_counter()) - self._started
+            return Progress(self._status, self._done, self._total, elapsed, self._error)
+
+    def _set(self, status: str, error: str | None = None, **meta) -> None:
+        # the file first: once a page sees the runner inactive, it reads the final status
+        update_meta(self.folder, status=status, error=error,
+                    updated=datetime.now().astimezone().isoformat(timespec="seconds"), **meta)
+        with self._lock:
+            self._status, self._error = status, error
+            if status not in ("queued", "running"):
+                self._ended = time.perf_counter()
+
+    def run(self) -> Progress:
+        """Train every pair, save what finished; never raises (the status says how it ended)."""
+        torch.set_num_threads(1)  # per process, but worker threads are entry points too
+        if self.cancel_event.is_set():
+            self._set("cancelled")
+            return self.progress()
+        plan, parts = self.plan, []
+        status, error = "finished", None
+        try:
+            with self._lock:
+                self._started = time.perf_counter()
+            self._set("running")
+            offset = 0
+            for pair in plan.pairs:
+                if self.cancel_event.is_set():
+                    raise pop.Cancelled()
+
+                def report(done: int, _total: int, offset: int = offset) -> bool:
+                    with self._lock:
+                        self._done = offset + done
+                    return not self.cancel_event.is_set()
+
+                with torch.no_grad():  # grad mode is per thread
+                    parts.append(reproduce.run_study(plan.settings, plan.runs, plan.epochs,
+                                                     plan.seed, [pair], progress=report))
+                offset += plan.runs * plan.epochs * steps_per_epoch(plan.settings[pair])
+                with self._lock:
+                    self._done = offset
+                update_meta(self.folder, pairs_done=len(parts))
+        except pop.Cancelled:
+            status = "cancelled"
+        except Exception as e:  # shown on the page, kept in study.json
+            status, error = "failed", f"{type(e).__name__}: {e}"
+        if parts:
+            try:
+                done = {p: plan.settings[p] for p in plan.pairs[:len(parts)]}
+                reproduce.save_study(_combine(parts, plan.epochs), self.folder, done,
+                                     plan.source_label)
+            except Exception as e:
+                status, error = "failed", f"saving the results: {type(e).__name__}: {e}"
+        self._set(status, error, pairs_done=len(parts))
+        return self.progress()
+
+
+@dataclass
+class StudyJobs:
+    """The study runners of one process, trained one after another by one worker thread
+    (pass a shared ``executor`` to queue studies behind other long work)."""
+
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="minidl-study"))
+    _runners: dict[str, StudyRunner] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, folder: str | Path) -> StudyRunner:
+        folder = Path(folder)
+        with self._lock:
+            runner = self._runners.get(folder.name)
+            if runner is not None and runner.active:
+                return runner
+            runner = self._runners[folder.name] = StudyRunner(folder)
+            runner.future = self.executor.submit(runner.run)
+        return runner
+
+    def get(self, name: str) -> StudyRunner | None:
+        with self._lock:
+            return self._runners.get(name)
+
+    def active(self) -> set[str]:
+        with self._lock:
+            return {name for name, r in self._runners.items() if r.active}
+
+    def shutdown(self, cancel: bool = True) -> None:
+        if cancel:
+            for runner in list(self._runners.values()):
+                runner.cancel()
+        self.executor.shutdown(wait=True)

@@ -1,0 +1,174 @@
+"""The Reproduce page in ``AppTest``: settings, a tiny study run to its charts, saved studies.
+
+Results go to a temporary ``$MINIDL_RESULTS_DIR``.  The page's study runs on a
+worker thread; ``run_every`` fragments do not tick in ``AppTest``, so the tests
+call ``at.run()`` until the progress bar is gone.
+"""
+
+import json
+import time
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from minidl import reproduce, studies, sweeps
+
+ADAM_RELU, RMSPROP_TANH = ("relu", "adam"), ("tanh", "rmsprop")  # batch 20: quick
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv(studies.CAP_ENV, raising=False)
+    return tmp_path
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file("../streamlit_app.py", default_timeout=60)
+    at.switch_page("pages/reproduce.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for_study(at: AppTest, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while at.get("progress"):
+        assert time.monotonic() < deadline, "the study did not finish"
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def chart_data(at: AppTest, index: int) -> list[pd.DataFrame]:
+    """The data sets Streamlit sent with chart ``index`` (as Arrow, beside the spec)."""
+    chart = at.get("vega_lite_chart")[index]
+    return [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+
+
+def layer_scales(spec: dict) -> list[str | None]:
+    return [layer["encoding"]["y"].get("scale", {}).get("type") for layer in spec["layer"]]
+
+
+def test_page_shows_the_reports_table_one_before_launching(results):
+    at = open_page()
+    assert at.title[0].value == "Reproduce"
+    assert at.selectbox(key="rp_source").value == studies.PAPER
+    assert at.multiselect(key="rp_pairs_paper").value == list(reproduce.PAPER_SETTINGS)
+    assert (at.number_input(key="rp_runs").value, at.number_input(key="rp_epochs").value) == (
+        10, 100)
+    table = at.dataframe[0].value.set_index("pair")
+    assert len(table) == 9
+    assert table.loc["Adam + Tanh", "β₁"] == "0.8" and table.loc["SGD + Tanh", "β₁"] == ""
+    assert "2,400,000 optimizer steps" in " ".join(c.value for c in at.caption)
+    assert at.info[0].value.startswith("No saved studies yet")
+
+
+def test_a_tiny_study_runs_to_its_table_charts_and_downloads(results):
+    at = open_page()
+    at.multiselect(key="rp_pairs_paper").set_value([ADAM_RELU, RMSPROP_TANH])
+    at.number_input(key="rp_runs").set_value(2)
+    at.number_input(key="rp_epochs").set_value(2)
+    at.run()
+    assert at.dataframe[0].value["pair"].tolist() == ["Adam + ReLU", "RMSProp + Tanh"]
+    at.button[0].click()
+    at.run()
+    assert at.get("progress") or at.get("vega_lite_chart")  # running, or already done
+    wait_for_study(at)
+
+    folder, = (results / "reproductions").iterdir()
+    summary = reproduce.load_study(folder).summary
+    expected = reproduce.run_study(reproduce.PAPER_SETTINGS, runs=2, epochs=2,
+                                   pairs=[ADAM_RELU, RMSPROP_TANH]).summary
+    pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
+    table = at.dataframe[1].value.set_index("pair")
+    for row in summary.to_dict("records"):
+        shown = table.loc[studies.pair_label((row["activation"], row["optimizer"]))]
+        assert shown["test accuracy % (mean ± SE)"] == (
+            f"{100 * row['test_acc']:.2f} ± {100 * row['test_acc_se']:.2f}")
+        assert shown["final train loss"] == f"{row['final_loss']:.4f}"
+        assert shown["diverged runs"] == "0 of 2"
+
+    fig2, fig3 = charts(at)
+    assert fig2["title"]["text"] == "Mean test accuracy ± 1 SE over runs"
+    points = next(d for d in chart_data(at, 0) if "accuracy" in d)
+    assert points["accuracy"].tolist() == pytest.approx((100 * summary["test_acc"]).tolist())
+    assert points["pair"].tolist() == ["Adam + ReLU", "RMSProp + Tanh"]
+    assert {layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+            for layer in fig2["layer"]} >= {"errorbar", "point", "tick"}
+    assert layer_scales(fig3) == ["log", "log"]
+    assert len(at.get("download_button")) == 3
+
+    at.toggle(key="rp_log").set_value(False)
+    at.run()
+    assert layer_scales(charts(at)[1]) == [None, None]
+
+    # a second visit (a new session) lists the saved study and shows it again
+    again = open_page()
+    assert again.selectbox(key="rp_view").value == folder.name
+    assert again.dataframe[1].value.equals(at.dataframe[1].value)
+    assert len(again.get("vega_lite_chart")) == 2
+
+
+def test_cancel_stops_the_study_and_says_so(results):
+    at = open_page()
+    at.multiselect(key="rp_pairs_paper").set_value([("tanh", "sgd")])  # batch 1: slow
+    at.number_input(key="rp_epochs").set_value(50)
+    at.run()
+    at.button[0].click()
+    at.run()
+    at.button(key="rp_cancel").click()
+    at.run()
+    wait_for_study(at)
+    assert "Cancelled after 0 of 1 pairs" in at.warning[0].value
+    assert at.info[0].value == "No finished pair to show."
+    assert studies.list_studies()[0].status == "cancelled"
+
+
+def test_work_past_the_cap_is_refused_with_the_estimate(results, monkeypatch):
+    monkeypatch.setenv(studies.CAP_ENV, "10000")
+    at = open_page()
+    assert "2,400,000 optimizer steps (cap 10,000)" in at.error[0].value
+    assert at.button[0].disabled
+    at.number_input(key="rp_runs").set_value(1)
+    at.number_input(key="rp_epochs").set_value(1)
+    at.multiselect(key="rp_pairs_paper").set_value([ADAM_RELU])
+    at.run()
+    assert not at.error and not at.button[0].disabled
+
+
+def test_settings_can_come_from_a_saved_sweep(results):
+    settings = sweeps.Settings(activations=("tanh",), optimizers=("sgd",),
+                               grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
+                               folds=2, epochs=1, n_train=100)
+    folder = sweeps.new_sweep(settings)
+    assert sweeps.SweepRunner(folder).run().status == "finished"
+    chosen = reproduce.settings_from_sweep(folder)[("tanh", "sgd")]
+
+    at = open_page()
+    at.selectbox(key="rp_source").set_value(folder.name)
+    at.run()
+    assert at.multiselect(key=f"rp_pairs_{folder.name}").value == [("tanh", "sgd")]
+    row = at.dataframe[0].value.iloc[0]
+    assert (row["pair"], row["learning rate"], row["batch size"]) == (
+        "SGD + Tanh", f"{chosen['lr']:g}", "50")
+    assert "1 pair × 10 runs × 100 epochs = 20,000 optimizer steps" in " ".join(
+        c.value for c in at.caption)
+
+
+def test_diverged_runs_are_flagged_without_breaking_the_page(results):
+    plan = studies.Plan({("relu", "sgd"): {"lr": 50.0, "batch_size": 50},
+                         RMSPROP_TANH: reproduce.PAPER_SETTINGS[RMSPROP_TANH]}, runs=2, epochs=2)
+    assert studies.StudyRunner(studies.new_study(plan)).run().status == "finished"
+    at = open_page()
+    assert "2 runs diverged" in at.warning[0].value
+    table = at.dataframe[1].value.set_index("pair")
+    assert table.loc["SGD + ReLU"].tolist()[:3] == ["—", "—", "—"]
+    assert table.loc["SGD + ReLU", "diverged runs"] == "2 of 2"
+    assert len(at.get("vega_lite_chart")) == 2
