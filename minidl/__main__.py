@@ -75,6 +75,61 @@ def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results/reproduction", help="output folder")
 
 
+def _sweep_parser(sub: argparse._SubParsersAction) -> None:
+    from . import cv
+
+    p = sub.add_parser("sweep", help="k-fold cross-validation over hyperparameter grids for "
+                       "activation x optimizer pairs; prints the optimal-settings table")
+    p.add_argument("--activations", nargs="+", default=list(cv.ACTIVATIONS))
+    p.add_argument("--optimizers", nargs="+", default=list(cv.OPTIMIZERS))
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="replace one hyperparameter's values in every pair's default grid, "
+                   "e.g. --grid batch_size=10,20 (repeatable)")
+    p.add_argument("--out", default="results/sweeps/cli", help="folder for the results "
+                   "(resumes a sweep already there)")
+
+
+def _parse_grid_options(options: list[str]) -> dict[str, list]:
+    grid = {}
+    for option in options:
+        key, _, values = option.partition("=")
+        if not values:
+            raise ValueError(f"--grid expects KEY=V1,V2,..., got {option!r}")
+        parsed = []
+        for text in values.split(","):
+            try:
+                number = float(text)
+            except ValueError:
+                parsed.append(text.strip())  # e.g. init=xavier; validated by the grid
+                continue
+            parsed.append(int(number) if key == "batch_size" and number.is_integer() else number)
+        grid[key.strip()] = parsed
+    return grid
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from . import cv, data
+
+    try:
+        overrides = _parse_grid_options(args.grid)
+        X, y = data.disk(1000, seed=args.data_seed)
+        result = cv.sweep(X, y, args.activations, args.optimizers, folds=args.folds,
+                          epochs=args.epochs, seed=args.seed, store=args.out,
+                          overrides=overrides, progress=_progress_bar("cross-validating"))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    optimal = result.optimal
+    optimal.to_csv(f"{args.out}/optimal.csv")
+    print(f"{args.folds}-fold cross-validation, {args.epochs} epochs; results in {args.out}")
+    print(optimal.to_string())
+    return 0
+
+
 def _progress_bar(label: str):
     """A one-line text progress bar on stderr (no dependency)."""
     def show(done: int, total: int) -> None:
@@ -115,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _reproduce_parser(sub)
+    _sweep_parser(sub)
     args = parser.parse_args(argv)
-    return _run_train(args) if args.command == "train" else _run_reproduce(args)
+    commands = {"train": _run_train, "reproduce": _run_reproduce, "sweep": _run_sweep}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

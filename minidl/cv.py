@@ -341,11 +341,12 @@ def sweep(X: torch.Tensor, y: torch.Tensor, activations: Iterable[str] = ACTIVAT
           optimizers: Iterable[str] = OPTIMIZERS, grid: dict | None = None, folds: int = 5,
           epochs: int = 25, seed: int = 0, engine: str = "batched",
           store: str | Path | None = None, progress: pop.Progress | None = None,
-          workers: int = pop.DEFAULT_WORKERS) -> SweepResult:
+          workers: int = pop.DEFAULT_WORKERS, overrides: dict | None = None) -> SweepResult:
     """``grid_search`` for every activation × optimizer pair.
 
     ``grid=None`` uses each pair's ``default_grid_for``; a given grid is shared,
-    each optimizer taking the keys that apply to it.
+    each optimizer taking the keys that apply to it.  ``overrides`` replaces
+    some keys' values in every pair's grid (e.g. ``{"batch_size": [10, 20]}``).
 
     ``store``: a folder; each pair's rows go to ``<activation>-<optimizer>.csv``
     in it, so a cancelled sweep resumes where it stopped.
@@ -355,7 +356,8 @@ def sweep(X: torch.Tensor, y: torch.Tensor, activations: Iterable[str] = ACTIVAT
     pairs = [(a.lower(), o.lower()) for a in activations for o in optimizers]
     if not pairs:
         raise ValueError("choose at least one activation and one optimizer")
-    grids = {(a, o): validate_grid(default_grid_for(a, o) if grid is None else grid, o)
+    grids = {(a, o): validate_grid({**(default_grid_for(a, o) if grid is None else grid),
+                                    **(overrides or {})}, o)
              for a, o in pairs}
     splits = kfold(len(y), folds, seed)
     costs = [sum(_steps(c, splits, epochs) for c in configurations(grids[p])) for p in pairs]

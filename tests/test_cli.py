@@ -27,3 +27,19 @@ def test_train_reports_divergence():
                   "--lr", "1000000", "--activation", "relu")
     assert out.returncode == 1
     assert "diverged" in out.stdout
+
+
+def test_sweep_writes_results_and_prints_table_one(tmp_path):
+    out = run_cli("sweep", "--activations", "tanh", "--optimizers", "sgd", "rmsprop",
+                  "--folds", "2", "--epochs", "1", "--grid", "batch_size=50",
+                  "--grid", "lr=0.01,0.1", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "tanh-sgd.csv").exists() and (tmp_path / "tanh-rmsprop.csv").exists()
+    assert (tmp_path / "optimal.csv").read_text().startswith("activation,sgd lr")
+    assert "rmsprop accuracy" in out.stdout
+
+
+def test_sweep_rejects_a_bad_grid_before_running(tmp_path):
+    out = run_cli("sweep", "--grid", "lr=-1", "--out", str(tmp_path))
+    assert out.returncode == 2 and "lr" in out.stderr
+    assert not list(tmp_path.glob("*.csv"))
