@@ -1,0 +1,131 @@
+"""Altair charts of a cross-validation sweep: pure functions from result tables to charts.
+
+Both read ``cv.SweepResult.table`` rows (``activation``, ``optimizer``, the
+hyperparameters, ``split<i>_score``, ``mean_score``, ``std_score``,
+``diverged``).  Diverged configurations (NaN scores) are left out of the
+curves; a learning rate at which every configuration diverged has no point.
+
+- ``lr_chart``: mean CV accuracy ± one standard deviation against the learning
+  rate (log axis), one panel per optimizer, one line per activation.  At each
+  learning rate the line shows the *best* configuration of the other
+  hyperparameters — the curve the grid search maximises over.
+- ``fold_chart``: the per-fold validation accuracies of chosen configurations
+  (one row each, a dot per fold, a tick at the mean), to see how much the
+  folds disagree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+from . import cv
+
+NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "sgd": "SGD", "adam": "Adam",
+         "rmsprop": "RMSProp"}
+SHORT = {"lr": "lr", "batch_size": "batch", "momentum": "momentum", "beta1": "β₁",
+         "beta2": "β₂", "eps": "ε", "rho": "ρ", "gain": "gain", "init": "init"}
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def describe(row: pd.Series | dict) -> str:
+    """``"lr 0.01, batch 10, β₁ 0.9"``: the hyperparameters of a result row."""
+    keys = [k for k in cv.grid_keys(row["optimizer"]) if k in row and not _missing(row[k])]
+    return ", ".join(f"{SHORT.get(k, k)} {_fmt(row[k])}" for k in keys)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def pair_name(activation: str, optimizer: str) -> str:
+    return f"{NAMES.get(activation, activation)} + {NAMES.get(optimizer, optimizer)}"
+
+
+def lr_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (activation, optimizer, lr): the best non-diverged row's mean ± std and settings."""
+    columns = ["activation", "optimizer", "lr", "mean", "std", "low", "high", "settings",
+               "tried", "diverged"]
+    if table.empty or "lr" not in table:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (a, o, lr), group in table.groupby(["activation", "optimizer", "lr"], sort=True):
+        finite = group[~group["diverged"].astype(bool) & group["mean_score"].notna()]
+        if finite.empty:
+            continue
+        best = finite.loc[finite["mean_score"].idxmax()]
+        mean, std = float(best["mean_score"]), float(best["std_score"])
+        rows.append({"activation": NAMES.get(a, a), "optimizer": NAMES.get(o, o), "lr": lr,
+                     "mean": mean, "std": std, "low": mean - std, "high": min(1.0, mean + std),
+                     "settings": describe(best), "tried": len(group),
+                     "diverged": int(group["diverged"].astype(bool).sum())})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def lr_chart(table: pd.DataFrame, height: int = 260) -> alt.FacetChart:
+    """Mean CV accuracy ± std against learning rate; a panel per optimizer, a line per activation."""
+    frame = lr_frame(table)
+    x = alt.X("lr:Q", title="learning rate (log scale)", scale=alt.Scale(type="log"),
+              axis=alt.Axis(format="~g"))
+    color = alt.Color("activation:N", title="activation",
+                      sort=[NAMES[a] for a in cv.ACTIVATIONS])
+    tooltip = ["activation:N", "optimizer:N", alt.Tooltip("lr:Q", format="~g"),
+               alt.Tooltip("mean:Q", title="mean CV accuracy", format=".2%"),
+               alt.Tooltip("std:Q", title="std", format=".2%"),
+               alt.Tooltip("settings:N", title="best settings at this lr"),
+               alt.Tooltip("tried:Q", title="configurations"),
+               alt.Tooltip("diverged:Q", title="diverged")]
+    base = alt.Chart().encode(x=x, color=color)
+    band = base.mark_rule(strokeWidth=2, opacity=0.55).encode(
+        y=alt.Y("low:Q", title="mean CV accuracy ± std", axis=alt.Axis(format="%"),
+                scale=alt.Scale(zero=False)), y2="high:Q")
+    line = base.mark_line(point=alt.OverlayMarkDef(size=45, filled=True)).encode(
+        y=alt.Y("mean:Q"), tooltip=tooltip)
+    return alt.layer(band, line, data=frame).properties(width=260, height=height).facet(
+        column=alt.Column("optimizer:N", title=None,
+                          sort=[NAMES[o] for o in cv.OPTIMIZERS])).resolve_scale(y="shared")
+
+
+def fold_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Long table of chosen rows' per-fold scores: ``configuration``, ``fold``, ``accuracy``, ``mean``."""
+    columns = ["configuration", "pair", "settings", "fold", "accuracy", "mean"]
+    out = []
+    for _, row in rows.iterrows():
+        splits = sorted((c for c in row.index if c.startswith("split") and c.endswith("_score")),
+                        key=lambda c: int(c[5:-6]))
+        pair = pair_name(row["activation"], row["optimizer"])
+        settings = describe(row)
+        for c in splits:
+            score = row[c]
+            if _missing(score):
+                continue
+            out.append({"configuration": f"{pair} · {settings}", "pair": pair,
+                        "settings": settings, "fold": int(c[5:-6]) + 1, "accuracy": float(score),
+                        "mean": None if _missing(row["mean_score"]) else float(row["mean_score"])})
+    return pd.DataFrame(out, columns=columns)
+
+
+def fold_chart(rows: pd.DataFrame, width: int = 820) -> alt.LayerChart:
+    """A dot per fold and a tick at the mean, one line per chosen configuration."""
+    frame = fold_frame(rows)
+    order = list(dict.fromkeys(frame["configuration"]))
+    y = alt.Y("configuration:N", title=None, sort=order, axis=alt.Axis(labelLimit=420))
+    tooltip = ["pair:N", "settings:N", "fold:O",
+               alt.Tooltip("accuracy:Q", title="validation accuracy", format=".2%")]
+    dots = alt.Chart().mark_point(filled=True, size=70, opacity=0.85).encode(
+        x=alt.X("accuracy:Q", title="validation accuracy per fold", axis=alt.Axis(format="%"),
+                scale=alt.Scale(zero=False)),
+        y=y, color=alt.Color("fold:N", title="fold"), tooltip=tooltip)
+    mean = alt.Chart().mark_tick(color="black", thickness=2, size=18).encode(
+        x="mean:Q", y=y, tooltip=["pair:N", "settings:N",
+                                  alt.Tooltip("mean:Q", title="mean", format=".2%")])
+    # the size includes the axis labels (Streamlit fits the chart to it): ~30 px per row
+    height = 70 + 30 * len(order)
+    return alt.layer(dots, mean, data=frame).properties(width=width, height=height)

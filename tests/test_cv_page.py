@@ -1,0 +1,152 @@
+"""AppTest of the Cross-validation page: tiny sweeps launched, cancelled and resumed from the UI.
+
+The page's sweeps run on a worker thread; AppTest's ``run_every`` fragments do
+not tick by themselves, so the tests rerun the script until the sweep stops.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from minidl import sweeps
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+PAGE = "pages/cross_validation.py"
+
+
+@pytest.fixture(autouse=True)
+def results_dir(tmp_path, monkeypatch):
+    root = tmp_path / "sweeps"
+    monkeypatch.setenv(sweeps.RESULTS_ENV, str(root))
+    monkeypatch.delenv(sweeps.CAP_ENV, raising=False)
+    return root
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def set_up(at: AppTest, lr: str = "0.01, 0.1", batch_size: str = "50", epochs: int = 1) -> None:
+    """Tanh + Adam only, 2 folds; a grid of ``lr`` × ``batch_size``."""
+    at.multiselect(key="cv_activations").set_value(["tanh"])
+    at.multiselect(key="cv_optimizers").set_value(["adam"])
+    at.number_input(key="cv_folds").set_value(2)
+    at.number_input(key="cv_epochs").set_value(epochs)
+    grid = {"lr": lr, "batch_size": batch_size, "beta1": "0.9", "beta2": "0.999", "eps": "1e-8"}
+    for name, text in grid.items():
+        at.text_input(key=f"cv_grid_adam_{name}").set_value(text)
+    at.run()
+
+
+def wait_until_stopped(at: AppTest, seconds: float = 60) -> None:
+    """Rerun (each run polls the progress fragment once) until the sweep is no longer running."""
+    deadline = time.monotonic() + seconds
+    while at.get("progress") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        at.run()
+    assert not at.get("progress"), "the sweep did not stop in time"
+    assert not at.exception
+
+
+def results(at: AppTest):
+    """The optimal-settings table and the full results table."""
+    [optimal] = [d for d in at.dataframe if d.value.index.name == "activation"]
+    [full] = [d for d in at.dataframe if str(d.key).startswith("cv_rows_")]
+    return optimal, full
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_page_launches_a_tiny_sweep_through_to_its_tables(results_dir):
+    at = open_page()
+    assert metric(at, "Networks") == "2,610"  # prefilled with the full default grid
+    assert at.text_input(key="cv_grid_sgd_lr").value == "0.0001, 0.001, 0.01, 0.1, 1.0"
+    set_up(at)
+    assert metric(at, "Networks") == "4" and metric(at, "Member-epochs") == "4"
+    at.button(key="cv_launch").click().run()
+    wait_until_stopped(at)
+
+    assert "Finished: 2 of 2 configurations" in at.success[0].value
+    optimal, full = results(at)
+    assert list(optimal.value.index) == ["tanh"]
+    assert list(optimal.value.columns) == ["adam lr", "adam batch_size", "adam beta1",
+                                           "adam beta2", "adam eps", "adam accuracy"]
+    table = full.value
+    assert len(table) == 2 and sorted(table["lr"]) == [0.01, 0.1]
+    assert table["playground"].str.startswith("./?").all()  # the Playground is at the root
+    assert table["playground"].str.contains("optimizer=adam").all()
+    lr_chart, fold_chart = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
+    assert lr_chart["facet"]["column"]["field"] == "optimizer"
+    assert fold_chart["layer"][0]["encoding"]["x"]["field"] == "accuracy"
+    assert at.get("download_button")
+    [saved] = list(results_dir.iterdir())
+    assert json.loads((saved / "sweep.json").read_text())["status"] == "finished"
+
+
+def test_bad_grid_is_rejected_before_anything_runs(results_dir):
+    at = open_page()
+    for text, message in [("0.01, fast", "'fast' is not a number"),
+                          ("", "the list is empty"),
+                          ("-0.1", "must be greater than 0")]:
+        at.text_input(key="cv_grid_adam_lr").set_value(text).run()
+        assert any(message in e.value and e.value.startswith("Adam learning rate")
+                   for e in at.error), [e.value for e in at.error]
+        assert at.button(key="cv_launch").disabled
+    assert not results_dir.exists()
+
+
+def test_sweep_past_the_cap_is_refused_with_the_estimate_and_the_cap(monkeypatch, results_dir):
+    monkeypatch.setenv(sweeps.CAP_ENV, "5000")
+    at = open_page()
+    [error] = at.error
+    assert "65,250 member-epochs" in error.value and "cap of 5,000" in error.value
+    assert at.button(key="cv_launch").disabled
+    assert not results_dir.exists()
+
+
+def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
+    at = open_page()
+    # batch size 1: an epoch is 800 steps per network, so this sweep would run for seconds
+    set_up(at, lr="0.001, 0.01, 0.03, 0.1", batch_size="1", epochs=100)
+    at.button(key="cv_launch").click().run()
+    at.button(key="cv_cancel").click().run()
+    wait_until_stopped(at, seconds=30)
+    assert "Cancelled after 0 of 4 configurations" in at.warning[0].value
+    assert not at.button(key="cv_resume").disabled
+    [saved] = list(results_dir.iterdir())
+    assert json.loads((saved / "sweep.json").read_text())["status"] == "cancelled"
+
+
+class CancelAfterFirstPopulation(sweeps.SweepRunner):
+    def _report(self, done: int) -> bool:
+        keep_going = super()._report(done)
+        if done >= 2 * 2 * 2 * 1:  # 2 configurations × 2 folds × 2 epochs × 1 step (batch 60)
+            self.cancel()
+        return keep_going
+
+
+def test_a_second_visit_lists_a_cancelled_sweep_and_resumes_it(results_dir):
+    settings = sweeps.Settings(("relu",), ("sgd",), {"sgd": {"lr": [0.01, 0.1],
+                                                           "batch_size": [60, 30]}},
+                               folds=2, epochs=2, n_train=120)
+    folder = sweeps.new_sweep(settings)
+    assert CancelAfterFirstPopulation(folder).run().status == "cancelled"
+
+    at = open_page()
+    [label] = at.selectbox(key="cv_sweep").options
+    assert "1 activation × 1 optimizer, 2 folds, 2 epochs" in label
+    assert "Cancelled after 2 of 4 configurations" in at.warning[0].value
+    assert len(results(at)[1].value) == 2  # the finished half is shown already
+    at.button(key="cv_resume").click().run()
+    wait_until_stopped(at)
+    assert "Finished: 4 of 4 configurations" in at.success[0].value
+    assert len(results(at)[1].value) == 4
