@@ -3,8 +3,7 @@
 A *study* is ``minidl.reproduce.run_study`` for some activation × optimizer
 pairs, each with its settings (the report's Table I or a saved sweep's optimal
 table), ``runs`` runs of ``epochs`` epochs.  Each study lives in a folder of its
-own under ``<results root>/reproductions`` (the results root is the one of
-``minidl.sweeps``: ``$MINIDL_RESULTS_DIR`` or ``results/sweeps``)::
+own under ``<results root>/reproductions`` (``minidl.jobs.results_root``)::
 
     <root>/reproductions/20250101-120000-3fa9c1/
         study.json            plan (settings per pair, runs, epochs, seed),
@@ -21,36 +20,27 @@ Cost: ``runs × epochs × ⌈1000 / batch size⌉`` optimizer steps per pair, su
 over pairs, bounded by ``$MINIDL_STUDY_CAP`` (default 3 000 000; the report's
 full study — 9 pairs, 10 runs, 100 epochs — is 2 400 000 steps, ~1.5 min here).
 
-No Streamlit here: a page polls a ``StudyRunner`` for progress (a
-``minidl.sweeps.Progress``, shared with the sweep runner) and never gets
-called back.
+No Streamlit here: a page polls a ``StudyRunner`` (a ``minidl.jobs.Runner``,
+like the sweep runner) for progress and never gets called back.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import secrets
-import threading
-import time
 from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from . import population as pop
-from . import reproduce, sweeps
-from .sweeps import LABELS, Progress
+from . import jobs, reproduce
+from .sweeps import LABELS
 
 CAP_ENV = "MINIDL_STUDY_CAP"
 DEFAULT_CAP = 3_000_000  # optimizer steps summed over runs and pairs
 SUBFOLDER = "reproductions"
-META = "study.json"
+META = jobs.MetaFile("study.json")
 PAPER = "paper"  # the ``source`` of the report's Table I preset
 
 Pair = tuple[str, str]
@@ -119,16 +109,7 @@ def steps_per_epoch(params: Mapping) -> int:
 
 def work_cap() -> int:
     """The most optimizer steps a study may ask for: ``$MINIDL_STUDY_CAP`` or 3 000 000."""
-    text = os.environ.get(CAP_ENV, "").strip()
-    if not text:
-        return DEFAULT_CAP
-    try:
-        cap = int(float(text))
-    except ValueError:
-        raise ValueError(f"${CAP_ENV}={text!r} is not a number") from None
-    if cap < 1:
-        raise ValueError(f"${CAP_ENV} must be positive, got {text!r}")
-    return cap
+    return jobs.work_cap(CAP_ENV, DEFAULT_CAP)
 
 
 @dataclass(frozen=True)
@@ -160,42 +141,17 @@ def estimate(plan: Plan, cap: int | None = None) -> Estimate:
 # ---------------------------------------------------------------- persistence
 
 def studies_root() -> Path:
-    """``<results root>/reproductions`` (results root: ``minidl.sweeps.results_root``)."""
-    return sweeps.results_root() / SUBFOLDER
+    """``<results root>/reproductions`` (results root: ``minidl.jobs.results_root``)."""
+    return jobs.results_root() / SUBFOLDER
 
 
-def _write_meta(folder: Path, meta: dict) -> None:
-    tmp = folder / f".{META}.{threading.get_ident()}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(folder / META)  # atomic: a reader never sees half a file
-
-
-def read_meta(folder: str | Path) -> dict:
-    return json.loads((Path(folder) / META).read_text())
-
-
-def update_meta(folder: str | Path, **changes) -> dict:
-    folder = Path(folder)
-    meta = {**read_meta(folder), **changes}
-    _write_meta(folder, meta)
-    return meta
+read_meta, update_meta = META.read, META.update
 
 
 def new_study(plan: Plan, root: str | Path | None = None) -> Path:
     """Create a study's folder with its ``study.json`` (status "created"); return the folder."""
-    root = Path(root) if root is not None else studies_root()
-    root.mkdir(parents=True, exist_ok=True)
-    now = datetime.now().astimezone()
-    while True:
-        folder = root / f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-        try:
-            folder.mkdir()
-            break
-        except FileExistsError:
-            continue
-    _write_meta(folder, {**plan.to_dict(), "created": now.isoformat(timespec="seconds"),
-                         "status": "created", "pairs_done": 0})
-    return folder
+    return META.create(Path(root) if root is not None else studies_root(),
+                       {**plan.to_dict(), "pairs_done": 0})
 
 
 @dataclass(frozen=True)
@@ -230,27 +186,15 @@ def info(folder: str | Path, active: Collection[str] = ()) -> StudyInfo:
     file says queued/running but is not among them was interrupted by a restart)."""
     folder = Path(folder)
     meta = read_meta(folder)
-    status = meta.get("status", "created")
-    if status in ("queued", "running") and folder.name not in active:
-        status = "interrupted"
-    return StudyInfo(folder, Plan.from_dict(meta), meta.get("created", ""), status,
-                     int(meta.get("pairs_done", 0)), meta.get("error"))
+    return StudyInfo(folder, Plan.from_dict(meta), meta.get("created", ""),
+                     jobs.status(meta, folder, active), int(meta.get("pairs_done", 0)),
+                     meta.get("error"))
 
 
 def list_studies(root: str | Path | None = None, active: Collection[str] = ()) -> list[StudyInfo]:
     """Every saved study under ``root``, newest first; unreadable folders are skipped."""
-    root = Path(root) if root is not None else studies_root()
-    if not root.is_dir():
-        return []
-    out = []
-    for folder in root.iterdir():
-        if not (folder / META).is_file():
-            continue
-        try:
-            out.append(info(folder, active))
-        except (ValueError, KeyError, TypeError, OSError):
-            continue
-    return sorted(out, key=lambda s: (s.created, s.name), reverse=True)
+    return META.list(Path(root) if root is not None else studies_root(),
+                     lambda folder: info(folder, active))
 
 
 def load(folder: str | Path) -> reproduce.Study | None:
@@ -317,127 +261,41 @@ def _combine(parts: list[reproduce.Study], epochs: int) -> reproduce.Study:
                            pd.concat([p.losses for p in parts], ignore_index=True), epochs)
 
 
-class StudyRunner:
-    """Runs one saved study; ``run`` is meant for a worker thread.
+class StudyRunner(jobs.Runner):
+    """Runs one saved study, one pair after another (``jobs.Runner``); when it stops, the
+    finished pairs' tables and figures (``reproduce.save_study``) go into the folder."""
 
-    A page polls ``progress()`` and calls ``cancel()``; the runner writes its
-    status into ``study.json`` and, when it stops, the finished pairs' tables
-    and figures (``reproduce.save_study``) into the folder.
-    """
+    meta = META
 
     def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        self.plan = Plan.from_dict(read_meta(self.folder))
-        self.cancel_event = threading.Event()
-        self._lock = threading.Lock()
-        self._status, self._error = "queued", None
-        self._done, self._total = 0, estimate(self.plan, cap=0).steps
-        self._started: float | None = None
-        self._ended: float | None = None
-        update_meta(self.folder, status="queued")
+        self.plan = Plan.from_dict(read_meta(folder))
+        self.studies: list[reproduce.Study] = []  # one per finished pair
+        super().__init__(folder)
 
-    @property
-    def name(self) -> str:
-        return self.folder.name
+    def parts(self) -> list[jobs.Part]:
+        plan = self.plan
 
-    def cancel(self) -> None:
-        self.cancel_event.set()
+        def train(report: jobs.Report, pair: Pair) -> None:
+            self.studies.append(reproduce.run_study(plan.settings, plan.runs, plan.epochs,
+                                                    plan.seed, [pair], progress=report))
+            update_meta(self.folder, pairs_done=len(self.studies))
 
-    @property
-    def active(self) -> bool:
-        return self._status in ("queued", "running")
+        return [(plan.runs * plan.epochs * steps_per_epoch(plan.settings[pair]),
+                 partial(train, pair=pair)) for pair in plan.pairs]
 
-    def progress(self) -> Progress:
-        with self._lock:
-            if self._started is None:
-                elapsed = 0.0
-            else:
-                elapsed = (self._ended or time.perf_counter()) - self._started
-            return Progress(self._status, self._done, self._total, elapsed, self._error)
-
-    def _set(self, status: str, error: str | None = None, **meta) -> None:
-        # the file first: once a page sees the runner inactive, it reads the final status
-        update_meta(self.folder, status=status, error=error,
-                    updated=datetime.now().astimezone().isoformat(timespec="seconds"), **meta)
-        with self._lock:
-            self._status, self._error = status, error
-            if status not in ("queued", "running"):
-                self._ended = time.perf_counter()
-
-    def run(self) -> Progress:
-        """Train every pair, save what finished; never raises (the status says how it ended)."""
-        torch.set_num_threads(1)  # per process, but worker threads are entry points too
-        if self.cancel_event.is_set():
-            self._set("cancelled")
-            return self.progress()
-        plan, parts = self.plan, []
-        status, error = "finished", None
-        try:
-            with self._lock:
-                self._started = time.perf_counter()
-            self._set("running")
-            offset = 0
-            for pair in plan.pairs:
-                if self.cancel_event.is_set():
-                    raise pop.Cancelled()
-
-                def report(done: int, _total: int, offset: int = offset) -> bool:
-                    with self._lock:
-                        self._done = offset + done
-                    return not self.cancel_event.is_set()
-
-                with torch.no_grad():  # grad mode is per thread
-                    parts.append(reproduce.run_study(plan.settings, plan.runs, plan.epochs,
-                                                     plan.seed, [pair], progress=report))
-                offset += plan.runs * plan.epochs * steps_per_epoch(plan.settings[pair])
-                with self._lock:
-                    self._done = offset
-                update_meta(self.folder, pairs_done=len(parts))
-        except pop.Cancelled:
-            status = "cancelled"
-        except Exception as e:  # shown on the page, kept in study.json
-            status, error = "failed", f"{type(e).__name__}: {e}"
-        if parts:
+    def finish(self, status: str, error: str | None) -> dict:
+        plan, finished = self.plan, self.studies
+        if finished:
             try:
-                done = {p: plan.settings[p] for p in plan.pairs[:len(parts)]}
-                reproduce.save_study(_combine(parts, plan.epochs), self.folder, done,
+                done = {p: plan.settings[p] for p in plan.pairs[:len(finished)]}
+                reproduce.save_study(_combine(finished, plan.epochs), self.folder, done,
                                      plan.source_label)
             except Exception as e:
                 status, error = "failed", f"saving the results: {type(e).__name__}: {e}"
-        self._set(status, error, pairs_done=len(parts))
-        return self.progress()
+        return {"status": status, "error": error, "pairs_done": len(finished)}
 
 
-@dataclass
-class StudyJobs:
-    """The study runners of one process, trained one after another by one worker thread
-    (pass a shared ``executor`` to queue studies behind other long work)."""
+class StudyJobs(jobs.Jobs[StudyRunner]):
+    """The process's study runners and their one worker thread (``jobs.Jobs``)."""
 
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
-        max_workers=1, thread_name_prefix="minidl-study"))
-    _runners: dict[str, StudyRunner] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def start(self, folder: str | Path) -> StudyRunner:
-        folder = Path(folder)
-        with self._lock:
-            runner = self._runners.get(folder.name)
-            if runner is not None and runner.active:
-                return runner
-            runner = self._runners[folder.name] = StudyRunner(folder)
-            runner.future = self.executor.submit(runner.run)
-        return runner
-
-    def get(self, name: str) -> StudyRunner | None:
-        with self._lock:
-            return self._runners.get(name)
-
-    def active(self) -> set[str]:
-        with self._lock:
-            return {name for name, r in self._runners.items() if r.active}
-
-    def shutdown(self, cancel: bool = True) -> None:
-        if cancel:
-            for runner in list(self._runners.values()):
-                runner.cancel()
-        self.executor.shutdown(wait=True)
+    runner = StudyRunner

@@ -1,9 +1,10 @@
 """Saved cross-validation sweeps: settings on disk, a background runner, grid text, the work cap.
 
 A *sweep* is ``minidl.cv.sweep`` over activation × optimizer pairs, with a grid
-of hyperparameters per optimizer, run on the disk task's training set.  Each
-sweep lives in a folder of its own under the results root (``results/sweeps``
-in the repository, or ``$MINIDL_RESULTS_DIR``)::
+of hyperparameters per optimizer (plus the activation's extras,
+``cv.ACTIVATION_GRIDS``: Sigmoid also tries init gain 1 and 16), run on the disk
+task's training set.  Each sweep lives in a folder of its own under the results
+root (``minidl.jobs.results_root``)::
 
     <root>/20250101-120000-3fa9c1/
         sweep.json            settings, creation time, status
@@ -16,44 +17,34 @@ configurations, and running it again with the same settings and folder
 
 Cost: a *member* is one (configuration, fold) network; ``members × epochs``
 is the work a sweep asks for, and a configurable cap (``$MINIDL_SWEEP_CAP``)
-bounds it.  The full default grids (9 pairs, 5 folds) are 2610 members, 65 250
+bounds it.  The full default grids (9 pairs, 5 folds) are 3480 members, 87 000
 member-epochs at 25 epochs.
 
-No Streamlit here: a page polls a ``SweepRunner`` for progress; the runner
-never calls back into the UI.
+No Streamlit here: a page polls a ``SweepRunner`` (a ``minidl.jobs.Runner``)
+for progress; the runner never calls back into the UI.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import secrets
-import threading
-import time
 from collections.abc import Collection, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pandas as pd
 import torch
 
-from . import cv, data, playground
-from . import population as pop
+from . import cv, data, jobs, playground
+from .jobs import results_root
 
-RESULTS_ENV = "MINIDL_RESULTS_DIR"
 CAP_ENV = "MINIDL_SWEEP_CAP"
-DEFAULT_CAP = 100_000  # member-epochs; the full default sweep at 25 epochs is 65 250
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "results" / "sweeps"
-META = "sweep.json"
+DEFAULT_CAP = 100_000  # member-epochs; the full default sweep at 25 epochs is 87 000
+META = jobs.MetaFile("sweep.json")
 DATASET = "disk"
 
-# sweep.json "status": created → running → finished | cancelled | failed.  A sweep whose
-# file says "running" but that no runner of this process is running was interrupted
-# (server restart); it resumes like a cancelled one.
+# A sweep that stopped early (or never started) resumes where it stopped (``jobs.status``).
 RESUMABLE = ("created", "cancelled", "failed", "interrupted")
 
 LABELS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "sgd": "SGD", "adam": "Adam",
@@ -119,6 +110,11 @@ class Settings:
     def pairs(self) -> list[tuple[str, str]]:
         return [(a, o) for a in self.activations for o in self.optimizers]
 
+    def grid_for(self, activation: str, optimizer: str) -> dict[str, list]:
+        """One pair's grid: the activation's extras (``cv.ACTIVATION_GRIDS``) updated with
+        the optimizer's grid (its values win)."""
+        return {**cv.ACTIVATION_GRIDS.get(activation, {}), **self.grids[optimizer]}
+
     @property
     def fold_train_size(self) -> int:
         """Training rows of one fold's members (as ``cv.sweep`` counts them)."""
@@ -147,6 +143,16 @@ def training_data(settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
 def format_values(values: Iterable) -> str:
     """``[0.0001, 0.001]`` → ``"0.0001, 0.001"`` (what ``parse_values`` reads back)."""
     return ", ".join(playground.format_value(v) for v in values)
+
+
+def extras_note(activations: Iterable[str]) -> str:
+    """What the chosen activations add to their pairs' grids (``cv.ACTIVATION_GRIDS``), in
+    words: ``"Sigmoid also tries Xavier gain 1, 16."``; ``""`` when nothing."""
+    return " ".join(
+        f"{LABELS[a]} also tries "
+        + "; ".join(f"{LABELS.get(k, k)} {', '.join(f'{x:g}' for x in v)}"
+                    for k, v in extras.items()) + "."
+        for a, extras in cv.ACTIVATION_GRIDS.items() if a in activations)
 
 
 def parse_values(key: str, text: str, optimizer: str | None = None) -> list:
@@ -201,16 +207,7 @@ def parse_grid(texts: Mapping[str, str], optimizer: str) -> dict[str, list]:
 
 def work_cap() -> int:
     """The largest ``members × epochs`` a sweep may ask for: ``$MINIDL_SWEEP_CAP`` or 100 000."""
-    text = os.environ.get(CAP_ENV, "").strip()
-    if not text:
-        return DEFAULT_CAP
-    try:
-        cap = int(float(text))
-    except ValueError:
-        raise ValueError(f"${CAP_ENV}={text!r} is not a number") from None
-    if cap < 1:
-        raise ValueError(f"${CAP_ENV} must be positive, got {text!r}")
-    return cap
+    return jobs.work_cap(CAP_ENV, DEFAULT_CAP)
 
 
 @dataclass(frozen=True)
@@ -236,8 +233,8 @@ class Estimate:
 def estimate(settings: Settings, cap: int | None = None) -> Estimate:
     """Members, member-epochs and optimizer steps of ``settings``, and whether the cap allows it."""
     configs = members = steps = 0
-    for _, o in settings.pairs:
-        grid = settings.grids[o]
+    for a, o in settings.pairs:
+        grid = settings.grid_for(a, o)
         configs += math.prod(len(v) for v in grid.values())
         members += cv.estimate_members(grid, o, settings.folds)
         steps += cv.estimate_steps(grid, o, settings.folds, settings.epochs,
@@ -248,43 +245,13 @@ def estimate(settings: Settings, cap: int | None = None) -> Estimate:
 
 # ---------------------------------------------------------------- persistence
 
-def results_root() -> Path:
-    """Where sweeps are saved: ``$MINIDL_RESULTS_DIR`` or ``results/sweeps`` in the repository."""
-    return Path(os.environ.get(RESULTS_ENV) or DEFAULT_ROOT)
-
-
-def _write_meta(folder: Path, meta: dict) -> None:
-    tmp = folder / f".{META}.{threading.get_ident()}.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(folder / META)  # atomic: a reader never sees half a file
-
-
-def read_meta(folder: str | Path) -> dict:
-    return json.loads((Path(folder) / META).read_text())
-
-
-def update_meta(folder: str | Path, **changes) -> dict:
-    folder = Path(folder)
-    meta = {**read_meta(folder), **changes}
-    _write_meta(folder, meta)
-    return meta
+read_meta, update_meta = META.read, META.update
 
 
 def new_sweep(settings: Settings, root: str | Path | None = None) -> Path:
     """Create a sweep's folder with its ``sweep.json`` (status "created"); return the folder."""
-    root = Path(root) if root is not None else results_root()
-    root.mkdir(parents=True, exist_ok=True)
-    now = datetime.now().astimezone()
-    while True:
-        folder = root / f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-        try:
-            folder.mkdir()
-            break
-        except FileExistsError:
-            continue
-    _write_meta(folder, {**settings.to_dict(), "dataset": DATASET,
-                         "created": now.isoformat(timespec="seconds"), "status": "created"})
-    return folder
+    return META.create(Path(root) if root is not None else results_root(),
+                       {**settings.to_dict(), "dataset": DATASET})
 
 
 @dataclass(frozen=True)
@@ -344,9 +311,7 @@ def info(folder: str | Path, active: Collection[str] = ()) -> SweepInfo:
     folder = Path(folder)
     meta = read_meta(folder)
     settings = Settings.from_dict(meta)
-    status = meta.get("status", "created")
-    if status in ("running", "queued") and folder.name not in active:
-        status = "interrupted"
+    status = jobs.status(meta, folder, active)
     finished = sum(len(t) for t in _stored_rows(folder, settings).values())
     total = estimate(settings, cap=0).configurations
     return SweepInfo(folder, settings, meta.get("created", ""), status, finished, total,
@@ -356,18 +321,8 @@ def info(folder: str | Path, active: Collection[str] = ()) -> SweepInfo:
 def list_sweeps(root: str | Path | None = None, active: Collection[str] = ()) -> list[SweepInfo]:
     """Every saved sweep under ``root``, newest first; folders without a readable
     ``sweep.json`` are skipped."""
-    root = Path(root) if root is not None else results_root()
-    if not root.is_dir():
-        return []
-    out = []
-    for folder in root.iterdir():
-        if not (folder / META).is_file():
-            continue
-        try:
-            out.append(info(folder, active))
-        except (ValueError, KeyError, TypeError, OSError):
-            continue
-    return sorted(out, key=lambda s: (s.created, s.name), reverse=True)
+    return META.list(Path(root) if root is not None else results_root(),
+                     lambda folder: info(folder, active))
 
 
 def overview(saved: Iterable[SweepInfo]) -> pd.DataFrame:
@@ -428,28 +383,6 @@ def results_table(result: cv.SweepResult, settings: Settings, page: str = "./") 
 
 # ---------------------------------------------------------------- running
 
-@dataclass(frozen=True)
-class Progress:
-    """A runner's state at one moment, for a page to draw."""
-
-    status: str            # queued, running, finished, cancelled, failed
-    done: int              # optimizer steps done in this run
-    total: int             # optimizer steps this run has to do (finished work excluded)
-    elapsed: float         # seconds since this run started
-    error: str | None = None
-
-    @property
-    def fraction(self) -> float:
-        return 1.0 if self.total <= 0 else min(1.0, self.done / self.total)
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds left, from the pace so far (None before any work is done)."""
-        if self.done <= 0 or self.fraction <= 0:
-            return None
-        return self.elapsed * (1.0 - self.fraction) / self.fraction
-
-
 def remaining_steps(folder: str | Path, settings: Settings) -> dict[tuple[str, str], int]:
     """Optimizer steps each pair still needs, finished configurations left out."""
     stored = _stored_rows(Path(folder), settings)
@@ -457,8 +390,7 @@ def remaining_steps(folder: str | Path, settings: Settings) -> dict[tuple[str, s
     n = settings.fold_train_size
     out = {}
     for a, o in settings.pairs:
-        grid = settings.grids[o]
-        steps = cv.estimate_steps(grid, o, settings.folds, settings.epochs, n)
+        steps = cv.estimate_steps(settings.grid_for(a, o), o, settings.folds, settings.epochs, n)
         table = stored.get((a, o))
         if table is not None and "batch_size" in table:
             steps -= sum(per_config * math.ceil(n / int(b)) for b in table["batch_size"])
@@ -466,144 +398,36 @@ def remaining_steps(folder: str | Path, settings: Settings) -> dict[tuple[str, s
     return out
 
 
-class SweepRunner:
-    """Runs (or resumes) one saved sweep; ``run`` is meant for a worker thread.
+class SweepRunner(jobs.Runner):
+    """Runs (or resumes) one saved sweep, one pair after another (``jobs.Runner``).
 
-    A page polls ``progress()`` and calls ``cancel()``; the runner writes its
-    status into ``sweep.json`` as it goes, and ``cv.sweep`` appends finished
-    configurations to the folder, so a cancel loses at most the populations
-    in flight.
+    ``cv.sweep`` appends finished configurations to the folder, so a cancel
+    loses at most the populations in flight; progress counts only the steps
+    this run has to do (``remaining_steps``).
     """
+
+    meta = META
 
     def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        self.settings = Settings.from_dict(read_meta(self.folder))
-        self.cancel_event = threading.Event()
-        self._lock = threading.Lock()
-        self._status, self._error = "queued", None
-        self._done, self._total = 0, 0
-        self._started: float | None = None
-        self._ended: float | None = None
-        self.future: Future | None = None  # set by SweepJobs.start
-        update_meta(self.folder, status="queued")
+        self.settings = Settings.from_dict(read_meta(folder))
+        super().__init__(folder)
 
-    @property
-    def name(self) -> str:
-        return self.folder.name
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    @property
-    def active(self) -> bool:
-        return self._status in ("queued", "running")
-
-    def progress(self) -> Progress:
-        with self._lock:
-            if self._started is None:
-                elapsed = 0.0
-            else:
-                elapsed = (self._ended or time.perf_counter()) - self._started
-            return Progress(self._status, self._done, self._total, elapsed, self._error)
-
-    def _set(self, status: str, error: str | None = None) -> None:
-        with self._lock:
-            self._status, self._error = status, error
-            if status not in ("queued", "running"):
-                self._ended = time.perf_counter()
-        update_meta(self.folder, status=status, error=error,
-                    updated=datetime.now().astimezone().isoformat(timespec="seconds"))
-
-    def _report(self, done: int) -> bool:
-        """Record ``done`` steps of this run; False asks ``cv.sweep`` to stop."""
-        with self._lock:
-            self._done = done
-        return not self.cancel_event.is_set()
-
-    def run(self) -> Progress:
-        """Train every configuration not yet on disk; never raises (the status says how it ended)."""
-        torch.set_num_threads(1)  # per process, but worker threads are entry points too
-        if self.cancel_event.is_set():
-            self._set("cancelled")
-            return self.progress()
+    def parts(self) -> list[jobs.Part]:
         s = self.settings
-        try:
-            remaining = remaining_steps(self.folder, s)
-            with self._lock:
-                self._total, self._started = sum(remaining.values()), time.perf_counter()
-            self._set("running")
-            X, y = training_data(s)
-            offset = 0
-            for a, o in s.pairs:
-                if self.cancel_event.is_set():
-                    raise pop.Cancelled()
+        X, y = training_data(s)
 
-                def report(done: int, _total: int, offset: int = offset) -> bool:
-                    return self._report(offset + done)
+        def train(report: jobs.Report, a: str, o: str, steps: int) -> None:
+            # cv counts configurations already on disk as done; this run counts the rest
+            def progress(done: int, total: int) -> bool:
+                return report(max(0, steps - (total - done)), total)
+            cv.sweep(X, y, [a], [o], grid=s.grid_for(a, o), folds=s.folds, epochs=s.epochs,
+                     seed=s.seed, store=self.folder, progress=progress)
 
-                with torch.no_grad():
-                    cv.sweep(X, y, [a], [o], grid=s.grids[o], folds=s.folds, epochs=s.epochs,
-                             seed=s.seed, store=self.folder, progress=report)
-                offset += remaining[(a, o)]
-                with self._lock:
-                    self._done = offset
-        except pop.Cancelled:
-            self._set("cancelled")
-        except Exception as error:  # reported on the page, kept in sweep.json
-            self._set("failed", f"{type(error).__name__}: {error}")
-        else:
-            self._set("finished")
-        return self.progress()
+        return [(steps, partial(train, a=a, o=o, steps=steps))
+                for (a, o), steps in remaining_steps(self.folder, s).items()]
 
 
-class SweepJobs:
-    """The runners of one process: one worker thread trains sweeps one after another.
+class SweepJobs(jobs.Jobs[SweepRunner]):
+    """The process's sweep runners and their one worker thread (``jobs.Jobs``)."""
 
-    One worker because the machine has few cores and each population already
-    keeps one busy; a second launch waits its turn (status "queued").
-    """
-
-    def __init__(self, workers: int = 1):
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minidl-sweep")
-        self._runners: dict[str, SweepRunner] = {}
-        self._lock = threading.Lock()
-
-    def start(self, folder: str | Path) -> SweepRunner:
-        """Run (or resume) the sweep in ``folder``; an already active runner is returned as is."""
-        folder = Path(folder)
-        with self._lock:
-            runner = self._runners.get(folder.name)
-            if runner is not None and runner.active:
-                return runner
-            runner = self._runners[folder.name] = SweepRunner(folder)
-            runner.future = self.executor.submit(runner.run)
-        return runner
-
-    def get(self, name: str) -> SweepRunner | None:
-        with self._lock:
-            return self._runners.get(name)
-
-    def active(self) -> set[str]:
-        """Names of the sweeps queued or running now."""
-        with self._lock:
-            return {name for name, r in self._runners.items() if r.active}
-
-    def shutdown(self, cancel: bool = True) -> None:
-        if cancel:
-            for runner in list(self._runners.values()):
-                runner.cancel()
-        self.executor.shutdown(wait=True)
-
-
-def format_seconds(seconds: float | None) -> str:
-    """``75.2`` → ``"1 min 15 s"``; None → ``"…"``."""
-    if seconds is None or not math.isfinite(seconds):
-        return "…"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    runner = SweepRunner

@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 import pandas as pd
 import streamlit as st
 
+import app_common
 import streamlit_app
 from minidl import cv, cv_charts, sweeps
 
@@ -99,6 +100,9 @@ def settings_ui() -> tuple[sweeps.Settings | None, list[str]]:
     grids: dict[str, dict] = {}
     st.markdown("**Grid** — values per hyperparameter, separated by commas; every "
                 "combination is tried.")
+    extras = sweeps.extras_note(state[key("activations")])
+    if extras:
+        st.caption(extras)
     if optimizers:
         for o, column in zip(optimizers, st.columns(len(optimizers))):
             with column:
@@ -172,21 +176,10 @@ def new_sweep_ui(expanded: bool) -> None:
 
 def progress_view(name: str) -> None:
     """Progress bar, ETA and Cancel of a running sweep; reruns the page when it stops."""
-    runner = jobs().get(name)
-    if runner is None or not runner.active:
-        st.rerun()
-    p = runner.progress()
-    if p.status == "queued":
-        st.progress(0.0, text="Queued: waiting for the sweep before it to finish…")
-    else:
-        st.progress(p.fraction, text=f"Training: {p.fraction:.0%} of {p.total:,} optimizer "
-                                     f"steps · {sweeps.format_seconds(p.elapsed)} elapsed · "
-                                     f"about {sweeps.format_seconds(p.eta)} left")
-    cancelling = runner.cancel_event.is_set()
-    st.button("Stopping…" if cancelling else "Cancel", key=key("cancel"),
-              icon=":material/stop:", on_click=runner.cancel, disabled=cancelling,
-              help="stop after the current population's epoch; finished configurations stay "
-                   "saved and the sweep can be resumed")
+    app_common.job_progress_ui(
+        jobs().get(name), "Queued: waiting for the sweep before it to finish…", key("cancel"),
+        "stop after the current population's epoch; finished configurations stay saved and "
+        "the sweep can be resumed")
 
 
 def resume(name: str) -> None:

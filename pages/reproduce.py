@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import app_common
 import streamlit_app
 from minidl import reproduce, studies, study_charts, sweeps
 from minidl.studies import pair_label
@@ -134,19 +135,8 @@ def launch_ui(plan: studies.Plan | None) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def progress_view(name: str) -> None:
     """Progress bar, ETA and Cancel of the study ``name``; reruns the page when it ends."""
-    runner = jobs().get(name)
-    if runner is None or not runner.active:
-        st.rerun()
-    p = runner.progress()
-    if p.status == "queued":
-        text = "Waiting for the study ahead of this one…"
-    else:
-        text = (f"{p.done:,} of {p.total:,} optimizer steps · "
-                f"{sweeps.format_seconds(p.elapsed)} elapsed · "
-                f"about {sweeps.format_seconds(p.eta)} left")
-    st.progress(p.fraction, text=text)
-    st.button("Cancel", on_click=runner.cancel, icon=":material/stop:", key="rp_cancel",
-              disabled=runner.cancel_event.is_set())
+    app_common.job_progress_ui(jobs().get(name), "Waiting for the study ahead of this one…",
+                               "rp_cancel")
 
 
 def status_ui(info: studies.StudyInfo) -> None:

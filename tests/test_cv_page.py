@@ -8,21 +8,16 @@ import json
 import time
 from pathlib import Path
 
+import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from minidl import sweeps
 
+results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PAGE = "pages/cross_validation.py"
-
-
-@pytest.fixture(autouse=True)
-def results_dir(tmp_path, monkeypatch):
-    root = tmp_path / "sweeps"
-    monkeypatch.setenv(sweeps.RESULTS_ENV, str(root))
-    monkeypatch.delenv(sweeps.CAP_ENV, raising=False)
-    return root
 
 
 def open_page() -> AppTest:
@@ -68,7 +63,7 @@ def metric(at: AppTest, label: str) -> str:
 
 def test_page_launches_a_tiny_sweep_through_to_its_tables(results_dir):
     at = open_page()
-    assert metric(at, "Networks") == "2,610"  # prefilled with the full default grid
+    assert metric(at, "Networks") == "3,480"  # prefilled with the full default grid
     assert at.text_input(key="cv_grid_sgd_lr").value == "0.0001, 0.001, 0.01, 0.1, 1.0"
     set_up(at)
     assert metric(at, "Networks") == "4" and metric(at, "Member-epochs") == "4"
@@ -108,7 +103,7 @@ def test_sweep_past_the_cap_is_refused_with_the_estimate_and_the_cap(monkeypatch
     monkeypatch.setenv(sweeps.CAP_ENV, "5000")
     at = open_page()
     [error] = at.error
-    assert "65,250 member-epochs" in error.value and "cap of 5,000" in error.value
+    assert "87,000 member-epochs" in error.value and "cap of 5,000" in error.value
     assert at.button(key="cv_launch").disabled
     assert not results_dir.exists()
 

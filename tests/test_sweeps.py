@@ -1,19 +1,13 @@
 import json
 import math
 
+import helpers
 import pandas as pd
 import pytest
 
 from minidl import cv, cv_charts, playground, sweeps
 
-
-@pytest.fixture(autouse=True)
-def results_dir(tmp_path, monkeypatch):
-    """Every test saves its sweeps in a fresh folder, never in the repository."""
-    root = tmp_path / "sweeps"
-    monkeypatch.setenv(sweeps.RESULTS_ENV, str(root))
-    monkeypatch.delenv(sweeps.CAP_ENV, raising=False)
-    return root
+results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
 
 def tiny(**changes) -> sweeps.Settings:
@@ -137,14 +131,6 @@ def test_a_failing_sweep_is_recorded_with_its_error(monkeypatch):
     assert sweeps.info(folder).error == progress.error
 
 
-def test_progress_eta_follows_the_pace_so_far():
-    assert sweeps.Progress("running", 25, 100, 10.0).eta == pytest.approx(30.0)
-    assert sweeps.Progress("running", 0, 100, 1.0).eta is None
-    assert sweeps.Progress("running", 0, 0, 1.0).fraction == 1.0
-    assert sweeps.format_seconds(75.2) == "1 min 15 s"
-    assert sweeps.format_seconds(None) == "…"
-
-
 # ---------------------------------------------------------------- grid text
 
 def test_default_grids_survive_formatting_and_parsing():
@@ -188,17 +174,42 @@ def test_parse_values_rejects_bad_input_with_a_clear_message(key, text, message)
 
 def test_full_default_sweep_fits_under_the_default_cap():
     size = sweeps.estimate(sweeps.Settings())
-    assert (size.configurations, size.members, size.member_epochs) == (522, 2610, 65_250)
+    # Sigmoid's pairs also try two init gains: 174 configurations per activation, 348 for it
+    assert (size.configurations, size.members, size.member_epochs) == (696, 3480, 87_000)
     assert size.cap == sweeps.DEFAULT_CAP and size.allowed
     assert size.steps == sum(cv.estimate_steps(g, o, 5, 25, 800)
-                             for o, g in cv.DEFAULT_GRIDS.items()) * 3
+                             for o, g in cv.DEFAULT_GRIDS.items()) * 4
+
+
+def test_a_pairs_grid_adds_the_activations_extras_and_the_users_values_win():
+    settings = tiny(activations=("sigmoid", "tanh"))
+    assert settings.grid_for("sigmoid", "sgd") == {"gain": [1.0, 16.0], "lr": [0.01, 0.1],
+                                                   "batch_size": [30, 60]}
+    assert settings.grid_for("tanh", "sgd") == {"lr": [0.01, 0.1], "batch_size": [30, 60]}
+    own = tiny(activations=("sigmoid",), grids={"sgd": {"lr": [0.1], "gain": [4.0]}})
+    assert own.grid_for("sigmoid", "sgd")["gain"] == [4.0]
+    assert sweeps.estimate(settings, cap=0).configurations == 8 + 4
+
+
+def test_extras_note_says_what_an_activation_adds_to_its_grids():
+    assert sweeps.extras_note(("sigmoid", "tanh")) == "Sigmoid also tries Xavier gain 1, 16."
+    assert sweeps.extras_note(("tanh",)) == ""
+
+
+def test_runner_trains_sigmoids_init_gains_too():
+    folder = sweeps.new_sweep(tiny(activations=("sigmoid",),
+                                   grids={"sgd": {"lr": [0.1], "batch_size": [60]}}))
+    progress = sweeps.SweepRunner(folder).run()
+    assert progress.status == "finished" and progress.done == progress.total > 0
+    assert sorted(pd.read_csv(folder / "sigmoid-sgd.csv")["gain"]) == [1.0, 16.0]
+    assert sweeps.info(folder).finished == sweeps.info(folder).total == 2
 
 
 def test_cap_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(sweeps.CAP_ENV, "1000")
     size = sweeps.estimate(sweeps.Settings())
     assert size.cap == 1000 and not size.allowed
-    assert "65,250 member-epochs" in size.describe() and "cap 1,000" in size.describe()
+    assert "87,000 member-epochs" in size.describe() and "cap 1,000" in size.describe()
     monkeypatch.setenv(sweeps.CAP_ENV, "lots")
     with pytest.raises(ValueError, match="MINIDL_SWEEP_CAP"):
         sweeps.work_cap()
