@@ -82,13 +82,15 @@ def _wait_healthy(process: subprocess.Popen, url: str, timeout: float = 90.0) ->
         time.sleep(0.2)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextlib.contextmanager
@@ -99,8 +101,9 @@ def _servers(count: int):
             _wait_healthy(process, url)
         yield [url for _, url in started]
     finally:
+        _stop([process for process, _ in started])
         for process, _ in started:
-            _stop(process)
+            Path(process.log_path).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

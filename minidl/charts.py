@@ -1,0 +1,165 @@
+"""Altair chart builders: pure functions from data to charts; no Streamlit here.
+
+``boundary_chart`` layers, bottom to top over the unit square:
+
+1. the model's class-1 score as one PNG image (``minidl.boundary``) — one
+   image mark instead of 10 000 rects keeps a redraw cheap in the browser;
+2. the true rule's outline (the disk's circle) as a dashed line;
+3. training and test points, coloured by label, shaped by set;
+4. a black ✕ over every point the model currently gets wrong.
+
+``curve_chart`` draws a per-epoch metric (loss or accuracy) of the training
+and test sets.
+
+Live redraws: the charts read their changing data from *named* data sets
+(``alt.NamedData``), so a chart's Vega-Lite spec is built (and validated by
+Altair) once, and every frame only supplies fresh tables —
+``with_data(spec, tables)``.  Building and validating the layered chart costs
+~40–90 ms per call; swapping its tables costs a few ms, and because the spec
+stays byte-identical the browser can update the data in place.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import altair as alt
+import pandas as pd
+import torch
+
+from .boundary import CLASS_COLORS
+
+# names of the data sets the charts read; ``with_data`` fills them in
+IMAGE, POINTS, WRONG, HISTORY = "boundary_image", "points", "wrong_points", "history"
+
+SET_SHAPES = {"train": "circle", "test": "square"}
+SET_COLORS = {"train": "#4c4c9c", "test": "#d6604d"}
+# an ✕ in Vega's unit-square path coordinates
+CROSS = "M-1,-1L1,1M1,-1L-1,1"
+
+
+def _square(title: str) -> dict:
+    return dict(scale=alt.Scale(domain=[0.0, 1.0], nice=False, zero=False), title=title,
+                axis=alt.Axis(grid=False, tickCount=5))
+
+
+def points_frame(X: torch.Tensor, y: torch.Tensor, set_name: str) -> pd.DataFrame:
+    """One row per point: ``x``, ``y``, ``label``, ``set``."""
+    return pd.DataFrame({"x": X[:, 0].numpy(), "y": X[:, 1].numpy(), "label": y.numpy(),
+                         "set": set_name})
+
+
+def wrong_frame(X: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor, set_name: str
+                ) -> pd.DataFrame:
+    """The rows of ``points_frame`` whose ``predicted`` label is not ``y`` (``x``, ``y``, ``set``)."""
+    mask = predicted != y
+    return pd.DataFrame({"x": X[mask, 0].numpy(), "y": X[mask, 1].numpy(), "set": set_name})
+
+
+def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: int = 420,
+                   smooth: bool = True) -> alt.LayerChart:
+    """Decision boundary image + true disk outline (``(center, radius)``) + points.
+
+    Reads the named data sets ``IMAGE`` (one row: ``url``), ``POINTS``
+    (``points_frame``) and ``WRONG`` (``wrong_frame``); see ``boundary_data``.  ``smooth``
+    lets the browser interpolate the image's pixels (False: crisp cells).
+    """
+    x, y = alt.X("x:Q", **_square("x₁")), alt.Y("y:Q", **_square("x₂"))
+
+    image = alt.Chart(alt.NamedData(name=IMAGE)).mark_image(
+        aspect=False, smooth=smooth, align="left", baseline="bottom").encode(
+        x=alt.X("x0:Q", **_square("x₁")), x2="x1:Q",
+        y=alt.Y("y0:Q", **_square("x₂")), y2="y1:Q", url="url:N")
+    layers: list[alt.Chart] = [image]
+
+    if disk is not None:
+        (cx, cy), r = disk
+        # the circle is generated in the browser: 0°, 2°, …, 360°, joined in order
+        layers.append(alt.Chart(alt.sequence(0, 362, 2, as_="degree")).transform_calculate(
+            x=f"{cx} + {r} * cos(datum.degree * PI / 180)",
+            y=f"{cy} + {r} * sin(datum.degree * PI / 180)").mark_line(
+            color="#222222", strokeDash=[5, 3], strokeWidth=1.5).encode(
+            x=x, y=y, order="degree:Q"))
+
+    label_color = alt.Color("label:N", title="label",
+                            scale=alt.Scale(domain=[0, 1], range=list(CLASS_COLORS)),
+                            legend=alt.Legend(orient="bottom", labelExpr="'class ' + datum.label"))
+    set_shape = alt.Shape("set:N", title="set",
+                          scale=alt.Scale(domain=list(SET_SHAPES), range=list(SET_SHAPES.values())),
+                          legend=alt.Legend(orient="bottom"))
+    layers.append(alt.Chart(alt.NamedData(name=POINTS)).mark_point(
+        filled=True, size=16, opacity=1.0, stroke="white", strokeWidth=0.4).encode(
+        x=x, y=y, color=label_color, shape=set_shape))
+    layers.append(alt.Chart(alt.NamedData(name=WRONG)).mark_point(
+        shape=CROSS, size=34, color="black", strokeWidth=1.3, filled=False).encode(x=x, y=y))
+
+    # "pad": the plot itself is size × size and axes / legends go around it (Streamlit's
+    # default, "fit", would squeeze them into size × size and the square would not be square)
+    return alt.layer(*layers).properties(width=size, height=size,
+                                         autosize=alt.AutoSizeParams(type="pad"))
+
+
+def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame
+                  ) -> dict[str, pd.DataFrame]:
+    """The tables ``boundary_chart`` reads: the image spanning the square, points, mistakes.
+
+    ``points`` may also be that table already converted to Arrow (``pyarrow.Table``).
+
+    While a run trains only the image and the mistakes change; the points table
+    stays byte-identical, so the browser does not re-process it.
+    """
+    return {
+        IMAGE: pd.DataFrame({"x0": [0.0], "x1": [1.0], "y0": [0.0], "y1": [1.0],
+                             "url": [image_url]}),
+        POINTS: points,
+        WRONG: wrong,
+    }
+
+
+def curve_chart(metric: str, height: int = 170) -> alt.Chart:
+    """``metric`` ("loss" or "acc") per epoch for the training and test sets.
+
+    Reads the named data set ``HISTORY``: a run's history frame
+    (``Run.history_frame()``: ``epoch``, ``train_loss``, ``test_loss``,
+    ``train_acc``, ``test_acc``, …).  Loss is drawn on a log scale; accuracy's
+    axis fits the data, so 95 % against 97 % stays visible.
+    """
+    if metric not in ("loss", "acc"):
+        raise ValueError(f"metric must be 'loss' or 'acc', got {metric!r}")
+    title = "MSE loss (log scale)" if metric == "loss" else "accuracy"
+    scale = alt.Scale(type="log") if metric == "loss" else alt.Scale(zero=False, domainMax=1.0)
+    return alt.Chart(alt.NamedData(name=HISTORY)).transform_fold(
+        [f"train_{metric}", f"test_{metric}"], as_=["series", "value"]).transform_calculate(
+        set="split(datum.series, '_')[0]").mark_line(strokeWidth=1.8, clip=True).encode(
+        x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domainMin=0)),
+        y=alt.Y("value:Q", title=title, scale=scale),
+        color=alt.Color("set:N", title="set", scale=alt.Scale(domain=list(SET_COLORS),
+                                                               range=list(SET_COLORS.values())),
+                        legend=alt.Legend(orient="top-right", title=None)),
+        tooltip=["epoch:Q", "set:N", alt.Tooltip("value:Q", format=".4f")],
+    ).properties(width="container", height=height, title=title,
+                 # fit the width to the column; the height is the plot's own
+                 autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+
+
+def history_data(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The table ``curve_chart`` reads: the run's per-epoch metrics."""
+    return {HISTORY: history[["epoch", "train_loss", "test_loss", "train_acc", "test_acc"]]}
+
+
+@lru_cache(maxsize=32)
+def spec(kind: str, *args) -> dict:
+    """The Vega-Lite dict of ``boundary_chart(*args)`` / ``curve_chart(*args)``, built once.
+
+    Shared between calls: do not modify it; ``with_data`` makes the copy to send.
+    """
+    if kind == "boundary":
+        return boundary_chart(*args).to_dict()
+    if kind == "curve":
+        return curve_chart(*args).to_dict()
+    raise ValueError(f"kind must be 'boundary' or 'curve', got {kind!r}")
+
+
+def with_data(spec_dict: dict, tables: dict[str, pd.DataFrame]) -> dict:
+    """A copy of ``spec_dict`` with the named data sets filled in (static ones kept)."""
+    return {**spec_dict, "datasets": {**spec_dict.get("datasets", {}), **tables}}

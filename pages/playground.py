@@ -1,0 +1,358 @@
+"""Playground: train the hand-written network live and watch its decision boundary form.
+
+The page reads the settings from the sidebar (seeded from the URL on a
+session's first run), keeps one ``minidl.train.Run`` in Session State and
+trains it in short, time-boxed chunks inside a fragment that reruns itself
+every ``TICK_SECONDS`` while training — so a widget interaction reruns the
+script around the run but never restarts or kills it.  Settings logic lives in
+``minidl.playground``, charts in ``minidl.charts`` / ``minidl.boundary``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+import pyarrow as pa
+import streamlit as st
+import torch
+
+import streamlit_app
+from minidl import charts, data, playground
+from minidl.playground import SETTINGS
+from minidl.train import Config, Run
+
+streamlit_app.enter()
+
+# Session State keys (page-prefixed); widget keys are "pg_<setting name>"
+RUN, RUNNING, NOTICE, POINTS, LOCK = "pg_run", "pg_running", "pg_notice", "pg_points", "pg_lock"
+PACER, CURVES = "pg_pacer", "pg_curves"
+SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
+
+# A fragment run redraws, then trains whole epochs for a time a playground.Pacer picks:
+# frames of ~FRAME_SECONDS, at least half of it training.  The default network's epoch
+# (1000 steps at batch 1) takes ~0.13 s, so it redraws after every epoch.
+FRAME_SECONDS = 0.18
+CURVE_SECONDS = 0.5    # the loss / accuracy curves redraw at most this often while training
+# run_every: the browser asks for the next run this often.  Much shorter than a fragment
+# run, so a request is already waiting when one ends (even if a busy browser fires its
+# timer late) and runs follow back to back; extra requests are merged by Streamlit.
+TICK_SECONDS = 0.05
+GRID = 100             # boundary image resolution (GRID × GRID cells)
+CHART_SIZE = 400
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One seeded training/test draw, cached on its plain-valued settings."""
+    return data.train_test(name, n_train, n_test, seed, noise)
+
+
+def new_run(config: Config) -> Run:
+    run = Run(config)
+    # train on the cached draw (identical values: data.train_test is deterministic)
+    run.X_train, run.y_train, run.X_test, run.y_test = load_data(
+        config.dataset, config.n_train, config.n_test, config.data_seed, config.noise)
+    run.T_train = data.one_hot(run.y_train)
+    return run
+
+
+# ---------------------------------------------------------------- settings
+
+def key(name: str) -> str:
+    return f"pg_{name}"
+
+
+def initial_settings() -> dict:
+    """The settings of this session: from the URL on the first run, then remembered."""
+    state = st.session_state
+    if SETTINGS_KEY not in state:
+        settings, warnings = playground.parse_query(st.query_params.to_dict())
+        state[SETTINGS_KEY], state[URL_WARNINGS] = settings, warnings
+        state[FIRST_SETTINGS] = dict(settings)
+    # (re)seed widget values, e.g. after a visit to another page dropped them
+    for name, value in state[SETTINGS_KEY].items():
+        state.setdefault(key(name), value)
+    return state[SETTINGS_KEY]
+
+
+def _number(name: str, step: float | int, fmt: str | None = None) -> None:
+    s = SETTINGS[name]
+    cast = int if s.kind == "int" else float
+    st.number_input(s.label, min_value=cast(s.low), max_value=cast(s.high), step=step,
+                    format=fmt, key=key(name), help=s.help or None)
+
+
+def _slider(name: str, step: float | int) -> None:
+    s = SETTINGS[name]
+    cast = int if s.kind == "int" else float
+    st.slider(s.label, min_value=cast(s.low), max_value=cast(s.high), step=step, key=key(name),
+              help=s.help or None)
+
+
+def _select(name: str, labels: dict[str, str] | None = None) -> None:
+    s = SETTINGS[name]
+    st.selectbox(s.label, s.choices, key=key(name), help=s.help or None,
+                 format_func=(lambda v: labels.get(v, v)) if labels else str)
+
+
+def _stops(name: str) -> None:
+    s = SETTINGS[name]
+    st.select_slider(s.label, s.choices, key=key(name), format_func=lambda v: f"{v:g}",
+                     help=s.help or None)
+
+
+def settings_ui(settings: dict) -> list[str]:
+    """Draw the sidebar controls; return the names of the settings drawn."""
+    drawn = []
+
+    def use(*names: str) -> None:
+        drawn.extend(names)
+
+    with st.sidebar:
+        st.subheader("Data")
+        _select("dataset", {"disk": "disk", "xor": "XOR", "gaussians": "two Gaussians",
+                            "spiral": "spiral"})
+        left, right = st.columns(2)
+        with left:
+            _number("n_train", 100)
+        with right:
+            _number("n_test", 100)
+        _slider("noise", 0.05)
+        _number("data_seed", 1)
+        use("dataset", "n_train", "n_test", "noise", "data_seed")
+
+        st.subheader("Network")
+        _slider("layers", 1)
+        _slider("width", 1)
+        _select("activation", {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
+                               "identity": "Identity"})
+        _select("init", {"xavier": "Xavier", "zero": "zero"})
+        use("layers", "width", "activation", "init")
+        if st.session_state[key("init")] == "xavier":
+            _number("gain", 0.1, "%.2f")
+            use("gain")
+        _number("init_seed", 1)
+        use("init_seed")
+
+        st.subheader("Optimizer")
+        _select("optimizer", {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSProp"})
+        _stops("lr")
+        use("optimizer", "lr")
+        for name in playground.OPTIMIZER_SETTINGS[st.session_state[key("optimizer")]]:
+            if name == "eps":
+                _stops("eps")
+            elif name == "momentum":
+                _slider("momentum", 0.01)
+            else:
+                _number(name, 0.0001 if name == "beta2" else 0.01,
+                        "%.4f" if name == "beta2" else "%.3f")
+            use(name)
+
+        st.subheader("Training")
+        _number("batch_size", 1)
+        _number("epochs", 50)
+        use("batch_size", "epochs")
+    return drawn
+
+
+# ---------------------------------------------------------------- run state
+#
+# With Streamlit's fast reruns a widget interaction starts the new script run on a new
+# thread while the old one may still be inside a training chunk (it only stops at its
+# next Streamlit call).  Everything that touches the run holds the session's lock, so
+# two threads never drive the same model (its layers cache their inputs for backward).
+
+def run_lock() -> threading.RLock:
+    return st.session_state.setdefault(LOCK, threading.RLock())
+
+
+def sync_run(config: Config) -> Run:
+    """Bring the session's run in line with ``config``: reset it or update it live."""
+    state = st.session_state
+    with run_lock():
+        run: Run | None = state.get(RUN)
+        if run is None:
+            state[RUN] = run = new_run(config)
+            return run
+        reasons, live = playground.classify_change(run.config, config)
+        if reasons:
+            state[RUN] = run = new_run(config)
+            state[NOTICE] = ("New network (weights re-initialised) because "
+                             + "; ".join(reasons) + ".")
+        elif live:
+            run.set_hyperparameters(**live)
+            if "optimizer" in live:
+                state[NOTICE] = (f"Optimizer switched to {live['optimizer']}: weights kept, "
+                                 "its state (momentum, moment estimates) starts afresh.")
+    return run
+
+
+def toggle_training() -> None:
+    state = st.session_state
+    with run_lock():
+        state[RUNNING] = (not state.get(RUNNING, False)
+                          and playground.status(state[RUN]) in ("fresh", "partial"))
+
+
+def step_once() -> None:
+    state = st.session_state
+    with run_lock():
+        state[RUNNING] = False
+        if playground.status(state[RUN]) in ("fresh", "partial"):
+            state[RUN].train_epoch()
+
+
+def reset_run() -> None:
+    state = st.session_state
+    with run_lock():
+        state[RUNNING] = False
+        state[RUN] = new_run(state[RUN].config)
+        state[NOTICE] = None
+
+
+# ---------------------------------------------------------------- live view
+
+def points_table(run: Run) -> pa.Table:
+    """Training and test points of ``run``, built once per run (they do not move).
+
+    Kept as an Arrow table: Streamlit sends chart data as Arrow, and converting
+    2000 rows from pandas on every frame would cost a few ms each time.
+    """
+    cached = st.session_state.get(POINTS)
+    if cached is None or cached[0] is not run:
+        table = pd.concat([charts.points_frame(run.X_train, run.y_train, "train"),
+                           charts.points_frame(run.X_test, run.y_test, "test")],
+                          ignore_index=True)
+        st.session_state[POINTS] = cached = (run, pa.Table.from_pandas(table,
+                                                                       preserve_index=False))
+    return cached[1]
+
+
+def metrics_ui(frame: playground.Frame) -> None:
+    m = frame.metrics
+    with st.container(horizontal=True, gap="medium"):
+        st.metric("Epoch", f"{frame.epoch} / {frame.budget}", width="content")
+        st.metric("Train loss", f"{m['train_loss']:.4f}", width="content")
+        st.metric("Test loss", f"{m['test_loss']:.4f}", width="content")
+        st.metric("Train accuracy", f"{100 * m['train_acc']:.1f}%", width="content")
+        st.metric("Test accuracy", f"{100 * m['test_acc']:.1f}%", width="content")
+        st.metric("Parameters", f"{frame.parameters:,}", width="content")
+
+
+def live_view() -> None:
+    """Draw the run as it is, then (while running) train the next chunk.
+
+    Drawing first keeps the view fresh: Streamlit fades a fragment's elements
+    that a run in progress has not redrawn yet (after 0.5 s), and a chunk of
+    training before the drawing would leave them stale for that long.
+    """
+    state = st.session_state
+    smooth = state[key("view")] == "smooth"
+    with run_lock():
+        run: Run = state[RUN]
+        frame = playground.snapshot(run, GRID, discrete=not smooth)
+        points = points_table(run)
+    draw(frame, points, run.config.dataset, smooth)
+
+    if state.get(RUNNING):
+        pacer = state.setdefault(PACER, playground.Pacer(FRAME_SECONDS))
+        with run_lock():
+            playground.train_chunk(run, pacer.next_chunk(time.perf_counter()))
+            finished = playground.status(run) in ("done", "diverged")
+        pacer.chunk_done(time.perf_counter())
+        if finished:
+            state[RUNNING] = False
+            st.rerun()  # the whole page: draws the last epoch, stops the ticking, relabels
+
+
+def curves_history(frame: playground.Frame) -> pd.DataFrame:
+    """The history the curves show: while training, refreshed every CURVE_SECONDS only.
+
+    A chart whose data is byte-for-byte unchanged costs the browser nothing, and
+    the two curve charts are a large part of each frame's rendering work.
+    """
+    state, now = st.session_state, time.perf_counter()
+    shown = state.get(CURVES)
+    if (not state.get(RUNNING) or shown is None or now - shown[0] >= CURVE_SECONDS
+            or len(frame.history) < len(shown[1])):
+        state[CURVES] = shown = (now, frame.history)
+    return shown[1]
+
+
+def draw(frame: playground.Frame, points: pa.Table, dataset: str, smooth: bool) -> None:
+    if frame.status == "diverged":
+        st.error(f"Training diverged at epoch {frame.epoch}: the loss became NaN or infinite. "
+                 "Lower the learning rate and press **Reset**.", icon=":material/error:")
+    elif frame.status == "done":
+        st.success(f"Epoch budget reached ({frame.epoch} epochs). Raise the budget to train "
+                   "on, or press **Reset**.", icon=":material/flag:")
+
+    plot, numbers = st.columns([1.1, 1], gap="large")
+    with plot:
+        disk = (data.DISK_CENTER, data.DISK_RADIUS) if dataset == "disk" else None
+        tables = charts.boundary_data(frame.image, points, frame.mistakes)
+        st.vega_lite_chart(charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
+                                            tables),
+                           width="content", alt="decision boundary over the unit square")
+    with numbers:
+        metrics_ui(frame)
+        history = charts.history_data(curves_history(frame))
+        for metric in ("loss", "acc"):
+            st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
+                               width="stretch", alt=f"{metric} per epoch")
+
+
+# ---------------------------------------------------------------- page
+
+def main() -> None:
+    state = st.session_state
+    settings = initial_settings()
+    drawn = settings_ui(settings)
+
+    st.title("Playground")
+    st.caption("A network written with PyTorch tensor operations only learns to separate two "
+               "classes of points — by default those inside the disk from those outside. "
+               "Press **Train** and watch its decision boundary form.")
+
+    settings = {**settings, **{name: state[key(name)] for name in drawn}}
+    run = sync_run(playground.to_config(settings))
+    # "view" is drawn below; reading it here keeps every setting in one dict
+    settings["view"] = state[key("view")]
+    if settings != state[FIRST_SETTINGS]:
+        state[URL_WARNINGS] = []  # the link's values are no longer what is shown
+    state[SETTINGS_KEY] = settings
+    query = playground.to_query(settings)
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+
+    for warning in state[URL_WARNINGS]:
+        st.warning(f"Link: {warning}", icon=":material/link_off:")
+
+    if state.get(NOTICE):
+        st.info(state[NOTICE], icon=":material/restart_alt:")
+
+    running = bool(state.get(RUNNING))
+    finished = playground.status(run) in ("done", "diverged")
+    buttons = st.columns([1, 1, 1, 2.2, 3], vertical_alignment="center")
+    buttons[0].button("Pause" if running else "Train", key="pg_train", type="primary",
+                      icon=":material/pause:" if running else ":material/play_arrow:",
+                      on_click=toggle_training, disabled=finished and not running,
+                      width="stretch")
+    buttons[1].button("Step", key="pg_step", icon=":material/skip_next:", on_click=step_once,
+                      disabled=finished, help="train one epoch", width="stretch")
+    buttons[2].button("Reset", key="pg_reset", icon=":material/restart_alt:", on_click=reset_run,
+                      help="new weights, same settings", width="stretch")
+    with buttons[3]:
+        st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
+                 horizontal=True, help=SETTINGS["view"].help)
+
+    st.fragment(run_every=TICK_SECONDS if running else None)(live_view)()
+    st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
+               "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"
+                                     else "") + "; ✕: misclassified point; ● training, ■ test.")
+
+
+main()

@@ -1,0 +1,116 @@
+"""The app in a real headless Chromium: page URLs on a cold server, live training, the URL.
+
+Fixtures (``app_server``, ``fresh_app_servers``, ``browser_page``, ``wait_for_app``,
+``artifacts``) live in ``conftest.py``.  Screenshots go to ``test-artifacts/``.
+"""
+
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_BROWSER=1)
+    expect = None
+
+import streamlit_app
+
+pytestmark = pytest.mark.browser
+
+# (URL path, heading the page shows)
+PAGE_URLS = [("", "Playground"), ("cross_validation", "Cross-validation"),
+             ("reproduce", "Reproduce"), ("about", "About minidl")]
+NAV_TITLES = [title for _, title, _ in streamlit_app.PAGES]
+
+
+def nav_label(text: str) -> str:
+    return text.split("\n")[-1]  # the link's text starts with its icon's name
+
+
+def metric(page, label: str):
+    """The value element of the st.metric labelled ``label``."""
+    return page.locator("[data-testid='stMetric']").filter(
+        has=page.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")
+
+
+def metric_value(page, label: str) -> str:
+    return metric(page, label).inner_text()
+
+
+def test_every_page_url_works_as_the_first_request_to_a_fresh_server(
+        fresh_app_servers, browser_page, wait_for_app, artifacts):
+    servers = fresh_app_servers(len(PAGE_URLS))
+    for base, (path, heading) in zip(servers, PAGE_URLS):
+        page = browser_page
+        page.goto(f"{base}/{path}")
+        wait_for_app(page)
+        expect(page.get_by_role("heading", name=heading).first).to_be_visible()
+        page.screenshot(path=artifacts / f"page-{path or 'playground'}-cold.png")
+        # the shared navigation, not the legacy pages/ router's file list
+        links = page.locator("[data-testid='stSidebarNav'] [data-testid='stSidebarNavLink']")
+        assert [nav_label(text) for text in links.all_inner_texts()] == NAV_TITLES
+        current = links.and_(page.locator("[aria-current='page']")).inner_text()
+        assert nav_label(current) == NAV_TITLES[PAGE_URLS.index((path, heading))]
+        assert urlparse(page.url).path == f"/{path}"
+        assert page.locator("[data-testid='stException']").count() == 0
+        # wide layout from the entry point's page config
+        assert page.locator("[data-testid='stMain'] [data-testid='stMainBlockContainer']"
+                            ).bounding_box()["width"] > 900
+
+
+def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
+        app_server, browser_page, wait_for_app, artifacts):
+    page = browser_page
+    page.goto(app_server)
+    wait_for_app(page)
+    expect(metric(page, "Epoch")).to_have_text("0 / 200")
+    expect(metric(page, "Parameters")).to_have_text("1,427")
+    page.screenshot(path=artifacts / "playground-before-training.png")
+
+    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    deadline = time.monotonic() + 150
+    accuracy = 0.0
+    while time.monotonic() < deadline:
+        accuracy = float(metric_value(page, "Test accuracy").rstrip("%"))
+        if accuracy >= 90.0:
+            break
+        time.sleep(0.25)
+    page.screenshot(path=artifacts / "playground-trained.png")
+    epoch = int(metric_value(page, "Epoch").split("/")[0])
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Train").wait_for()
+    assert accuracy >= 90.0, f"test accuracy {accuracy}% after {epoch} epochs"
+    assert page.locator("[data-testid='stException']").count() == 0
+    # the boundary chart is drawn (a Vega view with the disk's points)
+    assert page.locator("[data-testid='stVegaLiteChart']").count() == 3
+
+
+def test_url_restores_settings_and_follows_changes(app_server, browser_page, wait_for_app,
+                                                   artifacts):
+    page = browser_page
+    page.goto(f"{app_server}/?optimizer=adam&lr=0.003&layers=2&width=8&activation=bogus")
+    wait_for_app(page)
+    # (expect(...) retries: the script run being over does not mean everything is painted)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    expect(sidebar.get_by_role("combobox", name="optimizer")).to_have_value("Adam")
+    expect(sidebar.get_by_role("combobox", name="activation")).to_have_value("Tanh")
+    expect(sidebar.get_by_role("spinbutton", name="β₁")).to_have_value("0.900")  # Adam's own
+    expect(sidebar.get_by_role("slider", name="momentum")).to_have_count(0)       # not SGD's
+    expect(page.locator("[data-testid='stAlertContentWarning']")).to_contain_text(
+        "activation=bogus")
+    # 2 × 8 tanh network: (2·8+8) + (8·8+8) + (8·2+2) parameters
+    expect(metric(page, "Parameters")).to_have_text("114")
+    query = parse_qs(urlparse(page.url).query)
+    assert query == {"optimizer": ["adam"], "lr": ["0.003"], "layers": ["2"], "width": ["8"]}
+
+    # moving a slider rewrites the URL and (architecture) starts a new network
+    layers = sidebar.get_by_role("slider", name="hidden layers")
+    expect(layers).to_have_value("2")
+    layers.focus()
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => location.search.includes('layers=1')")
+    expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text("hidden: 2 × 8 → 1 × 8")
+    expect(metric(page, "Parameters")).to_have_text("42")
+    page.screenshot(path=artifacts / "playground-from-url.png")

@@ -1,0 +1,261 @@
+"""The Playground page driven by Streamlit's AppTest (no browser).
+
+In AppTest the fragment's ``run_every`` does not tick by itself: every
+``at.run()`` runs the page once — it draws the run as it is, then (while
+training) trains one time-boxed chunk.  Data sets are kept small through the
+URL so that a chunk covers many epochs.
+"""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from minidl import nn
+from minidl.train import Run
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+SMALL = {"n_train": "60", "n_test": "60"}
+
+
+def open_app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in {**SMALL, **query}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run_of(at: AppTest) -> Run:
+    return at.session_state["pg_run"]
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def widget(at: AppTest, name: str):
+    """The sidebar widget of setting ``name`` (keys are "pg_<name>")."""
+    for kind in ("selectbox", "slider", "select_slider", "number_input"):
+        for element in getattr(at.sidebar, kind):
+            if element.key == f"pg_{name}":
+                return element
+    raise KeyError(name)
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_opens_on_the_playground_with_the_reference_network():
+    at = open_app()
+    assert at.title[0].value == "Playground"
+    assert metric(at, "Epoch") == "0 / 200"
+    assert metric(at, "Parameters") == "1,427"  # 2-25-25-25-2
+    config = run_of(at).config
+    assert (config.dataset, config.hidden, config.activation, config.init, config.gain) == (
+        "disk", (25, 25, 25), "tanh", "xavier", 1.0)
+    assert (config.optimizer, config.lr, config.batch_size) == ("sgd", 0.01, 1)
+    assert not at.warning and not at.info
+    assert at.button(key="pg_train").label == "Train"
+
+
+def test_step_trains_exactly_one_epoch():
+    at = open_app()
+    before = run_of(at).metrics()
+    click(at, "pg_step")
+    run = run_of(at)
+    assert run.epoch == 1 and len(run.history) == 1
+    assert metric(at, "Epoch") == "1 / 200"
+    assert metric(at, "Train loss") == f"{run.history[0]['train_loss']:.4f}"
+    assert run.history[0]["train_loss"] != before["train_loss"]
+    click(at, "pg_step")
+    assert run_of(at).epoch == 2 and metric(at, "Epoch") == "2 / 200"
+
+
+def test_train_trains_a_chunk_per_run_until_paused():
+    at = open_app()
+    click(at, "pg_train")
+    assert at.session_state["pg_running"] and at.button(key="pg_train").label == "Pause"
+    after_first = run_of(at).epoch
+    assert after_first >= 1
+    at.run()  # the fragment's next tick
+    after_second = run_of(at).epoch
+    assert after_second > after_first
+    assert metric(at, "Epoch") == f"{after_first} / 200"  # drawn before the chunk trains
+    click(at, "pg_train")  # Pause
+    assert not at.session_state["pg_running"] and at.button(key="pg_train").label == "Train"
+    paused_at = run_of(at).epoch
+    at.run()
+    assert run_of(at).epoch == paused_at
+    assert metric(at, "Epoch") == f"{paused_at} / 200"
+    history = run_of(at).history
+    assert [h["epoch"] for h in history] == list(range(1, paused_at + 1))
+
+
+def test_reset_starts_a_fresh_network_with_the_same_settings():
+    at = open_app(activation="relu")
+    click(at, "pg_step")
+    click(at, "pg_step")
+    old = run_of(at)
+    click(at, "pg_reset")
+    new = run_of(at)
+    assert new is not old and new.epoch == 0 and new.history == []
+    assert new.config == old.config
+    assert metric(at, "Epoch") == "0 / 200"
+
+
+def test_changing_the_learning_rate_mid_run_keeps_epochs_and_weights():
+    at = open_app()
+    click(at, "pg_step")
+    click(at, "pg_train")
+    run = run_of(at)
+    epochs, weights = run.epoch, run.model.param()[0][0].clone()
+    widget(at, "lr").set_value(0.1).run()
+    assert not at.exception
+    assert run_of(at) is run and run.epoch >= epochs       # same run, nothing reset
+    assert run.optimizer.lr == 0.1 and run.config.lr == 0.1
+    assert at.session_state["pg_running"]                  # still training
+    assert not at.info                                     # no reset notice
+    assert at.query_params["lr"] == "0.1"
+    at.run()
+    assert run.epoch > epochs and not (run.model.param()[0][0] == weights).all()
+
+
+def test_switching_the_optimizer_keeps_the_weights_and_says_so():
+    at = open_app()
+    click(at, "pg_step")
+    run = run_of(at)
+    weights = run.model.param()[0][0].clone()
+    widget(at, "optimizer").set_value("adam").run()
+    assert run_of(at) is run and run.epoch == 1
+    assert (run.model.param()[0][0] == weights).all()
+    assert type(run.optimizer).__name__ == "Adam"
+    assert "Optimizer switched to adam" in at.info[0].value
+
+
+@pytest.mark.parametrize("optimizer, shown, hidden", [
+    ("sgd", {"momentum"}, {"beta1", "beta2", "eps", "rho"}),
+    ("adam", {"beta1", "beta2", "eps"}, {"momentum", "rho"}),
+    ("rmsprop", {"rho", "eps"}, {"momentum", "beta1", "beta2"}),
+])
+def test_only_the_chosen_optimizers_hyperparameters_are_shown(optimizer, shown, hidden):
+    at = open_app(optimizer=optimizer)
+    keys = {w.key for kind in ("slider", "select_slider", "number_input")
+            for w in getattr(at.sidebar, kind)}
+    assert {f"pg_{name}" for name in shown} <= keys
+    assert not {f"pg_{name}" for name in hidden} & keys
+
+
+def test_changing_the_architecture_resets_with_a_notice():
+    at = open_app()
+    click(at, "pg_step")
+    old = run_of(at)
+    widget(at, "layers").set_value(2).run()
+    new = run_of(at)
+    assert new is not old and new.epoch == 0 and new.config.hidden == (25, 25)
+    assert "hidden: 3 × 25 → 2 × 25" in at.info[0].value
+    assert metric(at, "Parameters") == f"{nn.parameter_count(new.model):,}"
+
+
+def test_changing_the_data_resets_with_a_notice():
+    at = open_app()
+    click(at, "pg_step")
+    widget(at, "dataset").set_value("xor").run()
+    assert run_of(at).epoch == 0 and run_of(at).config.dataset == "xor"
+    assert "dataset: disk → xor" in at.info[0].value
+
+
+def test_training_stops_by_itself_at_the_epoch_budget():
+    at = open_app(epochs="3")
+    click(at, "pg_train")
+    for _ in range(5):
+        if not at.session_state["pg_running"]:
+            break
+        at.run()
+    assert run_of(at).epoch == 3 and not at.session_state["pg_running"]
+    assert metric(at, "Epoch") == "3 / 3"
+    assert "Epoch budget reached" in at.success[0].value
+    assert at.button(key="pg_train").disabled and at.button(key="pg_step").disabled
+    widget(at, "epochs").set_value(5).run()               # a bigger budget: train on
+    assert not at.button(key="pg_train").disabled and run_of(at).epoch == 3
+
+
+def test_divergence_stops_training_with_a_message_not_a_traceback():
+    at = open_app(lr="1.0")
+    click(at, "pg_train")
+    for _ in range(3):
+        if not at.session_state["pg_running"]:
+            break
+        at.run()
+    assert run_of(at).diverged and not at.session_state["pg_running"]
+    assert not at.exception
+    assert "diverged" in at.error[0].value
+    assert at.button(key="pg_train").disabled
+
+
+def test_a_url_restores_every_setting():
+    query = dict(dataset="spiral", n_train="80", n_test="70", noise="0.1", data_seed="4",
+                 layers="2", width="9", activation="relu", init="xavier", gain="2.0",
+                 init_seed="3", optimizer="rmsprop", lr="0.003", rho="0.9", eps="1e-06",
+                 batch_size="10", epochs="50", view="discrete")
+    at = open_app(**query)
+    assert not at.warning
+    config = run_of(at).config
+    assert (config.dataset, config.n_train, config.n_test, config.noise, config.data_seed) == (
+        "spiral", 80, 70, 0.1, 4)
+    assert (config.hidden, config.activation, config.gain, config.init_seed) == (
+        (9, 9), "relu", 2.0, 3)
+    assert (config.optimizer, config.lr, config.rho, config.eps) == ("rmsprop", 0.003, 0.9, 1e-6)
+    assert (config.batch_size, config.epochs) == (10, 50)
+    assert at.radio(key="pg_view").value == "discrete"
+    assert widget(at, "lr").value == 0.003
+    # the URL keeps saying the same, less what equals a default (init=xavier)
+    assert dict(at.query_params) == {k: v for k, v in query.items() if k != "init"}
+
+
+def test_bad_url_values_fall_back_to_defaults_with_visible_warnings():
+    at = open_app(lr="abc", layers="99", activation="bogus", epochs="-5", eps="0",
+                  surprise="1")
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    for name in ("lr=abc", "layers=99", "activation=bogus", "epochs=-5", "eps=0", "surprise"):
+        assert name in warnings
+    config = run_of(at).config
+    assert (config.lr, config.hidden, config.activation, config.epochs, config.eps) == (
+        0.01, (25, 25, 25), "tanh", 200, 1e-8)
+    assert "lr" not in at.query_params and "surprise" not in at.query_params
+
+
+def test_settings_changes_are_written_to_the_url():
+    at = open_app()
+    widget(at, "width").set_value(12).run()
+    widget(at, "activation").set_value("sigmoid").run()
+    assert at.query_params["width"] == "12"
+    assert at.query_params["activation"] == "sigmoid"
+    widget(at, "width").set_value(25).run()                # back to the default: dropped
+    assert "width" not in at.query_params
+
+
+@pytest.mark.parametrize("page, heading", [("pages/about.py", "About minidl"),
+                                           ("pages/cross_validation.py", "Cross-validation"),
+                                           ("pages/reproduce.py", "Reproduce")])
+def test_other_pages_render(page, heading):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == heading
+
+
+def test_the_playground_comes_back_as_it_was_after_another_page():
+    at = open_app(width="9")
+    click(at, "pg_step")
+    at.switch_page("pages/about.py").run()
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception
+    assert run_of(at).epoch == 1 and run_of(at).config.hidden == (9, 9, 9)
+    assert widget(at, "width").value == 9

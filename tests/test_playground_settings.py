@@ -1,0 +1,138 @@
+"""minidl.playground: settings ↔ URL, configs, live changes, time-boxed chunks (no Streamlit)."""
+
+import itertools
+
+import pytest
+
+from minidl import playground
+from minidl.playground import SETTINGS, parse_query, to_query
+from minidl.train import Config, Run
+
+
+def test_defaults_are_the_reference_network_with_a_200_epoch_budget():
+    config = playground.to_config(playground.defaults())
+    assert config == Config(epochs=200)
+
+
+def test_every_setting_round_trips_through_the_url():
+    settings = dict(playground.defaults(), dataset="gaussians", n_train=123, noise=0.25,
+                    layers=5, width=64, activation="sigmoid", init="zero", gain=0.37,
+                    optimizer="adam", lr=2e-5, beta1=0.5, beta2=0.98, eps=1e-10, rho=0.5,
+                    momentum=0.9, batch_size=32, epochs=999, view="discrete")
+    query = to_query(settings)
+    assert query["lr"] == "2e-05" and query["gain"] == "0.37"
+    assert parse_query(query) == (settings, [])
+
+
+def test_defaults_are_left_out_of_the_url():
+    assert to_query(playground.defaults()) == {}
+    assert to_query(dict(playground.defaults(), lr=0.1)) == {"lr": "0.1"}
+
+
+@pytest.mark.parametrize("name, text", [
+    ("lr", "abc"), ("lr", "-1"), ("lr", "nan"), ("lr", "inf"), ("lr", "5"),
+    ("layers", "0"), ("layers", "7"), ("layers", "2.5"), ("width", "65"),
+    ("n_train", "1e9"), ("noise", "0.6"), ("activation", "softmax"), ("dataset", ""),
+    ("beta2", "1"), ("eps", "0"), ("epochs", "-5"), ("view", "3d"),
+])
+def test_invalid_values_fall_back_to_the_default_with_a_warning(name, text):
+    settings, warnings = parse_query({name: text})
+    assert settings == playground.defaults()
+    assert len(warnings) == 1 and f"{name}={text}" in warnings[0]
+
+
+def test_an_off_grid_learning_rate_snaps_to_the_nearest_stop_with_a_warning():
+    settings, warnings = parse_query({"lr": "0.004"})
+    assert settings["lr"] == 0.005 and "nearest" in warnings[0]
+
+
+def test_unknown_parameters_are_reported_and_streamlits_own_ignored():
+    settings, warnings = parse_query({"zoom": "2", "embed": "true"})
+    assert settings == playground.defaults()
+    assert warnings == ["Unknown URL parameter `zoom` ignored."]
+
+
+def test_choices_are_case_insensitive_and_repeated_parameters_use_the_last():
+    settings, warnings = parse_query({"activation": "ReLU", "width": ["3", "4"]})
+    assert (settings["activation"], settings["width"], warnings) == ("relu", 4, [])
+
+
+def test_every_setting_in_range_builds_a_valid_config():
+    for name, s in SETTINGS.items():
+        values = s.choices or (s.low, s.high)
+        for value in values:
+            playground.to_config(dict(playground.defaults(), **{name: value}))
+
+
+def test_learning_rate_stops_are_log_spaced_and_exact():
+    assert playground.LR_STOPS[0] == 1e-5 and playground.LR_STOPS[-1] == 1.0
+    assert 0.01 in playground.LR_STOPS and 0.003 in playground.LR_STOPS
+    assert all(b / a <= 2.0 + 1e-9 for a, b in itertools.pairwise(playground.LR_STOPS))
+
+
+def test_classify_change_splits_reset_fields_from_live_ones():
+    old = Config()
+    reasons, live = playground.classify_change(old, Config(lr=0.1, batch_size=10, epochs=7))
+    assert reasons == [] and live == {"lr": 0.1, "batch_size": 10, "epochs": 7}
+    reasons, live = playground.classify_change(old, Config(hidden=(8, 8), activation="relu",
+                                                           lr=0.1))
+    assert reasons == ["hidden: 3 × 25 → 2 × 8", "activation: tanh → relu"]
+    assert live == {"lr": 0.1}
+    for field in playground.RESET_FIELDS:
+        assert field in Config.field_names()
+
+
+def test_train_chunk_stops_after_its_time_budget():
+    run = Run(Config(n_train=20, n_test=20, batch_size=20, epochs=100))
+    ticks = itertools.count()
+    trained = playground.train_chunk(run, seconds=3, clock=lambda: next(ticks))
+    assert trained == 3 and run.epoch == 3  # the clock reads 1, 2, 3 after each epoch
+
+
+def test_train_chunk_trains_at_least_one_epoch_and_stops_at_the_budget():
+    run = Run(Config(n_train=20, n_test=20, batch_size=20, epochs=2))
+    assert playground.train_chunk(run, seconds=0.0) == 1
+    assert playground.train_chunk(run, seconds=60.0) == 1
+    assert playground.train_chunk(run, seconds=60.0) == 0
+    assert playground.status(run) == "done"
+
+
+def test_train_chunk_stops_on_divergence():
+    run = Run(Config(n_train=50, n_test=20, lr=1.0, epochs=100))
+    playground.train_chunk(run, seconds=60.0)
+    assert run.diverged and run.epoch == 1 and playground.status(run) == "diverged"
+
+
+def test_snapshot_has_what_the_view_draws():
+    run = Run(Config(n_train=30, n_test=20, epochs=5))
+    frame = playground.snapshot(run, resolution=20)
+    assert (frame.epoch, frame.budget, frame.status, frame.parameters) == (0, 5, "fresh", 1427)
+    assert frame.image.startswith("data:image/png;base64,")
+    assert set(frame.mistakes["set"]) <= {"train", "test"} and len(frame.mistakes) <= 50
+    assert frame.history.empty and 0 <= frame.metrics["test_acc"] <= 1
+    run.train_epoch()
+    frame = playground.snapshot(run, resolution=20)
+    assert frame.status == "partial" and frame.metrics == run.history[-1]
+    assert list(frame.history["epoch"]) == [1]
+
+
+def test_pacer_fills_the_frame_but_trains_at_least_as_long_as_the_overhead():
+    pacer = playground.Pacer(frame_seconds=0.2, overhead=0.05)
+    assert pacer.next_chunk(now=10.0) == pytest.approx(0.15)   # no previous chunk yet
+    end = 10.15
+    pacer.chunk_done(now=end)
+    for _ in range(10):                                        # 40 ms between chunks
+        chunk = pacer.next_chunk(now=end + 0.04)
+        end += 0.04 + chunk
+        pacer.chunk_done(now=end)
+    assert pacer.overhead == pytest.approx(0.04, abs=0.002)
+    assert chunk == pytest.approx(0.16, abs=0.002)
+    slow = playground.Pacer(frame_seconds=0.2, overhead=0.15)
+    assert slow.next_chunk(now=0.0) == pytest.approx(0.15)     # never under half the frame
+
+
+def test_pacer_ignores_pauses():
+    pacer = playground.Pacer(frame_seconds=0.2, overhead=0.05)
+    pacer.chunk_done(now=0.0)
+    pacer.next_chunk(now=30.0)                                 # resumed after a pause
+    assert pacer.overhead == 0.05
