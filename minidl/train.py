@@ -147,12 +147,16 @@ class Run:
 
     config: Config
     history: list[dict] = field(default_factory=list)
+    # (X_train, y_train, X_test, y_test) already drawn for this config (e.g. cached by
+    # the app); None draws them with ``data.train_test``
+    data_sets: tuple | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         c = self.config
         c.validate()
-        self.X_train, self.y_train, self.X_test, self.y_test = data.train_test(
+        self.X_train, self.y_train, self.X_test, self.y_test = self.data_sets or data.train_test(
             c.dataset, c.n_train, c.n_test, c.data_seed, c.noise)
+        self.data_sets = None  # the attributes above hold them
         self.T_train = data.one_hot(self.y_train)
         self.generator = torch.Generator().manual_seed(c.init_seed)
         self.model = build_model(c, self.generator)

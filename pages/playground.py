@@ -51,12 +51,8 @@ def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float
 
 
 def new_run(config: Config) -> Run:
-    run = Run(config)
-    # train on the cached draw (identical values: data.train_test is deterministic)
-    run.X_train, run.y_train, run.X_test, run.y_test = load_data(
-        config.dataset, config.n_train, config.n_test, config.data_seed, config.noise)
-    run.T_train = data.one_hot(run.y_train)
-    return run
+    return Run(config, data_sets=load_data(config.dataset, config.n_train, config.n_test,
+                                           config.data_seed, config.noise))
 
 
 # ---------------------------------------------------------------- settings

@@ -101,3 +101,11 @@ def test_reference_network_learns_the_disk():
     """The seed report's network with Adam reaches ≥ 97 % test accuracy on the full task."""
     run = train.train(Config(optimizer="adam", lr=0.005, batch_size=20, epochs=60))
     assert run.history[-1]["test_acc"] >= 0.97
+
+
+def test_run_trains_on_data_it_is_given():
+    from minidl import data
+    sets = data.train_test("xor", 100, 50, seed=3)
+    run = Run(small(dataset="xor", n_train=100, n_test=50, data_seed=3), data_sets=sets)
+    assert run.X_train is sets[0] and run.y_test is sets[3]
+    assert torch.equal(run.T_train, data.one_hot(sets[1]))
