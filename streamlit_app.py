@@ -4,8 +4,8 @@ Navigation
 ----------
 Every page is one file in ``pages/``, listed in ``PAGES`` below (order = order
 in the sidebar).  A page's URL is its file name without ``.py``
-(``pages/about.py`` → ``/about``); the first entry is the default page and is
-also served at ``/``.
+(``pages/about.py`` → ``/about``); the first entry is the default page, served at ``/``
+(Streamlit gives the default page no path of its own).
 
 To add a page:
 

@@ -77,7 +77,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("activation", "choice", _C.activation, choices=tuple(nn.ACTIVATIONS),
             label="activation"),
     Setting("init", "choice", _C.init, choices=nn.INIT_METHODS, label="initialisation"),
-    Setting("gain", "float", _C.gain, 0.01, 10.0, label="Xavier gain",
+    Setting("gain", "float", _C.gain, 0.01, 32.0, label="Xavier gain",
             help="weights and biases ~ N(0, 2·gain / (fan_in + fan_out))"),
     Setting("init_seed", "int", _C.init_seed, 0, 1_000_000, label="init seed",
             help="seeds the initial weights and the order of the minibatches"),
