@@ -58,25 +58,16 @@ class Config:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
-        def positive_int(name: str) -> None:
+        for name in ("n_train", "n_test", "batch_size", "epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-        for name in ("n_train", "n_test", "batch_size", "epochs"):
-            positive_int(name)
-        if self.dataset not in data.DATASETS:
-            raise ValueError(f"unknown data set {self.dataset!r}; expected one of "
-                             f"{tuple(data.DATASETS)}")
-        if self.activation not in nn.ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; expected one of "
-                             f"{tuple(nn.ACTIVATIONS)}")
-        if self.init not in nn.INIT_METHODS:
-            raise ValueError(f"unknown init method {self.init!r}; expected one of "
-                             f"{nn.INIT_METHODS}")
-        if self.optimizer not in optim.OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of "
-                             f"{tuple(optim.OPTIMIZERS)}")
+        choices = {"dataset": data.DATASETS, "activation": nn.ACTIVATIONS,
+                   "init": nn.INIT_METHODS, "optimizer": optim.OPTIMIZERS}
+        for name, allowed in choices.items():
+            v = getattr(self, name)
+            if v not in allowed:
+                raise ValueError(f"unknown {name} {v!r}; expected one of {tuple(allowed)}")
         if not all(isinstance(w, int) and w >= 1 for w in self.hidden):
             raise ValueError(f"hidden layer widths must be positive integers, got {self.hidden!r}")
         for name in ("data_seed", "init_seed"):
