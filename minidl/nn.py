@@ -90,7 +90,8 @@ class Linear(Module):
         self._input = x
         if self.members is None:
             return torch.addmm(self.bias, x, self.weight.t())
-        return torch.baddbmm(self.bias, x, self.weight.transpose(1, 2))
+        # bmm then add: baddbmm would first expand the bias to (M, batch, out)
+        return torch.bmm(x, self.weight.transpose(1, 2)).add_(self.bias)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         x = self._input

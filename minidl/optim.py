@@ -120,15 +120,19 @@ class Optimizer:
         return torch.cat([compact.view(-1, *[1] * (p.dim() - 1)).expand_as(p).reshape(-1)
                           for p, _ in self.params])
 
-    def _scale_(self, flat: torch.Tensor, factor: float | torch.Tensor) -> None:
-        """``flat *= factor`` for a float or a per-member factor (one value per member)."""
-        if not isinstance(factor, torch.Tensor):
-            flat.mul_(factor)
+    def _affine_(self, flat: torch.Tensor, scale: float | torch.Tensor,
+                 shift: float | torch.Tensor) -> None:
+        """``flat = flat · scale + shift`` for floats or per-member values (one per member)."""
+        if not isinstance(scale, torch.Tensor) and not isinstance(shift, torch.Tensor):
+            flat.mul_(scale).add_(shift)
             return
-        column = factor.view(-1, 1)
+        scale = torch.as_tensor(scale, dtype=flat.dtype).reshape(-1, 1)
+        shift = torch.as_tensor(shift, dtype=flat.dtype).reshape(-1, 1)
+        members = max(scale.shape[0], shift.shape[0])
         offset = 0
         for p, _ in self.params:
-            flat[offset:offset + p.numel()].view(factor.numel(), -1).mul_(column)
+            segment = flat[offset:offset + p.numel()].view(members, -1)
+            segment.mul_(scale).add_(shift)  # two in-place ops beat one addcmul with out=
             offset += p.numel()
 
     def zero_grad(self) -> None:
@@ -226,13 +230,13 @@ class Adam(Optimizer):
         g, d = self.flat_grad, self._scratch
         self.exp_avg.lerp_(g, self._one_minus_beta1)
         self.exp_avg_sq.lerp_(torch.mul(g, g, out=d), self._one_minus_beta2)
-        # bias corrections depend on the member's betas only: compute them per
-        # member and scale each member's entries, rather than per element
+        # η m / ((1−β1ᵗ)(√v/c + ε)), c = √(1−β2ᵗ), is η m / (√v·a + ε·b) with
+        # b = 1−β1ᵗ and a = b/c: a and ε·b depend only on a member's betas, so
+        # they are computed per member and applied to each member's entries
+        b = 1 - h["beta1"] ** t
         torch.sqrt(self.exp_avg_sq, out=d)
-        self._scale_(d, 1 / (1 - h["beta2"] ** t) ** 0.5)
-        d.add_(self.eps)
+        self._affine_(d, b / (1 - h["beta2"] ** t) ** 0.5, h["eps"] * b)
         torch.div(self.exp_avg, d, out=d)
-        self._scale_(d, 1 / (1 - h["beta1"] ** t))
         _add_scaled_(self.flat_param, d, self._neg_lr)
 
     def set_hyperparameters(self, **hypers: Hyper) -> None:
