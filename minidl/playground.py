@@ -199,12 +199,13 @@ def describe(name: str, value: object) -> str:
 
 
 def train_chunk(run: Run, seconds: float, clock: Callable[[], float] = time.perf_counter) -> int:
-    """Train whole epochs until ``seconds`` have passed, the epoch budget is used up or the
-    run diverges; at least one epoch if any is left.  Returns the number of epochs trained."""
+    """Train minibatches until ``seconds`` have passed (at least one), the epoch budget is
+    used up or the run diverges; an epoch may end in a later chunk.  Returns the number
+    of epochs completed."""
     start, done = clock(), 0
     while run.epoch < run.config.epochs and not run.diverged:
-        run.train_epoch()
-        done += 1
+        if run.train_steps(seconds - (clock() - start), clock) is not None:
+            done += 1
         if clock() - start >= seconds:
             break
     return done

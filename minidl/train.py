@@ -16,6 +16,7 @@ last two dimensions, so the same code trains a population of models
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
@@ -102,6 +103,15 @@ def build_model(config: Config, generator: torch.Generator) -> nn.Sequential:
     return model
 
 
+def train_step(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
+               x: torch.Tensor, target: torch.Tensor) -> None:
+    """One minibatch: forward, loss, backward, update."""
+    loss.forward(model.forward(x), target)
+    optimizer.zero_grad()
+    model.backward(loss.backward())
+    optimizer.step()
+
+
 def train_epoch(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
                 X: torch.Tensor, T: torch.Tensor, batch_size: int) -> None:
     """One pass over ``X`` / one-hot ``T`` *already in epoch order*, one step per batch.
@@ -109,14 +119,9 @@ def train_epoch(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
     ``X : (..., rows, 2)``, ``T : (..., rows, classes)``: a leading member
     dimension, if present, is carried through untouched.
     """
-    rows = X.shape[-2]
-    for start in range(0, rows, batch_size):
+    for start in range(0, X.shape[-2], batch_size):
         stop = start + batch_size
-        out = model.forward(X[..., start:stop, :])
-        loss.forward(out, T[..., start:stop, :])
-        optimizer.zero_grad()
-        model.backward(loss.backward())
-        optimizer.step()
+        train_step(model, loss, optimizer, X[..., start:stop, :], T[..., start:stop, :])
 
 
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,6 +160,8 @@ class Run:
         self.optimizer = optim.make(c.optimizer, self.model.param(), **c.optimizer_kwargs())
         self.epoch = 0
         self.diverged = False
+        self._epoch_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # epoch in progress
+        self._cursor = 0
 
     def set_hyperparameters(self, **values: float) -> None:
         """Change lr / momentum / betas / eps / rho mid-run, keeping weights and state.
@@ -176,21 +183,41 @@ class Run:
             self.optimizer.set_hyperparameters(**{k: hypers[k] for k in names})
         self.config = new
 
-    def train_epoch(self) -> dict:
-        """Train one epoch and return its metrics (also appended to ``history``)."""
+    def train_steps(self, max_seconds: float = math.inf,
+                    clock: Callable[[], float] = time.perf_counter) -> dict | None:
+        """Train minibatches of the current epoch for up to ``max_seconds`` (at least one).
+
+        Returns the epoch's metrics (also appended to ``history``) if the epoch
+        ended, else ``None``: the next call goes on where this one stopped, so a
+        live view can redraw in the middle of a long epoch.
+        """
         if self.diverged:
             raise RuntimeError("this run diverged; start a new one")
-        n = self.X_train.shape[0]
-        order = (torch.randperm(n, generator=self.generator) if self.config.shuffle
-                 else torch.arange(n))
-        train_epoch(self.model, self.loss, self.optimizer, self.X_train[order],
-                    self.T_train[order], self.config.batch_size)
+        if self._epoch_rows is None:  # a new epoch: a fresh order of the training rows
+            n = self.X_train.shape[0]
+            order = (torch.randperm(n, generator=self.generator) if self.config.shuffle
+                     else torch.arange(n))
+            self._epoch_rows, self._cursor = (self.X_train[order], self.T_train[order]), 0
+        X, T = self._epoch_rows
+        started = clock()
+        while self._cursor < len(X):
+            stop = self._cursor + self.config.batch_size
+            train_step(self.model, self.loss, self.optimizer, X[self._cursor:stop],
+                       T[self._cursor:stop])
+            self._cursor = stop
+            if clock() - started >= max_seconds and self._cursor < len(X):
+                return None
+        self._epoch_rows = None
         self.epoch += 1
         metrics = self.metrics()
         self.diverged = not all(math.isfinite(v) for v in metrics.values())
         metrics["diverged"] = self.diverged
         self.history.append(metrics)
         return metrics
+
+    def train_epoch(self) -> dict:
+        """Train to the end of the current epoch and return its metrics."""
+        return self.train_steps()
 
     def metrics(self) -> dict:
         train_loss, train_acc = evaluate(self.model, self.X_train, self.y_train)

@@ -82,11 +82,34 @@ def test_classify_change_splits_reset_fields_from_live_ones():
         assert field in Config.field_names()
 
 
+def step_clock(run: Run):
+    """A clock that advances one second per optimizer step of ``run``."""
+    steps = [0]
+    real_step = run.optimizer.step
+
+    def step():
+        steps[0] += 1
+        real_step()
+    run.optimizer.step = step
+    return lambda: float(steps[0])
+
+
 def test_train_chunk_stops_after_its_time_budget():
-    run = Run(Config(n_train=20, n_test=20, batch_size=20, epochs=100))
-    ticks = itertools.count()
-    trained = playground.train_chunk(run, seconds=3, clock=lambda: next(ticks))
-    assert trained == 3 and run.epoch == 3  # the clock reads 1, 2, 3 after each epoch
+    run = Run(Config(n_train=20, n_test=20, batch_size=20, epochs=100))  # 1 step an epoch
+    trained = playground.train_chunk(run, seconds=3, clock=step_clock(run))
+    assert trained == 3 and run.epoch == 3
+
+
+def test_train_chunk_can_stop_inside_an_epoch_and_go_on_from_there():
+    config = Config(n_train=100, n_test=20, batch_size=10, epochs=100)  # 10 steps an epoch
+    run = Run(config)
+    clock = step_clock(run)
+    assert playground.train_chunk(run, seconds=4, clock=clock) == 0 and run.epoch == 0
+    assert playground.train_chunk(run, seconds=10, clock=clock) == 1 and run.epoch == 1
+    whole = Run(config)
+    whole.train_epoch()
+    assert run.history == whole.history  # same batches, same order, same model
+    assert playground.train_chunk(run, seconds=6, clock=clock) == 1 and run.epoch == 2
 
 
 def test_train_chunk_trains_at_least_one_epoch_and_stops_at_the_budget():
