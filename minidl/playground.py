@@ -91,7 +91,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("eps", "stops", _C.eps, EPS_STOPS[0], EPS_STOPS[-1], choices=EPS_STOPS, label="ε"),
     Setting("rho", "float", _C.rho, 0.0, 0.999, label="ρ"),
     Setting("batch_size", "int", _C.batch_size, 1, 5000, label="batch size"),
-    Setting("epochs", "int", 200, 1, 10_000, label="epoch budget"),
+    Setting("epochs", "int", _C.epochs, 1, 10_000, label="epoch budget"),
     Setting("view", "choice", "smooth", choices=VIEWS, label="boundary",
             help="smooth: the class-1 score as a colour ramp; discrete: the predicted class"),
 ]}

@@ -50,7 +50,7 @@ class Config:
     eps: float = 1e-8
     rho: float = 0.99
     batch_size: int = 1
-    epochs: int = 100
+    epochs: int = 200
     shuffle: bool = True
 
     def __post_init__(self) -> None:
