@@ -60,13 +60,6 @@ def default_grid_for(activation: str, optimizer: str) -> dict[str, list]:
     return {**DEFAULT_GRIDS[optimizer], **ACTIVATION_GRIDS.get(activation, {})}
 
 
-def default_grid(optimizers=OPTIMIZERS) -> dict[str, list]:
-    """One grid for the given optimizers: each key's values merged over their default grids."""
-    merged: dict[str, list] = {}
-    for o in optimizers:
-        for k, values in DEFAULT_GRIDS[o].items():
-            merged[k] = sorted(set(merged.get(k, [])) | set(values))
-    return merged
 SIZES = [2, 25, 25, 25, 2]
 KEY_COLUMNS = ["activation", "optimizer"]
 
@@ -149,7 +142,9 @@ def member_params(config: dict) -> dict:
 
 
 def _config_id(config: dict) -> str:
-    return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True)
+    """The same for a configuration however many of its values are left at ``DEFAULTS``."""
+    full = member_params(config)
+    return json.dumps({k: full[k] for k in sorted(full)}, sort_keys=True)
 
 
 @dataclass
@@ -169,7 +164,7 @@ class GridResult:
 
 
 def _plain(value):
-    """numpy scalars → Python scalars, integral floats of batch sizes → int."""
+    """numpy scalars → Python scalars."""
     value = value.item() if hasattr(value, "item") else value
     return value
 
@@ -196,7 +191,7 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     grid = validate_grid(grid, optimizer)
     keys = [k for k in grid_keys(optimizer) if k in grid]
     splits = kfold(len(y), folds, seed)
-    done = _read_store(store, epochs, seed)
+    done = _read_store(store, epochs, seed, folds, len(y))
     every = configurations({k: grid[k] for k in keys})
     todo = [c for c in every if _config_id(c) not in done]
     members = [pop.Member(member_params(c), train, val, seed=seed * 1000 + f)
@@ -218,10 +213,12 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
                           batched=engine == "batched", progress=scaled)
         finished += sum(_steps(todo[i], splits, epochs) for i in indices)
         new_rows = [_row(todo[i], results[j * folds:(j + 1) * folds], activation, optimizer,
-                         epochs, seed) for j, i in enumerate(indices)]
+                         epochs, seed) | {"n": len(y)} for j, i in enumerate(indices)]
         _append_store(store, new_rows)
         rows += new_rows
     table = pd.DataFrame([*done.values(), *rows])
+    for k in keys:  # stored rows may predate a key the grid now spells out
+        table[k] = table[k].fillna(DEFAULTS[k]) if k in table else DEFAULTS[k]
     return GridResult(_ranked(table, keys, folds), keys)
 
 
@@ -264,12 +261,16 @@ def _ranked(table: pd.DataFrame, keys: list[str], folds: int) -> pd.DataFrame:
     return table[front + rest].sort_values("rank", kind="stable").reset_index(drop=True)
 
 
-def _read_store(store: str | Path | None, epochs: int, seed: int) -> dict[str, dict]:
-    """Rows already stored for the same epochs and seed, keyed by configuration."""
+def _read_store(store: str | Path | None, epochs: int, seed: int, folds: int, n: int
+                ) -> dict[str, dict]:
+    """Rows already stored for the same epochs, seed, folds and data size, by configuration."""
     if store is None or not Path(store).exists():
         return {}
-    table = pd.read_csv(store)
-    table = table[(table["epochs"] == epochs) & (table["seed"] == seed)]
+    table = _read_rows(store)
+    if f"split{folds - 1}_score" not in table or f"split{folds}_score" in table:
+        raise ValueError(f"{store} holds a search with another number of folds than {folds}; "
+                         "use another folder")
+    table = table[(table["epochs"] == epochs) & (table["seed"] == seed) & (table["n"] == n)]
     done = {}
     for row in table.to_dict("records"):
         config = {k: row[k] for k in DEFAULTS if k in row and not _missing(row[k])}
@@ -285,12 +286,25 @@ def _normalise(config: dict) -> dict:
     return {k: int(v) if k == "batch_size" else v for k, v in config.items()}
 
 
+def _read_rows(path: str | Path) -> pd.DataFrame:
+    """A store's rows; a last line still being written (no ``seed`` yet) is left out."""
+    return pd.read_csv(path, on_bad_lines="skip").dropna(subset=["seed"])
+
+
 def _append_store(store: str | Path | None, rows: list[dict]) -> None:
     if store is None or not rows:
         return
     path = Path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(path, mode="a", header=not path.exists(), index=False)
+    frame = pd.DataFrame(rows)
+    if path.exists():  # appended rows must follow the header already written
+        header = list(pd.read_csv(path, nrows=0).columns)
+        extra = set(frame.columns) - set(header)
+        if extra:
+            raise ValueError(f"{path} was written for other grid keys (new: {sorted(extra)}); "
+                             "use another folder")
+        frame = frame.reindex(columns=header)
+    frame.to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
 @dataclass
@@ -392,7 +406,7 @@ def load_sweep(folder: str | Path) -> SweepResult:
         activation, optimizer = path.stem.split("-", 1)
         if optimizer not in OPTIMIZER_KEYS:
             continue
-        table = pd.read_csv(path)
+        table = _read_rows(path)
         keys = [k for k in grid_keys(optimizer) if k in table.columns]
         folds = sum(c.startswith("split") for c in table.columns)
         results[(activation, optimizer)] = GridResult(_ranked(table, keys, folds), keys)

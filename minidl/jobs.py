@@ -254,7 +254,13 @@ class Runner:
             status = "cancelled"
         except Exception as e:  # shown on the page, kept in the meta file
             status, error = "failed", f"{type(e).__name__}: {e}"
-        self._set(**self.finish(status, error))
+        try:
+            self._set(**self.finish(status, error))
+        except Exception as e:  # e.g. the folder was deleted: still end the job in memory
+            with self._lock:
+                self._status = "failed"
+                self._error = f"{type(e).__name__}: {e}"
+                self._ended = time.perf_counter()
         return self.progress()
 
 

@@ -225,7 +225,10 @@ class LossMSE(Module):
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
         diff = self._diff
         per_member = diff[0].numel() if self.members else diff.numel()
-        return diff * (2.0 / per_member)
+        grad = diff * (2.0 / per_member)
+        if grad_output is not None:  # dL/dloss, (M,) per member or a scalar
+            grad *= grad_output.reshape(-1, 1, 1) if self.members else grad_output
+        return grad
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.forward(pred, target)

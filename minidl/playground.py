@@ -14,7 +14,8 @@ the URL and the tests all read it from there:
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb (optimizer and
   its hyperparameters, batch size, epoch budget);
-- ``train_chunk(run, seconds)`` trains whole epochs for about ``seconds``, and a
+- ``train_chunk(run, seconds)`` trains minibatches for about ``seconds`` (an epoch
+  may end in a later chunk), and a
   ``Pacer`` picks ``seconds`` so that redraws come ~5.5 times a second while at
   least half of the time goes to training;
 - ``snapshot(run)`` collects what the live view draws (boundary image, mistakes,
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import boundary, charts, data, nn, optim
+from . import boundary, charts, data, nn, optim, train
 from .train import Config, Run
 
 
@@ -99,9 +100,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 # hyperparameters each optimizer reads (the page shows only these)
 OPTIMIZER_SETTINGS = {"sgd": ("momentum",), "adam": ("beta1", "beta2", "eps"),
                       "rmsprop": ("rho", "eps")}
-# Config fields whose change needs a fresh run; all other fields are applied live
-RESET_FIELDS = ("dataset", "n_train", "n_test", "noise", "data_seed", "hidden", "activation",
-                "init", "gain", "init_seed")
+# Config fields whose change needs a fresh run (all others are applied live)
+RESET_FIELDS = train.RESET_FIELDS
 # query parameters Streamlit itself understands; never warned about
 _STREAMLIT_PARAMS = ("embed", "embed_options")
 

@@ -71,7 +71,11 @@ def run_parallel(tasks: list[Callable[[Progress], T]], costs: list[int],
         return report
 
     def run(index: int) -> T:
-        result = tasks[index](task_progress(index))
+        try:
+            result = tasks[index](task_progress(index))
+        except BaseException:
+            cancelled.set()  # the other tasks stop at their next report
+            raise
         with lock:
             done[index] = costs[index]
         return result
@@ -82,7 +86,10 @@ def run_parallel(tasks: list[Callable[[Progress], T]], costs: list[int],
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {i: pool.submit(run, i) for i in order}
-            results = {i: f.result() for i, f in futures.items()}
+        errors = [f.exception() for f in futures.values() if f.exception() is not None]
+        if errors:  # the error that stopped the others, not the Cancelled it caused
+            raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
+        results = {i: f.result() for i, f in futures.items()}
     if progress is not None:
         progress(total, total)
     return [results[i] for i in range(len(tasks))]

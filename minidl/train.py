@@ -75,6 +75,8 @@ class Config:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        if not (isinstance(self.noise, (int, float)) and 0.0 <= self.noise <= 0.5):
+            raise ValueError(f"label noise must be a fraction in [0, 0.5], got {self.noise!r}")
         if not (isinstance(self.gain, (int, float)) and math.isfinite(self.gain)
                 and self.gain > 0):
             raise ValueError(f"init gain must be a positive finite number, got {self.gain!r}")
@@ -95,6 +97,12 @@ class Config:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+# Config fields that define the data, the network or its initial weights: changing
+# one needs a fresh Run; every other field can change during a run.
+RESET_FIELDS = ("dataset", "n_train", "n_test", "noise", "data_seed", "hidden", "activation",
+                "init", "gain", "init_seed")
 
 
 def build_model(config: Config, generator: torch.Generator) -> nn.Sequential:
@@ -168,6 +176,10 @@ class Run:
 
         Switching ``optimizer`` starts a fresh optimizer state on the same weights.
         """
+        needs_new_run = sorted(set(values) & set(RESET_FIELDS))
+        if needs_new_run:
+            raise ValueError(f"{', '.join(needs_new_run)} cannot change during a run; "
+                             "start a new Run")
         new = Config(**{**self.config.to_dict(), **values})
         if new.optimizer != self.config.optimizer:
             self.optimizer = optim.make(new.optimizer, self.model.param(),

@@ -80,7 +80,7 @@ gradient, so they never become different — try it in the Playground.
 st.header("Live training")
 st.markdown("""
 The Playground keeps the model, its optimizer and the history in your session and trains in
-short chunks of whole epochs (about 0.1 s each) between redraws, so moving a slider never
+short chunks of minibatches (about 0.1 s each) between redraws, so moving a slider never
 interrupts a run.  Learning rate, optimizer, batch size and epoch budget apply to the running
 network; data, architecture, activation and initialisation start a new one.  Every setting is
 in the page's URL, so a link reproduces the run exactly — it is deterministic given its seeds.

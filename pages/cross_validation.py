@@ -205,7 +205,11 @@ def status_ui(sweep: sweeps.SweepInfo, active: bool) -> None:
                "created": "Not started yet.",
                "failed": f"Failed after {done}: {sweep.error}"}.get(sweep.status, sweep.status)
     st.warning(message + " **Resume** trains only the missing ones.", icon=":material/pause:")
-    size = sweeps.estimate(s)
+    try:
+        size = sweeps.estimate(s)
+    except ValueError as error:  # a bad $MINIDL_SWEEP_CAP
+        st.error(str(error), icon=":material/error:")
+        return
     st.button("Resume", key=key("resume"), type="primary", icon=":material/play_arrow:",
               on_click=resume, args=(sweep.name,), disabled=not size.allowed,
               help=None if size.allowed else f"over the cap of {size.cap:,} member-epochs")

@@ -30,9 +30,9 @@ RUN, RUNNING, NOTICE, POINTS, LOCK = "pg_run", "pg_running", "pg_notice", "pg_po
 PACER, CURVES = "pg_pacer", "pg_curves"
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 
-# A fragment run redraws, then trains whole epochs for a time a playground.Pacer picks:
-# frames of ~FRAME_SECONDS, at least half of it training.  The default network's epoch
-# (1000 steps at batch 1) takes ~0.13 s, so it redraws after every epoch.
+# A fragment run redraws, then trains minibatches for a time a playground.Pacer picks:
+# frames of ~FRAME_SECONDS, at least half of it training.  An epoch longer than that
+# (the default network's 1000 steps at batch 1 take ~0.13 s) goes on in the next frame.
 FRAME_SECONDS = 0.18
 CURVE_SECONDS = 0.5    # the loss / accuracy curves redraw at most this often while training
 # run_every: the browser asks for the next run this often.  Much shorter than a fragment

@@ -201,3 +201,47 @@ def test_run_parallel_keeps_order_sums_progress_and_cancels_everything():
         pop.run_parallel([task("a", 100), task("b", 100)], [100, 100], progress=cancel_early,
                          workers=2)
     assert max(started) < 10  # both tasks stopped soon after the first refusal
+
+
+def test_store_refuses_other_folds_and_other_grid_keys_instead_of_mixing_them(disk, tmp_path):
+    X, y = disk
+    store = tmp_path / "search.csv"
+    cv.grid_search(X, y, "tanh", "sgd", {"lr": [0.1], "batch_size": [20]}, folds=3, epochs=1,
+                   store=store)
+    with pytest.raises(ValueError, match="folds"):
+        cv.grid_search(X, y, "tanh", "sgd", {"lr": [0.1], "batch_size": [20]}, folds=2,
+                       epochs=1, store=store)
+    # the same configuration written out in full is recognised as done...
+    trained = []
+    real_fit = pop.fit
+    pop.fit = lambda *a, **k: trained.append(1) or real_fit(*a, **k)
+    try:
+        cv.grid_search(X, y, "tanh", "sgd", {"lr": [0.1], "batch_size": [20], "momentum": [0.0]},
+                       folds=3, epochs=1, store=store)
+    finally:
+        pop.fit = real_fit
+    assert trained == []
+    # ...and a new key's values are refused rather than written under the wrong columns
+    with pytest.raises(ValueError, match="other grid keys"):
+        cv.grid_search(X, y, "tanh", "sgd", {"lr": [0.1], "batch_size": [20], "gain": [2.0]},
+                       folds=3, epochs=1, store=store)
+    assert len(pd.read_csv(store)) == 1
+
+
+def test_an_error_in_one_parallel_task_stops_the_others():
+    reports = []
+
+    def failing(report):
+        raise RuntimeError("boom")
+
+    def long_task(report):
+        for i in range(1, 10_000):
+            reports.append(i)
+            if report(i, 10_000) is False:
+                raise pop.Cancelled()
+            import time
+            time.sleep(0.001)
+        return "done"
+    with pytest.raises(RuntimeError, match="boom"):
+        pop.run_parallel([failing, long_task], [1, 10_000], workers=2)
+    assert len(reports) < 5_000

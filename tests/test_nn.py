@@ -196,3 +196,11 @@ def test_bad_input_raises_value_error_with_context(bad):
         bad()
     message = str(info.value)
     assert any(word in message for word in ("expected", "must"))
+
+
+def test_mse_backward_scales_by_the_upstream_gradient():
+    pred, target = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    loss = nn.LossMSE()
+    loss.forward(pred, target)
+    torch.testing.assert_close(loss.backward(torch.tensor(3.0, dtype=torch.float64)),
+                               3 * loss.backward())

@@ -109,3 +109,15 @@ def test_run_trains_on_data_it_is_given():
     run = Run(small(dataset="xor", n_train=100, n_test=50, data_seed=3), data_sets=sets)
     assert run.X_train is sets[0] and run.y_test is sets[3]
     assert torch.equal(run.T_train, data.one_hot(sets[1]))
+
+
+def test_fields_that_need_a_fresh_run_cannot_change_mid_run():
+    run = Run(small())
+    with pytest.raises(ValueError, match="hidden"):
+        run.set_hyperparameters(hidden=(5,))
+    assert run.config.hidden == (25, 25, 25)
+
+
+def test_label_noise_is_validated():
+    with pytest.raises(ValueError, match="noise"):
+        Config(noise=0.9)
