@@ -262,8 +262,9 @@ def _combine(parts: list[reproduce.Study], epochs: int) -> reproduce.Study:
 
 
 class StudyRunner(jobs.Runner):
-    """Runs one saved study, one pair after another (``jobs.Runner``); when it stops, the
-    finished pairs' tables and figures (``reproduce.save_study``) go into the folder."""
+    """Runs one saved study, one pair after another (``jobs.Runner``); the finished pairs'
+    runs and losses are written after each pair, and when it stops, their tables and
+    figures (``reproduce.save_study``)."""
 
     meta = META
 
@@ -278,6 +279,11 @@ class StudyRunner(jobs.Runner):
         def train(report: jobs.Report, pair: Pair) -> None:
             self.studies.append(reproduce.run_study(plan.settings, plan.runs, plan.epochs,
                                                     plan.seed, [pair], progress=report))
+            # the tables after every pair, so a crash or restart keeps the finished ones
+            # (the figures and summary follow in ``finish``)
+            so_far = _combine(self.studies, plan.epochs)
+            so_far.runs.to_csv(Path(self.folder) / "runs.csv", index=False)
+            so_far.losses.to_csv(Path(self.folder) / "losses.csv", index=False)
             update_meta(self.folder, pairs_done=len(self.studies))
 
         return [(plan.runs * plan.epochs * steps_per_epoch(plan.settings[pair]),

@@ -109,3 +109,16 @@ def test_settings_table_leaves_blank_what_an_optimizer_does_not_use():
     assert list(table.columns) == ["pair", "learning rate", "batch size", "β₁", "β₂", "ε"]
     assert table.iloc[0].tolist() == ["SGD + ReLU", "0.001", "1", "", "", ""]
     assert table.iloc[1].tolist() == ["Adam + Tanh", "0.0001", "10", "0.8", "0.999", "1e-09"]
+
+
+def test_finished_pairs_are_on_disk_before_the_study_ends(tmp_path):
+    """A crash after the first pair keeps it: runs and losses are written pair by pair."""
+    plan = studies.Plan(settings={("tanh", "sgd"): {"lr": 0.1, "batch_size": 50},
+                                  ("relu", "sgd"): {"lr": 0.1, "batch_size": 50}},
+                        source="paper", runs=2, epochs=1, seed=0)
+    folder = studies.new_study(plan, root=tmp_path)
+    runner = studies.StudyRunner(folder)
+    _, first = runner.parts()[0]
+    first(lambda done, total: True)
+    saved = studies.load(folder)
+    assert saved is not None and len(saved.runs) == 2 and saved.runs["activation"].nunique() == 1
