@@ -57,7 +57,8 @@ def loss_figure(curves: pd.DataFrame, log_scale: bool = True) -> alt.LayerChart:
     frame["low"] = (frame["train_loss"] - frame["train_loss_se"]).clip(lower=1e-6)
     frame["high"] = frame["train_loss"] + frame["train_loss_se"]
     scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
-    base = alt.Chart(frame).encode(x=alt.X("epoch:Q", title="epoch"))
+    base = alt.Chart(frame).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")))
     # the legend comes from the lines: the translucent band would make it pale
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", scale=scale), y2="high:Q",
                                               color=alt.Color("pair:N", legend=None))

@@ -59,7 +59,10 @@ def _start_server() -> tuple[subprocess.Popen, str]:
                "--browser.gatherUsageStats", "false"]
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "test-artifacts" / f"streamlit-{port}.log", "w")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    # saved sweeps and studies go to a folder of this server's, not the repository's results/
+    env = {**os.environ, "MINIDL_RESULTS_DIR": str(ROOT / "test-artifacts" / f"results-{port}")}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               env=env)
     process.log_path = log.name
     log.close()  # the child keeps its own descriptor
     return process, f"http://127.0.0.1:{port}"

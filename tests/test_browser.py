@@ -115,3 +115,24 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
     expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text("hidden: 2 × 8 → 1 × 8")
     expect(metric(page, "Parameters")).to_have_text("42")
     page.screenshot(path=artifacts / "playground-from-url.png")
+
+
+def test_reproduce_page_runs_a_small_study_to_its_figures(app_server, browser_page,
+                                                          wait_for_app, artifacts):
+    page = browser_page
+    page.goto(f"{app_server}/reproduce")
+    wait_for_app(page)
+    for label, value in (("Runs per pair", "2"), ("Epochs", "2")):
+        field = page.get_by_role("spinbutton", name=label)
+        field.fill(value)
+        field.press("Enter")
+        wait_for_app(page)
+    page.get_by_role("button", name="Run study").click()
+    # Fig. 2 and Fig. 3 appear when the study has finished
+    expect(page.get_by_text("Mean test accuracy ± 1 SE over runs").first).to_be_visible(
+        timeout=120_000)
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(2, timeout=30_000)
+    wait_for_app(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.locator("[data-testid='stVegaLiteChart']").first.scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "reproduce-results.png")
