@@ -99,7 +99,10 @@ class Linear(Module):
             self.grad_weight.addmm_(grad_output.t(), x)
             self.grad_bias.add_(grad_output.sum(0))
             return grad_output.mm(self.weight)
-        self.grad_weight.baddbmm_(grad_output.transpose(1, 2), x)
+        if x.shape[1] == 1:  # one row per member: an outer product, cheaper by broadcasting
+            self.grad_weight.addcmul_(grad_output.transpose(1, 2), x)
+        else:
+            self.grad_weight.baddbmm_(grad_output.transpose(1, 2), x)
         self.grad_bias.add_(grad_output.sum(1, keepdim=True))
         return grad_output.bmm(self.weight)
 

@@ -135,14 +135,16 @@ def test_sequential_concatenates_children_params_in_order():
     assert nn.parameter_count(model) == 4 * 2 + 4 + 3 * 4 + 3
 
 
-def test_population_linear_equals_independent_layers():
+@pytest.mark.parametrize("batch", [1, 6])
+def test_population_linear_equals_independent_layers(batch):
     members = [nn.Linear(3, 4, dtype=torch.float64) for _ in range(5)]
     for i, m in enumerate(members):
         m.init_params("xavier", 1.0, torch.Generator().manual_seed(i))
     pop = nn.Linear(3, 4, members=5, dtype=torch.float64)
     pop.weight.copy_(torch.stack([m.weight for m in members]))
     pop.bias.copy_(torch.stack([m.bias for m in members]).unsqueeze(1))
-    x, g = torch.randn(5, 6, 3, dtype=torch.float64), torch.randn(5, 6, 4, dtype=torch.float64)
+    x = torch.randn(5, batch, 3, dtype=torch.float64)
+    g = torch.randn(5, batch, 4, dtype=torch.float64)
     y = pop.forward(x)
     gx = pop.backward(g)
     for i, m in enumerate(members):
