@@ -21,10 +21,9 @@ import math
 import altair as alt
 import pandas as pd
 
-from . import cv
+from . import cv, labels
 
-NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "sgd": "SGD", "adam": "Adam",
-         "rmsprop": "RMSProp"}
+NAMES = labels.NAMES
 SHORT = {"lr": "lr", "batch_size": "batch", "momentum": "momentum", "beta1": "β₁",
          "beta2": "β₂", "eps": "ε", "rho": "ρ", "gain": "gain", "init": "init"}
 
@@ -44,9 +43,6 @@ def describe(row: pd.Series | dict) -> str:
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
-
-def pair_name(activation: str, optimizer: str) -> str:
-    return f"{NAMES.get(activation, activation)} + {NAMES.get(optimizer, optimizer)}"
 
 
 def lr_frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +96,7 @@ def fold_frame(rows: pd.DataFrame) -> pd.DataFrame:
     for _, row in rows.iterrows():
         splits = sorted((c for c in row.index if c.startswith("split") and c.endswith("_score")),
                         key=lambda c: int(c[5:-6]))
-        pair = pair_name(row["activation"], row["optimizer"])
+        pair = labels.pair_label((row["activation"], row["optimizer"]))
         settings = describe(row)
         for c in splits:
             score = row[c]

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import jobs, reproduce
+from .labels import pair_label
 from .sweeps import LABELS
 
 CAP_ENV = "MINIDL_STUDY_CAP"
@@ -45,11 +46,6 @@ PAPER = "paper"  # the ``source`` of the report's Table I preset
 
 Pair = tuple[str, str]
 
-
-def pair_label(pair: Pair) -> str:
-    """``("tanh", "sgd")`` → ``"SGD + Tanh"`` (as the figures name pairs)."""
-    activation, optimizer = pair
-    return f"{LABELS[optimizer]} + {LABELS[activation]}"
 
 
 # ---------------------------------------------------------------- plan and cost

@@ -11,14 +11,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from .labels import pair_label
 from .reproduce import PAPER_MIN_ACCURACY
 
 
 def _pair_labels(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
-    names = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSProp"}
-    frame["pair"] = frame["optimizer"].map(names) + " + " + frame["activation"].map(
-        {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"})
+    frame["pair"] = [pair_label(p) for p in zip(frame["activation"], frame["optimizer"])]
     return frame
 
 

@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import torch
 
-from . import cv, data, jobs, playground
+from . import cv, data, jobs, labels, playground
 from .jobs import results_root
 
 CAP_ENV = "MINIDL_SWEEP_CAP"
@@ -47,10 +47,7 @@ DATASET = "disk"
 # A sweep that stopped early (or never started) resumes where it stopped (``jobs.status``).
 RESUMABLE = ("created", "cancelled", "failed", "interrupted")
 
-LABELS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "sgd": "SGD", "adam": "Adam",
-          "rmsprop": "RMSProp", "lr": "learning rate", "batch_size": "batch size",
-          "momentum": "momentum", "beta1": "β₁", "beta2": "β₂", "eps": "ε", "rho": "ρ",
-          "gain": "Xavier gain"}
+LABELS = labels.NAMES
 
 
 # ---------------------------------------------------------------- settings

@@ -21,7 +21,7 @@ import streamlit as st
 
 import app_common
 import streamlit_app
-from minidl import cv, cv_charts, sweeps
+from minidl import cv, cv_charts, labels, sweeps
 
 streamlit_app.enter()
 
@@ -275,7 +275,7 @@ def table_ui(result: cv.SweepResult, sweep: sweeps.SweepInfo) -> pd.DataFrame | 
                            icon=":material/download:", key=key("download"))
         # a plain link per selected row, besides the table's own links
         for _, row in (picked.head(3) if picked is not None else table.head(0)).iterrows():
-            st.link_button(f"{cv_charts.pair_name(row['activation'], row['optimizer'])} · "
+            st.link_button(f"{labels.pair_label((row['activation'], row['optimizer']))} · "
                            f"{cv_charts.describe(row)}", row["playground"],
                            icon=":material/open_in_new:", help="open in the Playground")
     return picked
