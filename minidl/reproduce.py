@@ -57,6 +57,11 @@ def settings_from_sweep(folder: str | Path) -> dict[tuple[str, str], dict]:
     return settings
 
 
+def pair_steps(params: dict, runs: int, epochs: int) -> int:
+    """Optimizer steps of one pair's study: runs × epochs × ⌈training points / batch size⌉."""
+    return runs * epochs * math.ceil(N_TRAIN / int(params["batch_size"]))
+
+
 def standard_error(values: list[float]) -> float:
     """Sample standard deviation (n − 1) over √n; 0 for a single value."""
     n = len(values)
@@ -133,7 +138,7 @@ def run_study(settings: dict[tuple[str, str], dict], runs: int = 10, epochs: int
         return lambda report: pop.fit(X, y, members_of[pair], cv.SIZES, *pair, epochs,
                                       history=True, progress=report)
 
-    costs = [sum(pop.work_units(m, epochs) for m in members_of[p]) for p in pairs]
+    costs = [pair_steps(settings[p], runs, epochs) for p in pairs]
     fitted = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)
     run_rows, loss_rows = [], []
     for (activation, optimizer), results in zip(pairs, fitted):

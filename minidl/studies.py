@@ -98,10 +98,6 @@ class Plan:
                    d.get("source", PAPER), d.get("source_label", ""))
 
 
-def steps_per_epoch(params: Mapping) -> int:
-    """Optimizer steps of one run's epoch: ⌈training points / batch size⌉."""
-    return math.ceil(reproduce.N_TRAIN / int(params["batch_size"]))
-
 
 def work_cap() -> int:
     """The most optimizer steps a study may ask for: ``$MINIDL_STUDY_CAP`` or 3 000 000."""
@@ -129,7 +125,7 @@ class Estimate:
 
 
 def estimate(plan: Plan, cap: int | None = None) -> Estimate:
-    steps = sum(plan.runs * plan.epochs * steps_per_epoch(s) for s in plan.settings.values())
+    steps = sum(reproduce.pair_steps(s, plan.runs, plan.epochs) for s in plan.settings.values())
     return Estimate(len(plan.settings), plan.runs, plan.epochs, steps,
                     work_cap() if cap is None else cap)
 
@@ -282,7 +278,7 @@ class StudyRunner(jobs.Runner):
             so_far.losses.to_csv(Path(self.folder) / "losses.csv", index=False)
             update_meta(self.folder, pairs_done=len(self.studies))
 
-        return [(plan.runs * plan.epochs * steps_per_epoch(plan.settings[pair]),
+        return [(reproduce.pair_steps(plan.settings[pair], plan.runs, plan.epochs),
                  partial(train, pair=pair)) for pair in plan.pairs]
 
     def finish(self, status: str, error: str | None) -> dict:

@@ -169,13 +169,18 @@ def test_changing_the_data_resets_with_a_notice():
     assert "dataset: disk → xor" in at.info[0].value
 
 
-def test_training_stops_by_itself_at_the_epoch_budget():
-    at = open_app(epochs="3")
+def train_until_stopped(at: AppTest, most_runs: int) -> None:
+    """Press Train, then let the fragment tick until training stops by itself."""
     click(at, "pg_train")
-    for _ in range(5):
+    for _ in range(most_runs):
         if not at.session_state["pg_running"]:
             break
         at.run()
+
+
+def test_training_stops_by_itself_at_the_epoch_budget():
+    at = open_app(epochs="3")
+    train_until_stopped(at, 5)
     assert run_of(at).epoch == 3 and not at.session_state["pg_running"]
     assert metric(at, "Epoch") == "3 / 3"
     assert "Epoch budget reached" in at.success[0].value
@@ -186,11 +191,7 @@ def test_training_stops_by_itself_at_the_epoch_budget():
 
 def test_divergence_stops_training_with_a_message_not_a_traceback():
     at = open_app(lr="1.0")
-    click(at, "pg_train")
-    for _ in range(3):
-        if not at.session_state["pg_running"]:
-            break
-        at.run()
+    train_until_stopped(at, 3)
     assert run_of(at).diverged and not at.session_state["pg_running"]
     assert not at.exception
     assert "diverged" in at.error[0].value
