@@ -7,17 +7,22 @@
    matmuls, not per-step overhead, dominate and the ratio is lowest.
 2. The default full sweep (all 9 activation × optimizer pairs, default grids,
    5 folds) with the batched engine: wall time.
-Usage: python benchmarks/cv_speed.py [--epochs 25] [--skip-full]
+Usage: python benchmarks/cv_speed.py [--epochs 25] [--skip-full] [--points 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from minidl import cv, data
+# `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minidl import cv, data  # noqa: E402
 
 
 def main() -> None:
@@ -26,9 +31,11 @@ def main() -> None:
     parser.add_argument("--compare-epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--points", type=int, default=1000,
+                        help="training points (the report: 1000); fewer for a quick check")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    X, y = data.disk(1000, seed=0)
+    X, y = data.disk(args.points, seed=0)
     comparisons = [
         ("Tanh + RMSProp, its default grid (minibatch 1, 10, 20)", "rmsprop",
          cv.default_grid_for("tanh", "rmsprop"), 1),
@@ -54,7 +61,8 @@ def main() -> None:
         print(f"  batched engine speed-up: {times['sequential'] / times['batched']:.1f}x")
     if args.skip_full:
         return
-    steps = sum(cv.estimate_steps(cv.default_grid_for(a, o), o, 5, args.epochs, 800)
+    steps = sum(cv.estimate_steps(cv.default_grid_for(a, o), o, 5, args.epochs,
+                                 args.points - args.points // 5)
                 for a in cv.ACTIVATIONS for o in cv.OPTIMIZERS)
     print(f"full default sweep: 9 pairs, 5 folds, {args.epochs} epochs, {steps:,} member-steps")
     start = time.perf_counter()

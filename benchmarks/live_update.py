@@ -11,7 +11,9 @@
 
 Prints boundary updates per second and app epochs/s as a fraction of the bare
 library's.  Targets (issue #3): ≥ 5 updates/s and ≥ 50 %.
+Exits 1 when a target is missed, unless ``--report-only``.
 Usage: python benchmarks/live_update.py [--seconds 10] [--query "optimizer=adam&lr=0.003"]
+       [--bare-seconds 3] [--report-only]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from urllib.parse import parse_qsl
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # `python benchmarks/<name>.py` puts benchmarks/, not ROOT, on sys.path
 
 from minidl import playground  # noqa: E402
 from minidl.train import Run  # noqa: E402
@@ -132,6 +134,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring window")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--query", default="", help="Playground URL query, e.g. 'lr=0.02'")
+    parser.add_argument("--bare-seconds", type=float, default=3.0,
+                        help="timing window of the bare library, before and after the browser's")
+    parser.add_argument("--report-only", action="store_true",
+                        help="exit 0 even when a target is missed (a quick check that it runs)")
     args = parser.parse_args()
     if "epochs=" not in args.query:  # a budget that outlasts the measurement
         args.query = "&".join(filter(None, [args.query, "epochs=10000"]))
@@ -140,10 +146,10 @@ def main() -> int:
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
 
-    bare_before = bare_epochs_per_second(args.query, 3.0)
+    bare_before = bare_epochs_per_second(args.query, args.bare_seconds)
     with streamlit_server(free_port()) as url:
         updates, app_rate = measure_app(url, args.query, args.warmup, args.seconds)
-    bare_after = bare_epochs_per_second(args.query, 3.0)
+    bare_after = bare_epochs_per_second(args.query, args.bare_seconds)
     bare = (bare_before + bare_after) / 2
 
     print(f"settings: {args.query or 'defaults'}; {os.cpu_count()} CPUs, 1-min load average "
@@ -153,7 +159,7 @@ def main() -> int:
     print(f"app training: {app_rate:.2f} epochs/s; bare library: {bare:.2f} epochs/s "
           f"(before {bare_before:.2f}, after {bare_after:.2f})")
     print(f"app / bare: {100 * app_rate / bare:.0f} % (target >= 50 %)")
-    return 0 if updates >= 5 and app_rate >= 0.5 * bare else 1
+    return 0 if args.report_only or (updates >= 5 and app_rate >= 0.5 * bare) else 1
 
 
 if __name__ == "__main__":

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from minidl import data, nn, optim
+# `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minidl import data, nn, optim  # noqa: E402
 
 
 def minidl_step(optimizer_name: str):

@@ -1,0 +1,54 @@
+"""Every benchmark runs as ``python benchmarks/<name>.py`` from the repository root.
+
+Each runs once, as a subprocess, with arguments small enough for a few seconds of
+work; the test checks the exit code and that the script printed its ratio lines.
+The numbers themselves are not checked: at these sizes they mean little.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_benchmark(name: str, *args: str, timeout: float) -> str:
+    # no PYTHONPATH: the script itself must find the minidl package of this checkout
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, f"benchmarks/{name}.py", *args], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_every_benchmark_has_a_test():
+    tested = {"step_speed", "cv_speed", "live_update"}
+    assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
+
+
+def test_step_speed():
+    out = run_benchmark("step_speed", "--repeats", "1", "--steps", "60", timeout=120)
+    cases = re.findall(r"^\s*(sgd|adam|rmsprop)\s+(1|20)\s.*\s\d+\.\d\dx$", out, re.M)
+    assert len(cases) == 6, out
+    assert "geometric mean speed-up of minidl over torch.nn + autograd + torch.optim:" in out
+
+
+def test_cv_speed():
+    out = run_benchmark("cv_speed", "--points", "50", "--compare-epochs", "1", "--epochs", "1",
+                        "--repeats", "1", timeout=180)
+    assert out.count("batched engine speed-up:") == 2, out
+    assert "full default sweep: 9 pairs, 5 folds, 1 epochs" in out
+    assert "wall time:" in out
+
+
+@pytest.mark.browser
+def test_live_update(chromium_browser):
+    # chromium_browser: skips (or, with MINIDL_REQUIRE_BROWSER=1, fails) without Chromium/Playwright
+    out = run_benchmark("live_update", "--seconds", "2", "--warmup", "1", "--bare-seconds", "1",
+                        "--report-only", timeout=240)
+    assert re.search(r"^boundary updates in the browser: \d+\.\d per second", out, re.M), out
+    assert re.search(r"^app / bare: \d+ %", out, re.M), out
