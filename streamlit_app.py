@@ -47,7 +47,7 @@ _RUNNING_PAGE = "_app_running_page"
 
 
 def configure() -> None:
-    # Tiny models run 25–100× faster on one torch thread than on two (DESIGN.md).
+    # Tiny models run 25–100× faster on one torch thread than on two (README, Speed).
     torch.set_num_threads(1)
     st.set_page_config(page_title="minidl playground", page_icon=":material/neurology:",
                        layout="wide")

@@ -1,52 +1,96 @@
-"""Command line: ``python -m minidl train …`` (and ``reproduce``, see ``--help``)."""
+"""The command line, ``minidl`` (or ``python -m minidl``); its flags come from the settings table.
+
+    minidl train        train one network and print its error
+    minidl sweep        cross-validate every activation × optimizer pair (a saved, resumable job)
+    minidl reproduce    train each pair R times; write the report's table and figures
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from .train import Config, Run
+from . import __version__, hparams, jobs
 
+DESCRIPTION = """\
+minidl: a deep-learning mini-framework in PyTorch tensor operations only.
+
+commands:
+  train       train one network on a 2-D data set and print its error
+  sweep       k-fold cross-validation over hyperparameter grids for every
+              activation x optimizer pair; prints the optimal-settings table
+  reproduce   train every pair R times with the report's Table I (or a sweep's
+              optimum); writes the summary table and Fig. 2 / Fig. 3
+
+'minidl COMMAND --help' lists a command's options."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _parser_of(name: str, many: bool = False) -> Callable[[str], object]:
+    """An argparse ``type`` that reads one value (or a comma list) with the settings table."""
+    def read(text: str):
+        try:
+            return hparams.parse_values(name, text) if many else hparams.parse(name, text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    read.__name__ = name  # argparse names the type in some messages
+    return read
+
+
+def _help(s: hparams.Setting, default: str) -> str:
+    text = s.help or s.label
+    choices = f"; one of {', '.join(s.choices)}" if s.kind == "choice" else ""
+    return f"{text}{choices} (default: {default})"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    return _parser_of("init_seed")(text)
+
+
+# ---------------------------------------------------------------- train
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train one network on a 2-D data set and report its error")
-    defaults = Config()
-    p.add_argument("--dataset", default=defaults.dataset)
-    p.add_argument("--n-train", type=int, default=defaults.n_train)
-    p.add_argument("--n-test", type=int, default=defaults.n_test)
-    p.add_argument("--noise", type=float, default=defaults.noise)
-    p.add_argument("--data-seed", type=int, default=defaults.data_seed)
-    p.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden),
-                   help="hidden layer widths (default: 25 25 25)")
-    p.add_argument("--activation", default=defaults.activation)
-    p.add_argument("--init", default=defaults.init)
-    p.add_argument("--gain", type=float, default=defaults.gain)
-    p.add_argument("--init-seed", type=int, default=defaults.init_seed)
-    p.add_argument("--optimizer", default=defaults.optimizer)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--momentum", type=float, default=defaults.momentum)
-    p.add_argument("--beta1", type=float, default=defaults.beta1)
-    p.add_argument("--beta2", type=float, default=defaults.beta2)
-    p.add_argument("--eps", type=float, default=defaults.eps)
-    p.add_argument("--rho", type=float, default=defaults.rho)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--every", type=int, default=10, help="print progress every N epochs")
+    p = sub.add_parser("train", help="train one network and print its error",
+                       description="Train one network on a 2-D data set; every setting of "
+                       "the settings table is a flag.")
+    for name in hparams.names("cli"):
+        s = hparams.TABLE[name]
+        p.add_argument(_flag(name), dest=name, type=_parser_of(name), default=s.default,
+                       metavar=name.upper() if s.kind != "choice" else None,
+                       help=_help(s, hparams.format_value(s.default)))
+    p.add_argument("--every", type=_positive_int, default=10,
+                   help="print progress every N epochs (default: 10)")
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    settings = {k: getattr(args, k) for k in Config.field_names() if hasattr(args, k)}
-    settings["hidden"] = tuple(args.hidden)
+    from .train import Config, Run
+
     try:
-        run = Run(Config(**settings))
+        run = Run(Config(**{k: getattr(args, k) for k in hparams.names("cli")}))
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     c = run.config
     print(f"training 2-{'-'.join(map(str, c.hidden))}-2 {c.activation} with {c.optimizer} "
-          f"(lr={c.lr:g}, batch={c.batch_size}) on {c.dataset}, {c.epochs} epochs")
+          f"({hparams.describe(c.to_dict(), c.optimizer_kwargs())}, batch {c.batch_size}) "
+          f"on {c.dataset}, {c.epochs} epochs")
 
     def progress(epoch: int, m: dict) -> None:
         if epoch % args.every == 0 or epoch == c.epochs or m["diverged"]:
@@ -64,113 +108,184 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="train all 9 activation x optimizer pairs R times and "
-                       "write the report's table and figures")
-    p.add_argument("--runs", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--settings", default="paper",
-                   help="'paper' (the report's Table I) or the folder of a saved sweep")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="results/reproduction", help="output folder")
-
+# ---------------------------------------------------------------- sweep
 
 def _sweep_parser(sub: argparse._SubParsersAction) -> None:
-    from . import cv
+    from .sweeps import SweepSpec
 
-    p = sub.add_parser("sweep", help="k-fold cross-validation over hyperparameter grids for "
-                       "activation x optimizer pairs; prints the optimal-settings table")
-    p.add_argument("--activations", nargs="+", default=list(cv.ACTIVATIONS))
-    p.add_argument("--optimizers", nargs="+", default=list(cv.OPTIMIZERS))
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                   help="replace one hyperparameter's values in every pair's default grid, "
-                   "e.g. --grid batch_size=10,20 (repeatable)")
-    p.add_argument("--out", default="results/sweeps/cli", help="folder for the results "
-                   "(resumes a sweep already there)")
+    d = SweepSpec()
+    p = sub.add_parser("sweep", help="cross-validate every activation x optimizer pair",
+                       description="k-fold cross-validation over hyperparameter grids for "
+                       "activation x optimizer pairs; prints the optimal-settings table. The "
+                       "sweep is saved in --out and a rerun with the same settings resumes it.")
+    p.add_argument("--activations", nargs="+", default=list(d.activations),
+                   choices=hparams.ACTIVATIONS, metavar="ACTIVATION",
+                   help=f"one or more of {', '.join(hparams.ACTIVATIONS)} "
+                        f"(default: {' '.join(d.activations)})")
+    p.add_argument("--optimizers", nargs="+", default=list(d.optimizers),
+                   choices=hparams.OPTIMIZERS, metavar="OPTIMIZER",
+                   help=f"one or more of {', '.join(hparams.OPTIMIZERS)} (default: all)")
+    p.add_argument("--folds", type=_positive_int, default=d.folds, help="k (default: 5)")
+    p.add_argument("--epochs", type=_parser_of("epochs"), default=d.epochs,
+                   help=f"epochs each network trains (default: {d.epochs})")
+    p.add_argument("--seed", type=_seed, default=d.seed,
+                   help="seeds the folds, initial weights and batch order (default: 0)")
+    p.add_argument("--data-seed", type=_parser_of("data_seed"), default=d.data_seed,
+                   help="which draw of the disk's 1000 training points (default: 0)")
+    grid = p.add_argument_group("grid values", "replace a setting's values in every pair's "
+                                "default grid (comma-separated)")
+    for name in dict.fromkeys(k for o in hparams.OPTIMIZERS for k in hparams.grid_keys(o)):
+        s = hparams.TABLE[name]
+        defaults = "; ".join(f"{o}: {hparams.format_values(g[name])}"
+                             for o in hparams.OPTIMIZERS
+                             for g in [hparams.optimizer_grid(o)] if name in g)
+        extras = "; ".join(f"{a}: {hparams.format_values(s.grid[a])}"
+                           for a in hparams.ACTIVATIONS if s.grid and a in s.grid)
+        grid.add_argument(_flag(name), dest=f"grid_{name}", type=_parser_of(name, many=True),
+                          metavar="V1,V2", help=f"{s.label} (default: "
+                          f"{defaults or extras or hparams.format_value(s.default)})")
+    grid.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                      help="the same as --KEY V1,V2 (repeatable), e.g. --grid batch_size=10,20")
+    p.add_argument("--workers", type=_positive_int, default=2,
+                   help="pairs trained at once, one core each (default: 2)")
+    p.add_argument("--out", help="folder of the sweep (default: a new folder under "
+                   "results/sweeps); an existing sweep there with the same settings resumes")
 
 
-def _parse_grid_options(options: list[str]) -> dict[str, list]:
-    grid = {}
-    for option in options:
+def _grid_overrides(args: argparse.Namespace) -> dict[str, list]:
+    overrides = {k[len("grid_"):]: v for k, v in vars(args).items()
+                 if k.startswith("grid_") and v is not None}
+    for option in args.grid:
         key, _, values = option.partition("=")
-        if not values:
-            raise ValueError(f"--grid expects KEY=V1,V2,..., got {option!r}")
-        parsed = []
-        for text in values.split(","):
-            try:
-                number = float(text)
-            except ValueError:
-                parsed.append(text.strip())  # e.g. init=xavier; validated by the grid
-                continue
-            parsed.append(int(number) if key == "batch_size" and number.is_integer() else number)
-        grid[key.strip()] = parsed
-    return grid
+        key = key.strip()
+        if not values or key not in hparams.TABLE or not hparams.TABLE[key].searchable:
+            raise ValueError(f"--grid expects KEY=V1,V2 with a searchable KEY, got {option!r}")
+        overrides[key] = hparams.parse_values(key, values)
+    return overrides
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from . import cv, data
+    from . import sweeps
 
     try:
-        overrides = _parse_grid_options(args.grid)
-        X, y = data.disk(1000, seed=args.data_seed)
-        result = cv.sweep(X, y, args.activations, args.optimizers, folds=args.folds,
-                          epochs=args.epochs, seed=args.seed, store=args.out,
-                          overrides=overrides, progress=_progress_bar("cross-validating"))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    optimal = result.optimal
-    optimal.to_csv(f"{args.out}/optimal.csv")
-    print(f"{args.folds}-fold cross-validation, {args.epochs} epochs; results in {args.out}")
+        overrides = _grid_overrides(args)
+        grids = {o: {**hparams.optimizer_grid(o),
+                     **{k: v for k, v in overrides.items() if hparams.TABLE[k].applies_to(o)}}
+                 for o in args.optimizers}
+        spec = sweeps.SweepSpec(tuple(dict.fromkeys(args.activations)),
+                                tuple(dict.fromkeys(args.optimizers)), grids, folds=args.folds,
+                                epochs=args.epochs, seed=args.seed, data_seed=args.data_seed)
+        folder = _job_folder(sweeps.SWEEP, spec, args.out)
+    except (ValueError, OSError) as error:
+        return _error(error)
+    if _run_job(sweeps.SWEEP, folder, args.workers, "cross-validating") != "finished":
+        return 1
+    optimal = sweeps.load(folder).optimal
+    optimal.to_csv(folder / "optimal.csv")
+    print(f"{spec.folds}-fold cross-validation, {spec.epochs} epochs; results in {folder}")
     print(optimal.to_string())
     return 0
 
 
-def _progress_bar(label: str):
-    """A one-line text progress bar on stderr (no dependency)."""
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{100 * done / max(total, 1):5.1f}%")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    return show
+# ---------------------------------------------------------------- reproduce
+
+def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="train all 9 activation x optimizer pairs R times",
+                       description="Train every pair R times and write the report's table "
+                       "and figures. The study is saved in --out and a rerun with the same "
+                       "settings resumes it (finished pairs are kept).")
+    p.add_argument("--runs", type=_positive_int, default=10, help="runs per pair (default: 10)")
+    p.add_argument("--epochs", type=_parser_of("epochs"), default=100,
+                   help="epochs per run (default: 100)")
+    p.add_argument("--settings", default="paper",
+                   help="'paper' (the report's Table I) or the folder of a saved sweep "
+                        "(default: paper)")
+    p.add_argument("--seed", type=_seed, default=0, help="seeds data draws and initial weights "
+                   "(default: 0)")
+    p.add_argument("--workers", type=_positive_int, default=2,
+                   help="pairs trained at once, one core each (default: 2)")
+    p.add_argument("--out", help="output folder (default: a new folder under results/studies)")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
-    from . import reproduce
+    from . import studies
 
     try:
-        if args.settings == "paper":
-            settings, source = reproduce.PAPER_SETTINGS, "the report's Table I"
-        else:
-            settings = reproduce.settings_from_sweep(args.settings)
-            source = f"cross-validation sweep {args.settings}"
-        study = reproduce.run_study(settings, runs=args.runs, epochs=args.epochs, seed=args.seed,
-                                    progress=_progress_bar("training"))
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    written = reproduce.save_study(study, args.out, settings, source)
-    print(f"settings: {source}; {args.runs} runs per pair; {args.epochs} epochs")
-    print(reproduce.markdown_table(study.summary))
-    print("wrote " + ", ".join(str(p) for p in written))
+        spec = (studies.paper_spec(args.runs, args.epochs, args.seed) if args.settings == "paper"
+                else studies.sweep_spec(args.settings, args.runs, args.epochs, args.seed))
+        folder = _job_folder(studies.STUDY, spec, args.out)
+    except (ValueError, OSError) as error:
+        return _error(error)
+    if _run_job(studies.STUDY, folder, args.workers, "training") != "finished":
+        return 1
+    study = studies.load(folder, spec)
+    try:
+        from .viz import study as figures
+        written = figures.save_figures(study, folder)
+    except ImportError:
+        written = []
+        print("figures skipped: install the app extra (pip install 'minidl[app]') for them")
+    print(f"settings: {spec.source_label}; {spec.runs} runs per pair; {spec.epochs} epochs")
+    print((folder / "summary.md").read_text().split("\n\n", 1)[-1], end="")
+    print(f"wrote {folder}: " + ", ".join(p.name for p in [
+        *sorted(folder.glob("*.csv")), folder / "summary.md", *written]))
     return 0
 
 
+# ---------------------------------------------------------------- shared
+
+def _error(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def _job_folder(kind: jobs.Kind, spec, out: str | None) -> Path:
+    """``--out`` as the job's folder (resumed if it holds the same job), else a new folder;
+    a folder that cannot be written is found here, before any training."""
+    return jobs.create(kind, spec) if out is None else jobs.open_or_create(kind, spec, out)
+
+
+def _run_job(kind: jobs.Kind, folder: Path, workers: int, label: str) -> str:
+    """Run a saved job in this process with a progress bar; returns its final status."""
+    runner = jobs.Runner(kind, folder, workers)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+            _progress_bar(label, runner.progress())
+    except KeyboardInterrupt:
+        runner.cancel()
+        thread.join()
+    p = runner.progress()
+    _progress_bar(label, p)
+    sys.stderr.write("\n")
+    if p.status != "finished":
+        print(f"{kind.name} {p.status}" + (f": {p.error}" if p.error else "")
+              + f"; what finished is saved in {folder} (rerun the same command to resume)",
+              file=sys.stderr)
+    return p.status
+
+
+def _progress_bar(label: str, p: jobs.Progress) -> None:
+    """A one-line text progress bar on stderr."""
+    width = 30
+    filled = int(width * p.fraction)
+    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
+                     f"{100 * p.fraction:5.1f}%  {jobs.format_seconds(p.elapsed)} elapsed, "
+                     f"about {jobs.format_seconds(p.eta)} left ")
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
-    torch.set_num_threads(1)  # tiny models: one thread is many times faster (DESIGN.md)
-    parser = argparse.ArgumentParser(prog="python -m minidl", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    torch.set_num_threads(1)  # tiny models: one thread is many times faster (README, Speed)
+    parser = argparse.ArgumentParser(prog="minidl", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"minidl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _train_parser(sub)
-    _reproduce_parser(sub)
     _sweep_parser(sub)
+    _reproduce_parser(sub)
     args = parser.parse_args(argv)
     commands = {"train": _run_train, "reproduce": _run_reproduce, "sweep": _run_sweep}
     return commands[args.command](args)

@@ -10,14 +10,14 @@ import math
 
 import torch
 
+from . import hparams
+
 DISK_CENTER = (0.5, 0.5)
 DISK_RADIUS = 1.0 / math.sqrt(2.0 * math.pi)  # the disk covers half of the unit square
 
 
 def _generator(seed: int) -> torch.Generator:
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(hparams.check("data_seed", seed))
 
 
 def _check_n(n: int) -> None:
@@ -66,19 +66,18 @@ def spiral(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return X.clamp_(0.0, 1.0).float(), y
 
 
+# one generator per ``hparams.DATASETS`` name (a test keeps the two in step)
 DATASETS = {"disk": disk, "xor": xor, "gaussians": gaussians, "spiral": spiral}
 
 
 def make(name: str, n: int, seed: int = 0, noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Data set ``name`` with a fraction ``noise`` of labels flipped (seeded too)."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {tuple(DATASETS)}")
-    if not (isinstance(noise, (int, float)) and 0.0 <= noise <= 0.5):
-        raise ValueError(f"label noise must be a fraction in [0, 0.5], got {noise!r}")
+    hparams.check("dataset", name)
+    noise = hparams.check("noise", noise)
     X, y = DATASETS[name](n, seed)
     if noise > 0:
         # a stream of its own, so that noise changes labels but never positions
-        flip = torch.rand(n, generator=_generator(seed + 1_000_003)) < noise
+        flip = torch.rand(n, generator=_generator((seed + 1_000_003) % hparams.SEED_HIGH)) < noise
         y = torch.where(flip, 1 - y, y)
     return X, y
 

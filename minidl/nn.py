@@ -17,7 +17,10 @@ import math
 
 import torch
 
-Pair = tuple[torch.Tensor, torch.Tensor]
+from . import hparams
+
+# (parameter, its gradient): what ``param()`` lists and an optimizer receives
+ParamGrad = tuple[torch.Tensor, torch.Tensor]
 
 
 class Module:
@@ -29,7 +32,7 @@ class Module:
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def param(self) -> list[Pair]:
+    def param(self) -> list[ParamGrad]:
         """``(parameter, gradient)`` pairs; the same tensor objects on every call."""
         return []
 
@@ -48,7 +51,7 @@ class Module:
         return f"{type(self).__name__}()"
 
 
-INIT_METHODS = ("xavier", "zero")
+INIT_METHODS = hparams.INIT_METHODS
 
 
 class Linear(Module):
@@ -106,20 +109,17 @@ class Linear(Module):
         self.grad_bias.add_(grad_output.sum(1, keepdim=True))
         return grad_output.bmm(self.weight)
 
-    def param(self) -> list[Pair]:
+    def param(self) -> list[ParamGrad]:
         return [(self.weight, self.grad_weight), (self.bias, self.grad_bias)]
 
     def init_params(self, method: str = "xavier", gain: float = 1.0,
                     generator: torch.Generator | None = None) -> None:
         """``"xavier"``: weight and bias ~ N(0, 2·gain / (fan_in + fan_out)); ``"zero"``: 0."""
-        if method == "zero":
+        if hparams.check("init", method) == "zero":
             self.weight.zero_()
             self.bias.zero_()
             return
-        if method != "xavier":
-            raise ValueError(f"unknown init method {method!r}; expected one of {INIT_METHODS}")
-        if not math.isfinite(gain) or gain <= 0:
-            raise ValueError(f"init gain must be a positive finite number, got {gain!r}")
+        gain = hparams.check("gain", gain)
         std = math.sqrt(2.0 * gain / (self.in_features + self.out_features))
         self.weight.normal_(0.0, std, generator=generator)
         self.bias.normal_(0.0, std, generator=generator)
@@ -145,8 +145,8 @@ class Sequential(Module):
             grad_output = module.backward(grad_output)
         return grad_output
 
-    def param(self) -> list[Pair]:
-        return [pair for module in self.modules for pair in module.param()]
+    def param(self) -> list[ParamGrad]:
+        return [pg for module in self.modules for pg in module.param()]
 
     def init_params(self, method: str = "xavier", gain: float = 1.0,
                     generator: torch.Generator | None = None) -> None:
@@ -237,6 +237,7 @@ class LossMSE(Module):
         return self.forward(pred, target)
 
 
+# one class per ``hparams.ACTIVATIONS`` name (a test keeps the two in step)
 ACTIVATIONS: dict[str, type[Module]] = {
     "relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity,
 }
@@ -245,9 +246,8 @@ ACTIVATIONS: dict[str, type[Module]] = {
 def mlp(sizes: list[int], activation: str = "tanh", members: int | None = None,
         dtype: torch.dtype = torch.float32) -> Sequential:
     """``Linear(sizes[0], sizes[1]), act, …, Linear(sizes[-2], sizes[-1])``; no activation at the end."""
-    key = activation.lower() if isinstance(activation, str) else activation
-    if key not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; expected one of {tuple(ACTIVATIONS)}")
+    key = hparams.check("activation", activation.lower() if isinstance(activation, str)
+                        else activation)
     if len(sizes) < 2:
         raise ValueError(f"an MLP needs at least input and output sizes, got {sizes!r}")
     layers: list[Module] = []

@@ -1,8 +1,9 @@
-"""Optimizers: SGD (with momentum), Adam and RMSprop.
+"""Optimizers: SGD (with momentum), Adam and RMSprop, each with coupled L2 weight decay.
 
 An optimizer receives ``model.param()`` — a list of ``(parameter, gradient)``
 pairs — and owns its state (momentum, moment estimates).  Layers know nothing
-about optimizers.
+about optimizers.  Which hyperparameters each optimizer reads, their defaults
+and their valid ranges come from the settings table (``minidl.hparams``).
 
 Speed: on construction every parameter (and every gradient) is made a view of
 one flat buffer, unless it already is one, so that each update is a handful of
@@ -18,12 +19,12 @@ broadcast to its own entries of the flat buffer.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
-from .nn import Pair
+from . import hparams
+from .nn import ParamGrad
 
 Hyper = float | Sequence[float] | torch.Tensor
 
@@ -58,55 +59,81 @@ def flatten_(tensors: list[torch.Tensor]) -> torch.Tensor:
     return buffer
 
 
-def _check(name: str, value: Hyper, low: float, high: float | None, *,
-           closed_low: bool = False) -> None:
-    values = value.flatten().tolist() if isinstance(value, torch.Tensor) else (
-        list(value) if isinstance(value, Sequence) else [value])
-    if not values:
-        raise ValueError(f"{name} must not be empty")
-    for v in values:
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        ok = ok and (v >= low if closed_low else v > low) and (high is None or v < high)
-        if not ok:
-            bound = f"in [{low}, {high})" if high is not None else (
-                f">= {low}" if closed_low else f"> {low}")
-            raise ValueError(f"Invalid {name}: {v!r} (expected a finite number {bound})")
-
-
 class Optimizer:
-    """Holds the flat parameter / gradient buffers and per-member hyperparameters."""
+    """Holds the flat parameter / gradient buffers and per-member hyperparameters.
 
-    def __init__(self, params: list[Pair], hypers: dict[str, Hyper]):
+    A subclass names itself (``name``, a key of ``hparams``' ``optimizer``
+    choices); the settings table says which hyperparameters it reads
+    (``hparams.optimizer_keys``) and what values they may take.  Every value
+    is checked there, at construction and in ``set_hyperparameters`` alike.
+    """
+
+    name: str
+
+    def __init__(self, params: list[ParamGrad], **hypers: Hyper):
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
-        for pair in params:
-            if not (isinstance(pair, tuple) and len(pair) == 2):
-                raise TypeError("params must be a list of (parameter, gradient) pairs, "
-                                f"as returned by Module.param(); got {type(pair).__name__}")
+        for pg in params:
+            if not (isinstance(pg, tuple) and len(pg) == 2
+                    and all(isinstance(t, torch.Tensor) for t in pg)):
+                raise TypeError("params must be a list of (parameter, gradient) tensor pairs, "
+                                f"as returned by Module.param(); got {type(pg).__name__}")
+        self.keys = hparams.optimizer_keys(self.name)
+        missing = [k for k in self.keys if k not in hypers]
+        if missing:
+            raise TypeError(f"{type(self).__name__} needs {', '.join(missing)}")
         self.params = params
         self.flat_param = flatten_([p for p, _ in params])
         self.flat_grad = flatten_([g for _, g in params])
         self.step_count = 0
         self.hyper: dict[str, float | torch.Tensor] = {}
+        self._decayed: torch.Tensor | None = None  # g + λθ, when weight decay is on
         self.set_hyperparameters(**hypers)
 
+    @classmethod
+    def from_settings(cls, params: list[ParamGrad], **settings: Hyper) -> Optimizer:
+        """Build from flat settings (``lr``, ``beta1``, …): the keys this optimizer reads are
+        taken, missing ones get the table's defaults, other optimizers' keys are ignored."""
+        optimizer = cls.__new__(cls)
+        Optimizer.__init__(optimizer, params, **{
+            k: settings.get(k, hparams.TABLE[k].default) for k in hparams.optimizer_keys(cls.name)})
+        return optimizer
+
     def set_hyperparameters(self, **hypers: Hyper) -> None:
-        """Change hyperparameters between steps (state is kept).
+        """Change hyperparameters between steps (state is kept); each value is checked by the
+        settings table first, so a bad one changes nothing.
 
         ``self.hyper[name]`` keeps each value compact (a float, or one value per
         member); the attribute of the same name holds it broadcast to the flat
         buffer, ready for elementwise use.
         """
-        for name, value in hypers.items():
-            self.hyper[name] = self._compact(value)
-            setattr(self, name, self._expand(self.hyper[name]))
-        self._neg_lr = self._expand(-self.hyper["lr"])
+        unknown = sorted(set(hypers) - set(self.keys))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no hyperparameter "
+                             f"{', '.join(map(repr, unknown))}; it reads {', '.join(self.keys)}")
+        compact = {name: self._compact(name, value) for name, value in hypers.items()}
+        self._store(compact)
 
-    def _compact(self, value: Hyper) -> float | torch.Tensor:
-        if not isinstance(value, (torch.Tensor, Sequence)):
-            return float(value)
-        per_member = torch.as_tensor(value, dtype=self.flat_param.dtype).flatten()
+    def _store(self, compact: dict[str, float | torch.Tensor]) -> None:
+        for name, value in compact.items():
+            self.hyper[name] = value
+            setattr(self, name, self._expand(value))
+        self._neg_lr = self._expand(-self.hyper["lr"])
+        self._derived()
+
+    def _derived(self) -> None:
+        """Recompute what a subclass derives from its hyperparameters (e.g. 1 − β)."""
+
+    def _compact(self, name: str, value: Hyper) -> float | torch.Tensor:
+        """A checked float, or a checked 1-D tensor of one value per member."""
+        if not isinstance(value, (torch.Tensor, Sequence)) or isinstance(value, str):
+            return hparams.check(name, value)
+        values = value.flatten().tolist() if isinstance(value, torch.Tensor) else list(value)
+        if not values:
+            raise ValueError(f"Invalid {hparams.label(name)}: no per-member values given")
+        per_member = torch.tensor([hparams.check(name, v) for v in values],
+                                  dtype=self.flat_param.dtype)
         for p, _ in self.params:
             if p.dim() == 0 or p.shape[0] != per_member.numel():
                 raise ValueError(f"{per_member.numel()} per-member values given, but a parameter "
@@ -135,6 +162,19 @@ class Optimizer:
             segment.mul_(scale).add_(shift)  # two in-place ops beat one addcmul with out=
             offset += p.numel()
 
+    def _gradient(self) -> torch.Tensor:
+        """The gradient the update uses: ``g + λθ`` with coupled L2 weight decay λ (as
+        ``torch.optim``'s ``weight_decay``), else ``g`` itself.  The stored gradient is
+        left as it is, so it still accumulates across ``backward`` calls."""
+        decay = self.weight_decay
+        if not isinstance(decay, torch.Tensor) and decay == 0.0:
+            return self.flat_grad
+        if self._decayed is None:
+            self._decayed = torch.empty_like(self.flat_grad)
+        if isinstance(decay, torch.Tensor):
+            return torch.addcmul(self.flat_grad, self.flat_param, decay, out=self._decayed)
+        return torch.add(self.flat_grad, self.flat_param, alpha=decay, out=self._decayed)
+
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
 
@@ -145,14 +185,15 @@ class Optimizer:
         """Stop updating the given members (a bool mask or indices) and clear their state.
 
         Used for diverged members of a population: their parameters are zeroed
-        so that no NaN/inf travels on, and their learning rate is set to 0.
+        so that no NaN/inf travels on, and their learning rate is set to 0
+        (below the table's range, hence stored without the check).
         """
         count = self.params[0][0].shape[0]
         mask = torch.zeros(count, dtype=torch.bool)
         mask[members] = True
         lr = self.hyper["lr"]
         lr = lr.clone() if isinstance(lr, torch.Tensor) else torch.full((count,), lr)
-        self.set_hyperparameters(lr=lr.masked_fill(mask, 0.0))
+        self._store({"lr": lr.masked_fill(mask, 0.0)})
         element_mask = self._expand(mask.to(self.flat_param.dtype)).bool()
         self.flat_param.masked_fill_(element_mask, 0.0)
         self.flat_grad.masked_fill_(element_mask, 0.0)
@@ -171,29 +212,37 @@ def _add_scaled_(target: torch.Tensor, x: torch.Tensor, scale: float | torch.Ten
         target.add_(x, alpha=scale)
 
 
+_DEFAULT = {k: hparams.TABLE[k].default for k in ("beta1", "beta2", "rho", "eps", "weight_decay")}
+
+
 class SGD(Optimizer):
-    r"""Stochastic gradient descent with optional (heavy-ball) momentum.
+    r"""Stochastic gradient descent with optional (heavy-ball) momentum and weight decay.
 
     .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \qquad
         b_t = \mu\, b_{t-1} + g_t \quad (b_0 = 0), \qquad
         \theta_t = \theta_{t-1} - \eta\, b_t
 
     With ``momentum = 0`` this is ``θ ← θ − η g``.  Same as PyTorch's ``SGD``.
     """
 
-    def __init__(self, params: list[Pair], lr: Hyper, momentum: Hyper = 0.0):
-        _check("learning rate", lr, 0.0, None)
-        _check("momentum", momentum, 0.0, 1.0, closed_low=True)
-        self.buffer: torch.Tensor | None = None
-        super().__init__(params, {"lr": lr, "momentum": momentum})
+    name = "sgd"
+
+    def __init__(self, params: list[ParamGrad], lr: Hyper, momentum: Hyper = 0.0,
+                 weight_decay: Hyper = _DEFAULT["weight_decay"]):
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+    def _derived(self) -> None:
+        if not hasattr(self, "buffer"):
+            self.buffer: torch.Tensor | None = None  # momentum, allocated when first needed
 
     def step(self) -> None:
         self.step_count += 1
-        direction = self.flat_grad
+        direction = self._gradient()
         if isinstance(self.momentum, torch.Tensor) or self.momentum != 0.0:
             if self.buffer is None:
                 self.buffer = torch.zeros_like(self.flat_param)
-            direction = self.buffer.mul_(self.momentum).add_(self.flat_grad)
+            direction = self.buffer.mul_(self.momentum).add_(direction)
         _add_scaled_(self.flat_param, direction, self._neg_lr)
 
     def _state(self) -> list[torch.Tensor]:
@@ -204,30 +253,38 @@ class Adam(Optimizer):
     r"""Adam (Kingma & Ba), with PyTorch's placement of ε and bias correction.
 
     .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \qquad
         m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
         v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
         \theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t}\,
             \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}
 
-    Same as PyTorch's ``Adam``.
+    Same as PyTorch's ``Adam`` (its weight decay is the coupled L2 one, not AdamW's).
     """
 
-    def __init__(self, params: list[Pair], lr: Hyper = 1e-3,
-                 betas: tuple[Hyper, Hyper] = (0.9, 0.999), eps: Hyper = 1e-8):
-        _check("learning rate", lr, 0.0, None)
-        _check("beta1", betas[0], 0.0, 1.0, closed_low=True)
-        _check("beta2", betas[1], 0.0, 1.0, closed_low=True)
-        _check("eps", eps, 0.0, None)
-        super().__init__(params, {"lr": lr, "beta1": betas[0], "beta2": betas[1], "eps": eps})
-        self.exp_avg = torch.zeros_like(self.flat_param)
-        self.exp_avg_sq = torch.zeros_like(self.flat_param)
-        self._scratch = torch.empty_like(self.flat_param)
+    name = "adam"
+
+    def __init__(self, params: list[ParamGrad], lr: Hyper = 1e-3,
+                 betas: tuple[Hyper, Hyper] = (_DEFAULT["beta1"], _DEFAULT["beta2"]),
+                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"]):
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise ValueError(f"Invalid betas: {betas!r} (expected a pair (beta1, beta2))")
+        super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
+                         weight_decay=weight_decay)
+
+    def _derived(self) -> None:
+        if not hasattr(self, "exp_avg"):
+            self.exp_avg = torch.zeros_like(self.flat_param)
+            self.exp_avg_sq = torch.zeros_like(self.flat_param)
+            self._scratch = torch.empty_like(self.flat_param)
+        self._one_minus_beta1 = self._expand(1 - self.hyper["beta1"])
+        self._one_minus_beta2 = self._expand(1 - self.hyper["beta2"])
 
     def step(self) -> None:
         self.step_count += 1
         t = self.step_count
         h = self.hyper
-        g, d = self.flat_grad, self._scratch
+        g, d = self._gradient(), self._scratch
         self.exp_avg.lerp_(g, self._one_minus_beta1)
         self.exp_avg_sq.lerp_(torch.mul(g, g, out=d), self._one_minus_beta2)
         # η m / ((1−β1ᵗ)(√v/c + ε)), c = √(1−β2ᵗ), is η m / (√v·a + ε·b) with
@@ -239,11 +296,6 @@ class Adam(Optimizer):
         torch.div(self.exp_avg, d, out=d)
         _add_scaled_(self.flat_param, d, self._neg_lr)
 
-    def set_hyperparameters(self, **hypers: Hyper) -> None:
-        super().set_hyperparameters(**hypers)
-        self._one_minus_beta1 = self._expand(1 - self.hyper["beta1"])
-        self._one_minus_beta2 = self._expand(1 - self.hyper["beta2"])
-
     def _state(self) -> list[torch.Tensor]:
         return [self.exp_avg, self.exp_avg_sq]
 
@@ -252,49 +304,43 @@ class RMSprop(Optimizer):
     r"""RMSProp (Hinton), with PyTorch's placement of ε.
 
     .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \qquad
         v_t = \rho\, v_{t-1} + (1-\rho) g_t^2, \qquad
         \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{v_t} + \epsilon}
 
     Same as PyTorch's ``RMSprop(alpha=rho)``.
     """
 
-    def __init__(self, params: list[Pair], lr: Hyper = 1e-2, rho: Hyper = 0.99,
-                 eps: Hyper = 1e-8):
-        _check("learning rate", lr, 0.0, None)
-        _check("rho", rho, 0.0, 1.0, closed_low=True)
-        _check("eps", eps, 0.0, None)
-        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps})
-        self.square_avg = torch.zeros_like(self.flat_param)
-        self._scratch = torch.empty_like(self.flat_param)
+    name = "rmsprop"
+
+    def __init__(self, params: list[ParamGrad], lr: Hyper = 1e-2, rho: Hyper = _DEFAULT["rho"],
+                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"]):
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+
+    def _derived(self) -> None:
+        if not hasattr(self, "square_avg"):
+            self.square_avg = torch.zeros_like(self.flat_param)
+            self._scratch = torch.empty_like(self.flat_param)
+        self._one_minus_rho = self._expand(1 - self.hyper["rho"])
 
     def step(self) -> None:
         self.step_count += 1
-        g, d = self.flat_grad, self._scratch
+        g, d = self._gradient(), self._scratch
         self.square_avg.lerp_(torch.mul(g, g, out=d), self._one_minus_rho)
         torch.sqrt(self.square_avg, out=d).add_(self.eps)
         torch.div(g, d, out=d)
         _add_scaled_(self.flat_param, d, self._neg_lr)
 
-    def set_hyperparameters(self, **hypers: Hyper) -> None:
-        super().set_hyperparameters(**hypers)
-        self._one_minus_rho = self._expand(1 - self.hyper["rho"])
-
     def _state(self) -> list[torch.Tensor]:
         return [self.square_avg]
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+# one class per ``hparams.OPTIMIZERS`` name (a test keeps the two in step)
+OPTIMIZERS: dict[str, type[Optimizer]] = {c.name: c for c in (SGD, Adam, RMSprop)}
 
 
-def make(name: str, params: list[Pair], lr: Hyper, momentum: Hyper = 0.0,
-         beta1: Hyper = 0.9, beta2: Hyper = 0.999, eps: Hyper = 1e-8,
-         rho: Hyper = 0.99) -> Optimizer:
-    """Build an optimizer by lowercase name from flat keyword hyperparameters."""
-    key = name.lower() if isinstance(name, str) else name
-    if key == "sgd":
-        return SGD(params, lr=lr, momentum=momentum)
-    if key == "adam":
-        return Adam(params, lr=lr, betas=(beta1, beta2), eps=eps)
-    if key == "rmsprop":
-        return RMSprop(params, lr=lr, rho=rho, eps=eps)
-    raise ValueError(f"unknown optimizer {name!r}; expected one of {tuple(OPTIMIZERS)}")
+def make(name: str, params: list[ParamGrad], **settings: Hyper) -> Optimizer:
+    """Build an optimizer by name from flat settings (``lr``, ``beta1``, …, as in
+    ``train.Config``): its own keys are used (table defaults where missing), others ignored."""
+    key = hparams.check("optimizer", name.lower() if isinstance(name, str) else name)
+    return OPTIMIZERS[key].from_settings(params, **settings)

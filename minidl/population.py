@@ -30,8 +30,8 @@ from typing import TypeVar
 
 import torch
 
-from . import data, nn, optim
-from .train import evaluate, train_epoch
+from . import data, hparams, nn, optim
+from .train import evaluate, train_minibatches
 
 # (units of work done, units in total); returning False cancels the fit
 Progress = Callable[[int, int], "bool | None"]
@@ -99,7 +99,7 @@ def run_parallel(tasks: list[Callable[[Progress], T]], costs: list[int],
 class Member:
     """One training run inside a population."""
 
-    params: dict  # lr, momentum, beta1, beta2, eps, rho, batch_size, gain, init
+    config: dict  # a complete configuration: every searchable setting (hparams.grid_keys)
     train_rows: torch.Tensor  # (n_train,) indices into the shared X, y
     eval_rows: torch.Tensor  # (n_eval,) indices to evaluate on (validation fold or test set)
     seed: int
@@ -117,21 +117,29 @@ class MemberResult:
     eval_acc_history: list[float] = field(default_factory=list)
 
 
+def steps(n_train: int, batch_size: int, epochs: int) -> int:
+    """Optimizer steps of one network: ``epochs × ⌈n_train / batch_size⌉``.
+
+    The one cost function: progress, estimates, caps and ETAs of every job count
+    these steps (summed over the networks a job trains).
+    """
+    return epochs * math.ceil(n_train / int(batch_size))
+
+
 def work_units(member: Member, epochs: int) -> int:
     """Optimizer steps one member takes: the unit of progress (and of cost)."""
-    return epochs * math.ceil(len(member.train_rows) / member.params["batch_size"])
+    return steps(len(member.train_rows), member.config["batch_size"], epochs)
 
 
 def _init_member(sizes: list[int], activation: str, member: Member,
                  generator: torch.Generator) -> nn.Sequential:
     model = nn.mlp(sizes, activation)
-    model.init_params(member.params.get("init", "xavier"), member.params.get("gain", 1.0),
-                      generator)
+    model.init_params(member.config["init"], member.config["gain"], generator)
     return model
 
 
 def _group_key(member: Member) -> tuple[int, int, int]:
-    return member.params["batch_size"], len(member.train_rows), len(member.eval_rows)
+    return member.config["batch_size"], len(member.train_rows), len(member.eval_rows)
 
 
 def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int],
@@ -178,8 +186,7 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
     M = len(members)
     generators = [torch.Generator().manual_seed(m.seed) for m in members]
     singles = [_init_member(sizes, activation, m, g) for m, g in zip(members, generators)]
-    keys = ("lr", "momentum", "beta1", "beta2", "eps", "rho")
-    hyper = {k: [m.params[k] for m in members] for k in keys if k in members[0].params}
+    hyper = {k: [m.config[k] for m in members] for k in hparams.optimizer_keys(optimizer)}
     # a value shared by the whole population is passed as a float: cheaper to apply
     hyper = {k: v[0] if len(set(v)) == 1 else v for k, v in hyper.items()}
     if batched:
@@ -194,7 +201,7 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
         model, loss = singles[0], nn.LossMSE()
         train_rows, eval_rows = members[0].train_rows, members[0].eval_rows
     opt = optim.make(optimizer, model.param(), **hyper)
-    batch_size = members[0].params["batch_size"]
+    batch_size = members[0].config["batch_size"]
     steps_per_epoch = math.ceil(train_rows.shape[-1] / batch_size)
     diverged = torch.zeros(M, dtype=torch.bool)
     loss_history: list[torch.Tensor] = []
@@ -206,7 +213,7 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
         else:
             orders = torch.randperm(train_rows.shape[0], generator=generators[0])
         rows = train_rows.gather(-1, orders)
-        train_epoch(model, loss, opt, X[rows], T[rows], batch_size)
+        train_minibatches(model, loss, opt, X[rows], T[rows], batch_size)
         newly = _non_finite_members(model, M) & ~diverged
         if newly.any():
             diverged |= newly

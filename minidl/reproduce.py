@@ -7,8 +7,10 @@ whole study is reproducible.  The R runs of a pair are one population
 loss (the report's Fig. 3), and a summary of mean ± standard error per pair
 (its Fig. 2), beside the report's numbers.
 
-Settings come from the report's Table I (``PAPER_SETTINGS``) or from the
-optimal table of a saved cross-validation sweep (``settings_from_sweep``).
+Configurations come from the report's Table I (``PAPER_CONFIGS``) or from the
+optimal table of a saved cross-validation sweep (``configs_from_sweep``).
+Figures are drawn by ``minidl.viz.study``; saving and resuming a study as a job
+is ``minidl.studies``.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import cv, data
+from . import cv, data, hparams, sweeps
 from . import population as pop
 
-PAIRS = [(a, o) for a in cv.ACTIVATIONS for o in cv.OPTIMIZERS]
+Pair = hparams.Pair
+PAIRS = [(a, o) for a in hparams.REPORT_ACTIVATIONS for o in hparams.OPTIMIZERS]
 
 # The seed report's Table I: optimal settings found by its 5-fold cross-validation.
-PAPER_SETTINGS: dict[tuple[str, str], dict] = {
+PAPER_CONFIGS: dict[Pair, dict] = {
     ("relu", "sgd"): {"lr": 1e-3, "batch_size": 1},
     ("tanh", "sgd"): {"lr": 1e-2, "batch_size": 1},
     ("sigmoid", "sgd"): {"lr": 1e-2, "batch_size": 20},
@@ -43,23 +46,25 @@ PAPER_MIN_ACCURACY = 0.969
 PAPER_ACCURACY = {("tanh", "sgd"): 0.9849}
 
 N_TRAIN = N_TEST = 1000
+# a run's result columns (``Study.runs`` also has its pair's configuration)
+RUN_COLUMNS = ["activation", "optimizer", "run", "test_acc", "train_acc", "final_loss",
+               "diverged"]
 
 
-def settings_from_sweep(folder: str | Path) -> dict[tuple[str, str], dict]:
-    """The chosen (rank 1) settings of every pair in a saved sweep."""
+def configs_from_sweep(folder: str | Path) -> dict[Pair, dict]:
+    """The chosen (rank 1) configuration of every pair in a saved sweep."""
     if not Path(folder).is_dir():
         raise FileNotFoundError(f"no saved sweep at {folder}")
-    sweep = cv.load_sweep(folder)
-    settings = {pair: result.best_params for pair, result in sweep.results.items()
-                if result.best_params}
-    if not settings:
+    result = sweeps.load(folder)
+    configs = {pair: r.best_config for pair, r in result.results.items() if r.best_config}
+    if not configs:
         raise ValueError(f"no finished, non-diverged configurations in sweep {folder}")
-    return settings
+    return configs
 
 
-def pair_steps(params: dict, runs: int, epochs: int) -> int:
-    """Optimizer steps of one pair's study: runs × epochs × ⌈training points / batch size⌉."""
-    return runs * epochs * math.ceil(N_TRAIN / int(params["batch_size"]))
+def pair_steps(config: dict, runs: int, epochs: int) -> int:
+    """Optimizer steps of one pair's study: runs × ``population.steps`` of one run."""
+    return runs * pop.steps(N_TRAIN, cv.complete(config)["batch_size"], epochs)
 
 
 def standard_error(values: list[float]) -> float:
@@ -106,11 +111,11 @@ class Study:
         return out.reset_index()
 
 
-def run_study(settings: dict[tuple[str, str], dict], runs: int = 10, epochs: int = 100,
-              seed: int = 0, pairs: list[tuple[str, str]] | None = None,
+def run_study(configs: dict[Pair, dict], runs: int = 10, epochs: int = 100,
+              seed: int = 0, pairs: list[Pair] | None = None,
               progress: pop.Progress | None = None,
               workers: int = pop.DEFAULT_WORKERS) -> Study:
-    """Train every pair ``runs`` times with its settings for ``epochs`` epochs.
+    """Train every pair ``runs`` times with its configuration for ``epochs`` epochs.
 
     Run ``r`` uses data seed ``seed·1000 + r`` and init/shuffle seed
     ``seed·1000 + r`` for every pair, so all pairs see the same data draws.
@@ -120,7 +125,7 @@ def run_study(settings: dict[tuple[str, str], dict], runs: int = 10, epochs: int
         raise ValueError(f"runs must be a positive integer, got {runs!r}")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    pairs = [p for p in (pairs or PAIRS) if p in settings]
+    pairs = [p for p in (pairs or PAIRS) if p in configs]
     if not pairs:
         raise ValueError("no settings for any of the requested activation × optimizer pairs")
     seeds = [seed * 1000 + r for r in range(runs)]
@@ -130,15 +135,16 @@ def run_study(settings: dict[tuple[str, str], dict], runs: int = 10, epochs: int
     block = N_TRAIN + N_TEST
     members_of = {}
     for pair in pairs:
-        params = cv.member_params(settings[pair])
-        members_of[pair] = [pop.Member(params, torch.arange(r * block, r * block + N_TRAIN),
+        config = cv.complete(configs[pair])
+        members_of[pair] = [pop.Member(config, torch.arange(r * block, r * block + N_TRAIN),
                                        torch.arange(r * block + N_TRAIN, (r + 1) * block), s)
                             for r, s in enumerate(seeds)]
-    def task(pair: tuple[str, str]):
+
+    def task(pair: Pair):
         return lambda report: pop.fit(X, y, members_of[pair], cv.SIZES, *pair, epochs,
                                       history=True, progress=report)
 
-    costs = [pair_steps(settings[p], runs, epochs) for p in pairs]
+    costs = [pair_steps(configs[p], runs, epochs) for p in pairs]
     fitted = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)
     run_rows, loss_rows = [], []
     for (activation, optimizer), results in zip(pairs, fitted):
@@ -146,72 +152,60 @@ def run_study(settings: dict[tuple[str, str], dict], runs: int = 10, epochs: int
             run_rows.append({"activation": activation, "optimizer": optimizer, "run": r,
                              "test_acc": result.eval_acc, "train_acc": result.train_acc,
                              "final_loss": result.train_loss, "diverged": result.diverged,
-                             **settings[(activation, optimizer)]})
+                             **configs[(activation, optimizer)]})
             loss_rows += [{"activation": activation, "optimizer": optimizer, "run": r,
                            "epoch": e + 1, "train_loss": v}
                           for e, v in enumerate(result.train_loss_history)]
     return Study(pd.DataFrame(run_rows), pd.DataFrame(loss_rows), epochs)
 
 
+def percent(mean: float, se: float | None = None) -> str:
+    """``0.9849, 0.0012`` → ``"98.49 ± 0.12"``; ``"—"`` for a missing mean."""
+    if mean is None or not math.isfinite(mean):
+        return "—"
+    return f"{100 * mean:.2f}" + ("" if se is None or not math.isfinite(se)
+                                  else f" ± {100 * se:.2f}")
+
+
 def markdown_table(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table (percentages, mean ± SE)."""
-    def pct(mean: float, se: float | None = None) -> str:
-        if isinstance(mean, float) and math.isnan(mean):
-            return "—"
-        return f"{100 * mean:.2f}" + ("" if se is None else f" ± {100 * se:.2f}")
-
     lines = ["| activation | optimizer | test accuracy % (mean ± SE) | train accuracy % "
              "| final train loss | report % |",
              "|---|---|---|---|---|---|"]
     for row in summary.to_dict("records"):
         paper = row["paper_test_acc"]
-        report = pct(paper) if not math.isnan(paper) else f"≥ {100 * PAPER_MIN_ACCURACY:.1f}"
+        report = percent(paper) if not math.isnan(paper) else f"≥ {100 * PAPER_MIN_ACCURACY:.1f}"
         diverged = f" ({row['diverged']} of {row['runs']} runs diverged)" if row["diverged"] else ""
         lines.append(f"| {row['activation']} | {row['optimizer']} | "
-                     f"{pct(row['test_acc'], row['test_acc_se'])}{diverged} | "
-                     f"{pct(row['train_acc'], row['train_acc_se'])} | "
+                     f"{percent(row['test_acc'], row['test_acc_se'])}{diverged} | "
+                     f"{percent(row['train_acc'], row['train_acc_se'])} | "
                      f"{row['final_loss']:.4f} | {report} |")
     return "\n".join(lines) + "\n"
 
 
-def settings_frame(settings: dict[tuple[str, str], dict]) -> pd.DataFrame:
-    return pd.DataFrame([{"activation": a, "optimizer": o, **p}
-                         for (a, o), p in settings.items()])
+def configs_frame(configs: dict[Pair, dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"activation": a, "optimizer": o, **c} for (a, o), c in configs.items()])
 
 
-
-def save_study(study: Study, folder: str | Path, settings: dict[tuple[str, str], dict],
-               source: str) -> list[Path]:
-    """Write the study's tables (CSV, Markdown) and figures (HTML; PNG where possible)."""
-    from . import study_charts  # Altair only where figures are wanted
-
+def save_tables(study: Study, folder: str | Path, configs: dict[Pair, dict],
+                source: str) -> list[Path]:
+    """Write the study's tables: CSV files and ``summary.md`` (figures: ``minidl.viz.study``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
     tables = {"summary.csv": study.summary, "runs.csv": study.runs, "losses.csv": study.losses,
-              "settings.csv": settings_frame(settings)}
+              "settings.csv": configs_frame(configs)}
     for name, frame in tables.items():
         frame.to_csv(folder / name, index=False)
-        written.append(folder / name)
     (folder / "summary.md").write_text(
         f"Settings: {source}; {study.runs['run'].nunique()} runs per pair; "
         f"{study.epochs} epochs.\n\n" + markdown_table(study.summary))
-    written.append(folder / "summary.md")
-    figures = {"fig2_accuracy": study_charts.accuracy_figure(study.summary),
-               "fig3_loss": study_charts.loss_figure(study.loss_curves)}
-    for name, chart in figures.items():
-        chart.save(folder / f"{name}.html")
-        written.append(folder / f"{name}.html")
-        try:
-            chart.save(folder / f"{name}.png")
-            written.append(folder / f"{name}.png")
-        except Exception:  # no PNG converter (vl-convert) installed: HTML only
-            pass
-    return written
+    return [folder / name for name in (*tables, "summary.md")]
 
 
 def load_study(folder: str | Path) -> Study:
     folder = Path(folder)
     runs = pd.read_csv(folder / "runs.csv")
     losses = pd.read_csv(folder / "losses.csv")
+    # a CSV read back may hold the flag as text when a column was all-empty
+    runs["diverged"] = runs["diverged"].astype(str).str.lower() == "true"
     return Study(runs, losses, int(losses["epoch"].max()) if len(losses) else 0)

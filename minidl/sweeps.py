@@ -1,71 +1,137 @@
-"""Saved cross-validation sweeps: settings on disk, a background runner, grid text, the work cap.
+"""Sweeps: cross-validation of every activation × optimizer pair, their Table I, saved as jobs.
 
-A *sweep* is ``minidl.cv.sweep`` over activation × optimizer pairs, with a grid
-of hyperparameters per optimizer (plus the activation's extras,
-``cv.ACTIVATION_GRIDS``: Sigmoid also tries init gain 1 and 16), run on the disk
-task's training set.  Each sweep lives in a folder of its own under the results
-root (``minidl.jobs.results_root``)::
+A *sweep* runs ``cv.grid_search`` for each pair, with a grid per optimizer
+plus the activation's extras (``hparams.default_grid``: Sigmoid also tries
+Xavier gain 16), on the disk task's training set.  ``sweep`` does it in memory;
+``SWEEP`` is the saved-job kind (``minidl.jobs``) behind the app's
+Cross-validation page and ``minidl sweep``::
 
-    <root>/20250101-120000-3fa9c1/
-        sweep.json            settings, creation time, status
-        tanh-adam.csv …       finished configurations, appended by ``cv`` as each
+    <results root>/sweeps/20250101-120000-3fa9c1/
+        sweep.json            spec, creation time, status
+        tanh-adam.csv …       finished configurations, appended as each
                               population (one batch size) completes
 
-Nothing is lost: a cancelled or interrupted sweep keeps its finished
-configurations, and running it again with the same settings and folder
-(``SweepJobs.start``) trains only the ones that are missing.
-
-Cost: a *member* is one (configuration, fold) network; ``members × epochs``
-is the work a sweep asks for, and a configurable cap (``$MINIDL_SWEEP_CAP``)
-bounds it.  The full default grids (9 pairs, 5 folds) are 3480 members, 87 000
-member-epochs at 25 epochs.
-
-No Streamlit here: a page polls a ``SweepRunner`` (a ``minidl.jobs.Runner``)
-for progress; the runner never calls back into the UI.
+A rerun trains only the configurations missing from the CSV files (resume).
+``optimal_table`` is the report's Table I layout: per pair, the best
+configuration and its cross-validated accuracy.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from functools import partial
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pandas as pd
 import torch
 
-from . import cv, data, jobs, labels, playground
-from .jobs import results_root
+from . import cv, data, hparams, jobs
+from . import population as pop
 
-CAP_ENV = "MINIDL_SWEEP_CAP"
-DEFAULT_CAP = 100_000  # member-epochs; the full default sweep at 25 epochs is 87 000
-META = jobs.MetaFile("sweep.json")
 DATASET = "disk"
-
-# A sweep that stopped early (or never started) resumes where it stopped (``jobs.status``).
-RESUMABLE = ("created", "cancelled", "failed", "interrupted")
-
-LABELS = labels.NAMES
+Pair = hparams.Pair
 
 
-# ---------------------------------------------------------------- settings
+# ---------------------------------------------------------------- in memory
+
+@dataclass
+class SweepResult:
+    """Every pair's ``GridResult``, all rows in one ``table``, and Table I as ``optimal``."""
+
+    results: dict[Pair, cv.GridResult]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.concat([r.table for r in self.results.values()], ignore_index=True)
+
+    @property
+    def optimal(self) -> pd.DataFrame:
+        return optimal_table({pair: r.best_config | {"score": r.best_score}
+                              for pair, r in self.results.items()})
+
+
+def optimal_table(best: Mapping[Pair, dict]) -> pd.DataFrame:
+    """Table I layout: a row per activation, per optimizer its chosen settings and CV accuracy.
+
+    ``best`` maps ``(activation, optimizer)`` to a chosen configuration plus
+    ``score``; columns are named ``"<optimizer> <key>"``.  Init keys get a
+    column only where some pair searched them (e.g. Sigmoid's gain).
+    """
+    activations = list(dict.fromkeys(a for a, _ in best))
+    optimizers = list(dict.fromkeys(o for _, o in best))
+    keys = {o: [k for k in hparams.grid_keys(o)
+                if hparams.TABLE[k].part != "init"
+                or any(k in chosen for (_, o2), chosen in best.items() if o2 == o)]
+            for o in optimizers}
+    rows = []
+    for a in activations:
+        row = {"activation": a}
+        for o in optimizers:
+            chosen = best.get((a, o), {})
+            for k in keys[o]:
+                row[f"{o} {k}"] = chosen.get(k)
+            row[f"{o} accuracy"] = chosen.get("score")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("activation")
+
+
+def pair_grid(activation: str, optimizer: str, grid: Mapping | None = None,
+              overrides: Mapping | None = None) -> dict[str, list]:
+    """One pair's grid: ``grid`` (default: the table's) with ``overrides`` replacing some
+    keys' values, checked and kept to the keys that apply to ``optimizer``."""
+    base = hparams.default_grid(activation, optimizer) if grid is None else dict(grid)
+    return hparams.check_grid({**base, **(overrides or {})}, optimizer)
+
+
+def sweep(X: torch.Tensor, y: torch.Tensor,
+          activations: Iterable[str] = hparams.REPORT_ACTIVATIONS,
+          optimizers: Iterable[str] = hparams.OPTIMIZERS, grid: Mapping | None = None,
+          folds: int = 5, epochs: int = 25, seed: int = 0, engine: str = "batched",
+          progress: pop.Progress | None = None, workers: int = pop.DEFAULT_WORKERS,
+          overrides: Mapping | None = None) -> SweepResult:
+    """``cv.grid_search`` for every activation × optimizer pair, in memory.
+
+    ``grid=None`` uses each pair's default grid; a given grid is shared, each
+    optimizer taking the keys that apply to it.  ``overrides`` replaces some
+    keys' values in every pair's grid (e.g. ``{"batch_size": [10, 20]}``).
+    Pairs run ``workers`` at a time on threads (one core each).
+    """
+    pairs = [(a.lower(), o.lower()) for a in activations for o in optimizers]
+    if not pairs:
+        raise ValueError("choose at least one activation and one optimizer")
+    grids = {p: pair_grid(*p, grid, overrides) for p in pairs}
+    splits = cv.kfold(len(y), folds, seed)
+    costs = [sum(cv.config_steps(c, splits, epochs) for c in cv.configurations(grids[p]))
+             for p in pairs]
+
+    def task(pair: Pair):
+        return lambda report: cv.grid_search(X, y, *pair, grid=grids[pair], folds=folds,
+                                             epochs=epochs, seed=seed, engine=engine,
+                                             progress=report)
+
+    results = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)
+    return SweepResult(dict(zip(pairs, results)))
+
+
+# ---------------------------------------------------------------- the spec of a saved sweep
+
+def _default_grids() -> dict[str, dict[str, list]]:
+    return {o: hparams.optimizer_grid(o) for o in hparams.OPTIMIZERS}
+
 
 @dataclass(frozen=True)
-class Settings:
+class SweepSpec:
     """What a sweep trains: pairs, a grid per optimizer, folds, epochs and seeds.
 
     ``seed`` seeds the fold split and every member's initial weights and batch
-    order (``cv.grid_search``); ``data_seed`` and ``n_train`` pick the training
-    set: the first ``n_train`` points of ``data.train_test("disk", n_train,
-    n_train, data_seed)`` — the Playground's training set for the same seed.
+    order; ``data_seed`` and ``n_train`` pick the training set: the first
+    ``n_train`` points of ``data.train_test("disk", n_train, n_train, data_seed)``
+    — the Playground's training set for the same seed.
     """
 
-    activations: tuple[str, ...] = cv.ACTIVATIONS
-    optimizers: tuple[str, ...] = cv.OPTIMIZERS
-    grids: Mapping[str, Mapping[str, list]] = field(
-        default_factory=lambda: {o: dict(g) for o, g in cv.DEFAULT_GRIDS.items()})
+    activations: tuple[str, ...] = hparams.REPORT_ACTIVATIONS
+    optimizers: tuple[str, ...] = hparams.OPTIMIZERS
+    grids: Mapping[str, Mapping[str, list]] = field(default_factory=_default_grids)
     folds: int = 5
     epochs: int = 25
     seed: int = 0
@@ -73,358 +139,141 @@ class Settings:
     n_train: int = 1000
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "activations", tuple(a.lower() for a in self.activations))
-        object.__setattr__(self, "optimizers", tuple(o.lower() for o in self.optimizers))
-        # keep only the selected optimizers' grids, each cleaned by cv.validate_grid
-        self.validate()
-        grids = {o: cv.validate_grid(dict(self.grids[o]), o) for o in self.optimizers}
-        object.__setattr__(self, "grids", grids)
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad setting."""
-        if not self.activations:
-            raise ValueError("choose at least one activation")
-        if not self.optimizers:
-            raise ValueError("choose at least one optimizer")
-        for a in self.activations:
-            if a not in cv.ACTIVATIONS:
-                raise ValueError(f"unknown activation {a!r}; expected some of {cv.ACTIVATIONS}")
-        for o in self.optimizers:
-            if o not in cv.OPTIMIZERS:
-                raise ValueError(f"unknown optimizer {o!r}; expected some of {cv.OPTIMIZERS}")
-            if o not in self.grids:
-                raise ValueError(f"no grid given for {o}")
-        for name in ("folds", "epochs", "seed", "data_seed", "n_train"):
+        activations = tuple(hparams.check("activation", a) for a in self.activations)
+        optimizers = tuple(hparams.check("optimizer", o) for o in self.optimizers)
+        if not activations or not optimizers:
+            raise ValueError("choose at least one activation and one optimizer")
+        if not isinstance(self.grids, Mapping):
+            raise ValueError("grids must map each optimizer to its grid")
+        missing = [o for o in optimizers if o not in self.grids]
+        if missing:
+            raise ValueError(f"no grid given for {', '.join(missing)}")
+        for name, low in (("folds", 2), ("epochs", 1), ("seed", 0), ("data_seed", 0),
+                          ("n_train", 2)):
             v = getattr(self, name)
-            low = {"folds": 2, "epochs": 1, "n_train": 2}.get(name, 0)
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
         if self.folds > self.n_train:
             raise ValueError(f"folds ({self.folds}) cannot exceed the training points "
                              f"({self.n_train})")
+        object.__setattr__(self, "activations", activations)
+        object.__setattr__(self, "optimizers", optimizers)
+        # keep only the selected optimizers' grids, each checked by the settings table
+        object.__setattr__(self, "grids", {o: hparams.check_grid(self.grids[o], o)
+                                           for o in optimizers})
 
     @property
-    def pairs(self) -> list[tuple[str, str]]:
+    def pairs(self) -> list[Pair]:
         return [(a, o) for a in self.activations for o in self.optimizers]
 
     def grid_for(self, activation: str, optimizer: str) -> dict[str, list]:
-        """One pair's grid: the activation's extras (``cv.ACTIVATION_GRIDS``) updated with
-        the optimizer's grid (its values win)."""
-        return {**cv.ACTIVATION_GRIDS.get(activation, {}), **self.grids[optimizer]}
-
-    @property
-    def fold_train_size(self) -> int:
-        """Training rows of one fold's members (as ``cv.sweep`` counts them)."""
-        return self.n_train - self.n_train // self.folds
+        """One pair's grid: the activation's extras, updated with the optimizer's grid."""
+        return {**hparams.activation_grid(activation), **self.grids[optimizer]}
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["activations"], d["optimizers"] = list(self.activations), list(self.optimizers)
-        d["grids"] = {o: {k: list(v) for k, v in g.items()} for o, g in self.grids.items()}
-        return d
+        return {"activations": list(self.activations), "optimizers": list(self.optimizers),
+                "grids": {o: {k: list(v) for k, v in g.items()} for o, g in self.grids.items()},
+                "folds": self.folds, "epochs": self.epochs, "seed": self.seed,
+                "data_seed": self.data_seed, "n_train": self.n_train, "dataset": DATASET}
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> Settings:
-        names = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, d: Mapping) -> SweepSpec:
+        names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def training_data(settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+def training_data(spec: SweepSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """The rows a sweep cross-validates on (the Playground's training set)."""
-    X, y, _, _ = data.train_test(DATASET, settings.n_train, settings.n_train, settings.data_seed)
+    X, y, _, _ = data.train_test(DATASET, spec.n_train, spec.n_train, spec.data_seed)
     return X, y
 
 
-# ---------------------------------------------------------------- grid text
+# ---------------------------------------------------------------- rows on disk
 
-def format_values(values: Iterable) -> str:
-    """``[0.0001, 0.001]`` → ``"0.0001, 0.001"`` (what ``parse_values`` reads back)."""
-    return ", ".join(playground.format_value(v) for v in values)
-
-
-def extras_note(activations: Iterable[str]) -> str:
-    """What the chosen activations add to their pairs' grids (``cv.ACTIVATION_GRIDS``), in
-    words: ``"Sigmoid also tries Xavier gain 1, 16."``; ``""`` when nothing."""
-    return " ".join(
-        f"{LABELS[a]} also tries "
-        + "; ".join(f"{LABELS.get(k, k)} {', '.join(f'{x:g}' for x in v)}"
-                    for k, v in extras.items()) + "."
-        for a, extras in cv.ACTIVATION_GRIDS.items() if a in activations)
-
-
-def parse_values(key: str, text: str, optimizer: str | None = None) -> list:
-    """Comma-separated text → the list of values of one hyperparameter.
-
-    Batch sizes become ints, everything else floats; duplicates are dropped
-    (first one kept).  Raises ``ValueError`` with a message naming the
-    hyperparameter for an empty list, a non-number or a value out of range
-    (``cv.validate_grid``'s ranges: lr, ε > 0; momentum, β, ρ in [0, 1)).
-    """
-    where = f"{LABELS.get(optimizer, optimizer)} {LABELS.get(key, key)}" if optimizer \
-        else LABELS.get(key, key)
-    tokens = [t.strip() for t in text.replace(";", ",").split(",")]
-    tokens = [t for t in tokens if t]
-    if not tokens:
-        raise ValueError(f"{where}: the list is empty — give at least one value")
-    values: list = []
-    for token in tokens:
-        try:
-            value = float(token)
-        except ValueError:
-            raise ValueError(f"{where}: {token!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: {token!r} is not a finite number")
-        if key == "batch_size":
-            if not value.is_integer() or value < 1:
-                raise ValueError(f"{where}: {token!r} is not a positive whole number")
-            value = int(value)
-        try:
-            cv.validate_grid({key: [value]})
-        except ValueError as error:
-            raise ValueError(f"{where}: {_range_message(key, token, error)}") from None
-        if value not in values:
-            values.append(value)
-    return values
+def stored_rows(folder: Path, spec: SweepSpec, pair: Pair) -> list[dict]:
+    """A pair's saved rows that belong to ``spec`` (same folds, epochs, seed, data size)."""
+    table = jobs.read_rows(folder / f"{jobs.part_name(pair)}.csv", "seed")
+    if table.empty:
+        return []
+    if f"split{spec.folds - 1}_score" not in table or f"split{spec.folds}_score" in table:
+        raise ValueError(f"{folder} holds a search with another number of folds than "
+                         f"{spec.folds}; use another folder")
+    keep = (table["epochs"] == spec.epochs) & (table["seed"] == spec.seed)
+    if "n" in table:
+        keep &= table["n"] == spec.n_train
+    grid_ids = {cv.config_id(c) for c in cv.configurations(spec.grid_for(*pair))}
+    return [r for r in table[keep].to_dict("records") if cv.config_id(r) in grid_ids]
 
 
-def _range_message(key: str, token: str, error: ValueError) -> str:
-    text = str(error)
-    expected = text[text.find("(expected") + 1:-1] if "(expected" in text else text
-    if key in ("lr", "eps", "gain"):
-        return f"{token} is not allowed: it must be greater than 0"
-    return f"{token} is out of range ({expected})"
+class SweepKind(jobs.Kind):
+    """Sweeps as saved jobs: a part per pair, a unit per configuration."""
+
+    name, folder, meta_name, unit = "sweep", "sweeps", "sweep.json", "configuration"
+    cap_env = "MINIDL_SWEEP_CAP"
+    # optimizer steps; the full default sweep (9 pairs, 5 folds, 25 epochs) is 26.7 million
+    default_cap = 30_000_000
+
+    def spec_from_dict(self, d: Mapping) -> SweepSpec:
+        return SweepSpec.from_dict(d)
+
+    def parts(self, spec: SweepSpec) -> list[str]:
+        return [jobs.part_name(p) for p in spec.pairs]
+
+    def _configs(self, spec: SweepSpec, part: str) -> list[dict]:
+        return cv.configurations(spec.grid_for(*jobs.part_pair(part)))
+
+    def units(self, spec: SweepSpec, part: str) -> int:
+        return len(self._configs(spec, part))
+
+    def networks(self, spec: SweepSpec, part: str) -> int:
+        return self.units(spec, part) * spec.folds
+
+    def steps(self, spec: SweepSpec, part: str, folder: Path | None = None) -> int:
+        done = set() if folder is None else {
+            cv.config_id(r) for r in stored_rows(folder, spec, jobs.part_pair(part))}
+        n = cv.fold_train_size(spec.n_train, spec.folds)
+        return sum(spec.folds * pop.steps(n, cv.complete(c)["batch_size"], spec.epochs)
+                   for c in self._configs(spec, part) if cv.config_id(c) not in done)
+
+    def units_done(self, spec: SweepSpec, part: str, folder: Path) -> int:
+        return len(stored_rows(folder, spec, jobs.part_pair(part)))
+
+    def train(self, spec: SweepSpec, part: str, folder: Path, report: jobs.Report) -> None:
+        pair = jobs.part_pair(part)
+        X, y = training_data(spec)
+        path = folder / f"{part}.csv"
+        cv.grid_search(X, y, *pair, grid=spec.grid_for(*pair), folds=spec.folds,
+                       epochs=spec.epochs, seed=spec.seed,
+                       done_rows=stored_rows(folder, spec, pair),
+                       on_rows=lambda rows: jobs.append_rows(path, rows), progress=report)
 
 
-def parse_grid(texts: Mapping[str, str], optimizer: str) -> dict[str, list]:
-    """``{key: "v1, v2"}`` of one optimizer → its grid; raises ``ValueError`` on the first bad list."""
-    return {key: parse_values(key, text, optimizer) for key, text in texts.items()}
+SWEEP = SweepKind()
 
 
-# ---------------------------------------------------------------- the work cap
-
-def work_cap() -> int:
-    """The largest ``members × epochs`` a sweep may ask for: ``$MINIDL_SWEEP_CAP`` or 100 000."""
-    return jobs.work_cap(CAP_ENV, DEFAULT_CAP)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """The size of a sweep before it runs."""
-
-    configurations: int    # grid points, summed over pairs
-    members: int           # configurations × folds: networks trained
-    member_epochs: int     # members × epochs: what the cap bounds
-    steps: int             # optimizer steps summed over members
-    cap: int
-
-    @property
-    def allowed(self) -> bool:
-        return self.member_epochs <= self.cap
-
-    def describe(self) -> str:
-        return (f"{self.configurations:,} configurations × folds = {self.members:,} networks; "
-                f"× epochs = {self.member_epochs:,} member-epochs "
-                f"({self.steps:,} optimizer steps); cap {self.cap:,} member-epochs")
-
-
-def estimate(settings: Settings, cap: int | None = None) -> Estimate:
-    """Members, member-epochs and optimizer steps of ``settings``, and whether the cap allows it."""
-    configs = members = steps = 0
-    for a, o in settings.pairs:
-        grid = settings.grid_for(a, o)
-        configs += math.prod(len(v) for v in grid.values())
-        members += cv.estimate_members(grid, o, settings.folds)
-        steps += cv.estimate_steps(grid, o, settings.folds, settings.epochs,
-                                   settings.fold_train_size)
-    return Estimate(configs, members, members * settings.epochs, steps,
-                    work_cap() if cap is None else cap)
-
-
-# ---------------------------------------------------------------- persistence
-
-read_meta, update_meta = META.read, META.update
-
-
-def new_sweep(settings: Settings, root: str | Path | None = None) -> Path:
-    """Create a sweep's folder with its ``sweep.json`` (status "created"); return the folder."""
-    return META.create(Path(root) if root is not None else results_root(),
-                       {**settings.to_dict(), "dataset": DATASET})
-
-
-@dataclass(frozen=True)
-class SweepInfo:
-    """One saved sweep as the list shows it."""
-
-    folder: Path
-    settings: Settings
-    created: str
-    status: str            # created, running, finished, cancelled, failed, interrupted
-    finished: int          # configurations on disk
-    total: int             # configurations in the grid
-    error: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.folder.name
-
-    @property
-    def resumable(self) -> bool:
-        return self.status in RESUMABLE
-
-    def label(self) -> str:
-        """A name for a selector that never changes (status and progress do; a selector
-        keyed on a changing label would lose its selection)."""
-        s = self.settings
-        pairs = f"{len(s.activations)} activation{'s' * (len(s.activations) > 1)} × " \
-                f"{len(s.optimizers)} optimizer{'s' * (len(s.optimizers) > 1)}"
-        return (f"{self.created.replace('T', ' ')[:19]} · {pairs}, {s.folds} folds, "
-                f"{s.epochs} epochs · {self.name.rsplit('-', 1)[-1]}")
-
-
-def _stored_rows(folder: Path, settings: Settings) -> dict[tuple[str, str], pd.DataFrame]:
-    """Each pair's finished rows for these epochs and seed (a CSV being appended to is
-    read up to its last complete line)."""
-    rows = {}
-    for a, o in settings.pairs:
-        path = folder / f"{a}-{o}.csv"
-        if not path.exists():
-            continue
-        try:
-            table = pd.read_csv(path, on_bad_lines="skip")
-        except (pd.errors.EmptyDataError, pd.errors.ParserError):
-            continue
-        if {"epochs", "seed"} <= set(table.columns):
-            table = table[(table["epochs"] == settings.epochs) & (table["seed"] == settings.seed)]
-        rows[(a, o)] = table
-    return rows
-
-
-def info(folder: str | Path, active: Collection[str] = ()) -> SweepInfo:
-    """A sweep's settings, status and progress in configurations.
-
-    ``active``: names of the sweeps a runner is working on now; a sweep whose
-    file says "running" but is not among them was interrupted.
-    """
+def load(folder: str | Path, spec: SweepSpec | None = None) -> SweepResult:
+    """A saved sweep's finished configurations, pairs in spec order (a folder without
+    ``sweep.json`` — an old CLI sweep — is read pair file by pair file)."""
     folder = Path(folder)
-    meta = read_meta(folder)
-    settings = Settings.from_dict(meta)
-    status = jobs.status(meta, folder, active)
-    finished = sum(len(t) for t in _stored_rows(folder, settings).values())
-    total = estimate(settings, cap=0).configurations
-    return SweepInfo(folder, settings, meta.get("created", ""), status, finished, total,
-                     meta.get("error"))
-
-
-def list_sweeps(root: str | Path | None = None, active: Collection[str] = ()) -> list[SweepInfo]:
-    """Every saved sweep under ``root``, newest first; folders without a readable
-    ``sweep.json`` are skipped."""
-    return META.list(Path(root) if root is not None else results_root(),
-                     lambda folder: info(folder, active))
-
-
-def overview(saved: Iterable[SweepInfo]) -> pd.DataFrame:
-    """One row per saved sweep: when, what, how far."""
-    return pd.DataFrame([{
-        "created": s.created.replace("T", " ")[:19], "sweep": s.name,
-        "activations": ", ".join(s.settings.activations),
-        "optimizers": ", ".join(s.settings.optimizers), "folds": s.settings.folds,
-        "epochs": s.settings.epochs, "seed": s.settings.seed,
-        "status": s.status, "configurations": f"{s.finished} / {s.total}"} for s in saved])
-
-
-def load(folder: str | Path, active: Collection[str] = ()) -> tuple[SweepInfo, cv.SweepResult]:
-    """A sweep's info and its finished configurations (``cv.load_sweep``), pairs in settings order."""
-    sweep = info(folder, active)
-    stored = cv.load_sweep(folder)
-    results = {p: stored.results[p] for p in sweep.settings.pairs
-               if p in stored.results and not stored.results[p].table.empty}
-    return sweep, cv.SweepResult(results)
-
-
-# ---------------------------------------------------------------- links and tables
-
-def playground_query(row: Mapping, settings: Settings) -> dict[str, str]:
-    """Query parameters that open one result row's settings in the Playground."""
-    values = playground.defaults()
-    values.update(activation=row["activation"], optimizer=row["optimizer"],
-                  epochs=settings.epochs, data_seed=settings.data_seed,
-                  n_train=settings.n_train, dataset=DATASET)
-    for key in (*cv.OPTIMIZER_KEYS[row["optimizer"]], "gain", "init"):
-        value = row.get(key)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+    if spec is None and (folder / SWEEP.meta_name).is_file():
+        spec = SWEEP.spec_from_dict(SWEEP.meta.read(folder))
+    results = {}
+    if spec is not None:
+        for pair in spec.pairs:
+            rows = stored_rows(folder, spec, pair)
+            if rows:
+                keys = [k for k in hparams.grid_keys(pair[1]) if k in spec.grid_for(*pair)]
+                results[pair] = cv.GridResult(cv.rank_table(pd.DataFrame(rows), keys,
+                                                            spec.folds), keys)
+        return SweepResult(results)
+    for path in sorted(folder.glob("*-*.csv")):
+        activation, optimizer = path.stem.split("-", 1)
+        if activation not in hparams.ACTIVATIONS or optimizer not in hparams.OPTIMIZERS:
             continue
-        values[key] = int(value) if key == "batch_size" else (
-            value if key == "init" else float(value))
-    return playground.to_query(values)
-
-
-def playground_link(row: Mapping, settings: Settings, page: str = "./") -> str:
-    """A relative link to the Playground with ``row``'s settings: ``<page>?activation=relu&…``.
-
-    ``page``: the Playground's URL path relative to another page of the app —
-    ``"./"`` while it is the app's default page (served at the root; ``/playground``
-    itself is "Page not found").
-    """
-    return f"{page}?{urlencode(playground_query(row, settings))}"
-
-
-def results_table(result: cv.SweepResult, settings: Settings, page: str = "./") -> pd.DataFrame:
-    """All rows of a sweep, best first within each pair, with a ``playground`` link column."""
-    if not result.results:
-        return pd.DataFrame()
-    table = result.table
-    table.insert(0, "playground", [playground_link(r, settings, page)
-                                   for r in table.to_dict("records")])
-    return table
-
-
-# ---------------------------------------------------------------- running
-
-def remaining_steps(folder: str | Path, settings: Settings) -> dict[tuple[str, str], int]:
-    """Optimizer steps each pair still needs, finished configurations left out."""
-    stored = _stored_rows(Path(folder), settings)
-    per_config = settings.folds * settings.epochs
-    n = settings.fold_train_size
-    out = {}
-    for a, o in settings.pairs:
-        steps = cv.estimate_steps(settings.grid_for(a, o), o, settings.folds, settings.epochs, n)
-        table = stored.get((a, o))
-        if table is not None and "batch_size" in table:
-            steps -= sum(per_config * math.ceil(n / int(b)) for b in table["batch_size"])
-        out[(a, o)] = max(0, steps)
-    return out
-
-
-class SweepRunner(jobs.Runner):
-    """Runs (or resumes) one saved sweep, one pair after another (``jobs.Runner``).
-
-    ``cv.sweep`` appends finished configurations to the folder, so a cancel
-    loses at most the populations in flight; progress counts only the steps
-    this run has to do (``remaining_steps``).
-    """
-
-    meta = META
-
-    def __init__(self, folder: str | Path):
-        self.settings = Settings.from_dict(read_meta(folder))
-        super().__init__(folder)
-
-    def parts(self) -> list[jobs.Part]:
-        s = self.settings
-        X, y = training_data(s)
-
-        def train(report: jobs.Report, a: str, o: str, steps: int) -> None:
-            # cv counts configurations already on disk as done; this run counts the rest
-            def progress(done: int, total: int) -> bool:
-                return report(max(0, steps - (total - done)), total)
-            cv.sweep(X, y, [a], [o], grid=s.grid_for(a, o), folds=s.folds, epochs=s.epochs,
-                     seed=s.seed, store=self.folder, progress=progress)
-
-        return [(steps, partial(train, a=a, o=o, steps=steps))
-                for (a, o), steps in remaining_steps(self.folder, s).items()]
-
-
-class SweepJobs(jobs.Jobs[SweepRunner]):
-    """The process's sweep runners and their one worker thread (``jobs.Jobs``)."""
-
-    runner = SweepRunner
+        table = jobs.read_rows(path, "seed")
+        if table.empty:
+            continue
+        keys = [k for k in hparams.grid_keys(optimizer) if k in table.columns]
+        folds = sum(c.startswith("split") for c in table.columns)
+        results[(activation, optimizer)] = cv.GridResult(cv.rank_table(table, keys, folds), keys)
+    return SweepResult(results)

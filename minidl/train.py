@@ -8,7 +8,7 @@ run and advances it an epoch at a time, which is what the live app needs;
 Minibatch SGD: each epoch draws a fresh permutation of the training rows from
 the run's seeded generator (the same one that initialised the weights), cuts it
 into batches of ``batch_size`` (the last may be smaller) and takes one
-optimizer step per batch.  ``train_epoch`` and ``evaluate`` are written over the
+optimizer step per batch.  ``train_minibatches`` and ``evaluate`` are written over the
 last two dimensions, so the same code trains a population of models
 (``(members, rows, features)`` tensors, see ``minidl.cv``).
 """
@@ -18,75 +18,31 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 
 import pandas as pd
 import torch
 
-from . import data, nn, optim
+from . import data, hparams, nn, optim
 
 Callback = Callable[[int, dict], "bool | None"]
 
 
-@dataclass
-class Config:
-    """Every setting of one run.  Defaults: the seed report's network (SGD + Tanh)."""
-
-    dataset: str = "disk"
-    n_train: int = 1000
-    n_test: int = 1000
-    noise: float = 0.0
-    data_seed: int = 0
-    hidden: tuple[int, ...] = (25, 25, 25)
-    activation: str = "tanh"
-    init: str = "xavier"
-    gain: float = 1.0
-    init_seed: int = 0
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    rho: float = 0.99
-    batch_size: int = 1
-    epochs: int = 200
-    shuffle: bool = True
+class _Settings:
+    """Methods of ``Config``; its fields come from the settings table (see ``Config``)."""
 
     def __post_init__(self) -> None:
-        self.hidden = tuple(self.hidden)
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad setting."""
-        for name in ("n_train", "n_test", "batch_size", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        choices = {"dataset": data.DATASETS, "activation": nn.ACTIVATIONS,
-                   "init": nn.INIT_METHODS, "optimizer": optim.OPTIMIZERS}
-        for name, allowed in choices.items():
-            v = getattr(self, name)
-            if v not in allowed:
-                raise ValueError(f"unknown {name} {v!r}; expected one of {tuple(allowed)}")
-        if not all(isinstance(w, int) and w >= 1 for w in self.hidden):
-            raise ValueError(f"hidden layer widths must be positive integers, got {self.hidden!r}")
-        for name in ("data_seed", "init_seed"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-        if not (isinstance(self.noise, (int, float)) and 0.0 <= self.noise <= 0.5):
-            raise ValueError(f"label noise must be a fraction in [0, 0.5], got {self.noise!r}")
-        if not (isinstance(self.gain, (int, float)) and math.isfinite(self.gain)
-                and self.gain > 0):
-            raise ValueError(f"init gain must be a positive finite number, got {self.gain!r}")
-        # the optimizer classes validate their hyperparameters; check all of them, so that
-        # a bad value waiting for another optimizer is caught now, not after a switch
-        for name in optim.OPTIMIZERS:
-            optim.make(name, [(torch.zeros(1), torch.zeros(1))], **self.optimizer_kwargs())
+        """Check every field with the settings table (``ValueError`` naming the first bad
+        one) and bring each to its type (a list of widths becomes a tuple, 20.0 becomes 20)."""
+        for name in hparams.names("config"):
+            setattr(self, name, hparams.check(name, getattr(self, name)))
 
     def optimizer_kwargs(self) -> dict:
-        return {k: getattr(self, k) for k in ("lr", "momentum", "beta1", "beta2", "eps", "rho")}
+        """The hyperparameters the chosen optimizer reads (``hparams.optimizer_keys``)."""
+        return {k: getattr(self, k) for k in hparams.optimizer_keys(self.optimizer)}
 
     def sizes(self) -> list[int]:
         return [2, *self.hidden, 2]
@@ -94,15 +50,29 @@ class Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def replace(self, **changes) -> Config:
+        """A checked copy with ``changes``."""
+        return Config(**{**self.to_dict(), **changes})
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
 
+_TYPES = {"float": float, "int": int, "choice": str, "bool": bool, "widths": tuple[int, ...]}
+# Every setting of one run: one field per settings-table row that appears in "config",
+# with the table's default (the seed report's network, SGD + Tanh) and its check.
+Config = make_dataclass(
+    "Config", [(name, _TYPES[s.kind], field(default=s.default))
+               for name, s in hparams.TABLE.items() if "config" in s.where],
+    bases=(_Settings,), namespace={"__module__": __name__})
+Config.__doc__ = ("Every setting of one run, one field per row of the settings table "
+                  "(``minidl.hparams``) used in ``config``; checked on construction.")
+
+
 # Config fields that define the data, the network or its initial weights: changing
 # one needs a fresh Run; every other field can change during a run.
-RESET_FIELDS = ("dataset", "n_train", "n_test", "noise", "data_seed", "hidden", "activation",
-                "init", "gain", "init_seed")
+RESET_FIELDS = tuple(n for n in hparams.names("config") if hparams.TABLE[n].fresh_run)
 
 
 def build_model(config: Config, generator: torch.Generator) -> nn.Sequential:
@@ -120,8 +90,8 @@ def train_step(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
     optimizer.step()
 
 
-def train_epoch(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
-                X: torch.Tensor, T: torch.Tensor, batch_size: int) -> None:
+def train_minibatches(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
+                      X: torch.Tensor, T: torch.Tensor, batch_size: int) -> None:
     """One pass over ``X`` / one-hot ``T`` *already in epoch order*, one step per batch.
 
     ``X : (..., rows, 2)``, ``T : (..., rows, classes)``: a leading member
@@ -171,8 +141,10 @@ class Run:
         self._epoch_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # epoch in progress
         self._cursor = 0
 
-    def set_hyperparameters(self, **values: float) -> None:
-        """Change lr / momentum / betas / eps / rho mid-run, keeping weights and state.
+    def set_hyperparameters(self, **values) -> None:
+        """Change any setting that needs no fresh run (optimizer, its hyperparameters, batch
+        size, epoch budget) mid-run, keeping weights and optimizer state; values are checked
+        first, so a bad one changes nothing.
 
         Switching ``optimizer`` starts a fresh optimizer state on the same weights.
         """
@@ -180,19 +152,11 @@ class Run:
         if needs_new_run:
             raise ValueError(f"{', '.join(needs_new_run)} cannot change during a run; "
                              "start a new Run")
-        new = Config(**{**self.config.to_dict(), **values})
+        new = self.config.replace(**values)
         if new.optimizer != self.config.optimizer:
-            self.optimizer = optim.make(new.optimizer, self.model.param(),
-                                        **new.optimizer_kwargs())
+            self.optimizer = optim.make(new.optimizer, self.model.param(), **new.to_dict())
         else:
-            hypers = new.optimizer_kwargs()
-            if new.optimizer == "adam":
-                names = ("lr", "beta1", "beta2", "eps")
-            elif new.optimizer == "rmsprop":
-                names = ("lr", "rho", "eps")
-            else:
-                names = ("lr", "momentum")
-            self.optimizer.set_hyperparameters(**{k: hypers[k] for k in names})
+            self.optimizer.set_hyperparameters(**new.optimizer_kwargs())
         self.config = new
 
     def train_steps(self, max_seconds: float = math.inf,

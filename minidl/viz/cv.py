@@ -1,6 +1,6 @@
 """Altair charts of a cross-validation sweep: pure functions from result tables to charts.
 
-Both read ``cv.SweepResult.table`` rows (``activation``, ``optimizer``, the
+Both read ``sweeps.SweepResult.table`` rows (``activation``, ``optimizer``, the
 hyperparameters, ``split<i>_score``, ``mean_score``, ``std_score``,
 ``diverged``).  Diverged configurations (NaN scores) are left out of the
 curves; a learning rate at which every configuration diverged has no point.
@@ -21,23 +21,12 @@ import math
 import altair as alt
 import pandas as pd
 
-from . import cv, labels
-
-NAMES = labels.NAMES
-SHORT = {"lr": "lr", "batch_size": "batch", "momentum": "momentum", "beta1": "β₁",
-         "beta2": "β₂", "eps": "ε", "rho": "ρ", "gain": "gain", "init": "init"}
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+from .. import hparams
 
 
 def describe(row: pd.Series | dict) -> str:
     """``"lr 0.01, batch 10, β₁ 0.9"``: the hyperparameters of a result row."""
-    keys = [k for k in cv.grid_keys(row["optimizer"]) if k in row and not _missing(row[k])]
-    return ", ".join(f"{SHORT.get(k, k)} {_fmt(row[k])}" for k in keys)
+    return hparams.describe(row, hparams.grid_keys(row["optimizer"]))
 
 
 def _missing(value) -> bool:
@@ -58,7 +47,7 @@ def lr_frame(table: pd.DataFrame) -> pd.DataFrame:
             continue
         best = finite.loc[finite["mean_score"].idxmax()]
         mean, std = float(best["mean_score"]), float(best["std_score"])
-        rows.append({"activation": NAMES.get(a, a), "optimizer": NAMES.get(o, o), "lr": lr,
+        rows.append({"activation": hparams.label(a), "optimizer": hparams.label(o), "lr": lr,
                      "mean": mean, "std": std, "low": mean - std, "high": min(1.0, mean + std),
                      "settings": describe(best), "tried": len(group),
                      "diverged": int(group["diverged"].astype(bool).sum())})
@@ -71,7 +60,7 @@ def lr_chart(table: pd.DataFrame, height: int = 260) -> alt.FacetChart:
     x = alt.X("lr:Q", title="learning rate (log scale)", scale=alt.Scale(type="log"),
               axis=alt.Axis(format="~g"))
     color = alt.Color("activation:N", title="activation",
-                      sort=[NAMES[a] for a in cv.ACTIVATIONS])
+                      sort=[hparams.label(a) for a in hparams.REPORT_ACTIVATIONS])
     tooltip = ["activation:N", "optimizer:N", alt.Tooltip("lr:Q", format="~g"),
                alt.Tooltip("mean:Q", title="mean CV accuracy", format=".2%"),
                alt.Tooltip("std:Q", title="std", format=".2%"),
@@ -86,7 +75,7 @@ def lr_chart(table: pd.DataFrame, height: int = 260) -> alt.FacetChart:
         y=alt.Y("mean:Q"), tooltip=tooltip)
     return alt.layer(band, line, data=frame).properties(width=260, height=height).facet(
         column=alt.Column("optimizer:N", title=None,
-                          sort=[NAMES[o] for o in cv.OPTIMIZERS])).resolve_scale(y="shared")
+                          sort=[hparams.label(o) for o in hparams.OPTIMIZERS])).resolve_scale(y="shared")
 
 
 def fold_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +85,7 @@ def fold_frame(rows: pd.DataFrame) -> pd.DataFrame:
     for _, row in rows.iterrows():
         splits = sorted((c for c in row.index if c.startswith("split") and c.endswith("_score")),
                         key=lambda c: int(c[5:-6]))
-        pair = labels.pair_label((row["activation"], row["optimizer"]))
+        pair = hparams.pair_label((row["activation"], row["optimizer"]))
         settings = describe(row)
         for c in splits:
             score = row[c]

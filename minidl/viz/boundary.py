@@ -23,7 +23,7 @@ import zlib
 
 import torch
 
-from .nn import Module
+from ..nn import Module
 
 # class 0 = blue, class 1 = orange; the middle is pale so points stay readable
 CLASS_COLORS = ("#3b78b5", "#e8893b")

@@ -3,16 +3,18 @@
 ``accuracy_figure``: the report's Fig. 2 — mean test accuracy per activation ×
 optimizer pair with ±1 standard-error bars, the report's values beside ours.
 ``loss_figure``: its Fig. 3 — mean training loss per epoch, one line per pair,
-with a shaded ±1 standard-error band.
+with a shaded ±1 standard-error band.  ``save_figures`` writes both.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import altair as alt
 import pandas as pd
 
-from .labels import pair_label
-from .reproduce import PAPER_MIN_ACCURACY
+from ..hparams import pair_label
+from ..reproduce import PAPER_MIN_ACCURACY, Study
 
 
 def _pair_labels(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,3 +69,20 @@ def loss_figure(curves: pd.DataFrame, log_scale: bool = True) -> alt.LayerChart:
                  alt.Tooltip("train_loss_se:Q", format=".4f", title="SE")])
     return alt.layer(band, line).resolve_legend(color="independent").properties(
         title="Training loss, mean ± 1 SE over runs", width=520, height=320)
+
+
+def save_figures(study: Study, folder: str | Path) -> list[Path]:
+    """Fig. 2 and Fig. 3 as HTML, and as PNG where vl-convert is installed."""
+    folder = Path(folder)
+    written = []
+    figures = {"fig2_accuracy": accuracy_figure(study.summary),
+               "fig3_loss": loss_figure(study.loss_curves)}
+    for name, chart in figures.items():
+        chart.save(folder / f"{name}.html")
+        written.append(folder / f"{name}.html")
+        try:
+            chart.save(folder / f"{name}.png")
+            written.append(folder / f"{name}.png")
+        except Exception:  # no PNG converter (vl-convert) installed: HTML only
+            pass
+    return written

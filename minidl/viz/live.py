@@ -2,7 +2,7 @@
 
 ``boundary_chart`` layers, bottom to top over the unit square:
 
-1. the model's class-1 score as one PNG image (``minidl.boundary``) — one
+1. the model's class-1 score as one PNG image (``minidl.viz.boundary``) — one
    image mark instead of 10 000 rects keeps a redraw cheap in the browser;
 2. the true rule's outline (the disk's circle) as a dashed line;
 3. training and test points, coloured by label, shaped by set;

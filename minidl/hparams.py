@@ -1,0 +1,456 @@
+"""The settings table: every setting of minidl, declared once.
+
+A *setting* is one plain value a person chooses — a learning rate, a batch
+size, a data seed, the activation.  ``TABLE`` holds one ``Setting`` per name
+with everything known about it: type, default, valid range or choices, scale,
+display label and symbol, which optimizers read it, whether changing it needs
+a fresh run, its default cross-validation values, the range the app offers,
+and a help line.  Everything else derives from this table:
+
+- validation (``check``): optimizers at construction and in
+  ``set_hyperparameters``, ``train.Config``, grids, the app and the CLI all
+  call the same function and get the same ``ValueError``;
+- text (``parse`` / ``format_value`` / ``display``): URLs and CLI flags read and
+  write values with ``parse`` and ``format_value`` (each the other's inverse);
+  tables and charts show them with ``display`` and ``label``;
+- ``train.Config``'s fields (``names("config")``), the Playground's widgets and
+  URL (``names("app")``), ``minidl train``'s flags (``names("cli")``);
+- grids (``default_grid``, ``grid_keys``): which settings cross-validation
+  searches for each optimizer and the values it tries by default.
+
+Adding a hyperparameter means adding a row here and writing its maths.
+
+Valid ranges are what the library accepts; ``ui_low`` / ``ui_high`` / ``stops``
+narrow what the app offers (a public demo bounds its work).  An interval is
+written ``[low, high)`` style: ``low_open`` / ``high_open`` exclude an end.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Pair = tuple[str, str]  # (activation, optimizer): the report's unit of comparison
+
+KINDS = ("float", "int", "choice", "bool", "widths")
+PARTS = ("data", "network", "init", "optimizer", "training", "view")
+# where a setting appears: a train.Config field, the Playground (widget + URL), `minidl train`
+WHERE = ("config", "app", "cli")
+SEED_HIGH = 2**63  # torch.Generator.manual_seed takes a 64-bit integer
+
+
+def _stops(mantissas: tuple[int, ...], low_exp: int, high_exp: int) -> tuple[float, ...]:
+    # parsed from text, so that a stop equals float("<the same text in a URL>") exactly
+    values = [float(f"{m}e{e}") for e in range(low_exp, high_exp + 1) for m in mantissas]
+    return tuple(v for v in values if v <= 10.0 ** high_exp)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table (see the module docstring)."""
+
+    name: str
+    kind: str                         # one of KINDS
+    default: Any
+    part: str                         # one of PARTS
+    label: str                        # for people: "learning rate"
+    help: str = ""
+    symbol: str = ""                  # short form for compact tables: "η"
+    low: float | None = None          # valid range (None: unbounded)
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()               # kind "choice": allowed values …
+    choice_labels: tuple = ()         # … and how people read them
+    scale: str = "linear"             # "log": sliders, axes and grids space values by ratio
+    optimizers: tuple[str, ...] = ()  # part "optimizer": the optimizers that read it
+    fresh_run: bool = False           # a change needs a new network (data, architecture, init)
+    grid: Mapping[str, tuple] | None = None  # default CV values by optimizer / activation / "*"
+    where: tuple[str, ...] = ("config", "app", "cli")
+    ui_low: float | None = None       # the app's range, inside the valid one
+    ui_high: float | None = None
+    ui_step: float | None = None
+    stops: tuple = ()                 # the app's slider stops (log scale)
+
+    @property
+    def searchable(self) -> bool:
+        """Cross-validation may put this setting in a grid."""
+        return self.grid is not None
+
+    def applies_to(self, optimizer: str) -> bool:
+        """Whether ``optimizer`` reads this setting (settings of other parts: always)."""
+        return self.part != "optimizer" or optimizer in self.optimizers
+
+    def expectation(self) -> str:
+        """What a valid value looks like, in words: ``"a finite number > 0"``."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(str, self.choices))
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "widths":
+            return f"a non-empty list of integers >= {_num(self.low)}"
+        what = "a finite number" if self.kind == "float" else "an integer"
+        if self.low is not None and self.high is not None:
+            return (f"{what} in {'(' if self.low_open else '['}{_num(self.low)}, "
+                    f"{_num(self.high)}{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{what} {'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.high is not None:
+            return f"{what} {'<' if self.high_open else '<='} {_num(self.high)}"
+        return what
+
+    @property
+    def app_low(self) -> float | None:
+        return self.ui_low if self.ui_low is not None else self.low
+
+    @property
+    def app_high(self) -> float | None:
+        return self.ui_high if self.ui_high is not None else self.high
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+# the pairs the report compares (Identity is the Playground's linear baseline)
+REPORT_ACTIVATIONS = ("relu", "tanh", "sigmoid")
+DATASETS = ("disk", "xor", "gaussians", "spiral")
+INIT_METHODS = ("xavier", "zero")
+VIEWS = ("smooth", "discrete")
+LR_STOPS = _stops((1, 2, 3, 5), -5, 0)     # 1e-5 … 1, four stops per decade
+EPS_STOPS = _stops((1,), -10, -2)          # 1e-10 … 1e-2
+WEIGHT_DECAY_STOPS = (0.0, *_stops((1, 3), -6, -1))
+
+_DEFAULT_HIDDEN = (25, 25, 25)
+
+TABLE: dict[str, Setting] = {s.name: s for s in [
+    # ---------------------------------------------------------------- data
+    Setting("dataset", "choice", "disk", "data", "data set", choices=DATASETS,
+            choice_labels=("disk", "XOR", "two Gaussians", "spiral"), fresh_run=True,
+            help="the 2-D task: points in the unit square and their class"),
+    Setting("n_train", "int", 1000, "data", "training points", symbol="n", low=1,
+            ui_low=10, ui_high=5000, ui_step=100, fresh_run=True),
+    Setting("n_test", "int", 1000, "data", "test points", low=1, ui_low=10, ui_high=5000,
+            ui_step=100, fresh_run=True),
+    Setting("noise", "float", 0.0, "data", "label noise", low=0.0, high=0.5, ui_step=0.05,
+            fresh_run=True,
+            help="fraction of training labels flipped at random (test labels stay true)"),
+    Setting("data_seed", "int", 0, "data", "data seed", low=0, high=SEED_HIGH, high_open=True,
+            ui_high=1_000_000, ui_step=1, fresh_run=True, help="which random draw of the points"),
+    # ---------------------------------------------------------------- network
+    Setting("hidden", "widths", _DEFAULT_HIDDEN, "network", "hidden layer widths", low=1,
+            fresh_run=True, where=("config", "cli"), help="units of each hidden layer"),
+    Setting("layers", "int", len(_DEFAULT_HIDDEN), "network", "hidden layers", low=1,
+            ui_high=6, ui_step=1, fresh_run=True, where=("app",)),
+    Setting("width", "int", _DEFAULT_HIDDEN[0], "network", "units per hidden layer", low=1,
+            ui_high=64, ui_step=1, fresh_run=True, where=("app",)),
+    Setting("activation", "choice", "tanh", "network", "activation", choices=ACTIVATIONS,
+            choice_labels=("ReLU", "Tanh", "Sigmoid", "Identity"), fresh_run=True,
+            help="the nonlinearity after every hidden layer"),
+    # ---------------------------------------------------------------- init
+    Setting("init", "choice", "xavier", "init", "initialisation", choices=INIT_METHODS,
+            choice_labels=("Xavier", "zero"), fresh_run=True, grid={}),
+    Setting("gain", "float", 1.0, "init", "Xavier gain", symbol="gain", low=0.0, low_open=True,
+            scale="log", ui_low=0.01, ui_high=32.0, ui_step=0.1, fresh_run=True,
+            # Sigmoid's derivative is at most 1/4, so its gradients fade layer by layer:
+            # it also tries a 16x init variance (Glorot & Bengio's 4x std for sigmoid)
+            grid={"sigmoid": (1.0, 16.0)},
+            help="weights and biases ~ N(0, 2·gain / (fan_in + fan_out))"),
+    Setting("init_seed", "int", 0, "init", "init seed", low=0, high=SEED_HIGH, high_open=True,
+            ui_high=1_000_000, ui_step=1, fresh_run=True,
+            help="seeds the initial weights and the order of the minibatches"),
+    # ---------------------------------------------------------------- optimizer
+    Setting("optimizer", "choice", "sgd", "optimizer", "optimizer", choices=OPTIMIZERS,
+            choice_labels=("SGD", "Adam", "RMSProp"), optimizers=OPTIMIZERS,
+            help="the update rule"),
+    Setting("lr", "float", 0.01, "optimizer", "learning rate", symbol="lr", low=0.0,
+            low_open=True, scale="log", optimizers=OPTIMIZERS, stops=LR_STOPS,
+            grid={"sgd": (1e-4, 1e-3, 1e-2, 1e-1, 1.0), "*": (1e-4, 1e-3, 1e-2, 1e-1)},
+            help="step size η"),
+    Setting("momentum", "float", 0.0, "optimizer", "momentum", symbol="μ", low=0.0, high=1.0,
+            high_open=True, optimizers=("sgd",), ui_high=0.99, ui_step=0.01,
+            grid={"*": (0.0, 0.9)}, help="heavy-ball momentum μ (0: plain SGD)"),
+    Setting("beta1", "float", 0.9, "optimizer", "β₁", symbol="β₁", low=0.0, high=1.0,
+            high_open=True, optimizers=("adam",), ui_high=0.999, ui_step=0.01,
+            grid={"*": (0.8, 0.9)}, help="decay of Adam's first-moment estimate"),
+    Setting("beta2", "float", 0.999, "optimizer", "β₂", symbol="β₂", low=0.0, high=1.0,
+            high_open=True, optimizers=("adam",), ui_high=0.9999, ui_step=0.0001,
+            grid={"*": (0.99, 0.999)}, help="decay of Adam's second-moment estimate"),
+    Setting("rho", "float", 0.99, "optimizer", "ρ", symbol="ρ", low=0.0, high=1.0,
+            high_open=True, optimizers=("rmsprop",), ui_high=0.999, ui_step=0.01,
+            grid={"*": (0.9, 0.99)}, help="decay of RMSProp's squared-gradient average"),
+    Setting("eps", "float", 1e-8, "optimizer", "ε", symbol="ε", low=0.0, low_open=True,
+            scale="log", optimizers=("adam", "rmsprop"), stops=EPS_STOPS,
+            grid={"*": (1e-9, 1e-8)}, help="added to the root of the squared-gradient "
+            "average, against division by zero"),
+    Setting("weight_decay", "float", 0.0, "optimizer", "weight decay (L2)", symbol="λ",
+            low=0.0, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
+            grid={"*": (0.0,)},
+            help="L2 penalty λ: λ·θ is added to every gradient (torch.optim's weight_decay)"),
+    # ---------------------------------------------------------------- training
+    Setting("batch_size", "int", 1, "training", "batch size", symbol="batch", low=1,
+            scale="log", ui_high=5000, ui_step=1, grid={"*": (1, 10, 20)},
+            help="training points per optimizer step"),
+    Setting("epochs", "int", 200, "training", "epoch budget", low=1, ui_high=10_000,
+            ui_step=50, help="passes over the training points"),
+    Setting("shuffle", "bool", True, "training", "shuffle", where=("config", "cli"),
+            help="a fresh order of the training points every epoch"),
+    # ---------------------------------------------------------------- view
+    Setting("view", "choice", "smooth", "view", "boundary", choices=VIEWS,
+            choice_labels=("smooth", "discrete"), where=("app",),
+            help="smooth: the class-1 score as a colour ramp; discrete: the predicted class"),
+]}
+
+
+# ---------------------------------------------------------------- lookups
+
+def setting(name: str) -> Setting:
+    try:
+        return TABLE[name]
+    except KeyError:
+        raise ValueError(f"unknown setting {name!r}; expected one of {', '.join(TABLE)}") from None
+
+
+def names(where: str | None = None, part: str | None = None) -> list[str]:
+    """Setting names in table order, optionally only those that appear ``where`` / in ``part``."""
+    return [n for n, s in TABLE.items()
+            if (where is None or where in s.where) and (part is None or s.part == part)]
+
+
+def defaults(where: str | None = None) -> dict[str, Any]:
+    return {n: TABLE[n].default for n in names(where)}
+
+
+def optimizer_keys(optimizer: str) -> tuple[str, ...]:
+    """The hyperparameters ``optimizer`` reads, in table order (``lr`` first)."""
+    check("optimizer", optimizer)
+    return tuple(n for n, s in TABLE.items()
+                 if s.part == "optimizer" and n != "optimizer" and optimizer in s.optimizers)
+
+
+def label(name: str) -> str:
+    """``"lr"`` → ``"learning rate"``; a choice value → its display name (``"relu"`` → ``"ReLU"``);
+    anything else unchanged."""
+    if name in TABLE:
+        return TABLE[name].label
+    return _CHOICE_LABELS.get(name, name)
+
+
+def symbol(name: str) -> str:
+    s = TABLE.get(name)
+    return (s.symbol or s.label) if s else name
+
+
+_CHOICE_LABELS = {value: text for s in TABLE.values() if s.kind == "choice"
+                  for value, text in zip(s.choices, s.choice_labels)}
+
+
+def pair_label(pair: Pair) -> str:
+    """``("tanh", "sgd")`` → ``"SGD + Tanh"``: optimizer first, as the report names pairs."""
+    activation, optimizer = pair
+    return f"{label(optimizer)} + {label(activation)}"
+
+
+# ---------------------------------------------------------------- validation
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check(name: str, value: Any) -> Any:
+    """Return ``value`` as the setting's type if valid, else raise ``ValueError``.
+
+    The message names the setting and what was expected:
+    ``Invalid learning rate: -1 (expected a finite number > 0)``.
+    """
+    s = setting(name)
+    if s.kind == "choice":
+        if isinstance(value, str) and value in s.choices:
+            return value
+    elif s.kind == "bool":
+        if isinstance(value, bool):
+            return value
+    elif s.kind == "widths":
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= s.low
+                for w in value):
+            return tuple(int(w) for w in value)
+    elif _is_number(value) and math.isfinite(value) and _in_range(s, value):
+        if s.kind == "float":
+            return float(value)
+        if float(value).is_integer():
+            return int(value)
+    _fail(s, value)
+
+
+def _in_range(s: Setting, v: float) -> bool:
+    if s.low is not None and (v <= s.low if s.low_open else v < s.low):
+        return False
+    return not (s.high is not None and (v >= s.high if s.high_open else v > s.high))
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) and value else repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"  # a value from a URL may be long
+
+
+def _fail(s: Setting, value: object) -> None:
+    shown = repr(value)
+    if len(shown) > 40:  # a value from a URL or a file may be long
+        shown = shown[:37] + "…"
+    fits = {"float": _is_number, "int": _is_number, "choice": lambda v: isinstance(v, str),
+            "bool": lambda v: isinstance(v, bool),
+            "widths": lambda v: isinstance(v, (list, tuple))}[s.kind](value)
+    got = "" if fits else f", got {type(value).__name__}"
+    raise ValueError(f"Invalid {s.label}: {shown} (expected {s.expectation()}{got})")
+
+
+def check_all(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``check`` every item; the first bad one raises."""
+    return {name: check(name, value) for name, value in values.items()}
+
+
+# ---------------------------------------------------------------- text
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def parse(name: str, text: str) -> Any:
+    """Text (a URL value, a CLI flag) → a checked value; ``ValueError`` naming the setting."""
+    s = setting(name)
+    raw = text.strip()
+    value: Any = raw
+    if s.kind == "choice":
+        value = raw.lower()
+    elif s.kind == "bool":
+        value = True if raw.lower() in _TRUE else False if raw.lower() in _FALSE else raw
+    elif s.kind == "widths":
+        try:
+            value = tuple(int(w) for w in raw.replace(",", " ").split())
+        except ValueError:
+            pass
+    else:
+        try:
+            value = float(raw)
+        except ValueError:
+            pass
+    try:
+        return check(name, value)
+    except ValueError:  # say it with the text given, not the number it became
+        raise ValueError(f"Invalid {s.label}: {_shown(raw)} (expected {s.expectation()})"
+                         ) from None
+
+
+def format_value(value: Any) -> str:
+    """The shortest text that ``parse`` reads back to ``value`` (``repr`` of a float:
+    ``1e-05``, ``0.9``; widths as ``25,25,25``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def display(name: str, value: Any) -> str:
+    """A value as people read it: ``0.001``, ``ReLU``, ``25-25-25``, ``yes``."""
+    s = TABLE.get(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if s is not None and s.kind == "choice":
+        return label(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (tuple, list)):
+        return "-".join(map(str, value))
+    if _is_number(value):
+        value = float(value)
+        return str(int(value)) if value.is_integer() and abs(value) < 1e6 else f"{value:g}"
+    return str(value)
+
+
+def describe(config: Mapping[str, Any], keys: Iterable[str]) -> str:
+    """``"lr 0.01, batch 10, β₁ 0.9"``: the given keys of a configuration, compactly."""
+    return ", ".join(f"{symbol(k)} {display(k, config[k])}" for k in keys
+                     if k in config and display(k, config[k]) != "")
+
+
+# ---------------------------------------------------------------- grids
+
+_GRID_PARTS = ("optimizer", "training", "init")  # the order of grid columns
+
+
+def grid_keys(optimizer: str) -> tuple[str, ...]:
+    """Settings cross-validation may search for ``optimizer``: its hyperparameters, then the
+    training and init settings (table order within each part)."""
+    return tuple(n for part in _GRID_PARTS for n, s in TABLE.items()
+                 if s.part == part and s.searchable and s.applies_to(optimizer))
+
+
+def optimizer_grid(optimizer: str) -> dict[str, list]:
+    """The default values an optimizer's grid searches (its own and the training settings)."""
+    return {n: list(s.grid.get(optimizer, s.grid.get("*"))) for n, s in TABLE.items()
+            if s.searchable and s.applies_to(optimizer)
+            and s.grid.get(optimizer, s.grid.get("*")) is not None}
+
+
+def activation_grid(activation: str) -> dict[str, list]:
+    """Extra default values an activation searches (Sigmoid: Xavier gain 1 and 16)."""
+    return {n: list(s.grid[activation]) for n, s in TABLE.items()
+            if s.searchable and activation in s.grid}
+
+
+def default_grid(activation: str, optimizer: str) -> dict[str, list]:
+    """One pair's default grid: the activation's extras, then the optimizer's grid."""
+    return {**activation_grid(activation), **optimizer_grid(optimizer)}
+
+
+def check_grid(grid: Mapping[str, Sequence | Any], optimizer: str | None = None
+               ) -> dict[str, list]:
+    """A grid (setting → values) checked value by value; with ``optimizer``, only the keys
+    that apply to it are kept.  Duplicates are dropped (first kept)."""
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError("a grid must be a non-empty mapping of setting -> list of values")
+    if optimizer is not None:
+        check("optimizer", optimizer)
+    clean: dict[str, list] = {}
+    for key, values in grid.items():
+        if key not in TABLE or not TABLE[key].searchable:
+            searchable = [n for n, s in TABLE.items() if s.searchable]
+            raise ValueError(f"unknown grid key {key!r}; expected some of {', '.join(searchable)}")
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not values:
+            raise ValueError(f"the grid of {label(key)} is empty: give at least one value")
+        checked: list = []
+        for v in values:
+            v = check(key, v)
+            if v not in checked:
+                checked.append(v)
+        if optimizer is None or TABLE[key].applies_to(optimizer):
+            clean[key] = checked
+    return clean
+
+
+def parse_values(name: str, text: str) -> list:
+    """``"0.001, 0.01"`` → ``[0.001, 0.01]``: comma- (or semicolon-) separated values of one
+    setting, each ``parse``d; duplicates dropped.  ``ValueError`` names the setting."""
+    tokens = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
+    if not tokens:
+        raise ValueError(f"{label(name)}: the list is empty — give at least one value")
+    values: list = []
+    for token in tokens:
+        value = parse(name, token)
+        if value not in values:
+            values.append(value)
+    return values
+
+
+def format_values(values: Iterable) -> str:
+    """``[0.0001, 0.001]`` → ``"0.0001, 0.001"`` (what ``parse_values`` reads back)."""
+    return ", ".join(format_value(v) for v in values)

@@ -1,0 +1,66 @@
+"""Tables and short texts for people: pure functions from results to pandas / strings.
+
+Labels come from the settings table (``hparams.label``, ``hparams.display``),
+percentages from ``reproduce.percent``, so every page and file says the same
+thing the same way.  No Streamlit, no Altair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+from .. import hparams, jobs, reproduce
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """``Study.summary`` as text, one row per pair: mean ± SE (%), final loss, the report's %."""
+    rows = []
+    for r in summary.to_dict("records"):
+        paper, loss = r["paper_test_acc"], r["final_loss"]
+        rows.append({
+            "pair": hparams.pair_label((r["activation"], r["optimizer"])),
+            "test accuracy % (mean ± SE)": reproduce.percent(r["test_acc"], r["test_acc_se"]),
+            "train accuracy % (mean ± SE)": reproduce.percent(r["train_acc"], r["train_acc_se"]),
+            "final train loss": f"{loss:.4f}" if math.isfinite(loss) else "—",
+            "report %": (reproduce.percent(paper) if math.isfinite(paper)
+                         else f"≥ {100 * reproduce.PAPER_MIN_ACCURACY:.1f}"),
+            "diverged runs": f"{r['diverged']} of {r['runs']}",
+        })
+    return pd.DataFrame(rows)
+
+
+def configs_table(configs: Mapping[hparams.Pair, Mapping]) -> pd.DataFrame:
+    """Each pair's configuration as text, a column per setting in table order (blank where
+    the pair's optimizer does not read it)."""
+    keys = [k for k in hparams.TABLE if any(k in c for c in configs.values())]
+    return pd.DataFrame([{"pair": hparams.pair_label(pair),
+                          **{hparams.label(k): hparams.display(k, c.get(k)) for k in keys}}
+                         for pair, c in configs.items()])
+
+
+def extras_note(activations: Iterable[str]) -> str:
+    """What the chosen activations add to their pairs' grids, in words:
+    ``"Sigmoid also tries Xavier gain 1, 16."``; ``""`` when nothing."""
+    notes = []
+    for a in activations:
+        extras = hparams.activation_grid(a)
+        if extras:
+            notes.append(f"{hparams.label(a)} also tries " + "; ".join(
+                f"{hparams.label(k)} {', '.join(hparams.display(k, v) for v in values)}"
+                for k, values in extras.items()) + ".")
+    return " ".join(notes)
+
+
+def pairs_text(activations: Iterable[str], optimizers: Iterable[str]) -> str:
+    """``"ReLU, Tanh × SGD, Adam"``."""
+    return (", ".join(map(hparams.label, activations)) + " × "
+            + ", ".join(map(hparams.label, optimizers)))
+
+
+def jobs_overview(saved: Iterable[jobs.JobInfo], unit: str) -> pd.DataFrame:
+    """One row per saved job: when, its name, status and how many ``unit``s are saved."""
+    return pd.DataFrame([{"created": j.created_text, "name": j.name, "status": j.status,
+                          f"{unit}s": f"{j.done} / {j.total}"} for j in saved])
