@@ -104,11 +104,14 @@ class Setting:
 
     @property
     def app_low(self) -> float | None:
-        return self.ui_low if self.ui_low is not None else self.low
+        """The least value the app offers: its first stop, ``ui_low`` or the valid low."""
+        return self.stops[0] if self.stops else self.ui_low if self.ui_low is not None \
+            else self.low
 
     @property
     def app_high(self) -> float | None:
-        return self.ui_high if self.ui_high is not None else self.high
+        return self.stops[-1] if self.stops else self.ui_high if self.ui_high is not None \
+            else self.high
 
 
 def _num(x: float) -> str:
@@ -191,7 +194,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("weight_decay", "float", 0.0, "optimizer", "weight decay (L2)", symbol="λ",
             low=0.0, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
             grid={"*": (0.0,)},
-            help="L2 penalty λ: λ·θ is added to every gradient (torch.optim's weight_decay)"),
+            help="L2 penalty λ: λ·θ is added to every gradient (PyTorch optimizers' weight_decay)"),
     # ---------------------------------------------------------------- training
     Setting("batch_size", "int", 1, "training", "batch size", symbol="batch", low=1,
             scale="log", ui_high=5000, ui_step=1, grid={"*": (1, 10, 20)},
@@ -307,7 +310,12 @@ def _fail(s: Setting, value: object) -> None:
             "bool": lambda v: isinstance(v, bool),
             "widths": lambda v: isinstance(v, (list, tuple))}[s.kind](value)
     got = "" if fits else f", got {type(value).__name__}"
-    raise ValueError(f"Invalid {s.label}: {shown} (expected {s.expectation()}{got})")
+    raise ValueError(f"Invalid {_what(s)}: {shown} (expected {s.expectation()}{got})")
+
+
+def _what(s: Setting) -> str:
+    """``"learning rate (lr)"``: the label people read and the name code and flags use."""
+    return s.label if s.label == s.name else f"{s.label} ({s.name})"
 
 
 def check_all(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -342,7 +350,7 @@ def parse(name: str, text: str) -> Any:
     try:
         return check(name, value)
     except ValueError:  # say it with the text given, not the number it became
-        raise ValueError(f"Invalid {s.label}: {_shown(raw)} (expected {s.expectation()})"
+        raise ValueError(f"Invalid {_what(s)}: {_shown(raw)} (expected {s.expectation()})"
                          ) from None
 
 

@@ -164,7 +164,7 @@ class Optimizer:
 
     def _gradient(self) -> torch.Tensor:
         """The gradient the update uses: ``g + λθ`` with coupled L2 weight decay λ (as
-        ``torch.optim``'s ``weight_decay``), else ``g`` itself.  The stored gradient is
+        PyTorch's optimizers' ``weight_decay``), else ``g`` itself.  The stored gradient is
         left as it is, so it still accumulates across ``backward`` calls."""
         decay = self.weight_decay
         if not isinstance(decay, torch.Tensor) and decay == 0.0:

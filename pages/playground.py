@@ -4,12 +4,14 @@ The page reads the settings from the sidebar (seeded from the URL on a
 session's first run), keeps one ``minidl.train.Run`` in Session State and
 trains it in short, time-boxed chunks inside a fragment that reruns itself
 every ``TICK_SECONDS`` while training — so a widget interaction reruns the
-script around the run but never restarts or kills it.  Settings logic lives in
-``minidl.playground``, charts in ``minidl.charts`` / ``minidl.boundary``.
+script around the run but never restarts or kills it.  Every widget is drawn
+from its row of the settings table (``minidl.hparams``); settings ↔ URL and
+pacing live in ``ui.playground``, charts in ``minidl.viz``.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -19,9 +21,11 @@ import streamlit as st
 import torch
 
 import streamlit_app
-from minidl import charts, data, playground
-from minidl.playground import SETTINGS
+from minidl import data, hparams
 from minidl.train import Config, Run
+from minidl.viz import live as charts
+from ui import playground
+from ui.playground import SETTINGS
 
 streamlit_app.enter()
 
@@ -74,83 +78,49 @@ def initial_settings() -> dict:
     return state[SETTINGS_KEY]
 
 
-def _number(name: str, step: float | int, fmt: str | None = None) -> None:
+def setting_ui(name: str) -> None:
+    """One widget for one setting, drawn from its row of the settings table: a select box
+    for a choice, a slider over its stops or (for a linear setting with an app range of at
+    most 100 steps) its range, else a number input."""
     s = SETTINGS[name]
-    cast = int if s.kind == "int" else float
-    st.number_input(s.label, min_value=cast(s.low), max_value=cast(s.high), step=step,
-                    format=fmt, key=key(name), help=s.help or None)
-
-
-def _slider(name: str, step: float | int) -> None:
-    s = SETTINGS[name]
-    cast = int if s.kind == "int" else float
-    st.slider(s.label, min_value=cast(s.low), max_value=cast(s.high), step=step, key=key(name),
-              help=s.help or None)
-
-
-def _select(name: str, labels: dict[str, str] | None = None) -> None:
-    s = SETTINGS[name]
-    st.selectbox(s.label, s.choices, key=key(name), help=s.help or None,
-                 format_func=(lambda v: labels.get(v, v)) if labels else str)
-
-
-def _stops(name: str) -> None:
-    s = SETTINGS[name]
-    st.select_slider(s.label, s.choices, key=key(name), format_func=lambda v: f"{v:g}",
-                     help=s.help or None)
+    common = {"key": key(name), "help": s.help or None}
+    if s.kind == "choice":
+        labels = dict(zip(s.choices, s.choice_labels))
+        st.selectbox(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
+    elif s.stops:
+        st.select_slider(s.label, s.stops, format_func=lambda v: f"{v:g}", **common)
+    else:
+        cast = int if s.kind == "int" else float
+        low, high, step = cast(s.app_low), cast(s.app_high), cast(s.ui_step or 1)
+        stops = (high - low) / step
+        if s.scale == "linear" and stops <= 100 and abs(stops - round(stops)) < 1e-9:
+            st.slider(s.label, min_value=low, max_value=high, step=step, **common)
+        else:
+            decimals = max(2, -math.floor(math.log10(step)))
+            st.number_input(s.label, min_value=low, max_value=high, step=step,
+                            format=f"%.{decimals}f" if s.kind == "float" else None, **common)
 
 
 def settings_ui(settings: dict) -> list[str]:
-    """Draw the sidebar controls; return the names of the settings drawn."""
+    """Draw the sidebar controls, a section per part of the settings table (an optimizer's
+    hyperparameters only for the chosen optimizer, Xavier's gain only with Xavier init);
+    return the names of the settings drawn."""
+    state = st.session_state
     drawn = []
-
-    def use(*names: str) -> None:
-        drawn.extend(names)
-
+    sections = {"data": "Data", "network": "Network", "init": "Initialisation",
+                "optimizer": "Optimizer", "training": "Training"}
     with st.sidebar:
-        st.subheader("Data")
-        _select("dataset", {"disk": "disk", "xor": "XOR", "gaussians": "two Gaussians",
-                            "spiral": "spiral"})
-        left, right = st.columns(2)
-        with left:
-            _number("n_train", 100)
-        with right:
-            _number("n_test", 100)
-        _slider("noise", 0.05)
-        _number("data_seed", 1)
-        use("dataset", "n_train", "n_test", "noise", "data_seed")
-
-        st.subheader("Network")
-        _slider("layers", 1)
-        _slider("width", 1)
-        _select("activation", {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
-                               "identity": "Identity"})
-        _select("init", {"xavier": "Xavier", "zero": "zero"})
-        use("layers", "width", "activation", "init")
-        if st.session_state[key("init")] == "xavier":
-            _number("gain", 0.1, "%.2f")
-            use("gain")
-        _number("init_seed", 1)
-        use("init_seed")
-
-        st.subheader("Optimizer")
-        _select("optimizer", {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSProp"})
-        _stops("lr")
-        use("optimizer", "lr")
-        for name in playground.OPTIMIZER_SETTINGS[st.session_state[key("optimizer")]]:
-            if name == "eps":
-                _stops("eps")
-            elif name == "momentum":
-                _slider("momentum", 0.01)
-            else:
-                _number(name, 0.0001 if name == "beta2" else 0.01,
-                        "%.4f" if name == "beta2" else "%.3f")
-            use(name)
-
-        st.subheader("Training")
-        _number("batch_size", 1)
-        _number("epochs", 50)
-        use("batch_size", "epochs")
+        for part, title in sections.items():
+            st.subheader(title)
+            for name in hparams.names("app", part):
+                s = SETTINGS[name]
+                if part == "optimizer" and name != "optimizer" and (
+                        state[key("optimizer")] not in s.optimizers):
+                    continue
+                if name == "gain" and state[key("init")] != "xavier":
+                    continue
+                setting_ui(name)
+                drawn.append(name)
     return drawn
 
 
@@ -181,7 +151,8 @@ def sync_run(config: Config) -> Run:
         elif live:
             run.set_hyperparameters(**live)
             if "optimizer" in live:
-                state[NOTICE] = (f"Optimizer switched to {live['optimizer']}: weights kept, "
+                state[NOTICE] = (f"Optimizer switched to {hparams.label(live['optimizer'])}: "
+                                 "weights kept, "
                                  "its state (momentum, moment estimates) starts afresh.")
     return run
 

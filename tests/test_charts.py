@@ -1,4 +1,4 @@
-"""minidl.charts and minidl.boundary: the pictures the Playground draws."""
+"""minidl.viz.live and minidl.viz.boundary: the pictures the Playground draws."""
 
 import base64
 import json
@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from minidl import boundary, charts, data, nn
+from minidl import data, nn
+from minidl.viz import boundary
+from minidl.viz import live as charts
 from minidl.train import Config, Run
 
 

@@ -1,28 +1,100 @@
-from typing import NamedTuple
+from dataclasses import dataclass
 
+import helpers
 import pytest
 
 from minidl import jobs
 
-META = jobs.MetaFile("job.json")
+results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
 
-class Info(NamedTuple):
-    name: str
-    created: str
+@dataclass(frozen=True)
+class Spec:
+    n: int
+
+    def to_dict(self) -> dict:
+        return {"n": self.n}
+
+
+class Counting(jobs.Kind):
+    """A kind of job whose single part has ``n`` units of one step each."""
+
+    name, folder, meta_name, unit = "count", "counts", "job.json", "unit"
+    cap_env, default_cap = "MINIDL_TEST_CAP", 10
+
+    def spec_from_dict(self, d):
+        if not isinstance(d.get("n"), int):
+            raise ValueError("n must be an integer")
+        return Spec(d["n"])
+
+    def parts(self, spec):
+        return ["only"]
+
+    def units(self, spec, part):
+        return spec.n
+
+    def steps(self, spec, part, folder=None):
+        return spec.n - (0 if folder is None else self.units_done(spec, part, folder))
+
+    def units_done(self, spec, part, folder):
+        done = folder / "done.txt"
+        return len(done.read_text()) if done.exists() else 0
+
+    def train(self, spec, part, folder, report):
+        for i in range(self.units_done(spec, part, folder), spec.n):
+            with open(folder / "done.txt", "a") as f:
+                f.write("x")
+            if report(i + 1, spec.n) is False:
+                raise jobs.pop.Cancelled()
+
+
+COUNTING = Counting()
 
 
 def test_new_folders_are_unique_and_listed_newest_first(tmp_path):
-    first = META.create(tmp_path, {"x": 1})
-    second = META.create(tmp_path, {"x": 2})
-    META.update(first, created="2000-01-01T00:00:00+00:00")
-    (tmp_path / "no-meta").mkdir()
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "job.json").write_text("{")
-    assert first != second and META.read(second) == {
-        "x": 2, "created": META.read(second)["created"], "status": "created"}
-    listed = META.list(tmp_path, lambda folder: Info(folder.name, META.read(folder)["created"]))
+    first = jobs.create(COUNTING, Spec(1))
+    second = jobs.create(COUNTING, Spec(2))
+    assert first.parent == second.parent == tmp_path / "counts"
+    COUNTING.meta.update(first, created="2000-01-01T00:00:00+00:00")
+    (tmp_path / "counts" / "no-meta").mkdir()
+    for name, text in (("broken", "{"), ("a-list", "[]"), ("bad-spec", '{"n": "x"}')):
+        (tmp_path / "counts" / name).mkdir()
+        (tmp_path / "counts" / name / "job.json").write_text(text)
+    assert first != second and COUNTING.meta.read(second) == {
+        "n": 2, "created": COUNTING.meta.read(second)["created"], "status": "created"}
+    listed = jobs.list_jobs(COUNTING)
     assert [i.name for i in listed] == [second.name, first.name]
+    assert (listed[0].done, listed[0].total, listed[0].status) == (0, 2, "created")
+
+
+def test_a_runner_trains_what_is_missing_and_an_estimate_counts_steps_against_the_cap(
+        tmp_path, monkeypatch):
+    folder = jobs.create(COUNTING, Spec(5))
+    (folder / "done.txt").write_text("xx")  # two units already saved
+    progress = jobs.Runner(COUNTING, folder).run()
+    assert (progress.status, progress.done, progress.total) == ("finished", 3, 3)
+    assert jobs.info(COUNTING, folder).done == 5
+    assert jobs.estimate(COUNTING, Spec(5)).allowed
+    monkeypatch.setenv("MINIDL_TEST_CAP", "4")
+    assert not jobs.estimate(COUNTING, Spec(5)).allowed
+
+
+def test_rows_append_under_one_header_and_a_torn_last_line_is_left_out(tmp_path):
+    path = tmp_path / "rows.csv"
+    jobs.append_rows(path, [{"a": 1, "seed": 0}])
+    jobs.append_rows(path, [{"seed": 1, "a": 2}])
+    assert jobs.read_rows(path, "seed").to_dict("records") == [{"a": 1, "seed": 0},
+                                                                {"a": 2, "seed": 1}]
+    with open(path, "a") as f:
+        f.write("3")  # a process killed mid-append
+    assert len(jobs.read_rows(path, "seed")) == 2
+    assert jobs.read_rows(tmp_path / "missing.csv", "seed").empty
+
+
+def test_a_pair_names_its_part_and_back():
+    assert jobs.part_name(("tanh", "sgd")) == "tanh-sgd"
+    assert jobs.part_pair("tanh-sgd") == ("tanh", "sgd")
+
 
 def test_a_job_left_running_without_a_runner_reads_as_interrupted(tmp_path):
     folder = tmp_path / "job"

@@ -172,3 +172,78 @@ def test_bad_hyperparameters_raise_value_error_naming_the_value(make, match):
 def test_params_must_be_pairs():
     with pytest.raises(TypeError, match="pairs"):
         optim.SGD([torch.zeros(2)], lr=0.1)
+
+
+# ---------------------------------------------------------------- weight decay
+
+DECAY_CASES = {
+    "sgd": (lambda ps: optim.SGD(ps, lr=0.01, weight_decay=0.05),
+            lambda ps: torch.optim.SGD(ps, lr=0.01, weight_decay=0.05)),
+    "sgd_momentum": (lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.1),
+                     lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.1)),
+    "adam": (lambda ps: optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99), weight_decay=0.3),
+             lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99), weight_decay=0.3)),
+    "rmsprop": (lambda ps: optim.RMSprop(ps, lr=1e-3, rho=0.9, weight_decay=0.02),
+                lambda ps: torch.optim.RMSprop(ps, lr=1e-3, alpha=0.9, weight_decay=0.02)),
+    "by_name": (lambda ps: optim.make("adam", ps, lr=1e-3, weight_decay=1e-2, momentum=0.5),
+                lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=1e-2)),
+}
+
+
+@pytest.mark.parametrize("case", DECAY_CASES)
+@pytest.mark.parametrize("grad_scale", [1.0, 1e-6])
+def test_weight_decay_matches_torch_optim_over_100_float64_steps(case, grad_scale):
+    ours, theirs = trajectories(*DECAY_CASES[case], grad_scale=grad_scale, steps=100)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+
+
+def test_weight_decay_leaves_the_accumulated_gradient_alone():
+    """The decayed gradient is the optimizer's own scratch: a second step without
+    zero_grad sees the same accumulated gradient, as with torch.optim."""
+    w, g = torch.ones(3, dtype=torch.float64), torch.full((3,), 0.5, dtype=torch.float64)
+    opt = optim.SGD([(w, g)], lr=0.1, weight_decay=0.5)
+    opt.step()
+    assert torch.equal(g, torch.full((3,), 0.5, dtype=torch.float64))
+    torch.testing.assert_close(w, torch.full((3,), 1 - 0.1 * (0.5 + 0.5), dtype=torch.float64))
+
+
+def test_weight_decay_per_member_decays_each_member_by_its_own_rate():
+    model = nn.mlp([2, 3, 2], "tanh", members=2)
+    model.init_params("xavier", 1.0, torch.Generator().manual_seed(0))
+    before = [p.clone() for p, _ in model.param()]
+    opt = optim.SGD(model.param(), lr=0.1, weight_decay=[0.0, 0.5])
+    opt.step()  # zero gradients: only the decay moves the weights
+    for (p, _), p0 in zip(model.param(), before):
+        torch.testing.assert_close(p[0], p0[0])
+        torch.testing.assert_close(p[1], p0[1] * (1 - 0.1 * 0.5))
+
+
+# ---------------------------------------------------------------- validation on every path
+
+@pytest.mark.parametrize("name,value", [
+    ("lr", float("nan")), ("lr", -1.0), ("lr", 0.0), ("lr", "0.1"), ("lr", float("inf")),
+    ("weight_decay", -0.1), ("weight_decay", [0.0, -1.0])])
+def test_set_hyperparameters_checks_like_the_constructor_and_changes_nothing(name, value):
+    w, g = torch.ones(2, 3), torch.zeros(2, 3)
+    opt = optim.SGD([(w, g)], lr=0.1, momentum=0.5)
+    before = dict(opt.hyper)
+    with pytest.raises(ValueError, match="Invalid"):
+        opt.set_hyperparameters(momentum=0.9, **{name: value})
+    assert opt.hyper == before and opt.momentum == 0.5
+
+
+def test_set_hyperparameters_refuses_another_optimizers_key():
+    opt = optim.Adam([(torch.ones(3), torch.zeros(3))])
+    with pytest.raises(ValueError, match="no hyperparameter 'momentum'"):
+        opt.set_hyperparameters(momentum=0.9)
+
+
+def test_each_optimizer_reads_the_keys_the_settings_table_gives_it():
+    from minidl import hparams
+
+    assert set(optim.OPTIMIZERS) == set(hparams.OPTIMIZERS)
+    for name in hparams.OPTIMIZERS:
+        opt = optim.make(name, [(torch.ones(3), torch.zeros(3))])
+        assert tuple(opt.hyper) == hparams.optimizer_keys(name)
+        assert "weight_decay" in opt.hyper and opt.hyper["weight_decay"] == 0.0

@@ -134,7 +134,7 @@ def test_switching_the_optimizer_keeps_the_weights_and_says_so():
     assert run_of(at) is run and run.epoch == 1
     assert (run.model.param()[0][0] == weights).all()
     assert type(run.optimizer).__name__ == "Adam"
-    assert "Optimizer switched to adam" in at.info[0].value
+    assert "Optimizer switched to Adam" in at.info[0].value
 
 
 @pytest.mark.parametrize("optimizer, shown, hidden", [
@@ -157,7 +157,7 @@ def test_changing_the_architecture_resets_with_a_notice():
     widget(at, "layers").set_value(2).run()
     new = run_of(at)
     assert new is not old and new.epoch == 0 and new.config.hidden == (25, 25)
-    assert "hidden: 3 × 25 → 2 × 25" in at.info[0].value
+    assert "hidden layer widths: 3 × 25 → 2 × 25" in at.info[0].value
     assert metric(at, "Parameters") == f"{nn.parameter_count(new.model):,}"
 
 
@@ -166,7 +166,7 @@ def test_changing_the_data_resets_with_a_notice():
     click(at, "pg_step")
     widget(at, "dataset").set_value("xor").run()
     assert run_of(at).epoch == 0 and run_of(at).config.dataset == "xor"
-    assert "dataset: disk → xor" in at.info[0].value
+    assert "data set: disk → XOR" in at.info[0].value
 
 
 def train_until_stopped(at: AppTest, most_runs: int) -> None:

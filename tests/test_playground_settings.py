@@ -1,12 +1,13 @@
-"""minidl.playground: settings ↔ URL, configs, live changes, time-boxed chunks (no Streamlit)."""
+"""ui.playground: settings ↔ URL, configs, live changes, time-boxed chunks (no Streamlit)."""
 
 import itertools
 
 import pytest
 
-from minidl import playground
-from minidl.playground import SETTINGS, parse_query, to_query
+from minidl import hparams
 from minidl.train import Config, Run
+from ui import playground
+from ui.playground import SETTINGS, parse_query, to_query
 
 
 def test_defaults_are_the_reference_network_with_a_200_epoch_budget():
@@ -18,7 +19,7 @@ def test_every_setting_round_trips_through_the_url():
     settings = dict(playground.defaults(), dataset="gaussians", n_train=123, noise=0.25,
                     layers=5, width=64, activation="sigmoid", init="zero", gain=0.37,
                     optimizer="adam", lr=2e-5, beta1=0.5, beta2=0.98, eps=1e-10, rho=0.5,
-                    momentum=0.9, batch_size=32, epochs=999, view="discrete")
+                    momentum=0.9, weight_decay=3e-4, batch_size=32, epochs=999, view="discrete")
     query = to_query(settings)
     assert query["lr"] == "2e-05" and query["gain"] == "0.37"
     assert parse_query(query) == (settings, [])
@@ -59,15 +60,15 @@ def test_choices_are_case_insensitive_and_repeated_parameters_use_the_last():
 
 def test_every_setting_in_range_builds_a_valid_config():
     for name, s in SETTINGS.items():
-        values = s.choices or (s.low, s.high)
+        values = s.choices or (s.app_low, s.app_high)
         for value in values:
             playground.to_config(dict(playground.defaults(), **{name: value}))
 
 
 def test_learning_rate_stops_are_log_spaced_and_exact():
-    assert playground.LR_STOPS[0] == 1e-5 and playground.LR_STOPS[-1] == 1.0
-    assert 0.01 in playground.LR_STOPS and 0.003 in playground.LR_STOPS
-    assert all(b / a <= 2.0 + 1e-9 for a, b in itertools.pairwise(playground.LR_STOPS))
+    assert hparams.LR_STOPS[0] == 1e-5 and hparams.LR_STOPS[-1] == 1.0
+    assert 0.01 in hparams.LR_STOPS and 0.003 in hparams.LR_STOPS
+    assert all(b / a <= 2.0 + 1e-9 for a, b in itertools.pairwise(hparams.LR_STOPS))
 
 
 def test_classify_change_splits_reset_fields_from_live_ones():
@@ -76,7 +77,7 @@ def test_classify_change_splits_reset_fields_from_live_ones():
     assert reasons == [] and live == {"lr": 0.1, "batch_size": 10, "epochs": 7}
     reasons, live = playground.classify_change(old, Config(hidden=(8, 8), activation="relu",
                                                            lr=0.1))
-    assert reasons == ["hidden: 3 × 25 → 2 × 8", "activation: tanh → relu"]
+    assert reasons == ["hidden layer widths: 3 × 25 → 2 × 8", "activation: Tanh → ReLU"]
     assert live == {"lr": 0.1}
     for field in playground.RESET_FIELDS:
         assert field in Config.field_names()

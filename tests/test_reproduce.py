@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from minidl import cv, data, reproduce
+from minidl import jobs, reproduce, sweeps
 
 
 def test_standard_error_matches_a_hand_computed_case():
@@ -15,7 +15,7 @@ def test_standard_error_matches_a_hand_computed_case():
 
 
 def test_paper_preset_is_the_reports_table_one():
-    p = reproduce.PAPER_SETTINGS
+    p = reproduce.PAPER_CONFIGS
     assert p[("relu", "sgd")] == {"lr": 0.001, "batch_size": 1}
     assert p[("tanh", "sgd")] == {"lr": 0.01, "batch_size": 1}
     assert p[("sigmoid", "sgd")] == {"lr": 0.01, "batch_size": 20}
@@ -51,12 +51,15 @@ def test_study_runs_every_pair_with_fresh_seeded_draws():
     assert len(curves) == 2 * 2 and {"train_loss", "train_loss_se"} <= set(curves.columns)
 
 
-def test_settings_from_a_saved_sweep_are_its_chosen_rows(tmp_path):
-    X, y = data.disk(200, seed=0)
-    result = cv.sweep(X, y, ["tanh"], ["sgd"], {"lr": [0.01, 0.5], "batch_size": [20]},
-                      folds=2, epochs=2, store=tmp_path)
-    settings = reproduce.settings_from_sweep(tmp_path)
-    assert settings == {("tanh", "sgd"): result.results[("tanh", "sgd")].best_params}
+def test_configs_from_a_saved_sweep_are_its_chosen_rows(tmp_path):
+    spec = sweeps.SweepSpec(("tanh",), ("sgd",), {"sgd": {"lr": [0.01, 0.5], "batch_size": [20]}},
+                            folds=2, epochs=2, n_train=200)
+    folder = jobs.create(sweeps.SWEEP, spec, tmp_path / "sweep")
+    jobs.Runner(sweeps.SWEEP, folder).run()
+    X, y = sweeps.training_data(spec)
+    result = sweeps.sweep(X, y, ["tanh"], ["sgd"], spec.grids["sgd"], folds=2, epochs=2)
+    configs = reproduce.configs_from_sweep(folder)
+    assert configs == {("tanh", "sgd"): result.results[("tanh", "sgd")].best_config}
 
 
 def test_markdown_table_has_a_row_per_pair():
@@ -72,6 +75,13 @@ def test_cli_writes_table_and_figures_for_a_tiny_study(tmp_path):
     out = subprocess.run([sys.executable, "-m", "minidl", "reproduce", "--runs", "2",
                           "--epochs", "1", "--out", str(tmp_path)], capture_output=True,
                          text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    # the same command again finds the study finished and trains nothing
+    again = subprocess.run([sys.executable, "-m", "minidl", "reproduce", "--runs", "2",
+                            "--epochs", "1", "--out", str(tmp_path)], capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 9 * 2  # no pair trained twice
     assert out.returncode == 0, out.stderr
     for name in ["summary.csv", "summary.md", "runs.csv", "losses.csv", "fig2_accuracy.html",
                  "fig3_loss.html"]:

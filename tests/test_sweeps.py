@@ -1,3 +1,5 @@
+"""minidl.sweeps: the pair sweep, Table I, and sweeps as saved, resumable jobs."""
+
 import json
 import math
 
@@ -5,240 +7,288 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import cv, cv_charts, playground, sweeps
+from minidl import cv, data, hparams, jobs, sweeps
+from minidl import population as pop
+from minidl.viz import cv as cv_charts
+from minidl.viz import tables
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
+SWEEP = sweeps.SWEEP
 
 
-def tiny(**changes) -> sweeps.Settings:
+def tiny(**changes) -> sweeps.SweepSpec:
     """Two batch sizes = two populations per pair; 120 points, 2 folds, 2 epochs: milliseconds."""
     values = dict(activations=("tanh",), optimizers=("sgd",),
                   grids={"sgd": {"lr": [0.01, 0.1], "batch_size": [30, 60]}},
                   folds=2, epochs=2, seed=0, data_seed=0, n_train=120)
-    return sweeps.Settings(**{**values, **changes})
+    return sweeps.SweepSpec(**{**values, **changes})
+
+
+@pytest.fixture(scope="module")
+def disk():
+    return data.disk(300, seed=0)
+
+
+# ---------------------------------------------------------------- in memory
+
+def test_sweep_builds_table_one_layout(disk):
+    X, y = disk
+    grid = {"lr": [0.01, 0.1], "batch_size": [20], "beta1": [0.9], "rho": [0.9]}
+    result = sweeps.sweep(X, y, ["relu", "tanh"], ["sgd", "adam", "rmsprop"], grid, folds=3,
+                          epochs=2)
+    assert set(result.results) == {(a, o) for a in ("relu", "tanh")
+                                   for o in ("sgd", "adam", "rmsprop")}
+    optimal = result.optimal
+    assert list(optimal.index) == ["relu", "tanh"]
+    assert list(optimal.columns) == [
+        "sgd lr", "sgd momentum", "sgd weight_decay", "sgd batch_size", "sgd accuracy",
+        "adam lr", "adam beta1", "adam beta2", "adam eps", "adam weight_decay",
+        "adam batch_size", "adam accuracy",
+        "rmsprop lr", "rmsprop rho", "rmsprop eps", "rmsprop weight_decay",
+        "rmsprop batch_size", "rmsprop accuracy"]
+    for (a, o), r in result.results.items():
+        assert optimal.loc[a, f"{o} accuracy"] == pytest.approx(r.table["mean_score"].max())
+        assert optimal.loc[a, f"{o} lr"] == r.best_config["lr"]
+    assert len(result.table) == 2 * (2 + 2 + 2)
+
+
+def test_overrides_replace_a_keys_values_in_every_pairs_grid():
+    grid = sweeps.pair_grid("sigmoid", "adam", overrides={"batch_size": [10, 20],
+                                                          "weight_decay": [0.0, 1e-4]})
+    assert grid["batch_size"] == [10, 20] and grid["weight_decay"] == [0.0, 1e-4]
+    assert grid["gain"] == [1.0, 16.0] and "momentum" not in grid
+    with pytest.raises(ValueError, match="weight"):
+        sweeps.pair_grid("tanh", "sgd", overrides={"weight_decay": [-1.0]})
+
+
+def test_default_grids_cover_the_reports_table_one_values():
+    g = {o: hparams.optimizer_grid(o) for o in hparams.OPTIMIZERS}
+    for o in ("sgd", "adam", "rmsprop"):
+        assert {1e-4, 1e-3, 1e-2, 1e-1} <= set(g[o]["lr"])
+        assert {1, 10, 20} <= set(g[o]["batch_size"])
+        assert g[o]["weight_decay"] == [0.0]  # searchable, but off unless asked for
+    assert {0.8, 0.9} <= set(g["adam"]["beta1"]) and {0.99, 0.999} <= set(g["adam"]["beta2"])
+    assert {1e-9, 1e-8} <= set(g["adam"]["eps"]) and {1e-9, 1e-8} <= set(g["rmsprop"]["eps"])
+    assert {0.9, 0.99} <= set(g["rmsprop"]["rho"])
+    assert max(g["sgd"]["lr"]) >= 1.0  # what Sigmoid needs
+    assert max(hparams.default_grid("sigmoid", "sgd")["gain"]) > 1
+    assert "gain" not in hparams.default_grid("tanh", "adam")
 
 
 # ---------------------------------------------------------------- persistence and listing
 
 def test_results_root_comes_from_the_environment(results_dir):
-    assert sweeps.results_root() == results_dir
+    assert SWEEP.root() == results_dir == jobs.results_root() / "sweeps"
 
 
-def test_new_sweep_writes_its_settings_and_status(results_dir):
-    folder = sweeps.new_sweep(tiny())
+def test_a_new_sweep_writes_its_spec_and_status(results_dir):
+    folder = jobs.create(SWEEP, tiny())
     assert folder.parent == results_dir
     meta = json.loads((folder / "sweep.json").read_text())
     assert meta["activations"] == ["tanh"] and meta["optimizers"] == ["sgd"]
     assert meta["grids"] == {"sgd": {"lr": [0.01, 0.1], "batch_size": [30, 60]}}
     assert (meta["folds"], meta["epochs"], meta["seed"], meta["data_seed"]) == (2, 2, 0, 0)
     assert meta["status"] == "created" and meta["created"]
-    assert sweeps.Settings.from_dict(meta) == tiny()
+    assert sweeps.SweepSpec.from_dict(meta) == tiny()
 
 
-def test_list_sweeps_newest_first_with_status_and_progress(results_dir):
-    first = sweeps.new_sweep(tiny())
-    second = sweeps.new_sweep(tiny(epochs=3))
-    sweeps.update_meta(first, created="2000-01-01T00:00:00+00:00")
+def test_list_jobs_newest_first_with_status_and_progress(results_dir):
+    first = jobs.create(SWEEP, tiny())
+    second = jobs.create(SWEEP, tiny(epochs=3))
+    SWEEP.meta.update(first, created="2000-01-01T00:00:00+00:00")
     (results_dir / "not-a-sweep").mkdir()
     (results_dir / "broken").mkdir()
     (results_dir / "broken" / "sweep.json").write_text("{")
-    listed = sweeps.list_sweeps()
+    listed = jobs.list_jobs(SWEEP)
     assert [s.folder for s in listed] == [second, first]
     assert listed[0].status == "created" and listed[0].resumable
-    assert (listed[0].finished, listed[0].total) == (0, 4)
+    assert (listed[0].done, listed[0].total) == (0, 4)
 
 
 def test_a_running_sweep_without_a_runner_reads_as_interrupted():
-    folder = sweeps.new_sweep(tiny())
-    sweeps.update_meta(folder, status="running")
-    assert sweeps.info(folder).status == "interrupted"
-    assert sweeps.info(folder, active={folder.name}).status == "running"
+    folder = jobs.create(SWEEP, tiny())
+    SWEEP.meta.update(folder, status="running")
+    assert jobs.info(SWEEP, folder).status == "interrupted"
+    assert jobs.info(SWEEP, folder, active={folder.name}).status == "running"
+
+
+def test_open_or_create_resumes_the_same_sweep_and_refuses_another(tmp_path):
+    folder = jobs.open_or_create(SWEEP, tiny(), tmp_path / "mine")
+    assert jobs.open_or_create(SWEEP, tiny(), folder) == folder
+    with pytest.raises(ValueError, match="another sweep"):
+        jobs.open_or_create(SWEEP, tiny(epochs=5), folder)
 
 
 # ---------------------------------------------------------------- running and resuming
 
 def test_runner_trains_every_configuration_and_saves_it():
-    folder = sweeps.new_sweep(tiny(activations=("tanh", "relu"), optimizers=("sgd", "adam"),
-                                   grids={"sgd": {"lr": [0.1], "batch_size": [60]},
-                                          "adam": {"lr": [0.01], "batch_size": [60]}}))
-    progress = sweeps.SweepRunner(folder).run()
+    folder = jobs.create(SWEEP, tiny(activations=("tanh", "relu"), optimizers=("sgd", "adam"),
+                                     grids={"sgd": {"lr": [0.1], "batch_size": [60]},
+                                            "adam": {"lr": [0.01], "batch_size": [60]}}))
+    progress = jobs.Runner(SWEEP, folder, workers=2).run()
     assert progress.status == "finished" and progress.done == progress.total > 0
-    sweep, result = sweeps.load(folder)
-    assert sweep.status == "finished" and sweep.finished == sweep.total == 4
+    info = jobs.info(SWEEP, folder)
+    assert info.status == "finished" and info.done == info.total == 4
     assert sorted(p.name for p in folder.glob("*.csv")) == [
         "relu-adam.csv", "relu-sgd.csv", "tanh-adam.csv", "tanh-sgd.csv"]
-    optimal = result.optimal
+    optimal = sweeps.load(folder).optimal
     assert list(optimal.index) == ["tanh", "relu"]
     assert "sgd lr" in optimal.columns and "adam accuracy" in optimal.columns
 
 
+def test_the_saved_sweep_equals_the_in_memory_one():
+    spec = tiny()
+    folder = jobs.create(SWEEP, spec)
+    jobs.Runner(SWEEP, folder).run()
+    X, y = sweeps.training_data(spec)
+    memory = sweeps.sweep(X, y, spec.activations, spec.optimizers, spec.grids["sgd"],
+                          folds=spec.folds, epochs=spec.epochs, seed=spec.seed)
+    columns = ["lr", "batch_size", "mean_score", "std_score", "rank"]
+    pd.testing.assert_frame_equal(sweeps.load(folder).table[columns], memory.table[columns],
+                                  check_dtype=False)
+
+
 def test_jobs_run_a_sweep_on_the_worker_thread():
-    jobs = sweeps.SweepJobs()
+    runners = jobs.Jobs(SWEEP)
     try:
-        folder = sweeps.new_sweep(tiny())
-        runner = jobs.start(folder)
-        assert folder.name in jobs.active() or runner.future.done()
+        folder = jobs.create(SWEEP, tiny())
+        runner = runners.start(folder)
+        assert folder.name in runners.active() or runner.future.done()
         assert runner.future.result(timeout=60).status == "finished"
-        assert jobs.active() == set() and jobs.get(folder.name) is runner
-        assert sweeps.info(folder).status == "finished"
+        assert runners.active() == set() and runners.get(folder.name) is runner
+        assert jobs.info(SWEEP, folder).status == "finished"
     finally:
-        jobs.shutdown()
+        runners.shutdown()
 
 
-class CancelAfter(sweeps.SweepRunner):
-    """Cancels as soon as ``steps`` optimizer steps are done (like a visitor pressing Cancel)."""
+def cancel_after(runner: jobs.Runner, steps: int) -> jobs.Runner:
+    """Cancel as soon as ``steps`` optimizer steps are done (like a visitor pressing Cancel)."""
+    report = runner._report
 
-    steps = 0
-
-    def _report(self, done: int) -> bool:
-        keep_going = super()._report(done)
-        if done >= self.steps:
-            self.cancel()
+    def reporting(done: int, total: int) -> bool:
+        keep_going = report(done, total)
+        if done >= steps:
+            runner.cancel()
         return keep_going
+    runner._report = reporting
+    return runner
 
 
 def test_cancelled_sweep_keeps_finished_work_and_resumes_without_redoing_it():
-    settings = tiny()
-    folder = sweeps.new_sweep(settings)
+    spec = tiny()
+    folder = jobs.create(SWEEP, spec)
     first_population = 2 * 2 * 2 * math.ceil(60 / 30)   # lr values × folds × epochs × steps
-    runner = CancelAfter(folder)
-    runner.steps = first_population
-    assert runner.run().status == "cancelled"
-    stopped = sweeps.info(folder)
+    assert cancel_after(jobs.Runner(SWEEP, folder), first_population).run().status == "cancelled"
+    stopped = jobs.info(SWEEP, folder)
     assert stopped.status == "cancelled" and stopped.resumable
-    assert (stopped.finished, stopped.total) == (2, 4)  # the batch-30 population
+    assert (stopped.done, stopped.total) == (2, 4)  # the batch-30 population
     before = pd.read_csv(folder / "tanh-sgd.csv")
     assert sorted(before["batch_size"]) == [30, 30]
 
-    remaining = sweeps.remaining_steps(folder, settings)
-    assert remaining == {("tanh", "sgd"): 2 * 2 * 2 * 1}
-    resumed = sweeps.SweepRunner(folder).run()
+    assert SWEEP.steps(spec, "tanh-sgd", folder) == 2 * 2 * 2 * 1  # only the batch-60 work
+    resumed = jobs.Runner(SWEEP, folder).run()
     assert resumed.status == "finished" and resumed.total == resumed.done == 8
     after = pd.read_csv(folder / "tanh-sgd.csv")
     assert len(after) == 4 and not after.duplicated(["lr", "batch_size"]).any()
     pd.testing.assert_frame_equal(after.iloc[:2], before)  # not trained again
-    assert sweeps.info(folder).status == "finished"
+    assert jobs.info(SWEEP, folder).status == "finished"
 
 
 def test_a_failing_sweep_is_recorded_with_its_error(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of cheese")
 
-    monkeypatch.setattr(sweeps.cv, "sweep", broken)
-    folder = sweeps.new_sweep(tiny())
-    progress = sweeps.SweepRunner(folder).run()
+    monkeypatch.setattr(sweeps.cv, "grid_search", broken)
+    folder = jobs.create(SWEEP, tiny())
+    progress = jobs.Runner(SWEEP, folder).run()
     assert progress.status == "failed" and "out of cheese" in progress.error
-    assert sweeps.info(folder).error == progress.error
+    assert jobs.info(SWEEP, folder).error == progress.error
 
 
-# ---------------------------------------------------------------- grid text
-
-def test_default_grids_survive_formatting_and_parsing():
-    for optimizer, grid in cv.DEFAULT_GRIDS.items():
-        texts = {k: sweeps.format_values(v) for k, v in grid.items()}
-        assert sweeps.parse_grid(texts, optimizer) == grid
-
-
-@pytest.mark.parametrize("key,text,expected", [
-    ("lr", "0.1, 1e-3 ,0.01", [0.1, 0.001, 0.01]),
-    ("lr", "0.1, 0.1; 0.2", [0.1, 0.2]),
-    ("batch_size", "1, 10.0, 20", [1, 10, 20]),
-    ("momentum", "0", [0.0]),
-])
-def test_parse_values_reads_comma_separated_numbers(key, text, expected):
-    values = sweeps.parse_values(key, text)
-    assert values == expected
-    if key == "batch_size":
-        assert all(isinstance(v, int) for v in values)
+def test_stored_rows_refuse_another_number_of_folds_and_new_columns(tmp_path):
+    spec = tiny()
+    folder = jobs.create(SWEEP, spec)
+    jobs.Runner(SWEEP, folder).run()
+    with pytest.raises(ValueError, match="folds"):
+        sweeps.stored_rows(folder, tiny(folds=3), ("tanh", "sgd"))
+    with pytest.raises(ValueError, match="other columns"):
+        jobs.append_rows(folder / "tanh-sgd.csv", [{"lr": 0.1, "colour": "red"}])
+    assert len(pd.read_csv(folder / "tanh-sgd.csv")) == 4
 
 
-@pytest.mark.parametrize("key,text,message", [
-    ("lr", "", "empty"),
-    ("lr", " , ", "empty"),
-    ("lr", "0.1, fast", "'fast' is not a number"),
-    ("lr", "-0.01", "greater than 0"),
-    ("lr", "0", "greater than 0"),
-    ("lr", "nan", "not a finite number"),
-    ("batch_size", "2.5", "not a positive whole number"),
-    ("batch_size", "0", "not a positive whole number"),
-    ("beta1", "1.0", "out of range"),
-    ("eps", "-1e-8", "greater than 0"),
-])
-def test_parse_values_rejects_bad_input_with_a_clear_message(key, text, message):
-    with pytest.raises(ValueError, match=message) as error:
-        sweeps.parse_values(key, text, "adam")
-    assert str(error.value).startswith("Adam ")
+def test_weight_decay_goes_through_a_saved_sweep():
+    spec = tiny(grids={"sgd": {"lr": [0.1], "batch_size": [60], "weight_decay": [0.0, 0.01]}})
+    folder = jobs.create(SWEEP, spec)
+    assert jobs.Runner(SWEEP, folder).run().status == "finished"
+    table = sweeps.load(folder).table
+    assert sorted(table["weight_decay"]) == [0.0, 0.01]
+    assert table["mean_train_loss"].nunique() == 2  # the decay changed the training
 
 
-# ---------------------------------------------------------------- the cap
+# ---------------------------------------------------------------- size and cap
 
 def test_full_default_sweep_fits_under_the_default_cap():
-    size = sweeps.estimate(sweeps.Settings())
+    size = jobs.estimate(SWEEP, sweeps.SweepSpec())
     # Sigmoid's pairs also try two init gains: 174 configurations per activation, 348 for it
-    assert (size.configurations, size.members, size.member_epochs) == (696, 3480, 87_000)
-    assert size.cap == sweeps.DEFAULT_CAP and size.allowed
-    assert size.steps == sum(cv.estimate_steps(g, o, 5, 25, 800)
-                             for o, g in cv.DEFAULT_GRIDS.items()) * 4
+    assert (size.units, size.networks) == (696, 3480)
+    assert size.cap == SWEEP.default_cap and size.allowed
+    n = cv.fold_train_size(1000, 5)
+    per_activation = sum(5 * pop.steps(n, cv.complete(c)["batch_size"], 25)
+                         for o in hparams.OPTIMIZERS
+                         for c in cv.configurations(hparams.optimizer_grid(o)))
+    assert size.steps == per_activation * 4 == 26_680_000
 
 
 def test_a_pairs_grid_adds_the_activations_extras_and_the_users_values_win():
-    settings = tiny(activations=("sigmoid", "tanh"))
-    assert settings.grid_for("sigmoid", "sgd") == {"gain": [1.0, 16.0], "lr": [0.01, 0.1],
-                                                   "batch_size": [30, 60]}
-    assert settings.grid_for("tanh", "sgd") == {"lr": [0.01, 0.1], "batch_size": [30, 60]}
+    spec = tiny(activations=("sigmoid", "tanh"))
+    assert spec.grid_for("sigmoid", "sgd") == {"gain": [1.0, 16.0], "lr": [0.01, 0.1],
+                                               "batch_size": [30, 60]}
+    assert spec.grid_for("tanh", "sgd") == {"lr": [0.01, 0.1], "batch_size": [30, 60]}
     own = tiny(activations=("sigmoid",), grids={"sgd": {"lr": [0.1], "gain": [4.0]}})
     assert own.grid_for("sigmoid", "sgd")["gain"] == [4.0]
-    assert sweeps.estimate(settings, cap=0).configurations == 8 + 4
+    assert jobs.estimate(SWEEP, spec, cap=0).units == 8 + 4
 
 
 def test_extras_note_says_what_an_activation_adds_to_its_grids():
-    assert sweeps.extras_note(("sigmoid", "tanh")) == "Sigmoid also tries Xavier gain 1, 16."
-    assert sweeps.extras_note(("tanh",)) == ""
+    assert tables.extras_note(("sigmoid", "tanh")) == "Sigmoid also tries Xavier gain 1, 16."
+    assert tables.extras_note(("tanh",)) == ""
 
 
 def test_runner_trains_sigmoids_init_gains_too():
-    folder = sweeps.new_sweep(tiny(activations=("sigmoid",),
-                                   grids={"sgd": {"lr": [0.1], "batch_size": [60]}}))
-    progress = sweeps.SweepRunner(folder).run()
+    folder = jobs.create(SWEEP, tiny(activations=("sigmoid",),
+                                     grids={"sgd": {"lr": [0.1], "batch_size": [60]}}))
+    progress = jobs.Runner(SWEEP, folder).run()
     assert progress.status == "finished" and progress.done == progress.total > 0
     assert sorted(pd.read_csv(folder / "sigmoid-sgd.csv")["gain"]) == [1.0, 16.0]
-    assert sweeps.info(folder).finished == sweeps.info(folder).total == 2
+    info = jobs.info(SWEEP, folder)
+    assert info.done == info.total == 2
 
 
 def test_cap_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv(sweeps.CAP_ENV, "1000")
-    size = sweeps.estimate(sweeps.Settings())
+    monkeypatch.setenv(SWEEP.cap_env, "1000")
+    size = jobs.estimate(SWEEP, sweeps.SweepSpec())
     assert size.cap == 1000 and not size.allowed
-    assert "87,000 member-epochs" in size.describe() and "cap 1,000" in size.describe()
-    monkeypatch.setenv(sweeps.CAP_ENV, "lots")
-    with pytest.raises(ValueError, match="MINIDL_SWEEP_CAP"):
-        sweeps.work_cap()
+    assert "26,680,000 optimizer steps" in size.describe() and "cap 1,000" in size.describe()
+    for bad in ("lots", "inf", "0"):
+        monkeypatch.setenv(SWEEP.cap_env, bad)
+        with pytest.raises(ValueError, match="MINIDL_SWEEP_CAP"):
+            SWEEP.work_cap()
 
 
-def test_settings_are_validated():
+def test_specs_are_validated():
     with pytest.raises(ValueError, match="at least one activation"):
         tiny(activations=())
     with pytest.raises(ValueError, match="folds"):
         tiny(folds=1)
     with pytest.raises(ValueError, match="no grid"):
         tiny(optimizers=("adam",))
+    with pytest.raises(ValueError, match="activation"):
+        tiny(activations=("gelu",))
+    with pytest.raises(ValueError, match="learning rate"):
+        tiny(grids={"sgd": {"lr": [0.0]}})
 
 
-# ---------------------------------------------------------------- links and charts
-
-def test_playground_link_carries_a_rows_settings():
-    row = {"activation": "relu", "optimizer": "adam", "lr": 0.001, "batch_size": 10,
-           "beta1": 0.8, "beta2": 0.99, "eps": 1e-9, "mean_score": 0.9}
-    query = sweeps.playground_query(row, tiny(epochs=30, data_seed=4))
-    settings, warnings = playground.parse_query(query)
-    assert warnings == []
-    assert {k: settings[k] for k in row if k in settings} == {k: v for k, v in row.items()
-                                                             if k != "mean_score"}
-    assert (settings["epochs"], settings["data_seed"], settings["n_train"]) == (30, 4, 120)
-    link = sweeps.playground_link(row, tiny(n_train=1000))
-    assert link.startswith("./?activation=relu&optimizer=adam&lr=0.001&")
-    assert sweeps.playground_link(row, tiny(), "playground").startswith("playground?")
-
+# ---------------------------------------------------------------- charts and tables
 
 def test_charts_skip_diverged_rows():
     table = pd.DataFrame({
@@ -255,6 +305,6 @@ def test_charts_skip_diverged_rows():
 
 
 def test_overview_has_a_row_per_saved_sweep():
-    sweeps.new_sweep(tiny())
-    table = sweeps.overview(sweeps.list_sweeps())
-    assert table[["status", "configurations", "folds"]].values.tolist() == [["created", "0 / 4", 2]]
+    jobs.create(SWEEP, tiny())
+    table = tables.jobs_overview(jobs.list_jobs(SWEEP), SWEEP.unit)
+    assert table[["status", "configurations"]].values.tolist() == [["created", "0 / 4"]]
