@@ -1,15 +1,18 @@
 """Cross-validation: k-fold grid searches over activation × optimizer pairs, and their Table I.
 
 The visitor picks pairs, folds, epochs, seeds and a grid of values per
-hyperparameter (prefilled with ``cv.DEFAULT_GRIDS``); the page shows the size
-of the sweep and refuses one past the work cap.  **Launch** saves the settings
-(``minidl.sweeps.new_sweep``) and hands the sweep to one shared worker thread
-(``SweepJobs``, from ``st.cache_resource``); a fragment polls its progress
-every second while it runs, and **Cancel** sets its event.  Finished
-configurations are on disk as they complete, so every saved sweep — running,
-cancelled or finished, this session's or not — can be picked again below, and a
-stopped one resumed.  Settings logic, persistence and running live in
-``minidl.sweeps``, charts in ``minidl.cv_charts``.
+hyperparameter — one text input per setting the optimizer's grid searches
+(``hparams.optimizer_grid``, prefilled with the settings table's defaults);
+the page shows the size of the sweep in optimizer steps and refuses one past
+the work cap.  **Launch** saves the spec (``jobs.create(sweeps.SWEEP, …)``)
+and hands the sweep to one shared worker thread (``jobs.Jobs``, from
+``st.cache_resource``); a fragment polls its progress every second while it
+runs, and **Cancel** sets its event.  Finished configurations are on disk as
+they complete, so every saved sweep — running, cancelled or finished, this
+session's or not — can be picked again below, and a stopped one resumed.
+Specs, persistence and running live in ``minidl.sweeps`` / ``minidl.jobs``,
+charts in ``minidl.viz.cv``, tables' text in ``minidl.viz.tables``, Playground
+links in ``ui.links``.
 """
 
 from __future__ import annotations
@@ -19,22 +22,25 @@ from urllib.parse import urljoin
 import pandas as pd
 import streamlit as st
 
-import app_common
 import streamlit_app
-from minidl import cv, cv_charts, labels, sweeps
+from minidl import hparams, jobs, sweeps
+from minidl.viz import cv as cv_charts
+from minidl.viz import tables
+from ui import jobs as job_widgets
+from ui import links
 
 streamlit_app.enter()
 
 SELECTED = "cv_sweep"          # the saved sweep shown (its folder name)
 POLL_SECONDS = 1.0
-NAMES = sweeps.LABELS
-DEFAULT = sweeps.Settings()
+KIND = sweeps.SWEEP
+DEFAULT = sweeps.SweepSpec()
 
 
 @st.cache_resource
-def jobs() -> sweeps.SweepJobs:
+def sweep_jobs() -> jobs.Jobs:
     """The process's sweep runners: one worker thread shared by every session."""
-    return sweeps.SweepJobs()
+    return jobs.Jobs(KIND)
 
 
 def playground_url() -> str:
@@ -46,6 +52,10 @@ def playground_url() -> str:
     return urljoin(here, page) if here.startswith(("http://", "https://")) else page
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
 def key(name: str) -> str:
     return f"cv_{name}"
 
@@ -54,35 +64,70 @@ def grid_key(optimizer: str, name: str) -> str:
     return f"cv_grid_{optimizer}_{name}"
 
 
+def editable_grid(optimizer: str) -> dict[str, list]:
+    """The settings an optimizer's grid searches and their default values, in the settings
+    table's grid order (lr, the optimizer's own, weight decay, batch size)."""
+    grid = hparams.optimizer_grid(optimizer)
+    return {k: grid[k] for k in hparams.grid_keys(optimizer) if k in grid}
+
+
 def seed_defaults(force: bool = False) -> None:
-    """Put the default settings into Session State (widgets read them from there)."""
+    """Put the default spec into Session State (widgets read them from there)."""
     state = st.session_state
     put = state.__setitem__ if force else state.setdefault
     put(key("activations"), list(DEFAULT.activations))
     put(key("optimizers"), list(DEFAULT.optimizers))
     for name in ("folds", "epochs", "seed", "data_seed"):
         put(key(name), getattr(DEFAULT, name))
-    for o, grid in cv.DEFAULT_GRIDS.items():
-        for name, values in grid.items():
-            put(grid_key(o, name), sweeps.format_values(values))
+    for o in hparams.OPTIMIZERS:
+        for name, values in editable_grid(o).items():
+            put(grid_key(o, name), hparams.format_values(values))
 
 
 def reset_grid() -> None:
-    for o, grid in cv.DEFAULT_GRIDS.items():
-        for name, values in grid.items():
-            st.session_state[grid_key(o, name)] = sweeps.format_values(values)
+    for o in hparams.OPTIMIZERS:
+        for name, values in editable_grid(o).items():
+            st.session_state[grid_key(o, name)] = hparams.format_values(values)
 
 
 # ---------------------------------------------------------------- new sweep
 
-def settings_ui() -> tuple[sweeps.Settings | None, list[str]]:
-    """Draw the new-sweep controls; return the settings (None if invalid) and the errors."""
+def grid_error(optimizer: str, error: ValueError) -> str:
+    """A grid value's error, saying whose grid: ``"Adam · Invalid learning rate: …"``."""
+    message = str(error)
+    return f"{hparams.label(optimizer)} · {message[:1].upper()}{message[1:]}"
+
+
+def grid_ui(optimizers: list[str]) -> tuple[dict[str, dict], list[str]]:
+    """A column of text inputs per optimizer, one per setting its grid searches; returns the
+    parsed grids and the errors."""
+    state = st.session_state
+    errors: list[str] = []
+    grids: dict[str, dict] = {}
+    for o, column in zip(optimizers, st.columns(len(optimizers))):
+        with column:
+            st.markdown(f"*{hparams.label(o)}*")
+            grids[o] = {}
+            for name in editable_grid(o):
+                setting = hparams.TABLE[name]
+                st.text_input(hparams.label(name), key=grid_key(o, name),
+                              persist_state="session",
+                              help=f"{setting.help} — {setting.expectation()}".lstrip(" —"))
+                try:
+                    grids[o][name] = hparams.parse_values(name, state[grid_key(o, name)])
+                except ValueError as error:
+                    errors.append(grid_error(o, error))
+    return grids, errors
+
+
+def spec_ui() -> tuple[sweeps.SweepSpec | None, list[str]]:
+    """Draw the new-sweep controls; return the spec (None if invalid) and the errors."""
     state = st.session_state
     left, right = st.columns(2)
-    left.multiselect("Activations", cv.ACTIVATIONS, key=key("activations"),
-                     format_func=NAMES.get, persist_state="session")
-    right.multiselect("Optimizers", cv.OPTIMIZERS, key=key("optimizers"),
-                      format_func=NAMES.get, persist_state="session")
+    left.multiselect("Activations", hparams.REPORT_ACTIVATIONS, key=key("activations"),
+                     format_func=hparams.label, persist_state="session")
+    right.multiselect("Optimizers", hparams.OPTIMIZERS, key=key("optimizers"),
+                      format_func=hparams.label, persist_state="session")
     cols = st.columns(4)
     cols[0].number_input("Folds", 2, 10, step=1, key=key("folds"), persist_state="session",
                          help="k of k-fold cross-validation")
@@ -92,111 +137,116 @@ def settings_ui() -> tuple[sweeps.Settings | None, list[str]]:
                          help="seeds the fold split, the initial weights and the batch order")
     cols[3].number_input("Data seed", 0, 1_000_000, step=1, key=key("data_seed"),
                          persist_state="session",
-                         help="which draw of the disk task's 1000 training points "
+                         help=f"which draw of the disk task's {DEFAULT.n_train} training points "
                               "(the Playground's training set for the same data seed)")
 
-    optimizers = [o for o in cv.OPTIMIZERS if o in state[key("optimizers")]]
-    errors: list[str] = []
-    grids: dict[str, dict] = {}
+    activations = [a for a in hparams.REPORT_ACTIVATIONS if a in state[key("activations")]]
+    optimizers = [o for o in hparams.OPTIMIZERS if o in state[key("optimizers")]]
     st.markdown("**Grid** — values per hyperparameter, separated by commas; every "
                 "combination is tried.")
-    extras = sweeps.extras_note(state[key("activations")])
+    extras = tables.extras_note(activations)
     if extras:
         st.caption(extras)
-    if optimizers:
-        for o, column in zip(optimizers, st.columns(len(optimizers))):
-            with column:
-                st.markdown(f"*{NAMES[o]}*")
-                grids[o] = {}
-                for name in cv.OPTIMIZER_KEYS[o]:
-                    st.text_input(NAMES.get(name, name), key=grid_key(o, name),
-                                  persist_state="session")
-                    try:
-                        grids[o][name] = sweeps.parse_values(name, state[grid_key(o, name)], o)
-                    except ValueError as error:
-                        errors.append(str(error))
+    grids, errors = grid_ui(optimizers) if optimizers else ({}, [])
     st.button("Reset grid to defaults", key=key("reset_grid"), on_click=reset_grid,
               icon=":material/restart_alt:", type="tertiary")
     if errors:
         return None, errors
     try:
-        settings = sweeps.Settings(tuple(a for a in cv.ACTIVATIONS
-                                         if a in state[key("activations")]),
-                                   tuple(optimizers), grids, folds=int(state[key("folds")]),
-                                   epochs=int(state[key("epochs")]), seed=int(state[key("seed")]),
-                                   data_seed=int(state[key("data_seed")]))
+        spec = sweeps.SweepSpec(tuple(activations), tuple(optimizers), grids,
+                                folds=int(state[key("folds")]), epochs=int(state[key("epochs")]),
+                                seed=int(state[key("seed")]),
+                                data_seed=int(state[key("data_seed")]))
     except ValueError as error:
-        return None, [str(error).capitalize()]
-    return settings, []
+        message = str(error)
+        return None, [message[:1].upper() + message[1:]]
+    return spec, []
 
 
-def launch(settings: sweeps.Settings) -> None:
-    folder = sweeps.new_sweep(settings)
-    jobs().start(folder)
+def launch(spec: sweeps.SweepSpec) -> None:
+    folder = jobs.create(KIND, spec)
+    sweep_jobs().start(folder)
     st.session_state[SELECTED] = folder.name
 
 
-def estimate_ui(settings: sweeps.Settings) -> bool:
+def estimate_ui(spec: sweeps.SweepSpec) -> bool:
     """Show the sweep's size; return whether it may run."""
     try:
-        size = sweeps.estimate(settings)
+        size = jobs.estimate(KIND, spec)
     except ValueError as error:  # a bad $MINIDL_SWEEP_CAP
         st.error(str(error), icon=":material/error:")
         return False
     with st.container(horizontal=True, gap="medium"):
-        st.metric("Configurations", f"{size.configurations:,}", width="content",
+        st.metric("Configurations", f"{size.units:,}", width="content",
                   help="grid points, summed over the activation × optimizer pairs")
-        st.metric("Networks", f"{size.members:,}", width="content",
+        st.metric("Networks", f"{size.networks:,}", width="content",
                   help="configurations × folds: one network per configuration and fold")
-        st.metric("Member-epochs", f"{size.member_epochs:,}", width="content",
-                  help="networks × epochs: the work the cap bounds")
         st.metric("Optimizer steps", f"{size.steps:,}", width="content",
-                  help="summed over all networks (small batches take more steps)")
+                  help="summed over all networks (small batches take more steps): "
+                       "the work the cap bounds")
         st.metric("Cap", f"{size.cap:,}", width="content",
-                  help=f"largest member-epochs a sweep may ask for (${sweeps.CAP_ENV})")
+                  help=f"the most optimizer steps a sweep may ask for (${KIND.cap_env})")
     if not size.allowed:
-        st.error(f"This sweep is too large: {size.member_epochs:,} member-epochs "
-                 f"({size.members:,} networks × {settings.epochs} epochs) exceeds the cap of "
-                 f"{size.cap:,}. Use fewer values, pairs, folds or epochs.",
+        st.error(f"This sweep is too large: {size.steps:,} optimizer steps "
+                 f"({plural(size.networks, 'network')} × {plural(spec.epochs, 'epoch')}) exceed the cap of "
+                 f"{size.cap:,}. Use fewer values, pairs, folds or epochs, or larger batches.",
                  icon=":material/block:")
     return size.allowed
 
 
 def new_sweep_ui(expanded: bool) -> None:
     with st.expander("New sweep", expanded=expanded, icon=":material/tune:"):
-        settings, errors = settings_ui()
+        spec, errors = spec_ui()
         for error in errors:
             st.error(error, icon=":material/error:")
-        allowed = settings is not None and estimate_ui(settings)
+        allowed = spec is not None and estimate_ui(spec)
         st.button("Launch", key=key("launch"), type="primary", icon=":material/play_arrow:",
-                  disabled=not allowed, on_click=launch, args=(settings,))
+                  disabled=not allowed, on_click=launch, args=(spec,))
 
 
 # ---------------------------------------------------------------- saved sweeps
 
+def sweep_label(sweep: jobs.JobInfo) -> str:
+    """A name for a selector that never changes (status and progress do; a selector keyed on
+    a changing label would lose its selection)."""
+    s = sweep.spec
+    return (f"{sweep.created_text} · {plural(len(s.activations), 'activation')} × "
+            f"{plural(len(s.optimizers), 'optimizer')}, {plural(s.folds, 'fold')}, "
+            f"{plural(s.epochs, 'epoch')} · {sweep.name.rsplit('-', 1)[-1]}")
+
+
+def overview(saved: list[jobs.JobInfo]) -> pd.DataFrame:
+    """Every saved sweep: when, what (pairs, folds, epochs, seeds), status, how far."""
+    table = tables.jobs_overview(saved, KIND.unit)
+    specs = [s.spec for s in saved]
+    table.insert(2, "pairs", [tables.pairs_text(s.activations, s.optimizers) for s in specs])
+    for i, name in enumerate(("folds", "epochs", "seed", "data_seed"), start=3):
+        table.insert(i, name.replace("_", " "), [getattr(s, name) for s in specs])
+    return table
+
+
 def progress_view(name: str) -> None:
     """Progress bar, ETA and Cancel of a running sweep; reruns the page when it stops."""
-    app_common.job_progress_ui(
-        jobs().get(name), "Queued: waiting for the sweep before it to finish…", key("cancel"),
-        "stop after the current population's epoch; finished configurations stay saved and "
-        "the sweep can be resumed")
+    job_widgets.job_progress_ui(
+        sweep_jobs().get(name), "Queued: waiting for the sweep before it to finish…",
+        key("cancel"), "stop after the current population's epoch; finished configurations "
+        "stay saved and the sweep can be resumed")
 
 
-def resume(name: str) -> None:
-    jobs().start(sweeps.results_root() / name)
+def resume(sweep: jobs.JobInfo) -> None:
+    sweep_jobs().start(sweep.folder)
 
 
-def status_ui(sweep: sweeps.SweepInfo, active: bool) -> None:
-    s = sweep.settings
-    st.caption(f"{', '.join(NAMES[a] for a in s.activations)} × "
-               f"{', '.join(NAMES[o] for o in s.optimizers)} · {s.folds} folds · "
-               f"{s.epochs} epochs · seed {s.seed} · data seed {s.data_seed} · "
-               f"{s.n_train} training points · {sweep.finished} of {sweep.total} "
+def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
+    s = sweep.spec
+    st.caption(f"{tables.pairs_text(s.activations, s.optimizers)} · {plural(s.folds, 'fold')}"
+               f" · {plural(s.epochs, 'epoch')} · seed {s.seed} · data seed {s.data_seed} · "
+               f"{plural(s.n_train, 'training point')} · {sweep.done} of {sweep.total} "
                f"configurations saved in `{sweep.folder}`")
     if active:
         st.fragment(run_every=POLL_SECONDS)(progress_view)(sweep.name)
         return
-    done = f"{sweep.finished} of {sweep.total} configurations"
+    done = f"{sweep.done} of {sweep.total} configurations"
     if sweep.status == "finished":
         st.success(f"Finished: {done}.", icon=":material/check_circle:")
         return
@@ -205,34 +255,36 @@ def status_ui(sweep: sweeps.SweepInfo, active: bool) -> None:
                "created": "Not started yet.",
                "failed": f"Failed after {done}: {sweep.error}"}.get(sweep.status, sweep.status)
     st.warning(message + " **Resume** trains only the missing ones.", icon=":material/pause:")
-    try:
-        size = sweeps.estimate(s)
-    except ValueError as error:  # a bad $MINIDL_SWEEP_CAP
-        st.error(str(error), icon=":material/error:")
-        return
-    st.button("Resume", key=key("resume"), type="primary", icon=":material/play_arrow:",
-              on_click=resume, args=(sweep.name,), disabled=not size.allowed,
-              help=None if size.allowed else f"over the cap of {size.cap:,} member-epochs")
+    job_widgets.resume_button(KIND, sweep, resume, key("resume"))
 
 
-def optimal_ui(result: cv.SweepResult) -> None:
+def column_label(column: str) -> str:
+    """An optimal-table column as people read it: ``"adam beta1"`` → ``"Adam β₁"``."""
+    optimizer, _, name = column.partition(" ")
+    return f"{hparams.label(optimizer)} {hparams.label(name)}"
+
+
+def optimal_ui(result: sweeps.SweepResult) -> None:
     st.subheader("Optimal settings")
     st.caption("Per activation (row) and optimizer: the configuration with the best mean "
                "validation accuracy over the folds (the seed report's Table I layout).")
     table = result.optimal
-    config = {c: st.column_config.NumberColumn(c, format="percent") if c.endswith("accuracy")
-              else st.column_config.NumberColumn(c, format="%g") for c in table.columns}
+    config = {c: st.column_config.NumberColumn(column_label(c), format="percent")
+              if c.endswith(" accuracy") else
+              st.column_config.NumberColumn(column_label(c), format="%g",
+                                            help=hparams.TABLE[c.partition(" ")[2]].help)
+              for c in table.columns}
     st.dataframe(table, column_config=config, key=key("optimal"))
 
 
-def chosen_rows(result: cv.SweepResult) -> pd.DataFrame:
+def chosen_rows(result: sweeps.SweepResult) -> pd.DataFrame:
     """Each pair's best non-diverged configuration (the optimal table's rows)."""
     rows = [r.table[~r.table["diverged"]].head(1) for r in result.results.values()]
     rows = [r for r in rows if not r.empty]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-def charts_ui(result: cv.SweepResult, picked: pd.DataFrame | None) -> None:
+def charts_ui(result: sweeps.SweepResult, picked: pd.DataFrame | None) -> None:
     table = result.table
     st.subheader("Accuracy against learning rate")
     st.caption("Mean validation accuracy ± one standard deviation over the folds; at each "
@@ -252,21 +304,34 @@ def charts_ui(result: cv.SweepResult, picked: pd.DataFrame | None) -> None:
         st.altair_chart(cv_charts.fold_chart(rows), width="content")
 
 
-def table_ui(result: cv.SweepResult, sweep: sweeps.SweepInfo) -> pd.DataFrame | None:
+def results_column_config(table: pd.DataFrame) -> dict:
+    """Labels and formats of the full results table's columns."""
+    settings = {c: st.column_config.NumberColumn(hparams.label(c), format="%g",
+                                                 help=hparams.TABLE[c].help)
+                for c in table.columns if c in hparams.TABLE
+                and hparams.TABLE[c].kind in ("float", "int")}
+    scores = {c: st.column_config.NumberColumn(
+        f"fold {int(c[5:-6]) + 1}" if c.startswith("split") else c.replace("_", " "),
+        format="percent") for c in table.columns if c.endswith("_score")}
+    return {**settings, **scores,
+            "activation": st.column_config.TextColumn("activation"),
+            "playground": st.column_config.LinkColumn(
+                "Playground", display_text="open", width="small", pinned=True,
+                help="train this configuration live in the Playground"),
+            "mean_score": st.column_config.NumberColumn(
+                "mean accuracy", format="percent", help="mean validation accuracy over the folds"),
+            "std_score": st.column_config.NumberColumn(
+                "std", format="percent", help="standard deviation over the folds"),
+            "fit_time": st.column_config.NumberColumn("fit time", format="%.3f s"),
+            "mean_train_loss": st.column_config.NumberColumn("train loss", format="%.4f")}
+
+
+def table_ui(result: sweeps.SweepResult, sweep: jobs.JobInfo) -> pd.DataFrame | None:
     """The full, sortable results table with Playground links; returns the selected rows."""
-    table = sweeps.results_table(result, sweep.settings, playground_url())
-    numbers = {c: st.column_config.NumberColumn(format="%g") for c in table.columns
-               if c in cv.DEFAULTS}
-    scores = {c: st.column_config.NumberColumn(format="percent") for c in table.columns
-              if c.endswith("_score")}
-    config = {**numbers, **scores,
-              "playground": st.column_config.LinkColumn(
-                  "Playground", display_text="open", width="small", pinned=True,
-                  help="train this configuration live in the Playground"),
-              "fit_time": st.column_config.NumberColumn("fit time", format="%.3f s"),
-              "mean_train_loss": st.column_config.NumberColumn("train loss", format="%.4f")}
-    event = st.dataframe(table, hide_index=True, column_config=config, key=key(
-        f"rows_{sweep.name}"), on_select="rerun", selection_mode="multi-row")
+    table = links.with_playground_links(result.table, sweep.spec, playground_url())
+    event = st.dataframe(table, hide_index=True, column_config=results_column_config(table),
+                         key=key(f"rows_{sweep.name}"), on_select="rerun",
+                         selection_mode="multi-row")
     rows = getattr(getattr(event, "selection", None), "rows", None) or []
     picked = table.iloc[rows] if rows else None
     with st.container(horizontal=True):
@@ -275,13 +340,13 @@ def table_ui(result: cv.SweepResult, sweep: sweeps.SweepInfo) -> pd.DataFrame | 
                            icon=":material/download:", key=key("download"))
         # a plain link per selected row, besides the table's own links
         for _, row in (picked.head(3) if picked is not None else table.head(0)).iterrows():
-            st.link_button(f"{labels.pair_label((row['activation'], row['optimizer']))} · "
+            st.link_button(f"{hparams.pair_label((row['activation'], row['optimizer']))} · "
                            f"{cv_charts.describe(row)}", row["playground"],
                            icon=":material/open_in_new:", help="open in the Playground")
     return picked
 
 
-def saved_ui(saved: list[sweeps.SweepInfo], active: set[str]) -> None:
+def saved_ui(saved: list[jobs.JobInfo], active: set[str]) -> None:
     st.header("Sweeps")
     if not saved:
         st.info("No saved sweeps yet: set one up above and press **Launch**.")
@@ -290,12 +355,13 @@ def saved_ui(saved: list[sweeps.SweepInfo], active: set[str]) -> None:
     if st.session_state.get(SELECTED) not in by_name:
         st.session_state[SELECTED] = saved[0].name
     name = st.selectbox("Saved sweep", list(by_name), key=SELECTED,
-                        format_func=lambda n: by_name[n].label(),
-                        help=f"every sweep saved under {sweeps.results_root()}, newest first")
+                        format_func=lambda n: sweep_label(by_name[n]),
+                        help=f"every sweep saved under {KIND.root()}, newest first")
     with st.expander(f"All saved sweeps ({len(saved)})", icon=":material/folder_open:"):
-        st.dataframe(sweeps.overview(saved), hide_index=True, key=key("overview"))
+        st.dataframe(overview(saved), hide_index=True, key=key("overview"))
+    sweep = by_name[name]
     try:
-        sweep, result = sweeps.load(by_name[name].folder, active)
+        result = sweeps.load(sweep.folder, sweep.spec)
     except (OSError, ValueError) as error:
         st.error(f"Could not read this sweep: {error}", icon=":material/error:")
         return
@@ -322,8 +388,12 @@ def main() -> None:
     st.caption("k-fold cross-validation of the disk task for every activation × optimizer pair "
                "over a grid of hyperparameters, trained as batched populations of networks. "
                "The result is a table of optimal settings like the seed report's Table I.")
-    active = jobs().active()
-    saved = sweeps.list_sweeps(active=active)
+    active = sweep_jobs().active()
+    try:
+        saved = jobs.list_jobs(KIND, active=active)
+    except OSError as error:
+        st.error(f"Cannot list the saved sweeps: {error}", icon=":material/error:")
+        saved = []
     new_sweep_ui(expanded=not saved)
     saved_ui(saved, active)
 

@@ -1,23 +1,27 @@
 """Reproduce: re-run the seed report's study — every pair R times — and compare with its numbers.
 
-Pick where the settings come from (the report's Table I, or the optimal table
-of a sweep saved by the Cross-validation page), the pairs, runs and epochs;
-**Run study** saves a plan under the results root (``minidl.studies``) and
-hands it to one background worker shared by the process.  While it trains, a
-fragment polls the runner every ``POLL_SECONDS`` for a progress bar and ETA
-(Cancel stops it; the pairs already finished are kept).  Finished, cancelled
-and past studies are read back from disk: Fig. 2, Fig. 3, the summary table
-and CSV downloads.
+Pick where the configurations come from (the report's Table I, or the optimal
+table of a sweep saved by the Cross-validation page), the pairs, runs and
+epochs; **Run study** saves a ``studies.StudySpec`` under the results root
+(``jobs.create(studies.STUDY, …)``) and hands it to one background worker shared
+by the process.  While it trains, a fragment polls the runner every
+``POLL_SECONDS`` for a progress bar and ETA (Cancel stops it; the pairs already
+finished are kept, and **Resume** trains the others).  Finished, cancelled and
+past studies are read back from disk: Fig. 2, Fig. 3, the summary table and CSV
+downloads.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
-import app_common
 import streamlit_app
-from minidl import reproduce, studies, study_charts, sweeps
-from minidl.studies import pair_label
+from minidl import hparams, jobs, studies, sweeps
+from minidl.viz import study as study_charts
+from minidl.viz import tables
+from ui import jobs as job_widgets
 
 streamlit_app.enter()
 
@@ -25,26 +29,31 @@ streamlit_app.enter()
 SOURCE, RUNS, EPOCHS, SEED, VIEW, LOG = "rp_source", "rp_runs", "rp_epochs", "rp_seed", \
     "rp_view", "rp_log"
 POLL_SECONDS = 0.5
+KIND = studies.STUDY
 
 
 @st.cache_resource
-def jobs() -> studies.StudyJobs:
+def study_jobs() -> jobs.Jobs:
     """The process's study runners and their one worker thread (shared by every session)."""
-    return studies.StudyJobs()
+    return jobs.Jobs(KIND)
 
 
-# ---------------------------------------------------------------- settings source
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
 
-def sweep_sources() -> dict[str, sweeps.SweepInfo]:
+
+# ---------------------------------------------------------------- configurations' source
+
+def sweep_sources() -> dict[str, jobs.JobInfo]:
     """Saved sweeps with at least one finished configuration, by folder name."""
     try:
-        return {s.name: s for s in sweeps.list_sweeps() if s.finished > 0}
+        return {s.name: s for s in jobs.list_jobs(sweeps.SWEEP) if s.done > 0}
     except OSError:
         return {}
 
 
-def source_ui() -> tuple[str, str, dict]:
-    """The settings source picker; returns (source, its label, settings per pair)."""
+def source_ui() -> tuple[str, studies.StudySpec | None]:
+    """The source picker; returns (source, a spec with every pair of the source)."""
     saved = sweep_sources()
     options = [studies.PAPER, *saved]
 
@@ -52,9 +61,9 @@ def source_ui() -> tuple[str, str, dict]:
         if name == studies.PAPER:
             return "The report's Table I (its cross-validated optimum)"
         sweep = saved[name]
-        s = sweep.settings
-        return (f"Saved sweep {sweep.created.replace('T', ' ')[:16]} · {len(s.pairs)} pairs, "
-                f"{s.folds} folds, {s.epochs} epochs (its optimal table)")
+        s = sweep.spec
+        return (f"Saved sweep {sweep.created_text} · {plural(len(s.pairs), 'pair')}, "
+                f"{plural(s.folds, 'fold')}, {plural(s.epochs, 'epoch')} (its optimal table)")
 
     if st.session_state.get(SOURCE) not in options:
         st.session_state.pop(SOURCE, None)  # a sweep that is gone: back to the preset
@@ -62,23 +71,22 @@ def source_ui() -> tuple[str, str, dict]:
                           help="Sweeps appear here once the Cross-validation page has "
                                "finished at least one configuration of them.")
     if source == studies.PAPER:
-        return source, "the report's Table I", dict(reproduce.PAPER_SETTINGS)
+        return source, studies.paper_spec()
     try:
-        settings = reproduce.settings_from_sweep(saved[source].folder)
+        return source, studies.sweep_spec(saved[source].folder)
     except (OSError, ValueError, KeyError) as error:
         st.error(f"Cannot read the optimal settings of sweep {source}: {error}",
                  icon=":material/error:")
-        return source, "", {}
-    return source, f"sweep {source}", settings
+        return source, None
 
 
-def plan_ui() -> studies.Plan | None:
-    """Source, pairs, runs, epochs and seed; the settings table and the cost check."""
-    source, source_label, settings = source_ui()
-    if not settings:
+def spec_ui() -> studies.StudySpec | None:
+    """Source, pairs, runs, epochs and seed; the configurations table."""
+    source, base = source_ui()
+    if base is None:
         return None
-    chosen = st.multiselect("Pairs", list(settings), default=list(settings),
-                            format_func=pair_label, key=f"rp_pairs_{source}",
+    chosen = st.multiselect("Pairs", base.pairs, default=base.pairs,
+                            format_func=hparams.pair_label, key=f"rp_pairs_{source}",
                             help="Activation × optimizer pairs to train; each is trained "
                                  "`runs` times with its settings below.")
     runs_col, epochs_col, seed_col = st.columns(3)
@@ -94,40 +102,49 @@ def plan_ui() -> studies.Plan | None:
     if not chosen:
         st.warning("Choose at least one pair.", icon=":material/warning:")
         return None
-    chosen_settings = {p: settings[p] for p in settings if p in chosen}
-    st.caption(f"Hyperparameters from {source_label} (ε, β, ρ where the optimizer uses them):")
-    st.dataframe(studies.settings_table(chosen_settings), hide_index=True, width="content")
-    return studies.Plan(chosen_settings, int(runs), int(epochs), int(seed), source,
-                        source_label)
+    configs = {p: base.configs[p] for p in base.pairs if p in chosen}
+    st.caption(f"Hyperparameters from {base.source_label} (ε, β, ρ where the optimizer uses "
+               "them):")
+    st.dataframe(tables.configs_table(configs), hide_index=True, width="content")
+    return dataclasses.replace(base, configs=configs, runs=int(runs), epochs=int(epochs),
+                               seed=int(seed))
 
 
-def launch(plan: studies.Plan) -> None:
-    folder = studies.new_study(plan)
-    jobs().start(folder)
+def describe_work(size: jobs.Estimate, spec: studies.StudySpec) -> str:
+    """``"9 pairs × 10 runs × 100 epochs = 2,400,000 optimizer steps (cap 3,000,000)"``."""
+    return (f"{plural(size.parts, 'pair')} × {plural(spec.runs, 'run')} × "
+            f"{plural(spec.epochs, 'epoch')} = "
+            f"{size.steps:,} optimizer steps (cap {size.cap:,})")
+
+
+def launch(spec: studies.StudySpec) -> None:
+    folder = jobs.create(KIND, spec)
+    study_jobs().start(folder)
     st.session_state[VIEW] = folder.name
 
 
-def launch_ui(plan: studies.Plan | None) -> None:
-    if plan is None:
+def launch_ui(spec: studies.StudySpec | None) -> None:
+    if spec is None:
         st.button("Run study", type="primary", disabled=True, icon=":material/play_arrow:")
         return
     try:
-        cost = studies.estimate(plan)
+        size = jobs.estimate(KIND, spec)
     except ValueError as error:  # a bad $MINIDL_STUDY_CAP
         st.error(str(error), icon=":material/error:")
         return
-    if cost.allowed:
-        st.caption(f"Work: {cost.describe()}.")
+    if size.allowed:
+        st.caption(f"Work: {describe_work(size, spec)}.")
     else:
-        st.error(f"Too much work for this demo: {cost.describe()}. Lower the runs, the "
-                 f"epochs or the pairs (or raise ${studies.CAP_ENV} where you run the app).",
+        st.error(f"Too much work for this demo: {describe_work(size, spec)}. Lower the runs, "
+                 f"the epochs or the pairs (or raise ${KIND.cap_env} where you run the app).",
                  icon=":material/block:")
-    busy = jobs().active()
+    busy = study_jobs().active()
     if busy:
-        st.caption(f"{len(busy)} study running or queued on this server; a new one waits "
-                   "its turn.")
-    st.button("Run study", type="primary", disabled=not cost.allowed, on_click=launch,
-              args=(plan,), icon=":material/play_arrow:")
+        studies_text = "1 study" if len(busy) == 1 else f"{len(busy)} studies"
+        st.caption(f"{studies_text} running or queued on this server; a new one waits its "
+                   "turn.")
+    st.button("Run study", type="primary", disabled=not size.allowed, on_click=launch,
+              args=(spec,), icon=":material/play_arrow:")
 
 
 # ---------------------------------------------------------------- progress and results
@@ -135,25 +152,47 @@ def launch_ui(plan: studies.Plan | None) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def progress_view(name: str) -> None:
     """Progress bar, ETA and Cancel of the study ``name``; reruns the page when it ends."""
-    app_common.job_progress_ui(jobs().get(name), "Waiting for the study ahead of this one…",
-                               "rp_cancel")
+    job_widgets.job_progress_ui(
+        study_jobs().get(name), "Waiting for the study ahead of this one…", "rp_cancel",
+        "stop after the current pair; finished pairs stay saved and the study can be resumed")
 
 
-def status_ui(info: studies.StudyInfo) -> None:
-    n = len(info.plan.settings)
-    if info.status == "failed":
-        st.error(f"The study failed: {info.error}", icon=":material/error:")
-    elif info.status == "cancelled":
-        st.warning(f"Cancelled after {info.pairs_done} of {n} pairs; the finished pairs are "
-                   "shown.", icon=":material/cancel:")
-    elif info.status == "interrupted":
-        st.warning("The server stopped while this study ran; only what was saved is "
-                   "shown.", icon=":material/warning:")
+def study_label(study: jobs.JobInfo) -> str:
+    """Creation time and spec (not the status, which changes while a list is shown)."""
+    s = study.spec
+    return (f"{study.created_text} · {s.source_label}, {plural(len(s.pairs), 'pair')}, "
+            f"{plural(s.runs, 'run')} × {plural(s.epochs, 'epoch')}")
 
 
-def results_ui(info: studies.StudyInfo) -> None:
+def resume(study: jobs.JobInfo) -> None:
+    study_jobs().start(study.folder)
+    st.session_state[VIEW] = study.name
+
+
+def status_ui(study: jobs.JobInfo) -> None:
+    """What stopped a study that did not finish, and **Resume** for it."""
+    if study.status == "finished":
+        return
+    spec = study.spec
+    pairs = f"{study.done // spec.runs} of {len(spec.pairs)} pairs"
+    if study.status == "failed":
+        st.error(f"The study failed after {pairs}: {study.error}", icon=":material/error:")
+    elif study.status == "cancelled":
+        st.warning(f"Cancelled after {pairs}; the finished pairs are shown.",
+                   icon=":material/cancel:")
+    elif study.status == "interrupted":
+        st.warning(f"The server stopped while this study ran, after {pairs}; only what was "
+                   "saved is shown.", icon=":material/warning:")
+    elif study.status == "created":
+        st.info("Not started yet.", icon=":material/schedule:")
+    if study.resumable:
+        st.caption("**Resume** trains only the pairs not finished yet.")
+        job_widgets.resume_button(KIND, study, resume, "rp_resume")
+
+
+def results_ui(info: jobs.JobInfo) -> None:
     try:
-        study = studies.load(info.folder)
+        study = studies.load(info.folder, info.spec)
     except (OSError, ValueError, KeyError) as error:  # a damaged folder: say so, go on
         st.error(f"Cannot read the results of study {info.name}: {error}",
                  icon=":material/error:")
@@ -161,17 +200,17 @@ def results_ui(info: studies.StudyInfo) -> None:
     if study is None or study.runs.empty:
         st.info("No finished pair to show.", icon=":material/hourglass_empty:")
         return
-    plan = info.plan
-    st.caption(f"Settings from {plan.source_label}; {plan.runs} runs per pair, "
-               f"{plan.epochs} epochs, seed {plan.seed}; {info.status}; saved as "
-               f"`{studies.SUBFOLDER}/{info.name}` under the results folder.")
+    spec = info.spec
+    st.caption(f"Settings from {spec.source_label}; {plural(spec.runs, 'run')} per pair, "
+               f"{plural(spec.epochs, 'epoch')}, seed {spec.seed}; {info.status}; saved as "
+               f"`{KIND.folder}/{info.name}` under the results folder.")
     summary = study.summary
     diverged = int(summary["diverged"].sum())
     if diverged:
         st.warning(f"{diverged} run{'s' * (diverged != 1)} diverged (the loss became NaN "
                    "or infinite); they are left out of the means and standard errors.",
                    icon=":material/warning:")
-    st.dataframe(studies.summary_table(summary), hide_index=True, width="content")
+    st.dataframe(tables.summary_table(summary), hide_index=True, width="content")
 
     # full width, one under the other: nine pair names need the room on Fig. 2's axis
     st.altair_chart(study_charts.accuracy_figure(summary), width="stretch")
@@ -190,15 +229,19 @@ def results_ui(info: studies.StudyInfo) -> None:
 
 
 def study_ui() -> None:
-    active = jobs().active()
-    saved = {s.name: s for s in studies.list_studies(active=active)}
+    active = study_jobs().active()
+    try:
+        saved = {s.name: s for s in jobs.list_jobs(KIND, active=active)}
+    except OSError as error:
+        st.error(f"Cannot list the saved studies: {error}", icon=":material/error:")
+        return
     if not saved:
         st.info("No saved studies yet: choose the settings above and press **Run study**.",
                 icon=":material/info:")
         return
     if st.session_state.get(VIEW) not in saved:
         st.session_state.pop(VIEW, None)  # newest by default
-    name = st.selectbox("Study", list(saved), format_func=lambda n: saved[n].label(),
+    name = st.selectbox("Study", list(saved), format_func=lambda n: study_label(saved[n]),
                         key=VIEW)
     info = saved[name]
     if name in active:
@@ -216,7 +259,7 @@ st.caption("Train every activation × optimizer pair of the seed report several 
            "report's Fig. 2 and Fig. 3.")
 
 st.subheader("Settings")
-launch_ui(plan_ui())
+launch_ui(spec_ui())
 
 st.subheader("Results")
 study_ui()

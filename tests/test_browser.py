@@ -136,3 +136,42 @@ def test_reproduce_page_runs_a_small_study_to_its_figures(app_server, browser_pa
     assert page.locator("[data-testid='stException']").count() == 0
     page.locator("[data-testid='stVegaLiteChart']").first.scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "reproduce-results.png")
+
+
+def test_cross_validation_page_runs_a_tiny_sweep_to_its_tables(app_server, browser_page,
+                                                               wait_for_app, artifacts):
+    page = browser_page
+    page.goto(f"{app_server}/cross_validation")
+    wait_for_app(page)
+    if not page.get_by_role("button", name="Remove ReLU").is_visible():
+        page.get_by_text("New sweep", exact=True).click()  # collapsed once sweeps are saved
+    # Tanh + Adam only: remove the other chips of the two multiselects
+    for name in ("ReLU", "Sigmoid", "SGD", "RMSProp"):
+        page.get_by_role("button", name=f"Remove {name}").click()
+        wait_for_app(page)
+    for label, value in (("Folds", "2"), ("Epochs", "1")):
+        field = page.get_by_role("spinbutton", name=label)
+        field.fill(value)
+        field.press("Enter")
+        wait_for_app(page)
+    # the grid's inputs are the settings table's: labels from it, weight decay included
+    for label, value in (("learning rate", "0.01"), ("β₁", "0.9"), ("β₂", "0.999"),
+                         ("ε", "1e-08"), ("batch size", "50")):
+        field = page.get_by_role("textbox", name=label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        wait_for_app(page)
+    expect(page.get_by_role("textbox", name="weight decay (L2)")).to_have_value("0.0")
+    expect(metric(page, "Networks")).to_have_text("2")
+    expect(metric(page, "Optimizer steps")).to_have_text("20")  # 2 folds × 10 steps (batch 50)
+    page.screenshot(path=artifacts / "cross-validation-grid.png")
+
+    page.get_by_role("button", name="Launch").click()
+    expect(page.get_by_text("Finished: 1 of 1 configurations").first).to_be_visible(
+        timeout=120_000)
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(2, timeout=30_000)
+    wait_for_app(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    expect(page.get_by_role("heading", name="All configurations")).to_be_visible()
+    page.get_by_role("heading", name="Sweeps").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "cross-validation-results.png")

@@ -12,7 +12,7 @@ import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import sweeps
+from minidl import hparams, jobs, sweeps
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -65,16 +65,23 @@ def test_page_launches_a_tiny_sweep_through_to_its_tables(results_dir):
     at = open_page()
     assert metric(at, "Networks") == "3,480"  # prefilled with the full default grid
     assert at.text_input(key="cv_grid_sgd_lr").value == "0.0001, 0.001, 0.01, 0.1, 1.0"
+    # the grid editor offers what the settings table searches: weight decay for every optimizer
+    for o in hparams.OPTIMIZERS:
+        weight_decay = at.text_input(key=f"cv_grid_{o}_weight_decay")
+        assert (weight_decay.label, weight_decay.value) == ("weight decay (L2)", "0.0")
+    assert at.text_input(key="cv_grid_adam_beta1").label == "β₁"
     set_up(at)
-    assert metric(at, "Networks") == "4" and metric(at, "Member-epochs") == "4"
+    # 2 configurations × 2 folds × 1 epoch × 10 steps (500 training rows a fold, batch 50)
+    assert metric(at, "Networks") == "4" and metric(at, "Optimizer steps") == "40"
     at.button(key="cv_launch").click().run()
     wait_until_stopped(at)
 
     assert "Finished: 2 of 2 configurations" in at.success[0].value
     optimal, full = results(at)
     assert list(optimal.value.index) == ["tanh"]
-    assert list(optimal.value.columns) == ["adam lr", "adam batch_size", "adam beta1",
-                                           "adam beta2", "adam eps", "adam accuracy"]
+    assert list(optimal.value.columns) == ["adam lr", "adam beta1", "adam beta2", "adam eps",
+                                           "adam weight_decay", "adam batch_size",
+                                           "adam accuracy"]
     table = full.value
     assert len(table) == 2 and sorted(table["lr"]) == [0.01, 0.1]
     assert table["playground"].str.startswith("./?").all()  # the Playground is at the root
@@ -89,21 +96,23 @@ def test_page_launches_a_tiny_sweep_through_to_its_tables(results_dir):
 
 def test_bad_grid_is_rejected_before_anything_runs(results_dir):
     at = open_page()
-    for text, message in [("0.01, fast", "'fast' is not a number"),
+    # the settings table's messages (hparams.parse_values), saying whose grid
+    for text, message in [("0.01, fast", "fast (expected a finite number > 0)"),
                           ("", "the list is empty"),
-                          ("-0.1", "must be greater than 0")]:
+                          ("-0.1", "-0.1 (expected a finite number > 0)")]:
         at.text_input(key="cv_grid_adam_lr").set_value(text).run()
-        assert any(message in e.value and e.value.startswith("Adam learning rate")
+        assert any(message in e.value and e.value.startswith("Adam · ")
+                   and "learning rate" in e.value.lower()
                    for e in at.error), [e.value for e in at.error]
         assert at.button(key="cv_launch").disabled
     assert not results_dir.exists()
 
 
 def test_sweep_past_the_cap_is_refused_with_the_estimate_and_the_cap(monkeypatch, results_dir):
-    monkeypatch.setenv(sweeps.CAP_ENV, "5000")
+    monkeypatch.setenv(sweeps.SWEEP.cap_env, "5000")  # the cap counts optimizer steps
     at = open_page()
     [error] = at.error
-    assert "87,000 member-epochs" in error.value and "cap of 5,000" in error.value
+    assert "26,680,000 optimizer steps" in error.value and "cap of 5,000" in error.value
     assert at.button(key="cv_launch").disabled
     assert not results_dir.exists()
 
@@ -121,20 +130,20 @@ def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
     assert json.loads((saved / "sweep.json").read_text())["status"] == "cancelled"
 
 
-class CancelAfterFirstPopulation(sweeps.SweepRunner):
-    def _report(self, done: int) -> bool:
-        keep_going = super()._report(done)
+class CancelAfterFirstPopulation(jobs.Runner):
+    def _report(self, done: int, total: int) -> bool:
+        keep_going = super()._report(done, total)
         if done >= 2 * 2 * 2 * 1:  # 2 configurations × 2 folds × 2 epochs × 1 step (batch 60)
             self.cancel()
         return keep_going
 
 
 def test_a_second_visit_lists_a_cancelled_sweep_and_resumes_it(results_dir):
-    settings = sweeps.Settings(("relu",), ("sgd",), {"sgd": {"lr": [0.01, 0.1],
-                                                           "batch_size": [60, 30]}},
-                               folds=2, epochs=2, n_train=120)
-    folder = sweeps.new_sweep(settings)
-    assert CancelAfterFirstPopulation(folder).run().status == "cancelled"
+    spec = sweeps.SweepSpec(("relu",), ("sgd",), {"sgd": {"lr": [0.01, 0.1],
+                                                        "batch_size": [60, 30]}},
+                            folds=2, epochs=2, n_train=120)
+    folder = jobs.create(sweeps.SWEEP, spec)
+    assert CancelAfterFirstPopulation(sweeps.SWEEP, folder).run().status == "cancelled"
 
     at = open_page()
     [label] = at.selectbox(key="cv_sweep").options
@@ -145,3 +154,31 @@ def test_a_second_visit_lists_a_cancelled_sweep_and_resumes_it(results_dir):
     wait_until_stopped(at)
     assert "Finished: 4 of 4 configurations" in at.success[0].value
     assert len(results(at)[1].value) == 4
+
+
+def test_a_result_row_opens_its_configuration_on_the_sweeps_data_in_the_playground():
+    from urllib.parse import parse_qs, urlparse
+
+    import numpy as np
+
+    from ui import links, playground
+
+    spec = sweeps.SweepSpec(("sigmoid",), ("adam",), {"adam": {"lr": [0.003]}}, folds=2,
+                            epochs=3, data_seed=7, n_train=200)
+    # a row as read back from a sweep's CSV: numpy scalars, NaN where another grid had a key
+    row = {"activation": "sigmoid", "optimizer": "adam", "lr": np.float64(0.003),
+           "beta1": 0.8, "beta2": 0.999, "eps": 1e-9, "weight_decay": np.float64(0.001),
+           "batch_size": np.int64(20), "gain": 16.0, "momentum": float("nan"),
+           "rho": float("nan"), "mean_score": 0.9}
+    query = links.playground_query(row, spec)
+    assert query == {"n_train": "200", "data_seed": "7", "activation": "sigmoid",
+                     "gain": "16.0", "optimizer": "adam", "lr": "0.003", "beta1": "0.8",
+                     "eps": "1e-09", "weight_decay": "0.001", "batch_size": "20",
+                     "epochs": "3"}
+    settings, warnings = playground.parse_query(query)
+    assert not warnings
+    assert {k: settings[k] for k in ("lr", "batch_size", "gain", "weight_decay", "epochs")} == {
+        "lr": 0.003, "batch_size": 20, "gain": 16.0, "weight_decay": 0.001, "epochs": 3}
+    link = links.playground_link(row, spec, "http://host/")
+    assert link.startswith("http://host/?")
+    assert parse_qs(urlparse(link).query)["optimizer"] == ["adam"]

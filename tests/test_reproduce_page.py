@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import reproduce, studies, sweeps
+from minidl import hparams, jobs, reproduce, studies, sweeps
 
 ADAM_RELU, RMSPROP_TANH = ("relu", "adam"), ("tanh", "rmsprop")  # batch 20: quick
 
@@ -21,7 +21,7 @@ ADAM_RELU, RMSPROP_TANH = ("relu", "adam"), ("tanh", "rmsprop")  # batch 20: qui
 @pytest.fixture
 def results(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDL_RESULTS_DIR", str(tmp_path))
-    monkeypatch.delenv(studies.CAP_ENV, raising=False)
+    monkeypatch.delenv(studies.STUDY.cap_env, raising=False)
     return tmp_path
 
 
@@ -60,7 +60,7 @@ def test_page_shows_the_reports_table_one_before_launching(results):
     at = open_page()
     assert at.title[0].value == "Reproduce"
     assert at.selectbox(key="rp_source").value == studies.PAPER
-    assert at.multiselect(key="rp_pairs_paper").value == list(reproduce.PAPER_SETTINGS)
+    assert at.multiselect(key="rp_pairs_paper").value == list(reproduce.PAPER_CONFIGS)
     assert (at.number_input(key="rp_runs").value, at.number_input(key="rp_epochs").value) == (
         10, 100)
     table = at.dataframe[0].value.set_index("pair")
@@ -82,14 +82,14 @@ def test_a_tiny_study_runs_to_its_table_charts_and_downloads(results):
     assert at.get("progress") or at.get("vega_lite_chart")  # running, or already done
     wait_for_study(at)
 
-    folder, = (results / "reproductions").iterdir()
+    folder, = (results / "studies").iterdir()
     summary = reproduce.load_study(folder).summary
-    expected = reproduce.run_study(reproduce.PAPER_SETTINGS, runs=2, epochs=2,
+    expected = reproduce.run_study(reproduce.PAPER_CONFIGS, runs=2, epochs=2,
                                    pairs=[ADAM_RELU, RMSPROP_TANH]).summary
     pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
     table = at.dataframe[1].value.set_index("pair")
     for row in summary.to_dict("records"):
-        shown = table.loc[studies.pair_label((row["activation"], row["optimizer"]))]
+        shown = table.loc[hparams.pair_label((row["activation"], row["optimizer"]))]
         assert shown["test accuracy % (mean ± SE)"] == (
             f"{100 * row['test_acc']:.2f} ± {100 * row['test_acc_se']:.2f}")
         assert shown["final train loss"] == f"{row['final_loss']:.4f}"
@@ -128,11 +128,11 @@ def test_cancel_stops_the_study_and_says_so(results):
     wait_for_study(at)
     assert "Cancelled after 0 of 1 pairs" in at.warning[0].value
     assert at.info[0].value == "No finished pair to show."
-    assert studies.list_studies()[0].status == "cancelled"
+    assert jobs.list_jobs(studies.STUDY)[0].status == "cancelled"
 
 
 def test_work_past_the_cap_is_refused_with_the_estimate(results, monkeypatch):
-    monkeypatch.setenv(studies.CAP_ENV, "10000")
+    monkeypatch.setenv(studies.STUDY.cap_env, "10000")
     at = open_page()
     assert "2,400,000 optimizer steps (cap 10,000)" in at.error[0].value
     assert at.button[0].disabled
@@ -144,12 +144,12 @@ def test_work_past_the_cap_is_refused_with_the_estimate(results, monkeypatch):
 
 
 def test_settings_can_come_from_a_saved_sweep(results):
-    settings = sweeps.Settings(activations=("tanh",), optimizers=("sgd",),
-                               grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
-                               folds=2, epochs=1, n_train=100)
-    folder = sweeps.new_sweep(settings)
-    assert sweeps.SweepRunner(folder).run().status == "finished"
-    chosen = reproduce.settings_from_sweep(folder)[("tanh", "sgd")]
+    spec = sweeps.SweepSpec(activations=("tanh",), optimizers=("sgd",),
+                            grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
+                            folds=2, epochs=1, n_train=100)
+    folder = jobs.create(sweeps.SWEEP, spec)
+    assert jobs.Runner(sweeps.SWEEP, folder).run().status == "finished"
+    chosen = reproduce.configs_from_sweep(folder)[("tanh", "sgd")]
 
     at = open_page()
     at.selectbox(key="rp_source").set_value(folder.name)
@@ -163,12 +163,44 @@ def test_settings_can_come_from_a_saved_sweep(results):
 
 
 def test_diverged_runs_are_flagged_without_breaking_the_page(results):
-    plan = studies.Plan({("relu", "sgd"): {"lr": 50.0, "batch_size": 50},
-                         RMSPROP_TANH: reproduce.PAPER_SETTINGS[RMSPROP_TANH]}, runs=2, epochs=2)
-    assert studies.StudyRunner(studies.new_study(plan)).run().status == "finished"
+    spec = studies.StudySpec({("relu", "sgd"): {"lr": 50.0, "batch_size": 50},
+                              RMSPROP_TANH: reproduce.PAPER_CONFIGS[RMSPROP_TANH]},
+                             runs=2, epochs=2)
+    folder = jobs.create(studies.STUDY, spec)
+    assert jobs.Runner(studies.STUDY, folder).run().status == "finished"
     at = open_page()
     assert "2 runs diverged" in at.warning[0].value
     table = at.dataframe[1].value.set_index("pair")
     assert table.loc["SGD + ReLU"].tolist()[:3] == ["—", "—", "—"]
     assert table.loc["SGD + ReLU", "diverged runs"] == "2 of 2"
     assert len(at.get("vega_lite_chart")) == 2
+
+
+class CancelInSecondPair(jobs.Runner):
+    """Cancels once the first pair (200 optimizer steps) is done and the second has begun."""
+
+    def _report(self, done: int, total: int) -> bool:
+        if done > 200:  # 2 runs × 2 epochs × 50 steps (1000 points, batch 20)
+            self.cancel()  # before reporting, so that this very report says stop
+        return super()._report(done, total)
+
+
+def test_a_cancelled_study_shows_its_finished_pairs_and_resumes_the_others(results):
+    spec = studies.StudySpec({p: reproduce.PAPER_CONFIGS[p] for p in (ADAM_RELU, RMSPROP_TANH)},
+                             runs=2, epochs=2)
+    folder = jobs.create(studies.STUDY, spec)
+    assert CancelInSecondPair(studies.STUDY, folder).run().status == "cancelled"
+
+    at = open_page()
+    assert "Cancelled after 1 of 2 pairs" in at.warning[0].value
+    assert at.dataframe[1].value["pair"].tolist() == ["Adam + ReLU"]
+    at.button(key="rp_resume").click()
+    at.run()
+    wait_for_study(at)
+    assert not [b for b in at.button if b.key == "rp_resume"]
+    assert at.dataframe[1].value["pair"].tolist() == ["Adam + ReLU", "RMSProp + Tanh"]
+    assert jobs.list_jobs(studies.STUDY)[0].status == "finished"
+    # resuming trains only the missing pair: the numbers are those of one uninterrupted call
+    expected = reproduce.run_study(spec.configs, runs=2, epochs=2).summary
+    pd.testing.assert_frame_equal(studies.load(folder, spec).summary, expected,
+                                  check_dtype=False)

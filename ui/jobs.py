@@ -1,7 +1,9 @@
-"""Widgets shared by pages (a module beside ``streamlit_app.py``, so that Streamlit's
-``pages/`` router never mistakes it for a page)."""
+"""Widgets shared by the pages that run saved jobs (``minidl.jobs``): Cross-validation's sweeps
+and Reproduce's studies."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -22,3 +24,18 @@ def job_progress_ui(runner: jobs.Runner | None, waiting: str, cancel_key: str,
     cancelling = runner.cancel_event.is_set()
     st.button("Stopping…" if cancelling else "Cancel", key=cancel_key, icon=":material/stop:",
               on_click=runner.cancel, disabled=cancelling, help=cancel_help)
+
+
+def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobInfo], object],
+                  key: str) -> None:
+    """**Resume** for a stopped job (``start(job)`` on click): it trains only what is missing.
+    Disabled, saying why, when the job is over the work cap (``$<kind.cap_env>``)."""
+    try:
+        size = jobs.estimate(kind, job.spec)
+    except ValueError as error:  # a bad cap in the environment
+        st.error(str(error), icon=":material/error:")
+        return
+    st.button("Resume", key=key, type="primary", icon=":material/play_arrow:", on_click=start,
+              args=(job,), disabled=not size.allowed,
+              help=(f"train the missing {kind.unit}s" if size.allowed else
+                    f"over the cap of {size.cap:,} optimizer steps (${kind.cap_env})"))

@@ -1,0 +1,58 @@
+"""Links between pages, without Streamlit: a sweep's result row → the Playground's URL.
+
+The Playground keeps its settings in its URL (``ui.playground``: ``from_config``
+and ``to_query``); a link opens one configuration of a sweep there, on the
+sweep's own training set (its data seed and size) with the sweep's epochs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+import pandas as pd
+
+from minidl import hparams, sweeps
+from ui import playground
+
+
+def _missing(value: object) -> bool:
+    """An empty cell: a key another pair's grid searched but this row's did not."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def playground_config(row: Mapping, spec: sweeps.SweepSpec) -> dict:
+    """The configuration of a result row: its pair, its grid keys that have a value, and the
+    sweep's epochs and training set (each value checked by the settings table)."""
+    optimizer = row["optimizer"]
+    config = {"activation": row["activation"], "optimizer": optimizer,
+              "epochs": spec.epochs, "data_seed": spec.data_seed, "n_train": spec.n_train,
+              "dataset": sweeps.DATASET}
+    config.update({k: row[k] for k in hparams.grid_keys(optimizer)
+                   if k in row and not _missing(row[k])})
+    # check: numpy scalars and floats read back from a CSV become the setting's own type
+    return hparams.check_all(config)
+
+
+def playground_query(row: Mapping, spec: sweeps.SweepSpec) -> dict[str, str]:
+    """Query parameters that open one result row's configuration in the Playground."""
+    return playground.to_query(playground.from_config(playground_config(row, spec)))
+
+
+def playground_link(row: Mapping, spec: sweeps.SweepSpec, page: str = "./") -> str:
+    """A link to the Playground with ``row``'s configuration: ``<page>?activation=relu&…``.
+
+    ``page``: the Playground's address — ``"./"`` (relative to another page of the
+    app) while it is the app's default page, served at the root.
+    """
+    return f"{page}?{urlencode(playground_query(row, spec))}"
+
+
+def with_playground_links(table: pd.DataFrame, spec: sweeps.SweepSpec, page: str = "./"
+                          ) -> pd.DataFrame:
+    """A copy of a sweep's results table with a first column ``playground`` of links."""
+    table = table.copy()
+    table.insert(0, "playground", [playground_link(r, spec, page)
+                                   for r in table.to_dict("records")])
+    return table
