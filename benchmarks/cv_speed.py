@@ -22,7 +22,7 @@ import torch
 # `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidl import cv, data  # noqa: E402
+from minidl import cv, data, hparams, jobs, sweeps  # noqa: E402
 
 
 def main() -> None:
@@ -38,13 +38,13 @@ def main() -> None:
     X, y = data.disk(args.points, seed=0)
     comparisons = [
         ("Tanh + RMSProp, its default grid (minibatch 1, 10, 20)", "rmsprop",
-         cv.default_grid_for("tanh", "rmsprop"), 1),
+         hparams.default_grid("tanh", "rmsprop"), 1),
         ("Tanh + Adam, minibatch 10 and 20 only", "adam",
          {"lr": [1e-3, 1e-2, 1e-1], "batch_size": [10, 20], "beta1": [0.8, 0.9],
           "beta2": [0.99, 0.999]}, args.compare_epochs),
     ]
     for title, optimizer, grid, epochs in comparisons:
-        configs = len(cv.configurations(cv.validate_grid(grid, optimizer)))
+        configs = len(cv.configurations(hparams.check_grid(grid, optimizer)))
         print(f"{title}: {configs} configurations x 5 folds, {epochs} epoch(s)")
         times = {"batched": float("inf"), "sequential": float("inf")}
         scores = {}
@@ -61,12 +61,11 @@ def main() -> None:
         print(f"  batched engine speed-up: {times['sequential'] / times['batched']:.1f}x")
     if args.skip_full:
         return
-    steps = sum(cv.estimate_steps(cv.default_grid_for(a, o), o, 5, args.epochs,
-                                 args.points - args.points // 5)
-                for a in cv.ACTIVATIONS for o in cv.OPTIMIZERS)
+    steps = jobs.estimate(sweeps.SWEEP, sweeps.SweepSpec(epochs=args.epochs,
+                                                         n_train=args.points)).steps
     print(f"full default sweep: 9 pairs, 5 folds, {args.epochs} epochs, {steps:,} member-steps")
     start = time.perf_counter()
-    result = cv.sweep(X, y, epochs=args.epochs)
+    result = sweeps.sweep(X, y, epochs=args.epochs)
     elapsed = time.perf_counter() - start
     print(f"  wall time: {elapsed:.1f} s ({elapsed / 60:.2f} min)")
     print(result.optimal.to_string())

@@ -127,7 +127,7 @@ INIT_METHODS = ("xavier", "zero")
 VIEWS = ("smooth", "discrete")
 LR_STOPS = _stops((1, 2, 3, 5), -5, 0)     # 1e-5 … 1, four stops per decade
 EPS_STOPS = _stops((1,), -10, -2)          # 1e-10 … 1e-2
-WEIGHT_DECAY_STOPS = (0.0, *_stops((1, 3), -6, -1))
+WEIGHT_DECAY_STOPS = (0.0, *_stops((1, 2, 3, 5), -6, -1))
 
 _DEFAULT_HIDDEN = (25, 25, 25)
 
@@ -343,10 +343,12 @@ def parse(name: str, text: str) -> Any:
         except ValueError:
             pass
     else:
-        try:
-            value = float(raw)
-        except ValueError:
-            pass
+        for number in (int, float):  # int first: a float would round a large seed
+            try:
+                value = number(raw)
+                break
+            except ValueError:
+                continue
     try:
         return check(name, value)
     except ValueError:  # say it with the text given, not the number it became
@@ -434,7 +436,8 @@ def check_grid(grid: Mapping[str, Sequence | Any], optimizer: str | None = None
             raise ValueError(f"unknown grid key {key!r}; expected some of {', '.join(searchable)}")
         values = list(values) if isinstance(values, (list, tuple)) else [values]
         if not values:
-            raise ValueError(f"the grid of {label(key)} is empty: give at least one value")
+            raise ValueError(f"Invalid {_what(TABLE[key])}: an empty list "
+                             "(expected at least one value)")
         checked: list = []
         for v in values:
             v = check(key, v)
@@ -450,7 +453,8 @@ def parse_values(name: str, text: str) -> list:
     setting, each ``parse``d; duplicates dropped.  ``ValueError`` names the setting."""
     tokens = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
     if not tokens:
-        raise ValueError(f"{label(name)}: the list is empty — give at least one value")
+        raise ValueError(f"Invalid {_what(setting(name))}: an empty list "
+                         "(expected at least one value)")
     values: list = []
     for token in tokens:
         value = parse(name, token)

@@ -95,6 +95,10 @@ class Kind:
     def finish(self, spec, folder: Path) -> None:
         """Called once the parts stop (finished, cancelled or failed)."""
 
+    def describe(self, spec) -> str:
+        """What a job of ``spec`` trains, in a few words (for lists and selectors)."""
+        raise NotImplementedError
+
     # ------------------------------------------------ derived, written once
 
     @property
@@ -254,15 +258,19 @@ class Estimate:
         return self.steps <= self.cap
 
     def describe(self) -> str:
-        return (f"{self.units:,} {self.unit}s, {self.networks:,} networks, "
+        networks = "" if self.networks == self.units else f", {self.networks:,} networks"
+        return (f"{self.units:,} {self.unit}{'s' * (self.units != 1)}{networks}, "
                 f"{self.steps:,} optimizer steps (cap {self.cap:,})")
 
 
-def estimate(kind: Kind, spec, cap: int | None = None) -> Estimate:
+def estimate(kind: Kind, spec, cap: int | None = None, folder: Path | None = None
+             ) -> Estimate:
+    """The size of ``spec``'s work, or with ``folder`` of the work it still has to do
+    (what a resume asks for); ``cap`` defaults to ``kind.work_cap()``."""
     parts = kind.parts(spec)
     return Estimate(len(parts), sum(kind.units(spec, p) for p in parts),
                     sum(kind.networks(spec, p) for p in parts),
-                    sum(kind.steps(spec, p) for p in parts),
+                    sum(kind.steps(spec, p, folder) for p in parts),
                     kind.work_cap() if cap is None else cap, kind.unit)
 
 
@@ -441,7 +449,9 @@ class Runner:
 
             pop.run_parallel([task(p) for p in todo], [costs[p] for p in todo], self._report,
                              self.workers)
-            if self.cancel_event.is_set():
+            # a cancel that came during the last epoch could not stop it: all is done then
+            if self.cancel_event.is_set() and any(kind.steps(spec, p, self.folder) > 0
+                                                  for p in todo):
                 raise pop.Cancelled()
         except pop.Cancelled:
             status = "cancelled"

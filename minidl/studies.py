@@ -112,6 +112,12 @@ class StudyKind(jobs.Kind):
     def spec_from_dict(self, d: Mapping) -> StudySpec:
         return StudySpec.from_dict(d)
 
+    def describe(self, spec: StudySpec) -> str:
+        """``"the report's Table I · 9 pairs × 10 runs × 100 epochs"``."""
+        n = len(spec.configs)
+        return (f"{spec.source_label} · {n} pair{'s' * (n != 1)} × {spec.runs} "
+                f"run{'s' * (spec.runs != 1)} × {spec.epochs} epoch{'s' * (spec.epochs != 1)}")
+
     def parts(self, spec: StudySpec) -> list[str]:
         return [jobs.part_name(p) for p in spec.pairs]
 

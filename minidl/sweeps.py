@@ -216,6 +216,12 @@ class SweepKind(jobs.Kind):
     def spec_from_dict(self, d: Mapping) -> SweepSpec:
         return SweepSpec.from_dict(d)
 
+    def describe(self, spec: SweepSpec) -> str:
+        """``"ReLU, Tanh × SGD · 5 folds · 25 epochs"``."""
+        return (", ".join(map(hparams.label, spec.activations)) + " × "
+                + ", ".join(map(hparams.label, spec.optimizers))
+                + f" · {spec.folds} folds · {spec.epochs} epoch{'s' * (spec.epochs != 1)}")
+
     def parts(self, spec: SweepSpec) -> list[str]:
         return [jobs.part_name(p) for p in spec.pairs]
 

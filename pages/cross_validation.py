@@ -52,10 +52,6 @@ def playground_url() -> str:
     return urljoin(here, page) if here.startswith(("http://", "https://")) else page
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'s' * (n != 1)}"
-
-
 def key(name: str) -> str:
     return f"cv_{name}"
 
@@ -188,7 +184,8 @@ def estimate_ui(spec: sweeps.SweepSpec) -> bool:
                   help=f"the most optimizer steps a sweep may ask for (${KIND.cap_env})")
     if not size.allowed:
         st.error(f"This sweep is too large: {size.steps:,} optimizer steps "
-                 f"({plural(size.networks, 'network')} × {plural(spec.epochs, 'epoch')}) exceed the cap of "
+                 f"({tables.plural(size.networks, 'network')} × "
+                 f"{tables.plural(spec.epochs, 'epoch')}) exceed the cap of "
                  f"{size.cap:,}. Use fewer values, pairs, folds or epochs, or larger batches.",
                  icon=":material/block:")
     return size.allowed
@@ -209,10 +206,7 @@ def new_sweep_ui(expanded: bool) -> None:
 def sweep_label(sweep: jobs.JobInfo) -> str:
     """A name for a selector that never changes (status and progress do; a selector keyed on
     a changing label would lose its selection)."""
-    s = sweep.spec
-    return (f"{sweep.created_text} · {plural(len(s.activations), 'activation')} × "
-            f"{plural(len(s.optimizers), 'optimizer')}, {plural(s.folds, 'fold')}, "
-            f"{plural(s.epochs, 'epoch')} · {sweep.name.rsplit('-', 1)[-1]}")
+    return f"{sweep.created_text} · {KIND.describe(sweep.spec)} · {sweep.name.rsplit('-', 1)[-1]}"
 
 
 def overview(saved: list[jobs.JobInfo]) -> pd.DataFrame:
@@ -239,9 +233,9 @@ def resume(sweep: jobs.JobInfo) -> None:
 
 def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     s = sweep.spec
-    st.caption(f"{tables.pairs_text(s.activations, s.optimizers)} · {plural(s.folds, 'fold')}"
-               f" · {plural(s.epochs, 'epoch')} · seed {s.seed} · data seed {s.data_seed} · "
-               f"{plural(s.n_train, 'training point')} · {sweep.done} of {sweep.total} "
+    st.caption(f"{tables.pairs_text(s.activations, s.optimizers)} · {tables.plural(s.folds, 'fold')}"
+               f" · {tables.plural(s.epochs, 'epoch')} · seed {s.seed} · data seed {s.data_seed} · "
+               f"{tables.plural(s.n_train, 'training point')} · {sweep.done} of {sweep.total} "
                f"configurations saved in `{sweep.folder}`")
     if active:
         st.fragment(run_every=POLL_SECONDS)(progress_view)(sweep.name)

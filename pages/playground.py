@@ -11,7 +11,6 @@ pacing live in ``ui.playground``, charts in ``minidl.viz``.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -96,7 +95,9 @@ def setting_ui(name: str) -> None:
         if s.scale == "linear" and stops <= 100 and abs(stops - round(stops)) < 1e-9:
             st.slider(s.label, min_value=low, max_value=high, step=step, **common)
         else:
-            decimals = max(2, -math.floor(math.log10(step)))
+            # enough decimals to show the step and both ends of the range (β₂: 0.9999)
+            decimals = max(2, *(len(f"{x:.8f}".rstrip("0").split(".")[1])
+                                for x in (step, low, high)))
             st.number_input(s.label, min_value=low, max_value=high, step=step,
                             format=f"%.{decimals}f" if s.kind == "float" else None, **common)
 

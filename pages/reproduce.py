@@ -38,10 +38,6 @@ def study_jobs() -> jobs.Jobs:
     return jobs.Jobs(KIND)
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'s' * (n != 1)}"
-
-
 # ---------------------------------------------------------------- configurations' source
 
 def sweep_sources() -> dict[str, jobs.JobInfo]:
@@ -62,8 +58,8 @@ def source_ui() -> tuple[str, studies.StudySpec | None]:
             return "The report's Table I (its cross-validated optimum)"
         sweep = saved[name]
         s = sweep.spec
-        return (f"Saved sweep {sweep.created_text} · {plural(len(s.pairs), 'pair')}, "
-                f"{plural(s.folds, 'fold')}, {plural(s.epochs, 'epoch')} (its optimal table)")
+        return (f"Saved sweep {sweep.created_text} · {tables.plural(len(s.pairs), 'pair')}, "
+                f"{tables.plural(s.folds, 'fold')}, {tables.plural(s.epochs, 'epoch')} (its optimal table)")
 
     if st.session_state.get(SOURCE) not in options:
         st.session_state.pop(SOURCE, None)  # a sweep that is gone: back to the preset
@@ -112,8 +108,8 @@ def spec_ui() -> studies.StudySpec | None:
 
 def describe_work(size: jobs.Estimate, spec: studies.StudySpec) -> str:
     """``"9 pairs × 10 runs × 100 epochs = 2,400,000 optimizer steps (cap 3,000,000)"``."""
-    return (f"{plural(size.parts, 'pair')} × {plural(spec.runs, 'run')} × "
-            f"{plural(spec.epochs, 'epoch')} = "
+    return (f"{tables.plural(size.parts, 'pair')} × {tables.plural(spec.runs, 'run')} × "
+            f"{tables.plural(spec.epochs, 'epoch')} = "
             f"{size.steps:,} optimizer steps (cap {size.cap:,})")
 
 
@@ -159,9 +155,7 @@ def progress_view(name: str) -> None:
 
 def study_label(study: jobs.JobInfo) -> str:
     """Creation time and spec (not the status, which changes while a list is shown)."""
-    s = study.spec
-    return (f"{study.created_text} · {s.source_label}, {plural(len(s.pairs), 'pair')}, "
-            f"{plural(s.runs, 'run')} × {plural(s.epochs, 'epoch')}")
+    return f"{study.created_text} · {KIND.describe(study.spec)}"
 
 
 def resume(study: jobs.JobInfo) -> None:
@@ -201,8 +195,8 @@ def results_ui(info: jobs.JobInfo) -> None:
         st.info("No finished pair to show.", icon=":material/hourglass_empty:")
         return
     spec = info.spec
-    st.caption(f"Settings from {spec.source_label}; {plural(spec.runs, 'run')} per pair, "
-               f"{plural(spec.epochs, 'epoch')}, seed {spec.seed}; {info.status}; saved as "
+    st.caption(f"Settings from {spec.source_label}; {tables.plural(spec.runs, 'run')} per pair, "
+               f"{tables.plural(spec.epochs, 'epoch')}, seed {spec.seed}; {info.status}; saved as "
                f"`{KIND.folder}/{info.name}` under the results folder.")
     summary = study.summary
     diverged = int(summary["diverged"].sum())

@@ -112,7 +112,7 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
     layers.focus()
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => location.search.includes('layers=1')")
-    expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text("hidden: 2 × 8 → 1 × 8")
+    expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text("hidden layer widths: 2 × 8 → 1 × 8")
     expect(metric(page, "Parameters")).to_have_text("42")
     page.screenshot(path=artifacts / "playground-from-url.png")
 
@@ -143,8 +143,13 @@ def test_cross_validation_page_runs_a_tiny_sweep_to_its_tables(app_server, brows
     page = browser_page
     page.goto(f"{app_server}/cross_validation")
     wait_for_app(page)
-    if not page.get_by_role("button", name="Remove ReLU").is_visible():
-        page.get_by_text("New sweep", exact=True).click()  # collapsed once sweeps are saved
+    # the "New sweep" expander is collapsed once sweeps are saved (by other tests too):
+    # read its state rather than the visibility of a widget that may not be painted yet
+    details = page.locator("[data-testid='stExpander'] details").first
+    details.wait_for(state="attached")
+    if details.get_attribute("open") is None:
+        page.get_by_text("New sweep", exact=True).click()
+    expect(page.get_by_role("button", name="Remove ReLU")).to_be_visible()
     # Tanh + Adam only: remove the other chips of the two multiselects
     for name in ("ReLU", "Sigmoid", "SGD", "RMSProp"):
         page.get_by_role("button", name=f"Remove {name}").click()

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from minidl import data, nn
+from minidl.train import Config, Run
 from minidl.viz import boundary
 from minidl.viz import live as charts
-from minidl.train import Config, Run
 
 
 def decode_png(url: str) -> tuple[int, int, bytes]:

@@ -98,7 +98,7 @@ def test_bad_grid_is_rejected_before_anything_runs(results_dir):
     at = open_page()
     # the settings table's messages (hparams.parse_values), saying whose grid
     for text, message in [("0.01, fast", "fast (expected a finite number > 0)"),
-                          ("", "the list is empty"),
+                          ("", "an empty list"),
                           ("-0.1", "-0.1 (expected a finite number > 0)")]:
         at.text_input(key="cv_grid_adam_lr").set_value(text).run()
         assert any(message in e.value and e.value.startswith("Adam · ")
@@ -147,7 +147,7 @@ def test_a_second_visit_lists_a_cancelled_sweep_and_resumes_it(results_dir):
 
     at = open_page()
     [label] = at.selectbox(key="cv_sweep").options
-    assert "1 activation × 1 optimizer, 2 folds, 2 epochs" in label
+    assert "ReLU × SGD · 2 folds · 2 epochs" in label
     assert "Cancelled after 2 of 4 configurations" in at.warning[0].value
     assert len(results(at)[1].value) == 2  # the finished half is shown already
     at.button(key="cv_resume").click().run()

@@ -31,7 +31,7 @@ def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobI
     """**Resume** for a stopped job (``start(job)`` on click): it trains only what is missing.
     Disabled, saying why, when the job is over the work cap (``$<kind.cap_env>``)."""
     try:
-        size = jobs.estimate(kind, job.spec)
+        size = jobs.estimate(kind, job.spec, folder=job.folder)  # the work still to do
     except ValueError as error:  # a bad cap in the environment
         st.error(str(error), icon=":material/error:")
         return

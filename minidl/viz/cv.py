@@ -25,8 +25,11 @@ from .. import hparams
 
 
 def describe(row: pd.Series | dict) -> str:
-    """``"lr 0.01, batch 10, β₁ 0.9"``: the hyperparameters of a result row."""
-    return hparams.describe(row, hparams.grid_keys(row["optimizer"]))
+    """``"lr 0.01, batch 10, β₁ 0.9"``: the hyperparameters of a result row (beyond the
+    learning rate and batch size, only those away from their default)."""
+    keys = [k for k in hparams.grid_keys(row["optimizer"]) if k in ("lr", "batch_size")
+            or (k in row and row[k] != hparams.TABLE[k].default)]
+    return hparams.describe(row, keys)
 
 
 def _missing(value) -> bool:

@@ -15,6 +15,11 @@ import pandas as pd
 from .. import hparams, jobs, reproduce
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(3, "epoch")`` → ``"3 epochs"``; ``plural(1, "run")`` → ``"1 run"``."""
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """``Study.summary`` as text, one row per pair: mean ± SE (%), final loss, the report's %."""
     rows = []
