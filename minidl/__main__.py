@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, hparams, jobs
+from . import __version__, hparams, jobs, runner
 
 DESCRIPTION = """\
 minidl: a deep-learning mini-framework in PyTorch tensor operations only.
@@ -247,17 +247,17 @@ def _job_folder(kind: jobs.Kind, spec, out: str | None) -> Path:
 
 def _run_job(kind: jobs.Kind, folder: Path, workers: int, label: str) -> str:
     """Run a saved job in this process with a progress bar; returns its final status."""
-    runner = jobs.Runner(kind, folder, workers)
-    thread = threading.Thread(target=runner.run, daemon=True)
+    job = runner.Runner(kind, folder, workers)
+    thread = threading.Thread(target=job.run, daemon=True)
     thread.start()
     try:
         while thread.is_alive():
             thread.join(0.5)
-            _progress_bar(label, runner.progress())
+            _progress_bar(label, job.progress())
     except KeyboardInterrupt:
-        runner.cancel()
+        job.cancel()
         thread.join()
-    p = runner.progress()
+    p = job.progress()
     _progress_bar(label, p)
     sys.stderr.write("\n")
     if p.status != "finished":
@@ -267,13 +267,13 @@ def _run_job(kind: jobs.Kind, folder: Path, workers: int, label: str) -> str:
     return p.status
 
 
-def _progress_bar(label: str, p: jobs.Progress) -> None:
+def _progress_bar(label: str, p: runner.Progress) -> None:
     """A one-line text progress bar on stderr."""
     width = 30
     filled = int(width * p.fraction)
     sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
-                     f"{100 * p.fraction:5.1f}%  {jobs.format_seconds(p.elapsed)} elapsed, "
-                     f"about {jobs.format_seconds(p.eta)} left ")
+                     f"{100 * p.fraction:5.1f}%  {runner.format_seconds(p.elapsed)} elapsed, "
+                     f"about {runner.format_seconds(p.eta)} left ")
     sys.stderr.flush()
 
 

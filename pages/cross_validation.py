@@ -5,7 +5,7 @@ hyperparameter — one text input per setting the optimizer's grid searches
 (``hparams.optimizer_grid``, prefilled with the settings table's defaults);
 the page shows the size of the sweep in optimizer steps and refuses one past
 the work cap.  **Launch** saves the spec (``jobs.create(sweeps.SWEEP, …)``)
-and hands the sweep to one shared worker thread (``jobs.Jobs``, from
+and hands the sweep to one shared worker thread (``runner.Queue``, from
 ``st.cache_resource``); a fragment polls its progress every second while it
 runs, and **Cancel** sets its event.  Finished configurations are on disk as
 they complete, so every saved sweep — running, cancelled or finished, this
@@ -23,7 +23,7 @@ import pandas as pd
 import streamlit as st
 
 import streamlit_app
-from minidl import hparams, jobs, sweeps
+from minidl import hparams, jobs, runner, sweeps
 from minidl.viz import cv as cv_charts
 from minidl.viz import tables
 from ui import jobs as job_widgets
@@ -38,9 +38,9 @@ DEFAULT = sweeps.SweepSpec()
 
 
 @st.cache_resource
-def sweep_jobs() -> jobs.Jobs:
+def sweep_jobs() -> runner.Queue:
     """The process's sweep runners: one worker thread shared by every session."""
-    return jobs.Jobs(KIND)
+    return runner.Queue(KIND)
 
 
 def playground_url() -> str:

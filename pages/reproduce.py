@@ -18,7 +18,7 @@ import dataclasses
 import streamlit as st
 
 import streamlit_app
-from minidl import hparams, jobs, studies, sweeps
+from minidl import hparams, jobs, runner, studies, sweeps
 from minidl.viz import study as study_charts
 from minidl.viz import tables
 from ui import jobs as job_widgets
@@ -33,9 +33,9 @@ KIND = studies.STUDY
 
 
 @st.cache_resource
-def study_jobs() -> jobs.Jobs:
+def study_jobs() -> runner.Queue:
     """The process's study runners and their one worker thread (shared by every session)."""
-    return jobs.Jobs(KIND)
+    return runner.Queue(KIND)
 
 
 # ---------------------------------------------------------------- configurations' source

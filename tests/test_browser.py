@@ -112,7 +112,8 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
     layers.focus()
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => location.search.includes('layers=1')")
-    expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text("hidden layer widths: 2 × 8 → 1 × 8")
+    expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text(
+        "hidden layer widths: 2 × 8 → 1 × 8")
     expect(metric(page, "Parameters")).to_have_text("42")
     page.screenshot(path=artifacts / "playground-from-url.png")
 

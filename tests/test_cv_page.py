@@ -12,7 +12,7 @@ import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs, sweeps
+from minidl import hparams, jobs, runner, sweeps
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -130,7 +130,7 @@ def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
     assert json.loads((saved / "sweep.json").read_text())["status"] == "cancelled"
 
 
-class CancelAfterFirstPopulation(jobs.Runner):
+class CancelAfterFirstPopulation(runner.Runner):
     def _report(self, done: int, total: int) -> bool:
         keep_going = super()._report(done, total)
         if done >= 2 * 2 * 2 * 1:  # 2 configurations × 2 folds × 2 epochs × 1 step (batch 60)

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 import helpers
 import pytest
 
-from minidl import jobs
+from minidl import jobs, runner
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -45,7 +45,7 @@ class Counting(jobs.Kind):
             with open(folder / "done.txt", "a") as f:
                 f.write("x")
             if report(i + 1, spec.n) is False:
-                raise jobs.pop.Cancelled()
+                raise runner.pop.Cancelled()
 
 
 COUNTING = Counting()
@@ -71,7 +71,7 @@ def test_a_runner_trains_what_is_missing_and_an_estimate_counts_steps_against_th
         tmp_path, monkeypatch):
     folder = jobs.create(COUNTING, Spec(5))
     (folder / "done.txt").write_text("xx")  # two units already saved
-    progress = jobs.Runner(COUNTING, folder).run()
+    progress = runner.Runner(COUNTING, folder).run()
     assert (progress.status, progress.done, progress.total) == ("finished", 3, 3)
     assert jobs.info(COUNTING, folder).done == 5
     assert jobs.estimate(COUNTING, Spec(5)).allowed
@@ -105,10 +105,10 @@ def test_a_job_left_running_without_a_runner_reads_as_interrupted(tmp_path):
 
 
 def test_progress_eta_follows_the_pace_so_far():
-    assert jobs.Progress("running", 25, 100, 10.0).eta == pytest.approx(30.0)
-    assert jobs.Progress("running", 0, 100, 1.0).eta is None
-    assert jobs.Progress("running", 0, 0, 1.0).fraction == 1.0
-    assert jobs.Progress("running", 25, 100, 10.0).describe() == (
+    assert runner.Progress("running", 25, 100, 10.0).eta == pytest.approx(30.0)
+    assert runner.Progress("running", 0, 100, 1.0).eta is None
+    assert runner.Progress("running", 0, 0, 1.0).fraction == 1.0
+    assert runner.Progress("running", 25, 100, 10.0).describe() == (
         "25 of 100 optimizer steps (25%) · 10 s elapsed · about 30 s left")
-    assert jobs.format_seconds(75.2) == "1 min 15 s"
-    assert jobs.format_seconds(None) == "…"
+    assert runner.format_seconds(75.2) == "1 min 15 s"
+    assert runner.format_seconds(None) == "…"

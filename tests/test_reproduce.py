@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from minidl import jobs, reproduce, sweeps
+from minidl import jobs, reproduce, runner, sweeps
 
 
 def test_standard_error_matches_a_hand_computed_case():
@@ -55,7 +55,7 @@ def test_configs_from_a_saved_sweep_are_its_chosen_rows(tmp_path):
     spec = sweeps.SweepSpec(("tanh",), ("sgd",), {"sgd": {"lr": [0.01, 0.5], "batch_size": [20]}},
                             folds=2, epochs=2, n_train=200)
     folder = jobs.create(sweeps.SWEEP, spec, tmp_path / "sweep")
-    jobs.Runner(sweeps.SWEEP, folder).run()
+    runner.Runner(sweeps.SWEEP, folder).run()
     X, y = sweeps.training_data(spec)
     result = sweeps.sweep(X, y, ["tanh"], ["sgd"], spec.grids["sgd"], folds=2, epochs=2)
     configs = reproduce.configs_from_sweep(folder)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs, reproduce, studies, sweeps
+from minidl import hparams, jobs, reproduce, runner, studies, sweeps
 
 ADAM_RELU, RMSPROP_TANH = ("relu", "adam"), ("tanh", "rmsprop")  # batch 20: quick
 
@@ -148,7 +148,7 @@ def test_settings_can_come_from_a_saved_sweep(results):
                             grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
                             folds=2, epochs=1, n_train=100)
     folder = jobs.create(sweeps.SWEEP, spec)
-    assert jobs.Runner(sweeps.SWEEP, folder).run().status == "finished"
+    assert runner.Runner(sweeps.SWEEP, folder).run().status == "finished"
     chosen = reproduce.configs_from_sweep(folder)[("tanh", "sgd")]
 
     at = open_page()
@@ -167,7 +167,7 @@ def test_diverged_runs_are_flagged_without_breaking_the_page(results):
                               RMSPROP_TANH: reproduce.PAPER_CONFIGS[RMSPROP_TANH]},
                              runs=2, epochs=2)
     folder = jobs.create(studies.STUDY, spec)
-    assert jobs.Runner(studies.STUDY, folder).run().status == "finished"
+    assert runner.Runner(studies.STUDY, folder).run().status == "finished"
     at = open_page()
     assert "2 runs diverged" in at.warning[0].value
     table = at.dataframe[1].value.set_index("pair")
@@ -176,7 +176,7 @@ def test_diverged_runs_are_flagged_without_breaking_the_page(results):
     assert len(at.get("vega_lite_chart")) == 2
 
 
-class CancelInSecondPair(jobs.Runner):
+class CancelInSecondPair(runner.Runner):
     """Cancels once the first pair (200 optimizer steps) is done and the second has begun."""
 
     def _report(self, done: int, total: int) -> bool:

@@ -7,7 +7,7 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import jobs, reproduce, studies
+from minidl import jobs, reproduce, runner, studies
 from minidl.viz import tables
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
@@ -54,7 +54,7 @@ def ordered(runs: pd.DataFrame) -> pd.DataFrame:
 def test_runner_saves_the_same_numbers_as_one_run_study_call():
     folder = jobs.create(STUDY, studies.StudySpec(FAST, runs=2, epochs=2))
     assert folder.parent == jobs.results_root() / "studies"
-    progress = jobs.Runner(STUDY, folder, workers=2).run()
+    progress = runner.Runner(STUDY, folder, workers=2).run()
     assert progress.status == "finished" and progress.done == progress.total == 2 * 2 * 40
     expected = reproduce.run_study(FAST, runs=2, epochs=2)
     pd.testing.assert_frame_equal(ordered(studies.load(folder).runs),
@@ -65,13 +65,13 @@ def test_runner_saves_the_same_numbers_as_one_run_study_call():
     assert (info.status, info.done, info.total) == ("finished", 4, 4)
 
 
-def cancel_before_the_second_pair(monkeypatch, runner: jobs.Runner) -> list:
+def cancel_before_the_second_pair(monkeypatch, job: runner.Runner) -> list:
     original, calls = reproduce.run_study, []
 
     def run_study(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
-            runner.cancel()  # its progress callback now answers False: run_study stops
+            job.cancel()  # its progress callback now answers False: run_study stops
         return original(*args, **kwargs)
     monkeypatch.setattr(studies.reproduce, "run_study", run_study)
     return calls
@@ -80,9 +80,9 @@ def cancel_before_the_second_pair(monkeypatch, runner: jobs.Runner) -> list:
 def test_cancel_keeps_the_pairs_already_finished_and_resume_trains_only_the_rest(monkeypatch):
     spec = studies.StudySpec(FAST, runs=2, epochs=2)
     folder = jobs.create(STUDY, spec)
-    runner = jobs.Runner(STUDY, folder)
-    cancel_before_the_second_pair(monkeypatch, runner)
-    assert runner.run().status == "cancelled"
+    job = runner.Runner(STUDY, folder)
+    cancel_before_the_second_pair(monkeypatch, job)
+    assert job.run().status == "cancelled"
     info = jobs.info(STUDY, folder)
     assert (info.status, info.done, info.resumable) == ("cancelled", 2, True)
     assert studies.load(folder, spec).runs["activation"].unique().tolist() == ["tanh"]
@@ -92,7 +92,7 @@ def test_cancel_keeps_the_pairs_already_finished_and_resume_trains_only_the_rest
     original = reproduce.run_study
     monkeypatch.setattr(studies.reproduce, "run_study",
                         lambda *a, **k: trained.append(a[4]) or original(*a, **k))
-    resumed = jobs.Runner(STUDY, folder).run()
+    resumed = runner.Runner(STUDY, folder).run()
     assert resumed.status == "finished" and trained == [[("relu", "sgd")]]
     assert resumed.total == 2 * 2 * 20  # only the second pair's steps
     monkeypatch.undo()
@@ -130,7 +130,7 @@ def test_a_study_of_a_sweeps_choice_takes_its_optimal_configurations(tmp_path):
     sweep = jobs.create(sweeps.SWEEP, sweeps.SweepSpec(
         ("tanh",), ("sgd",), {"sgd": {"lr": [0.01, 0.1], "batch_size": [60]}}, folds=2,
         epochs=1, n_train=120))
-    jobs.Runner(sweeps.SWEEP, sweep).run()
+    runner.Runner(sweeps.SWEEP, sweep).run()
     spec = studies.sweep_spec(sweep, runs=2, epochs=1)
     best = sweeps.load(sweep).results[("tanh", "sgd")].best_config
     assert spec.configs == {("tanh", "sgd"): best} and spec.source == sweep.name

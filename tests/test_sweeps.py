@@ -7,7 +7,7 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import cv, data, hparams, jobs, sweeps
+from minidl import cv, data, hparams, jobs, runner, sweeps
 from minidl import population as pop
 from minidl.viz import cv as cv_charts
 from minidl.viz import tables
@@ -125,7 +125,7 @@ def test_runner_trains_every_configuration_and_saves_it():
     folder = jobs.create(SWEEP, tiny(activations=("tanh", "relu"), optimizers=("sgd", "adam"),
                                      grids={"sgd": {"lr": [0.1], "batch_size": [60]},
                                             "adam": {"lr": [0.01], "batch_size": [60]}}))
-    progress = jobs.Runner(SWEEP, folder, workers=2).run()
+    progress = runner.Runner(SWEEP, folder, workers=2).run()
     assert progress.status == "finished" and progress.done == progress.total > 0
     info = jobs.info(SWEEP, folder)
     assert info.status == "finished" and info.done == info.total == 4
@@ -139,7 +139,7 @@ def test_runner_trains_every_configuration_and_saves_it():
 def test_the_saved_sweep_equals_the_in_memory_one():
     spec = tiny()
     folder = jobs.create(SWEEP, spec)
-    jobs.Runner(SWEEP, folder).run()
+    runner.Runner(SWEEP, folder).run()
     X, y = sweeps.training_data(spec)
     memory = sweeps.sweep(X, y, spec.activations, spec.optimizers, spec.grids["sgd"],
                           folds=spec.folds, epochs=spec.epochs, seed=spec.seed)
@@ -149,36 +149,36 @@ def test_the_saved_sweep_equals_the_in_memory_one():
 
 
 def test_jobs_run_a_sweep_on_the_worker_thread():
-    runners = jobs.Jobs(SWEEP)
+    runners = runner.Queue(SWEEP)
     try:
         folder = jobs.create(SWEEP, tiny())
-        runner = runners.start(folder)
-        assert folder.name in runners.active() or runner.future.done()
-        assert runner.future.result(timeout=60).status == "finished"
-        assert runners.active() == set() and runners.get(folder.name) is runner
+        job = runners.start(folder)
+        assert folder.name in runners.active() or job.future.done()
+        assert job.future.result(timeout=60).status == "finished"
+        assert runners.active() == set() and runners.get(folder.name) is job
         assert jobs.info(SWEEP, folder).status == "finished"
     finally:
         runners.shutdown()
 
 
-def cancel_after(runner: jobs.Runner, steps: int) -> jobs.Runner:
+def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
     """Cancel as soon as ``steps`` optimizer steps are done (like a visitor pressing Cancel)."""
-    report = runner._report
+    report = job._report
 
     def reporting(done: int, total: int) -> bool:
         keep_going = report(done, total)
         if done >= steps:
-            runner.cancel()
+            job.cancel()
         return keep_going
-    runner._report = reporting
-    return runner
+    job._report = reporting
+    return job
 
 
 def test_cancelled_sweep_keeps_finished_work_and_resumes_without_redoing_it():
     spec = tiny()
     folder = jobs.create(SWEEP, spec)
     first_population = 2 * 2 * 2 * math.ceil(60 / 30)   # lr values × folds × epochs × steps
-    assert cancel_after(jobs.Runner(SWEEP, folder), first_population).run().status == "cancelled"
+    assert cancel_after(runner.Runner(SWEEP, folder), first_population).run().status == "cancelled"
     stopped = jobs.info(SWEEP, folder)
     assert stopped.status == "cancelled" and stopped.resumable
     assert (stopped.done, stopped.total) == (2, 4)  # the batch-30 population
@@ -186,7 +186,7 @@ def test_cancelled_sweep_keeps_finished_work_and_resumes_without_redoing_it():
     assert sorted(before["batch_size"]) == [30, 30]
 
     assert SWEEP.steps(spec, "tanh-sgd", folder) == 2 * 2 * 2 * 1  # only the batch-60 work
-    resumed = jobs.Runner(SWEEP, folder).run()
+    resumed = runner.Runner(SWEEP, folder).run()
     assert resumed.status == "finished" and resumed.total == resumed.done == 8
     after = pd.read_csv(folder / "tanh-sgd.csv")
     assert len(after) == 4 and not after.duplicated(["lr", "batch_size"]).any()
@@ -200,7 +200,7 @@ def test_a_failing_sweep_is_recorded_with_its_error(monkeypatch):
 
     monkeypatch.setattr(sweeps.cv, "grid_search", broken)
     folder = jobs.create(SWEEP, tiny())
-    progress = jobs.Runner(SWEEP, folder).run()
+    progress = runner.Runner(SWEEP, folder).run()
     assert progress.status == "failed" and "out of cheese" in progress.error
     assert jobs.info(SWEEP, folder).error == progress.error
 
@@ -208,7 +208,7 @@ def test_a_failing_sweep_is_recorded_with_its_error(monkeypatch):
 def test_stored_rows_refuse_another_number_of_folds_and_new_columns(tmp_path):
     spec = tiny()
     folder = jobs.create(SWEEP, spec)
-    jobs.Runner(SWEEP, folder).run()
+    runner.Runner(SWEEP, folder).run()
     with pytest.raises(ValueError, match="folds"):
         sweeps.stored_rows(folder, tiny(folds=3), ("tanh", "sgd"))
     with pytest.raises(ValueError, match="other columns"):
@@ -219,7 +219,7 @@ def test_stored_rows_refuse_another_number_of_folds_and_new_columns(tmp_path):
 def test_weight_decay_goes_through_a_saved_sweep():
     spec = tiny(grids={"sgd": {"lr": [0.1], "batch_size": [60], "weight_decay": [0.0, 0.01]}})
     folder = jobs.create(SWEEP, spec)
-    assert jobs.Runner(SWEEP, folder).run().status == "finished"
+    assert runner.Runner(SWEEP, folder).run().status == "finished"
     table = sweeps.load(folder).table
     assert sorted(table["weight_decay"]) == [0.0, 0.01]
     assert table["mean_train_loss"].nunique() == 2  # the decay changed the training
@@ -257,7 +257,7 @@ def test_extras_note_says_what_an_activation_adds_to_its_grids():
 def test_runner_trains_sigmoids_init_gains_too():
     folder = jobs.create(SWEEP, tiny(activations=("sigmoid",),
                                      grids={"sgd": {"lr": [0.1], "batch_size": [60]}}))
-    progress = jobs.Runner(SWEEP, folder).run()
+    progress = runner.Runner(SWEEP, folder).run()
     assert progress.status == "finished" and progress.done == progress.total > 0
     assert sorted(pd.read_csv(folder / "sigmoid-sgd.csv")["gain"]) == [1.0, 16.0]
     info = jobs.info(SWEEP, folder)

@@ -7,23 +7,23 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from minidl import jobs
+from minidl import jobs, runner
 
 
-def job_progress_ui(runner: jobs.Runner | None, waiting: str, cancel_key: str,
+def job_progress_ui(job: runner.Runner | None, waiting: str, cancel_key: str,
                     cancel_help: str | None = None) -> None:
     """Progress bar, ETA and Cancel of a background job; reruns the page once it stops.
 
     For a fragment that reruns every second or so; ``waiting`` is the bar's text
     while the job is queued behind another.
     """
-    if runner is None or not runner.active:
+    if job is None or not job.active:
         st.rerun()
-    p = runner.progress()
+    p = job.progress()
     st.progress(p.fraction, text=waiting if p.status == "queued" else f"Training: {p.describe()}")
-    cancelling = runner.cancel_event.is_set()
+    cancelling = job.cancel_event.is_set()
     st.button("Stopping…" if cancelling else "Cancel", key=cancel_key, icon=":material/stop:",
-              on_click=runner.cancel, disabled=cancelling, help=cancel_help)
+              on_click=job.cancel, disabled=cancelling, help=cancel_help)
 
 
 def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobInfo], object],
