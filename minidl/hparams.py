@@ -23,6 +23,10 @@ Adding a hyperparameter means adding a row here and writing its maths.
 Valid ranges are what the library accepts; ``ui_low`` / ``ui_high`` / ``stops``
 narrow what the app offers (a public demo bounds its work).  An interval is
 written ``[low, high)`` style: ``low_open`` / ``high_open`` exclude an end.
+
+Why this module is long: a third of it is the table, one row per setting, and
+the functions beside it (checks, text, grids) are the only code that reads a
+row's fields — so everything a setting means stays in this one file.
 """
 
 from __future__ import annotations

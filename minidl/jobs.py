@@ -15,6 +15,10 @@ everything else is written once, here:
   ``read_rows``).
 
 Running a job is ``minidl.runner``.
+
+Why this module is long: the saved-job mechanism is written once, here, for
+every kind of job (meta files, result rows, estimates, listings), which is
+what keeps ``sweeps`` and ``studies`` short.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ Population training: every hyperparameter may be a float or a sequence /
 1-D tensor with one value per member; parameters then carry the member
 dimension first (``Linear(..., members=M)``) and each member's value is
 broadcast to its own entries of the flat buffer.
+
+Why this module is long: three optimizers share one base that owns the flat
+buffers, the per-member hyperparameters and weight decay; each update rule is
+a dozen lines under its maths, and splitting them would part the rules from
+the buffer machinery they all use.
 """
 
 from __future__ import annotations

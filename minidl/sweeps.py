@@ -49,6 +49,13 @@ class SweepResult:
         return optimal_table({pair: r.best_config | {"score": r.best_score}
                               for pair, r in self.results.items()})
 
+    @property
+    def best_rows(self) -> pd.DataFrame:
+        """Each pair's top-ranked non-diverged row (the optimal table's configurations)."""
+        rows = [r.table[~r.table["diverged"]].head(1) for r in self.results.values()]
+        rows = [r for r in rows if not r.empty]
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
 
 def optimal_table(best: Mapping[Pair, dict]) -> pd.DataFrame:
     """Table I layout: a row per activation, per optimizer its chosen settings and CV accuracy.

@@ -13,6 +13,10 @@ session's or not — can be picked again below, and a stopped one resumed.
 Specs, persistence and running live in ``minidl.sweeps`` / ``minidl.jobs``,
 charts in ``minidl.viz.cv``, tables' text in ``minidl.viz.tables``, Playground
 links in ``ui.links``.
+
+Why this module is long: one page with three parts — the new-sweep form, a saved
+sweep's status, and its results (two tables, two charts) — each a few short
+``*_ui`` functions that only draw; the logic they call lives in the package.
 """
 
 from __future__ import annotations
@@ -209,16 +213,6 @@ def sweep_label(sweep: jobs.JobInfo) -> str:
     return f"{sweep.created_text} · {KIND.describe(sweep.spec)} · {sweep.name.rsplit('-', 1)[-1]}"
 
 
-def overview(saved: list[jobs.JobInfo]) -> pd.DataFrame:
-    """Every saved sweep: when, what (pairs, folds, epochs, seeds), status, how far."""
-    table = tables.jobs_overview(saved, KIND.unit)
-    specs = [s.spec for s in saved]
-    table.insert(2, "pairs", [tables.pairs_text(s.activations, s.optimizers) for s in specs])
-    for i, name in enumerate(("folds", "epochs", "seed", "data_seed"), start=3):
-        table.insert(i, name.replace("_", " "), [getattr(s, name) for s in specs])
-    return table
-
-
 def progress_view(name: str) -> None:
     """Progress bar, ETA and Cancel of a running sweep; reruns the page when it stops."""
     job_widgets.job_progress_ui(
@@ -252,30 +246,17 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     job_widgets.resume_button(KIND, sweep, resume, key("resume"))
 
 
-def column_label(column: str) -> str:
-    """An optimal-table column as people read it: ``"adam beta1"`` → ``"Adam β₁"``."""
-    optimizer, _, name = column.partition(" ")
-    return f"{hparams.label(optimizer)} {hparams.label(name)}"
-
-
 def optimal_ui(result: sweeps.SweepResult) -> None:
     st.subheader("Optimal settings")
     st.caption("Per activation (row) and optimizer: the configuration with the best mean "
                "validation accuracy over the folds (the seed report's Table I layout).")
     table = result.optimal
-    config = {c: st.column_config.NumberColumn(column_label(c), format="percent")
+    config = {c: st.column_config.NumberColumn(tables.column_label(c), format="percent")
               if c.endswith(" accuracy") else
-              st.column_config.NumberColumn(column_label(c), format="%g",
+              st.column_config.NumberColumn(tables.column_label(c), format="%g",
                                             help=hparams.TABLE[c.partition(" ")[2]].help)
               for c in table.columns}
     st.dataframe(table, column_config=config, key=key("optimal"))
-
-
-def chosen_rows(result: sweeps.SweepResult) -> pd.DataFrame:
-    """Each pair's best non-diverged configuration (the optimal table's rows)."""
-    rows = [r.table[~r.table["diverged"]].head(1) for r in result.results.values()]
-    rows = [r for r in rows if not r.empty]
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def charts_ui(result: sweeps.SweepResult, picked: pd.DataFrame | None) -> None:
@@ -289,7 +270,7 @@ def charts_ui(result: sweeps.SweepResult, picked: pd.DataFrame | None) -> None:
     else:
         st.info("Every configuration diverged: nothing to draw.")
     st.subheader("Per-fold accuracy")
-    rows = picked if picked is not None and not picked.empty else chosen_rows(result)
+    rows = picked if picked is not None and not picked.empty else result.best_rows
     st.caption("Validation accuracy on each fold of "
                + ("the rows selected in the table below." if picked is not None
                   and not picked.empty else "each pair's optimal settings; select rows in the "
@@ -352,7 +333,7 @@ def saved_ui(saved: list[jobs.JobInfo], active: set[str]) -> None:
                         format_func=lambda n: sweep_label(by_name[n]),
                         help=f"every sweep saved under {KIND.root()}, newest first")
     with st.expander(f"All saved sweeps ({len(saved)})", icon=":material/folder_open:"):
-        st.dataframe(overview(saved), hide_index=True, key=key("overview"))
+        st.dataframe(tables.sweeps_overview(saved), hide_index=True, key=key("overview"))
     sweep = by_name[name]
     try:
         result = sweeps.load(sweep.folder, sweep.spec)

@@ -7,6 +7,10 @@ every ``TICK_SECONDS`` while training — so a widget interaction reruns the
 script around the run but never restarts or kills it.  Every widget is drawn
 from its row of the settings table (``minidl.hparams``); settings ↔ URL and
 pacing live in ``ui.playground``, charts in ``minidl.viz``.
+
+Why this module is long: besides drawing, the page owns the live run's Session
+State under one lock (reset, live update, train/step/reset callbacks); that
+locking is only correct when it is read in one place.
 """
 
 from __future__ import annotations

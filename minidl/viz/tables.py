@@ -69,3 +69,20 @@ def jobs_overview(saved: Iterable[jobs.JobInfo], unit: str) -> pd.DataFrame:
     """One row per saved job: when, its name, status and how many ``unit``s are saved."""
     return pd.DataFrame([{"created": j.created_text, "name": j.name, "status": j.status,
                           f"{unit}s": f"{j.done} / {j.total}"} for j in saved])
+
+
+def sweeps_overview(saved: Iterable[jobs.JobInfo]) -> pd.DataFrame:
+    """Every saved sweep: when, what (pairs, folds, epochs, seeds), status, how far."""
+    saved = list(saved)
+    table = jobs_overview(saved, "configuration")
+    specs = [s.spec for s in saved]
+    table.insert(2, "pairs", [pairs_text(s.activations, s.optimizers) for s in specs])
+    for i, name in enumerate(("folds", "epochs", "seed", "data_seed"), start=3):
+        table.insert(i, name.replace("_", " "), [getattr(s, name) for s in specs])
+    return table
+
+
+def column_label(column: str) -> str:
+    """An optimal-table column as people read it: ``"adam beta1"`` → ``"Adam β₁"``."""
+    optimizer, _, name = column.partition(" ")
+    return f"{hparams.label(optimizer)} {hparams.label(name)}"
