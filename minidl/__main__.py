@@ -175,11 +175,11 @@ def _run_sweep(args: argparse.Namespace) -> int:
         spec = sweeps.SweepSpec(tuple(dict.fromkeys(args.activations)),
                                 tuple(dict.fromkeys(args.optimizers)), grids, folds=args.folds,
                                 epochs=args.epochs, seed=args.seed, data_seed=args.data_seed)
-        folder = _job_folder(sweeps.SWEEP, spec, args.out)
-    except (ValueError, OSError) as error:
+    except ValueError as error:
         return _error(error)
-    if _run_job(sweeps.SWEEP, folder, args.workers, "cross-validating") != "finished":
-        return 1
+    folder = _run_job(sweeps.SWEEP, spec, args, "cross-validating")
+    if not isinstance(folder, Path):
+        return folder
     optimal = sweeps.load(folder).optimal
     optimal.to_csv(folder / "optimal.csv")
     print(f"{spec.folds}-fold cross-validation, {spec.epochs} epochs; results in {folder}")
@@ -213,11 +213,11 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     try:
         spec = (studies.paper_spec(args.runs, args.epochs, args.seed) if args.settings == "paper"
                 else studies.sweep_spec(args.settings, args.runs, args.epochs, args.seed))
-        folder = _job_folder(studies.STUDY, spec, args.out)
-    except (ValueError, OSError) as error:
+    except (ValueError, FileNotFoundError) as error:
         return _error(error)
-    if _run_job(studies.STUDY, folder, args.workers, "training") != "finished":
-        return 1
+    folder = _run_job(studies.STUDY, spec, args, "training")
+    if not isinstance(folder, Path):
+        return folder
     study = studies.load(folder, spec)
     try:
         from .viz import study as figures
@@ -239,15 +239,16 @@ def _error(error: Exception) -> int:
     return 2
 
 
-def _job_folder(kind: jobs.Kind, spec, out: str | None) -> Path:
-    """``--out`` as the job's folder (resumed if it holds the same job), else a new folder;
-    a folder that cannot be written is found here, before any training."""
-    return jobs.create(kind, spec) if out is None else jobs.open_or_create(kind, spec, out)
-
-
-def _run_job(kind: jobs.Kind, folder: Path, workers: int, label: str) -> str:
-    """Run a saved job in this process with a progress bar; returns its final status."""
-    job = runner.Runner(kind, folder, workers)
+def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Path | int:
+    """Run the job of ``spec`` in this process with a progress bar: in ``--out`` (resumed if
+    it holds the same job; a folder that cannot be written is found before any training)
+    or a new folder.  Returns the folder once finished, else the exit code."""
+    try:
+        folder = (jobs.create(kind, spec) if args.out is None
+                  else jobs.open_or_create(kind, spec, args.out))
+    except (ValueError, OSError) as error:
+        return _error(error)
+    job = runner.Runner(kind, folder, args.workers)
     thread = threading.Thread(target=job.run, daemon=True)
     thread.start()
     try:
@@ -264,7 +265,8 @@ def _run_job(kind: jobs.Kind, folder: Path, workers: int, label: str) -> str:
         print(f"{kind.name} {p.status}" + (f": {p.error}" if p.error else "")
               + f"; what finished is saved in {folder} (rerun the same command to resume)",
               file=sys.stderr)
-    return p.status
+        return 1
+    return folder
 
 
 def _progress_bar(label: str, p: runner.Progress) -> None:

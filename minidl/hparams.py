@@ -438,33 +438,31 @@ def check_grid(grid: Mapping[str, Sequence | Any], optimizer: str | None = None
         if key not in TABLE or not TABLE[key].searchable:
             searchable = [n for n, s in TABLE.items() if s.searchable]
             raise ValueError(f"unknown grid key {key!r}; expected some of {', '.join(searchable)}")
-        values = list(values) if isinstance(values, (list, tuple)) else [values]
-        if not values:
-            raise ValueError(f"Invalid {_what(TABLE[key])}: an empty list "
-                             "(expected at least one value)")
-        checked: list = []
-        for v in values:
-            v = check(key, v)
-            if v not in checked:
-                checked.append(v)
+        checked = check_values(key, list(values) if isinstance(values, (list, tuple))
+                               else [values])
         if optimizer is None or TABLE[key].applies_to(optimizer):
             clean[key] = checked
     return clean
+
+
+def check_values(name: str, values: list) -> list:
+    """A non-empty list of one setting's values, each ``check``ed, duplicates dropped."""
+    if not values:
+        raise ValueError(f"Invalid {_what(setting(name))}: an empty list "
+                         "(expected at least one value)")
+    checked: list = []
+    for value in values:
+        value = check(name, value)
+        if value not in checked:
+            checked.append(value)
+    return checked
 
 
 def parse_values(name: str, text: str) -> list:
     """``"0.001, 0.01"`` → ``[0.001, 0.01]``: comma- (or semicolon-) separated values of one
     setting, each ``parse``d; duplicates dropped.  ``ValueError`` names the setting."""
     tokens = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
-    if not tokens:
-        raise ValueError(f"Invalid {_what(setting(name))}: an empty list "
-                         "(expected at least one value)")
-    values: list = []
-    for token in tokens:
-        value = parse(name, token)
-        if value not in values:
-            values.append(value)
-    return values
+    return check_values(name, [parse(name, token) for token in tokens])
 
 
 def format_values(values: Iterable) -> str:

@@ -1,5 +1,9 @@
+import json
 import subprocess
 import sys
+
+import pandas as pd
+import pytest
 
 
 def run_cli(*args, timeout=300):
@@ -43,3 +47,45 @@ def test_sweep_rejects_a_bad_grid_before_running(tmp_path):
     out = run_cli("sweep", "--grid", "lr=-1", "--out", str(tmp_path))
     assert out.returncode == 2 and "lr" in out.stderr
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_sweep_is_a_saved_job_that_a_rerun_resumes(tmp_path):
+    args = ("sweep", "--activations", "tanh", "--optimizers", "adam", "--folds", "2",
+            "--epochs", "1", "--lr", "0.01", "--batch-size", "100", "--beta1", "0.9",
+            "--beta2", "0.999", "--eps", "1e-8", "--weight-decay", "0,0.001", "--out",
+            str(tmp_path))
+    out = run_cli(*args)
+    assert out.returncode == 0, out.stderr
+    meta = json.loads((tmp_path / "sweep.json").read_text())
+    assert meta["status"] == "finished"
+    assert meta["grids"]["adam"]["weight_decay"] == [0.0, 0.001]
+    rows = pd.read_csv(tmp_path / "tanh-adam.csv")
+    assert sorted(rows["weight_decay"]) == [0.0, 0.001]
+    again = run_cli(*args)
+    assert again.returncode == 0 and len(pd.read_csv(tmp_path / "tanh-adam.csv")) == 2
+    other = run_cli(*args[:-2], "--epochs", "2", "--out", str(tmp_path))
+    assert other.returncode == 2 and "another sweep" in other.stderr
+
+
+@pytest.mark.parametrize("args, flag", [
+    (("train", "--weight-decay", "-1"), "--weight-decay"),
+    (("train", "--batch-size", "0"), "--batch-size"),
+    (("train", "--activation", "gelu"), "--activation"),
+    (("train", "--every", "0"), "--every"),
+    (("sweep", "--optimizers", "foo"), "--optimizers"),
+    (("sweep", "--weight-decay", "0,-1"), "--weight-decay"),
+    (("reproduce", "--seed", "-1"), "--seed"),
+])
+def test_a_bad_argument_is_a_one_line_error_naming_it(args, flag):
+    out = run_cli(*args, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"argument {flag}" in out.stderr.splitlines()[-1]
+
+
+def test_version_and_help_name_every_command():
+    out = run_cli("--version", timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("minidl ")
+    out = run_cli("--help", timeout=60)
+    for command in ("train", "sweep", "reproduce"):
+        assert command in out.stdout
+    assert "``" not in out.stdout  # plain text, not reST
