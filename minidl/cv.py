@@ -64,13 +64,9 @@ _SEARCHABLE = [n for n, s in hparams.TABLE.items() if s.searchable]
 
 def complete(config: Mapping) -> dict:
     """A configuration with the table's default for every searchable setting it leaves out."""
-    given = {k: v for k, v in config.items() if k in _SEARCHABLE and not _missing(v)}
+    given = {k: v for k, v in config.items() if k in _SEARCHABLE and not hparams.is_missing(v)}
     return {**{k: hparams.TABLE[k].default for k in _SEARCHABLE}, **hparams.check_all(given)}
 
-
-def _missing(value) -> bool:
-    """An empty cell of a table read back (a key another row's grid had)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def config_id(config: Mapping) -> str:

@@ -372,10 +372,15 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def is_missing(value: Any) -> bool:
+    """An empty cell of a results table (``None`` or NaN): a setting another row's grid had."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def display(name: str, value: Any) -> str:
     """A value as people read it: ``0.001``, ``ReLU``, ``25-25-25``, ``yes``."""
     s = TABLE.get(name)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return ""
     if s is not None and s.kind == "choice":
         return label(value)

@@ -64,6 +64,14 @@ v_t = \rho\, v_{t-1} + (1-\rho)\, g_t^2, \qquad
 """)
 st.markdown("Adam without the momentum term and without bias correction.")
 
+st.subheader("Weight decay (L2)")
+st.latex(r"g_t \leftarrow g_t + \lambda\, \theta_{t-1}")
+st.markdown(r"""
+Each optimizer above can add $\lambda\theta$ to the gradient before its update — the gradient
+of the penalty $\tfrac{\lambda}{2}\lVert\theta\rVert^2$ — which pulls every weight towards 0.
+This is PyTorch's `weight_decay` for all three (for Adam the *coupled* form, not AdamW's).
+""")
+
 st.header("Initialisation")
 st.markdown(r"""
 **Xavier** (the seed report's variant): every weight *and bias* of a `Linear` layer with

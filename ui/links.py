@@ -7,7 +7,6 @@ sweep's own training set (its data seed and size) with the sweep's epochs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
@@ -15,11 +14,6 @@ import pandas as pd
 
 from minidl import hparams, sweeps
 from ui import playground
-
-
-def _missing(value: object) -> bool:
-    """An empty cell: a key another pair's grid searched but this row's did not."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def playground_config(row: Mapping, spec: sweeps.SweepSpec) -> dict:
@@ -30,7 +24,7 @@ def playground_config(row: Mapping, spec: sweeps.SweepSpec) -> dict:
               "epochs": spec.epochs, "data_seed": spec.data_seed, "n_train": spec.n_train,
               "dataset": sweeps.DATASET}
     config.update({k: row[k] for k in hparams.grid_keys(optimizer)
-                   if k in row and not _missing(row[k])})
+                   if k in row and not hparams.is_missing(row[k])})
     # check: numpy scalars and floats read back from a CSV become the setting's own type
     return hparams.check_all(config)
 

@@ -16,8 +16,6 @@ curves; a learning rate at which every configuration diverged has no point.
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import pandas as pd
 
@@ -30,10 +28,6 @@ def describe(row: pd.Series | dict) -> str:
     keys = [k for k in hparams.grid_keys(row["optimizer"]) if k in ("lr", "batch_size")
             or (k in row and row[k] != hparams.TABLE[k].default)]
     return hparams.describe(row, keys)
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 
@@ -92,11 +86,11 @@ def fold_frame(rows: pd.DataFrame) -> pd.DataFrame:
         settings = describe(row)
         for c in splits:
             score = row[c]
-            if _missing(score):
+            if hparams.is_missing(score):
                 continue
             out.append({"configuration": f"{pair} · {settings}", "pair": pair,
                         "settings": settings, "fold": int(c[5:-6]) + 1, "accuracy": float(score),
-                        "mean": None if _missing(row["mean_score"]) else float(row["mean_score"])})
+                        "mean": None if hparams.is_missing(row["mean_score"]) else float(row["mean_score"])})
     return pd.DataFrame(out, columns=columns)
 
 
