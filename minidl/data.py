@@ -106,3 +106,34 @@ def one_hot(y: torch.Tensor, classes: int = 2, dtype: torch.dtype = torch.float3
                          f"[{int(y.min())}, {int(y.max())}]")
     out = torch.zeros(*y.shape, classes, dtype=dtype)
     return out.scatter_(-1, y.long().unsqueeze(-1), 1.0)
+
+
+# ---------------------------------------------------------------- conventions (hparams)
+
+STANDARD_SCALE = math.sqrt(12.0)  # U(0, 1) has variance 1/12
+
+
+def input_affine(inputs: str) -> tuple[float, float]:
+    """``(scale, shift)`` that ``encode_inputs`` applies: ``x · scale + shift``."""
+    if hparams.check("inputs", inputs) == "raw":
+        return 1.0, 0.0
+    return STANDARD_SCALE, -0.5 * STANDARD_SCALE  # (x − ½)·√12: mean 0, variance 1 over [0, 1]
+
+
+def encode_inputs(X: torch.Tensor, inputs: str = "raw") -> torch.Tensor:
+    """The network's inputs for points ``X``: as drawn, or standardised over the unit square."""
+    scale, shift = input_affine(inputs)
+    return X if scale == 1.0 and shift == 0.0 else X * scale + shift
+
+
+def target_affine(targets: str) -> tuple[float, float]:
+    """``(scale, shift)`` that ``encode_targets`` applies to one-hot rows."""
+    return (1.0, 0.0) if hparams.check("targets", targets) == "one_hot" else (2.0, -1.0)
+
+
+def encode_targets(y: torch.Tensor, targets: str = "one_hot", classes: int = 2,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(n,)`` labels → ``(n, classes)`` training targets: one-hot 0/1, or ±1 (2·one-hot − 1)."""
+    scale, shift = target_affine(targets)
+    T = one_hot(y, classes, dtype)
+    return T if scale == 1.0 else T * scale + shift

@@ -78,6 +78,7 @@ class Setting:
     ui_high: float | None = None
     ui_step: float | None = None
     stops: tuple = ()                 # the app's slider stops (log scale)
+    convention: bool = False          # an unstated convention of the report (issue: Table I)
 
     @property
     def searchable(self) -> bool:
@@ -129,6 +130,9 @@ REPORT_ACTIVATIONS = ("relu", "tanh", "sigmoid")
 DATASETS = ("disk", "xor", "gaussians", "spiral")
 INIT_METHODS = ("xavier", "zero")
 VIEWS = ("smooth", "discrete")
+INPUTS = ("raw", "standardised")
+LOSS_REDUCTIONS = ("mean", "sum", "batch_mean")
+TARGETS = ("one_hot", "signed")
 LR_STOPS = _stops((1, 2, 3, 5), -5, 0)     # 1e-5 … 1, four stops per decade
 EPS_STOPS = _stops((1,), -10, -2)          # 1e-10 … 1e-2
 WEIGHT_DECAY_STOPS = (0.0, *_stops((1, 2, 3, 5), -6, -1))
@@ -149,6 +153,10 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             help="fraction of training labels flipped at random (test labels stay true)"),
     Setting("data_seed", "int", 0, "data", "data seed", low=0, high=SEED_HIGH, high_open=True,
             ui_high=1_000_000, ui_step=1, fresh_run=True, help="which random draw of the points"),
+    Setting("inputs", "choice", "raw", "data", "inputs", symbol="inputs", choices=INPUTS,
+            choice_labels=("raw, in [0, 1]", "standardised"), fresh_run=True, grid={},
+            convention=True, help="raw: the points as drawn; standardised: (x − ½)·√12, zero "
+            "mean and unit variance over the unit square"),
     # ---------------------------------------------------------------- network
     Setting("hidden", "widths", _DEFAULT_HIDDEN, "network", "hidden layer widths", low=1,
             fresh_run=True, where=("config", "cli"), help="units of each hidden layer"),
@@ -168,6 +176,20 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             # it also tries a 16x init variance (Glorot & Bengio's 4x std for sigmoid)
             grid={"sigmoid": (1.0, 16.0)},
             help="weights and biases ~ N(0, 2·gain / (fan_in + fan_out))"),
+    Setting("init_scale", "choice", "variance", "init", "Xavier's 2·gain/(n_in + n_out) is the",
+            symbol="Xavier reading",
+            choices=("variance", "std"), choice_labels=("variance", "standard deviation"),
+            fresh_run=True, grid={}, convention=True,
+            help="how the report's N(0, 2/(n_in + n_out)) is read: as the variance (ours, "
+            "σ = √(2·gain/(n_in + n_out))) or as the standard deviation (σ = 2·gain/(n_in + n_out))"),
+    Setting("init_dist", "choice", "normal", "init", "Xavier distribution", symbol="Xavier draw",
+            choices=("normal", "uniform"), choice_labels=("normal", "uniform"), fresh_run=True,
+            grid={}, convention=True,
+            help="N(0, σ²), or U(−√3·σ, √3·σ) of the same variance"),
+    Setting("init_bias", "choice", "drawn", "init", "biases at init", symbol="biases",
+            choices=("drawn", "zero"),
+            choice_labels=("drawn like the weights", "zero"), fresh_run=True, grid={},
+            convention=True, help="the report draws biases like weights; most libraries zero them"),
     Setting("init_seed", "int", 0, "init", "init seed", low=0, high=SEED_HIGH, high_open=True,
             ui_high=1_000_000, ui_step=1, fresh_run=True,
             help="seeds the initial weights and the order of the minibatches"),
@@ -203,6 +225,16 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("batch_size", "int", 1, "training", "batch size", symbol="batch", low=1,
             scale="log", ui_high=5000, ui_step=1, grid={"*": (1, 10, 20)},
             help="training points per optimizer step"),
+    Setting("loss", "choice", "mean", "training", "MSE reduction", symbol="MSE",
+            choices=LOSS_REDUCTIONS,
+            choice_labels=("mean over all elements", "sum over all elements",
+                           "sum over outputs, mean over batch"), fresh_run=True, grid={},
+            convention=True, help="how the squared errors of a minibatch are added up: a sum "
+            "multiplies every gradient by the batch size × 2 outputs"),
+    Setting("targets", "choice", "one_hot", "training", "targets", symbol="targets",
+            choices=TARGETS,
+            choice_labels=("one-hot 0/1", "±1"), fresh_run=True, grid={}, convention=True,
+            help="what the two outputs are trained towards: (1, 0) / (0, 1), or (1, −1) / (−1, 1)"),
     Setting("epochs", "int", 200, "training", "epoch budget", low=1, ui_high=10_000,
             ui_step=50, help="passes over the training points"),
     Setting("shuffle", "bool", True, "training", "shuffle", where=("config", "cli"),
@@ -402,12 +434,12 @@ def describe(config: Mapping[str, Any], keys: Iterable[str]) -> str:
 
 # ---------------------------------------------------------------- grids
 
-_GRID_PARTS = ("optimizer", "training", "init")  # the order of grid columns
+_GRID_PARTS = ("optimizer", "training", "init", "data")  # the order of grid columns
 
 
 def grid_keys(optimizer: str) -> tuple[str, ...]:
     """Settings cross-validation may search for ``optimizer``: its hyperparameters, then the
-    training and init settings (table order within each part)."""
+    training, init and data settings (table order within each part)."""
     return tuple(n for part in _GRID_PARTS for n, s in TABLE.items()
                  if s.part == part and s.searchable and s.applies_to(optimizer))
 

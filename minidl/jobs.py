@@ -71,6 +71,11 @@ class Kind:
     def parts(self, spec) -> list[str]:
         raise NotImplementedError
 
+    def stages(self, spec) -> list[list[str]]:
+        """The parts in the order they must train: each stage's parts (in parallel where
+        the runner has workers) after every part of the stage before.  Default: one stage."""
+        return [self.parts(spec)]
+
     def units(self, spec, part: str) -> int:
         """How many units (configurations, runs) ``part`` has."""
         raise NotImplementedError

@@ -41,7 +41,7 @@ class Module:
             grad.zero_()
 
     def init_params(self, method: str = "xavier", gain: float = 1.0,
-                    generator: torch.Generator | None = None) -> None:
+                    generator: torch.Generator | None = None, **conventions: str) -> None:
         """Parameterless modules have nothing to initialise."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,16 +113,32 @@ class Linear(Module):
         return [(self.weight, self.grad_weight), (self.bias, self.grad_bias)]
 
     def init_params(self, method: str = "xavier", gain: float = 1.0,
-                    generator: torch.Generator | None = None) -> None:
-        """``"xavier"``: weight and bias ~ N(0, 2·gain / (fan_in + fan_out)); ``"zero"``: 0."""
+                    generator: torch.Generator | None = None, init_scale: str = "variance",
+                    init_dist: str = "normal", init_bias: str = "drawn") -> None:
+        """``"xavier"``: weight and bias ~ N(0, σ²) with σ² = 2·gain / (fan_in + fan_out);
+        ``"zero"``: 0.
+
+        The conventions the seed report leaves open (``minidl.hparams``): ``init_scale``
+        "std" reads 2·gain / (fan_in + fan_out) as σ itself; ``init_dist`` "uniform" draws
+        from U(−√3·σ, √3·σ), of the same variance; ``init_bias`` "zero" zeroes the biases.
+        """
         if hparams.check("init", method) == "zero":
             self.weight.zero_()
             self.bias.zero_()
             return
-        gain = hparams.check("gain", gain)
-        std = math.sqrt(2.0 * gain / (self.in_features + self.out_features))
-        self.weight.normal_(0.0, std, generator=generator)
-        self.bias.normal_(0.0, std, generator=generator)
+        spread = 2.0 * hparams.check("gain", gain) / (self.in_features + self.out_features)
+        std = math.sqrt(spread) if hparams.check("init_scale", init_scale) == "variance" \
+            else spread
+        uniform = hparams.check("init_dist", init_dist) == "uniform"
+        tensors = [self.weight] + ([self.bias] if hparams.check("init_bias", init_bias) == "drawn"
+                                   else [])
+        for t in tensors:
+            if uniform:
+                t.uniform_(-math.sqrt(3.0) * std, math.sqrt(3.0) * std, generator=generator)
+            else:
+                t.normal_(0.0, std, generator=generator)
+        if init_bias == "zero":
+            self.bias.zero_()
 
     def __repr__(self) -> str:
         members = "" if self.members is None else f", members={self.members}"
@@ -149,9 +165,9 @@ class Sequential(Module):
         return [pg for module in self.modules for pg in module.param()]
 
     def init_params(self, method: str = "xavier", gain: float = 1.0,
-                    generator: torch.Generator | None = None) -> None:
+                    generator: torch.Generator | None = None, **conventions: str) -> None:
         for module in self.modules:
-            module.init_params(method, gain, generator)
+            module.init_params(method, gain, generator, **conventions)
 
     def __repr__(self) -> str:
         return "Sequential(" + ", ".join(map(repr, self.modules)) + ")"
@@ -206,29 +222,54 @@ class Identity(Module):
 
 
 class LossMSE(Module):
-    """Mean squared error ``L = mean((pred − target)²)``; ``dL/dpred = 2 (pred − target) / N``.
+    """Squared error ``L = Σ (pred − target)² / D``; ``dL/dpred = 2 (pred − target) / D``.
 
-    ``N`` counts all elements, as PyTorch's ``mse_loss`` does.  With
-    ``members=True`` the inputs are ``(M, batch, classes)`` and each member gets
-    its own mean: ``forward`` returns a ``(M,)`` tensor and ``backward`` the
-    gradient of their sum, so every member sees exactly its own loss gradient.
+    ``reduction`` picks ``D`` for a ``(batch, outputs)`` minibatch: ``"mean"``
+    (``D`` = batch × outputs, PyTorch's ``mse_loss`` default), ``"sum"``
+    (``D`` = 1, its ``reduction="sum"``) or ``"batch_mean"`` (``D`` = batch: summed
+    over outputs, averaged over the batch).  With ``members=True`` the inputs are
+    ``(M, batch, outputs)`` and each member gets its own loss: ``forward`` returns
+    a ``(M,)`` tensor and ``backward`` the gradient of their sum, so every member
+    sees exactly its own loss gradient; ``reduction`` may then be a list with one
+    value per member.
     """
 
-    def __init__(self, members: bool = False):
+    def __init__(self, members: bool = False, reduction: str | list[str] = "mean"):
         self.members = members
+        reductions = [reduction] if isinstance(reduction, str) else list(reduction)
+        for r in reductions:
+            hparams.check("loss", r)
+        if len(set(reductions)) > 1 and not members:
+            raise ValueError("LossMSE: one reduction per member needs members=True")
+        self.reduction = reductions[0] if len(set(reductions)) == 1 else reductions
+        self._divisors: dict[tuple[int, int], torch.Tensor] = {}  # per batch shape, per member
+
+    def _divisor(self, batch: int, outputs: int) -> float | torch.Tensor:
+        by = {"mean": batch * outputs, "sum": 1, "batch_mean": batch}
+        if isinstance(self.reduction, str):
+            return float(by[self.reduction])
+        key = (batch, outputs)
+        if key not in self._divisors:  # one tensor per batch size (the last batch is smaller)
+            self._divisors[key] = torch.tensor([float(by[r]) for r in self.reduction]).view(
+                -1, 1, 1)
+        return self._divisors[key]
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if pred.shape != target.shape:
             raise ValueError(f"LossMSE: prediction shape {tuple(pred.shape)} "
                              f"!= target shape {tuple(target.shape)}")
         self._diff = pred - target
+        self._scale = self._divisor(*pred.shape[-2:])
         squared = self._diff.square()
-        return squared.mean(dim=(1, 2)) if self.members else squared.mean()
+        if not self.members:
+            return squared.sum() / self._scale
+        total = squared.sum(dim=(1, 2))
+        return total / (self._scale.view(-1) if isinstance(self._scale, torch.Tensor)
+                        else self._scale)
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
-        diff = self._diff
-        per_member = diff[0].numel() if self.members else diff.numel()
-        grad = diff * (2.0 / per_member)
+        grad = self._diff * 2.0 / self._scale if isinstance(self._scale, torch.Tensor) \
+            else self._diff * (2.0 / self._scale)
         if grad_output is not None:  # dL/dloss, (M,) per member or a scalar
             grad *= grad_output.reshape(-1, 1, 1) if self.members else grad_output
         return grad

@@ -31,7 +31,7 @@ from typing import TypeVar
 import torch
 
 from . import data, hparams, nn, optim
-from .train import evaluate, train_minibatches
+from .train import INIT_CONVENTIONS, evaluate, train_minibatches
 
 # (units of work done, units in total); returning False cancels the fit
 Progress = Callable[[int, int], "bool | None"]
@@ -134,8 +134,22 @@ def work_units(member: Member, epochs: int) -> int:
 def _init_member(sizes: list[int], activation: str, member: Member,
                  generator: torch.Generator) -> nn.Sequential:
     model = nn.mlp(sizes, activation)
-    model.init_params(member.config["init"], member.config["gain"], generator)
+    model.init_params(member.config["init"], member.config["gain"], generator,
+                      **{k: member.config[k] for k in INIT_CONVENTIONS})
     return model
+
+
+def _per_member_affine(pairs: list[tuple[float, float]]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``t → t · scale + shift`` with each member's own ``(scale, shift)`` on its rows of a
+    ``(M, rows, features)`` tensor (the identity when every member has (1, 0))."""
+    if all(p == (1.0, 0.0) for p in pairs):
+        return lambda t: t
+    if len(set(pairs)) == 1:
+        scale, shift = pairs[0]
+        return lambda t: t * scale + shift
+    scale = torch.tensor([p[0] for p in pairs]).view(-1, 1, 1)
+    shift = torch.tensor([p[1] for p in pairs]).view(-1, 1, 1)
+    return lambda t: torch.addcmul(shift, t, scale)
 
 
 def _group_key(member: Member) -> tuple[int, int, int]:
@@ -193,15 +207,22 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
         model = nn.mlp(sizes, activation, members=M)
         for group, *single in zip(model.param(), *[s.param() for s in singles]):
             group[0].copy_(torch.stack([p.view(group[0].shape[1:]) for p, _ in single]))
-        loss = nn.LossMSE(members=True)
+        loss = nn.LossMSE(members=True, reduction=[m.config["loss"] for m in members])
         train_rows = torch.stack([m.train_rows for m in members])
         eval_rows = torch.stack([m.eval_rows for m in members])
     else:
         assert M == 1, "the sequential engine trains one member at a time"
-        model, loss = singles[0], nn.LossMSE()
+        model, loss = singles[0], nn.LossMSE(reduction=members[0].config["loss"])
         train_rows, eval_rows = members[0].train_rows, members[0].eval_rows
     opt = optim.make(optimizer, model.param(), **hyper)
     batch_size = members[0].config["batch_size"]
+    # each member's conventions: how its inputs and targets are encoded (``data``)
+    inputs = _per_member_affine([data.input_affine(m.config["inputs"]) for m in members])
+    targets = _per_member_affine([data.target_affine(m.config["targets"]) for m in members])
+
+    def measure(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (t.reshape(M) for t in evaluate(model, inputs(X[rows]), y[rows],
+                                               targets(T[rows])))
     steps_per_epoch = math.ceil(train_rows.shape[-1] / batch_size)
     diverged = torch.zeros(M, dtype=torch.bool)
     loss_history: list[torch.Tensor] = []
@@ -213,24 +234,24 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
         else:
             orders = torch.randperm(train_rows.shape[0], generator=generators[0])
         rows = train_rows.gather(-1, orders)
-        train_minibatches(model, loss, opt, X[rows], T[rows], batch_size)
+        train_minibatches(model, loss, opt, inputs(X[rows]), targets(T[rows]), batch_size)
         newly = _non_finite_members(model, M) & ~diverged
         if newly.any():
             diverged |= newly
             if batched:
                 opt.freeze_members(newly)
         if history:
-            train_loss, _ = evaluate(model, X[train_rows], y[train_rows])
-            _, eval_acc = evaluate(model, X[eval_rows], y[eval_rows])
-            loss_history.append(train_loss.reshape(M).masked_fill(diverged, math.nan))
-            acc_history.append(eval_acc.reshape(M).masked_fill(diverged, math.nan))
+            train_loss, _ = measure(train_rows)
+            _, eval_acc = measure(eval_rows)
+            loss_history.append(train_loss.masked_fill(diverged, math.nan))
+            acc_history.append(eval_acc.masked_fill(diverged, math.nan))
         if not batched and diverged.all():
             # the rest is skipped, but counted as done
             report(M * steps_per_epoch * (epochs - epoch), can_stop=False)
             break
         report(M * steps_per_epoch, can_stop=epoch < epochs - 1)  # a finished fit is kept
-    train_loss, train_acc = (t.reshape(M) for t in evaluate(model, X[train_rows], y[train_rows]))
-    eval_loss, eval_acc = (t.reshape(M) for t in evaluate(model, X[eval_rows], y[eval_rows]))
+    train_loss, train_acc = measure(train_rows)
+    eval_loss, eval_acc = measure(eval_rows)
     diverged |= ~torch.isfinite(train_loss)
     elapsed = (time.perf_counter() - started) / M
     nan = float("nan")

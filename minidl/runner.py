@@ -142,8 +142,17 @@ class Runner:
                         kind.train(spec, part, self.folder, report)
                 return train
 
-            pop.run_parallel([task(p) for p in todo], [costs[p] for p in todo], self._report,
-                             self.workers)
+            offset = 0
+            for stage in kind.stages(spec):
+                parts = [p for p in stage if costs[p] > 0]
+                if parts and self.cancel_event.is_set():
+                    raise pop.Cancelled()
+
+                def report(done: int, total: int, offset: int = offset) -> bool:
+                    return self._report(offset + done, total)
+                pop.run_parallel([task(p) for p in parts], [costs[p] for p in parts], report,
+                                 self.workers)
+                offset += sum(costs[p] for p in parts)
             # a cancel that came during the last epoch could not stop it: all is done then
             if self.cancel_event.is_set() and any(kind.steps(spec, p, self.folder) > 0
                                                   for p in todo):

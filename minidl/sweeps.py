@@ -61,13 +61,13 @@ def optimal_table(best: Mapping[Pair, dict]) -> pd.DataFrame:
     """Table I layout: a row per activation, per optimizer its chosen settings and CV accuracy.
 
     ``best`` maps ``(activation, optimizer)`` to a chosen configuration plus
-    ``score``; columns are named ``"<optimizer> <key>"``.  Init keys get a
-    column only where some pair searched them (e.g. Sigmoid's gain).
+    ``score``; columns are named ``"<optimizer> <key>"``: the optimizer's own
+    hyperparameters, and other settings only where some pair searched them
+    (e.g. Sigmoid's gain).
     """
     activations = list(dict.fromkeys(a for a, _ in best))
     optimizers = list(dict.fromkeys(o for _, o in best))
-    keys = {o: [k for k in hparams.grid_keys(o)
-                if hparams.TABLE[k].part != "init"
+    keys = {o: [k for k in hparams.grid_keys(o) if k in hparams.optimizer_keys(o)
                 or any(k in chosen for (_, o2), chosen in best.items() if o2 == o)]
             for o in optimizers}
     rows = []

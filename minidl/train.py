@@ -75,9 +75,14 @@ Config.__doc__ = ("Every setting of one run, one field per row of the settings t
 RESET_FIELDS = tuple(n for n in hparams.names("config") if hparams.TABLE[n].fresh_run)
 
 
+# the init conventions the report leaves open (``init_scale``, ``init_dist``, ``init_bias``)
+INIT_CONVENTIONS = tuple(n for n in hparams.names(part="init") if hparams.TABLE[n].convention)
+
+
 def build_model(config: Config, generator: torch.Generator) -> nn.Sequential:
     model = nn.mlp(config.sizes(), config.activation)
-    model.init_params(config.init, config.gain, generator)
+    model.init_params(config.init, config.gain, generator,
+                      **{k: getattr(config, k) for k in INIT_CONVENTIONS})
     return model
 
 
@@ -102,10 +107,15 @@ def train_minibatches(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optim
         train_step(model, loss, optimizer, X[..., start:stop, :], T[..., start:stop, :])
 
 
-def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(loss, accuracy)`` on ``X : (..., rows, 2)``, ``y : (..., rows)``, reduced over rows."""
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, T: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loss, accuracy)`` on ``X : (..., rows, 2)``, ``y : (..., rows)``, reduced over rows.
+
+    The loss is the mean squared error against the targets ``T`` (default: one-hot
+    ``y``), whatever reduction training uses, so runs compare on one scale.
+    """
     out = model.forward(X)
-    target = data.one_hot(y, out.shape[-1], out.dtype)
+    target = data.one_hot(y, out.shape[-1], out.dtype) if T is None else T
     loss = (out - target).square().mean(dim=(-2, -1))
     accuracy = (out.argmax(-1) == y).to(out.dtype).mean(-1)
     return loss, accuracy
@@ -131,10 +141,14 @@ class Run:
         self.X_train, self.y_train, self.X_test, self.y_test = self.data_sets or data.train_test(
             c.dataset, c.n_train, c.n_test, c.data_seed, c.noise)
         self.data_sets = None  # the attributes above hold them
-        self.T_train = data.one_hot(self.y_train)
+        # what the network sees and is trained towards (the conventions of ``hparams``)
+        self.inputs_train = data.encode_inputs(self.X_train, c.inputs)
+        self.inputs_test = data.encode_inputs(self.X_test, c.inputs)
+        self.T_train = data.encode_targets(self.y_train, c.targets)
+        self.T_test = data.encode_targets(self.y_test, c.targets)
         self.generator = torch.Generator().manual_seed(c.init_seed)
         self.model = build_model(c, self.generator)
-        self.loss = nn.LossMSE()
+        self.loss = nn.LossMSE(reduction=c.loss)
         self.optimizer = optim.make(c.optimizer, self.model.param(), **c.optimizer_kwargs())
         self.epoch = 0
         self.diverged = False
@@ -173,7 +187,7 @@ class Run:
             n = self.X_train.shape[0]
             order = (torch.randperm(n, generator=self.generator) if self.config.shuffle
                      else torch.arange(n))
-            self._epoch_rows, self._cursor = (self.X_train[order], self.T_train[order]), 0
+            self._epoch_rows, self._cursor = (self.inputs_train[order], self.T_train[order]), 0
         X, T = self._epoch_rows
         started = clock()
         while self._cursor < len(X):
@@ -195,9 +209,13 @@ class Run:
         """Train to the end of the current epoch and return its metrics."""
         return self.train_steps()
 
+    def predict(self, X: torch.Tensor) -> torch.Tensor:
+        """The network's outputs for points ``X : (rows, 2)`` of the unit square."""
+        return self.model.forward(data.encode_inputs(X, self.config.inputs))
+
     def metrics(self) -> dict:
-        train_loss, train_acc = evaluate(self.model, self.X_train, self.y_train)
-        test_loss, test_acc = evaluate(self.model, self.X_test, self.y_test)
+        train_loss, train_acc = evaluate(self.model, self.inputs_train, self.y_train, self.T_train)
+        test_loss, test_acc = evaluate(self.model, self.inputs_test, self.y_test, self.T_test)
         return {"epoch": self.epoch, "train_loss": float(train_loss),
                 "train_acc": float(train_acc), "test_loss": float(test_loss),
                 "test_acc": float(test_acc)}

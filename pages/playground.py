@@ -119,13 +119,19 @@ def settings_ui(settings: dict) -> list[str]:
             st.subheader(title)
             for name in hparams.names("app", part):
                 s = SETTINGS[name]
-                if part == "optimizer" and name != "optimizer" and (
-                        state[key("optimizer")] not in s.optimizers):
+                if s.convention or (part == "optimizer" and name != "optimizer"
+                                    and state[key("optimizer")] not in s.optimizers):
                     continue
                 if name == "gain" and state[key("init")] != "xavier":
                     continue
                 setting_ui(name)
                 drawn.append(name)
+        conventions = [n for n in hparams.names("app") if SETTINGS[n].convention]
+        with st.expander("Conventions", icon=":material/rule:"):
+            st.caption("Choices the seed report leaves unstated; the defaults are our reading.")
+            for name in conventions:
+                setting_ui(name)
+        drawn += conventions
     return drawn
 
 

@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     "minidl.hparams", "minidl.nn", "minidl.optim", "minidl.data", "minidl.train",
     "minidl.population", "minidl.cv", "minidl.jobs", "minidl.runner", "minidl.sweeps",
-    "minidl.reproduce", "minidl.studies",
+    "minidl.reproduce", "minidl.studies", "minidl.ablation",
     "minidl.viz.boundary", "minidl.viz.tables", "minidl.viz.live", "minidl.viz.cv",
-    "minidl.viz.study",
+    "minidl.viz.study", "minidl.viz.ablation",
     "minidl.__main__",
     "ui.playground", "ui.links", "ui.jobs",
 ]

@@ -193,14 +193,14 @@ class Frame:
 def snapshot(run: Run, resolution: int = 100, discrete: bool = False) -> Frame:
     """Everything the live view needs from ``run``, so drawing never touches the model."""
     mistakes = pd.concat([
-        live.wrong_frame(run.X_train, run.y_train, run.model.forward(run.X_train).argmax(1),
+        live.wrong_frame(run.X_train, run.y_train, run.predict(run.X_train).argmax(1),
                            "train"),
-        live.wrong_frame(run.X_test, run.y_test, run.model.forward(run.X_test).argmax(1),
+        live.wrong_frame(run.X_test, run.y_test, run.predict(run.X_test).argmax(1),
                            "test")], ignore_index=True)
     return Frame(epoch=run.epoch, budget=run.config.epochs, status=status(run),
                  parameters=nn.parameter_count(run.model),
                  metrics=run.history[-1] if run.history else run.metrics(),
-                 image=boundary.boundary_image(run.model, resolution, discrete),
+                 image=boundary.boundary_image(run.predict, resolution, discrete),
                  mistakes=mistakes, history=run.history_frame())
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from collections.abc import Callable
 
 import torch
 
@@ -49,9 +50,12 @@ def grid(resolution: int = 100) -> torch.Tensor:
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
 
 
-def scores(model: Module, resolution: int = 100) -> torch.Tensor:
-    """The class-1 score ``out₁ − out₀`` on the grid, ``(resolution, resolution)``."""
-    out = model.forward(grid(resolution))
+def scores(model: Module | Callable[[torch.Tensor], torch.Tensor], resolution: int = 100
+           ) -> torch.Tensor:
+    """The class-1 score ``out₁ − out₀`` on the grid, ``(resolution, resolution)``; ``model``
+    is a module or a function from points to outputs (``Run.predict``, which encodes them)."""
+    predict = model.forward if isinstance(model, Module) else model
+    out = predict(grid(resolution))
     return (out[:, 1] - out[:, 0]).reshape(resolution, resolution)
 
 
@@ -90,6 +94,7 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def boundary_image(model: Module, resolution: int = 100, discrete: bool = False) -> str:
+def boundary_image(model: Module | Callable[[torch.Tensor], torch.Tensor], resolution: int = 100,
+                   discrete: bool = False) -> str:
     """The model's boundary over the square as a PNG data URL (what the charts draw)."""
     return data_url(png_bytes(colorize(scores(model, resolution), discrete)))
