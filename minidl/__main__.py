@@ -4,6 +4,10 @@
     minidl sweep        cross-validate every activation × optimizer pair (a saved, resumable job)
     minidl reproduce    train each pair R times; write the report's table and figures
     minidl ablate       Table I under each unstated convention (a saved, resumable job)
+
+Why this module is long: four commands, each a parser built from the settings
+table and a short function that runs it; they share one job runner with a
+progress bar.
 """
 
 from __future__ import annotations

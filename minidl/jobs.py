@@ -124,6 +124,15 @@ class Kind:
         return int(cap)
 
 
+def check_counts(spec, lows: dict[str, int]) -> None:
+    """Each named field of a job's spec is an integer at least its low bound (``ValueError``
+    naming the first that is not): folds, runs, seeds, budgets."""
+    for name, low in lows.items():
+        v = getattr(spec, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+
+
 def part_name(pair: tuple[str, str]) -> str:
     """``("tanh", "sgd")`` → ``"tanh-sgd"``: a pair's part of a job (and its file name)."""
     return f"{pair[0]}-{pair[1]}"

@@ -53,10 +53,7 @@ class StudySpec:
             if tuple(pair) not in reproduce.PAIRS:
                 raise ValueError(f"unknown activation × optimizer pair {pair!r}")
             cv.complete(config)  # every value checked by the settings table
-        for name, low in (("runs", 1), ("epochs", 1), ("seed", 0)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        jobs.check_counts(self, {"runs": 1, "epochs": 1, "seed": 0})
         object.__setattr__(self, "configs", {tuple(p): dict(c) for p, c in self.configs.items()})
 
     @property

@@ -155,11 +155,8 @@ class SweepSpec:
         missing = [o for o in optimizers if o not in self.grids]
         if missing:
             raise ValueError(f"no grid given for {', '.join(missing)}")
-        for name, low in (("folds", 2), ("epochs", 1), ("seed", 0), ("data_seed", 0),
-                          ("n_train", 2)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        jobs.check_counts(self, {"folds": 2, "epochs": 1, "seed": 0, "data_seed": 0,
+                                 "n_train": 2})
         if self.folds > self.n_train:
             raise ValueError(f"folds ({self.folds}) cannot exceed the training points "
                              f"({self.n_train})")

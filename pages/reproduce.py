@@ -8,17 +8,24 @@ by the process.  While it trains, a fragment polls the runner every
 ``POLL_SECONDS`` for a progress bar and ETA (Cancel stops it; the pairs already
 finished are kept, and **Resume** trains the others).  Finished, cancelled and
 past studies are read back from disk: Fig. 2, Fig. 3, the summary table and CSV
-downloads.
+downloads.  Below them, the ablation of the report's unstated conventions
+(``minidl.ablation``): its table and figure per epoch budget, run here or with
+``minidl ablate``.
+
+Why this module is long: two jobs (studies and the ablation) on one page, each
+with a launcher, progress and results; every part is a short ``*_ui`` function.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import streamlit as st
 
 import streamlit_app
-from minidl import hparams, jobs, runner, studies, sweeps
+from minidl import ablation, hparams, jobs, runner, studies, sweeps
+from minidl.viz import ablation as ablation_figures
 from minidl.viz import study as study_charts
 from minidl.viz import tables
 from ui import jobs as job_widgets
@@ -245,6 +252,101 @@ def study_ui() -> None:
     results_ui(info)
 
 
+# ---------------------------------------------------------------- the conventions' ablation
+
+# the README's ablation, shipped with the repository (``minidl ablate --out docs/results/ablation``)
+SHIPPED_ABLATION = Path(streamlit_app.__file__).resolve().parent / "docs" / "results" / "ablation"
+ABLATION_VIEW, ABLATION_BUDGET, ABLATION_RUNS = "rp_ablation", "rp_ablation_budget", \
+    "rp_ablation_runs"
+
+
+@st.cache_resource
+def ablation_jobs() -> runner.Queue:
+    """The process's ablation runners and their one worker thread."""
+    return runner.Queue(ablation.ABLATION)
+
+
+def ablation_sources(active: set[str]) -> dict[str, jobs.JobInfo]:
+    """Saved ablations with results, newest first, then the README's (shipped) one."""
+    saved = {j.name: j for j in jobs.list_jobs(ablation.ABLATION, active=active)}
+    if (SHIPPED_ABLATION / ablation.ABLATION.meta_name).is_file():
+        try:
+            saved["README"] = jobs.info(ablation.ABLATION, SHIPPED_ABLATION)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return saved
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def ablation_progress(name: str) -> None:
+    job_widgets.job_progress_ui(ablation_jobs().get(name), "Waiting for the ablation ahead…",
+                                "rp_ablation_cancel", "stop after the current population's "
+                                "epoch; finished pairs stay saved and the ablation resumes")
+
+
+def launch_ablation() -> None:
+    spec = ablation.AblationSpec(runs=int(st.session_state[ABLATION_RUNS]))
+    folder = jobs.create(ablation.ABLATION, spec)
+    ablation_jobs().start(folder)
+    st.session_state[ABLATION_VIEW] = folder.name
+
+
+def ablation_launch_ui() -> None:
+    with st.expander("Run an ablation here", icon=":material/science:"):
+        st.number_input("Runs per pair and convention", 1, 10, 2, key=ABLATION_RUNS)
+        spec = ablation.AblationSpec(runs=int(st.session_state[ABLATION_RUNS]))
+        try:
+            size = jobs.estimate(ablation.ABLATION, spec)
+        except ValueError as error:  # a bad cap in the environment
+            st.error(str(error), icon=":material/error:")
+            return
+        st.caption(f"{ablation.ABLATION.describe(spec)}: "
+                   f"{size.steps:,} optimizer steps (cap {size.cap:,}).")
+        st.button("Run ablation", key="rp_ablation_launch", icon=":material/play_arrow:",
+                  on_click=launch_ablation, disabled=not size.allowed,
+                  help=None if size.allowed else f"over the cap (${ablation.ABLATION.cap_env})")
+
+
+def ablation_ui() -> None:
+    st.subheader("Why Table I does not carry over as written")
+    st.caption("The report's Table I settings under each convention it leaves unstated — one "
+               "changed at a time from our reading, then the best combination — so you can "
+               "see which choice brings the paper's numbers back. Made by `minidl ablate`; "
+               "green cells reach the report's 96.9 %.")
+    ablation_launch_ui()
+    active = ablation_jobs().active()
+    sources = ablation_sources(active)
+    if not sources:
+        st.info("No ablation saved yet.", icon=":material/info:")
+        return
+    if st.session_state.get(ABLATION_VIEW) not in sources:
+        st.session_state.pop(ABLATION_VIEW, None)
+    name = st.selectbox("Ablation", list(sources), key=ABLATION_VIEW, format_func=lambda n: (
+        "the README's (docs/results/ablation)" if n == "README"
+        else f"{sources[n].created_text} · {ablation.ABLATION.describe(sources[n].spec)}"))
+    info = sources[name]
+    if name in active:
+        ablation_progress(name)
+        return
+    if info.resumable and name != "README":
+        job_widgets.resume_button(ablation.ABLATION, info, lambda job: ablation_jobs().start(
+            job.folder), "rp_ablation_resume")
+    accuracy = ablation.read_accuracy(info.folder)
+    if accuracy.empty:
+        st.info("No finished pair to show yet.", icon=":material/hourglass_empty:")
+        return
+    summary = ablation.summary(accuracy)
+    budgets = sorted(int(b) for b in summary["epochs"].unique())
+    budget = st.segmented_control("Epochs", budgets, key=ABLATION_BUDGET,
+                                  default=max(info.spec.budgets)) or max(info.spec.budgets)
+    st.dataframe(ablation.wide(summary, budget), hide_index=True)
+    st.altair_chart(ablation_figures.figure(summary, budget), width="content")
+    combination = ablation.best_combination(accuracy, info.spec)
+    st.caption("Best combination (per setting, the value that brought the most pairs to "
+               f"96.9 %, then the highest mean, at {max(info.spec.budgets)} epochs): "
+               f"{ablation.knob_name(combination)}.")
+
+
 # ---------------------------------------------------------------- page
 
 st.title("Reproduce")
@@ -257,3 +359,5 @@ launch_ui(spec_ui())
 
 st.subheader("Results")
 study_ui()
+
+ablation_ui()

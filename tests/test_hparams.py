@@ -57,11 +57,13 @@ def test_cli_flags_come_from_the_table():
     assert "one of relu, tanh, sigmoid, identity" in " ".join(out.stdout.split())
 
 
-def test_grid_keys_are_an_optimizers_own_settings_then_training_then_init():
+def test_grid_keys_are_an_optimizers_own_settings_then_training_init_and_data():
+    conventions = ("init_scale", "init_dist", "init_bias")
     assert hparams.grid_keys("sgd") == ("lr", "momentum", "weight_decay", "batch_size",
-                                        "init", "gain")
-    assert hparams.grid_keys("adam") == ("lr", "beta1", "beta2", "eps", "weight_decay",
-                                         "batch_size", "init", "gain")
+                                        "loss", "targets", "init", "gain", *conventions,
+                                        "inputs")
+    assert hparams.grid_keys("adam")[:8] == ("lr", "beta1", "beta2", "eps", "weight_decay",
+                                             "batch_size", "loss", "targets")
     assert hparams.optimizer_keys("rmsprop") == ("lr", "rho", "eps", "weight_decay")
 
 

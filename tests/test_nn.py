@@ -206,3 +206,56 @@ def test_mse_backward_scales_by_the_upstream_gradient():
     loss.forward(pred, target)
     torch.testing.assert_close(loss.backward(torch.tensor(3.0, dtype=torch.float64)),
                                3 * loss.backward())
+
+
+# ---------------------------------------------------------------- the report's open conventions
+
+REDUCTIONS = {
+    "mean": lambda p, t: torch.nn.functional.mse_loss(p, t),
+    "sum": lambda p, t: torch.nn.functional.mse_loss(p, t, reduction="sum"),
+    "batch_mean": lambda p, t: torch.nn.functional.mse_loss(p, t, reduction="sum") / p.shape[0],
+}
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(1, 2), (20, 2), (5, 7)])
+def test_mse_reductions_match_torch(reduction, shape):
+    pred, target = torch.randn(shape, dtype=torch.float64), torch.randn(shape, dtype=torch.float64)
+    loss = nn.LossMSE(reduction=reduction)
+    with torch.enable_grad():
+        leaf = pred.clone().requires_grad_(True)
+        ref = REDUCTIONS[reduction](leaf, target)
+        (gpred,) = torch.autograd.grad(ref, [leaf])
+    torch.testing.assert_close(loss.forward(pred, target), ref.detach())
+    torch.testing.assert_close(loss.backward(), gpred)
+
+
+def test_population_mse_takes_one_reduction_per_member():
+    pred, target = torch.randn(3, 4, 2, dtype=torch.float64), torch.randn(3, 4, 2, dtype=torch.float64)
+    reductions = ["sum", "mean", "batch_mean"]
+    loss = nn.LossMSE(members=True, reduction=reductions)
+    values, grads = loss.forward(pred, target), loss.backward()
+    for i, reduction in enumerate(reductions):
+        single = nn.LossMSE(reduction=reduction)
+        torch.testing.assert_close(values[i], single.forward(pred[i], target[i]))
+        torch.testing.assert_close(grads[i], single.backward())
+    with pytest.raises(ValueError, match="members=True"):
+        nn.LossMSE(reduction=["sum", "mean"])
+    with pytest.raises(ValueError, match="MSE reduction"):
+        nn.LossMSE(reduction="median")
+
+
+@pytest.mark.parametrize("scale, dist, bias", [("variance", "uniform", "drawn"),
+                                               ("std", "normal", "drawn"),
+                                               ("variance", "normal", "zero")])
+def test_xavier_conventions_draw_what_they_say(scale, dist, bias):
+    layer = nn.Linear(300, 500)
+    layer.init_params("xavier", 2.0, torch.Generator().manual_seed(0), init_scale=scale,
+                      init_dist=dist, init_bias=bias)
+    spread = 2 * 2.0 / (300 + 500)
+    std = spread if scale == "std" else spread ** 0.5
+    assert layer.weight.std().item() == pytest.approx(std, rel=0.02)
+    if dist == "uniform":  # U(−√3σ, √3σ): bounded, with the same variance
+        assert layer.weight.abs().max().item() <= 3 ** 0.5 * std
+        assert layer.weight.abs().max().item() > 0.99 * 3 ** 0.5 * std
+    assert (layer.bias.abs().sum().item() == 0) == (bias == "zero")

@@ -204,3 +204,29 @@ def test_a_cancelled_study_shows_its_finished_pairs_and_resumes_the_others(resul
     expected = reproduce.run_study(spec.configs, runs=2, epochs=2).summary
     pd.testing.assert_frame_equal(studies.load(folder, spec).summary, expected,
                                   check_dtype=False)
+
+
+def test_the_ablation_section_shows_a_saved_ablation_and_runs_one(results, monkeypatch):
+    from minidl import ablation
+
+    spec = ablation.AblationSpec(knobs=({}, {"targets": "signed"}), runs=1, budgets=(1, 2),
+                                 long_epochs=2, pairs=(ADAM_RELU,))
+    folder = jobs.create(ablation.ABLATION, spec)
+    assert runner.Runner(ablation.ABLATION, folder).run().status == "finished"
+    at = open_page()
+    at.selectbox(key="rp_ablation").set_value(folder.name).run()
+    [table] = [d.value for d in at.dataframe if "convention" in d.value.columns]
+    assert table["convention"].tolist() == ["as we read it", "targets: ±1", "best combination"]
+    assert list(table.columns)[1] == "Adam + ReLU" and "pairs ≥ 96.9 %" in table.columns
+    titles = [c.get("title", {}).get("text", "") for c in charts(at)]
+    assert "Table I under each convention, 2 epochs" in titles
+    at.segmented_control(key="rp_ablation_budget").set_value(1).run()
+    assert "Table I under each convention, 1 epochs" in [
+        c.get("title", {}).get("text", "") for c in charts(at)]
+    assert any("Best combination" in c.value for c in at.caption)
+
+    # the launcher refuses work over the cap, and runs what fits
+    monkeypatch.setenv(ablation.ABLATION.cap_env, "1000")
+    at.run()
+    assert at.button(key="rp_ablation_launch").disabled
+    assert not at.exception
