@@ -121,11 +121,13 @@ def train_pair(pair: Pair, knobs: list[tuple[str, Mapping]], runs: int, epochs: 
                                       torch.arange(r * block + reproduce.N_TRAIN, (r + 1) * block),
                                       s))
             labels.append((name, r))
-    results = pop.fit(X, y, members, cv.SIZES, *pair, epochs, history=True, progress=progress)
+    budgets = sorted({b for b in budgets if b <= epochs})
+    results = pop.fit(X, y, members, cv.SIZES, *pair, epochs, checkpoints=budgets,
+                      progress=progress)
     return [{"activation": pair[0], "optimizer": pair[1], "convention": name, "run": r,
-             "epochs": b, "test_acc": result.eval_acc_history[b - 1],
-             "diverged": math.isnan(result.eval_acc_history[b - 1])}
-            for (name, r), result in zip(labels, results) for b in budgets if b <= epochs]
+             "epochs": b, "test_acc": result.eval_acc_at[b],
+             "diverged": math.isnan(result.eval_acc_at[b])}
+            for (name, r), result in zip(labels, results) for b in budgets]
 
 
 def read_accuracy(folder: Path) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -115,6 +115,7 @@ class MemberResult:
     fit_time: float  # seconds, this member's share of its population's time
     train_loss_history: list[float] = field(default_factory=list)
     eval_acc_history: list[float] = field(default_factory=list)
+    eval_acc_at: dict[int, float] = field(default_factory=dict)  # at the ``checkpoints``
 
 
 def steps(n_train: int, batch_size: int, epochs: int) -> int:
@@ -159,11 +160,15 @@ def _group_key(member: Member) -> tuple[int, int, int]:
 def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int],
         activation: str, optimizer: str, epochs: int, batched: bool = True,
         history: bool = False, progress: Progress | None = None,
+        checkpoints: Collection[int] = (),
         max_population: int = 1024) -> list[MemberResult]:
     """Train every member for ``epochs`` epochs and evaluate it; results in member order.
 
     ``X : (N, 2)``, ``y : (N,)`` are shared; members index into them.  With
     ``history=True`` each result also holds per-epoch training loss and
+    evaluation accuracy; ``checkpoints`` (epoch numbers) record the evaluation
+    accuracy at those epochs only, in ``eval_acc_at`` (cheaper than a history:
+    evaluating every member on all its rows costs as much as many steps) and
     evaluation accuracy.  ``progress(done, total)`` is called after every
     epoch of every population with optimizer steps done / to do.
     """
@@ -189,13 +194,14 @@ def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int
             population = [members[i] for i in chunk]
             for i, result in zip(chunk, _fit_population(
                     X, y, T, population, sizes, activation, optimizer, epochs,
-                    batched, history, report)):
+                    batched, history, set(checkpoints), report)):
                 results[i] = result
     return results  # type: ignore[return-value]
 
 
 def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer, epochs,
-                    batched: bool, history: bool, report) -> list[MemberResult]:
+                    batched: bool, history: bool, checkpoints: set[int], report
+                    ) -> list[MemberResult]:
     started = time.perf_counter()
     M = len(members)
     generators = [torch.Generator().manual_seed(m.seed) for m in members]
@@ -221,12 +227,13 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
     targets = _per_member_affine([data.target_affine(m.config["targets"]) for m in members])
 
     def measure(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return (t.reshape(M) for t in evaluate(model, inputs(X[rows]), y[rows],
-                                               targets(T[rows])))
+        return tuple(t.reshape(M) for t in evaluate(model, inputs(X[rows]), y[rows],
+                                                    targets(T[rows])))
     steps_per_epoch = math.ceil(train_rows.shape[-1] / batch_size)
     diverged = torch.zeros(M, dtype=torch.bool)
     loss_history: list[torch.Tensor] = []
     acc_history: list[torch.Tensor] = []
+    acc_at: dict[int, torch.Tensor] = {}
     for epoch in range(epochs):
         if batched:
             orders = torch.stack([torch.randperm(train_rows.shape[1], generator=g)
@@ -245,6 +252,9 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
             _, eval_acc = measure(eval_rows)
             loss_history.append(train_loss.masked_fill(diverged, math.nan))
             acc_history.append(eval_acc.masked_fill(diverged, math.nan))
+        if epoch + 1 in checkpoints:
+            acc_at[epoch + 1] = (acc_history[-1] if history
+                                 else measure(eval_rows)[1].masked_fill(diverged, math.nan))
         if not batched and diverged.all():
             # the rest is skipped, but counted as done
             report(M * steps_per_epoch * (epochs - epoch), can_stop=False)
@@ -265,7 +275,8 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
             train_loss=nan if bad else float(train_loss[i]),
             diverged=bad, fit_time=elapsed,
             train_loss_history=[float(h[i]) for h in loss_history],
-            eval_acc_history=[float(h[i]) for h in acc_history]))
+            eval_acc_history=[float(h[i]) for h in acc_history],
+            eval_acc_at={e: float(a[i]) for e, a in acc_at.items()}))
     return out
 
 

@@ -87,3 +87,15 @@ def test_weight_decay_is_applied_per_member_in_a_population(disk):
     for ra, rb in zip(a, b):
         assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4)
     assert a[0].train_loss != pytest.approx(a[3].train_loss, rel=1e-3)
+
+
+def test_checkpoints_record_the_accuracy_a_full_history_would(disk):
+    X, y = disk
+    splits = cv.kfold(len(y), 3, seed=0)
+    members = [pop.Member(cv.complete({"lr": 0.05, "batch_size": 20}), train, val, seed=f)
+               for f, (train, val) in enumerate(splits)]
+    full = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 4, history=True)
+    sparse = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 4, checkpoints=[2, 4])
+    for a, b in zip(full, sparse):
+        assert b.eval_acc_at == {2: a.eval_acc_history[1], 4: a.eval_acc_history[3]}
+        assert b.eval_acc_history == [] and b.eval_acc == a.eval_acc

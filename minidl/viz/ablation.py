@@ -27,7 +27,7 @@ def figure(summary: pd.DataFrame, epochs: int) -> alt.LayerChart:
     columns = [pair_label(p) for p in PAIRS if pair_label(p) in set(frame["pair"])]
     base = alt.Chart(frame).encode(
         x=alt.X("pair:N", sort=columns, title=None, axis=alt.Axis(labelAngle=-30, orient="top")),
-        y=alt.Y("convention:N", sort=rows, title=None))
+        y=alt.Y("convention:N", sort=rows, title=None, axis=alt.Axis(labelLimit=320)))
     floor = 100 * REPORT_FLOOR
     cells = base.mark_rect(stroke="white").encode(
         color=alt.Color("accuracy:Q", title="test accuracy %",
