@@ -260,3 +260,17 @@ def test_the_playground_comes_back_as_it_was_after_another_page():
     assert not at.exception
     assert run_of(at).epoch == 1 and run_of(at).config.hidden == (9, 9, 9)
     assert widget(at, "width").value == 9
+
+
+def test_the_reports_conventions_come_from_the_link_and_train_from_the_sidebar():
+    at = open_app(inputs="standardised", targets="signed", loss="sum", lr="0.001")
+    run = run_of(at)
+    assert (run.config.inputs, run.config.targets, run.config.loss) == (
+        "standardised", "signed", "sum")
+    assert widget(at, "init_bias").value == "drawn"
+    widget(at, "init_bias").set_value("zero").run()
+    assert run_of(at) is not run and run_of(at).config.init_bias == "zero"  # a new network
+    assert "biases at init: drawn like the weights → zero" in at.info[0].value
+    click(at, "pg_step")
+    assert run_of(at).epoch == 1 and not run_of(at).diverged
+    assert at.query_params["init_bias"] == "zero"
