@@ -14,7 +14,8 @@ minibatch orders from one generator seeded with the member's seed, so they
 start from the same weights and see the same batches.
 
 A member whose weights become NaN/inf is *diverged*: it is frozen (weights
-zeroed, learning rate 0) so it cannot poison anything, and reported as such.
+zeroed, learning rate 0) so it cannot poison anything, and reported as such;
+so is one whose final training loss passes ``train.DIVERGED_LOSS``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 
 from . import data, hparams, nn, optim
 from .train import INIT_CONVENTIONS, evaluate, train_minibatches
+from .train import diverged as has_diverged
 
 # (units of work done, units in total); returning False cancels the fit
 Progress = Callable[[int, int], "bool | None"]
@@ -262,7 +264,7 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
         report(M * steps_per_epoch, can_stop=epoch < epochs - 1)  # a finished fit is kept
     train_loss, train_acc = measure(train_rows)
     eval_loss, eval_acc = measure(eval_rows)
-    diverged |= ~torch.isfinite(train_loss)
+    diverged |= has_diverged(train_loss)
     elapsed = (time.perf_counter() - started) / M
     nan = float("nan")
     out = []

@@ -75,6 +75,19 @@ Config.__doc__ = ("Every setting of one run, one field per row of the settings t
 RESET_FIELDS = tuple(n for n in hparams.names("config") if hparams.TABLE[n].fresh_run)
 
 
+# A run whose training loss (mean squared error against targets in [−1, 1]) is non-finite or
+# above this has diverged: a network that learns keeps it below ~1, and one that explodes
+# passes 1e24 on its way to inf — showing such a number as a loss helps nobody.
+DIVERGED_LOSS = 1e6
+
+
+def diverged(loss: torch.Tensor | float) -> torch.Tensor | bool:
+    """Whether a training loss (a float, or one per member) says the run diverged."""
+    if isinstance(loss, torch.Tensor):
+        return ~torch.isfinite(loss) | (loss.abs() > DIVERGED_LOSS)
+    return not math.isfinite(loss) or abs(loss) > DIVERGED_LOSS
+
+
 # the init conventions the report leaves open (``init_scale``, ``init_dist``, ``init_bias``)
 INIT_CONVENTIONS = tuple(n for n in hparams.names(part="init") if hparams.TABLE[n].convention)
 
@@ -126,7 +139,8 @@ class Run:
     """One training run that advances an epoch at a time.
 
     Attributes: ``model``, ``optimizer``, ``epoch`` (epochs done), ``history``
-    (one dict of metrics per epoch), ``diverged`` (loss became NaN/inf).
+    (one dict of metrics per epoch), ``diverged`` (the loss became NaN/inf or passed
+    ``DIVERGED_LOSS``).
     """
 
     config: Config
@@ -200,7 +214,8 @@ class Run:
         self._epoch_rows = None
         self.epoch += 1
         metrics = self.metrics()
-        self.diverged = not all(math.isfinite(v) for v in metrics.values())
+        self.diverged = diverged(metrics["train_loss"]) or not all(
+            math.isfinite(v) for v in metrics.values())
         metrics["diverged"] = self.diverged
         self.history.append(metrics)
         return metrics

@@ -24,7 +24,7 @@ import streamlit as st
 import torch
 
 import streamlit_app
-from minidl import data, hparams
+from minidl import data, hparams, train
 from minidl.train import Config, Run
 from minidl.viz import live as charts
 from ui import playground
@@ -213,8 +213,10 @@ def metrics_ui(frame: playground.Frame) -> None:
     m = frame.metrics
     with st.container(horizontal=True, gap="medium"):
         st.metric("Epoch", f"{frame.epoch} / {frame.budget}", width="content")
-        st.metric("Train loss", f"{m['train_loss']:.4f}", width="content")
-        st.metric("Test loss", f"{m['test_loss']:.4f}", width="content")
+        for label, name in (("Train loss", "train_loss"), ("Test loss", "test_loss")):
+            # an exploded loss (NaN, inf, 1e24) reads as what it means, not as 28 digits
+            st.metric(label, "diverged" if train.diverged(m[name]) else f"{m[name]:.4f}",
+                      width="content")
         st.metric("Train accuracy", f"{100 * m['train_acc']:.1f}%", width="content")
         st.metric("Test accuracy", f"{100 * m['test_acc']:.1f}%", width="content")
         st.metric("Parameters", f"{frame.parameters:,}", width="content")

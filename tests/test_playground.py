@@ -196,6 +196,7 @@ def test_divergence_stops_training_with_a_message_not_a_traceback():
     assert not at.exception
     assert "diverged" in at.error[0].value
     assert at.button(key="pg_train").disabled
+    assert metric(at, "Train loss") == "diverged"  # not a 28-digit number or nan
 
 
 def test_a_url_restores_every_setting():

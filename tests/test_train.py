@@ -121,3 +121,25 @@ def test_fields_that_need_a_fresh_run_cannot_change_mid_run():
 def test_label_noise_is_validated():
     with pytest.raises(ValueError, match="noise"):
         Config(noise=0.9)
+
+
+def test_an_exploding_run_with_a_finite_loss_is_diverged_too():
+    """A loss of 1e17 is finite but says the run exploded: it stops as diverged."""
+    config = Config(n_train=50, n_test=50, epochs=5, activation="identity", gain=1e4, lr=1e-30)
+    run = Run(config).fit()
+    loss = run.history[-1]["train_loss"]
+    assert math.isfinite(loss) and loss > train.DIVERGED_LOSS
+    assert run.diverged and run.epoch == 1 and run.history[-1]["diverged"]
+
+
+def test_a_population_flags_a_member_whose_loss_exploded():
+    from minidl import cv, data
+    from minidl import population as pop
+
+    X, y = data.disk(60, seed=0)
+    rows = torch.arange(40), torch.arange(40, 60)
+    # lr 1e-30: the weights stay as drawn (finite); only the loss bound can flag the member
+    members = [pop.Member(cv.complete({"lr": 1e-30, "batch_size": 10, "gain": g}), *rows, seed=0)
+               for g in (1.0, 1e4)]
+    calm, exploded = pop.fit(X, y, members, [2, 25, 25, 25, 2], "identity", "sgd", 1)
+    assert not calm.diverged and exploded.diverged and math.isnan(exploded.eval_acc)
