@@ -241,8 +241,12 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     message = {"cancelled": f"Cancelled after {done}; they are saved.",
                "interrupted": f"Interrupted (the server stopped) after {done}; they are saved.",
                "created": "Not started yet.",
-               "failed": f"Failed after {done}: {sweep.error}"}.get(sweep.status, sweep.status)
-    st.warning(message + " **Resume** trains only the missing ones.", icon=":material/pause:")
+               "failed": f"Failed after {done}; they are saved."}.get(sweep.status, "Stopped.")
+    if sweep.status == "failed":  # the error's text comes from the meta file: plain text
+        job_widgets.problem(message + " **Resume** trains only the missing ones. The error:",
+                            sweep.error, st.warning)
+    else:
+        st.warning(message + " **Resume** trains only the missing ones.", icon=":material/pause:")
     job_widgets.resume_button(KIND, sweep, resume, key("resume"))
 
 
@@ -338,7 +342,7 @@ def saved_ui(saved: list[jobs.JobInfo], active: set[str]) -> None:
     try:
         result = sweeps.load(sweep.folder, sweep.spec)
     except (OSError, ValueError) as error:
-        st.error(f"Could not read this sweep: {error}", icon=":material/error:")
+        job_widgets.problem("Could not read this sweep:", error)
         return
     status_ui(sweep, name in active)
     if not result.results:
@@ -367,7 +371,7 @@ def main() -> None:
     try:
         saved = jobs.list_jobs(KIND, active=active)
     except OSError as error:
-        st.error(f"Cannot list the saved sweeps: {error}", icon=":material/error:")
+        job_widgets.problem("Cannot list the saved sweeps:", error)
         saved = []
     new_sweep_ui(expanded=not saved)
     saved_ui(saved, active)

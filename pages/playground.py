@@ -308,8 +308,11 @@ def main() -> None:
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
 
-    for warning in state[URL_WARNINGS]:
-        st.warning(f"Link: {warning}", icon=":material/link_off:")
+    if state[URL_WARNINGS]:  # one message per page load; the link's text never as Markdown
+        n = len(state[URL_WARNINGS])
+        st.warning(f"{n} setting{'s' * (n != 1)} in this link could not be used; the page "
+                   "shows what it uses instead:", icon=":material/link_off:")
+        st.code(playground.warnings_text(state[URL_WARNINGS]), language=None)
 
     if state.get(NOTICE):
         st.info(state[NOTICE], icon=":material/restart_alt:")

@@ -78,8 +78,7 @@ def source_ui() -> tuple[str, studies.StudySpec | None]:
     try:
         return source, studies.sweep_spec(saved[source].folder)
     except (OSError, ValueError, KeyError) as error:
-        st.error(f"Cannot read the optimal settings of sweep {source}: {error}",
-                 icon=":material/error:")
+        job_widgets.problem("Cannot read the optimal settings of this sweep:", error)
         return source, None
 
 
@@ -177,7 +176,7 @@ def status_ui(study: jobs.JobInfo) -> None:
     spec = study.spec
     pairs = f"{study.done // spec.runs} of {len(spec.pairs)} pairs"
     if study.status == "failed":
-        st.error(f"The study failed after {pairs}: {study.error}", icon=":material/error:")
+        job_widgets.problem(f"The study failed after {pairs}; the error:", study.error)
     elif study.status == "cancelled":
         st.warning(f"Cancelled after {pairs}; the finished pairs are shown.",
                    icon=":material/cancel:")
@@ -195,8 +194,7 @@ def results_ui(info: jobs.JobInfo) -> None:
     try:
         study = studies.load(info.folder, info.spec)
     except (OSError, ValueError, KeyError) as error:  # a damaged folder: say so, go on
-        st.error(f"Cannot read the results of study {info.name}: {error}",
-                 icon=":material/error:")
+        job_widgets.problem("Cannot read the results of this study:", error)
         return
     if study is None or study.runs.empty:
         st.info("No finished pair to show.", icon=":material/hourglass_empty:")
@@ -234,7 +232,7 @@ def study_ui() -> None:
     try:
         saved = {s.name: s for s in jobs.list_jobs(KIND, active=active)}
     except OSError as error:
-        st.error(f"Cannot list the saved studies: {error}", icon=":material/error:")
+        job_widgets.problem("Cannot list the saved studies:", error)
         return
     if not saved:
         st.info("No saved studies yet: choose the settings above and press **Run study**.",

@@ -100,7 +100,8 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
     expect(sidebar.get_by_role("spinbutton", name="β₁")).to_have_value("0.900")  # Adam's own
     expect(sidebar.get_by_role("slider", name="momentum")).to_have_count(0)       # not SGD's
     expect(page.locator("[data-testid='stAlertContentWarning']")).to_contain_text(
-        "activation=bogus")
+        "could not be used")
+    expect(page.locator("[data-testid='stCode']")).to_contain_text("activation=bogus")
     # 2 × 8 tanh network: (2·8+8) + (8·8+8) + (8·2+2) parameters
     expect(metric(page, "Parameters")).to_have_text("114")
     query = parse_qs(urlparse(page.url).query)

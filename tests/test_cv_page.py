@@ -182,3 +182,24 @@ def test_a_result_row_opens_its_configuration_on_the_sweeps_data_in_the_playgrou
     link = links.playground_link(row, spec, "http://host/")
     assert link.startswith("http://host/?")
     assert parse_qs(urlparse(link).query)["optimizer"] == ["adam"]
+
+
+CRAFTED = "`](https://evil.example) ## Owned ![x](https://evil.example/i.png)"
+
+
+def markdown_texts(at: AppTest) -> list[str]:
+    """Everything the page rendered as Markdown."""
+    return [e.value for kind in ("markdown", "warning", "info", "error", "success", "caption")
+            for e in getattr(at, kind)]
+
+
+def test_an_error_from_a_meta_file_is_shown_as_plain_text(results_dir):
+    folder = jobs.create(sweeps.SWEEP, sweeps.SweepSpec(
+        ("relu",), ("sgd",), {"sgd": {"lr": [0.1], "batch_size": [60]}}, folds=2, epochs=1,
+        n_train=120))
+    sweeps.SWEEP.meta.update(folder, status="failed", error=CRAFTED * 20)
+    at = open_page()
+    assert not any("evil" in text for text in markdown_texts(at))
+    [block] = [c.value for c in at.code if "evil" in c.value]
+    assert block.startswith(CRAFTED) and len(block) <= 300
+    assert at.button(key="cv_resume")  # a failed sweep can still be resumed

@@ -223,7 +223,8 @@ def test_bad_url_values_fall_back_to_defaults_with_visible_warnings():
     at = open_app(lr="abc", layers="99", activation="bogus", epochs="-5", eps="0",
                   surprise="1")
     assert not at.exception
-    warnings = " ".join(w.value for w in at.warning)
+    assert len(at.warning) == 1 and at.warning[0].value.startswith("6 settings in this link")
+    warnings = at.code[0].value  # plain text, never Markdown
     for name in ("lr=abc", "layers=99", "activation=bogus", "epochs=-5", "eps=0", "surprise"):
         assert name in warnings
     config = run_of(at).config
@@ -275,3 +276,16 @@ def test_the_reports_conventions_come_from_the_link_and_train_from_the_sidebar()
     click(at, "pg_step")
     assert run_of(at).epoch == 1 and not run_of(at).diverged
     assert at.query_params["init_bias"] == "zero"
+
+
+def test_a_crafted_link_is_shown_as_plain_text_not_markdown():
+    """Backticks, links and headings in a link's value stay text; 500 unknown parameters make
+    one message that lists ten of them."""
+    crafted = "`](https://evil.example)\n# Owned ![x](https://evil.example/i.png)"
+    at = open_app(lr=crafted, **{f"junk{i}": "1" for i in range(500)})
+    assert not at.exception and len(at.warning) == 1
+    rendered_as_markdown = [e.value for kind in ("markdown", "warning", "info", "error",
+                                                 "caption", "title") for e in getattr(at, kind)]
+    assert not any("evil" in text for text in rendered_as_markdown)
+    block = at.code[0].value
+    assert block.count("\n") == 10 and block.endswith("… and 491 more")

@@ -3,6 +3,8 @@
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minidl import hparams
 from minidl.train import Config, Run
@@ -50,7 +52,7 @@ def test_an_off_grid_learning_rate_snaps_to_the_nearest_stop_with_a_warning():
 def test_unknown_parameters_are_reported_and_streamlits_own_ignored():
     settings, warnings = parse_query({"zoom": "2", "embed": "true"})
     assert settings == playground.defaults()
-    assert warnings == ["Unknown URL parameter `zoom` ignored."]
+    assert warnings == ["zoom: not a setting; ignored."]
 
 
 def test_choices_are_case_insensitive_and_repeated_parameters_use_the_last():
@@ -160,3 +162,27 @@ def test_pacer_ignores_pauses():
     pacer.chunk_done(now=0.0)
     pacer.next_chunk(now=30.0)                                 # resumed after a pause
     assert pacer.overhead == 0.05
+
+
+@given(st.dictionaries(st.text(max_size=60), st.text(max_size=300), max_size=30))
+def test_any_link_parses_to_valid_settings_and_plain_short_warnings(params):
+    """Whatever a link holds: every setting valid for a run, every warning plain text
+    (no backticks or Markdown of ours) whose name and value are shortened."""
+    settings, warnings = parse_query(params)
+    playground.to_config(settings)  # raises if any value were invalid
+    assert len(warnings) <= len(params)
+    for warning in warnings:
+        given = warning.split(": ", 1)[0]
+        assert len(given.partition("=")[0]) <= 60 and len(given.partition("=")[2]) <= 40
+
+
+def test_a_crafted_or_huge_link_gives_one_bounded_plain_text_block():
+    params = {f"p{i}": "x" for i in range(500)} | {"lr": "`](https://x.example)\n# hi" * 10}
+    settings, warnings = parse_query(params)
+    assert settings == playground.defaults() and len(warnings) == 501
+    text = playground.warnings_text(warnings)
+    assert text.count("\n") == playground.SHOWN_WARNINGS  # 10 lines and "… and 491 more"
+    assert text.endswith("… and 491 more")
+    lr = next(w for w in warnings if w.startswith("lr="))
+    assert len(lr.split(": ", 1)[0]) <= len("lr=") + playground.SHOWN_CHARACTERS
+    assert "\n" not in lr  # one line per warning

@@ -238,3 +238,16 @@ def test_the_ablation_section_shows_a_saved_ablation_and_runs_one(results, monke
     at.run()
     assert at.button(key="rp_ablation_launch").disabled
     assert not at.exception
+
+
+
+def test_a_failed_studys_error_from_its_meta_file_is_plain_text(results):
+    crafted = "`](https://evil.example) ## Owned"
+    folder = jobs.create(studies.STUDY, studies.StudySpec({ADAM_RELU: reproduce.PAPER_CONFIGS[
+        ADAM_RELU]}, runs=1, epochs=1))
+    studies.STUDY.meta.update(folder, status="failed", error=crafted)
+    at = open_page()
+    rendered = [e.value for kind in ("markdown", "warning", "info", "error", "caption")
+                for e in getattr(at, kind)]
+    assert not any("evil" in text for text in rendered)
+    assert any(c.value == crafted for c in at.code)

@@ -39,3 +39,16 @@ def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobI
               args=(job,), disabled=not size.allowed,
               help=(f"train the missing {kind.unit}s" if size.allowed else
                     f"over the cap of {size.cap:,} optimizer steps (${kind.cap_env})"))
+
+
+DETAIL_CHARACTERS = 300  # of an error's text from a file or an exception, as shown
+
+
+def problem(message: str, detail: object, alert=st.error) -> None:
+    """``message`` (the page's own words) in an alert, and ``detail`` — text from a file or
+    an exception, which a damaged or foreign file controls — below it as plain text, never
+    as Markdown, on one block cut to ``DETAIL_CHARACTERS``."""
+    alert(message, icon=":material/error:" if alert is st.error else ":material/warning:")
+    text = str(detail)
+    st.code(text if len(text) <= DETAIL_CHARACTERS else text[:DETAIL_CHARACTERS - 1] + "…",
+            language=None, wrap_lines=True)

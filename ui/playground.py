@@ -46,45 +46,67 @@ def defaults() -> dict:
     return {name: s.default for name, s in SETTINGS.items()}
 
 
+SHOWN_CHARACTERS = 40   # of a name or value from a link, in a message
+SHOWN_WARNINGS = 10     # link problems listed; the rest are counted
+
+
+def shorten(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` on one line (control characters as spaces), cut to ``limit`` characters with
+    an ellipsis: a link may carry 20,000 characters and line breaks."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _parse_one(s: Setting, text: str) -> tuple[object, str | None]:
-    """``(value, warning)``; on failure the value is the default."""
+    """``(value, warning)``; on failure the value is the default.  Warnings are plain text
+    (the page never renders them as Markdown) with the link's text shortened."""
+    given = f"{s.name}={shorten(text)}"
     fallback = f"using the default {format_value(s.default)}"
     try:
         value = hparams.parse(s.name, text)
     except ValueError:
-        return s.default, f"`{s.name}={text}` is not {s.expectation()}; {fallback}."
+        return s.default, f"{given}: not {s.expectation()}; {fallback}."
     low, high = s.app_low, s.app_high
     if (low is not None and value < low) or (high is not None and value > high):
-        return s.default, (f"`{s.name}={text}` is outside [{format_value(low)}, "
-                           f"{format_value(high)}]; {fallback}.")
+        return s.default, (f"{given}: outside [{format_value(low)}, {format_value(high)}]; "
+                           f"{fallback}.")
     if s.stops and value not in s.stops:
         positive = [stop for stop in s.stops if stop > 0]
         if value <= 0 or not positive:
             nearest = min(s.stops, key=lambda stop: abs(stop - value))
         else:
             nearest = min(positive, key=lambda stop: abs(math.log(stop) - math.log(value)))
-        return nearest, (f"`{s.name}={text}` is not one of the slider's values; using the "
-                         f"nearest, {format_value(nearest)}.")
+        return nearest, (f"{given}: not one of the slider's values; using the nearest, "
+                         f"{format_value(nearest)}.")
     return value, None
 
 
 def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
-    """URL query parameters → (complete settings, warnings).  Never raises."""
+    """URL query parameters → (complete settings, warnings).  Never raises; every warning is
+    plain text naming the parameter (names and values shortened to ``SHOWN_CHARACTERS``)."""
     settings, warnings = defaults(), []
     for name, raw in params.items():
         text = raw[-1] if isinstance(raw, list) and raw else raw
         if name in _STREAMLIT_PARAMS:
             continue
         if name not in SETTINGS:
-            warnings.append(f"Unknown URL parameter `{name}` ignored.")
+            warnings.append(f"{shorten(name)}: not a setting; ignored.")
             continue
         if not isinstance(text, str):
-            warnings.append(f"`{name}` has no value; using the default.")
+            warnings.append(f"{name}: no value; using the default.")
             continue
         settings[name], warning = _parse_one(SETTINGS[name], text)
         if warning:
             warnings.append(warning)
     return settings, warnings
+
+
+def warnings_text(warnings: list[str]) -> str:
+    """The link's problems as one plain-text block: at most ``SHOWN_WARNINGS`` lines, then a
+    count of the rest."""
+    shown = warnings[:SHOWN_WARNINGS]
+    rest = len(warnings) - len(shown)
+    return "\n".join(shown + ([f"… and {rest} more"] if rest else []))
 
 
 format_value = hparams.format_value
