@@ -198,8 +198,8 @@ def estimate_ui(spec: sweeps.SweepSpec) -> bool:
 def new_sweep_ui(expanded: bool) -> None:
     with st.expander("New sweep", expanded=expanded, icon=":material/tune:"):
         spec, errors = spec_ui()
-        for error in errors:
-            st.error(error, icon=":material/error:")
+        if errors:  # they quote what was typed: plain text
+            job_widgets.problem("These settings cannot run yet:", "\n".join(errors))
         allowed = spec is not None and estimate_ui(spec)
         st.button("Launch", key=key("launch"), type="primary", icon=":material/play_arrow:",
                   disabled=not allowed, on_click=launch, args=(spec,))
@@ -230,7 +230,8 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     st.caption(f"{tables.pairs_text(s.activations, s.optimizers)} · {tables.plural(s.folds, 'fold')}"
                f" · {tables.plural(s.epochs, 'epoch')} · seed {s.seed} · data seed {s.data_seed} · "
                f"{tables.plural(s.n_train, 'training point')} · {sweep.done} of {sweep.total} "
-               f"configurations saved in `{sweep.folder}`")
+               f"configurations saved as {job_widgets.plain(KIND.folder + '/' + sweep.name)} "
+               "under the results folder")
     if active:
         st.fragment(run_every=POLL_SECONDS)(progress_view)(sweep.name)
         return

@@ -105,8 +105,8 @@ def spec_ui() -> studies.StudySpec | None:
         st.warning("Choose at least one pair.", icon=":material/warning:")
         return None
     configs = {p: base.configs[p] for p in base.pairs if p in chosen}
-    st.caption(f"Hyperparameters from {base.source_label} (ε, β, ρ where the optimizer uses "
-               "them):")
+    st.caption(f"Hyperparameters from {job_widgets.plain(base.source_label)} (ε, β, ρ where "
+               "the optimizer uses them):")
     st.dataframe(tables.configs_table(configs), hide_index=True, width="content")
     return dataclasses.replace(base, configs=configs, runs=int(runs), epochs=int(epochs),
                                seed=int(seed))
@@ -200,9 +200,10 @@ def results_ui(info: jobs.JobInfo) -> None:
         st.info("No finished pair to show.", icon=":material/hourglass_empty:")
         return
     spec = info.spec
-    st.caption(f"Settings from {spec.source_label}; {tables.plural(spec.runs, 'run')} per pair, "
+    st.caption(f"Settings from {job_widgets.plain(spec.source_label)}; "
+               f"{tables.plural(spec.runs, 'run')} per pair, "
                f"{tables.plural(spec.epochs, 'epoch')}, seed {spec.seed}; {info.status}; saved as "
-               f"`{KIND.folder}/{info.name}` under the results folder.")
+               f"{job_widgets.plain(KIND.folder + '/' + info.name)} under the results folder.")
     summary = study.summary
     diverged = int(summary["diverged"].sum())
     if diverged:

@@ -52,3 +52,17 @@ def problem(message: str, detail: object, alert=st.error) -> None:
     text = str(detail)
     st.code(text if len(text) <= DETAIL_CHARACTERS else text[:DETAIL_CHARACTERS - 1] + "…",
             language=None, wrap_lines=True)
+
+
+_MARKDOWN = "\\`*_{}[]()#+-.!|<>~:$&"
+
+
+def plain(text: object, limit: int = 80) -> str:
+    """``text`` (a label from a file) made safe inside Markdown: every character Markdown or
+    Streamlit gives a meaning is backslash-escaped, addresses are kept from becoming links,
+    line breaks become spaces, and it is cut to ``limit`` characters."""
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    # a zero-width space keeps an address from being turned into a link (GFM autolinks)
+    text = text.replace("://", ":\u200b//").replace("www.", "www\u200b.")
+    return "".join("\\" + c if c in _MARKDOWN else c for c in text)
