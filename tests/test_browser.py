@@ -5,7 +5,7 @@ Fixtures (``app_server``, ``fresh_app_servers``, ``browser_page``, ``wait_for_ap
 """
 
 import time
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
@@ -187,3 +187,18 @@ def test_cross_validation_page_runs_a_tiny_sweep_to_its_tables(app_server, brows
     expect(page.get_by_role("heading", name="All configurations")).to_be_visible()
     page.get_by_role("heading", name="Sweeps").scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "cross-validation-results.png")
+
+
+def test_a_crafted_link_renders_as_plain_text(app_server, browser_page, wait_for_app,
+                                              artifacts):
+    """Backticks, links, images and headings in a link's values stay text on the page."""
+    page = browser_page
+    crafted = quote("`](https://evil.example) ## Owned ![x](https://evil.example/i.png)")
+    junk = "&".join(f"junk{i}=1" for i in range(30))
+    page.goto(f"{app_server}/?lr={crafted}&{junk}")
+    wait_for_app(page)
+    expect(page.locator("[data-testid='stAlertContentWarning']")).to_have_count(1)
+    expect(page.locator("[data-testid='stCode']").first).to_contain_text("lr=`](https://evil")
+    assert page.locator("a[href*='evil'], img[src*='evil']").count() == 0
+    assert page.get_by_role("heading", name="Owned").count() == 0
+    page.screenshot(path=artifacts / "playground-crafted-link.png")
