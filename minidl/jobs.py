@@ -233,10 +233,13 @@ def status(meta: dict, folder: Path, active: Collection[str]) -> str:
 
 # ---------------------------------------------------------------- saved jobs
 
-def create(kind: Kind, spec, folder: str | Path | None = None) -> Path:
+def create(kind: Kind, spec, folder: str | Path | None = None, owner: str | None = None
+           ) -> Path:
     """Save a new job of ``spec`` (status "created") in ``folder`` or a new folder under
-    ``kind.root()``; returns the folder."""
-    return kind.meta.create(kind.root(), spec.to_dict(),
+    ``kind.root()``; returns the folder.  ``owner``: who may cancel and resume it (the app
+    gives each visitor's session a random token); ``None`` — a job from the command line —
+    belongs to whoever runs the app."""
+    return kind.meta.create(kind.root(), {**spec.to_dict(), "owner": owner},
                             None if folder is None else Path(folder))
 
 
@@ -296,6 +299,7 @@ class JobInfo:
     done: int          # units on disk
     total: int         # units in the spec
     error: str | None = None
+    owner: str | None = None  # see ``create``
 
     @property
     def name(self) -> str:
@@ -316,9 +320,12 @@ def info(kind: Kind, folder: str | Path, active: Collection[str] = ()) -> JobInf
     meta = kind.meta.read(folder)
     spec = kind.spec_from_dict(meta)
     parts = kind.parts(spec)
+    owner = meta.get("owner")
     return JobInfo(folder, spec, str(meta.get("created", "")), status(meta, folder, active),
                    sum(kind.units_done(spec, p, folder) for p in parts),
-                   sum(kind.units(spec, p) for p in parts), meta.get("error"))
+                   sum(kind.units(spec, p) for p in parts), meta.get("error"),
+                   # a damaged owner field is nobody's token: no session controls the job
+                   owner if owner is None or isinstance(owner, str) else "")
 
 
 def list_jobs(kind: Kind, root: str | Path | None = None, active: Collection[str] = ()

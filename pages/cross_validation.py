@@ -164,7 +164,7 @@ def spec_ui() -> tuple[sweeps.SweepSpec | None, list[str]]:
 
 
 def launch(spec: sweeps.SweepSpec) -> None:
-    folder = jobs.create(KIND, spec)
+    folder = jobs.create(KIND, spec, owner=job_widgets.session_owner())
     sweep_jobs().start(folder)
     st.session_state[SELECTED] = folder.name
 
@@ -213,12 +213,13 @@ def sweep_label(sweep: jobs.JobInfo) -> str:
     return f"{sweep.created_text} · {KIND.describe(sweep.spec)} · {sweep.name.rsplit('-', 1)[-1]}"
 
 
-def progress_view(name: str) -> None:
-    """Progress bar, ETA and Cancel of a running sweep; reruns the page when it stops."""
+def progress_view(name: str, owner: str | None) -> None:
+    """Progress bar, ETA and (for its owner) Cancel of a running sweep; reruns the page when
+    it stops."""
     job_widgets.job_progress_ui(
         sweep_jobs().get(name), "Queued: waiting for the sweep before it to finish…",
         key("cancel"), "stop after the current population's epoch; finished configurations "
-        "stay saved and the sweep can be resumed")
+        "stay saved and the sweep can be resumed", owner)
 
 
 def resume(sweep: jobs.JobInfo) -> None:
@@ -233,7 +234,7 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
                f"configurations saved as {job_widgets.plain(KIND.folder + '/' + sweep.name)} "
                "under the results folder")
     if active:
-        st.fragment(run_every=POLL_SECONDS)(progress_view)(sweep.name)
+        st.fragment(run_every=POLL_SECONDS)(progress_view)(sweep.name, sweep.owner)
         return
     done = f"{sweep.done} of {sweep.total} configurations"
     if sweep.status == "finished":

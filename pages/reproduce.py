@@ -120,7 +120,7 @@ def describe_work(size: jobs.Estimate, spec: studies.StudySpec) -> str:
 
 
 def launch(spec: studies.StudySpec) -> None:
-    folder = jobs.create(KIND, spec)
+    folder = jobs.create(KIND, spec, owner=job_widgets.session_owner())
     study_jobs().start(folder)
     st.session_state[VIEW] = folder.name
 
@@ -152,11 +152,13 @@ def launch_ui(spec: studies.StudySpec | None) -> None:
 # ---------------------------------------------------------------- progress and results
 
 @st.fragment(run_every=POLL_SECONDS)
-def progress_view(name: str) -> None:
-    """Progress bar, ETA and Cancel of the study ``name``; reruns the page when it ends."""
+def progress_view(name: str, owner: str | None) -> None:
+    """Progress bar, ETA and (for its owner) Cancel of the study ``name``; reruns the page
+    when it ends."""
     job_widgets.job_progress_ui(
         study_jobs().get(name), "Waiting for the study ahead of this one…", "rp_cancel",
-        "stop after the current pair; finished pairs stay saved and the study can be resumed")
+        "stop after the current pair; finished pairs stay saved and the study can be resumed",
+        owner)
 
 
 def study_label(study: jobs.JobInfo) -> str:
@@ -245,7 +247,7 @@ def study_ui() -> None:
                         key=VIEW)
     info = saved[name]
     if name in active:
-        progress_view(name)
+        progress_view(name, info.owner)
         return
     status_ui(info)
     results_ui(info)
@@ -277,15 +279,16 @@ def ablation_sources(active: set[str]) -> dict[str, jobs.JobInfo]:
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def ablation_progress(name: str) -> None:
+def ablation_progress(name: str, owner: str | None) -> None:
     job_widgets.job_progress_ui(ablation_jobs().get(name), "Waiting for the ablation ahead…",
                                 "rp_ablation_cancel", "stop after the current population's "
-                                "epoch; finished pairs stay saved and the ablation resumes")
+                                "epoch; finished pairs stay saved and the ablation resumes",
+                                owner)
 
 
 def launch_ablation() -> None:
     spec = ablation.AblationSpec(runs=int(st.session_state[ABLATION_RUNS]))
-    folder = jobs.create(ablation.ABLATION, spec)
+    folder = jobs.create(ablation.ABLATION, spec, owner=job_widgets.session_owner())
     ablation_jobs().start(folder)
     st.session_state[ABLATION_VIEW] = folder.name
 
@@ -325,7 +328,7 @@ def ablation_ui() -> None:
         else f"{sources[n].created_text} · {ablation.ABLATION.describe(sources[n].spec)}"))
     info = sources[name]
     if name in active:
-        ablation_progress(name)
+        ablation_progress(name, info.owner)
         return
     if info.resumable and name != "README":
         job_widgets.resume_button(ablation.ABLATION, info, lambda job: ablation_jobs().start(

@@ -204,3 +204,21 @@ def test_an_error_from_a_meta_file_is_shown_as_plain_text(results_dir):
     [block] = [c.value for c in at.code if "evil" in c.value]
     assert block.startswith(CRAFTED) and len(block) <= 300
     assert at.button(key="cv_resume")  # a failed sweep can still be resumed
+
+
+def test_only_the_visitor_who_launched_a_sweep_can_cancel_or_resume_it(results_dir):
+    owner = open_page()
+    set_up(owner, lr="0.001, 0.01, 0.03, 0.1", batch_size="1", epochs=100)  # seconds of work
+    owner.button(key="cv_launch").click().run()
+    other = open_page()  # another visitor's session, on the same server
+    assert other.get("progress") and not [b for b in other.button if b.key == "cv_cancel"]
+    assert any("another visitor" in c.value for c in other.caption)
+    owner.button(key="cv_cancel").click().run()
+    wait_until_stopped(owner, seconds=30)
+    other.run()
+    assert not [b for b in other.button if b.key == "cv_resume"]
+    assert any("another visitor" in c.value for c in other.caption)
+    assert owner.button(key="cv_resume")  # its owner still can
+    [saved] = list(results_dir.iterdir())
+    assert json.loads((saved / "sweep.json").read_text())["owner"] == owner.session_state[
+        "_job_owner"]

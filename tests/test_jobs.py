@@ -61,7 +61,8 @@ def test_new_folders_are_unique_and_listed_newest_first(tmp_path):
         (tmp_path / "counts" / name).mkdir()
         (tmp_path / "counts" / name / "job.json").write_text(text)
     assert first != second and COUNTING.meta.read(second) == {
-        "n": 2, "created": COUNTING.meta.read(second)["created"], "status": "created"}
+        "n": 2, "owner": None, "created": COUNTING.meta.read(second)["created"],
+        "status": "created"}
     listed = jobs.list_jobs(COUNTING)
     assert [i.name for i in listed] == [second.name, first.name]
     assert (listed[0].done, listed[0].total, listed[0].status) == (0, 2, "created")
@@ -112,3 +113,11 @@ def test_progress_eta_follows_the_pace_so_far():
         "25 of 100 optimizer steps (25%) · 10 s elapsed · about 30 s left")
     assert runner.format_seconds(75.2) == "1 min 15 s"
     assert runner.format_seconds(None) == "…"
+
+
+def test_a_job_records_its_owner_and_open_or_create_keeps_it(tmp_path):
+    folder = jobs.create(COUNTING, Spec(1), owner="abc")
+    assert jobs.info(COUNTING, folder).owner == "abc"
+    assert jobs.info(COUNTING, jobs.create(COUNTING, Spec(1))).owner is None
+    COUNTING.meta.update(folder, owner=["not", "a", "token"])  # a damaged field: nobody's
+    assert jobs.info(COUNTING, folder).owner == ""

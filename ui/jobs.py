@@ -3,16 +3,34 @@ and Reproduce's studies."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import streamlit as st
 
 from minidl import jobs, runner
 
+OWNER = "_job_owner"  # Session State: this visitor's random token
+NOT_YOURS = "Started by another visitor: you can watch it and see its results, not stop or " \
+    "resume it."
+
+
+def session_owner() -> str:
+    """This session's owner token (random, made on first use): the jobs it launches carry
+    it, and only it may cancel or resume them."""
+    return st.session_state.setdefault(OWNER, secrets.token_hex(16))
+
+
+def controls(owner: str | None) -> bool:
+    """Whether this session may cancel or resume a job of ``owner`` (``None``: a job from the
+    command line, which belongs to whoever runs the app)."""
+    return owner is None or owner == session_owner()
+
 
 def job_progress_ui(job: runner.Runner | None, waiting: str, cancel_key: str,
-                    cancel_help: str | None = None) -> None:
-    """Progress bar, ETA and Cancel of a background job; reruns the page once it stops.
+                    cancel_help: str | None = None, owner: str | None = None) -> None:
+    """Progress bar, ETA and — for its owner only — Cancel of a background job; reruns the
+    page once it stops.
 
     For a fragment that reruns every second or so; ``waiting`` is the bar's text
     while the job is queued behind another.
@@ -21,6 +39,9 @@ def job_progress_ui(job: runner.Runner | None, waiting: str, cancel_key: str,
         st.rerun()
     p = job.progress()
     st.progress(p.fraction, text=waiting if p.status == "queued" else f"Training: {p.describe()}")
+    if not controls(owner):
+        st.caption(NOT_YOURS)
+        return
     cancelling = job.cancel_event.is_set()
     st.button("Stopping…" if cancelling else "Cancel", key=cancel_key, icon=":material/stop:",
               on_click=job.cancel, disabled=cancelling, help=cancel_help)
@@ -29,7 +50,11 @@ def job_progress_ui(job: runner.Runner | None, waiting: str, cancel_key: str,
 def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobInfo], object],
                   key: str) -> None:
     """**Resume** for a stopped job (``start(job)`` on click): it trains only what is missing.
-    Disabled, saying why, when the job is over the work cap (``$<kind.cap_env>``)."""
+    Disabled, saying why, when the job is over the work cap (``$<kind.cap_env>``); only its
+    owner sees it."""
+    if not controls(job.owner):
+        st.caption(NOT_YOURS)
+        return
     try:
         size = jobs.estimate(kind, job.spec, folder=job.folder)  # the work still to do
     except ValueError as error:  # a bad cap in the environment
