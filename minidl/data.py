@@ -21,8 +21,9 @@ def _generator(seed: int) -> torch.Generator:
 
 
 def _check_n(n: int) -> None:
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"number of points must be a positive integer, got {n!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= hparams.MAX_POINTS:
+        raise ValueError(f"number of points must be a positive integer at most "
+                         f"{hparams.MAX_POINTS}, got {n!r}")
 
 
 def disk(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

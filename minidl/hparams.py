@@ -44,6 +44,8 @@ PARTS = ("data", "network", "init", "optimizer", "training", "view")
 # where a setting appears: a train.Config field, the Playground (widget + URL), `minidl train`
 WHERE = ("config", "app", "cli")
 SEED_HIGH = 2**63  # torch.Generator.manual_seed takes a 64-bit integer
+MAX_POINTS = 10_000_000  # a data set past this is a typo, not an experiment (80 MB of points)
+MAX_LAYERS = 32
 
 
 def _stops(mantissas: tuple[int, ...], low_exp: int, high_exp: int) -> tuple[float, ...]:
@@ -96,7 +98,8 @@ class Setting:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "widths":
-            return f"a non-empty list of integers >= {_num(self.low)}"
+            return (f"1 to {MAX_LAYERS} integers in [{_num(self.low)}, {_num(self.high)}], "
+                    "one per hidden layer")
         what = "a finite number" if self.kind == "float" else "an integer"
         if self.low is not None and self.high is not None:
             return (f"{what} in {'(' if self.low_open else '['}{_num(self.low)}, "
@@ -145,8 +148,10 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             choice_labels=("disk", "XOR", "two Gaussians", "spiral"), fresh_run=True,
             help="the 2-D task: points in the unit square and their class"),
     Setting("n_train", "int", 1000, "data", "training points", symbol="n", low=1,
+            high=MAX_POINTS,
             ui_low=10, ui_high=5000, ui_step=100, fresh_run=True),
-    Setting("n_test", "int", 1000, "data", "test points", low=1, ui_low=10, ui_high=5000,
+    Setting("n_test", "int", 1000, "data", "test points", low=1, high=MAX_POINTS, ui_low=10,
+            ui_high=5000,
             ui_step=100, fresh_run=True),
     Setting("noise", "float", 0.0, "data", "label noise", low=0.0, high=0.5, ui_step=0.05,
             fresh_run=True,
@@ -159,6 +164,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             "mean and unit variance over the unit square"),
     # ---------------------------------------------------------------- network
     Setting("hidden", "widths", _DEFAULT_HIDDEN, "network", "hidden layer widths", low=1,
+            high=4096,
             fresh_run=True, where=("config", "cli"), help="units of each hidden layer"),
     Setting("layers", "int", len(_DEFAULT_HIDDEN), "network", "hidden layers", low=1,
             ui_high=6, ui_step=1, fresh_run=True, where=("app",)),
@@ -315,9 +321,9 @@ def check(name: str, value: Any) -> Any:
         if isinstance(value, bool):
             return value
     elif s.kind == "widths":
-        if isinstance(value, (list, tuple)) and value and all(
-                isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= s.low
-                for w in value):
+        if isinstance(value, (list, tuple)) and 0 < len(value) <= MAX_LAYERS and all(
+                isinstance(w, numbers.Integral) and not isinstance(w, bool)
+                and s.low <= w <= s.high for w in value):
             return tuple(int(w) for w in value)
     elif _is_number(value) and math.isfinite(value) and _in_range(s, value):
         if s.kind == "float":

@@ -52,6 +52,7 @@ class Module:
 
 
 INIT_METHODS = hparams.INIT_METHODS
+MAX_WEIGHTS = 2**26  # 256 MB of float32 weights in one layer: refused before allocating
 
 
 class Linear(Module):
@@ -70,10 +71,15 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, members: int | None = None,
                  dtype: torch.dtype = torch.float32):
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
-        if members is not None and (not isinstance(members, int) or members < 1):
+        if members is not None and (not isinstance(members, int) or isinstance(members, bool)
+                                    or members < 1):
             raise ValueError(f"Linear: members must be a positive integer or None, got {members!r}")
+        if in_features * out_features * (members or 1) > MAX_WEIGHTS:
+            raise ValueError(f"Linear: {in_features} × {out_features}"
+                             + (f" × {members} members" if members else "")
+                             + f" weights is over {MAX_WEIGHTS:,}: a typo, not a model")
         self.in_features, self.out_features, self.members = in_features, out_features, members
         lead = () if members is None else (members,)
         bias_shape = (out_features,) if members is None else (members, 1, out_features)
@@ -84,6 +90,9 @@ class Linear(Module):
         self._input: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dtype != self.weight.dtype:
+            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"Linear: expected a {self.weight.dtype} tensor, got {got}")
         expected_dim = 2 if self.members is None else 3
         if x.dim() != expected_dim or x.shape[-1] != self.in_features or (
                 self.members is not None and x.shape[0] != self.members):
@@ -98,6 +107,12 @@ class Linear(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         x = self._input
+        if x is None:
+            raise ValueError("Linear: backward before forward")
+        if (grad_output.shape[:-1] != x.shape[:-1]
+                or grad_output.shape[-1] != self.out_features):
+            raise ValueError(f"Linear: expected a gradient of shape "
+                             f"{(*x.shape[:-1], self.out_features)}, got {tuple(grad_output.shape)}")
         if self.members is None:
             self.grad_weight.addmm_(grad_output.t(), x)
             self.grad_bias.add_(grad_output.sum(0))
@@ -268,6 +283,8 @@ class LossMSE(Module):
                         else self._scale)
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
+        if not hasattr(self, "_diff"):
+            raise ValueError("LossMSE: backward before forward")
         grad = self._diff * 2.0 / self._scale if isinstance(self._scale, torch.Tensor) \
             else self._diff * (2.0 / self._scale)
         if grad_output is not None:  # dL/dloss, (M,) per member or a scalar

@@ -89,3 +89,13 @@ def test_version_and_help_name_every_command():
     for command in ("train", "sweep", "reproduce"):
         assert command in out.stdout
     assert "``" not in out.stdout  # plain text, not reST
+
+
+@pytest.mark.parametrize("args, flag", [
+    (("train", "--n-train", "1000000000000"), "--n-train"),
+    (("train", "--hidden", "25,1000000"), "--hidden"),
+])
+def test_huge_sizes_are_refused_before_anything_is_allocated(args, flag):
+    out = run_cli(*args, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"argument {flag}: Invalid" in out.stderr.splitlines()[-1]

@@ -74,7 +74,8 @@ def test_grid_keys_are_an_optimizers_own_settings_then_training_init_and_data():
     ("lr", "0.1", r"got str\)$"), ("lr", True, r"got bool\)$"), ("lr", math.nan, "nan"),
     ("momentum", 1.0, r"in \[0, 1\)"), ("batch_size", 2.5, "an integer >= 1"),
     ("activation", "gelu", "one of relu, tanh, sigmoid, identity"),
-    ("hidden", (True,), "list of integers"), ("hidden", (), "non-empty"),
+    ("hidden", (True,), "integers in"), ("hidden", (), "1 to 32 integers"),
+    ("hidden", (25, 5000), r"\[1, 4096\]"), ("n_train", 10**12, "training points"),
     ("shuffle", "no", "true or false"), ("data_seed", 2**70, "data seed"),
     ("noise", 0.6, r"\[0, 0.5\]"), ("weight_decay", -1e-9, ">= 0"), ("lr", "x" * 500, "…"),
 ])

@@ -259,3 +259,24 @@ def test_xavier_conventions_draw_what_they_say(scale, dist, bias):
         assert layer.weight.abs().max().item() <= 3 ** 0.5 * std
         assert layer.weight.abs().max().item() > 0.99 * 3 ** 0.5 * std
     assert (layer.bias.abs().sum().item() == 0) == (bias == "zero")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Linear(True, 3), "in_features"),
+    (lambda: nn.Linear(2, 10**9), "a typo, not a model"),
+    (lambda: nn.Linear(2, 3).forward(torch.zeros(4, 2, dtype=torch.float64)), "float32"),
+    (lambda: nn.Linear(2, 3).forward([[0.0, 1.0]]), "float32 tensor, got list"),
+    (lambda: nn.Linear(2, 3).backward(torch.zeros(4, 3)), "backward before forward"),
+    (lambda: nn.LossMSE().backward(), "backward before forward"),
+])
+def test_misuse_is_a_value_error_naming_what_is_wrong(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_gradient_of_the_wrong_shape_is_refused_before_it_touches_the_weights():
+    layer = nn.Linear(2, 3)
+    layer.forward(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"gradient of shape \(4, 3\), got \(4, 2\)"):
+        layer.backward(torch.zeros(4, 2))
+    assert layer.grad_weight.abs().sum() == 0
