@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -99,3 +100,13 @@ def test_huge_sizes_are_refused_before_anything_is_allocated(args, flag):
     out = run_cli(*args, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"argument {flag}: Invalid" in out.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("command", ["sweep", "reproduce", "ablate"])
+def test_an_unwritable_out_is_found_before_any_training(tmp_path, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    started = time.perf_counter()
+    out = run_cli(command, "--out", str(blocker / "results"), timeout=60)
+    assert out.returncode == 2 and out.stderr.startswith("error: ")
+    assert "Traceback" not in out.stderr and time.perf_counter() - started < 30
