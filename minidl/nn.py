@@ -88,11 +88,12 @@ class Linear(Module):
         self.grad_weight = torch.zeros_like(self.weight)
         self.grad_bias = torch.zeros_like(self.bias)
         self._input: torch.Tensor | None = None
+        self._dtype = dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dtype != self.weight.dtype:
+        if not isinstance(x, torch.Tensor) or x.dtype != self._dtype:
             got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"Linear: expected a {self.weight.dtype} tensor, got {got}")
+            raise ValueError(f"Linear: expected a {self._dtype} tensor, got {got}")
         expected_dim = 2 if self.members is None else 3
         if x.dim() != expected_dim or x.shape[-1] != self.in_features or (
                 self.members is not None and x.shape[0] != self.members):
@@ -101,18 +102,19 @@ class Linear(Module):
             raise ValueError(f"Linear: expected input of shape {want}, got {tuple(x.shape)}")
         self._input = x
         if self.members is None:
-            return torch.addmm(self.bias, x, self.weight.t())
-        # bmm then add: baddbmm would first expand the bias to (M, batch, out)
-        return torch.bmm(x, self.weight.transpose(1, 2)).add_(self.bias)
+            y = torch.addmm(self.bias, x, self.weight.t())
+        else:  # bmm then add: baddbmm would first expand the bias to (M, batch, out)
+            y = torch.bmm(x, self.weight.transpose(1, 2)).add_(self.bias)
+        self._output_shape = y.shape  # what backward's gradient must be
+        return y
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         x = self._input
         if x is None:
             raise ValueError("Linear: backward before forward")
-        if (grad_output.shape[:-1] != x.shape[:-1]
-                or grad_output.shape[-1] != self.out_features):
+        if grad_output.shape != self._output_shape:
             raise ValueError(f"Linear: expected a gradient of shape "
-                             f"{(*x.shape[:-1], self.out_features)}, got {tuple(grad_output.shape)}")
+                             f"{tuple(self._output_shape)}, got {tuple(grad_output.shape)}")
         if self.members is None:
             self.grad_weight.addmm_(grad_output.t(), x)
             self.grad_bias.add_(grad_output.sum(0))
@@ -260,11 +262,13 @@ class LossMSE(Module):
         self._divisors: dict[tuple[int, int], torch.Tensor] = {}  # per batch shape, per member
 
     def _divisor(self, batch: int, outputs: int) -> float | torch.Tensor:
-        by = {"mean": batch * outputs, "sum": 1, "batch_mean": batch}
-        if isinstance(self.reduction, str):
-            return float(by[self.reduction])
+        """``D`` for a ``(batch, outputs)`` minibatch: a float, or ``(M, 1, 1)`` per member."""
+        if isinstance(self.reduction, str):  # the common case, on every step: no allocation
+            r = self.reduction
+            return float(batch * outputs if r == "mean" else batch if r == "batch_mean" else 1)
         key = (batch, outputs)
         if key not in self._divisors:  # one tensor per batch size (the last batch is smaller)
+            by = {"mean": batch * outputs, "sum": 1, "batch_mean": batch}
             self._divisors[key] = torch.tensor([float(by[r]) for r in self.reduction]).view(
                 -1, 1, 1)
         return self._divisors[key]
@@ -274,19 +278,25 @@ class LossMSE(Module):
             raise ValueError(f"LossMSE: prediction shape {tuple(pred.shape)} "
                              f"!= target shape {tuple(target.shape)}")
         self._diff = pred - target
-        self._scale = self._divisor(*pred.shape[-2:])
         squared = self._diff.square()
+        if self.reduction == "mean":  # PyTorch's default, the usual case: one fused mean
+            return squared.mean(dim=(1, 2)) if self.members else squared.mean()
+        scale = self._divisor(*pred.shape[-2:])
         if not self.members:
-            return squared.sum() / self._scale
-        total = squared.sum(dim=(1, 2))
-        return total / (self._scale.view(-1) if isinstance(self._scale, torch.Tensor)
-                        else self._scale)
+            return squared.sum() / scale
+        return squared.sum(dim=(1, 2)) / (scale.view(-1) if isinstance(scale, torch.Tensor)
+                                          else scale)
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
-        if not hasattr(self, "_diff"):
+        diff = getattr(self, "_diff", None)
+        if diff is None:
             raise ValueError("LossMSE: backward before forward")
-        grad = self._diff * 2.0 / self._scale if isinstance(self._scale, torch.Tensor) \
-            else self._diff * (2.0 / self._scale)
+        if self.reduction == "mean":  # the usual case first: no shape arithmetic
+            grad = diff * (2.0 / (diff[0].numel() if self.members else diff.numel()))
+        else:
+            scale = self._divisor(*diff.shape[-2:])
+            grad = diff * 2.0 / scale if isinstance(scale, torch.Tensor) \
+                else diff * (2.0 / scale)
         if grad_output is not None:  # dL/dloss, (M,) per member or a scalar
             grad *= grad_output.reshape(-1, 1, 1) if self.members else grad_output
         return grad
