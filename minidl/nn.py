@@ -9,6 +9,11 @@ Shapes: a plain model takes ``x : (batch, in_features)``.  A *population* of
 ``x : (M, batch, in_features)``: every member has its own weights and its own
 rows, and one batched matmul serves them all.  Activations are elementwise and
 serve both cases unchanged.
+
+Why this module is long: every module keeps its backward right beside its forward
+(the point of the framework), and ``Linear`` and ``LossMSE`` also carry the
+report's open conventions (Xavier readings, MSE reductions) and the checks that
+turn misuse into a clear error.
 """
 
 from __future__ import annotations
