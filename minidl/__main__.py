@@ -13,6 +13,7 @@ progress bar.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import threading
 from collections.abc import Callable
@@ -152,10 +153,7 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
                           f"{defaults or extras or hparams.format_value(s.default)})")
     grid.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                       help="the same as --KEY V1,V2 (repeatable), e.g. --grid batch_size=10,20")
-    p.add_argument("--workers", type=_positive_int, default=2,
-                   help="pairs trained at once, one core each (default: 2)")
-    p.add_argument("--out", help="folder of the sweep (default: a new folder under "
-                   "results/sweeps); an existing sweep there with the same settings resumes")
+    _job_arguments(p, "sweeps")
 
 
 def _grid_overrides(args: argparse.Namespace) -> dict[str, list]:
@@ -208,9 +206,7 @@ def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: paper)")
     p.add_argument("--seed", type=_seed, default=0, help="seeds data draws and initial weights "
                    "(default: 0)")
-    p.add_argument("--workers", type=_positive_int, default=2,
-                   help="pairs trained at once, one core each (default: 2)")
-    p.add_argument("--out", help="output folder (default: a new folder under results/studies)")
+    _job_arguments(p, "studies")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
@@ -225,12 +221,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     if not isinstance(folder, Path):
         return folder
     study = studies.load(folder, spec)
-    try:
-        from .viz import study as figures
-        written = figures.save_figures(study, folder)
-    except ImportError:
-        written = []
-        print("figures skipped: install the app extra (pip install 'minidl[app]') for them")
+    written = _save_figures("study", study, folder)
     print(f"settings: {spec.source_label}; {spec.runs} runs per pair; {spec.epochs} epochs")
     print((folder / "summary.md").read_text().split("\n\n", 1)[-1], end="")
     print(f"wrote {folder}: " + ", ".join(p.name for p in [
@@ -260,9 +251,7 @@ def _ablate_parser(sub: argparse._SubParsersAction) -> None:
                    f"at 400 epochs (default: {d.long_epochs})")
     p.add_argument("--seed", type=_seed, default=d.seed, help="seeds data and weights "
                    "(default: 0)")
-    p.add_argument("--workers", type=_positive_int, default=2,
-                   help="pairs trained at once, one core each (default: 2)")
-    p.add_argument("--out", help="output folder (default: a new folder under results/ablations)")
+    _job_arguments(p, "ablations")
 
 
 def _run_ablate(args: argparse.Namespace) -> int:
@@ -276,12 +265,7 @@ def _run_ablate(args: argparse.Namespace) -> int:
     folder = _run_job(ablation.ABLATION, spec, args, "ablating")
     if not isinstance(folder, Path):
         return folder
-    try:
-        from .viz import ablation as figures
-        written = figures.save_figures(ablation.summary(ablation.read_accuracy(folder)), folder)
-    except ImportError:
-        written = []
-        print("figures skipped: install the app extra (pip install 'minidl[app]') for them")
+    written = _save_figures("ablation", ablation.summary(ablation.read_accuracy(folder)), folder)
     print((folder / "summary.md").read_text(), end="")
     print(f"wrote {folder}: " + ", ".join(p.name for p in [
         folder / "accuracy.csv", folder / "summary.csv", folder / "summary.md", *written]))
@@ -289,6 +273,24 @@ def _run_ablate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- shared
+
+def _job_arguments(p: argparse.ArgumentParser, folder: str) -> None:
+    """``--workers`` and ``--out``, the same for every command that runs a saved job."""
+    p.add_argument("--workers", type=_positive_int, default=2,
+                   help="pairs trained at once, one core each (default: 2)")
+    p.add_argument("--out", help=f"the job's folder (default: a new folder under "
+                   f"results/{folder}); a job already there with the same settings resumes")
+
+
+def _save_figures(module: str, data, folder: Path) -> list[Path]:
+    """A job's figures from ``minidl.viz.<module>`` (they need the app extra's Altair)."""
+    try:
+        figures = importlib.import_module(f".viz.{module}", __package__)
+    except ImportError:
+        print("figures skipped: install the app extra (pip install 'minidl[app]') for them")
+        return []
+    return figures.save_figures(data, folder)
+
 
 def _error(error: Exception) -> int:
     print(f"error: {error}", file=sys.stderr)
