@@ -306,7 +306,10 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
                   else jobs.open_or_create(kind, spec, args.out))
     except (ValueError, OSError) as error:
         return _error(error)
-    job = runner.Runner(kind, folder, args.workers)
+    try:
+        job = runner.Runner(kind, folder, args.workers)
+    except jobs.Busy as error:
+        return _error(error)
     thread = threading.Thread(target=job.run, daemon=True)
     thread.start()
     try:
@@ -325,6 +328,15 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
               file=sys.stderr)
         return 1
     return folder
+
+
+def _run_job_process(args: argparse.Namespace) -> int:
+    from . import ablation, studies, sweeps
+    kinds = {k.name: k for k in (sweeps.SWEEP, studies.STUDY, ablation.ABLATION)}
+    try:
+        return runner.run_in_this_process(kinds[args.kind], args.folder, args.nice)
+    except (jobs.Busy, ValueError, OSError) as error:
+        return _error(error)
 
 
 def _progress_bar(label: str, p: runner.Progress) -> None:
@@ -347,9 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     _sweep_parser(sub)
     _reproduce_parser(sub)
     _ablate_parser(sub)
+    job = sub.add_parser("run-job")  # the app's job processes (``runner.Scheduler``)
+    job.add_argument("kind", choices=["sweep", "study", "ablation"])
+    job.add_argument("folder")
+    job.add_argument("--nice", type=int, default=0)
     args = parser.parse_args(argv)
     commands = {"train": _run_train, "reproduce": _run_reproduce, "sweep": _run_sweep,
-                "ablate": _run_ablate}
+                "ablate": _run_ablate, "run-job": _run_job_process}
     return commands[args.command](args)
 
 

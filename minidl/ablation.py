@@ -159,7 +159,6 @@ class AblationKind(jobs.Kind):
 
     name, folder, meta_name, unit = "ablation", "ablations", "ablation.json", "run"
     cap_env = "MINIDL_ABLATION_CAP"
-    default_cap = 200_000_000  # optimizer steps over all networks; the full ablation is 176 million
 
     def spec_from_dict(self, d: Mapping) -> AblationSpec:
         return AblationSpec.from_dict(d)

@@ -23,8 +23,9 @@ what keeps ``sweeps`` and ``studies`` short.
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
-import math
 import os
 import secrets
 import threading
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from . import limits
 
 RESULTS_ENV = "MINIDL_RESULTS_DIR"
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "results"
@@ -62,8 +65,7 @@ class Kind:
     folder: str        # subfolder of the results root: "sweeps"
     meta_name: str     # "sweep.json"
     unit: str          # what a part is made of: "configuration", "run"
-    cap_env: str       # environment variable bounding a job's optimizer steps
-    default_cap: int
+    cap_env: str       # the limit (``minidl.limits``) bounding a job's optimizer steps
 
     def spec_from_dict(self, d: Mapping) -> Any:
         raise NotImplementedError
@@ -110,18 +112,10 @@ class Kind:
     def root(self) -> Path:
         return results_root() / self.folder
 
-    def work_cap(self) -> int:
-        """The most optimizer steps a job may ask for: ``$<cap_env>`` or ``default_cap``."""
-        text = os.environ.get(self.cap_env, "").strip()
-        if not text:
-            return self.default_cap
-        try:
-            cap = float(text)
-        except ValueError:
-            raise ValueError(f"${self.cap_env}={text!r} is not a number") from None
-        if not (math.isfinite(cap) and cap >= 1):
-            raise ValueError(f"${self.cap_env} must be a finite number >= 1, got {text!r}")
-        return int(cap)
+    def work_cap(self) -> int | None:
+        """The most optimizer steps a job may ask for (``$<cap_env>``, see ``minidl.limits``;
+        None: no cap); ``ValueError`` for a bad value."""
+        return limits.get(self.cap_env)
 
 
 def check_counts(spec, lows: dict[str, int]) -> None:
@@ -159,7 +153,9 @@ _APPEND_LOCK = threading.Lock()  # parts of one job run on threads and share res
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
-    """Append rows to a CSV under the header already written (a new column is refused)."""
+    """Append rows to a CSV under the header already written (a new column is refused), as
+    whole lines: a torn last line — a process killed while appending — is cut off first, and
+    the rows are on disk (fsync) before this returns, so a finished population is never lost."""
     if not rows:
         return
     with _APPEND_LOCK:
@@ -169,15 +165,113 @@ def append_rows(path: Path, rows: list[dict]) -> None:
 def _append_rows(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
-    if path.exists() and path.stat().st_size:
-        header = list(pd.read_csv(path, nrows=0).columns)
+    header = _repair_tail(path)
+    if header:
         extra = set(frame.columns) - set(header)
         if extra:
-            raise ValueError(f"{path} was written with other columns (new: {sorted(extra)}); "
-                             "use another folder")
-        frame.reindex(columns=header).to_csv(path, mode="a", header=False, index=False)
+            raise ValueError(f"{path.name} was written with other columns (new: "
+                             f"{sorted(extra)}); use another folder")
+        text = frame.reindex(columns=header).to_csv(header=False, index=False)
     else:
-        frame.to_csv(path, index=False)
+        text = frame.to_csv(index=False)
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _repair_tail(path: Path) -> list[str]:
+    """Cut a CSV back to its last complete line; returns its header (``[]``: no header yet)."""
+    try:
+        f = open(path, "rb+")
+    except FileNotFoundError:
+        return []
+    with f:
+        first = f.readline()
+        size = f.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:  # the last newline, looked for a block at a time from the end
+            start = max(0, end - 65536)
+            f.seek(start)
+            block = f.read(end - start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                end = start + cut + 1
+                break
+            end = start
+        if end < size:  # a torn last line, or a header without its newline
+            f.truncate(end)
+    if not end or not first.endswith(b"\n"):
+        return []
+    return list(pd.read_csv(io.BytesIO(first), nrows=0).columns)
+
+
+# ---------------------------------------------------------------- one process per job
+
+LOCK_NAME = ".lock"          # held (flock) by the process training the job
+PROGRESS_NAME = ".progress.json"  # written by that process as it trains
+
+
+class Busy(RuntimeError):
+    """Another process is training this job."""
+
+
+class JobLock:
+    """An exclusive lock on a job's folder for as long as a process trains it: a second
+    process (the app and the command line, two replicas) gets ``Busy`` instead of training
+    the same work twice.  The operating system drops the lock when the process ends, however
+    it ends, so a job whose file says "running" without a holder was interrupted."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / LOCK_NAME
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            pid = lock_holder(folder)
+            raise Busy(f"{Path(folder).name} is being trained by another process"
+                       + (f" (pid {pid})" if pid else "") + "; wait for it or stop it "
+                       "first") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> JobLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def locked(folder: str | Path) -> bool:
+    """Whether a process (this one included) holds ``folder``'s ``JobLock`` now."""
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def lock_holder(folder: str | Path) -> int | None:
+    """The process id written in ``folder``'s lock file (None if unreadable)."""
+    try:
+        return int((Path(folder) / LOCK_NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- meta files
@@ -225,10 +319,13 @@ class MetaFile:
 
 
 def status(meta: dict, folder: Path, active: Collection[str]) -> str:
-    """The saved status, or "interrupted" where it says queued/running but ``folder``'s name
-    is not among the ``active`` runners' names."""
+    """The saved status, or "interrupted" where it says queued/running but no process trains
+    it (none holds its lock) and ``folder``'s name is not among the ``active`` jobs' names
+    (jobs this process queued)."""
     saved = meta.get("status", "created")
-    return "interrupted" if saved in ACTIVE and folder.name not in active else saved
+    if saved in ACTIVE and folder.name not in active and not locked(folder):
+        return "interrupted"
+    return saved
 
 
 # ---------------------------------------------------------------- saved jobs
@@ -264,28 +361,31 @@ class Estimate:
     units: int         # configurations or runs, summed over parts
     networks: int      # networks trained
     steps: int         # optimizer steps summed over networks: what the cap bounds
-    cap: int
+    cap: int | None    # None: no cap
     unit: str
 
     @property
     def allowed(self) -> bool:
-        return self.steps <= self.cap
+        return self.cap is None or self.steps <= self.cap
+
+    @property
+    def cap_text(self) -> str:
+        return "none" if self.cap is None else f"{self.cap:,}"
 
     def describe(self) -> str:
         networks = "" if self.networks == self.units else f", {self.networks:,} networks"
         return (f"{self.units:,} {self.unit}{'s' * (self.units != 1)}{networks}, "
-                f"{self.steps:,} optimizer steps (cap {self.cap:,})")
+                f"{self.steps:,} optimizer steps (cap {self.cap_text})")
 
 
-def estimate(kind: Kind, spec, cap: int | None = None, folder: Path | None = None
-             ) -> Estimate:
+def estimate(kind: Kind, spec, folder: Path | None = None) -> Estimate:
     """The size of ``spec``'s work, or with ``folder`` of the work it still has to do
-    (what a resume asks for); ``cap`` defaults to ``kind.work_cap()``."""
+    (what a resume asks for), against ``kind.work_cap()``."""
     parts = kind.parts(spec)
     return Estimate(len(parts), sum(kind.units(spec, p) for p in parts),
                     sum(kind.networks(spec, p) for p in parts),
                     sum(kind.steps(spec, p, folder) for p in parts),
-                    kind.work_cap() if cap is None else cap, kind.unit)
+                    kind.work_cap(), kind.unit)
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,43 @@
-"""Running saved jobs (``minidl.jobs``): a runner per job, a queue of them per process.
+"""Running saved jobs (``minidl.jobs``): a runner per job, a scheduler of job processes.
 
 A ``Runner`` trains what is still missing of each part of a job (so a rerun
-*resumes*), counts this run's own optimizer steps for a progress bar and ETA,
-and stops when ``cancel()`` is called; the status goes into the job's meta file
-as it changes.  A ``Queue`` holds the runners of one kind in one process and
-trains them one after another on its worker thread.
+*resumes*) in the calling process, holding the job's lock, counts this run's
+own optimizer steps for a progress bar and ETA (also written to the job's
+progress file for other processes), and stops when ``cancel()`` is called; the
+status goes into the job's meta file as it changes.  The command line runs
+jobs this way.
 
-No Streamlit here: a page polls ``Runner.progress()`` and is never called back.
+The app hands jobs to a ``Scheduler``: a bounded line of jobs of every kind,
+each trained by a process of its own (``python -m minidl run-job``) at a
+lower OS priority, so a job can neither slow the app's sessions much nor take
+the app down with it.  A page polls ``Job.progress()`` and is never called back.
+
+Why this module is long: running a job in this process (``Runner``) and in a
+process of its own under the server's limits (``Scheduler``) share a progress
+format, a lock and a status vocabulary, so they are written side by side.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 import torch
 
+from . import limits
 from . import population as pop
-from .jobs import ACTIVE, Kind, Report
+from .jobs import ACTIVE, PROGRESS_NAME, Busy, JobLock, Kind, Report, locked
+
+PROGRESS_SECONDS = 0.5  # how often a training process writes its progress file
 
 
 @dataclass(frozen=True)
@@ -78,13 +93,14 @@ class Runner:
     def __init__(self, kind: Kind, folder: str | Path, workers: int = 1):
         self.kind, self.folder, self.workers = kind, Path(folder), workers
         self.spec = kind.spec_from_dict(kind.meta.read(self.folder))
+        self.lock = JobLock(self.folder)  # Busy if another process trains it; run() releases
         self.cancel_event = threading.Event()
         self._lock = threading.Lock()
         self._status, self._error = "queued", None
         self._done, self._total = 0, 0
         self._started: float | None = None
         self._ended: float | None = None
-        self.future: Future | None = None  # set by Queue.start
+        self._written = 0.0  # when the progress file was last written
         kind.meta.update(self.folder, status="queued")
 
     @property
@@ -114,15 +130,36 @@ class Runner:
             self._status, self._error = status, error
             if status not in ACTIVE:
                 self._ended = time.perf_counter()
+        self._write_progress()
 
     def _report(self, done: int, _total: int) -> bool:
         """Record ``done`` steps of this run; False asks the training to stop."""
         with self._lock:
             self._done = done
+        if time.perf_counter() - self._written >= PROGRESS_SECONDS:
+            self._write_progress()
         return not self.cancel_event.is_set()
+
+    def _write_progress(self) -> None:
+        """The progress file other processes read (``read_progress``)."""
+        self._written = time.perf_counter()
+        p = self.progress()
+        path = self.folder / PROGRESS_NAME
+        tmp = path.with_name(f"{PROGRESS_NAME}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps({**asdict(p), "cancelling": self.cancel_event.is_set()}))
+            tmp.replace(path)
+        except OSError:  # progress is a courtesy: never let it stop the training
+            pass
 
     def run(self) -> Progress:
         """Train every part's missing work; never raises (the status says how it ended)."""
+        try:
+            return self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> Progress:
         torch.set_num_threads(1)  # per process, but worker threads are entry points too
         if self.cancel_event.is_set():
             self._set("cancelled")
@@ -174,43 +211,243 @@ class Runner:
         return self.progress()
 
 
-class Queue:
-    """The runners of one kind in one process: one worker thread trains jobs one after
-    another, a later start waits its turn (status "queued").
+def read_progress(folder: str | Path) -> Progress | None:
+    """The progress a job's training process last wrote (None before it wrote any)."""
+    try:
+        d = json.loads((Path(folder) / PROGRESS_NAME).read_text())
+        return Progress(str(d["status"]), int(d["done"]), int(d["total"]),
+                        float(d["elapsed"]), d.get("error"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
-    One worker because the machine has few cores and each population already keeps
-    one busy; pass a shared ``executor`` to queue jobs behind other long work.
+
+class QueueFull(RuntimeError):
+    """The scheduler cannot take another job now; the message says why."""
+
+
+class Job:
+    """A job handed to a ``Scheduler``: waiting in line, then trained by a process of its own."""
+
+    def __init__(self, scheduler: Scheduler, kind: Kind, folder: Path, owner: str | None):
+        self.scheduler, self.kind, self.folder, self.owner = scheduler, kind, folder, owner
+        self.status = "queued"          # queued → running → the status the process ended with
+        self.cancelling = False
+        self.process: subprocess.Popen | None = None
+        self.queued_at = time.perf_counter()
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def position(self) -> int | None:
+        """1 for the next job to start, 2 for the one after…; None unless waiting."""
+        return self.scheduler.position(self.name)
+
+    def progress(self) -> Progress:
+        if self.status == "queued":
+            return Progress("queued", 0, 0, time.perf_counter() - self.queued_at)
+        p = read_progress(self.folder)
+        if p is None or (self.active and p.status not in ACTIVE):  # an older run's file
+            return Progress(self.status, 0, 0, 0.0)
+        return p if self.active else Progress(self.status, p.done, p.total, p.elapsed,
+                                              p.error)
+
+    def cancel(self) -> None:
+        self.scheduler.cancel(self.name)
+
+
+class Scheduler:
+    """Jobs of every kind in one line: at most ``running`` train at once, each in a process
+    of its own at a lower OS priority (``nice``), so the app's own sessions stay quick; at
+    most ``waiting`` more wait their turn, and at most ``per_owner`` of them (running or
+    waiting) are one visitor's.  ``None``: no limit.
+
+    A thread starts the next job as one ends; a process that dies without saying how its
+    job ended (killed, out of memory) leaves it "failed" with the reason.
     """
 
-    def __init__(self, kind: Kind, workers: int = 1, executor: Executor | None = None):
-        self.kind = kind
-        self.executor = executor or ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=f"minidl-{kind.name}")
-        self._runners: dict[str, Runner] = {}
+    def __init__(self, running: int = 1, waiting: int | None = 3, per_owner: int | None = None,
+                 nice: int = 10, poll: float = 0.2):
+        self.running, self.waiting, self.per_owner, self.nice = running, waiting, per_owner, nice
+        self._jobs: dict[str, Job] = {}
+        self._line: list[Job] = []      # waiting, first to start first
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(poll,), daemon=True,
+                                        name="minidl-scheduler")
+        self._thread.start()
 
-    def start(self, folder: str | Path) -> Runner:
-        """Run (or resume) the job in ``folder``; an already active runner is returned as is."""
+    @classmethod
+    def from_limits(cls) -> Scheduler:
+        """A scheduler with the server's limits (``minidl.limits``)."""
+        return cls(limits.get("MINIDL_RUNNING_JOBS") or 1, limits.get("MINIDL_WAITING_JOBS"),
+                   limits.get("MINIDL_JOBS_PER_VISITOR"), limits.get("MINIDL_JOB_NICE") or 0)
+
+    # ------------------------------------------------ what pages call
+
+    def refusal(self, owner: str | None) -> str | None:
+        """Why a new job of ``owner`` cannot be taken now, or None if it can."""
+        with self._lock:
+            return self._refusal(owner)
+
+    def _refusal(self, owner: str | None) -> str | None:
+        active = [j for j in self._jobs.values() if j.active]
+        mine = [j for j in active if owner is not None and j.owner == owner]
+        if self.per_owner is not None and len(mine) >= self.per_owner:
+            return (f"You already have {len(mine)} job{'s' * (len(mine) != 1)} running or "
+                    "waiting on this server; one more can start when it ends or you cancel it.")
+        if self.waiting is not None and len(self._line) >= self.waiting and \
+                len(active) >= self.running:
+            return (f"The server is busy: {len(active) - len(self._line)} job running and "
+                    f"{len(self._line)} waiting, the most it takes. Try again when one ends.")
+        return None
+
+    def submit(self, kind: Kind, folder: str | Path, owner: str | None = None) -> Job:
+        """Queue the job saved in ``folder`` (to run or resume it); ``QueueFull`` when the
+        limits say no.  A job already queued or running is returned as is."""
         folder = Path(folder)
         with self._lock:
-            runner = self._runners.get(folder.name)
-            if runner is not None and runner.active:
-                return runner
-            runner = self._runners[folder.name] = Runner(self.kind, folder)
-            runner.future = self.executor.submit(runner.run)
-        return runner
+            job = self._jobs.get(folder.name)
+            if job is not None and job.active:
+                return job
+            reason = self._refusal(owner)
+            if reason:
+                raise QueueFull(reason)
+            if locked(folder):
+                raise Busy(f"{folder.name} is being trained by another process")
+            kind.meta.update(folder, status="queued", error=None)
+            (folder / PROGRESS_NAME).unlink(missing_ok=True)  # the last run's
+            job = self._jobs[folder.name] = Job(self, kind, folder, owner)
+            self._line.append(job)
+        self._tick()
+        return job
 
-    def get(self, name: str) -> Runner | None:
+    def get(self, name: str) -> Job | None:
         with self._lock:
-            return self._runners.get(name)
+            return self._jobs.get(name)
 
     def active(self) -> set[str]:
-        """Names of the jobs queued or running now."""
+        """Names of the jobs waiting or running now."""
         with self._lock:
-            return {name for name, r in self._runners.items() if r.active}
+            return {name for name, j in self._jobs.items() if j.active}
 
-    def shutdown(self, cancel: bool = True) -> None:
-        if cancel:
-            for runner in list(self._runners.values()):
-                runner.cancel()
-        self.executor.shutdown(wait=True)
+    def position(self, name: str) -> int | None:
+        with self._lock:
+            names = [j.name for j in self._line]
+            return names.index(name) + 1 if name in names else None
+
+    def cancel(self, name: str) -> None:
+        """A waiting job leaves the line ("cancelled"); a running one is asked to stop after
+        its current epoch (SIGTERM), keeping what it finished."""
+        with self._lock:
+            job = self._jobs.get(name)
+            if job is None or not job.active:
+                return
+            job.cancelling = True
+            if job in self._line:
+                self._line.remove(job)
+                job.status = "cancelled"
+                job.kind.meta.update(job.folder, status="cancelled")
+            elif job.process is not None:
+                job.process.send_signal(signal.SIGTERM)
+
+    def shutdown(self) -> None:
+        """Cancel every job and wait for the processes to end."""
+        self._stop.set()
+        with self._lock:
+            self._line.clear()
+            running = [j for j in self._jobs.values() if j.process is not None and j.active]
+        for job in running:
+            job.process.send_signal(signal.SIGTERM)
+        for job in running:
+            job.process.wait()
+        self._thread.join()
+        self._reap()
+
+    # ------------------------------------------------ the thread
+
+    def _loop(self, poll: float) -> None:
+        while not self._stop.wait(poll):
+            self._tick()
+
+    def _tick(self) -> None:
+        self._reap()
+        with self._lock:
+            while self._line and sum(j.status == "running" for j in self._jobs.values()) \
+                    < self.running:
+                job = self._line.pop(0)
+                job.status = "running"
+                try:
+                    job.process = _spawn(job.kind, job.folder, self.nice)
+                except OSError as e:
+                    job.status = "failed"
+                    job.kind.meta.update(job.folder, status="failed",
+                                         error=f"could not start its process: {e}")
+
+    def _reap(self) -> None:
+        with self._lock:
+            ended = [j for j in self._jobs.values() if j.status == "running"
+                     and j.process is not None and j.process.poll() is not None]
+        for job in ended:
+            code = job.process.returncode
+            try:
+                meta = job.kind.meta.read(job.folder)
+            except (OSError, ValueError):
+                meta = {}
+            status = meta.get("status")
+            if status in ACTIVE or status is None:  # it died before it could say so
+                # (asked to stop before it could listen, it stops all the same: cancelled)
+                status = "cancelled" if job.cancelling else "failed"
+                reason = None if job.cancelling else _death(code, job.folder)
+                try:
+                    job.kind.meta.update(job.folder, status=status, error=reason)
+                except (OSError, ValueError):
+                    pass
+            with self._lock:
+                job.status = status
+
+
+LOG_NAME = ".log"  # a job process's output (its traceback, if it crashed)
+
+
+def _spawn(kind: Kind, folder: Path, nice: int) -> subprocess.Popen:
+    """``python -m minidl run-job KIND FOLDER`` at ``nice`` lower priority, its output in
+    ``FOLDER/.log``."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
+    with open(folder / LOG_NAME, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "minidl", "run-job", kind.name, str(folder),
+             "--nice", str(nice)],
+            cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _death(code: int, folder: Path) -> str:
+    """Why a job's process ended without finishing its job, in words."""
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        if -code == signal.SIGKILL:
+            return f"its process was killed ({name}; the machine may have run out of memory)"
+        return f"its process was stopped by signal {name}"
+    try:
+        lines = (folder / LOG_NAME).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    last = lines[-1][:200] if lines else ""
+    return f"its process ended with exit code {code}" + (f": {last}" if last else "")
+
+
+def run_in_this_process(kind: Kind, folder: str | Path, nice: int = 0) -> int:
+    """The body of ``python -m minidl run-job``: train the job here, SIGTERM cancelling it
+    after the current epoch.  Returns 0 if it finished, 1 otherwise."""
+    if nice:
+        os.nice(nice)
+    job = Runner(kind, folder)
+    signal.signal(signal.SIGTERM, lambda *_: job.cancel())
+    return 0 if job.run().status == "finished" else 1

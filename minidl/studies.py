@@ -103,8 +103,6 @@ class StudyKind(jobs.Kind):
 
     name, folder, meta_name, unit = "study", "studies", "study.json", "run"
     cap_env = "MINIDL_STUDY_CAP"
-    # optimizer steps; the report's full study (9 pairs, 10 runs, 100 epochs) is 2.4 million
-    default_cap = 3_000_000
 
     def spec_from_dict(self, d: Mapping) -> StudySpec:
         return StudySpec.from_dict(d)

@@ -214,8 +214,6 @@ class SweepKind(jobs.Kind):
 
     name, folder, meta_name, unit = "sweep", "sweeps", "sweep.json", "configuration"
     cap_env = "MINIDL_SWEEP_CAP"
-    # optimizer steps; the full default sweep (9 pairs, 5 folds, 25 epochs) is 26.7 million
-    default_cap = 30_000_000
 
     def spec_from_dict(self, d: Mapping) -> SweepSpec:
         return SweepSpec.from_dict(d)

@@ -5,9 +5,9 @@ hyperparameter — one text input per setting the optimizer's grid searches
 (``hparams.optimizer_grid``, prefilled with the settings table's defaults);
 the page shows the size of the sweep in optimizer steps and refuses one past
 the work cap.  **Launch** saves the spec (``jobs.create(sweeps.SWEEP, …)``)
-and hands the sweep to one shared worker thread (``runner.Queue``, from
-``st.cache_resource``); a fragment polls its progress every second while it
-runs, and **Cancel** sets its event.  Finished configurations are on disk as
+and hands the sweep to the server's one line of jobs (``ui.jobs.scheduler``),
+which trains it in a process of its own; a fragment polls its progress every
+second while it runs, and **Cancel** asks that process to stop.  Finished configurations are on disk as
 they complete, so every saved sweep — running, cancelled or finished, this
 session's or not — can be picked again below, and a stopped one resumed.
 Specs, persistence and running live in ``minidl.sweeps`` / ``minidl.jobs``,
@@ -27,7 +27,7 @@ import pandas as pd
 import streamlit as st
 
 import streamlit_app
-from minidl import hparams, jobs, runner, sweeps
+from minidl import hparams, jobs, sweeps
 from minidl.viz import cv as cv_charts
 from minidl.viz import tables
 from ui import jobs as job_widgets
@@ -39,12 +39,6 @@ SELECTED = "cv_sweep"          # the saved sweep shown (its folder name)
 POLL_SECONDS = 1.0
 KIND = sweeps.SWEEP
 DEFAULT = sweeps.SweepSpec()
-
-
-@st.cache_resource
-def sweep_jobs() -> runner.Queue:
-    """The process's sweep runners: one worker thread shared by every session."""
-    return runner.Queue(KIND)
 
 
 def playground_url() -> str:
@@ -165,7 +159,7 @@ def spec_ui() -> tuple[sweeps.SweepSpec | None, list[str]]:
 
 def launch(spec: sweeps.SweepSpec) -> None:
     folder = jobs.create(KIND, spec, owner=job_widgets.session_owner())
-    sweep_jobs().start(folder)
+    job_widgets.launch(KIND, folder)
     st.session_state[SELECTED] = folder.name
 
 
@@ -184,13 +178,13 @@ def estimate_ui(spec: sweeps.SweepSpec) -> bool:
         st.metric("Optimizer steps", f"{size.steps:,}", width="content",
                   help="summed over all networks (small batches take more steps): "
                        "the work the cap bounds")
-        st.metric("Cap", f"{size.cap:,}", width="content",
+        st.metric("Cap", f"{size.cap_text}", width="content",
                   help=f"the most optimizer steps a sweep may ask for (${KIND.cap_env})")
     if not size.allowed:
         st.error(f"This sweep is too large: {size.steps:,} optimizer steps "
                  f"({tables.plural(size.networks, 'network')} × "
                  f"{tables.plural(spec.epochs, 'epoch')}) exceed the cap of "
-                 f"{size.cap:,}. Use fewer values, pairs, folds or epochs, or larger batches.",
+                 f"{size.cap_text}. Use fewer values, pairs, folds or epochs, or larger batches.",
                  icon=":material/block:")
     return size.allowed
 
@@ -201,8 +195,12 @@ def new_sweep_ui(expanded: bool) -> None:
         if errors:  # they quote what was typed: plain text
             job_widgets.problem("These settings cannot run yet:", "\n".join(errors))
         allowed = spec is not None and estimate_ui(spec)
+        busy = job_widgets.refusal()
+        if busy and allowed:
+            st.info(busy, icon=":material/hourglass:")
         st.button("Launch", key=key("launch"), type="primary", icon=":material/play_arrow:",
-                  disabled=not allowed, on_click=launch, args=(spec,))
+                  disabled=not allowed or busy is not None, on_click=launch, args=(spec,),
+                  help=busy)
 
 
 # ---------------------------------------------------------------- saved sweeps
@@ -217,13 +215,8 @@ def progress_view(name: str, owner: str | None) -> None:
     """Progress bar, ETA and (for its owner) Cancel of a running sweep; reruns the page when
     it stops."""
     job_widgets.job_progress_ui(
-        sweep_jobs().get(name), "Queued: waiting for the sweep before it to finish…",
-        key("cancel"), "stop after the current population's epoch; finished configurations "
+        name, key("cancel"), "stop after the current population's epoch; finished configurations "
         "stay saved and the sweep can be resumed", owner)
-
-
-def resume(sweep: jobs.JobInfo) -> None:
-    sweep_jobs().start(sweep.folder)
 
 
 def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
@@ -249,7 +242,7 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
                             sweep.error, st.warning)
     else:
         st.warning(message + " **Resume** trains only the missing ones.", icon=":material/pause:")
-    job_widgets.resume_button(KIND, sweep, resume, key("resume"))
+    job_widgets.resume_button(KIND, sweep, key("resume"))
 
 
 def optimal_ui(result: sweeps.SweepResult) -> None:
@@ -369,7 +362,7 @@ def main() -> None:
     st.caption("k-fold cross-validation of the disk task for every activation × optimizer pair "
                "over a grid of hyperparameters, trained as batched populations of networks. "
                "The result is a table of optimal settings like the seed report's Table I.")
-    active = sweep_jobs().active()
+    active = job_widgets.scheduler().active()
     try:
         saved = jobs.list_jobs(KIND, active=active)
     except OSError as error:

@@ -3,8 +3,9 @@
 Pick where the configurations come from (the report's Table I, or the optimal
 table of a sweep saved by the Cross-validation page), the pairs, runs and
 epochs; **Run study** saves a ``studies.StudySpec`` under the results root
-(``jobs.create(studies.STUDY, …)``) and hands it to one background worker shared
-by the process.  While it trains, a fragment polls the runner every
+(``jobs.create(studies.STUDY, …)``) and hands it to the server's line of jobs
+(``ui.jobs.scheduler``), which trains it in a process of its own.  While it
+trains, a fragment polls it every
 ``POLL_SECONDS`` for a progress bar and ETA (Cancel stops it; the pairs already
 finished are kept, and **Resume** trains the others).  Finished, cancelled and
 past studies are read back from disk: Fig. 2, Fig. 3, the summary table and CSV
@@ -24,7 +25,7 @@ from pathlib import Path
 import streamlit as st
 
 import streamlit_app
-from minidl import ablation, hparams, jobs, runner, studies, sweeps
+from minidl import ablation, hparams, jobs, studies, sweeps
 from minidl.viz import ablation as ablation_figures
 from minidl.viz import study as study_charts
 from minidl.viz import tables
@@ -37,12 +38,6 @@ SOURCE, RUNS, EPOCHS, SEED, VIEW, LOG = "rp_source", "rp_runs", "rp_epochs", "rp
     "rp_view", "rp_log"
 POLL_SECONDS = 0.5
 KIND = studies.STUDY
-
-
-@st.cache_resource
-def study_jobs() -> runner.Queue:
-    """The process's study runners and their one worker thread (shared by every session)."""
-    return runner.Queue(KIND)
 
 
 # ---------------------------------------------------------------- configurations' source
@@ -116,12 +111,12 @@ def describe_work(size: jobs.Estimate, spec: studies.StudySpec) -> str:
     """``"9 pairs × 10 runs × 100 epochs = 2,400,000 optimizer steps (cap 3,000,000)"``."""
     return (f"{tables.plural(size.parts, 'pair')} × {tables.plural(spec.runs, 'run')} × "
             f"{tables.plural(spec.epochs, 'epoch')} = "
-            f"{size.steps:,} optimizer steps (cap {size.cap:,})")
+            f"{size.steps:,} optimizer steps (cap {size.cap_text})")
 
 
 def launch(spec: studies.StudySpec) -> None:
     folder = jobs.create(KIND, spec, owner=job_widgets.session_owner())
-    study_jobs().start(folder)
+    job_widgets.launch(KIND, folder)
     st.session_state[VIEW] = folder.name
 
 
@@ -140,13 +135,11 @@ def launch_ui(spec: studies.StudySpec | None) -> None:
         st.error(f"Too much work for this demo: {describe_work(size, spec)}. Lower the runs, "
                  f"the epochs or the pairs (or raise ${KIND.cap_env} where you run the app).",
                  icon=":material/block:")
-    busy = study_jobs().active()
-    if busy:
-        studies_text = "1 study" if len(busy) == 1 else f"{len(busy)} studies"
-        st.caption(f"{studies_text} running or queued on this server; a new one waits its "
-                   "turn.")
-    st.button("Run study", type="primary", disabled=not size.allowed, on_click=launch,
-              args=(spec,), icon=":material/play_arrow:")
+    busy = job_widgets.refusal()
+    if busy and size.allowed:
+        st.info(busy, icon=":material/hourglass:")
+    st.button("Run study", type="primary", disabled=not size.allowed or busy is not None,
+              on_click=launch, args=(spec,), icon=":material/play_arrow:", help=busy)
 
 
 # ---------------------------------------------------------------- progress and results
@@ -156,19 +149,13 @@ def progress_view(name: str, owner: str | None) -> None:
     """Progress bar, ETA and (for its owner) Cancel of the study ``name``; reruns the page
     when it ends."""
     job_widgets.job_progress_ui(
-        study_jobs().get(name), "Waiting for the study ahead of this one…", "rp_cancel",
-        "stop after the current pair; finished pairs stay saved and the study can be resumed",
-        owner)
+        name, "rp_cancel", "stop after the current pair; finished pairs stay saved and the study can be "
+        "resumed", owner)
 
 
 def study_label(study: jobs.JobInfo) -> str:
     """Creation time and spec (not the status, which changes while a list is shown)."""
     return f"{study.created_text} · {KIND.describe(study.spec)}"
-
-
-def resume(study: jobs.JobInfo) -> None:
-    study_jobs().start(study.folder)
-    st.session_state[VIEW] = study.name
 
 
 def status_ui(study: jobs.JobInfo) -> None:
@@ -189,7 +176,7 @@ def status_ui(study: jobs.JobInfo) -> None:
         st.info("Not started yet.", icon=":material/schedule:")
     if study.resumable:
         st.caption("**Resume** trains only the pairs not finished yet.")
-        job_widgets.resume_button(KIND, study, resume, "rp_resume")
+        job_widgets.resume_button(KIND, study, "rp_resume")
 
 
 def results_ui(info: jobs.JobInfo) -> None:
@@ -231,7 +218,7 @@ def results_ui(info: jobs.JobInfo) -> None:
 
 
 def study_ui() -> None:
-    active = study_jobs().active()
+    active = job_widgets.scheduler().active()
     try:
         saved = {s.name: s for s in jobs.list_jobs(KIND, active=active)}
     except OSError as error:
@@ -261,12 +248,6 @@ ABLATION_VIEW, ABLATION_BUDGET, ABLATION_RUNS = "rp_ablation", "rp_ablation_budg
     "rp_ablation_runs"
 
 
-@st.cache_resource
-def ablation_jobs() -> runner.Queue:
-    """The process's ablation runners and their one worker thread."""
-    return runner.Queue(ablation.ABLATION)
-
-
 def ablation_sources(active: set[str]) -> dict[str, jobs.JobInfo]:
     """Saved ablations with results, newest first, then the README's (shipped) one."""
     saved = {j.name: j for j in jobs.list_jobs(ablation.ABLATION, active=active)}
@@ -280,16 +261,15 @@ def ablation_sources(active: set[str]) -> dict[str, jobs.JobInfo]:
 
 @st.fragment(run_every=POLL_SECONDS)
 def ablation_progress(name: str, owner: str | None) -> None:
-    job_widgets.job_progress_ui(ablation_jobs().get(name), "Waiting for the ablation ahead…",
-                                "rp_ablation_cancel", "stop after the current population's "
-                                "epoch; finished pairs stay saved and the ablation resumes",
-                                owner)
+    job_widgets.job_progress_ui(name, "rp_ablation_cancel", "stop after the current "
+                                "population's epoch; finished "
+                                "pairs stay saved and the ablation resumes", owner)
 
 
 def launch_ablation() -> None:
     spec = ablation.AblationSpec(runs=int(st.session_state[ABLATION_RUNS]))
     folder = jobs.create(ablation.ABLATION, spec, owner=job_widgets.session_owner())
-    ablation_jobs().start(folder)
+    job_widgets.launch(ablation.ABLATION, folder)
     st.session_state[ABLATION_VIEW] = folder.name
 
 
@@ -303,10 +283,11 @@ def ablation_launch_ui() -> None:
             st.error(str(error), icon=":material/error:")
             return
         st.caption(f"{ablation.ABLATION.describe(spec)}: "
-                   f"{size.steps:,} optimizer steps (cap {size.cap:,}).")
+                   f"{size.steps:,} optimizer steps (cap {size.cap_text}).")
+        busy = job_widgets.refusal()
         st.button("Run ablation", key="rp_ablation_launch", icon=":material/play_arrow:",
-                  on_click=launch_ablation, disabled=not size.allowed,
-                  help=None if size.allowed else f"over the cap (${ablation.ABLATION.cap_env})")
+                  on_click=launch_ablation, disabled=not size.allowed or busy is not None,
+                  help=busy if size.allowed else f"over the cap (${ablation.ABLATION.cap_env})")
 
 
 def ablation_ui() -> None:
@@ -316,7 +297,7 @@ def ablation_ui() -> None:
                "see which choice brings the paper's numbers back. Made by `minidl ablate`; "
                "green cells reach the report's 96.9 %.")
     ablation_launch_ui()
-    active = ablation_jobs().active()
+    active = job_widgets.scheduler().active()
     sources = ablation_sources(active)
     if not sources:
         st.info("No ablation saved yet.", icon=":material/info:")
@@ -331,8 +312,7 @@ def ablation_ui() -> None:
         ablation_progress(name, info.owner)
         return
     if info.resumable and name != "README":
-        job_widgets.resume_button(ablation.ABLATION, info, lambda job: ablation_jobs().start(
-            job.folder), "rp_ablation_resume")
+        job_widgets.resume_button(ablation.ABLATION, info, "rp_ablation_resume")
     accuracy = ablation.read_accuracy(info.folder)
     if accuracy.empty:
         st.info("No finished pair to show yet.", icon=":material/hourglass_empty:")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from minidl import jobs, studies, sweeps
+from minidl import jobs, limits, sweeps
 
 
 def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -14,6 +14,6 @@ def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     A module makes it its fixture: ``results_dir = pytest.fixture(autouse=True)(helpers.results_dir)``.
     """
     monkeypatch.setenv(jobs.RESULTS_ENV, str(tmp_path))
-    monkeypatch.delenv(sweeps.SWEEP.cap_env, raising=False)
-    monkeypatch.delenv(studies.STUDY.cap_env, raising=False)
+    for name in (limits.PUBLIC_ENV, *limits.TABLE):  # the local defaults
+        monkeypatch.delenv(name, raising=False)
     return sweeps.SWEEP.root()

@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass
 
 import helpers
@@ -20,7 +21,7 @@ class Counting(jobs.Kind):
     """A kind of job whose single part has ``n`` units of one step each."""
 
     name, folder, meta_name, unit = "count", "counts", "job.json", "unit"
-    cap_env, default_cap = "MINIDL_TEST_CAP", 10
+    cap_env = "MINIDL_STUDY_CAP"
 
     def spec_from_dict(self, d):
         if not isinstance(d.get("n"), int):
@@ -76,7 +77,7 @@ def test_a_runner_trains_what_is_missing_and_an_estimate_counts_steps_against_th
     assert (progress.status, progress.done, progress.total) == ("finished", 3, 3)
     assert jobs.info(COUNTING, folder).done == 5
     assert jobs.estimate(COUNTING, Spec(5)).allowed
-    monkeypatch.setenv("MINIDL_TEST_CAP", "4")
+    monkeypatch.setenv("MINIDL_STUDY_CAP", "4")
     assert not jobs.estimate(COUNTING, Spec(5)).allowed
 
 
@@ -90,6 +91,35 @@ def test_rows_append_under_one_header_and_a_torn_last_line_is_left_out(tmp_path)
         f.write("3")  # a process killed mid-append
     assert len(jobs.read_rows(path, "seed")) == 2
     assert jobs.read_rows(tmp_path / "missing.csv", "seed").empty
+
+
+@pytest.mark.parametrize("torn", ["3", "3,", "3,4", "a,se"])
+def test_an_append_after_a_torn_line_cuts_it_off_instead_of_gluing_rows(tmp_path, torn):
+    path = tmp_path / "rows.csv"
+    jobs.append_rows(path, [{"a": 1, "seed": 0}])
+    with open(path, "a") as f:
+        f.write(torn)  # killed mid-append: no newline
+    jobs.append_rows(path, [{"a": 5, "seed": 6}])
+    assert path.read_text() == "a,seed\n1,0\n5,6\n"
+    torn_header = tmp_path / "header.csv"
+    torn_header.write_text("a,se")  # killed while writing the header itself
+    jobs.append_rows(torn_header, [{"a": 5, "seed": 6}])
+    assert torn_header.read_text() == "a,seed\n5,6\n"
+
+
+def test_a_second_runner_on_a_job_is_refused_while_the_first_holds_its_lock(tmp_path):
+    folder = jobs.create(COUNTING, Spec(3))
+    first = runner.Runner(COUNTING, folder)
+    assert jobs.locked(folder) and jobs.lock_holder(folder) == os.getpid()
+    with pytest.raises(jobs.Busy, match="another process"):
+        runner.Runner(COUNTING, folder)
+    COUNTING.meta.update(folder, status="running")
+    assert jobs.info(COUNTING, folder).status == "running"  # locked: someone trains it
+    assert first.run().status == "finished"
+    assert not jobs.locked(folder)  # released when the run ends
+    COUNTING.meta.update(folder, status="running")  # as a process killed mid-run leaves it
+    assert jobs.info(COUNTING, folder).status == "interrupted"
+    assert runner.Runner(COUNTING, folder).run().status == "finished"
 
 
 def test_a_pair_names_its_part_and_back():

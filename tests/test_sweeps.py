@@ -148,19 +148,6 @@ def test_the_saved_sweep_equals_the_in_memory_one():
                                   check_dtype=False)
 
 
-def test_jobs_run_a_sweep_on_the_worker_thread():
-    runners = runner.Queue(SWEEP)
-    try:
-        folder = jobs.create(SWEEP, tiny())
-        job = runners.start(folder)
-        assert folder.name in runners.active() or job.future.done()
-        assert job.future.result(timeout=60).status == "finished"
-        assert runners.active() == set() and runners.get(folder.name) is job
-        assert jobs.info(SWEEP, folder).status == "finished"
-    finally:
-        runners.shutdown()
-
-
 def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
     """Cancel as soon as ``steps`` optimizer steps are done (like a visitor pressing Cancel)."""
     report = job._report
@@ -246,7 +233,7 @@ def test_a_pairs_grid_adds_the_activations_extras_and_the_users_values_win():
     assert spec.grid_for("tanh", "sgd") == {"lr": [0.01, 0.1], "batch_size": [30, 60]}
     own = tiny(activations=("sigmoid",), grids={"sgd": {"lr": [0.1], "gain": [4.0]}})
     assert own.grid_for("sigmoid", "sgd")["gain"] == [4.0]
-    assert jobs.estimate(SWEEP, spec, cap=0).units == 8 + 4
+    assert jobs.estimate(SWEEP, spec).units == 8 + 4
 
 
 def test_extras_note_says_what_an_activation_adds_to_its_grids():

@@ -1,10 +1,9 @@
-"""Widgets shared by the pages that run saved jobs (``minidl.jobs``): Cross-validation's sweeps
-and Reproduce's studies."""
+"""Widgets shared by the pages that run saved jobs (``minidl.jobs``): Cross-validation's sweeps,
+Reproduce's studies and ablations, and the one scheduler that trains them all."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 
 import streamlit as st
 
@@ -13,6 +12,12 @@ from minidl import jobs, runner
 OWNER = "_job_owner"  # Session State: this visitor's random token
 NOT_YOURS = "Started by another visitor: you can watch it and see its results, not stop or " \
     "resume it."
+
+
+@st.cache_resource
+def scheduler() -> runner.Scheduler:
+    """The server's one line of jobs (every kind, every session), under its limits."""
+    return runner.Scheduler.from_limits()
 
 
 def session_owner() -> str:
@@ -27,31 +32,54 @@ def controls(owner: str | None) -> bool:
     return owner is None or owner == session_owner()
 
 
-def job_progress_ui(job: runner.Runner | None, waiting: str, cancel_key: str,
-                    cancel_help: str | None = None, owner: str | None = None) -> None:
-    """Progress bar, ETA and — for its owner only — Cancel of a background job; reruns the
-    page once it stops.
+def refusal() -> str | None:
+    """Why this session cannot launch a job now (the server's line is full, or it already
+    has its share), or None."""
+    return scheduler().refusal(session_owner())
 
-    For a fragment that reruns every second or so; ``waiting`` is the bar's text
-    while the job is queued behind another.
-    """
+
+def launch(kind: jobs.Kind, folder) -> runner.Job | None:
+    """Queue the job saved in ``folder`` for this session; a refusal shows as a warning."""
+    try:
+        return scheduler().submit(kind, folder, session_owner())
+    except (runner.QueueFull, jobs.Busy) as error:
+        st.warning(str(error), icon=":material/hourglass:")
+        return None
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def job_progress_ui(name: str, cancel_key: str, cancel_help: str | None = None,
+                    owner: str | None = None) -> None:
+    """Progress bar, ETA, place in line and — for its owner only — Cancel of a job the
+    scheduler holds; reruns the page once it stops.  For a fragment that reruns every
+    second or so."""
+    job = scheduler().get(name)
     if job is None or not job.active:
         st.rerun()
     p = job.progress()
-    st.progress(p.fraction, text=waiting if p.status == "queued" else f"Training: {p.describe()}")
+    if p.status == "queued":
+        place = job.position
+        text = f"Waiting: {ordinal(place)} in line" if place else "Starting…"
+    elif p.total == 0:
+        text = "Starting…"
+    else:
+        text = f"Training: {p.describe()}"
+    st.progress(p.fraction, text=text)
     if not controls(owner):
         st.caption(NOT_YOURS)
         return
-    cancelling = job.cancel_event.is_set()
-    st.button("Stopping…" if cancelling else "Cancel", key=cancel_key, icon=":material/stop:",
-              on_click=job.cancel, disabled=cancelling, help=cancel_help)
+    st.button("Stopping…" if job.cancelling else "Cancel", key=cancel_key,
+              icon=":material/stop:", on_click=job.cancel, disabled=job.cancelling,
+              help=cancel_help)
 
 
-def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobInfo], object],
-                  key: str) -> None:
-    """**Resume** for a stopped job (``start(job)`` on click): it trains only what is missing.
-    Disabled, saying why, when the job is over the work cap (``$<kind.cap_env>``); only its
-    owner sees it."""
+def resume_button(kind: jobs.Kind, job: jobs.JobInfo, key: str) -> None:
+    """**Resume** for a stopped job: it trains only what is missing.  Disabled, saying why,
+    when the job is over the work cap (``$<kind.cap_env>``) or the server's line is full;
+    only its owner sees it."""
     if not controls(job.owner):
         st.caption(NOT_YOURS)
         return
@@ -60,10 +88,11 @@ def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobI
     except ValueError as error:  # a bad cap in the environment
         st.error(str(error), icon=":material/error:")
         return
-    st.button("Resume", key=key, type="primary", icon=":material/play_arrow:", on_click=start,
-              args=(job,), disabled=not size.allowed,
-              help=(f"train the missing {kind.unit}s" if size.allowed else
-                    f"over the cap of {size.cap:,} optimizer steps (${kind.cap_env})"))
+    busy = refusal()
+    st.button("Resume", key=key, type="primary", icon=":material/play_arrow:", on_click=launch,
+              args=(kind, job.folder), disabled=not size.allowed or busy is not None,
+              help=(busy or f"train the missing {kind.unit}s" if size.allowed else
+                    f"over the cap of {size.cap_text} optimizer steps (${kind.cap_env})"))
 
 
 DETAIL_CHARACTERS = 300  # of an error's text from a file or an exception, as shown

@@ -1,0 +1,99 @@
+"""What a server lets its visitors do: the one table of server limits, local and public.
+
+Every limit is an environment variable with two defaults: one for running
+the app on your own machine (the README's sweep and study run from the UI)
+and one for a public demo shared by anonymous visitors, chosen by
+``MINIDL_PUBLIC=1``.  A variable that is set wins over both defaults.  On
+Streamlit Community Cloud, top-level entries of the app's secrets are
+environment variables too, so the same names work there.
+
+``get(name)`` reads one limit (``ValueError`` naming the variable for a bad
+value); ``problems()`` lists every bad value at once, for the app's startup
+message.  ``None`` means "no limit".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+PUBLIC_ENV = "MINIDL_PUBLIC"
+_NO_LIMIT = ("", "none", "off", "unlimited")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One server limit: its variable, its local and public defaults, its lowest value."""
+
+    name: str            # the environment variable
+    local: int | None    # default on your own machine (None: no limit)
+    public: int | None   # default in public mode
+    low: int             # the smallest value that makes sense
+    help: str
+
+
+TABLE: dict[str, Limit] = {limit.name: limit for limit in [
+    Limit("MINIDL_SWEEP_CAP", 30_000_000, 6_000_000, 1,
+          "optimizer steps one sweep may ask for (the full default sweep is 26.7 million)"),
+    Limit("MINIDL_STUDY_CAP", 3_000_000, 3_000_000, 1,
+          "optimizer steps one study may ask for (the report's full study is 2.4 million)"),
+    Limit("MINIDL_ABLATION_CAP", 200_000_000, 10_000_000, 1,
+          "optimizer steps one ablation may ask for (the full ablation is 176 million)"),
+    Limit("MINIDL_RUNNING_JOBS", 1, 1, 1, "jobs training at once on the server"),
+    Limit("MINIDL_WAITING_JOBS", 3, 3, 0, "jobs waiting in line behind them"),
+    Limit("MINIDL_JOBS_PER_VISITOR", None, 1, 1,
+          "jobs one visitor may have running or waiting"),
+    Limit("MINIDL_JOB_MEMORY_MB", 512, 256, 16,
+          "working memory of one job's networks; larger populations train in chunks"),
+    Limit("MINIDL_JOB_NICE", 10, 10, 0,
+          "how much lower than the app's the priority of a job's process is (Unix nice)"),
+    Limit("MINIDL_KEEP_JOBS", None, 30, 1,
+          "saved jobs kept per kind; the oldest stopped ones are deleted first"),
+    Limit("MINIDL_KEEP_DAYS", None, 7, 1, "days a stopped job is kept"),
+    Limit("MINIDL_KEEP_MB", None, 300, 1, "megabytes all saved jobs may take on disk"),
+]}
+
+
+def public() -> bool:
+    """Whether the server runs as a public demo (``$MINIDL_PUBLIC`` set to 1/true/yes/on)."""
+    return os.environ.get(PUBLIC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def get(name: str) -> int | None:
+    """The value of limit ``name``: its variable if set, else the mode's default."""
+    limit = TABLE[name]
+    text = os.environ.get(name)
+    if text is None:
+        return limit.public if public() else limit.local
+    text = text.strip()
+    if text.lower() in _NO_LIMIT:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value) and value >= limit.low):
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise ValueError(f"${name}={shown!r} is not a whole number >= {limit.low:,} "
+                         "(or 'none' for no limit)")
+    return int(value)
+
+
+def problems() -> list[str]:
+    """Every limit whose variable holds a bad value, one message each."""
+    out = []
+    for name in TABLE:
+        try:
+            get(name)
+        except ValueError as error:
+            out.append(str(error))
+    return out
+
+
+def describe() -> list[dict]:
+    """The table as rows (variable, local, public, meaning), for documentation."""
+    def shown(v: int | None) -> str:
+        return "no limit" if v is None else f"{v:,}"
+    return [{"variable": t.name, "local": shown(t.local), "public": shown(t.public),
+             "meaning": t.help} for t in TABLE.values()]
