@@ -31,8 +31,12 @@ and runs the real entry point instead, which shows the same page properly.
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 import torch
+
+from minidl import limits
 
 # (file name in pages/ = URL path, title, icon)
 PAGES: list[tuple[str, str, str]] = [
@@ -44,6 +48,7 @@ PAGES: list[tuple[str, str, str]] = [
 
 # set in Session State while the entry point runs a page (see ``enter``)
 _RUNNING_PAGE = "_app_running_page"
+_REPORTED: list[bool] = []  # whether bad server settings were printed to the log
 
 
 def configure() -> None:
@@ -53,8 +58,23 @@ def configure() -> None:
                        layout="wide")
 
 
+def check_limits() -> None:
+    """A server started with a bad limit (``minidl.limits``, e.g. ``MINIDL_SWEEP_CAP=lots``)
+    says so on every page and in its log, and stops, instead of failing later in a job."""
+    problems = limits.problems()
+    if problems:
+        if not _REPORTED:  # once in the server's log, not at every rerun
+            _REPORTED.append(True)
+            print("minidl: bad server settings:\n  " + "\n  ".join(problems), file=sys.stderr)
+        st.error("This server's settings are wrong, so it does not run jobs or pages until "
+                 "they are fixed (see the README's Deploy section):", icon=":material/error:")
+        st.code("\n".join(problems), language=None, wrap_lines=True)
+        st.stop()
+
+
 def main() -> None:
     configure()
+    check_limits()
     page = st.navigation([st.Page(f"pages/{name}.py", title=title, icon=icon, default=i == 0)
                           for i, (name, title, icon) in enumerate(PAGES)])
     st.session_state[_RUNNING_PAGE] = True

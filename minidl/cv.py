@@ -135,10 +135,15 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     todo = [c for c in configurations({k: grid[k] for k in keys}) if config_id(c) not in done]
     members = [pop.Member(complete(c), train, val, seed=seed * 1000 + f)
                for c in todo for f, (train, val) in enumerate(splits)]
-    # one population per batch size, so a cancel loses at most the running one
+    # one population per batch size — or several, where the server's job memory
+    # (``population.population_size``) holds fewer — so a cancel loses at most the running one
     by_batch: dict[int, list[int]] = {}
     for i, c in enumerate(todo):
         by_batch.setdefault(complete(c)["batch_size"], []).append(i)
+    if members:
+        size = max(1, pop.population_size(members[:1], sizes or SIZES) // folds)
+        by_batch = {(b, start): indices[start:start + size]
+                    for b, indices in by_batch.items() for start in range(0, len(indices), size)}
     total = sum(config_steps(c, splits, epochs) for c in todo)
     finished = 0
 
@@ -156,6 +161,8 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
         if on_rows is not None:
             on_rows(new_rows)
         rows += new_rows
+        if progress is not None and progress(finished, total) is False and finished < total:
+            raise pop.Cancelled()  # between populations: even one-epoch ones stop here
     table = pd.DataFrame([*done.values(), *rows])
     for k in keys:  # stored rows may predate a key the grid now spells out
         default = hparams.TABLE[k].default

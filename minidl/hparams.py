@@ -46,6 +46,9 @@ WHERE = ("config", "app", "cli")
 SEED_HIGH = 2**63  # torch.Generator.manual_seed takes a 64-bit integer
 MAX_POINTS = 10_000_000  # a data set past this is a typo, not an experiment (80 MB of points)
 MAX_LAYERS = 32
+# a grid past these is a typo or an attack, not a search: they bound a job's memory and lists
+MAX_GRID_VALUES = 100      # values of one setting
+MAX_CONFIGURATIONS = 2000  # grid points of one pair (the largest default grid has 192)
 
 
 def _stops(mantissas: tuple[int, ...], low_exp: int, high_exp: int) -> tuple[float, ...]:
@@ -471,7 +474,8 @@ def default_grid(activation: str, optimizer: str) -> dict[str, list]:
 def check_grid(grid: Mapping[str, Sequence | Any], optimizer: str | None = None
                ) -> dict[str, list]:
     """A grid (setting → values) checked value by value; with ``optimizer``, only the keys
-    that apply to it are kept.  Duplicates are dropped (first kept)."""
+    that apply to it are kept.  Duplicates are dropped (first kept).  At most
+    ``MAX_GRID_VALUES`` values per setting and ``MAX_CONFIGURATIONS`` grid points."""
     if not isinstance(grid, Mapping) or not grid:
         raise ValueError("a grid must be a non-empty mapping of setting -> list of values")
     if optimizer is not None:
@@ -485,6 +489,10 @@ def check_grid(grid: Mapping[str, Sequence | Any], optimizer: str | None = None
                                else [values])
         if optimizer is None or TABLE[key].applies_to(optimizer):
             clean[key] = checked
+    points = math.prod(len(v) for v in clean.values())
+    if points > MAX_CONFIGURATIONS:
+        raise ValueError(f"a grid of {points:,} configurations is too large (at most "
+                         f"{MAX_CONFIGURATIONS:,} per activation × optimizer pair)")
     return clean
 
 
@@ -493,6 +501,9 @@ def check_values(name: str, values: list) -> list:
     if not values:
         raise ValueError(f"Invalid {_what(setting(name))}: an empty list "
                          "(expected at least one value)")
+    if len(values) > MAX_GRID_VALUES:
+        raise ValueError(f"Invalid {_what(setting(name))}: {len(values):,} values "
+                         f"(expected at most {MAX_GRID_VALUES})")
     checked: list = []
     for value in values:
         value = check(name, value)

@@ -28,7 +28,9 @@ import io
 import json
 import os
 import secrets
+import shutil
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -444,3 +446,48 @@ def list_jobs(kind: Kind, root: str | Path | None = None, active: Collection[str
         except (ValueError, KeyError, TypeError, OSError):
             continue
     return sorted(out, key=lambda j: (j.created, j.name), reverse=True)
+
+
+# ---------------------------------------------------------------- retention
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def prune(kinds: Collection[Kind], active: Collection[str] = (), now: float | None = None
+          ) -> list[Path]:
+    """Delete saved jobs past the server's retention limits (``minidl.limits``: the newest
+    jobs kept per kind, days since a job last changed, megabytes of the stopped ones), oldest
+    first; a job queued here (``active``) or trained by any process is never deleted.
+    Returns the folders deleted."""
+    keep_jobs = limits.get("MINIDL_KEEP_JOBS")
+    keep_days = limits.get("MINIDL_KEEP_DAYS")
+    keep_mb = limits.get("MINIDL_KEEP_MB")
+    if keep_jobs is None and keep_days is None and keep_mb is None:
+        return []
+    now = time.time() if now is None else now
+    stopped: list[tuple[float, Path]] = []  # (last change, folder), every kind
+    doomed: set[Path] = set()
+    for kind in kinds:
+        root = kind.root()
+        folders = [f for f in root.iterdir() if f.is_dir()] if root.is_dir() else []
+        newest_first = sorted(((f.stat().st_mtime, f) for f in folders), reverse=True)
+        for rank, (changed, folder) in enumerate(newest_first):
+            if folder.name in active or locked(folder):
+                continue
+            if (keep_jobs is not None and rank >= keep_jobs) or \
+                    (keep_days is not None and now - changed > keep_days * 86400):
+                doomed.add(folder)
+            else:
+                stopped.append((changed, folder))
+    if keep_mb is not None:
+        sizes = {folder: folder_bytes(folder) for _, folder in stopped}
+        total = sum(sizes.values())
+        for _, folder in sorted(stopped):
+            if total <= keep_mb << 20:
+                break
+            doomed.add(folder)
+            total -= sizes[folder]
+    for folder in doomed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return sorted(doomed)

@@ -44,14 +44,14 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
     Limit("MINIDL_WAITING_JOBS", 3, 3, 0, "jobs waiting in line behind them"),
     Limit("MINIDL_JOBS_PER_VISITOR", None, 1, 1,
           "jobs one visitor may have running or waiting"),
-    Limit("MINIDL_JOB_MEMORY_MB", 512, 256, 16,
+    Limit("MINIDL_JOB_MEMORY_MB", 512, 160, 16,
           "working memory of one job's networks; larger populations train in chunks"),
     Limit("MINIDL_JOB_NICE", 10, 10, 0,
           "how much lower than the app's the priority of a job's process is (Unix nice)"),
     Limit("MINIDL_KEEP_JOBS", None, 30, 1,
           "saved jobs kept per kind; the oldest stopped ones are deleted first"),
     Limit("MINIDL_KEEP_DAYS", None, 7, 1, "days a stopped job is kept"),
-    Limit("MINIDL_KEEP_MB", None, 300, 1, "megabytes all saved jobs may take on disk"),
+    Limit("MINIDL_KEEP_MB", None, 300, 1, "megabytes the stopped saved jobs may take on disk"),
 ]}
 
 

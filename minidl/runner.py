@@ -282,11 +282,11 @@ class Scheduler:
                                         name="minidl-scheduler")
         self._thread.start()
 
-    @classmethod
-    def from_limits(cls) -> Scheduler:
-        """A scheduler with the server's limits (``minidl.limits``)."""
-        return cls(limits.get("MINIDL_RUNNING_JOBS") or 1, limits.get("MINIDL_WAITING_JOBS"),
-                   limits.get("MINIDL_JOBS_PER_VISITOR"), limits.get("MINIDL_JOB_NICE") or 0)
+    @staticmethod
+    def limits() -> tuple[int, int | None, int | None, int]:
+        """The server's limits (``minidl.limits``) as this class's first four arguments."""
+        return (limits.get("MINIDL_RUNNING_JOBS") or 1, limits.get("MINIDL_WAITING_JOBS"),
+                limits.get("MINIDL_JOBS_PER_VISITOR"), limits.get("MINIDL_JOB_NICE") or 0)
 
     # ------------------------------------------------ what pages call
 

@@ -165,6 +165,8 @@ class SweepSpec:
         # keep only the selected optimizers' grids, each checked by the settings table
         object.__setattr__(self, "grids", {o: hparams.check_grid(self.grids[o], o)
                                            for o in optimizers})
+        for pair in self.pairs:  # with the activation's extras, each grid is still in bounds
+            hparams.check_grid(self.grid_for(*pair), pair[1])
 
     @property
     def pairs(self) -> list[Pair]:

@@ -195,6 +195,7 @@ def new_sweep_ui(expanded: bool) -> None:
         if errors:  # they quote what was typed: plain text
             job_widgets.problem("These settings cannot run yet:", "\n".join(errors))
         allowed = spec is not None and estimate_ui(spec)
+        job_widgets.public_note()
         busy = job_widgets.refusal()
         if busy and allowed:
             st.info(busy, icon=":material/hourglass:")

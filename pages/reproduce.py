@@ -135,6 +135,7 @@ def launch_ui(spec: studies.StudySpec | None) -> None:
         st.error(f"Too much work for this demo: {describe_work(size, spec)}. Lower the runs, "
                  f"the epochs or the pairs (or raise ${KIND.cap_env} where you run the app).",
                  icon=":material/block:")
+    job_widgets.public_note()
     busy = job_widgets.refusal()
     if busy and size.allowed:
         st.info(busy, icon=":material/hourglass:")

@@ -7,7 +7,7 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import cv, data, hparams, jobs, runner, sweeps
+from minidl import cv, data, hparams, jobs, limits, runner, sweeps
 from minidl import population as pop
 from minidl.viz import cv as cv_charts
 from minidl.viz import tables
@@ -218,7 +218,7 @@ def test_full_default_sweep_fits_under_the_default_cap():
     size = jobs.estimate(SWEEP, sweeps.SweepSpec())
     # Sigmoid's pairs also try two init gains: 174 configurations per activation, 348 for it
     assert (size.units, size.networks) == (696, 3480)
-    assert size.cap == SWEEP.default_cap and size.allowed
+    assert size.cap == limits.TABLE[SWEEP.cap_env].local and size.allowed
     n = cv.fold_train_size(1000, 5)
     per_activation = sum(5 * pop.steps(n, cv.complete(c)["batch_size"], 25)
                          for o in hparams.OPTIMIZERS

@@ -4,20 +4,28 @@ Reproduce's studies and ablations, and the one scheduler that trains them all.""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import streamlit as st
 
-from minidl import jobs, runner
+from minidl import jobs, limits, runner
+from minidl.viz import tables
+
+APP_ROOT = Path(__file__).resolve().parent.parent
 
 OWNER = "_job_owner"  # Session State: this visitor's random token
 NOT_YOURS = "Started by another visitor: you can watch it and see its results, not stop or " \
     "resume it."
 
 
-@st.cache_resource
 def scheduler() -> runner.Scheduler:
     """The server's one line of jobs (every kind, every session), under its limits."""
-    return runner.Scheduler.from_limits()
+    return _scheduler(*runner.Scheduler.limits())
+
+
+@st.cache_resource
+def _scheduler(*limits_now) -> runner.Scheduler:
+    return runner.Scheduler(*limits_now)
 
 
 def session_owner() -> str:
@@ -38,9 +46,16 @@ def refusal() -> str | None:
     return scheduler().refusal(session_owner())
 
 
+def kinds() -> list[jobs.Kind]:
+    from minidl import ablation, studies, sweeps
+    return [sweeps.SWEEP, studies.STUDY, ablation.ABLATION]
+
+
 def launch(kind: jobs.Kind, folder) -> runner.Job | None:
-    """Queue the job saved in ``folder`` for this session; a refusal shows as a warning."""
+    """Queue the job saved in ``folder`` for this session (after deleting saved jobs past
+    the server's retention limits); a refusal shows as a warning."""
     try:
+        jobs.prune(kinds(), active=scheduler().active() | {Path(folder).name})
         return scheduler().submit(kind, folder, session_owner())
     except (runner.QueueFull, jobs.Busy) as error:
         st.warning(str(error), icon=":material/hourglass:")
@@ -103,9 +118,32 @@ def problem(message: str, detail: object, alert=st.error) -> None:
     an exception, which a damaged or foreign file controls — below it as plain text, never
     as Markdown, on one block cut to ``DETAIL_CHARACTERS``."""
     alert(message, icon=":material/error:" if alert is st.error else ":material/warning:")
-    text = str(detail)
+    text = hide_paths(str(detail))
     st.code(text if len(text) <= DETAIL_CHARACTERS else text[:DETAIL_CHARACTERS - 1] + "…",
             language=None, wrap_lines=True)
+
+
+def hide_paths(text: str) -> str:
+    """On a public server, ``text`` without the server's folders (the results root and the
+    app's own folder become ``<results>`` and ``<app>``)."""
+    if not limits.public():
+        return text
+    for folder, name in ((jobs.results_root().resolve(), "<results>"), (APP_ROOT, "<app>")):
+        text = text.replace(str(folder), name)
+    return text
+
+
+def public_note() -> None:
+    """On a public server, what a visitor may run and for how long it is kept."""
+    if not limits.public():
+        return
+    share = limits.get("MINIDL_JOBS_PER_VISITOR")
+    days = limits.get("MINIDL_KEEP_DAYS")
+    st.caption("This is a shared public demo: "
+               + (f"{tables.plural(share, 'job')} at a time per visitor, " if share else "")
+               + "jobs train one after another in a short line"
+               + (f", and saved jobs are deleted after {tables.plural(days, 'day')}" if days
+                  else "") + ". Install it to run larger ones (see the README).")
 
 
 _MARKDOWN = "\\`*_{}[]()#+-.!|<>~:$&"
