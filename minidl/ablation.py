@@ -130,9 +130,14 @@ def train_pair(pair: Pair, knobs: list[tuple[str, Mapping]], runs: int, epochs: 
             for (name, r), result in zip(labels, results) for b in budgets]
 
 
+ACCURACY_SCHEMA = {"activation": "text", "optimizer": "text", "convention": "text",
+                   "run": "count", "epochs": "count", "test_acc": "score", "diverged": "flag"}
+
+
 def read_accuracy(folder: Path) -> pd.DataFrame:
-    """The rows saved so far (a diverged run's accuracy is empty, so rows are kept by run)."""
-    return jobs.read_rows(folder / "accuracy.csv", "run")
+    """The rows saved so far (a diverged run's accuracy is empty); ``jobs.Damaged`` if the
+    file is damaged."""
+    return jobs.read_rows(Path(folder) / "accuracy.csv", ACCURACY_SCHEMA)
 
 
 def best_combination(accuracy: pd.DataFrame, spec: AblationSpec) -> dict:
