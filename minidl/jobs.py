@@ -104,6 +104,9 @@ class Kind:
     def units_done(self, spec, part: str, folder: Path) -> int:
         raise NotImplementedError
 
+    def check(self, spec, folder: Path) -> None:
+        """Raise ``Damaged`` if a result file that ``units_done`` does not read is damaged."""
+
     def train(self, spec, part: str, folder: Path, report: Report) -> None:
         raise NotImplementedError
 
@@ -384,7 +387,8 @@ def open_or_create(kind: Kind, spec, folder: str | Path) -> Path:
                              "same settings to resume it")
         return folder
     if folder.is_dir() and any(folder.glob("*.csv")):
-        raise Damaged(f"{folder} holds results but no {kind.meta_name}; give a new folder")
+        raise Damaged(f"{folder} holds results, but its {kind.meta_name} is missing; give a new "
+                      "folder")
     return create(kind, spec, folder)
 
 
@@ -455,6 +459,7 @@ def info(kind: Kind, folder: str | Path, active: Collection[str] = ()) -> JobInf
         meta, spec = read_spec(kind, folder)
         parts = kind.parts(spec)
         done = sum(kind.units_done(spec, p, folder) for p in parts)
+        kind.check(spec, folder)
     except FileNotFoundError:
         return JobInfo(folder, None, "", DAMAGED, 0, 0, f"{kind.meta_name} is missing")
     except (ValueError, OSError) as error:  # Damaged, or a file that cannot be opened

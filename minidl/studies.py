@@ -139,6 +139,9 @@ class StudyKind(jobs.Kind):
     def units_done(self, spec: StudySpec, part: str, folder: Path) -> int:
         return spec.runs if jobs.part_pair(part) in _finished_pairs(folder, spec.runs) else 0
 
+    def check(self, spec: StudySpec, folder: Path) -> None:
+        reproduce.load_study(folder)  # losses.csv too
+
     def train(self, spec: StudySpec, part: str, folder: Path, report: jobs.Report) -> None:
         pair = jobs.part_pair(part)
         study = reproduce.run_study(spec.configs, spec.runs, spec.epochs, spec.seed, [pair],

@@ -66,6 +66,22 @@ def resume_button(kind: jobs.Kind, job: jobs.JobInfo, start: Callable[[jobs.JobI
                     f"over the cap of {size.cap:,} optimizer steps (${kind.cap_env})"))
 
 
+def damaged(job: jobs.JobInfo, what: str) -> None:
+    """Why a damaged job (status "damaged") cannot be shown: ``"damaged: <reason>"`` as plain
+    text.  There is nothing to resume or cancel."""
+    problem(f"This {what}'s files are damaged or were not written by this app, so it cannot "
+            "be shown or resumed. Move its folder away, or start a new one.",
+            f"damaged: {job.error}")
+
+
+def label(job: jobs.JobInfo, describe: Callable[[object], str]) -> str:
+    """A saved job in a selector: creation time and ``describe(spec)``, or for a damaged job
+    its folder's name and "damaged"."""
+    if job.spec is None:
+        return f"{job.name} · damaged"
+    return f"{job.created_text} · {describe(job.spec)}"
+
+
 DETAIL_CHARACTERS = 300  # of an error's text from a file or an exception, as shown
 
 
