@@ -174,16 +174,18 @@ _FLAGS = {"true": True, "false": False}
 
 def read_rows(path: Path, required: Mapping[str, str], optional: Mapping[str, str] | None = None
               ) -> pd.DataFrame:
-    """A job's saved rows, each column checked against its kind (``COLUMN_KINDS``, or "flag":
-    true/false): the ``required`` columns must be there, the ``optional`` ones are checked
-    when present.  Numbers come back as floats (counts as integers), flags as bools.
+    """A job's saved rows (``read_table``), each column checked against its kind
+    (``check_columns``)."""
+    path = Path(path)
+    return check_columns(read_table(path), path.name, required, optional)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV file's rows as text, indexed by their line numbers in the file.
 
     A missing or empty file reads as no rows, and a last line without its line break (a
-    row still being written) is left out; anything else that does not fit — not text, not
-    a table, a missing column, a value of the wrong kind — raises ``Damaged`` naming the
-    file, line and value.  The index is the row's position: line ``index + 2`` of the file.
-    """
-    path = Path(path)
+    row still being written) is left out; a file that is not text or not a table raises
+    ``Damaged`` naming the file (and line)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -216,19 +218,31 @@ def read_rows(path: Path, required: Mapping[str, str], optional: Mapping[str, st
         raise Damaged(f"{path.name} is not a readable table ({error})") from None
     if len(set(header)) != len(header):
         raise Damaged(f"{path.name}: a column name is repeated")
-    table = pd.DataFrame(rows, columns=header, index=lines, dtype=str)
-    columns = {**(optional or {}), **required}
-    for name, kind in columns.items():
-        if name not in table:
-            if name in required:
-                raise Damaged(f"{path.name}: column {name} is missing")
-            continue
-        table[name] = _column(table[name], kind, path.name, name)
+    return pd.DataFrame(rows, columns=header, index=lines, dtype=str)
+
+
+def check_columns(table: pd.DataFrame, file: str, required: Mapping[str, str],
+                  optional: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``read_table``'s text as values: each column checked against its kind
+    (``COLUMN_KINDS``, or "flag": true/false) — the ``required`` columns must be there, the
+    ``optional`` ones are checked when present.  Numbers come back as floats (counts as
+    integers), flags as bools; a missing column or a value of the wrong kind raises
+    ``Damaged`` naming ``file``, line and value.  A table without columns (no file) stays
+    empty."""
+    if table.columns.empty:
+        return table
+    table = table.copy()
+    for name, kind in {**(optional or {}), **required}.items():
+        if name in table:
+            table[name] = _column(table[name], kind, file, name)
+        elif name in required:
+            raise Damaged(f"{file}: column {name} is missing")
     return table
 
 
 def _column(text: pd.Series, kind: str, file: str, name: str) -> pd.Series:
-    """One column's values as ``kind`` (``read_rows``); ``Damaged`` at the first that is not."""
+    """One column's values as ``kind`` (``check_columns``); ``Damaged`` at the first that is
+    not."""
     text = text.str.strip()
     if kind == "flag":
         values = text.str.lower().map(_FLAGS)

@@ -14,6 +14,10 @@ Cross-validation page and ``minidl sweep``::
 A rerun trains only the configurations missing from the CSV files (resume).
 ``optimal_table`` is the report's Table I layout: per pair, the best
 configuration and its cross-validated accuracy.
+
+Why this module is long: a sweep in memory, its saved spec, and its rows read
+back from disk — each row checked (``read_pair``), since a saved file may be
+damaged or foreign — sit together so that a sweep is one idea in one file.
 """
 
 from __future__ import annotations
@@ -217,10 +221,11 @@ def read_pair(path: Path, pair: Pair) -> tuple[pd.DataFrame, int]:
     """The rows of one pair's CSV file and its number of folds (0 without rows); ``Damaged``
     if a value is not of its column's kind, a row belongs to another pair, or a row's
     configuration is not one the settings table accepts."""
-    header = jobs.read_rows(path, {})
-    folds = sum(c.startswith("split") and c.endswith("_score") for c in header.columns)
+    table = jobs.read_table(path)
+    folds = sum(c.startswith("split") and c.endswith("_score") for c in table.columns)
     scores = {f"split{i}_score": "score" for i in range(folds)}
-    table = jobs.read_rows(path, {**_ROW_COLUMNS, **scores}, {**_MORE_COLUMNS, **_SETTING_COLUMNS})
+    table = jobs.check_columns(table, path.name, {**_ROW_COLUMNS, **scores},
+                               {**_MORE_COLUMNS, **_SETTING_COLUMNS})
     if table.empty:
         return table, 0
     if not folds or f"split{folds - 1}_score" not in table:

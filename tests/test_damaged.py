@@ -263,7 +263,7 @@ def check_page(at: AppTest, name: str, selector: str, good_shows) -> None:
         if reason is None:
             assert "damaged" not in shown(at), label
         else:
-            assert f"damaged: " in shown(at) and reason in shown(at), label
+            assert "damaged: " in shown(at) and reason in shown(at), label
     at.selectbox(key=selector).set_value(GOOD).run()
     assert not at.exception and "damaged" not in shown(at)
     assert good_shows(at)
