@@ -97,6 +97,12 @@ class AblationSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> AblationSpec:
+        """``to_dict`` read back; ``ValueError`` for a field of the wrong type or value."""
+        shapes = {"knobs": (Mapping, "settings"), "budgets": (int, "epoch budgets"),
+                  "pairs": (list, "[activation, optimizer] pairs")}
+        for name, (kind, what) in shapes.items():
+            if not (isinstance(d.get(name), list) and all(isinstance(v, kind) for v in d[name])):
+                raise ValueError(f"{name} must be a list of {what}")
         return cls(tuple(d["knobs"]), int(d["runs"]), tuple(d["budgets"]),
                    int(d["long_epochs"]), int(d.get("seed", 0)),
                    tuple(tuple(p) for p in d["pairs"]))

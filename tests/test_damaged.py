@@ -152,7 +152,8 @@ DAMAGE = [
     ("runs.csv torn last line", "study", file_bytes(RUNS, b"tanh,sg", append=True), None),
 
     ("ablation.json is null", "ablation", meta_bytes(b"null"), "ablation.json holds null"),
-    ("ablation knobs missing", "ablation", set_meta(knobs=None), "ablation.json:"),
+    ("ablation knobs missing", "ablation", set_meta(knobs=None),
+     "ablation.json: knobs must be a list of settings"),
     ("no test_acc in accuracy.csv", "ablation", drop_column(ACCURACY, "test_acc"),
      "accuracy.csv: column test_acc is missing"),
 ]
