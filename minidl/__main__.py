@@ -215,7 +215,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     try:
         spec = (studies.paper_spec(args.runs, args.epochs, args.seed) if args.settings == "paper"
                 else studies.sweep_spec(args.settings, args.runs, args.epochs, args.seed))
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:  # a sweep folder that is missing or damaged
         return _error(error)
     folder = _run_job(studies.STUDY, spec, args, "training")
     if not isinstance(folder, Path):
@@ -293,7 +293,8 @@ def _save_figures(module: str, data, folder: Path) -> list[Path]:
 
 
 def _error(error: Exception) -> int:
-    print(f"error: {error}", file=sys.stderr)
+    text = " ".join(str(error).split())  # one line, even where the text came from a file
+    print(f"error: {text}", file=sys.stderr)
     return 2
 
 

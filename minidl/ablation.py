@@ -97,6 +97,12 @@ class AblationSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> AblationSpec:
+        """``to_dict`` read back; ``ValueError`` for a field of the wrong type or value."""
+        shapes = {"knobs": (Mapping, "settings"), "budgets": (int, "epoch budgets"),
+                  "pairs": (list, "[activation, optimizer] pairs")}
+        for name, (kind, what) in shapes.items():
+            if not (isinstance(d.get(name), list) and all(isinstance(v, kind) for v in d[name])):
+                raise ValueError(f"{name} must be a list of {what}")
         return cls(tuple(d["knobs"]), int(d["runs"]), tuple(d["budgets"]),
                    int(d["long_epochs"]), int(d.get("seed", 0)),
                    tuple(tuple(p) for p in d["pairs"]))
@@ -130,9 +136,14 @@ def train_pair(pair: Pair, knobs: list[tuple[str, Mapping]], runs: int, epochs: 
             for (name, r), result in zip(labels, results) for b in budgets]
 
 
+ACCURACY_SCHEMA = {"activation": "text", "optimizer": "text", "convention": "text",
+                   "run": "count", "epochs": "count", "test_acc": "score", "diverged": "flag"}
+
+
 def read_accuracy(folder: Path) -> pd.DataFrame:
-    """The rows saved so far (a diverged run's accuracy is empty, so rows are kept by run)."""
-    return jobs.read_rows(folder / "accuracy.csv", "run")
+    """The rows saved so far (a diverged run's accuracy is empty); ``jobs.Damaged`` if the
+    file is damaged."""
+    return jobs.read_rows(Path(folder) / "accuracy.csv", ACCURACY_SCHEMA)
 
 
 def best_combination(accuracy: pd.DataFrame, spec: AblationSpec) -> dict:

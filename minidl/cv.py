@@ -196,7 +196,8 @@ def rank_table(table: pd.DataFrame, keys: list[str], folds: int) -> pd.DataFrame
     table["rank"] = table["mean_score"].rank(ascending=False, method="min",
                                              na_option="bottom").astype(int)
     if "batch_size" in table:
-        table["batch_size"] = table["batch_size"].astype(int)
+        table["batch_size"] = table["batch_size"].fillna(
+            hparams.TABLE["batch_size"].default).astype(int)
     splits = [f"split{i}_score" for i in range(folds)]
     front = KEY_COLUMNS + keys + splits + ["mean_score", "std_score", "rank"]
     rest = [c for c in table.columns if c not in front]

@@ -14,6 +14,11 @@ everything else is written once, here:
 - result rows appended to CSV files as parts finish (``append_rows``,
   ``read_rows``).
 
+Files on disk are untrusted (a crash mid-write, a hand edit, a foreign
+folder): every meta file and result table is checked as it is read, and what
+does not fit raises ``Damaged`` with a short reason.  A damaged job is listed
+with status "damaged" (``info``), never resumed, never a crash.
+
 Running a job is ``minidl.runner``.
 
 Why this module is long: the saved-job mechanism is written once, here, for
@@ -23,6 +28,7 @@ what keeps ``sweeps`` and ``studies`` short.
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import io
 import json
@@ -45,8 +51,14 @@ RESULTS_ENV = "MINIDL_RESULTS_DIR"
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "results"
 ACTIVE = ("queued", "running")
 RESUMABLE = ("created", "cancelled", "failed", "interrupted")
+STATUSES = ("created", *ACTIVE, "finished", "cancelled", "failed")  # what a meta file may say
+DAMAGED = "damaged"  # a job whose files cannot be read: listed with the reason, never resumed
 
 Report = Callable[[int, int], "bool | None"]   # a training's progress(done, total); False: stop
+
+
+class Damaged(ValueError):
+    """A saved job's file does not hold what it should; the message says which file and why."""
 
 
 def results_root() -> Path:
@@ -95,6 +107,9 @@ class Kind:
     def units_done(self, spec, part: str, folder: Path) -> int:
         raise NotImplementedError
 
+    def check(self, spec, folder: Path) -> None:
+        """Raise ``Damaged`` if a result file that ``units_done`` does not read is damaged."""
+
     def train(self, spec, part: str, folder: Path, report: Report) -> None:
         raise NotImplementedError
 
@@ -141,14 +156,106 @@ def part_pair(part: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- result rows
 
-def read_rows(path: Path, required: str) -> pd.DataFrame:
-    """A job's saved rows; a row without ``required`` (a last line still being written) is
-    left out, and a missing or unreadable file reads as no rows."""
+# What a column of a result table may hold: kind -> (a test of the values read as numbers
+# — None for text — and what the values should be, in words).
+COLUMN_KINDS: dict[str, tuple[Callable[[pd.Series], pd.Series] | None, str]] = {
+    "text": (None, "text"),
+    "number": (lambda v: pd.Series(True, index=v.index), "a number"),
+    "score": (lambda v: v.isna() | v.between(0, 1), "empty or a number from 0 to 1"),
+    "count": (lambda v: v.notna() & (v >= 0) & (v % 1 == 0), "a whole number, 0 or more"),
+}
+_FLAGS = {"true": True, "false": False}
+
+
+def read_rows(path: Path, required: Mapping[str, str], optional: Mapping[str, str] | None = None
+              ) -> pd.DataFrame:
+    """A job's saved rows (``read_table``), each column checked against its kind
+    (``check_columns``)."""
+    path = Path(path)
+    return check_columns(read_table(path), path.name, required, optional)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV file's rows as text, indexed by their line numbers in the file.
+
+    A missing or empty file reads as no rows, and a last line without its line break (a
+    row still being written) is left out; a file that is not text or not a table raises
+    ``Damaged`` naming the file (and line)."""
     try:
-        table = pd.read_csv(path, on_bad_lines="skip")
-    except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError):
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return pd.DataFrame()
-    return table.dropna(subset=[required]) if required in table else pd.DataFrame()
+    except IsADirectoryError:
+        raise Damaged(f"{path.name} is a folder, not a file") from None
+    except OSError as error:
+        raise Damaged(f"{path.name} cannot be read ({error.strerror or error})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Damaged(f"{path.name} is not a text file") from None
+    if "\x00" in text:
+        raise Damaged(f"{path.name} is not a text file")
+    text = text[:text.rfind("\n") + 1]  # drop a torn last line (header included)
+    if not text.strip():
+        return pd.DataFrame()
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+        rows, lines = [], []
+        for row in reader:
+            if row and len(row) != len(header):
+                raise Damaged(f"{path.name} line {reader.line_num}: {len(row)} values under "
+                              f"{len(header)} column names")
+            if row:
+                rows.append(row)
+                lines.append(reader.line_num)
+    except csv.Error as error:
+        raise Damaged(f"{path.name} is not a readable table ({error})") from None
+    if len(set(header)) != len(header):
+        raise Damaged(f"{path.name}: a column name is repeated")
+    return pd.DataFrame(rows, columns=header, index=lines, dtype=str)
+
+
+def check_columns(table: pd.DataFrame, file: str, required: Mapping[str, str],
+                  optional: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``read_table``'s text as values: each column checked against its kind
+    (``COLUMN_KINDS``, or "flag": true/false) — the ``required`` columns must be there, the
+    ``optional`` ones are checked when present.  Numbers come back as floats (counts as
+    integers), flags as bools; a missing column or a value of the wrong kind raises
+    ``Damaged`` naming ``file``, line and value.  A table without columns (no file) stays
+    empty."""
+    if table.columns.empty:
+        return table
+    table = table.copy()
+    for name, kind in {**(optional or {}), **required}.items():
+        if name in table:
+            table[name] = _column(table[name], kind, file, name)
+        elif name in required:
+            raise Damaged(f"{file}: column {name} is missing")
+    return table
+
+
+def _column(text: pd.Series, kind: str, file: str, name: str) -> pd.Series:
+    """One column's values as ``kind`` (``check_columns``); ``Damaged`` at the first that is
+    not."""
+    text = text.str.strip()
+    if kind == "flag":
+        values = text.str.lower().map(_FLAGS)
+        bad, wanted = values.isna(), "true or false"
+    else:
+        test, wanted = COLUMN_KINDS[kind]
+        if test is None:
+            return text
+        empty = text.str.lower().isin(("", "nan"))  # how a missing number is written
+        values = pd.to_numeric(text.where(~empty), errors="coerce")
+        bad = (values.isna() & ~empty) | ~test(values)
+    if bad.any():
+        row = bad.idxmax()
+        shown = text[row] if len(text[row]) <= 40 else text[row][:37] + "…"
+        raise Damaged(f"{file} line {row}: {name}={shown!r} is not {wanted}")
+    if kind == "flag":
+        return values.astype(bool)
+    return values.astype(int) if kind == "count" else values.astype(float)
 
 
 _APPEND_LOCK = threading.Lock()  # parts of one job run on threads and share result files
@@ -285,9 +392,25 @@ class MetaFile:
     name: str
 
     def read(self, folder: str | Path) -> dict:
-        meta = json.loads((Path(folder) / self.name).read_text())
+        """The meta file's object; ``FileNotFoundError`` without one, ``Damaged`` if it is not
+        a JSON object whose creation time, status and error are text."""
+        path = Path(folder) / self.name
+        try:
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+        except IsADirectoryError:
+            raise Damaged(f"{self.name} is a folder, not a file") from None
+        except UnicodeDecodeError:
+            raise Damaged(f"{self.name} is not a text file") from None
+        except json.JSONDecodeError as error:
+            raise Damaged(f"{self.name} is not valid JSON ({error.msg}, line {error.lineno})"
+                          ) from None
         if not isinstance(meta, dict):
-            raise ValueError(f"{self.name} holds {type(meta).__name__}, not an object")
+            raise Damaged(f"{self.name} holds {_json_type(meta)}, not an object of settings")
+        for name in ("created", "status", "error", "updated"):
+            if meta.get(name) is not None and not isinstance(meta[name], str):
+                raise Damaged(f"{self.name}: {name} is {_json_type(meta[name])}, not text")
+        if meta.get("status", "created") not in STATUSES:
+            raise Damaged(f"{self.name}: unknown status {meta['status'][:40]!r}")
         return meta
 
     def write(self, folder: str | Path, meta: dict) -> None:
@@ -320,6 +443,26 @@ class MetaFile:
         return folder
 
 
+def _json_type(value: object) -> str:
+    """What a JSON value is, in words: ``[]`` → "a list"."""
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def read_spec(kind: Kind, folder: str | Path) -> tuple[dict, Any]:
+    """A saved job's meta file and its spec; ``FileNotFoundError`` without a meta file,
+    ``Damaged`` (naming the file) if either cannot be read."""
+    meta = kind.meta.read(folder)
+    try:
+        return meta, kind.spec_from_dict(meta)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        # a spec's fields come from a file: any that is missing or of the wrong type is damage
+        reason = f"{error.args[0]!r} is missing" if isinstance(error, KeyError) else str(error)
+        raise Damaged(f"{kind.meta_name}: {reason}") from None
+
+
 def status(meta: dict, folder: Path, active: Collection[str]) -> str:
     """The saved status, or "interrupted" where it says queued/running but no process trains
     it (none holds its lock) and ``folder``'s name is not among the ``active`` jobs' names
@@ -346,12 +489,18 @@ def open_or_create(kind: Kind, spec, folder: str | Path) -> Path:
     """``folder`` as the job of ``spec``: created if it holds no job, reused (to resume) if
     it holds the same spec; ``ValueError`` if it holds another job."""
     folder = Path(folder)
-    if (folder / kind.meta_name).is_file():
-        saved = kind.spec_from_dict(kind.meta.read(folder))
-        if saved.to_dict() != spec.to_dict():
+    if (folder / kind.meta_name).exists():
+        job = info(kind, folder)
+        if job.status == DAMAGED:
+            raise Damaged(f"{folder} holds a damaged {kind.name} ({job.error}); give a new "
+                          "folder")
+        if job.spec.to_dict() != spec.to_dict():
             raise ValueError(f"{folder} holds another {kind.name}; give a new folder, or the "
                              "same settings to resume it")
         return folder
+    if folder.is_dir() and any(folder.glob("*.csv")):
+        raise Damaged(f"{folder} holds results, but its {kind.meta_name} is missing; give a new "
+                      "folder")
     return create(kind, spec, folder)
 
 
@@ -395,9 +544,10 @@ class JobInfo:
     """One saved job as a list shows it."""
 
     folder: Path
-    spec: Any
+    spec: Any          # None when damaged
     created: str
-    status: str        # created, queued, running, finished, cancelled, failed, interrupted
+    status: str        # created, queued, running, finished, cancelled, failed, interrupted,
+                       # or damaged (then ``spec`` is None and ``error`` says why)
     done: int          # units on disk
     total: int         # units in the spec
     error: str | None = None
@@ -417,35 +567,52 @@ class JobInfo:
 
 
 def info(kind: Kind, folder: str | Path, active: Collection[str] = ()) -> JobInfo:
-    """A job's spec, status and progress in units."""
+    """A job's spec, status and progress in units; a job whose meta file or results cannot
+    be read has status "damaged", ``spec`` None and the reason as ``error``."""
     folder = Path(folder)
-    meta = kind.meta.read(folder)
-    spec = kind.spec_from_dict(meta)
-    parts = kind.parts(spec)
+    try:
+        meta, spec = read_spec(kind, folder)
+        parts = kind.parts(spec)
+        done = sum(kind.units_done(spec, p, folder) for p in parts)
+        kind.check(spec, folder)
+    except FileNotFoundError:
+        return JobInfo(folder, None, "", DAMAGED, 0, 0, f"{kind.meta_name} is missing")
+    except (ValueError, OSError) as error:  # Damaged, or a file that cannot be opened
+        return JobInfo(folder, None, "", DAMAGED, 0, 0, str(error))
     owner = meta.get("owner")
-    return JobInfo(folder, spec, str(meta.get("created", "")), status(meta, folder, active),
-                   sum(kind.units_done(spec, p, folder) for p in parts),
+    return JobInfo(folder, spec, meta.get("created") or "", status(meta, folder, active), done,
                    sum(kind.units(spec, p) for p in parts), meta.get("error"),
                    # a damaged owner field is nobody's token: no session controls the job
                    owner if owner is None or isinstance(owner, str) else "")
 
 
+def _listed(folder: Path, meta_name: str) -> bool:
+    """Whether a folder under a kind's root is a job: it has a meta file, or results without
+    one (listed as damaged; a folder being created has neither for a moment)."""
+    return (folder / meta_name).exists() or (folder.is_dir() and any(folder.glob("*.csv")))
+
+
+def _sort_time(job: JobInfo) -> str:
+    """When a job was created, for sorting: its meta file's time, else the time its folder is
+    named after (``MetaFile.create``: ``20250101-120000-…``)."""
+    if job.created:
+        return job.created
+    name = job.name
+    if len(name) >= 15 and name[:8].isdigit() and name[8] == "-" and name[9:15].isdigit():
+        return f"{name[:4]}-{name[4:6]}-{name[6:8]}T{name[9:11]}:{name[11:13]}:{name[13:15]}"
+    return ""
+
+
 def list_jobs(kind: Kind, root: str | Path | None = None, active: Collection[str] = ()
               ) -> list[JobInfo]:
     """Every saved job of ``kind`` under ``root`` (default ``kind.root()``), newest first;
-    folders without a readable meta file are skipped."""
+    a job whose files cannot be read is listed with status "damaged"."""
     root = Path(root) if root is not None else kind.root()
     if not root.is_dir():
         return []
-    out = []
-    for folder in root.iterdir():
-        if not (folder / kind.meta_name).is_file():
-            continue
-        try:
-            out.append(info(kind, folder, active))
-        except (ValueError, KeyError, TypeError, OSError):
-            continue
-    return sorted(out, key=lambda j: (j.created, j.name), reverse=True)
+    out = [info(kind, folder, active) for folder in root.iterdir()
+           if _listed(folder, kind.meta_name)]
+    return sorted(out, key=lambda j: (_sort_time(j), j.name), reverse=True)
 
 
 # ---------------------------------------------------------------- retention

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import cv, data, hparams, sweeps
+from . import cv, data, hparams, jobs, sweeps
 from . import population as pop
 
 Pair = hparams.Pair
@@ -202,10 +202,37 @@ def save_tables(study: Study, folder: str | Path, configs: dict[Pair, dict],
     return [folder / name for name in (*tables, "summary.md")]
 
 
+# what each column of a saved study's files holds (``jobs.read_rows``)
+_PAIR_COLUMNS = {"activation": "text", "optimizer": "text", "run": "count"}
+RUNS_SCHEMA = {**_PAIR_COLUMNS, "test_acc": "score", "train_acc": "score",
+               "final_loss": "number", "diverged": "flag"}
+LOSSES_SCHEMA = {**_PAIR_COLUMNS, "epoch": "count", "train_loss": "number"}
+
+
+def read_runs(folder: str | Path) -> pd.DataFrame:
+    """``runs.csv``: one row per finished run (``jobs.Damaged`` if it is damaged)."""
+    return _known_pairs(jobs.read_rows(Path(folder) / "runs.csv", RUNS_SCHEMA), "runs.csv")
+
+
+def _known_pairs(table: pd.DataFrame, file: str) -> pd.DataFrame:
+    """``table`` if every row is of one of the report's pairs, else ``jobs.Damaged``."""
+    if not table.empty:
+        known = pd.Series(list(zip(table["activation"], table["optimizer"])),
+                          index=table.index).isin(PAIRS)
+        if not known.all():
+            row = known.idxmin()
+            pair = f"{table['activation'][row]}-{table['optimizer'][row]}"[:40]
+            raise jobs.Damaged(f"{file} line {row}: {pair!r} is not a known pair")
+    return table
+
+
 def load_study(folder: str | Path) -> Study:
-    folder = Path(folder)
-    runs = pd.read_csv(folder / "runs.csv")
-    losses = pd.read_csv(folder / "losses.csv")
-    # a CSV read back may hold the flag as text when a column was all-empty
-    runs["diverged"] = runs["diverged"].astype(str).str.lower() == "true"
+    """A saved study's runs and losses (``jobs.Damaged`` if a file is damaged)."""
+    runs = read_runs(folder)
+    losses = _known_pairs(jobs.read_rows(Path(folder) / "losses.csv", LOSSES_SCHEMA),
+                          "losses.csv")
+    if runs.empty:
+        runs = pd.DataFrame(columns=list(RUNS_SCHEMA))
+    if losses.empty:
+        losses = pd.DataFrame(columns=list(LOSSES_SCHEMA))
     return Study(runs, losses, int(losses["epoch"].max()) if len(losses) else 0)

@@ -68,12 +68,22 @@ class StudySpec:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> StudySpec:
+        """``to_dict`` read back; ``ValueError`` for a field of the wrong type or value."""
+        rows = d.get("configs")
+        if not isinstance(rows, list) or not all(
+                isinstance(r, Mapping) and isinstance(r.get("activation"), str)
+                and isinstance(r.get("optimizer"), str) for r in rows):
+            raise ValueError("configs must be a list of settings, each with its activation "
+                             "and optimizer")
         configs = {}
-        for row in d["configs"]:
+        for row in rows:
             row = dict(row)
             configs[(row.pop("activation"), row.pop("optimizer"))] = row
-        return cls(configs, int(d["runs"]), int(d["epochs"]), int(d.get("seed", 0)),
-                   str(d.get("source", PAPER)), str(d.get("source_label", "")))
+        for name in ("source", "source_label"):
+            if not isinstance(d.get(name, ""), str):
+                raise ValueError(f"{name} must be text")
+        return cls(configs, d.get("runs"), d.get("epochs"), d.get("seed", 0),
+                   d.get("source", PAPER), d.get("source_label", ""))
 
 
 def paper_spec(runs: int = 10, epochs: int = 100, seed: int = 0) -> StudySpec:
@@ -89,10 +99,10 @@ def sweep_spec(folder: str | Path, runs: int = 10, epochs: int = 100, seed: int 
 
 
 def _finished_pairs(folder: Path, runs: int) -> set[Pair]:
-    """Pairs whose ``runs`` runs are all in ``runs.csv`` (a pair is written at once)."""
-    try:
-        table = pd.read_csv(folder / "runs.csv", usecols=["activation", "optimizer", "run"])
-    except (FileNotFoundError, ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
+    """Pairs whose ``runs`` runs are all in ``runs.csv`` (a pair is written at once);
+    ``jobs.Damaged`` if the file is damaged."""
+    table = reproduce.read_runs(folder)
+    if table.empty:
         return set()
     counts = table[table["run"] < runs].groupby(["activation", "optimizer"])["run"].nunique()
     return {pair for pair, n in counts.items() if n == runs}
@@ -127,6 +137,9 @@ class StudyKind(jobs.Kind):
     def units_done(self, spec: StudySpec, part: str, folder: Path) -> int:
         return spec.runs if jobs.part_pair(part) in _finished_pairs(folder, spec.runs) else 0
 
+    def check(self, spec: StudySpec, folder: Path) -> None:
+        reproduce.load_study(folder)  # losses.csv too
+
     def train(self, spec: StudySpec, part: str, folder: Path, report: jobs.Report) -> None:
         pair = jobs.part_pair(part)
         study = reproduce.run_study(spec.configs, spec.runs, spec.epochs, spec.seed, [pair],
@@ -151,7 +164,7 @@ STUDY = StudyKind()
 def load(folder: str | Path, spec: StudySpec | None = None) -> reproduce.Study | None:
     """The finished pairs' results (in spec order), or None while there are none."""
     folder = Path(folder)
-    if not ((folder / "runs.csv").is_file() and (folder / "losses.csv").is_file()):
+    if not ((folder / "runs.csv").exists() and (folder / "losses.csv").exists()):
         return None
     study = reproduce.load_study(folder)
     if spec is not None:

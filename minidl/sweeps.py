@@ -14,6 +14,10 @@ Cross-validation page and ``minidl sweep``::
 A rerun trains only the configurations missing from the CSV files (resume).
 ``optimal_table`` is the report's Table I layout: per pair, the best
 configuration and its cross-validated accuracy.
+
+Why this module is long: a sweep in memory, its saved spec, and its rows read
+back from disk — each row checked (``read_pair``), since a saved file may be
+damaged or foreign — sit together so that a sweep is one idea in one file.
 """
 
 from __future__ import annotations
@@ -184,8 +188,17 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> SweepSpec:
+        """``to_dict`` read back; ``ValueError`` for a field of the wrong type or value."""
+        for name in ("activations", "optimizers"):
+            if name in d and not (isinstance(d[name], list)
+                                  and all(isinstance(v, str) for v in d[name])):
+                raise ValueError(f"{name} must be a list of names")
+        if "grids" in d and not (isinstance(d["grids"], Mapping) and all(
+                isinstance(g, Mapping) for g in d["grids"].values())):
+            raise ValueError("grids must map each optimizer to its grid")
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v
+                      for k, v in d.items() if k in names})
 
 
 def training_data(spec: SweepSpec) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,14 +209,49 @@ def training_data(spec: SweepSpec) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ---------------------------------------------------------------- rows on disk
 
+# a sweep CSV's columns (``cv._row``) and what each holds; the settings' columns are checked
+# by the settings table, row by row
+_ROW_COLUMNS = {"activation": "text", "optimizer": "text", "mean_score": "score",
+                "diverged": "flag", "epochs": "count", "seed": "count"}
+_MORE_COLUMNS = {"std_score": "number", "mean_train_loss": "number", "fit_time": "number",
+                 "n": "count"}
+_SETTING_COLUMNS = {n: "text" if s.kind == "choice" else "flag" if s.kind == "bool" else "number"
+                    for n, s in hparams.TABLE.items() if s.searchable}
+
+
+def read_pair(path: Path, pair: Pair) -> tuple[pd.DataFrame, int]:
+    """The rows of one pair's CSV file and its number of folds (0 without rows); ``Damaged``
+    if a value is not of its column's kind, a row belongs to another pair, or a row's
+    configuration is not one the settings table accepts."""
+    table = jobs.read_table(path)
+    folds = sum(c.startswith("split") and c.endswith("_score") for c in table.columns)
+    scores = {f"split{i}_score": "score" for i in range(folds)}
+    table = jobs.check_columns(table, path.name, {**_ROW_COLUMNS, **scores},
+                               {**_MORE_COLUMNS, **_SETTING_COLUMNS})
+    if table.empty:
+        return table, 0
+    if not folds or f"split{folds - 1}_score" not in table:
+        raise jobs.Damaged(f"{path.name}: the fold columns split0_score … are not all there")
+    for i, row in zip(table.index, table.to_dict("records")):
+        where = f"{path.name} line {i}"
+        if (row["activation"], row["optimizer"]) != tuple(pair):
+            raise jobs.Damaged(f"{where}: a row of {row['activation'][:20]!r} + "
+                               f"{row['optimizer'][:20]!r}, not of {jobs.part_name(pair)}")
+        try:
+            cv.complete(row)
+        except ValueError as error:
+            raise jobs.Damaged(f"{where}: {error}") from None
+    return table, folds
+
+
 def stored_rows(folder: Path, spec: SweepSpec, pair: Pair) -> list[dict]:
     """A pair's saved rows that belong to ``spec`` (same folds, epochs, seed, data size)."""
-    table = jobs.read_rows(folder / f"{jobs.part_name(pair)}.csv", "seed")
+    table, folds = read_pair(folder / f"{jobs.part_name(pair)}.csv", pair)
     if table.empty:
         return []
-    if f"split{spec.folds - 1}_score" not in table or f"split{spec.folds}_score" in table:
-        raise ValueError(f"{folder} holds a search with another number of folds than "
-                         f"{spec.folds}; use another folder")
+    if folds != spec.folds:
+        raise jobs.Damaged(f"{jobs.part_name(pair)}.csv holds a search with {folds} folds, not "
+                           f"{spec.folds}; use another folder")
     keep = (table["epochs"] == spec.epochs) & (table["seed"] == spec.seed)
     if "n" in table:
         keep &= table["n"] == spec.n_train
@@ -265,8 +313,8 @@ def load(folder: str | Path, spec: SweepSpec | None = None) -> SweepResult:
     """A saved sweep's finished configurations, pairs in spec order (a folder without
     ``sweep.json`` — an old CLI sweep — is read pair file by pair file)."""
     folder = Path(folder)
-    if spec is None and (folder / SWEEP.meta_name).is_file():
-        spec = SWEEP.spec_from_dict(SWEEP.meta.read(folder))
+    if spec is None and (folder / SWEEP.meta_name).exists():
+        _, spec = jobs.read_spec(SWEEP, folder)
     results = {}
     if spec is not None:
         for pair in spec.pairs:
@@ -277,13 +325,12 @@ def load(folder: str | Path, spec: SweepSpec | None = None) -> SweepResult:
                                                             spec.folds), keys)
         return SweepResult(results)
     for path in sorted(folder.glob("*-*.csv")):
-        activation, optimizer = path.stem.split("-", 1)
-        if activation not in hparams.ACTIVATIONS or optimizer not in hparams.OPTIMIZERS:
-            continue
-        table = jobs.read_rows(path, "seed")
+        pair = jobs.part_pair(path.stem)
+        if pair[0] not in hparams.ACTIVATIONS or pair[1] not in hparams.OPTIMIZERS:
+            continue  # not a pair's file (optimal.csv is "optimal", no dash)
+        table, folds = read_pair(path, pair)
         if table.empty:
             continue
-        keys = [k for k in hparams.grid_keys(optimizer) if k in table.columns]
-        folds = sum(c.startswith("split") for c in table.columns)
-        results[(activation, optimizer)] = cv.GridResult(cv.rank_table(table, keys, folds), keys)
+        keys = [k for k in hparams.grid_keys(pair[1]) if k in table.columns]
+        results[pair] = cv.GridResult(cv.rank_table(table, keys, folds), keys)
     return SweepResult(results)

@@ -209,7 +209,8 @@ def new_sweep_ui(expanded: bool) -> None:
 def sweep_label(sweep: jobs.JobInfo) -> str:
     """A name for a selector that never changes (status and progress do; a selector keyed on
     a changing label would lose its selection)."""
-    return f"{sweep.created_text} · {KIND.describe(sweep.spec)} · {sweep.name.rsplit('-', 1)[-1]}"
+    return (job_widgets.label(sweep, KIND.describe)
+            + ("" if sweep.spec is None else f" · {sweep.name.rsplit('-', 1)[-1]}"))
 
 
 def progress_view(name: str, owner: str | None) -> None:
@@ -335,10 +336,13 @@ def saved_ui(saved: list[jobs.JobInfo], active: set[str]) -> None:
     with st.expander(f"All saved sweeps ({len(saved)})", icon=":material/folder_open:"):
         st.dataframe(tables.sweeps_overview(saved), hide_index=True, key=key("overview"))
     sweep = by_name[name]
+    if sweep.status == jobs.DAMAGED:
+        job_widgets.damaged(sweep, "sweep")
+        return
     try:
         result = sweeps.load(sweep.folder, sweep.spec)
     except (OSError, ValueError) as error:
-        job_widgets.problem("Could not read this sweep:", error)
+        job_widgets.problem("Could not read this sweep:", f"damaged: {error}")
         return
     status_ui(sweep, name in active)
     if not result.results:

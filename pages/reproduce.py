@@ -156,7 +156,7 @@ def progress_view(name: str, owner: str | None) -> None:
 
 def study_label(study: jobs.JobInfo) -> str:
     """Creation time and spec (not the status, which changes while a list is shown)."""
-    return f"{study.created_text} · {KIND.describe(study.spec)}"
+    return job_widgets.label(study, KIND.describe)
 
 
 def status_ui(study: jobs.JobInfo) -> None:
@@ -183,8 +183,8 @@ def status_ui(study: jobs.JobInfo) -> None:
 def results_ui(info: jobs.JobInfo) -> None:
     try:
         study = studies.load(info.folder, info.spec)
-    except (OSError, ValueError, KeyError) as error:  # a damaged folder: say so, go on
-        job_widgets.problem("Cannot read the results of this study:", error)
+    except (OSError, ValueError) as error:  # damaged since it was listed: say so, go on
+        job_widgets.problem("Cannot read the results of this study:", f"damaged: {error}")
         return
     if study is None or study.runs.empty:
         st.info("No finished pair to show.", icon=":material/hourglass_empty:")
@@ -237,6 +237,9 @@ def study_ui() -> None:
     if name in active:
         progress_view(name, info.owner)
         return
+    if info.status == jobs.DAMAGED:
+        job_widgets.damaged(info, "study")
+        return
     status_ui(info)
     results_ui(info)
 
@@ -253,10 +256,7 @@ def ablation_sources(active: set[str]) -> dict[str, jobs.JobInfo]:
     """Saved ablations with results, newest first, then the README's (shipped) one."""
     saved = {j.name: j for j in jobs.list_jobs(ablation.ABLATION, active=active)}
     if (SHIPPED_ABLATION / ablation.ABLATION.meta_name).is_file():
-        try:
-            saved["README"] = jobs.info(ablation.ABLATION, SHIPPED_ABLATION)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        saved["README"] = jobs.info(ablation.ABLATION, SHIPPED_ABLATION)
     return saved
 
 
@@ -307,14 +307,21 @@ def ablation_ui() -> None:
         st.session_state.pop(ABLATION_VIEW, None)
     name = st.selectbox("Ablation", list(sources), key=ABLATION_VIEW, format_func=lambda n: (
         "the README's (docs/results/ablation)" if n == "README"
-        else f"{sources[n].created_text} · {ablation.ABLATION.describe(sources[n].spec)}"))
+        else job_widgets.label(sources[n], ablation.ABLATION.describe)))
     info = sources[name]
     if name in active:
         ablation_progress(name, info.owner)
         return
+    if info.status == jobs.DAMAGED:
+        job_widgets.damaged(info, "ablation")
+        return
     if info.resumable and name != "README":
         job_widgets.resume_button(ablation.ABLATION, info, "rp_ablation_resume")
-    accuracy = ablation.read_accuracy(info.folder)
+    try:
+        accuracy = ablation.read_accuracy(info.folder)
+    except (OSError, ValueError) as error:  # damaged since it was listed
+        job_widgets.problem("Cannot read the results of this ablation:", f"damaged: {error}")
+        return
     if accuracy.empty:
         st.info("No finished pair to show yet.", icon=":material/hourglass_empty:")
         return

@@ -65,8 +65,15 @@ def test_new_folders_are_unique_and_listed_newest_first(tmp_path):
         "n": 2, "owner": None, "created": COUNTING.meta.read(second)["created"],
         "status": "created"}
     listed = jobs.list_jobs(COUNTING)
-    assert [i.name for i in listed] == [second.name, first.name]
+    # unreadable meta files are listed as damaged (after the others: their names hold no time)
+    assert [i.name for i in listed[:2]] == [second.name, first.name]
     assert (listed[0].done, listed[0].total, listed[0].status) == (0, 2, "created")
+    damaged = {i.name: i for i in listed[2:]}
+    assert set(damaged) == {"broken", "a-list", "bad-spec"}  # "no-meta" holds nothing
+    assert all(i.status == "damaged" and i.spec is None and not i.resumable
+               for i in damaged.values())
+    assert damaged["a-list"].error == "job.json holds a list, not an object of settings"
+    assert damaged["bad-spec"].error == "job.json: n must be an integer"
 
 
 def test_a_runner_trains_what_is_missing_and_an_estimate_counts_steps_against_the_cap(
@@ -83,14 +90,42 @@ def test_a_runner_trains_what_is_missing_and_an_estimate_counts_steps_against_th
 
 def test_rows_append_under_one_header_and_a_torn_last_line_is_left_out(tmp_path):
     path = tmp_path / "rows.csv"
+    schema = {"a": "number", "seed": "count"}
     jobs.append_rows(path, [{"a": 1, "seed": 0}])
     jobs.append_rows(path, [{"seed": 1, "a": 2}])
-    assert jobs.read_rows(path, "seed").to_dict("records") == [{"a": 1, "seed": 0},
-                                                                {"a": 2, "seed": 1}]
+    assert jobs.read_rows(path, schema).to_dict("records") == [{"a": 1.0, "seed": 0},
+                                                                {"a": 2.0, "seed": 1}]
     with open(path, "a") as f:
         f.write("3")  # a process killed mid-append
-    assert len(jobs.read_rows(path, "seed")) == 2
-    assert jobs.read_rows(tmp_path / "missing.csv", "seed").empty
+    assert len(jobs.read_rows(path, schema)) == 2
+    assert jobs.read_rows(tmp_path / "missing.csv", schema).empty
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("a,b\n1,x\n", "rows.csv: column seed is missing"),
+    ("a,seed\n1,0\nabc,1\n", "rows.csv line 3: a='abc' is not a number"),
+    ("a,seed\n1,-1\n", "rows.csv line 2: seed='-1' is not a whole number, 0 or more"),
+    ("a,seed\n1,\n", "rows.csv line 2: seed='' is not a whole number, 0 or more"),
+    ("a,seed,ok\n1,0,maybe\n", "rows.csv line 2: ok='maybe' is not true or false"),
+    ("a,seed,score\n1,0,inf\n", "rows.csv line 2: score='inf' is not empty or a number from 0 to 1"),
+    ("a,seed\n1,0,7,8\n", "rows.csv line 2: 4 values under 2 column names"),
+])
+def test_a_value_of_the_wrong_kind_is_damage_naming_file_line_and_value(tmp_path, text, reason):
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
+    with pytest.raises(jobs.Damaged, match=reason.replace("(", r"\(")):
+        jobs.read_rows(path, {"a": "number", "seed": "count"}, {"ok": "flag", "score": "score"})
+
+
+def test_a_folder_or_binary_file_in_place_of_a_table_is_damage(tmp_path):
+    (tmp_path / "dir.csv").mkdir()
+    (tmp_path / "bin.csv").write_bytes(b"\x89PNG\x00\xff\xfe\n")
+    with pytest.raises(jobs.Damaged, match="dir.csv is a folder"):
+        jobs.read_rows(tmp_path / "dir.csv", {})
+    with pytest.raises(jobs.Damaged, match="bin.csv is not a text file"):
+        jobs.read_rows(tmp_path / "bin.csv", {})
+    (tmp_path / "empty.csv").write_text("")
+    assert jobs.read_rows(tmp_path / "empty.csv", {"seed": "count"}).empty
 
 
 @pytest.mark.parametrize("torn", ["3", "3,", "3,4", "a,se"])

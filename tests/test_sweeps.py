@@ -100,8 +100,10 @@ def test_list_jobs_newest_first_with_status_and_progress(results_dir):
     (results_dir / "broken").mkdir()
     (results_dir / "broken" / "sweep.json").write_text("{")
     listed = jobs.list_jobs(SWEEP)
-    assert [s.folder for s in listed] == [second, first]
+    assert [s.folder for s in listed] == [second, first, results_dir / "broken"]
     assert listed[0].status == "created" and listed[0].resumable
+    assert listed[2].status == "damaged" and not listed[2].resumable
+    assert listed[2].error.startswith("sweep.json is not valid JSON")
     assert (listed[0].done, listed[0].total) == (0, 4)
 
 

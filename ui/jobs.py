@@ -4,6 +4,7 @@ Reproduce's studies and ablations, and the one scheduler that trains them all.""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -108,6 +109,22 @@ def resume_button(kind: jobs.Kind, job: jobs.JobInfo, key: str) -> None:
               args=(kind, job.folder), disabled=not size.allowed or busy is not None,
               help=(busy or f"train the missing {kind.unit}s" if size.allowed else
                     f"over the cap of {size.cap_text} optimizer steps (${kind.cap_env})"))
+
+
+def damaged(job: jobs.JobInfo, what: str) -> None:
+    """Why a damaged job (status "damaged") cannot be shown: ``"damaged: <reason>"`` as plain
+    text.  There is nothing to resume or cancel."""
+    problem(f"This {what}'s files are damaged or were not written by this app, so it cannot "
+            "be shown or resumed. Move its folder away, or start a new one.",
+            f"damaged: {job.error}")
+
+
+def label(job: jobs.JobInfo, describe: Callable[[object], str]) -> str:
+    """A saved job in a selector: creation time and ``describe(spec)``, or for a damaged job
+    its folder's name and "damaged"."""
+    if job.spec is None:
+        return f"{job.name} · damaged"
+    return f"{job.created_text} · {describe(job.spec)}"
 
 
 DETAIL_CHARACTERS = 300  # of an error's text from a file or an exception, as shown

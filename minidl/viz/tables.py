@@ -72,13 +72,15 @@ def jobs_overview(saved: Iterable[jobs.JobInfo], unit: str) -> pd.DataFrame:
 
 
 def sweeps_overview(saved: Iterable[jobs.JobInfo]) -> pd.DataFrame:
-    """Every saved sweep: when, what (pairs, folds, epochs, seeds), status, how far."""
+    """Every saved sweep: when, what (pairs, folds, epochs, seeds), status, how far (a
+    damaged one's settings left blank)."""
     saved = list(saved)
     table = jobs_overview(saved, "configuration")
     specs = [s.spec for s in saved]
-    table.insert(2, "pairs", [pairs_text(s.activations, s.optimizers) for s in specs])
+    table.insert(2, "pairs", [pairs_text(s.activations, s.optimizers) if s else ""
+                              for s in specs])
     for i, name in enumerate(("folds", "epochs", "seed", "data_seed"), start=3):
-        table.insert(i, name.replace("_", " "), [getattr(s, name) for s in specs])
+        table.insert(i, name.replace("_", " "), [getattr(s, name) if s else None for s in specs])
     return table
 
 
