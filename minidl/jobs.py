@@ -29,6 +29,7 @@ what keeps ``sweeps`` and ``studies`` short.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import io
 import json
@@ -569,7 +570,11 @@ class JobInfo:
 def info(kind: Kind, folder: str | Path, active: Collection[str] = ()) -> JobInfo:
     """A job's spec, status and progress in units; a job whose meta file or results cannot
     be read has status "damaged", ``spec`` None and the reason as ``error``."""
-    folder = Path(folder)
+    return _live(_read_info(kind, Path(folder)), active)
+
+
+def _read_info(kind: Kind, folder: Path) -> JobInfo:
+    """``info`` with the status as saved (what is read from the files)."""
     try:
         meta, spec = read_spec(kind, folder)
         parts = kind.parts(spec)
@@ -580,10 +585,45 @@ def info(kind: Kind, folder: str | Path, active: Collection[str] = ()) -> JobInf
     except (ValueError, OSError) as error:  # Damaged, or a file that cannot be opened
         return JobInfo(folder, None, "", DAMAGED, 0, 0, str(error))
     owner = meta.get("owner")
-    return JobInfo(folder, spec, meta.get("created") or "", status(meta, folder, active), done,
+    return JobInfo(folder, spec, meta.get("created") or "", meta.get("status", "created"), done,
                    sum(kind.units(spec, p) for p in parts), meta.get("error"),
                    # a damaged owner field is nobody's token: no session controls the job
                    owner if owner is None or isinstance(owner, str) else "")
+
+
+def _live(job: JobInfo, active: Collection[str]) -> JobInfo:
+    """``job`` with the status of this moment (``status``: is it still trained?)."""
+    if job.status == DAMAGED:
+        return job
+    now = status({"status": job.status}, job.folder, active)
+    return job if now == job.status else dataclasses.replace(job, status=now)
+
+
+# A listing reads every job's files once, then again only when they change: a job is cached
+# under the names, sizes and modification times of its files (not the lock, log and progress
+# files, which change while nothing a listing shows does).
+_LISTED: dict[tuple[str, Path], tuple[tuple, JobInfo]] = {}
+_LISTED_LOCK = threading.Lock()
+
+
+def _signature(folder: Path) -> tuple | None:
+    try:
+        with os.scandir(folder) as entries:
+            return tuple(sorted((e.name, st.st_mtime_ns, st.st_size) for e in entries
+                                if not e.name.startswith(".") for st in (e.stat(),)))
+    except OSError:
+        return None
+
+
+def _cached_info(kind: Kind, folder: Path, active: Collection[str]) -> JobInfo:
+    key, signature = (kind.name, folder), _signature(folder)
+    with _LISTED_LOCK:
+        hit = _LISTED.get(key)
+    if hit is None or signature is None or hit[0] != signature:
+        hit = (signature, _read_info(kind, folder))
+        with _LISTED_LOCK:
+            _LISTED[key] = hit
+    return _live(hit[1], active)
 
 
 def _listed(folder: Path, meta_name: str) -> bool:
@@ -610,8 +650,12 @@ def list_jobs(kind: Kind, root: str | Path | None = None, active: Collection[str
     root = Path(root) if root is not None else kind.root()
     if not root.is_dir():
         return []
-    out = [info(kind, folder, active) for folder in root.iterdir()
-           if _listed(folder, kind.meta_name)]
+    folders = [folder for folder in root.iterdir() if _listed(folder, kind.meta_name)]
+    out = [_cached_info(kind, folder, active) for folder in folders]
+    with _LISTED_LOCK:  # forget deleted jobs
+        for key in [k for k in _LISTED if k[0] == kind.name and k[1].parent == root
+                    and k[1] not in set(folders)]:
+            del _LISTED[key]
     return sorted(out, key=lambda j: (_sort_time(j), j.name), reverse=True)
 
 

@@ -186,3 +186,21 @@ def test_a_job_records_its_owner_and_open_or_create_keeps_it(tmp_path):
     assert jobs.info(COUNTING, jobs.create(COUNTING, Spec(1))).owner is None
     COUNTING.meta.update(folder, owner=["not", "a", "token"])  # a damaged field: nobody's
     assert jobs.info(COUNTING, folder).owner == ""
+
+
+def test_a_listing_reads_a_jobs_files_again_only_when_they_change(tmp_path, monkeypatch):
+    folder = jobs.create(COUNTING, Spec(3))
+    reads = []
+    units_done = Counting.units_done
+    monkeypatch.setattr(Counting, "units_done",
+                        lambda self, *a: reads.append(1) or units_done(self, *a))
+    assert [j.done for j in jobs.list_jobs(COUNTING)] == [0] and len(reads) == 1
+    jobs.list_jobs(COUNTING)
+    assert len(reads) == 1  # nothing changed: nothing read
+    (folder / "done.txt").write_text("xx")
+    assert [j.done for j in jobs.list_jobs(COUNTING)] == [2] and len(reads) == 2
+    COUNTING.meta.update(folder, status="running")
+    assert jobs.list_jobs(COUNTING)[0].status == "interrupted" and len(reads) == 3
+    with jobs.JobLock(folder):  # the status is live: a lock alone needs no new read
+        assert jobs.list_jobs(COUNTING)[0].status == "running"
+    assert len(reads) == 3
