@@ -26,7 +26,7 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 
 
 def test_every_benchmark_has_a_test():
-    tested = {"step_speed", "cv_speed", "live_update"}
+    tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -52,3 +52,19 @@ def test_live_update(chromium_browser):
                         "--report-only", timeout=240)
     assert re.search(r"^boundary updates in the browser: \d+\.\d per second", out, re.M), out
     assert re.search(r"^app / bare: \d+ %", out, re.M), out
+
+
+@pytest.mark.browser
+def test_fairness(chromium_browser):
+    out = run_benchmark("fairness", "--seconds", "2", "--warmup", "1", "--report-only",
+                        timeout=300)
+    rows = re.findall(r"^  (alone|beside a sweep \(nice \d+\))\s+\d+\.\d\d epochs/s \(\s*\d+ % "
+                      r"of alone\),\s+\d+\.\d redraws/s$", out, re.M)
+    assert len(rows) == 3, out
+
+
+def test_listing():
+    out = run_benchmark("listing", "--jobs", "20", "--reruns", "1", timeout=300)
+    assert re.search(r"^list_jobs of 20 sweeps: reading every file \d+\.\d+ s, cached", out,
+                     re.M), out
+    assert re.search(r"the saved sweeps cost -?\d+\.\d+ s per rerun", out), out

@@ -1,0 +1,80 @@
+"""Does a running job slow the Playground?  Its throughput and redraws alone and beside a sweep.
+
+Starts one Streamlit server and, in headless Chromium, trains in the
+Playground three times (``live_update.measure_app``): alone; while a sweep
+trains in a process of its own at the scheduler's lower priority (the very
+command ``runner.Scheduler`` starts: ``python -m minidl run-job sweep FOLDER
+--nice N``); and, for comparison, beside the same sweep at normal priority.
+Targets (issue 9): beside a job, ≥ 70 % of the alone throughput and ≥ 5
+redraws/s.  Exits 1 when a target is missed, unless ``--report-only``.
+Usage: python benchmarks/fairness.py [--seconds 10] [--report-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `python benchmarks/<name>.py` puts benchmarks/, not ROOT, on sys.path
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from live_update import free_port, measure_app, streamlit_server  # noqa: E402
+
+from minidl import jobs, limits, sweeps  # noqa: E402
+
+QUERY = "epochs=10000"
+
+
+@contextlib.contextmanager
+def sweep_process(nice: int):
+    """The default sweep trained by ``python -m minidl run-job`` at ``nice``."""
+    folder = jobs.create(sweeps.SWEEP, sweeps.SweepSpec())
+    process = subprocess.Popen([sys.executable, "-m", "minidl", "run-job", "sweep", str(folder),
+                                "--nice", str(nice)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not jobs.locked(folder):  # the job has started (its imports are done)
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("the sweep did not start")
+            time.sleep(0.1)
+        time.sleep(1.0)
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measuring window")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    os.environ[jobs.RESULTS_ENV] = tempfile.mkdtemp()
+    nice = limits.get("MINIDL_JOB_NICE") or 0
+    with streamlit_server(free_port()) as url:
+        alone = measure_app(url, QUERY, args.warmup, args.seconds)
+        with sweep_process(nice):
+            beside = measure_app(url, QUERY, args.warmup, args.seconds)
+        with sweep_process(0):
+            same_priority = measure_app(url, QUERY, args.warmup, args.seconds)
+    print(f"{os.cpu_count()} CPUs; Playground with default settings, {args.seconds:g} s windows")
+    for name, (redraws, epochs) in (("alone", alone), (f"beside a sweep (nice {nice})", beside),
+                                    ("beside a sweep (nice 0)", same_priority)):
+        print(f"  {name:28} {epochs:6.2f} epochs/s ({100 * epochs / alone[1]:3.0f} % of alone), "
+              f"{redraws:4.1f} redraws/s")
+    ok = beside[1] >= 0.7 * alone[1] and beside[0] >= 5
+    print(f"targets beside a job (>= 70 % throughput, >= 5 redraws/s): {'met' if ok else 'MISSED'}")
+    return 0 if ok or args.report_only else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
