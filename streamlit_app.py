@@ -61,6 +61,7 @@ def configure() -> None:
 def check_limits() -> None:
     """A server started with a bad limit (``minidl.limits``, e.g. ``MINIDL_SWEEP_CAP=lots``)
     says so on every page and in its log, and stops, instead of failing later in a job."""
+    st.secrets.load_if_toml_exists()  # top-level secrets become environment variables
     problems = limits.problems()
     if problems:
         if not _REPORTED:  # once in the server's log, not at every rerun

@@ -39,7 +39,7 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
     Limit("MINIDL_STUDY_CAP", 3_000_000, 3_000_000, 1,
           "optimizer steps one study may ask for (the report's full study is 2.4 million)"),
     Limit("MINIDL_ABLATION_CAP", 200_000_000, 10_000_000, 1,
-          "optimizer steps one ablation may ask for (the full ablation is 176 million)"),
+          "optimizer steps one ablation may ask for (the full ablation is 132 million)"),
     Limit("MINIDL_RUNNING_JOBS", 1, 1, 1, "jobs training at once on the server"),
     Limit("MINIDL_WAITING_JOBS", 3, 3, 0, "jobs waiting in line behind them"),
     Limit("MINIDL_JOBS_PER_VISITOR", None, 1, 1,
