@@ -232,7 +232,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             help="L2 penalty λ: λ·θ is added to every gradient (PyTorch optimizers' weight_decay)"),
     # ---------------------------------------------------------------- training
     Setting("batch_size", "int", 1, "training", "batch size", symbol="batch", low=1,
-            scale="log", ui_high=5000, ui_step=1, grid={"*": (1, 10, 20)},
+            high=MAX_POINTS, scale="log", ui_high=5000, ui_step=1, grid={"*": (1, 10, 20)},
             help="training points per optimizer step"),
     Setting("loss", "choice", "mean", "training", "MSE reduction", symbol="MSE",
             choices=LOSS_REDUCTIONS,

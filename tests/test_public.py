@@ -249,3 +249,20 @@ def test_every_limit_is_valid_in_both_modes(monkeypatch):
         for row in limits.describe():
             assert row["variable"] in limits.TABLE and row["meaning"]
     assert not math.isnan(limits.TABLE["MINIDL_JOB_MEMORY_MB"].public)
+
+
+def test_grids_and_batch_sizes_are_bounded_before_anything_is_allocated():
+    def spec(grid, activation="tanh"):
+        return sweeps.SweepSpec((activation,), ("sgd",), {"sgd": grid})
+    with pytest.raises(ValueError, match=r"101 values \(expected at most 100\)"):
+        spec({"lr": [0.001 * (i + 1) for i in range(101)]})
+    with pytest.raises(ValueError, match="2,200 configurations is too large"):
+        spec({"lr": [0.001 * (i + 1) for i in range(100)], "momentum": [0.0, 0.5],
+              "batch_size": list(range(1, 12))})
+    two_thousand = {"lr": [0.001 * (i + 1) for i in range(100)],
+                    "momentum": [0.05 * i for i in range(10)], "batch_size": [10, 20]}
+    assert len(spec(two_thousand).grids["sgd"]["lr"]) == 100  # at the bound: fine
+    with pytest.raises(ValueError, match="4,000 configurations"):
+        spec(two_thousand, "sigmoid")  # Sigmoid's two gains double it
+    with pytest.raises(ValueError, match="batch size"):
+        spec({"batch_size": [10 ** 9]})
