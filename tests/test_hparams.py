@@ -72,7 +72,7 @@ def test_grid_keys_are_an_optimizers_own_settings_then_training_init_and_data():
 @pytest.mark.parametrize("name,value,message", [
     ("lr", -1, r"^Invalid learning rate \(lr\): -1 \(expected a finite number > 0\)$"),
     ("lr", "0.1", r"got str\)$"), ("lr", True, r"got bool\)$"), ("lr", math.nan, "nan"),
-    ("momentum", 1.0, r"in \[0, 1\)"), ("batch_size", 2.5, "an integer >= 1"),
+    ("momentum", 1.0, r"in \[0, 1\)"), ("batch_size", 2.5, r"an integer in \[1, 10000000\]"),
     ("activation", "gelu", "one of relu, tanh, sigmoid, identity"),
     ("hidden", (True,), "integers in"), ("hidden", (), "1 to 32 integers"),
     ("hidden", (25, 5000), r"\[1, 4096\]"), ("n_train", 10**12, "training points"),
