@@ -5,6 +5,7 @@ Fixtures (``app_server``, ``fresh_app_servers``, ``browser_page``, ``wait_for_ap
 """
 
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
@@ -17,6 +18,7 @@ except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_B
 import streamlit_app
 
 pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
 
 # (URL path, heading the page shows)
 PAGE_URLS = [("", "Playground"), ("cross_validation", "Cross-validation"),
@@ -202,3 +204,47 @@ def test_a_crafted_link_renders_as_plain_text(app_server, browser_page, wait_for
     assert page.locator("a[href*='evil'], img[src*='evil']").count() == 0
     assert page.get_by_role("heading", name="Owned").count() == 0
     page.screenshot(path=artifacts / "playground-crafted-link.png")
+
+
+def test_a_public_server_shows_each_visitor_their_own_controls_and_a_damaged_job(
+        fresh_app_servers, chromium_browser, wait_for_app, artifacts, monkeypatch):
+    """Two visitors of a public server: the one who launched a sweep may cancel it and cannot
+    launch another; the other watches without controls; a damaged sweep is a message."""
+    monkeypatch.setenv("MINIDL_PUBLIC", "1")
+    [url] = fresh_app_servers(1)
+    results = ROOT / "test-artifacts" / f"results-{url.rsplit(':', 1)[1]}"
+    damaged = results / "sweeps" / "20200101-000000-abcdef"
+    damaged.mkdir(parents=True)
+    (damaged / "sweep.json").write_text('{"folds": "## five"}')
+    pages = [chromium_browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+             for _ in range(2)]
+    first, second = pages
+    first.goto(f"{url}/cross_validation")
+    wait_for_app(first)
+    expect(first.get_by_text("damaged: sweep.json: folds must be an integer")).to_be_visible()
+    expect(first.get_by_role("heading", name="five")).to_have_count(0)  # not Markdown
+    first.get_by_text("New sweep", exact=True).click()
+    field = first.get_by_role("spinbutton", name="Epochs")
+    field.fill("5")  # the default grid at 5 epochs fits the public cap
+    field.press("Enter")
+    wait_for_app(first)
+    expect(first.get_by_text("shared public demo")).to_be_visible()
+    first.get_by_role("button", name="Launch").click()
+    expect(first.get_by_text("Training:")).to_be_visible(timeout=60_000)
+    expect(first.get_by_role("button", name="Cancel")).to_be_visible()
+    expect(first.get_by_role("button", name="Launch")).to_be_disabled()
+    expect(first.get_by_text("You already have 1 job running or waiting")).to_be_visible()
+
+    second.goto(f"{url}/cross_validation")
+    wait_for_app(second)
+    expect(second.get_by_text("Training:")).to_be_visible(timeout=30_000)
+    expect(second.get_by_text("Started by another visitor")).to_be_visible()
+    expect(second.get_by_role("button", name="Cancel")).to_have_count(0)
+    second.screenshot(path=artifacts / "public-other-visitor.png")
+
+    first.get_by_role("button", name="Cancel").click()
+    expect(first.get_by_text("Cancelled after")).to_be_visible(timeout=60_000)
+    assert all(p.locator("[data-testid='stException']").count() == 0 for p in pages)
+    first.screenshot(path=artifacts / "public-cancelled.png")
+    for p in pages:
+        p.context.close()
