@@ -303,7 +303,8 @@ class Scheduler:
                     "waiting on this server; one more can start when it ends or you cancel it.")
         if self.waiting is not None and len(self._line) >= self.waiting and \
                 len(active) >= self.running:
-            return (f"The server is busy: {len(active) - len(self._line)} job running and "
+            running = len(active) - len(self._line)
+            return (f"The server is busy: {running} job{'s' * (running != 1)} running and "
                     f"{len(self._line)} waiting, the most it takes. Try again when one ends.")
         return None
 
