@@ -42,7 +42,7 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
           "optimizer steps one ablation may ask for (the full ablation is 132 million)"),
     Limit("MINIDL_RUNNING_JOBS", 1, 1, 1, "jobs training at once on the server"),
     Limit("MINIDL_WAITING_JOBS", 3, 3, 0, "jobs waiting in line behind them"),
-    Limit("MINIDL_JOBS_PER_VISITOR", None, 1, 1,
+    Limit("MINIDL_JOBS_PER_VISITOR", 1, 1, 1,
           "jobs one visitor may have running or waiting"),
     Limit("MINIDL_JOB_MEMORY_MB", 512, 160, 16,
           "working memory of one job's networks; larger populations train in chunks"),

@@ -24,10 +24,10 @@ GB = 1 << 30
 # ---------------------------------------------------------------- the limits table
 
 def test_limits_have_a_local_and_a_public_default_and_the_environment_wins(monkeypatch):
-    assert limits.get("MINIDL_JOBS_PER_VISITOR") is None and not limits.public()
+    assert limits.get("MINIDL_KEEP_DAYS") is None and not limits.public()
     assert limits.get("MINIDL_SWEEP_CAP") == 30_000_000
     monkeypatch.setenv(limits.PUBLIC_ENV, "1")
-    assert limits.public() and limits.get("MINIDL_JOBS_PER_VISITOR") == 1
+    assert limits.public() and limits.get("MINIDL_KEEP_DAYS") == 7
     assert limits.get("MINIDL_SWEEP_CAP") == 6_000_000
     monkeypatch.setenv("MINIDL_SWEEP_CAP", "2e6")
     assert limits.get("MINIDL_SWEEP_CAP") == 2_000_000
