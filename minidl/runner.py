@@ -337,6 +337,11 @@ class Scheduler:
         with self._lock:
             return {name for name, j in self._jobs.items() if j.active}
 
+    def jobs_of(self, owner: str | None) -> list[Job]:
+        """``owner``'s jobs waiting or running now."""
+        with self._lock:
+            return [j for j in self._jobs.values() if j.active and j.owner == owner]
+
     def position(self, name: str) -> int | None:
         with self._lock:
             names = [j.name for j in self._line]

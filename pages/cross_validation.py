@@ -190,7 +190,11 @@ def estimate_ui(spec: sweeps.SweepSpec) -> bool:
 
 
 def new_sweep_ui(expanded: bool) -> None:
-    with st.expander("New sweep", expanded=expanded, icon=":material/tune:"):
+    # while this visitor's job runs or waits the form is closed (a new label is a new
+    # expander, so this holds even after it was opened) and Launch says why it is off
+    busy = bool(job_widgets.scheduler().jobs_of(job_widgets.session_owner()))
+    label = "New sweep (one job at a time: yours is in the line)" if busy else "New sweep"
+    with st.expander(label, expanded=expanded and not busy, icon=":material/tune:"):
         spec, errors = spec_ui()
         if errors:  # they quote what was typed: plain text
             job_widgets.problem("These settings cannot run yet:", "\n".join(errors))
@@ -328,11 +332,12 @@ def saved_ui(saved: list[jobs.JobInfo], active: set[str]) -> None:
         st.info("No saved sweeps yet: set one up above and press **Launch**.")
         return
     by_name = {s.name: s for s in saved}
-    if st.session_state.get(SELECTED) not in by_name:
-        st.session_state[SELECTED] = saved[0].name
+    if st.session_state.get(SELECTED) not in by_name:  # the newest with results to show
+        st.session_state[SELECTED] = next((s.name for s in saved if s.done > 0), saved[0].name)
     name = st.selectbox("Saved sweep", list(by_name), key=SELECTED,
                         format_func=lambda n: sweep_label(by_name[n]),
-                        help=f"every sweep saved under {KIND.root()}, newest first")
+                        help=job_widgets.hide_paths(
+                            f"every sweep saved under {KIND.root()}, newest first"))
     with st.expander(f"All saved sweeps ({len(saved)})", icon=":material/folder_open:"):
         st.dataframe(tables.sweeps_overview(saved), hide_index=True, key=key("overview"))
     sweep = by_name[name]

@@ -123,9 +123,14 @@ def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
     # batch size 1: an epoch is 800 steps per network, so this sweep would run for seconds
     set_up(at, lr="0.001, 0.01, 0.03, 0.1", batch_size="1", epochs=100)
     at.button(key="cv_launch").click().run()
+    # while this visitor's sweep trains, the form is closed and Launch says why it is off
+    assert at.expander[0].label == "New sweep (one job at a time: yours is in the line)"
+    assert at.button(key="cv_launch").disabled
+    assert "You already have 1 job" in at.button(key="cv_launch").help
     at.button(key="cv_cancel").click().run()
     wait_until_stopped(at, seconds=30)
     assert "Cancelled after 0 of 4 configurations" in at.warning[0].value
+    assert at.expander[0].label == "New sweep" and not at.button(key="cv_launch").disabled
     assert not at.button(key="cv_resume").disabled
     [saved] = list(results_dir.iterdir())
     assert json.loads((saved / "sweep.json").read_text())["status"] == "cancelled"
@@ -222,3 +227,15 @@ def test_only_the_visitor_who_launched_a_sweep_can_cancel_or_resume_it(results_d
     [saved] = list(results_dir.iterdir())
     assert json.loads((saved / "sweep.json").read_text())["owner"] == owner.session_state[
         "_job_owner"]
+
+
+def test_the_picker_opens_on_the_newest_sweep_with_results(results_dir):
+    spec = sweeps.SweepSpec(("relu",), ("sgd",), {"sgd": {"lr": [0.1], "batch_size": [60]}},
+                            folds=2, epochs=1, n_train=120)
+    finished = jobs.create(sweeps.SWEEP, spec)
+    assert runner.Runner(sweeps.SWEEP, finished).run().status == "finished"
+    empty = jobs.create(sweeps.SWEEP, spec)  # newer, but nothing to show
+    sweeps.SWEEP.meta.update(empty, created="2999-01-01T00:00:00+00:00")
+    at = open_page()
+    assert at.selectbox(key="cv_sweep").value == finished.name
+    assert at.selectbox(key="cv_sweep").options[0].endswith(empty.name[-6:])  # listed first

@@ -203,6 +203,8 @@ def test_a_visitor_has_one_job_at_a_time_on_a_public_server(monkeypatch):
     at.text_input(key="cv_grid_sgd_batch_size").set_value("1")
     at.number_input(key="cv_epochs").set_value(50).run()
     at.button(key="cv_launch").click().run()
+    help_text = at.selectbox(key="cv_sweep").help  # no server folder on a public server
+    assert os.environ["MINIDL_RESULTS_DIR"] not in help_text and "<results>" in help_text
     assert at.button(key="cv_launch").disabled
     assert "You already have 1 job" in at.button(key="cv_launch").help
     other = AppTest.from_file(APP, default_timeout=60)

@@ -297,3 +297,14 @@ def test_overview_has_a_row_per_saved_sweep():
     jobs.create(SWEEP, tiny())
     table = tables.jobs_overview(jobs.list_jobs(SWEEP), SWEEP.unit)
     assert table[["status", "configurations"]].values.tolist() == [["created", "0 / 4"]]
+
+
+def test_the_learning_rate_axis_is_ticked_at_the_grids_values():
+    lrs = [0.0001, 0.002, 0.03, 0.5]
+    table = pd.DataFrame({
+        "activation": ["tanh"] * 4, "optimizer": ["adam"] * 4, "lr": lrs, "batch_size": 10,
+        "split0_score": 0.8, "split1_score": 0.9, "mean_score": 0.85, "std_score": 0.05,
+        "diverged": False})
+    spec = cv_charts.lr_chart(table).to_dict()
+    axis = spec["spec"]["layer"][0]["encoding"]["x"]["axis"]
+    assert axis["values"] == lrs and axis["format"] == "~g"

@@ -54,8 +54,9 @@ def lr_frame(table: pd.DataFrame) -> pd.DataFrame:
 def lr_chart(table: pd.DataFrame, height: int = 260) -> alt.FacetChart:
     """Mean CV accuracy ± std against learning rate; a panel per optimizer, a line per activation."""
     frame = lr_frame(table)
+    # ticks at the grid's learning rates, not at round numbers the grid never tried
     x = alt.X("lr:Q", title="learning rate (log scale)", scale=alt.Scale(type="log"),
-              axis=alt.Axis(format="~g"))
+              axis=alt.Axis(format="~g", values=sorted(float(v) for v in frame["lr"].unique())))
     color = alt.Color("activation:N", title="activation",
                       sort=[hparams.label(a) for a in hparams.REPORT_ACTIVATIONS])
     tooltip = ["activation:N", "optimizer:N", alt.Tooltip("lr:Q", format="~g"),
