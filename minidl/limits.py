@@ -1,7 +1,8 @@
 """What a server lets its visitors do: the one table of server limits, local and public.
 
 Every limit is an environment variable with two defaults: one for running
-the app on your own machine (the README's sweep and study run from the UI)
+the app on your own machine (no work caps: the README's sweeps and studies run
+from the UI)
 and one for a public demo shared by anonymous visitors, chosen by
 ``MINIDL_PUBLIC=1``.  A variable that is set wins over both defaults.  On
 Streamlit Community Cloud, top-level entries of the app's secrets are
@@ -34,11 +35,11 @@ class Limit:
 
 
 TABLE: dict[str, Limit] = {limit.name: limit for limit in [
-    Limit("MINIDL_SWEEP_CAP", 30_000_000, 6_000_000, 1,
+    Limit("MINIDL_SWEEP_CAP", None, 6_000_000, 1,
           "optimizer steps one sweep may ask for (the full default sweep is 26.7 million)"),
-    Limit("MINIDL_STUDY_CAP", 3_000_000, 3_000_000, 1,
+    Limit("MINIDL_STUDY_CAP", None, 3_000_000, 1,
           "optimizer steps one study may ask for (the report's full study is 2.4 million)"),
-    Limit("MINIDL_ABLATION_CAP", 200_000_000, 10_000_000, 1,
+    Limit("MINIDL_ABLATION_CAP", None, 10_000_000, 1,
           "optimizer steps one ablation may ask for (the full ablation is 132 million)"),
     Limit("MINIDL_RUNNING_JOBS", 1, 1, 1, "jobs training at once on the server"),
     Limit("MINIDL_WAITING_JOBS", 3, 3, 0, "jobs waiting in line behind them"),

@@ -25,7 +25,7 @@ GB = 1 << 30
 
 def test_limits_have_a_local_and_a_public_default_and_the_environment_wins(monkeypatch):
     assert limits.get("MINIDL_KEEP_DAYS") is None and not limits.public()
-    assert limits.get("MINIDL_SWEEP_CAP") == 30_000_000
+    assert limits.get("MINIDL_SWEEP_CAP") is None  # on your own machine: no work caps
     monkeypatch.setenv(limits.PUBLIC_ENV, "1")
     assert limits.public() and limits.get("MINIDL_KEEP_DAYS") == 7
     assert limits.get("MINIDL_SWEEP_CAP") == 6_000_000
@@ -268,3 +268,11 @@ def test_grids_and_batch_sizes_are_bounded_before_anything_is_allocated():
         spec(two_thousand, "sigmoid")  # Sigmoid's two gains double it
     with pytest.raises(ValueError, match="batch size"):
         spec({"batch_size": [10 ** 9]})
+
+
+def test_the_readmes_own_sweep_and_studies_run_from_the_ui_on_your_machine():
+    """``minidl sweep --epochs 200 --batch-size 10,20`` and ``minidl reproduce --runs 10
+    --epochs 400 --settings paper`` (the README's Results) fit the local defaults."""
+    grids = {o: {**hparams.optimizer_grid(o), "batch_size": [10, 20]} for o in hparams.OPTIMIZERS}
+    assert jobs.estimate(sweeps.SWEEP, sweeps.SweepSpec(grids=grids, epochs=200)).allowed
+    assert jobs.estimate(studies.STUDY, studies.paper_spec(10, 400)).allowed
