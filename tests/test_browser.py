@@ -232,6 +232,8 @@ def test_a_public_server_shows_each_visitor_their_own_controls_and_a_damaged_job
     first.get_by_role("button", name="Launch").click()
     expect(first.get_by_text("Training:")).to_be_visible(timeout=60_000)
     expect(first.get_by_role("button", name="Cancel")).to_be_visible()
+    # the form is closed while this visitor's job is in the line; opened, it says why
+    first.get_by_text("New sweep (one job at a time: yours is in the line)").click()
     expect(first.get_by_role("button", name="Launch")).to_be_disabled()
     expect(first.get_by_text("You already have 1 job running or waiting")).to_be_visible()
 
