@@ -239,10 +239,11 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     if sweep.status == "finished":
         st.success(f"Finished: {done}.", icon=":material/check_circle:")
         return
-    message = {"cancelled": f"Cancelled after {done}; they are saved.",
-               "interrupted": f"Interrupted (the server stopped) after {done}; they are saved.",
+    kept = "; they are saved." if sweep.done else " (none had finished)."  # exactly what is kept
+    message = {"cancelled": f"Cancelled after {done}{kept}",
+               "interrupted": f"Interrupted (its process stopped) after {done}{kept}",
                "created": "Not started yet.",
-               "failed": f"Failed after {done}; they are saved."}.get(sweep.status, "Stopped.")
+               "failed": f"Failed after {done}{kept}"}.get(sweep.status, "Stopped.")
     if sweep.status == "failed":  # the error's text comes from the meta file: plain text
         job_widgets.problem(message + " **Resume** trains only the missing ones. The error:",
                             sweep.error, st.warning)

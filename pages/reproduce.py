@@ -171,7 +171,7 @@ def status_ui(study: jobs.JobInfo) -> None:
         st.warning(f"Cancelled after {pairs}; the finished pairs are shown.",
                    icon=":material/cancel:")
     elif study.status == "interrupted":
-        st.warning(f"The server stopped while this study ran, after {pairs}; only what was "
+        st.warning(f"The process training this study stopped after {pairs}; only what was "
                    "saved is shown.", icon=":material/warning:")
     elif study.status == "created":
         st.info("Not started yet.", icon=":material/schedule:")

@@ -129,7 +129,7 @@ def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
     assert "You already have 1 job" in at.button(key="cv_launch").help
     at.button(key="cv_cancel").click().run()
     wait_until_stopped(at, seconds=30)
-    assert "Cancelled after 0 of 4 configurations" in at.warning[0].value
+    assert "Cancelled after 0 of 4 configurations (none had finished)." in at.warning[0].value
     assert at.expander[0].label == "New sweep" and not at.button(key="cv_launch").disabled
     assert not at.button(key="cv_resume").disabled
     [saved] = list(results_dir.iterdir())
@@ -154,7 +154,7 @@ def test_a_second_visit_lists_a_cancelled_sweep_and_resumes_it(results_dir):
     at = open_page()
     [label] = at.selectbox(key="cv_sweep").options
     assert "ReLU × SGD · 2 folds · 2 epochs" in label
-    assert "Cancelled after 2 of 4 configurations" in at.warning[0].value
+    assert "Cancelled after 2 of 4 configurations; they are saved." in at.warning[0].value
     assert len(results(at)[1].value) == 2  # the finished half is shown already
     at.button(key="cv_resume").click().run()
     wait_until_stopped(at)
