@@ -235,6 +235,9 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     if active:
         st.fragment(run_every=POLL_SECONDS)(progress_view)(sweep.name, sweep.owner)
         return
+    if sweep.status in jobs.ACTIVE:  # trained by a process this app did not start
+        st.fragment(run_every=POLL_SECONDS)(job_widgets.elsewhere_ui)(sweep.folder)
+        return
     done = f"{sweep.done} of {sweep.total} configurations"
     if sweep.status == "finished":
         st.success(f"Finished: {done}.", icon=":material/check_circle:")

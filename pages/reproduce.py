@@ -237,6 +237,9 @@ def study_ui() -> None:
     if name in active:
         progress_view(name, info.owner)
         return
+    if info.status in jobs.ACTIVE:  # trained by a process this app did not start
+        st.fragment(run_every=POLL_SECONDS)(job_widgets.elsewhere_ui)(info.folder)
+        return
     if info.status == jobs.DAMAGED:
         job_widgets.damaged(info, "study")
         return
@@ -311,6 +314,9 @@ def ablation_ui() -> None:
     info = sources[name]
     if name in active:
         ablation_progress(name, info.owner)
+        return
+    if info.status in jobs.ACTIVE:  # trained by a process this app did not start
+        st.fragment(run_every=POLL_SECONDS)(job_widgets.elsewhere_ui)(info.folder)
         return
     if info.status == jobs.DAMAGED:
         job_widgets.damaged(info, "ablation")

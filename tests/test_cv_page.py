@@ -239,3 +239,18 @@ def test_the_picker_opens_on_the_newest_sweep_with_results(results_dir):
     at = open_page()
     assert at.selectbox(key="cv_sweep").value == finished.name
     assert at.selectbox(key="cv_sweep").options[0].endswith(empty.name[-6:])  # listed first
+
+
+def test_a_sweep_another_process_trains_is_shown_running_without_controls(results_dir):
+    spec = sweeps.SweepSpec(("relu",), ("sgd",), {"sgd": {"lr": [0.1], "batch_size": [60]}},
+                            folds=2, epochs=1, n_train=120)
+    folder = jobs.create(sweeps.SWEEP, spec)
+    with jobs.JobLock(folder):  # as `minidl sweep --out FOLDER` holds it while it trains
+        sweeps.SWEEP.meta.update(folder, status="running")
+        at = open_page()
+        assert "Trained by another process" in at.caption[-1].value
+        assert at.get("progress")
+        assert not [b for b in at.button if b.key in ("cv_resume", "cv_cancel")]
+    at.run()  # its process ended without saying so: interrupted, and resumable here
+    assert "Interrupted (its process stopped) after 0 of 1" in at.warning[0].value
+    assert at.button(key="cv_resume")

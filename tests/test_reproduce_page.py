@@ -251,3 +251,16 @@ def test_a_failed_studys_error_from_its_meta_file_is_plain_text(results):
                 for e in getattr(at, kind)]
     assert not any("evil" in text for text in rendered)
     assert any(c.value == crafted for c in at.code)
+
+
+def test_a_study_another_process_trains_is_shown_running_without_controls(results):
+    folder = jobs.create(studies.STUDY, studies.paper_spec(runs=1, epochs=1))
+    with jobs.JobLock(folder):  # as `minidl reproduce --out FOLDER` holds it while it trains
+        studies.STUDY.meta.update(folder, status="running")
+        at = open_page()
+        assert any("Trained by another process" in c.value for c in at.caption)
+        assert at.get("progress")
+        assert not [b for b in at.button if b.key in ("rp_resume", "rp_cancel")]
+    at.run()
+    assert any("process training this study stopped" in w.value for w in at.warning)
+    assert at.button(key="rp_resume")

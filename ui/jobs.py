@@ -92,6 +92,21 @@ def job_progress_ui(name: str, cancel_key: str, cancel_help: str | None = None,
               help=cancel_help)
 
 
+def elsewhere_ui(folder: Path) -> None:
+    """Progress of a job that another process trains — the command line, another server —
+    with no controls (its process holds the job's lock); reruns the page once it ends.  For
+    a fragment that reruns every second or so."""
+    if not jobs.locked(folder):
+        st.rerun()
+    p = runner.read_progress(folder)
+    running = p is not None and p.status == "running" and p.total > 0
+    st.progress(p.fraction if running else 0.0,
+                text=f"Training: {p.describe()}" if running else "Training…")
+    pid = None if limits.public() else jobs.lock_holder(folder)
+    st.caption("Trained by another process" + (f" (pid {pid})" if pid else "") + ", such as "
+               "the command line's: you can watch it here, not stop or resume it.")
+
+
 def resume_button(kind: jobs.Kind, job: jobs.JobInfo, key: str) -> None:
     """**Resume** for a stopped job: it trains only what is missing.  Disabled, saying why,
     when the job is over the work cap (``$<kind.cap_env>``) or the server's line is full;
