@@ -335,7 +335,8 @@ def _run_job_process(args: argparse.Namespace) -> int:
     from . import ablation, studies, sweeps
     kinds = {k.name: k for k in (sweeps.SWEEP, studies.STUDY, ablation.ABLATION)}
     try:
-        return runner.run_in_this_process(kinds[args.kind], args.folder, args.nice)
+        return runner.run_in_this_process(kinds[args.kind], args.folder, args.nice,
+                                          max(1, args.workers))
     except (jobs.Busy, ValueError, OSError) as error:
         return _error(error)
 
@@ -364,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     job.add_argument("kind", choices=["sweep", "study", "ablation"])
     job.add_argument("folder")
     job.add_argument("--nice", type=int, default=0)
+    job.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     commands = {"train": _run_train, "reproduce": _run_reproduce, "sweep": _run_sweep,
                 "ablate": _run_ablate, "run-job": _run_job_process}

@@ -265,15 +265,17 @@ class Scheduler:
     """Jobs of every kind in one line: at most ``running`` train at once, each in a process
     of its own at a lower OS priority (``nice``), so the app's own sessions stay quick; at
     most ``waiting`` more wait their turn, and at most ``per_owner`` of them (running or
-    waiting) are one visitor's.  ``None``: no limit.
+    waiting) are one visitor's.  ``None``: no limit.  A job trains ``workers`` parts at a
+    time (one core each).
 
     A thread starts the next job as one ends; a process that dies without saying how its
     job ended (killed, out of memory) leaves it "failed" with the reason.
     """
 
     def __init__(self, running: int = 1, waiting: int | None = 3, per_owner: int | None = None,
-                 nice: int = 10, poll: float = 0.2):
+                 nice: int = 10, workers: int = 1, poll: float = 0.2):
         self.running, self.waiting, self.per_owner, self.nice = running, waiting, per_owner, nice
+        self.workers = workers
         self._jobs: dict[str, Job] = {}
         self._line: list[Job] = []      # waiting, first to start first
         self._lock = threading.Lock()
@@ -283,10 +285,11 @@ class Scheduler:
         self._thread.start()
 
     @staticmethod
-    def limits() -> tuple[int, int | None, int | None, int]:
-        """The server's limits (``minidl.limits``) as this class's first four arguments."""
+    def limits() -> tuple[int, int | None, int | None, int, int]:
+        """The server's limits (``minidl.limits``) as this class's first five arguments."""
         return (limits.get("MINIDL_RUNNING_JOBS") or 1, limits.get("MINIDL_WAITING_JOBS"),
-                limits.get("MINIDL_JOBS_PER_VISITOR"), limits.get("MINIDL_JOB_NICE") or 0)
+                limits.get("MINIDL_JOBS_PER_VISITOR"), limits.get("MINIDL_JOB_NICE") or 0,
+                limits.get("MINIDL_JOB_WORKERS") or 1)
 
     # ------------------------------------------------ what pages call
 
@@ -389,7 +392,7 @@ class Scheduler:
                 job = self._line.pop(0)
                 job.status = "running"
                 try:
-                    job.process = _spawn(job.kind, job.folder, self.nice)
+                    job.process = _spawn(job.kind, job.folder, self.nice, self.workers)
                 except OSError as e:
                     job.status = "failed"
                     job.kind.meta.update(job.folder, status="failed",
@@ -421,16 +424,16 @@ class Scheduler:
 LOG_NAME = ".log"  # a job process's output (its traceback, if it crashed)
 
 
-def _spawn(kind: Kind, folder: Path, nice: int) -> subprocess.Popen:
-    """``python -m minidl run-job KIND FOLDER`` at ``nice`` lower priority, its output in
-    ``FOLDER/.log``."""
+def _spawn(kind: Kind, folder: Path, nice: int, workers: int) -> subprocess.Popen:
+    """``python -m minidl run-job KIND FOLDER`` at ``nice`` lower priority with ``workers``
+    threads, its output in ``FOLDER/.log``."""
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
     with open(folder / LOG_NAME, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "minidl", "run-job", kind.name, str(folder),
-             "--nice", str(nice)],
+             "--nice", str(nice), "--workers", str(workers)],
             cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -449,11 +452,11 @@ def _death(code: int, folder: Path) -> str:
     return f"its process ended with exit code {code}" + (f": {last}" if last else "")
 
 
-def run_in_this_process(kind: Kind, folder: str | Path, nice: int = 0) -> int:
+def run_in_this_process(kind: Kind, folder: str | Path, nice: int = 0, workers: int = 1) -> int:
     """The body of ``python -m minidl run-job``: train the job here, SIGTERM cancelling it
     after the current epoch.  Returns 0 if it finished, 1 otherwise."""
     if nice:
         os.nice(nice)
-    job = Runner(kind, folder)
+    job = Runner(kind, folder, workers)
     signal.signal(signal.SIGTERM, lambda *_: job.cancel())
     return 0 if job.run().status == "finished" else 1

@@ -58,9 +58,9 @@ def test_live_update(chromium_browser):
 def test_fairness(chromium_browser):
     out = run_benchmark("fairness", "--seconds", "2", "--warmup", "1", "--report-only",
                         timeout=300)
-    rows = re.findall(r"^  (alone|beside a sweep \(nice \d+\))\s+\d+\.\d\d epochs/s \(\s*\d+ % "
-                      r"of alone\),\s+\d+\.\d redraws/s$", out, re.M)
-    assert len(rows) == 3, out
+    rows = re.findall(r"^  (alone|beside a sweep \(nice \d+, \d workers?\))\s+\d+\.\d\d epochs/s "
+                      r"\(\s*\d+ % of alone\),\s+\d+\.\d redraws/s$", out, re.M)
+    assert len(rows) == 4, out
 
 
 def test_listing():

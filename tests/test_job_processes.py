@@ -101,7 +101,7 @@ def test_a_second_process_on_a_job_is_refused_with_one_line(tmp_path):
 
 
 def test_the_scheduler_trains_in_another_process_and_bounds_its_line(tmp_path):
-    line = runner.Scheduler(running=1, waiting=1, per_owner=1, nice=5, poll=0.05)
+    line = runner.Scheduler(running=1, waiting=1, per_owner=1, nice=5, workers=2, poll=0.05)
     try:
         long = jobs.create(SWEEP, sweep_spec(epochs=2000), owner="ann")
         first = line.submit(SWEEP, long, "ann")
@@ -110,6 +110,8 @@ def test_the_scheduler_trains_in_another_process_and_bounds_its_line(tmp_path):
         assert holder != os.getpid()  # trained by a process of its own…
         assert os.getpriority(os.PRIO_PROCESS, holder) >= os.getpriority(
             os.PRIO_PROCESS, 0) + 5  # …at a lower priority
+        command = Path(f"/proc/{holder}/cmdline").read_bytes().split(b"\0")
+        assert command[command.index(b"--workers") + 1] == b"2"  # on the scheduler's workers
         with pytest.raises(runner.QueueFull, match="You already have 1 job"):
             line.submit(SWEEP, jobs.create(SWEEP, sweep_spec(), owner="ann"), "ann")
         second = line.submit(SWEEP, jobs.create(SWEEP, sweep_spec(), owner="bob"), "bob")

@@ -26,8 +26,10 @@ GB = 1 << 30
 def test_limits_have_a_local_and_a_public_default_and_the_environment_wins(monkeypatch):
     assert limits.get("MINIDL_KEEP_DAYS") is None and not limits.public()
     assert limits.get("MINIDL_SWEEP_CAP") is None  # on your own machine: no work caps
+    assert limits.get("MINIDL_JOB_WORKERS") == 2  # both cores
     monkeypatch.setenv(limits.PUBLIC_ENV, "1")
     assert limits.public() and limits.get("MINIDL_KEEP_DAYS") == 7
+    assert limits.get("MINIDL_JOB_WORKERS") == 1  # a core left to the visitors' Playgrounds
     assert limits.get("MINIDL_SWEEP_CAP") == 6_000_000
     monkeypatch.setenv("MINIDL_SWEEP_CAP", "2e6")
     assert limits.get("MINIDL_SWEEP_CAP") == 2_000_000
