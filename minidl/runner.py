@@ -147,7 +147,7 @@ class Runner:
         path = self.folder / PROGRESS_NAME
         tmp = path.with_name(f"{PROGRESS_NAME}.{threading.get_ident()}.tmp")
         try:
-            tmp.write_text(json.dumps({**asdict(p), "cancelling": self.cancel_event.is_set()}))
+            tmp.write_text(json.dumps(asdict(p)))
             tmp.replace(path)
         except OSError:  # progress is a courtesy: never let it stop the training
             pass
@@ -300,7 +300,7 @@ class Scheduler:
 
     def _refusal(self, owner: str | None) -> str | None:
         active = [j for j in self._jobs.values() if j.active]
-        mine = [j for j in active if owner is not None and j.owner == owner]
+        mine = self._jobs_of(owner) if owner is not None else []
         if self.per_owner is not None and len(mine) >= self.per_owner:
             return (f"You already have {len(mine)} job{'s' * (len(mine) != 1)} running or "
                     "waiting on this server; one more can start when it ends or you cancel it.")
@@ -343,7 +343,10 @@ class Scheduler:
     def jobs_of(self, owner: str | None) -> list[Job]:
         """``owner``'s jobs waiting or running now."""
         with self._lock:
-            return [j for j in self._jobs.values() if j.active and j.owner == owner]
+            return self._jobs_of(owner)
+
+    def _jobs_of(self, owner: str | None) -> list[Job]:
+        return [j for j in self._jobs.values() if j.active and j.owner == owner]
 
     def position(self, name: str) -> int | None:
         with self._lock:

@@ -55,9 +55,10 @@ def kinds() -> list[jobs.Kind]:
 def launch(kind: jobs.Kind, folder) -> runner.Job | None:
     """Queue the job saved in ``folder`` for this session (after deleting saved jobs past
     the server's retention limits); a refusal shows as a warning."""
+    line = scheduler()
     try:
-        jobs.prune(kinds(), active=scheduler().active() | {Path(folder).name})
-        return scheduler().submit(kind, folder, session_owner())
+        jobs.prune(kinds(), active=line.active() | {Path(folder).name})
+        return line.submit(kind, folder, session_owner())
     except (runner.QueueFull, jobs.Busy) as error:
         st.warning(str(error), icon=":material/hourglass:")
         return None
@@ -76,14 +77,8 @@ def job_progress_ui(name: str, cancel_key: str, cancel_help: str | None = None,
     if job is None or not job.active:
         st.rerun()
     p = job.progress()
-    if p.status == "queued":
-        place = job.position
-        text = f"Waiting: {ordinal(place)} in line" if place else "Starting…"
-    elif p.total == 0:
-        text = "Starting…"
-    else:
-        text = f"Training: {p.describe()}"
-    st.progress(p.fraction, text=text)
+    place = job.position if p.status == "queued" else None
+    progress_bar(p, f"Waiting: {ordinal(place)} in line" if place else "Starting…")
     if not controls(owner):
         st.caption(NOT_YOURS)
         return
@@ -92,16 +87,20 @@ def job_progress_ui(name: str, cancel_key: str, cancel_help: str | None = None,
               help=cancel_help)
 
 
+def progress_bar(p: runner.Progress | None, idle: str) -> None:
+    """A job's bar with its steps and ETA while it trains, else empty with ``idle``."""
+    training = p is not None and p.status == "running" and p.total > 0
+    st.progress(p.fraction if training else 0.0,
+                text=f"Training: {p.describe()}" if training else idle)
+
+
 def elsewhere_ui(folder: Path) -> None:
     """Progress of a job that another process trains — the command line, another server —
     with no controls (its process holds the job's lock); reruns the page once it ends.  For
     a fragment that reruns every second or so."""
     if not jobs.locked(folder):
         st.rerun()
-    p = runner.read_progress(folder)
-    running = p is not None and p.status == "running" and p.total > 0
-    st.progress(p.fraction if running else 0.0,
-                text=f"Training: {p.describe()}" if running else "Training…")
+    progress_bar(runner.read_progress(folder), "Training…")
     pid = None if limits.public() else jobs.lock_holder(folder)
     st.caption("Trained by another process" + (f" (pid {pid})" if pid else "") + ", such as "
                "the command line's: you can watch it here, not stop or resume it.")
