@@ -32,6 +32,7 @@ and runs the real entry point instead, which shows the same page properly.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import streamlit as st
 import torch
@@ -46,6 +47,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("about", "About", ":material/info:"),
 ]
 
+ICON = str(Path(__file__).resolve().parent / "ui" / "icon.png")  # the disk, in its colours
 # set in Session State while the entry point runs a page (see ``enter``)
 _RUNNING_PAGE = "_app_running_page"
 _REPORTED: list[bool] = []  # whether bad server settings were printed to the log
@@ -54,8 +56,8 @@ _REPORTED: list[bool] = []  # whether bad server settings were printed to the lo
 def configure() -> None:
     # Tiny models run 25–100× faster on one torch thread than on two (README, Speed).
     torch.set_num_threads(1)
-    st.set_page_config(page_title="minidl playground", page_icon=":material/neurology:",
-                       layout="wide")
+    # a file, not a Material icon: Streamlit fetches those favicons from Google's font host
+    st.set_page_config(page_title="minidl playground", page_icon=ICON, layout="wide")
 
 
 def check_limits() -> None:

@@ -51,6 +51,8 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
           "cores one job trains on (pairs at a time); a public server leaves one to its visitors"),
     Limit("MINIDL_JOB_NICE", 10, 10, 0,
           "how much lower than the app's the priority of a job's process is (Unix nice)"),
+    Limit("MINIDL_TRAINING_SESSIONS", None, 2, 1,
+          "Playground sessions training at once; the others wait for a free place"),
     Limit("MINIDL_KEEP_JOBS", None, 30, 1,
           "saved jobs kept per kind; the oldest stopped ones are deleted first"),
     Limit("MINIDL_KEEP_DAYS", None, 7, 1, "days a stopped job is kept"),

@@ -15,7 +15,6 @@ locking is only correct when it is read in one place.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pandas as pd
@@ -24,30 +23,26 @@ import streamlit as st
 import torch
 
 import streamlit_app
-from minidl import data, hparams, train
+from minidl import data, hparams, limits, train
 from minidl.train import Config, Run
 from minidl.viz import live as charts
 from ui import playground
+from ui.background import Slots, Trainer
 from ui.playground import SETTINGS
 
 streamlit_app.enter()
 
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
-RUN, RUNNING, NOTICE, POINTS, LOCK = "pg_run", "pg_running", "pg_notice", "pg_points", "pg_lock"
-PACER, CURVES = "pg_pacer", "pg_curves"
+TRAINER, NOTICE, POINTS, CURVES = "pg_trainer", "pg_notice", "pg_points", "pg_curves"
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 
-# A fragment run redraws, then trains minibatches for a time a playground.Pacer picks:
-# frames of ~FRAME_SECONDS, at least half of it training.  An epoch longer than that
-# (the default network's 1000 steps at batch 1 take ~0.13 s) goes on in the next frame.
-FRAME_SECONDS = 0.18
+# A background thread (ui.background) trains; the live view only redraws.  run_every: the
+# browser asks for a redraw this often while the run trains (a redraw takes ~30–60 ms).
+TICK_SECONDS = 0.15
 CURVE_SECONDS = 0.5    # the loss / accuracy curves redraw at most this often while training
-# run_every: the browser asks for the next run this often.  Much shorter than a fragment
-# run, so a request is already waiting when one ends (even if a busy browser fires its
-# timer late) and runs follow back to back; extra requests are merged by Streamlit.
-TICK_SECONDS = 0.05
+NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
-CHART_SIZE = 400
+CHART_SIZE = 340       # the boundary's square: with its axes it fits a 420 px phone screen
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -137,58 +132,72 @@ def settings_ui(settings: dict) -> list[str]:
 
 # ---------------------------------------------------------------- run state
 #
-# With Streamlit's fast reruns a widget interaction starts the new script run on a new
-# thread while the old one may still be inside a training chunk (it only stops at its
-# next Streamlit call).  Everything that touches the run holds the session's lock, so
-# two threads never drive the same model (its layers cache their inputs for backward).
+# The session's run lives in a ``Trainer`` (ui.background): a thread trains it while the
+# page draws frozen copies.  Everything that changes the run goes through the trainer,
+# under its lock, so the thread and a script run never drive the same model.
 
-def run_lock() -> threading.RLock:
-    return st.session_state.setdefault(LOCK, threading.RLock())
+@st.cache_resource(show_spinner=False)
+def training_slots(limit: int | None) -> Slots:
+    """The server's one bound on sessions training at once (``MINIDL_TRAINING_SESSIONS``)."""
+    return Slots(limit)
+
+
+def session_alive() -> callable:
+    """A test of whether this browser session is still connected (its tab open)."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():  # AppTest: no server, no tabs to close
+        return lambda: True
+    runtime, session = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session)
+
+
+def trainer() -> Trainer:
+    return st.session_state[TRAINER]
+
+
+def notify(text: str | None) -> None:
+    st.session_state[NOTICE] = (text, time.monotonic()) if text else None
 
 
 def sync_run(config: Config) -> Run:
     """Bring the session's run in line with ``config``: reset it or update it live."""
     state = st.session_state
-    with run_lock():
-        run: Run | None = state.get(RUN)
-        if run is None:
-            state[RUN] = run = new_run(config)
-            return run
-        reasons, live = playground.classify_change(run.config, config)
-        if reasons:
-            state[RUN] = run = new_run(config)
-            state[NOTICE] = ("New network (weights re-initialised) because "
-                             + "; ".join(reasons) + ".")
-        elif live:
-            run.set_hyperparameters(**live)
-            if "optimizer" in live:
-                state[NOTICE] = (f"Optimizer switched to {hparams.label(live['optimizer'])}: "
-                                 "weights kept, "
-                                 "its state (momentum, moment estimates) starts afresh.")
-    return run
+    if TRAINER not in state:
+        state[TRAINER] = Trainer(new_run(config), training_slots(
+            limits.get("MINIDL_TRAINING_SESSIONS")), alive=session_alive())
+        return trainer().run
+    t = trainer()
+    with t.lock:
+        reasons, live = playground.classify_change(t.run.config, config)
+        if live and not reasons:
+            t.run.set_hyperparameters(**live)
+    if reasons:
+        t.replace(new_run(config))
+        notify("New network (weights re-initialised) because " + "; ".join(reasons) + ".")
+    elif "optimizer" in live:
+        notify(f"Optimizer switched to {hparams.label(live['optimizer'])}: weights kept, "
+               "its state (momentum, moment estimates) starts afresh.")
+    return t.run
 
 
 def toggle_training() -> None:
-    state = st.session_state
-    with run_lock():
-        state[RUNNING] = (not state.get(RUNNING, False)
-                          and playground.status(state[RUN]) in ("fresh", "partial"))
+    notify(None)
+    t = trainer()
+    t.pause() if t.running else t.train()
 
 
 def step_once() -> None:
-    state = st.session_state
-    with run_lock():
-        state[RUNNING] = False
-        if playground.status(state[RUN]) in ("fresh", "partial"):
-            state[RUN].train_epoch()
+    notify(None)
+    trainer().step()
 
 
 def reset_run() -> None:
-    state = st.session_state
-    with run_lock():
-        state[RUNNING] = False
-        state[RUN] = new_run(state[RUN].config)
-        state[NOTICE] = None
+    notify(None)
+    t = trainer()
+    t.replace(new_run(t.run.config))
 
 
 # ---------------------------------------------------------------- live view
@@ -200,11 +209,11 @@ def points_table(run: Run) -> pa.Table:
     2000 rows from pandas on every frame would cost a few ms each time.
     """
     cached = st.session_state.get(POINTS)
-    if cached is None or cached[0] is not run:
+    if cached is None or cached[0] is not run.X_train:
         table = pd.concat([charts.points_frame(run.X_train, run.y_train, "train"),
                            charts.points_frame(run.X_test, run.y_test, "test")],
                           ignore_index=True)
-        st.session_state[POINTS] = cached = (run, pa.Table.from_pandas(table,
+        st.session_state[POINTS] = cached = (run.X_train, pa.Table.from_pandas(table,
                                                                        preserve_index=False))
     return cached[1]
 
@@ -222,30 +231,36 @@ def metrics_ui(frame: playground.Frame) -> None:
         st.metric("Parameters", f"{frame.parameters:,}", width="content")
 
 
-def live_view() -> None:
-    """Draw the run as it is, then (while running) train the next chunk.
+def live_view(ticking: bool) -> None:
+    """Draw the run as it is now (a frozen copy: training goes on meanwhile).
 
-    Drawing first keeps the view fresh: Streamlit fades a fragment's elements
-    that a run in progress has not redrawn yet (after 0.5 s), and a chunk of
-    training before the drawing would leave them stale for that long.
+    ``ticking``: the page started this fragment redrawing on a timer; when the run has
+    stopped since (done, diverged, paused by itself), the whole page reruns once to show
+    the final epoch, relabel the buttons and stop the timer.
     """
     state = st.session_state
+    t = trainer()
+    t.touch()
     smooth = state[key("view")] == "smooth"
-    with run_lock():
-        run: Run = state[RUN]
-        frame = playground.snapshot(run, GRID, discrete=not smooth)
-        points = points_table(run)
-    draw(frame, points, run.config.dataset, smooth)
+    run = t.view()
+    frame = playground.snapshot(run, GRID, discrete=not smooth)
+    draw(frame, points_table(run), run.config, smooth)
+    if ticking and t.state == "idle":
+        st.rerun()
 
-    if state.get(RUNNING):
-        pacer = state.setdefault(PACER, playground.Pacer(FRAME_SECONDS))
-        with run_lock():
-            playground.train_chunk(run, pacer.next_chunk(time.perf_counter()))
-            finished = playground.status(run) in ("done", "diverged")
-        pacer.chunk_done(time.perf_counter())
-        if finished:
-            state[RUNNING] = False
-            st.rerun()  # the whole page: draws the last epoch, stops the ticking, relabels
+
+def status_ui(t: Trainer) -> None:
+    """Why the run is not training although it was asked to, if it is not."""
+    if t.state == "waiting":
+        st.warning(f"Waiting for a free place to train: {t.slots.busy()} sessions are "
+                   f"training on this server, at most {t.slots.limit} at once. Yours starts "
+                   "when one of them pauses.", icon=":material/hourglass_top:")
+    elif t.stop_reason == "idle":
+        st.info("Paused because nobody looked at this page for a few minutes; press **Train** "
+                "to go on.", icon=":material/pause_circle:")
+    elif t.stop_reason == "error":
+        st.error("Training stopped with an error (see the server's log); press **Reset**.",
+                 icon=":material/error:")
 
 
 def curves_history(frame: playground.Frame) -> pd.DataFrame:
@@ -256,29 +271,36 @@ def curves_history(frame: playground.Frame) -> pd.DataFrame:
     """
     state, now = st.session_state, time.perf_counter()
     shown = state.get(CURVES)
-    if (not state.get(RUNNING) or shown is None or now - shown[0] >= CURVE_SECONDS
+    if (trainer().state == "idle" or shown is None or now - shown[0] >= CURVE_SECONDS
             or len(frame.history) < len(shown[1])):
         state[CURVES] = shown = (now, frame.history)
     return shown[1]
 
 
-def draw(frame: playground.Frame, points: pa.Table, dataset: str, smooth: bool) -> None:
+def draw(frame: playground.Frame, points: pa.Table, config: Config, smooth: bool) -> None:
     if frame.status == "diverged":
         st.error(f"Training diverged at epoch {frame.epoch}: the loss became NaN or infinite. "
                  "Lower the learning rate and press **Reset**.", icon=":material/error:")
     elif frame.status == "done":
-        st.success(f"Epoch budget reached ({frame.epoch} epochs). Raise the budget to train "
-                   "on, or press **Reset**.", icon=":material/flag:")
+        st.success(playground.done_text(config, frame.metrics), icon=":material/flag:")
 
+    fresh = frame.status == "fresh"
     plot, numbers = st.columns([1.1, 1], gap="large")
     with plot:
-        disk = (data.DISK_CENTER, data.DISK_RADIUS) if dataset == "disk" else None
-        tables = charts.boundary_data(frame.image, points, frame.mistakes)
+        disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
+        # before the first epoch: no mistakes marked, and the noise of an untrained
+        # network's boundary faded under an invitation
+        tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
+                                      else frame.mistakes, "untrained: press Train" if fresh
+                                      else "")
         st.vega_lite_chart(charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
                                             tables),
                            width="content", alt="decision boundary over the unit square")
     with numbers:
         metrics_ui(frame)
+        if fresh:
+            st.caption("Loss and accuracy curves appear here after the first epoch.")
+            return
         history = charts.history_data(curves_history(frame))
         for metric in ("loss", "acc"):
             st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
@@ -314,11 +336,12 @@ def main() -> None:
                    "shows what it uses instead:", icon=":material/link_off:")
         st.code(playground.warnings_text(state[URL_WARNINGS]), language=None)
 
-    if state.get(NOTICE):
-        st.info(state[NOTICE], icon=":material/restart_alt:")
+    notice = state.get(NOTICE)
+    if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
+        st.info(notice[0], icon=":material/restart_alt:")
 
-    running = bool(state.get(RUNNING))
-    finished = playground.status(run) in ("done", "diverged")
+    t = trainer()
+    running, finished = t.running, playground.status(run) in ("done", "diverged")
     buttons = st.columns([1, 1, 1, 2.2, 3], vertical_alignment="center")
     buttons[0].button("Pause" if running else "Train", key="pg_train", type="primary",
                       icon=":material/pause:" if running else ":material/play_arrow:",
@@ -331,8 +354,10 @@ def main() -> None:
     with buttons[3]:
         st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
                  horizontal=True, help=SETTINGS["view"].help)
+    status_ui(t)
 
-    st.fragment(run_every=TICK_SECONDS if running else None)(live_view)()
+    ticking = t.state != "idle"
+    st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"
                                      else "") + "; ✕: misclassified point; ● training, ■ test.")

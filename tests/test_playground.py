@@ -1,11 +1,12 @@
 """The Playground page driven by Streamlit's AppTest (no browser).
 
-In AppTest the fragment's ``run_every`` does not tick by itself: every
-``at.run()`` runs the page once — it draws the run as it is, then (while
-training) trains one time-boxed chunk.  Data sets are kept small through the
-URL so that a chunk covers many epochs.
+A background thread trains the session's run (ui.background); in AppTest the
+fragment's ``run_every`` does not tick by itself, so every ``at.run()`` draws the
+run as it is then.  ``settle`` waits for the thread to stop and redraws.  Data
+sets are kept small through the URL so that epochs are quick.
 """
 
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from minidl import nn
 from minidl.train import Run
+from ui.background import Trainer
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 SMALL = {"n_train": "60", "n_test": "60"}
@@ -27,8 +29,28 @@ def open_app(**query: str) -> AppTest:
     return at
 
 
+def trainer_of(at: AppTest) -> Trainer:
+    return at.session_state["pg_trainer"]
+
+
 def run_of(at: AppTest) -> Run:
-    return at.session_state["pg_run"]
+    return trainer_of(at).run
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def settle(at: AppTest) -> AppTest:
+    """Wait until the background training stops (a Step done, the budget used up), then
+    let the page redraw as the browser's timer would."""
+    wait_until(lambda: trainer_of(at).state == "idle")
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -66,32 +88,33 @@ def test_opens_on_the_playground_with_the_reference_network():
 def test_step_trains_exactly_one_epoch():
     at = open_app()
     before = run_of(at).metrics()
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     run = run_of(at)
     assert run.epoch == 1 and len(run.history) == 1
     assert metric(at, "Epoch") == "1 / 200"
     assert metric(at, "Train loss") == f"{run.history[0]['train_loss']:.4f}"
     assert run.history[0]["train_loss"] != before["train_loss"]
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     assert run_of(at).epoch == 2 and metric(at, "Epoch") == "2 / 200"
 
 
-def test_train_trains_a_chunk_per_run_until_paused():
-    at = open_app()
+def test_train_trains_in_the_background_until_paused():
+    at = open_app(epochs="10000")
     click(at, "pg_train")
-    assert at.session_state["pg_running"] and at.button(key="pg_train").label == "Pause"
-    after_first = run_of(at).epoch
-    assert after_first >= 1
-    at.run()  # the fragment's next tick
-    after_second = run_of(at).epoch
-    assert after_second > after_first
-    assert metric(at, "Epoch") == f"{after_first} / 200"  # drawn before the chunk trains
+    assert trainer_of(at).running and at.button(key="pg_train").label == "Pause"
+    wait_until(lambda: run_of(at).epoch >= 2)
+    at.run()  # the fragment's next tick draws where training is
+    shown = int(metric(at, "Epoch").split(" / ")[0])
+    assert shown >= 2
+    wait_until(lambda: run_of(at).epoch > shown)   # training went on between frames
     click(at, "pg_train")  # Pause
-    assert not at.session_state["pg_running"] and at.button(key="pg_train").label == "Train"
+    assert not trainer_of(at).running and at.button(key="pg_train").label == "Train"
+    settle(at)
     paused_at = run_of(at).epoch
+    time.sleep(0.1)
     at.run()
     assert run_of(at).epoch == paused_at
-    assert metric(at, "Epoch") == f"{paused_at} / 200"
+    assert metric(at, "Epoch") == f"{paused_at} / 10000"
     history = run_of(at).history
     assert [h["epoch"] for h in history] == list(range(1, paused_at + 1))
 
@@ -99,7 +122,7 @@ def test_train_trains_a_chunk_per_run_until_paused():
 def test_reset_starts_a_fresh_network_with_the_same_settings():
     at = open_app(activation="relu")
     click(at, "pg_step")
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     old = run_of(at)
     click(at, "pg_reset")
     new = run_of(at)
@@ -109,25 +132,28 @@ def test_reset_starts_a_fresh_network_with_the_same_settings():
 
 
 def test_changing_the_learning_rate_mid_run_keeps_epochs_and_weights():
-    at = open_app()
-    click(at, "pg_step")
+    at = open_app(epochs="10000")
+    settle(click(at, "pg_step"))
     click(at, "pg_train")
     run = run_of(at)
-    epochs, weights = run.epoch, run.model.param()[0][0].clone()
+    with trainer_of(at).lock:
+        epochs, weights = run.epoch, run.model.param()[0][0].clone()
     widget(at, "lr").set_value(0.1).run()
     assert not at.exception
     assert run_of(at) is run and run.epoch >= epochs       # same run, nothing reset
     assert run.optimizer.lr == 0.1 and run.config.lr == 0.1
-    assert at.session_state["pg_running"]                  # still training
+    assert trainer_of(at).running                          # still training
     assert not at.info                                     # no reset notice
     assert at.query_params["lr"] == "0.1"
-    at.run()
+    wait_until(lambda: run.epoch > epochs + 1)
+    click(at, "pg_train")
+    settle(at)
     assert run.epoch > epochs and not (run.model.param()[0][0] == weights).all()
 
 
 def test_switching_the_optimizer_keeps_the_weights_and_says_so():
     at = open_app()
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     run = run_of(at)
     weights = run.model.param()[0][0].clone()
     widget(at, "optimizer").set_value("adam").run()
@@ -152,7 +178,7 @@ def test_only_the_chosen_optimizers_hyperparameters_are_shown(optimizer, shown, 
 
 def test_changing_the_architecture_resets_with_a_notice():
     at = open_app()
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     old = run_of(at)
     widget(at, "layers").set_value(2).run()
     new = run_of(at)
@@ -163,25 +189,21 @@ def test_changing_the_architecture_resets_with_a_notice():
 
 def test_changing_the_data_resets_with_a_notice():
     at = open_app()
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     widget(at, "dataset").set_value("xor").run()
     assert run_of(at).epoch == 0 and run_of(at).config.dataset == "xor"
     assert "data set: disk → XOR" in at.info[0].value
 
 
-def train_until_stopped(at: AppTest, most_runs: int) -> None:
-    """Press Train, then let the fragment tick until training stops by itself."""
-    click(at, "pg_train")
-    for _ in range(most_runs):
-        if not at.session_state["pg_running"]:
-            break
-        at.run()
+def train_until_stopped(at: AppTest) -> None:
+    """Press Train, then wait until training stops by itself and the page redraws."""
+    settle(click(at, "pg_train"))
 
 
 def test_training_stops_by_itself_at_the_epoch_budget():
     at = open_app(epochs="3")
-    train_until_stopped(at, 5)
-    assert run_of(at).epoch == 3 and not at.session_state["pg_running"]
+    train_until_stopped(at)
+    assert run_of(at).epoch == 3 and not trainer_of(at).running
     assert metric(at, "Epoch") == "3 / 3"
     assert "Epoch budget reached" in at.success[0].value
     assert at.button(key="pg_train").disabled and at.button(key="pg_step").disabled
@@ -191,8 +213,8 @@ def test_training_stops_by_itself_at_the_epoch_budget():
 
 def test_divergence_stops_training_with_a_message_not_a_traceback():
     at = open_app(lr="1.0")
-    train_until_stopped(at, 3)
-    assert run_of(at).diverged and not at.session_state["pg_running"]
+    train_until_stopped(at)
+    assert run_of(at).diverged and not trainer_of(at).running
     assert not at.exception
     assert "diverged" in at.error[0].value
     assert at.button(key="pg_train").disabled
@@ -256,7 +278,7 @@ def test_other_pages_render(page, heading):
 
 def test_the_playground_comes_back_as_it_was_after_another_page():
     at = open_app(width="9")
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     at.switch_page("pages/about.py").run()
     at.switch_page("pages/playground.py").run()
     assert not at.exception
@@ -273,7 +295,7 @@ def test_the_reports_conventions_come_from_the_link_and_train_from_the_sidebar()
     widget(at, "init_bias").set_value("zero").run()
     assert run_of(at) is not run and run_of(at).config.init_bias == "zero"  # a new network
     assert "biases at init: drawn like the weights → zero" in at.info[0].value
-    click(at, "pg_step")
+    settle(click(at, "pg_step"))
     assert run_of(at).epoch == 1 and not run_of(at).diverged
     assert at.query_params["init_bias"] == "zero"
 

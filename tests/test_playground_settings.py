@@ -85,50 +85,6 @@ def test_classify_change_splits_reset_fields_from_live_ones():
         assert field in Config.field_names()
 
 
-def step_clock(run: Run):
-    """A clock that advances one second per optimizer step of ``run``."""
-    steps = [0]
-    real_step = run.optimizer.step
-
-    def step():
-        steps[0] += 1
-        real_step()
-    run.optimizer.step = step
-    return lambda: float(steps[0])
-
-
-def test_train_chunk_stops_after_its_time_budget():
-    run = Run(Config(n_train=20, n_test=20, batch_size=20, epochs=100))  # 1 step an epoch
-    trained = playground.train_chunk(run, seconds=3, clock=step_clock(run))
-    assert trained == 3 and run.epoch == 3
-
-
-def test_train_chunk_can_stop_inside_an_epoch_and_go_on_from_there():
-    config = Config(n_train=100, n_test=20, batch_size=10, epochs=100)  # 10 steps an epoch
-    run = Run(config)
-    clock = step_clock(run)
-    assert playground.train_chunk(run, seconds=4, clock=clock) == 0 and run.epoch == 0
-    assert playground.train_chunk(run, seconds=10, clock=clock) == 1 and run.epoch == 1
-    whole = Run(config)
-    whole.train_epoch()
-    assert run.history == whole.history  # same batches, same order, same model
-    assert playground.train_chunk(run, seconds=6, clock=clock) == 1 and run.epoch == 2
-
-
-def test_train_chunk_trains_at_least_one_epoch_and_stops_at_the_budget():
-    run = Run(Config(n_train=20, n_test=20, batch_size=20, epochs=2))
-    assert playground.train_chunk(run, seconds=0.0) == 1
-    assert playground.train_chunk(run, seconds=60.0) == 1
-    assert playground.train_chunk(run, seconds=60.0) == 0
-    assert playground.status(run) == "done"
-
-
-def test_train_chunk_stops_on_divergence():
-    run = Run(Config(n_train=50, n_test=20, lr=1.0, epochs=100))
-    playground.train_chunk(run, seconds=60.0)
-    assert run.diverged and run.epoch == 1 and playground.status(run) == "diverged"
-
-
 def test_snapshot_has_what_the_view_draws():
     run = Run(Config(n_train=30, n_test=20, epochs=5))
     frame = playground.snapshot(run, resolution=20)
@@ -140,28 +96,6 @@ def test_snapshot_has_what_the_view_draws():
     frame = playground.snapshot(run, resolution=20)
     assert frame.status == "partial" and frame.metrics == run.history[-1]
     assert list(frame.history["epoch"]) == [1]
-
-
-def test_pacer_fills_the_frame_but_trains_at_least_as_long_as_the_overhead():
-    pacer = playground.Pacer(frame_seconds=0.2, overhead=0.05)
-    assert pacer.next_chunk(now=10.0) == pytest.approx(0.15)   # no previous chunk yet
-    end = 10.15
-    pacer.chunk_done(now=end)
-    for _ in range(10):                                        # 40 ms between chunks
-        chunk = pacer.next_chunk(now=end + 0.04)
-        end += 0.04 + chunk
-        pacer.chunk_done(now=end)
-    assert pacer.overhead == pytest.approx(0.04, abs=0.002)
-    assert chunk == pytest.approx(0.16, abs=0.002)
-    slow = playground.Pacer(frame_seconds=0.2, overhead=0.15)
-    assert slow.next_chunk(now=0.0) == pytest.approx(0.15)     # never under half the frame
-
-
-def test_pacer_ignores_pauses():
-    pacer = playground.Pacer(frame_seconds=0.2, overhead=0.05)
-    pacer.chunk_done(now=0.0)
-    pacer.next_chunk(now=30.0)                                 # resumed after a pause
-    assert pacer.overhead == 0.05
 
 
 @given(st.dictionaries(st.text(max_size=60), st.text(max_size=300), max_size=30))

@@ -14,9 +14,6 @@ page draws one widget per row from the row's kind, label, help and app range.
 - ``to_config(settings)`` builds the ``minidl.train.Config`` of a run;
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb;
-- ``train_chunk(run, seconds)`` trains minibatches for about ``seconds``, and a
-  ``Pacer`` picks ``seconds`` so that redraws come ~5.5 times a second while at
-  least half of the time goes to training;
 - ``snapshot(run)`` collects what the live view draws (boundary image, mistakes,
   metrics, history), so the page never touches the model while drawing.
 """
@@ -24,8 +21,7 @@ page draws one widget per row from the row's kind, label, help and app range.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -162,42 +158,6 @@ def describe(name: str, value: object) -> str:
     return hparams.display(name, value)
 
 
-def train_chunk(run: Run, seconds: float, clock: Callable[[], float] = time.perf_counter) -> int:
-    """Train minibatches until ``seconds`` have passed (at least one), the epoch budget is
-    used up or the run diverges; an epoch may end in a later chunk.  Returns the number
-    of epochs completed."""
-    start, done = clock(), 0
-    while run.epoch < run.config.epochs and not run.diverged:
-        if run.train_steps(seconds - (clock() - start), clock) is not None:
-            done += 1
-        if clock() - start >= seconds:
-            break
-    return done
-
-
-@dataclass
-class Pacer:
-    """Sizes live-training chunks: each frame (a chunk of training, then a redraw)
-    should last about ``frame_seconds``, but training gets at least as long as the
-    rest of the frame (redraw, Streamlit, the browser's request), i.e. ≥ 50 %.
-
-    ``overhead`` is a moving average of the time between the end of one chunk and
-    the start of the next; gaps over a second (a pause) are not counted.
-    """
-
-    frame_seconds: float = 0.18
-    overhead: float = 0.05
-    last_end: float | None = None
-
-    def next_chunk(self, now: float) -> float:
-        if self.last_end is not None and now - self.last_end < 1.0:
-            self.overhead = 0.7 * self.overhead + 0.3 * (now - self.last_end)
-        return max(self.frame_seconds - self.overhead, self.overhead)
-
-    def chunk_done(self, now: float) -> None:
-        self.last_end = now
-
-
 @dataclass
 class Frame:
     """What the live view draws of a run at one moment (computed while holding the run)."""
@@ -224,6 +184,25 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False) -> Frame:
                  metrics=run.history[-1] if run.history else run.metrics(),
                  image=boundary.boundary_image(run.predict, resolution, discrete),
                  mistakes=mistakes, history=run.history_frame())
+
+
+def done_text(config: Config, metrics: dict) -> str:
+    """What the page says when the epoch budget is used up; with few optimizer steps in all
+    and a poor result, why (batch 1000 over 200 epochs is 200 steps)."""
+    steps_per_epoch = math.ceil(config.n_train / config.batch_size)
+    steps = config.epochs * steps_per_epoch
+    text = f"Epoch budget reached ({config.epochs} epochs, {steps:,} optimizer steps)."
+    if metrics["test_acc"] < FEW_STEPS_ACCURACY and steps < FEW_STEPS:
+        text += (f" With batch size {config.batch_size} an epoch is only {steps_per_epoch} "
+                 f"step{'s' * (steps_per_epoch != 1)}: raise the epoch budget or the learning "
+                 "rate, or lower the batch size, and press **Reset**.")
+    else:
+        text += " Raise the budget to train on, or press **Reset**."
+    return text
+
+
+# a run that ends below this test accuracy after fewer steps than this gets the hint above
+FEW_STEPS_ACCURACY, FEW_STEPS = 0.9, 20_000
 
 
 def status(run: Run) -> str:

@@ -3,10 +3,17 @@
 ``boundary_chart`` layers, bottom to top over the unit square:
 
 1. the model's class-1 score as one PNG image (``minidl.viz.boundary``) — one
-   image mark instead of 10 000 rects keeps a redraw cheap in the browser;
+   image mark instead of 10 000 rects keeps a redraw cheap in the browser; faded,
+   with a line of text over it, before the first epoch (an untrained network's
+   boundary is noise, not an error);
 2. the true rule's outline (the disk's circle) as a dashed line;
-3. training and test points, coloured by label, shaped by set;
+3. training and test points, coloured by label: training points are circles with a
+   white rim, test points squares with a dark rim, so both stay visible on a
+   region of their own colour;
 4. a black ✕ over every point the model currently gets wrong.
+
+Only points and mistakes have tooltips (coordinates to 3 decimals); the image and
+the outline have none.
 
 ``curve_chart`` draws a per-epoch metric (loss or accuracy) of the training
 and test sets.
@@ -33,6 +40,7 @@ from .boundary import CLASS_COLORS
 IMAGE, POINTS, WRONG, HISTORY = "boundary_image", "points", "wrong_points", "history"
 
 SET_SHAPES = {"train": "circle", "test": "square"}
+SET_RIMS = {"train": "white", "test": "#1a1a1a"}
 SET_COLORS = {"train": "#4c4c9c", "test": "#d6604d"}
 # an ✕ in Vega's unit-square path coordinates
 CROSS = "M-1,-1L1,1M1,-1L-1,1"
@@ -67,9 +75,14 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
     x, y = alt.X("x:Q", **_square("x₁")), alt.Y("y:Q", **_square("x₂"))
 
     image = alt.Chart(alt.NamedData(name=IMAGE)).mark_image(
-        aspect=False, smooth=smooth, align="left", baseline="bottom").encode(
+        aspect=False, smooth=smooth, align="left", baseline="bottom", tooltip=None).encode(
         x=alt.X("x0:Q", **_square("x₁")), x2="x1:Q",
-        y=alt.Y("y0:Q", **_square("x₂")), y2="y1:Q", url="url:N")
+        y=alt.Y("y0:Q", **_square("x₂")), y2="y1:Q", url="url:N",
+        opacity=alt.Opacity("opacity:Q", scale=None, legend=None))
+    note = alt.Chart(alt.NamedData(name=IMAGE)).transform_calculate(
+        cx="(datum.x0 + datum.x1) / 2", cy="(datum.y0 + datum.y1) / 2").mark_text(
+        fontSize=15, fontWeight="bold", color="#333333", tooltip=None).encode(
+        x=alt.X("cx:Q", **_square("x₁")), y=alt.Y("cy:Q", **_square("x₂")), text="note:N")
     layers: list[alt.Chart] = [image]
 
     if disk is not None:
@@ -78,7 +91,7 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
         layers.append(alt.Chart(alt.sequence(0, 362, 2, as_="degree")).transform_calculate(
             x=f"{cx} + {r} * cos(datum.degree * PI / 180)",
             y=f"{cy} + {r} * sin(datum.degree * PI / 180)").mark_line(
-            color="#222222", strokeDash=[5, 3], strokeWidth=1.5).encode(
+            color="#222222", strokeDash=[5, 3], strokeWidth=1.5, tooltip=None).encode(
             x=x, y=y, order="degree:Q"))
 
     label_color = alt.Color("label:N", title="label",
@@ -87,11 +100,19 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
     set_shape = alt.Shape("set:N", title="set",
                           scale=alt.Scale(domain=list(SET_SHAPES), range=list(SET_SHAPES.values())),
                           legend=alt.Legend(orient="bottom"))
+    set_rim = alt.Stroke("set:N", title="set",
+                         scale=alt.Scale(domain=list(SET_RIMS), range=list(SET_RIMS.values())),
+                         legend=None)
+    where = [alt.Tooltip("x:Q", title="x₁", format=".3f"),
+             alt.Tooltip("y:Q", title="x₂", format=".3f")]
     layers.append(alt.Chart(alt.NamedData(name=POINTS)).mark_point(
-        filled=True, size=16, opacity=1.0, stroke="white", strokeWidth=0.4).encode(
-        x=x, y=y, color=label_color, shape=set_shape))
+        filled=True, size=22, opacity=1.0, strokeWidth=0.8).encode(
+        x=x, y=y, color=label_color, shape=set_shape, stroke=set_rim,
+        tooltip=[*where, alt.Tooltip("label:N", title="class"), alt.Tooltip("set:N")]))
     layers.append(alt.Chart(alt.NamedData(name=WRONG)).mark_point(
-        shape=CROSS, size=34, color="black", strokeWidth=1.3, filled=False).encode(x=x, y=y))
+        shape=CROSS, size=34, color="black", strokeWidth=1.3, filled=False).encode(
+        x=x, y=y, tooltip=[*where, alt.Tooltip("set:N", title="misclassified")]))
+    layers.append(note)
 
     # "pad": the plot itself is size × size and axes / legends go around it (Streamlit's
     # default, "fit", would squeeze them into size × size and the square would not be square)
@@ -99,18 +120,20 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
                                          autosize=alt.AutoSizeParams(type="pad"))
 
 
-def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame
-                  ) -> dict[str, pd.DataFrame]:
+def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame,
+                  note: str = "") -> dict[str, pd.DataFrame]:
     """The tables ``boundary_chart`` reads: the image spanning the square, points, mistakes.
 
     ``points`` may also be that table already converted to Arrow (``pyarrow.Table``).
+    ``note``: a line written over a faded image (e.g. before training); "" for none.
 
     While a run trains only the image and the mistakes change; the points table
     stays byte-identical, so the browser does not re-process it.
     """
     return {
         IMAGE: pd.DataFrame({"x0": [0.0], "x1": [1.0], "y0": [0.0], "y1": [1.0],
-                             "url": [image_url]}),
+                             "url": [image_url], "opacity": [0.35 if note else 1.0],
+                             "note": [note]}),
         POINTS: points,
         WRONG: wrong,
     }
@@ -131,12 +154,18 @@ def curve_chart(metric: str, height: int = 170) -> alt.Chart:
     return alt.Chart(alt.NamedData(name=HISTORY)).transform_fold(
         [f"train_{metric}", f"test_{metric}"], as_=["series", "value"]).transform_calculate(
         set="split(datum.series, '_')[0]").mark_line(strokeWidth=1.8, clip=True).encode(
-        x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domainMin=0)),
-        y=alt.Y("value:Q", title=title, scale=scale),
+        # epochs are whole numbers: no 0.5 ticks while the first few epochs fill the axis
+        x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domainMin=0),
+                axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("value:Q", title=title, scale=scale,
+                axis=alt.Axis(format=".0%" if metric == "acc" else "~g")),
+        # the legend sits above the plot, never over the curves
         color=alt.Color("set:N", title="set", scale=alt.Scale(domain=list(SET_COLORS),
                                                                range=list(SET_COLORS.values())),
-                        legend=alt.Legend(orient="top-right", title=None)),
-        tooltip=["epoch:Q", "set:N", alt.Tooltip("value:Q", format=".4f")],
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=[alt.Tooltip("epoch:Q", format="d"), "set:N",
+                 alt.Tooltip("value:Q", title=title.split(" (")[0],
+                             format=".2%" if metric == "acc" else ".4f")],
     ).properties(width="container", height=height, title=title,
                  # fit the width to the column; the height is the plot's own
                  autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
