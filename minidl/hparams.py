@@ -252,6 +252,8 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("view", "choice", "smooth", "view", "boundary", choices=VIEWS,
             choice_labels=("smooth", "discrete"), where=("app",),
             help="smooth: the class-1 score as a colour ramp; discrete: the predicted class"),
+    Setting("show_test", "bool", False, "view", "show test points", where=("app",),
+            help="draw the test points (squares) as well as the training points (circles)"),
 ]}
 
 

@@ -15,6 +15,7 @@ locking is only correct when it is read in one place.
 
 from __future__ import annotations
 
+import random
 import time
 
 import pandas as pd
@@ -42,7 +43,7 @@ TICK_SECONDS = 0.15
 CURVE_SECONDS = 0.5    # the loss / accuracy curves redraw at most this often while training
 NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
-CHART_SIZE = 340       # the boundary's square: with its axes it fits a 420 px phone screen
+CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -101,6 +102,12 @@ def setting_ui(name: str) -> None:
                             format=f"%.{decimals}f" if s.kind == "float" else None, **common)
 
 
+def new_draw() -> None:
+    """Another random draw of the data: a data seed picked at random (so the URL keeps it)."""
+    high = int(SETTINGS["data_seed"].app_high)
+    st.session_state[key("data_seed")] = random.randrange(high + 1)
+
+
 def settings_ui(settings: dict) -> list[str]:
     """Draw the sidebar controls, a section per part of the settings table (an optimizer's
     hyperparameters only for the chosen optimizer, Xavier's gain only with Xavier init);
@@ -121,6 +128,9 @@ def settings_ui(settings: dict) -> list[str]:
                     continue
                 setting_ui(name)
                 drawn.append(name)
+                if name == "data_seed":
+                    st.button("New draw", key="pg_new_draw", icon=":material/casino:",
+                              on_click=new_draw, help="another random draw of the points")
         conventions = [n for n in hparams.names("app") if SETTINGS[n].convention]
         with st.expander("Conventions", icon=":material/rule:"):
             st.caption("Choices the seed report leaves unstated; the defaults are our reading.")
@@ -202,20 +212,22 @@ def reset_run() -> None:
 
 # ---------------------------------------------------------------- live view
 
-def points_table(run: Run) -> pa.Table:
-    """Training and test points of ``run``, built once per run (they do not move).
+def points_table(run: Run, show_test: bool) -> pa.Table:
+    """Training (and, if ``show_test``, test) points of ``run``, built once per run and
+    choice (they do not move).
 
     Kept as an Arrow table: Streamlit sends chart data as Arrow, and converting
     2000 rows from pandas on every frame would cost a few ms each time.
     """
     cached = st.session_state.get(POINTS)
-    if cached is None or cached[0] is not run.X_train:
-        table = pd.concat([charts.points_frame(run.X_train, run.y_train, "train"),
-                           charts.points_frame(run.X_test, run.y_test, "test")],
-                          ignore_index=True)
-        st.session_state[POINTS] = cached = (run.X_train, pa.Table.from_pandas(table,
-                                                                       preserve_index=False))
-    return cached[1]
+    if cached is None or cached[0] is not run.X_train or cached[1] != show_test:
+        sets = [charts.points_frame(run.X_train, run.y_train, "train")]
+        if show_test:
+            sets.append(charts.points_frame(run.X_test, run.y_test, "test"))
+        table = pd.concat(sets, ignore_index=True)
+        st.session_state[POINTS] = cached = (run.X_train, show_test,
+                                             pa.Table.from_pandas(table, preserve_index=False))
+    return cached[2]
 
 
 def metrics_ui(frame: playground.Frame) -> None:
@@ -242,9 +254,14 @@ def live_view(ticking: bool) -> None:
     t = trainer()
     t.touch()
     smooth = state[key("view")] == "smooth"
+    with st.empty():  # one slot, filled or not, so the charts below keep their places
+        status_ui(t)
     run = t.view()
     frame = playground.snapshot(run, GRID, discrete=not smooth)
-    draw(frame, points_table(run), run.config, smooth)
+    show_test = state[key("show_test")]
+    if not show_test:
+        frame.mistakes = frame.mistakes[frame.mistakes["set"] == "train"]
+    draw(frame, points_table(run, show_test), run.config, smooth)
     if ticking and t.state == "idle":
         st.rerun()
 
@@ -321,8 +338,8 @@ def main() -> None:
 
     settings = {**settings, **{name: state[key(name)] for name in drawn}}
     run = sync_run(playground.to_config(settings))
-    # "view" is drawn below; reading it here keeps every setting in one dict
-    settings["view"] = state[key("view")]
+    # the view's settings are drawn below; reading them here keeps every setting in one dict
+    settings.update({name: state[key(name)] for name in hparams.names("app", "view")})
     if settings != state[FIRST_SETTINGS]:
         state[URL_WARNINGS] = []  # the link's values are no longer what is shown
     state[SETTINGS_KEY] = settings
@@ -342,7 +359,7 @@ def main() -> None:
 
     t = trainer()
     running, finished = t.running, playground.status(run) in ("done", "diverged")
-    buttons = st.columns([1, 1, 1, 2.2, 3], vertical_alignment="center")
+    buttons = st.columns([1, 1, 1, 2.2, 2, 1], vertical_alignment="center")
     buttons[0].button("Pause" if running else "Train", key="pg_train", type="primary",
                       icon=":material/pause:" if running else ":material/play_arrow:",
                       on_click=toggle_training, disabled=finished and not running,
@@ -354,13 +371,15 @@ def main() -> None:
     with buttons[3]:
         st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
                  horizontal=True, help=SETTINGS["view"].help)
-    status_ui(t)
+    buttons[4].toggle(SETTINGS["show_test"].label, key=key("show_test"),
+                      help=SETTINGS["show_test"].help)
 
     ticking = t.state != "idle"
     st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"
-                                     else "") + "; ✕: misclassified point; ● training, ■ test.")
+                                     else "") + "; ✕: misclassified point; ● training point, "
+               "■ test point (shown with the toggle above).")
 
 
 main()

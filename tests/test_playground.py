@@ -311,3 +311,30 @@ def test_a_crafted_link_is_shown_as_plain_text_not_markdown():
     assert not any("evil" in text for text in rendered_as_markdown)
     block = at.code[0].value
     assert block.count("\n") == 10 and block.endswith("… and 491 more")
+
+
+def test_new_draw_draws_other_points_and_says_so_in_the_url():
+    at = open_app()
+    before = run_of(at).X_train.clone()
+    click(at, "pg_new_draw")
+    seed = run_of(at).config.data_seed
+    assert seed != 0 and at.query_params["data_seed"] == str(seed)
+    assert not (run_of(at).X_train == before).all() and run_of(at).epoch == 0
+
+
+def chart_table(at: AppTest, name: str):
+    """The named data set ``name`` of the page's first Vega-Lite chart, as pandas."""
+    import pyarrow as pa
+
+    chart = at.get("vega_lite_chart")[0].proto
+    data = next(d.data.data for d in chart.datasets if d.name == name)
+    return pa.ipc.open_stream(data).read_all().to_pandas()
+
+
+def test_test_points_are_drawn_only_when_asked_for():
+    at = open_app()
+    assert at.toggle(key="pg_show_test").value is False
+    assert set(chart_table(at, "points")["set"]) == {"train"}
+    at.toggle(key="pg_show_test").set_value(True).run()
+    assert not at.exception and at.query_params["show_test"] == "true"
+    assert chart_table(at, "points")["set"].value_counts().to_dict() == {"train": 60, "test": 60}

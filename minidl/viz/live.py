@@ -40,7 +40,7 @@ from .boundary import CLASS_COLORS
 IMAGE, POINTS, WRONG, HISTORY = "boundary_image", "points", "wrong_points", "history"
 
 SET_SHAPES = {"train": "circle", "test": "square"}
-SET_RIMS = {"train": "white", "test": "#1a1a1a"}
+SET_RIMS = {"train": "white", "test": "#333333"}
 SET_COLORS = {"train": "#4c4c9c", "test": "#d6604d"}
 # an ✕ in Vega's unit-square path coordinates
 CROSS = "M-1,-1L1,1M1,-1L-1,1"
@@ -79,10 +79,13 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
         x=alt.X("x0:Q", **_square("x₁")), x2="x1:Q",
         y=alt.Y("y0:Q", **_square("x₂")), y2="y1:Q", url="url:N",
         opacity=alt.Opacity("opacity:Q", scale=None, legend=None))
-    note = alt.Chart(alt.NamedData(name=IMAGE)).transform_calculate(
-        cx="(datum.x0 + datum.x1) / 2", cy="(datum.y0 + datum.y1) / 2").mark_text(
-        fontSize=15, fontWeight="bold", color="#333333", tooltip=None).encode(
+    # the note: dark text on a white halo (the same text drawn first with a wide white rim)
+    note_base = alt.Chart(alt.NamedData(name=IMAGE)).transform_calculate(
+        cx="(datum.x0 + datum.x1) / 2", cy="(datum.y0 + datum.y1) / 2").encode(
         x=alt.X("cx:Q", **_square("x₁")), y=alt.Y("cy:Q", **_square("x₂")), text="note:N")
+    notes = [note_base.mark_text(fontSize=16, fontWeight="bold", tooltip=None, **style)
+             for style in ({"stroke": "white", "strokeWidth": 6, "color": "white"},
+                           {"color": "#222222"})]
     layers: list[alt.Chart] = [image]
 
     if disk is not None:
@@ -106,13 +109,13 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
     where = [alt.Tooltip("x:Q", title="x₁", format=".3f"),
              alt.Tooltip("y:Q", title="x₂", format=".3f")]
     layers.append(alt.Chart(alt.NamedData(name=POINTS)).mark_point(
-        filled=True, size=22, opacity=1.0, strokeWidth=0.8).encode(
+        filled=True, size=24, opacity=1.0, strokeWidth=0.6).encode(
         x=x, y=y, color=label_color, shape=set_shape, stroke=set_rim,
         tooltip=[*where, alt.Tooltip("label:N", title="class"), alt.Tooltip("set:N")]))
     layers.append(alt.Chart(alt.NamedData(name=WRONG)).mark_point(
         shape=CROSS, size=34, color="black", strokeWidth=1.3, filled=False).encode(
         x=x, y=y, tooltip=[*where, alt.Tooltip("set:N", title="misclassified")]))
-    layers.append(note)
+    layers += notes
 
     # "pad": the plot itself is size × size and axes / legends go around it (Streamlit's
     # default, "fit", would squeeze them into size × size and the square would not be square)
@@ -132,7 +135,7 @@ def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame,
     """
     return {
         IMAGE: pd.DataFrame({"x0": [0.0], "x1": [1.0], "y0": [0.0], "y1": [1.0],
-                             "url": [image_url], "opacity": [0.35 if note else 1.0],
+                             "url": [image_url], "opacity": [0.2 if note else 1.0],
                              "note": [note]}),
         POINTS: points,
         WRONG: wrong,

@@ -1,0 +1,104 @@
+"""The Playground in a real headless Chromium: what a visitor sees and does (issue 10).
+
+Fixtures live in ``conftest.py``; screenshots go to ``test-artifacts/``.
+"""
+
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_BROWSER=1)
+    expect = None
+
+pytestmark = pytest.mark.browser
+
+
+def metric_value(page, label: str) -> str:
+    return page.locator("[data-testid='stMetric']").filter(
+        has=page.get_by_text(label, exact=True)).locator(
+        "[data-testid='stMetricValue']").first.inner_text()
+
+
+def epoch(page) -> int:
+    return int(metric_value(page, "Epoch").split("/")[0])
+
+
+def test_the_first_screen_loads_nothing_from_other_hosts_and_invites_training(
+        chromium_browser, app_server, wait_for_app, artifacts):
+    context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    hosts = set()
+    page.on("request", lambda request: hosts.add(urlparse(request.url).hostname))
+    page.goto(app_server)
+    wait_for_app(page)
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(1)
+    page.wait_for_timeout(1500)  # fonts, favicon, images
+    page.screenshot(path=artifacts / "playground-first-screen.png")
+    assert hosts - {"127.0.0.1", None} == set(), hosts
+    # visitors get no Deploy button; the curves wait for an epoch instead of showing empty
+    assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    expect(page.get_by_text("curves appear here after the first epoch")).to_be_visible()
+    expect(page.locator("[data-testid='stAlert']")).to_have_count(0)
+    context.close()
+
+
+def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait_for_app,
+                                               artifacts):
+    context = chromium_browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    page.goto(app_server)
+    wait_for_app(page)
+    chart = page.locator("[data-testid='stVegaLiteChart']").first
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=artifacts / "playground-420px.png", full_page=True)
+    box = chart.locator("canvas, svg").first.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 420
+    context.close()
+
+
+def test_five_quick_steps_train_five_epochs(app_server, browser_page, wait_for_app):
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200&n_test=100")
+    wait_for_app(page)
+    step = page.get_by_role("button", name="Step")
+    for _ in range(5):
+        step.click()
+        page.wait_for_timeout(120)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and epoch(page) < 5:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert epoch(page) == 5
+
+
+def test_closing_the_tab_frees_its_place_to_train(fresh_app_servers, chromium_browser,
+                                                   wait_for_app, monkeypatch):
+    """With one place to train, a second visitor waits while the first trains, and trains
+    as soon as the first closes their tab."""
+    monkeypatch.setenv("MINIDL_TRAINING_SESSIONS", "1")
+    [url] = fresh_app_servers(1)
+    first, second = (chromium_browser.new_context().new_page() for _ in range(2))
+    for page in (first, second):
+        page.goto(f"{url}/?epochs=10000")
+        wait_for_app(page)
+    first.get_by_role("button", name="Train").click()
+    first.get_by_role("button", name="Pause").wait_for()
+    expect(first.locator("[data-testid='stMetricValue']").first).not_to_have_text(
+        "0 / 10000", timeout=30_000)
+    second.get_by_role("button", name="Train").click()
+    expect(second.get_by_text("Waiting for a free place to train")).to_be_visible()
+    assert epoch(second) == 0
+    first.context.close()
+    expect(second.get_by_text("Waiting for a free place to train")).to_have_count(
+        0, timeout=30_000)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and epoch(second) == 0:
+        time.sleep(0.2)
+    assert epoch(second) > 0
+    second.context.close()
