@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, fields, make_dataclass
 import pandas as pd
 import torch
 
-from . import data, hparams, nn, optim
+from . import data, health, hparams, nn, optim
 
 Callback = Callable[[int, dict], "bool | None"]
 
@@ -140,7 +140,9 @@ class Run:
 
     Attributes: ``model``, ``optimizer``, ``epoch`` (epochs done), ``history``
     (one dict of metrics per epoch), ``diverged`` (the loss became NaN/inf or passed
-    ``DIVERGED_LOSS``).
+    ``DIVERGED_LOSS``), ``health`` (with ``track_health``: one dict per layer per epoch,
+    ``epoch`` plus ``minidl.health.statistics``; one extra forward and backward pass over
+    the training set per epoch).
     """
 
     config: Config
@@ -148,6 +150,8 @@ class Run:
     # (X_train, y_train, X_test, y_test) already drawn for this config (e.g. cached by
     # the app); None draws them with ``data.train_test``
     data_sets: tuple | None = field(default=None, repr=False)
+    track_health: bool = True
+    health: list[dict] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -168,6 +172,7 @@ class Run:
         self.diverged = False
         self._epoch_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # epoch in progress
         self._cursor = 0
+        self._epoch_start: list[torch.Tensor] | None = None  # parameters as the epoch began
 
     def set_hyperparameters(self, **values) -> None:
         """Change any setting that needs no fresh run (optimizer, its hyperparameters, batch
@@ -202,6 +207,7 @@ class Run:
             order = (torch.randperm(n, generator=self.generator) if self.config.shuffle
                      else torch.arange(n))
             self._epoch_rows, self._cursor = (self.inputs_train[order], self.T_train[order]), 0
+            self._epoch_start = health.snapshot(self.model) if self.track_health else None
         X, T = self._epoch_rows
         started = clock()
         while self._cursor < len(X):
@@ -213,6 +219,9 @@ class Run:
                 return None
         self._epoch_rows = None
         self.epoch += 1
+        if self.track_health:
+            self.health.extend({"epoch": self.epoch, **row} for row in health.statistics(
+                self.model, self.loss, self.inputs_train, self.T_train, self._epoch_start))
         metrics = self.metrics()
         self.diverged = diverged(metrics["train_loss"]) or not all(
             math.isfinite(v) for v in metrics.values())
