@@ -101,12 +101,20 @@ def test_tooltips_name_their_fields_and_never_show_a_data_url():
 def test_unit_tooltip_values_are_the_maps_statistics():
     m = model([2, 4, 2], "relu")
     units = network.network_data(m, 420)[network.UNITS]
-    values = network.unit_values(m, None, min(24, network.layout((2, 4, 2), 420).unit))
+    values = network.unit_values(m, None, 24)  # the default grid, whatever the unit's size
     hidden = units[units["column"] == 1]
     assert list(hidden["mean"]) == pytest.approx(values[1].mean(0).tolist(), rel=1e-5)
     assert list(hidden["max"]) == pytest.approx(values[1].amax(0).tolist(), rel=1e-5)
     assert list(hidden["bias"]) == pytest.approx(health.layers(m)[0][0].bias.tolist())
     assert units["bias"][:2].isna().all()  # inputs have none
+
+
+def test_unit_statistics_do_not_depend_on_the_drawing_size():
+    m = model([2, 30, 2])
+    small, large = (network.network_data(m, w)[network.UNITS] for w in (200, 900))
+    assert network.layout((2, 30, 2), 200).unit < network.layout((2, 30, 2), 900).unit
+    assert list(small["mean"]) == list(large["mean"])
+    assert decode_png(small["url"][5]).shape[0] < decode_png(large["url"][5]).shape[0]
 
 
 def test_all_maps_come_from_one_forward_pass_of_the_grid():

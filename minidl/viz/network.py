@@ -168,13 +168,17 @@ def network_data(model: nn.Sequential, width: int = 420,
     if len(input_names) != sizes[0]:
         raise ValueError(f"{len(input_names)} input names for {sizes[0]} inputs")
     plan = layout(sizes, width, max_height)
-    pixels = max(4, min(resolution, plan.unit))  # no more cells than the square has pixels
-    columns = unit_values(model, encode, pixels)
+    columns = unit_values(model, encode, resolution)
+    # pictures no finer than the square has pixels (smaller PNGs for small units), by taking
+    # the nearest grid cells; the tooltip's statistics use the whole grid
+    pixels = max(4, min(resolution, plan.unit))
+    cells = ((torch.arange(pixels) + 0.5) * resolution / pixels).long()
+    picked = (cells.unsqueeze(1) * resolution + cells).reshape(-1)
     kinds = ["input"] + [_activation_name(act) for _, act in found]
     titles = _column_titles(len(sizes))
     # every unit's picture in one colouring pass: (units, pixels, pixels, 3)
     shown = torch.cat([_shown(v, kinds[c], c, len(columns), output_range)
-                       for c, v in enumerate(columns)], dim=1)
+                       for c, v in enumerate(columns)], dim=1)[picked]
     urls = _png_urls(boundary.colorize(shown.t().reshape(-1, pixels, pixels)))
     values = torch.cat(columns, dim=1)
 
@@ -386,6 +390,7 @@ def health_chart(activation: str = "tanh", width: int = 420, height: int = 130,
                     scale=alt.Scale(type="log") if log else alt.Scale(domain=[0, 100]),
                     axis=alt.Axis(format="~g" if log else "d")),
             color=alt.Color("layer:N", title="layer", sort=None,
+                            scale=alt.Scale(scheme="dark2"),
                             legend=alt.Legend(orient="top", columns=4)),
             tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("layer:N"),
                      alt.Tooltip(f"{field}:Q", title=title, format=TOOLTIP_FORMAT)],
