@@ -208,30 +208,3 @@ def test_the_large_map_of_a_selected_unit():
     for bad in ("9:0", "1:3", "x", "1"):
         with pytest.raises(ValueError, match="Invalid unit"):
             network.unit_image(m, bad)
-
-
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "identity"])
-def test_health_chart_has_a_panel_per_statistic(activation):
-    run = Run(Config(activation=activation, hidden=(4, 3), n_train=40, n_test=10, epochs=2))
-    run.fit()
-    spec = network.health_spec(activation, 420)
-    panels = network.health_panels(activation)
-    assert len(spec["concat"]) == len(panels)
-    share = {"relu": "dead ReLU units (%)", "identity": None}.get(activation,
-                                                                  "saturated units (%)")
-    titles = [p["title"]["text"] for p in spec["concat"]]
-    assert (share in titles) if share else len(titles) == 3
-    full = live.with_data(spec, {k: v.to_dict("records")
-                                 for k, v in network.health_data(run.health).items()})
-    alt.ConcatChart.from_dict(json.loads(json.dumps(full, default=str)))
-    for panel in spec["concat"]:
-        tip = panel["encoding"]["tooltip"][-1]
-        assert tip["format"] == network.TOOLTIP_FORMAT
-
-
-def test_health_data_has_one_row_per_layer_and_epoch():
-    run = Run(Config(hidden=(4,), n_train=30, n_test=10, epochs=3))
-    run.fit()
-    frame = network.health_data(run.health)[network.HEALTH]
-    assert len(frame) == 6 and set(frame["layer"]) == {"hidden 1", "output"}
-    assert network.health_data([])[network.HEALTH].empty

@@ -92,6 +92,20 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
             + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
 
 
+def png_urls(rgb: torch.Tensor) -> list[str]:
+    """``(n, h, w, 3)`` uint8 → ``n`` PNG data URLs: ``png_bytes`` for many small pictures
+    at once (the network diagram's units), the scanlines of all laid out in one copy."""
+    n, h, w, _ = rgb.shape
+    # filter byte 0 ("none") before each scanline
+    raw = torch.cat([torch.zeros(n, h, 1, dtype=torch.uint8), rgb.reshape(n, h, 3 * w)],
+                    dim=2).numpy()
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    end = png_chunk(b"IEND", b"")
+    signature = b"\x89PNG\r\n\x1a\n"
+    return [data_url(signature + header + png_chunk(b"IDAT", zlib.compress(picture.tobytes(), 6))
+                     + end) for picture in raw]
+
+
 def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 

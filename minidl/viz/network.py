@@ -1,4 +1,4 @@
-"""The network diagram (inputs → hidden units → outputs) and the layer-health chart.
+"""The network diagram: inputs → hidden units → outputs, live.
 
 Diagram: one column per layer, one small square per unit showing the unit's
 activation over the input square ``[0, 1]²`` as a tiny PNG, links between
@@ -20,16 +20,11 @@ swaps in the tables from ``network_data`` (``live.with_data``).  Clicking a unit
 selects it (point selection ``SELECT`` on the field ``unit``);
 ``selected_unit(event)`` reads Streamlit's selection and ``unit_image`` draws
 that unit's map large.
-
-Health: ``health_chart`` draws ``minidl.health`` statistics over epochs as small
-multiples, one line per layer.
 """
 
 from __future__ import annotations
 
 import math
-import struct
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,7 +37,7 @@ import torch
 from .. import health, nn
 from . import boundary
 
-UNITS, LINKS, HEALTH = "network_units", "network_links", "layer_health"
+UNITS, LINKS = "network_units", "network_links"
 SELECT = "unit_pick"   # the point selection's name: Streamlit reports it under this key
 POSITIVE, NEGATIVE = boundary.CLASS_COLORS[1], boundary.CLASS_COLORS[0]
 INPUT_NAMES = ("x₁", "x₂")
@@ -129,20 +124,6 @@ def unit_values(model: nn.Sequential, encode: Callable[[torch.Tensor], torch.Ten
     return [inputs, *health.layer_outputs(model, inputs)]
 
 
-def _png_urls(rgb: torch.Tensor) -> list[str]:
-    """``(n, h, w, 3)`` uint8 → ``n`` PNG data URLs (``boundary.png_bytes``, batched: the
-    scanlines of all pictures are laid out at once, then each is compressed)."""
-    n, h, w, _ = rgb.shape
-    raw = np.zeros((n, h, 1 + 3 * w), dtype=np.uint8)  # filter byte 0 before each scanline
-    raw[:, :, 1:] = rgb.reshape(n, h, 3 * w).numpy()
-    header = boundary.png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    end = boundary.png_chunk(b"IEND", b"")
-    signature = b"\x89PNG\r\n\x1a\n"
-    return [boundary.data_url(signature + header
-                              + boundary.png_chunk(b"IDAT", zlib.compress(picture.tobytes(), 6))
-                              + end) for picture in raw]
-
-
 def default_links(sizes: Sequence[int]) -> int:
     """Links drawn into each unit: 8, or fewer when the tallest layer has over 16 units
     (2 for 64-unit layers), so that a diagram of wide layers stays readable."""
@@ -179,7 +160,7 @@ def network_data(model: nn.Sequential, width: int = 420,
     # every unit's picture in one colouring pass: (units, pixels, pixels, 3)
     shown = torch.cat([_shown(v, kinds[c], c, len(columns), output_range)
                        for c, v in enumerate(columns)], dim=1)[picked]
-    urls = _png_urls(boundary.colorize(shown.t().reshape(-1, pixels, pixels)))
+    urls = boundary.png_urls(boundary.colorize(shown.t().reshape(-1, pixels, pixels)))
     values = torch.cat(columns, dim=1)
 
     column = np.repeat(np.arange(len(sizes)), sizes)
@@ -328,84 +309,12 @@ def unit_image(model: nn.Sequential, unit: str,
     try:
         column, index = (int(part) for part in unit.split(":"))
         columns = unit_values(model, encode, resolution)
-        values = columns[column][:, index:index + 1]
-        if column < 0 or values.shape[1] != 1:
+        if column < 0 or index < 0 or index >= columns[column].shape[1]:
             raise IndexError
     except (ValueError, IndexError, AttributeError):
         raise ValueError(f"Invalid unit (unit): {unit!r} (expected 'column:index' of this "
                          f"network)") from None
-    kinds = ["input"] + [_activation_name(act) for _, act in health.layers(model)]
-    if column == 0:
-        shown = values / values.abs().amax().clamp(min=1e-12)
-    elif column == len(columns) - 1:
-        shown = _shown(columns[column], kinds[column], column, len(columns),
-                       output_range)[:, index:index + 1]
-    elif kinds[column] in ("Tanh", "Sigmoid"):
-        shown = _shown(values, kinds[column], column, len(columns), output_range)
-    else:  # like the diagram: scaled by the layer's largest |value|
-        shown = values / columns[column].abs().amax().clamp(min=1e-12)
+    kind = "input" if column == 0 else _activation_name(health.layers(model)[column - 1][1])
+    shown = _shown(columns[column], kind, column, len(columns), output_range)[:, index]
     return boundary.data_url(boundary.png_bytes(
         boundary.colorize(shown.reshape(resolution, resolution))))
-
-
-# ---------------------------------------------------------------- layer health
-
-HEALTH_PANELS = {
-    "grad_norm": ("gradient norm ‖∇θ‖", True),
-    "weight_norm": ("weight norm ‖θ‖", True),
-    "update_ratio": ("update / weight ‖Δθ‖/‖θ‖ per epoch", True),
-    "dead_share": ("dead ReLU units (%)", False),
-    "saturated_share": ("saturated units (%)", False),
-}
-
-
-def health_panels(activation: str) -> tuple[str, ...]:
-    """The statistics worth a panel for ``activation`` (a share only where it is defined)."""
-    share = {"relu": ("dead_share",), "tanh": ("saturated_share",),
-             "sigmoid": ("saturated_share",)}.get(activation.lower(), ())
-    return ("grad_norm", "weight_norm", "update_ratio", *share)
-
-
-def health_chart(activation: str = "tanh", width: int = 420, height: int = 130,
-                 columns: int | None = None) -> alt.ConcatChart:
-    """Small multiples of ``minidl.health`` statistics over epochs, one line per layer;
-    norms and ratios on log scales, shares in percent.  Reads ``HEALTH``
-    (``health_data(run.health)``).  ``width`` is the whole chart's; panels sit
-    ``columns`` abreast (default: 2 when ``width`` ≥ 560, else 1)."""
-    panels = health_panels(activation)
-    columns = columns or (2 if width >= 560 else 1)
-    panel_width = max(100, int((width - 70 * columns) / columns))
-    charts = []
-    for stat in panels:
-        title, log = HEALTH_PANELS[stat]
-        value = f"datum.{stat}"
-        base = alt.Chart(alt.NamedData(name=HEALTH)).transform_filter(
-            f"isValid({value}) && isFinite({value})" + (f" && {value} > 0" if log else ""))
-        if not log:
-            base = base.transform_calculate(percent=f"100 * {value}")
-        field = stat if log else "percent"
-        charts.append(base.mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.6).encode(
-            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-            y=alt.Y(f"{field}:Q", title=None,
-                    scale=alt.Scale(type="log") if log else alt.Scale(domain=[0, 100]),
-                    axis=alt.Axis(format="~g" if log else "d")),
-            color=alt.Color("layer:N", title="layer", sort=None,
-                            scale=alt.Scale(scheme="dark2"),
-                            legend=alt.Legend(orient="top", columns=4)),
-            tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("layer:N"),
-                     alt.Tooltip(f"{field}:Q", title=title, format=TOOLTIP_FORMAT)],
-        ).properties(title=alt.TitleParams(title, fontSize=11, anchor="start"),
-                     width=panel_width, height=height))
-    return alt.concat(*charts, columns=columns).resolve_scale(color="shared")
-
-
-@lru_cache(maxsize=16)
-def health_spec(activation: str = "tanh", width: int = 420, height: int = 130) -> dict:
-    """``health_chart`` as a Vega-Lite dict, built once (fill it with ``live.with_data``)."""
-    return health_chart(activation, width, height).to_dict()
-
-
-def health_data(rows: Sequence[Mapping] | pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The table ``health_chart`` reads: ``Run.health`` (one row per layer per epoch)."""
-    frame = pd.DataFrame(rows, columns=["epoch", "layer", "units", *health.STATISTICS])
-    return {HEALTH: frame}
