@@ -11,6 +11,9 @@ none: it is the output layer).  For layer ``l`` with parameters
 - ``update_ratio``: ``‖θ_l(end) − θ_l(start)‖₂ / ‖θ_l(start)‖₂`` over the epoch — how
   far the epoch's steps moved the layer, relative to its size (≈1e-3 per step is
   the usual rule of thumb; 1e-6 means the layer is not learning);
+- ``spread``: how much the layer's units tell the training points apart — the
+  standard deviation of each unit's output over the training set, averaged over
+  the units (near 0: the layer passes on almost nothing of the input);
 - ``dead_share`` (ReLU layers): the share of units whose output is 0 on *every*
   training point — no gradient reaches their weights, so they stay dead;
 - ``saturated_share`` (Tanh / Sigmoid layers): the share of units that are
@@ -35,7 +38,8 @@ TANH_SATURATED = 0.97       # |y| above this: tanh's slope is under 6 % of its p
 SIGMOID_SATURATED = 0.97    # y above this or below 1 − this: slope under 12 % of its peak
 SATURATED_POINTS = 0.5      # "most training points": more than half of them
 
-STATISTICS = ("grad_norm", "weight_norm", "update_ratio", "dead_share", "saturated_share")
+STATISTICS = ("grad_norm", "weight_norm", "update_ratio", "spread", "dead_share",
+              "saturated_share")
 
 
 def layers(model: nn.Sequential) -> list[tuple[nn.Linear, nn.Module | None]]:
@@ -121,6 +125,7 @@ def statistics(model: nn.Sequential, loss: nn.LossMSE, x: torch.Tensor, target: 
             "grad_norm": float(_flat_grad(linear).norm()),
             "weight_norm": weight_norm,
             "update_ratio": update,
+            "spread": float(out.std(dim=0).mean()) if out.shape[0] > 1 else math.nan,
             "dead_share": dead_share(out) if isinstance(activation, nn.ReLU) else math.nan,
             "saturated_share": (saturated_share(out, activation)
                                 if isinstance(activation, (nn.Tanh, nn.Sigmoid)) else math.nan),

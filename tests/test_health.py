@@ -142,7 +142,8 @@ def test_recording_health_does_not_change_training():
 
 def test_sigmoid_plateau_shows_as_vanishing_gradients_in_the_first_layer():
     """The report's Sigmoid run (Xavier gain 1, SGD lr 0.01) against Tanh: the first layer's
-    gradient is orders of magnitude smaller, and shrinks layer by layer towards the input."""
+    gradient is orders of magnitude smaller, and shrinks layer by layer towards the input;
+    going forward, what the units tell apart shrinks layer by layer too."""
     def first_epochs(activation: str) -> list[dict]:
         run = Run(Config(activation=activation, epochs=2, n_train=300, n_test=50))
         run.fit()
@@ -152,3 +153,15 @@ def test_sigmoid_plateau_shows_as_vanishing_gradients_in_the_first_layer():
     assert sigmoid[0]["grad_norm"] < tanh[0]["grad_norm"] / 10
     grads = [r["grad_norm"] for r in sigmoid]
     assert grads == sorted(grads)  # smaller the further from the output
+    spreads = [r["spread"] for r in sigmoid[:-1]]
+    assert spreads == sorted(spreads, reverse=True)
+    assert sigmoid[-2]["spread"] < tanh[-2]["spread"] / 10
+
+
+def test_spread_is_the_mean_over_units_of_their_spread_over_points():
+    w1, b1 = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]), torch.tensor([0.0, 0.0, 5.0])
+    model = model_of([(w1, b1), (torch.ones(2, 3), torch.zeros(2))], "identity")
+    x = square_points(500)
+    rows = health.statistics(model, nn.LossMSE(), x, torch.zeros(500, 2))
+    expected = (x[:, 0].std() + (2 * x[:, 1]).std() + 0.0) / 3
+    assert rows[0]["spread"] == pytest.approx(float(expected), rel=1e-5)

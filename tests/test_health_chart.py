@@ -18,7 +18,7 @@ def test_health_chart_has_a_panel_per_statistic(activation):
     share = {"relu": "dead ReLU units (%)", "identity": None}.get(activation,
                                                                   "saturated units (%)")
     titles = [p["title"]["text"] for p in spec["concat"]]
-    assert (share in titles) if share else len(titles) == 3
+    assert (share in titles) if share else len(titles) == 4
     full = live.with_data(spec, {k: v.to_dict("records")
                                  for k, v in health_chart.data(run.health).items()})
     alt.ConcatChart.from_dict(json.loads(json.dumps(full, default=str)))

@@ -1,9 +1,10 @@
 """The layer-health chart: ``minidl.health`` statistics over epochs, one line per layer.
 
-Small multiples, one panel per statistic: gradient norm, weight norm and the
-update-to-weight ratio on log scales (they span decades: the point is to see
-a layer whose gradient is 1000× smaller than its neighbours'), and the share
-of dead (ReLU) or saturated (Tanh / Sigmoid) units in percent.  Like the live
+Small multiples, one panel per statistic: gradient norm, update-to-weight
+ratio, spread of the units' outputs and weight norm on log scales (they span
+decades: the point is to see a layer whose gradient is 1000× smaller than its
+neighbours'), and the share of dead (ReLU) or saturated (Tanh / Sigmoid) units
+in percent.  Like the live
 charts (``minidl.viz.live``) it reads a named data set, so a live view builds
 the spec once (``spec``) and swaps in ``data(run.health)`` every frame.
 """
@@ -25,6 +26,7 @@ PANELS = {
     "grad_norm": ("gradient norm ‖∇θ‖", True),
     "weight_norm": ("weight norm ‖θ‖", True),
     "update_ratio": ("update / weight ‖Δθ‖/‖θ‖ per epoch", True),
+    "spread": ("spread of unit outputs over the data", True),
     "dead_share": ("dead ReLU units (%)", False),
     "saturated_share": ("saturated units (%)", False),
 }
@@ -34,7 +36,7 @@ def panels(activation: str) -> tuple[str, ...]:
     """The statistics worth a panel for ``activation`` (a share only where it is defined)."""
     share = {"relu": ("dead_share",), "tanh": ("saturated_share",),
              "sigmoid": ("saturated_share",)}.get(activation.lower(), ())
-    return ("grad_norm", "weight_norm", "update_ratio", *share)
+    return ("grad_norm", "update_ratio", "spread", "weight_norm", *share)
 
 
 def health_chart(activation: str = "tanh", width: int = 420, height: int = 130,
