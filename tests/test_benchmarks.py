@@ -72,7 +72,7 @@ def test_listing():
 
 
 def test_network_diagram():
-    out = run_benchmark("network_diagram", "--repeats", "2", "--epochs", "1", timeout=120)
+    out = run_benchmark("network_diagram", "--repeats", "2", "--epochs", "2", timeout=120)
     lines = re.findall(r"^\s+2-\S+\s+width \d+: diagram .* ratio\s+\d+\.\d\dx$", out, re.M)
     assert len(lines) == 4, out
     assert len(re.findall(r"^\s+batch\s+\d+: with .* ratio\s+\d+\.\d\dx$", out, re.M)) == 2

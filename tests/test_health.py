@@ -121,7 +121,8 @@ def test_update_ratio_is_the_relative_change_since_the_snapshot():
 
 
 def test_run_records_health_per_layer_per_epoch():
-    run = Run(Config(hidden=(6, 4), n_train=60, n_test=20, epochs=3, batch_size=10))
+    run = Run(Config(hidden=(6, 4), n_train=60, n_test=20, epochs=3, batch_size=10),
+              health_share=math.inf)
     run.fit()
     assert [(r["epoch"], r["layer"]) for r in run.health] == [
         (e, name) for e in (1, 2, 3) for name in ("hidden 1", "hidden 2", "output")]
@@ -131,13 +132,20 @@ def test_run_records_health_per_layer_per_epoch():
 def test_recording_health_does_not_change_training():
     config = Config(hidden=(6, 4), n_train=60, n_test=20, epochs=3, batch_size=7,
                     optimizer="adam", lr=0.01)
-    tracked, bare = Run(config), Run(config, track_health=False)
+    tracked, bare = Run(config, health_share=math.inf), Run(config, track_health=False)
     tracked.fit()
     bare.fit()
     assert bare.health == [] and len(tracked.health) == 9
     assert tracked.history == bare.history
     assert all(torch.equal(a, b) for (a, _), (b, _) in zip(tracked.model.param(),
                                                             bare.model.param()))
+
+
+def test_health_records_skip_epochs_past_their_share_of_the_time():
+    run = Run(Config(hidden=(4,), n_train=40, n_test=10, epochs=5, batch_size=40),
+              health_share=0.0)
+    run.fit()
+    assert sorted({r["epoch"] for r in run.health}) == [1, 5]  # the first and the last
 
 
 def test_sigmoid_plateau_shows_as_vanishing_gradients_in_the_first_layer():

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import health, nn
+from .. import data, health, nn
 from . import boundary
 
 UNITS, LINKS = "network_units", "network_links"
@@ -102,10 +102,7 @@ def _shown(values: torch.Tensor, kind: str, column: int, columns: int,
     if column == columns - 1:  # output k: how strongly it votes for class k
         low, high = output_range
         centred = (values - (low + high) / 2) / ((high - low) / 2)
-        sign = torch.full((values.shape[1],), 1.0)
-        if values.shape[1] == 2:
-            sign[0] = -1.0
-        return centred * sign
+        return centred * torch.tensor([-1.0, 1.0] if values.shape[1] == 2 else [1.0])
     if kind == "Tanh":
         return values
     if kind == "Sigmoid":
@@ -180,37 +177,27 @@ def network_data(model: nn.Sequential, width: int = 420,
         "mean": values.mean(0).numpy(), "min": values.amin(0).numpy(),
         "max": values.amax(0).numpy(), "bias": bias, "url": urls})
 
-    largest = max(float(linear.weight.abs().max()) for linear, _ in found)
-    largest = largest if math.isfinite(largest) and largest > 0 else 1.0
-    thickest = min(4.0, max(1.0, 0.35 * plan.unit))
     first = np.cumsum((0, *sizes))  # row of each column's first unit in ``units``
-    parts: dict[str, list] = {k: [] for k in ("x", "x2", "y", "y2", "weight", "source",
-                                              "target", "between")}
+    sources, targets, weights, between = [], [], [], []
     for c, (linear, _) in enumerate(found):  # column c → column c + 1, w : (out, in)
         w = linear.weight
         k = min(max_links or default_links(sizes), w.shape[1])
         source = torch.nan_to_num(w.abs(), nan=0.0).topk(k, dim=1).indices
-        weight = w.gather(1, source).reshape(-1).numpy()
-        source = source.reshape(-1).numpy()
-        target = np.repeat(np.arange(w.shape[0]), k)
-        parts["x"].append(np.full(len(source), plan.x[c] + half))
-        parts["x2"].append(np.full(len(source), plan.x[c + 1] - half))
-        parts["y"].append(centre_y[first[c] + source])
-        parts["y2"].append(centre_y[first[c + 1] + target])
-        parts["weight"].append(weight)
-        parts["source"].append(first[c] + source)
-        parts["target"].append(first[c + 1] + target)
-        parts["between"].append(np.full(len(source), f"{titles[c]} → {titles[c + 1]}"))
-    link = {k: np.concatenate(v) for k, v in parts.items()}
-    weight = link["weight"]
-    strength = np.clip(np.nan_to_num(np.abs(weight)) / largest, 0.0, 1.0)
+        weights.append(w.gather(1, source).reshape(-1).numpy())
+        sources.append(first[c] + source.reshape(-1).numpy())
+        targets.append(first[c + 1] + np.repeat(np.arange(w.shape[0]), k))
+        between += [f"{titles[c]} → {titles[c + 1]}"] * (k * w.shape[0])
+    source, target, weight = (np.concatenate(t) for t in (sources, targets, weights))
+    strength = np.nan_to_num(np.abs(weight))
+    strength = strength / strength.max() if strength.max() > 0 else strength
+    thickest = min(4.0, max(1.0, 0.35 * plan.unit))
     name_of = np.asarray(names)
     links = pd.DataFrame({
-        "x": link["x"], "x2": link["x2"], "y": link["y"], "y2": link["y2"], "weight": weight,
+        "x": centre_x[source] + half, "x2": centre_x[target] - half,
+        "y": centre_y[source], "y2": centre_y[target], "weight": weight,
         "sign": np.where(weight >= 0, "positive", "negative"),
         "stroke": 0.3 + (thickest - 0.3) * strength,
-        "source": name_of[link["source"]], "target": name_of[link["target"]],
-        "between": link["between"]})
+        "source": name_of[source], "target": name_of[target], "between": between})
     return {UNITS: units, LINKS: links}
 
 
@@ -280,6 +267,14 @@ def model_sizes(model: nn.Sequential) -> tuple[int, ...]:
     """``(inputs, hidden widths…, outputs)``: the diagram's columns."""
     found = health.layers(model)
     return (found[0][0].in_features, *(linear.out_features for linear, _ in found))
+
+
+def run_options(run) -> dict:
+    """``encode`` and ``output_range`` of a ``minidl.train.Run``, for ``network_data`` and
+    ``unit_image``: its input encoding and its training targets' range."""
+    scale, shift = data.target_affine(run.config.targets)
+    inputs = run.config.inputs
+    return {"encode": lambda X: data.encode_inputs(X, inputs), "output_range": (shift, shift + scale)}
 
 
 def selected_unit(event: Mapping | None) -> str | None:
