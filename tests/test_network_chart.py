@@ -208,3 +208,15 @@ def test_the_large_map_of_a_selected_unit():
     for bad in ("9:0", "1:3", "x", "1"):
         with pytest.raises(ValueError, match="Invalid unit"):
             network.unit_image(m, bad)
+
+
+@pytest.mark.parametrize("targets, expected", [("one_hot", (0.0, 1.0)), ("signed", (-1.0, 1.0))])
+def test_run_options_carry_the_runs_encoding_and_targets(targets, expected):
+    run = Run(Config(hidden=(3,), n_train=20, n_test=10, inputs="standardised",
+                     targets=targets))
+    options = network.run_options(run)
+    assert options["output_range"] == expected
+    X = boundary.grid(4)
+    assert torch.equal(options["encode"](X), data.encode_inputs(X, "standardised"))
+    assert network.unit_image(run.model, "2:1", resolution=8, **options).startswith(
+        "data:image/png;base64,")
