@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, fields, make_dataclass
 import pandas as pd
 import torch
 
-from . import data, hparams, nn, optim
+from . import data, health, hparams, nn, optim
 
 Callback = Callable[[int, dict], "bool | None"]
 
@@ -140,7 +140,11 @@ class Run:
 
     Attributes: ``model``, ``optimizer``, ``epoch`` (epochs done), ``history``
     (one dict of metrics per epoch), ``diverged`` (the loss became NaN/inf or passed
-    ``DIVERGED_LOSS``).
+    ``DIVERGED_LOSS``), ``health`` (with ``track_health``: one dict per layer per recorded
+    epoch, ``epoch`` plus ``minidl.health.statistics``).  A record costs one forward and
+    backward pass over the training set — next to nothing at batch 1, as much as the epoch
+    itself at full batch — so epochs go unrecorded while the records have taken over
+    ``health_share`` of the training time (the first and the last epoch always are).
     """
 
     config: Config
@@ -148,6 +152,9 @@ class Run:
     # (X_train, y_train, X_test, y_test) already drawn for this config (e.g. cached by
     # the app); None draws them with ``data.train_test``
     data_sets: tuple | None = field(default=None, repr=False)
+    track_health: bool = True
+    health_share: float = 0.1
+    health: list[dict] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -168,6 +175,8 @@ class Run:
         self.diverged = False
         self._epoch_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # epoch in progress
         self._cursor = 0
+        self._epoch_start: list[torch.Tensor] | None = None  # parameters as the epoch began
+        self._seconds = {"train": 0.0, "health": 0.0}  # what health_share compares
 
     def set_hyperparameters(self, **values) -> None:
         """Change any setting that needs no fresh run (optimizer, its hyperparameters, batch
@@ -202,23 +211,38 @@ class Run:
             order = (torch.randperm(n, generator=self.generator) if self.config.shuffle
                      else torch.arange(n))
             self._epoch_rows, self._cursor = (self.inputs_train[order], self.T_train[order]), 0
+            self._epoch_start = health.snapshot(self.model) if self.track_health else None
         X, T = self._epoch_rows
-        started = clock()
+        started, wall = clock(), time.perf_counter()
         while self._cursor < len(X):
             stop = self._cursor + self.config.batch_size
             train_step(self.model, self.loss, self.optimizer, X[self._cursor:stop],
                        T[self._cursor:stop])
             self._cursor = stop
             if clock() - started >= max_seconds and self._cursor < len(X):
+                self._seconds["train"] += time.perf_counter() - wall
                 return None
+        self._seconds["train"] += time.perf_counter() - wall
         self._epoch_rows = None
         self.epoch += 1
+        if self.track_health:
+            self._record_health()
         metrics = self.metrics()
         self.diverged = diverged(metrics["train_loss"]) or not all(
             math.isfinite(v) for v in metrics.values())
         metrics["diverged"] = self.diverged
         self.history.append(metrics)
         return metrics
+
+    def _record_health(self) -> None:
+        seconds = self._seconds
+        if (self.epoch not in (1, self.config.epochs)
+                and seconds["health"] > self.health_share * seconds["train"]):
+            return
+        wall = time.perf_counter()
+        self.health.extend({"epoch": self.epoch, **row} for row in health.statistics(
+            self.model, self.loss, self.inputs_train, self.T_train, self._epoch_start))
+        seconds["health"] += time.perf_counter() - wall
 
     def train_epoch(self) -> dict:
         """Train to the end of the current epoch and return its metrics."""

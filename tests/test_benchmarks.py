@@ -26,7 +26,8 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 
 
 def test_every_benchmark_has_a_test():
-    tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing"}
+    tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
+              "network_diagram"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -68,3 +69,10 @@ def test_listing():
     assert re.search(r"^list_jobs of 20 sweeps: reading every file \d+\.\d+ s, cached", out,
                      re.M), out
     assert re.search(r"the saved sweeps cost -?\d+\.\d+ s per rerun", out), out
+
+
+def test_network_diagram():
+    out = run_benchmark("network_diagram", "--repeats", "2", "--epochs", "2", timeout=120)
+    lines = re.findall(r"^\s+2-\S+\s+width \d+: diagram .* ratio\s+\d+\.\d\dx$", out, re.M)
+    assert len(lines) == 4, out
+    assert len(re.findall(r"^\s+batch\s+\d+: with .* ratio\s+\d+\.\d\dx$", out, re.M)) == 2

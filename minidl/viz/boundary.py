@@ -80,14 +80,30 @@ def png_bytes(rgb: torch.Tensor) -> bytes:
     h, w, _ = rgb.shape
     # every scanline starts with filter byte 0 ("none")
     raw = torch.cat([torch.zeros(h, 1, dtype=torch.uint8), rgb.reshape(h, w * 3)], dim=1)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw.numpy().tobytes(), 6)) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+            + png_chunk(b"IDAT", zlib.compress(raw.numpy().tobytes(), 6))
+            + png_chunk(b"IEND", b""))
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC of type and body."""
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+
+def png_urls(rgb: torch.Tensor) -> list[str]:
+    """``(n, h, w, 3)`` uint8 → ``n`` PNG data URLs: ``png_bytes`` for many small pictures
+    at once (the network diagram's units), the scanlines of all laid out in one copy."""
+    n, h, w, _ = rgb.shape
+    # filter byte 0 ("none") before each scanline
+    raw = torch.cat([torch.zeros(n, h, 1, dtype=torch.uint8), rgb.reshape(n, h, 3 * w)],
+                    dim=2).numpy()
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    end = png_chunk(b"IEND", b"")
+    signature = b"\x89PNG\r\n\x1a\n"
+    return [data_url(signature + header + png_chunk(b"IDAT", zlib.compress(picture.tobytes(), 6))
+                     + end) for picture in raw]
 
 
 def data_url(png: bytes) -> str:

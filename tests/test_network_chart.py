@@ -1,0 +1,222 @@
+import base64
+import json
+import math
+import struct
+import zlib
+
+import altair as alt
+import pytest
+import torch
+
+from minidl import data, health, nn
+from minidl.train import Config, Run
+from minidl.viz import boundary, live, network
+
+
+def decode_png(url: str) -> torch.Tensor:
+    """A data URL of an 8-bit RGB PNG → ``(h, w, 3)`` uint8."""
+    raw = base64.b64decode(url.split(",", 1)[1])
+    w, h = struct.unpack(">II", raw[16:24])
+    pos, body = 8, b""
+    while pos < len(raw):
+        length = struct.unpack(">I", raw[pos:pos + 4])[0]
+        if raw[pos + 4:pos + 8] == b"IDAT":
+            body += raw[pos + 8:pos + 8 + length]
+        pos += length + 12
+    rows = torch.frombuffer(bytearray(zlib.decompress(body)), dtype=torch.uint8).view(h, -1)
+    assert bool((rows[:, 0] == 0).all())  # filter "none" on every scanline
+    return rows[:, 1:].reshape(h, w, 3)
+
+
+def model(sizes: list[int], activation: str = "tanh", seed: int = 0) -> nn.Sequential:
+    m = nn.mlp(sizes, activation)
+    m.init_params("xavier", gain=1.0, generator=torch.Generator().manual_seed(seed))
+    return m
+
+
+def layers_of(spec: dict) -> dict[str, dict]:
+    """The spec's layers by mark type (the diagram has one of each but text)."""
+    return {layer["mark"]["type"]: layer for layer in spec["layer"]}
+
+
+@pytest.mark.parametrize("sizes", [[2, 25, 25, 25, 2], [2, 3, 2], [2] + [64] * 6 + [2],
+                                   [7, 8, 4, 2]])
+def test_units_and_links_match_the_architecture(sizes):
+    names = tuple(f"f{i}" for i in range(sizes[0]))
+    # seven inputs: x₁, x₂, x₁², x₂², x₁x₂, sin x₁, sin x₂, as features will be
+    encode = None if sizes[0] == 2 else (
+        lambda X: torch.cat([X, X**2, X[:, :1] * X[:, 1:], torch.sin(X)], dim=1))
+    tables = network.network_data(model(sizes), 420, encode=encode, input_names=names)
+    units, links = tables[network.UNITS], tables[network.LINKS]
+    assert len(units) == sum(sizes)
+    assert units.groupby("column").size().tolist() == sizes
+    k = network.default_links(sizes)
+    assert len(links) == sum(n_out * min(k, n_in) for n_in, n_out in zip(sizes, sizes[1:]))
+    assert list(units["name"][:sizes[0]]) == list(names)
+
+
+def test_all_links_are_drawn_when_asked_and_carry_their_weight_and_sign():
+    m = model([2, 4, 3, 2])
+    links = network.network_data(m, 420, max_links=100)[network.LINKS]
+    weights = torch.cat([lin.weight.reshape(-1) for lin, _ in health.layers(m)])
+    assert sorted(links["weight"]) == pytest.approx(sorted(weights.tolist()))
+    assert ((links["weight"] >= 0) == (links["sign"] == "positive")).all()
+    strongest = links.loc[links["weight"].abs().idxmax()]
+    assert strongest["stroke"] == links["stroke"].max()
+
+
+def test_kept_links_are_the_strongest_into_each_unit():
+    m = model([2, 20, 2])
+    w = health.layers(m)[1][0].weight  # (2, 20): into the outputs
+    links = network.network_data(m, 420, max_links=3)[network.LINKS]
+    into_out0 = links[(links["between"] == "hidden 1 → output")
+                      & (links["target"] == "out 0 (class 0)")]
+    assert sorted(into_out0["weight"].abs()) == pytest.approx(
+        sorted(w[0].abs().topk(3).values.tolist()))
+
+
+def test_link_colours_follow_the_boundary_classes():
+    spec = network.spec((2, 3, 2), 420)
+    scale = layers_of(spec)["rule"]["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"])) == {
+        "positive": boundary.CLASS_COLORS[1], "negative": boundary.CLASS_COLORS[0]}
+
+
+def test_tooltips_name_their_fields_and_never_show_a_data_url():
+    spec = network.spec((2, 5, 2), 420)
+    marks = layers_of(spec)
+    assert marks["image"]["mark"]["tooltip"] is None
+    unit_tips = [t["title"] if "title" in t else t["field"]
+                 for t in marks["rect"]["encoding"]["tooltip"]]
+    assert {"layer", "unit", "mean activation", "min", "max", "bias"} <= set(unit_tips)
+    link_tips = [t["title"] for t in marks["rule"]["encoding"]["tooltip"]]
+    assert {"from", "to", "weight"} <= set(link_tips)
+    for layer in spec["layer"]:
+        tips = layer.get("encoding", {}).get("tooltip", [])
+        assert all(t["field"] not in ("url", "x0", "x1", "y0", "y1") for t in tips)
+        assert layer["mark"].get("tooltip", "explicit") is None or tips
+    assert "data:image" not in json.dumps(spec)
+
+
+def test_unit_tooltip_values_are_the_maps_statistics():
+    m = model([2, 4, 2], "relu")
+    units = network.network_data(m, 420)[network.UNITS]
+    values = network.unit_values(m, None, 24)  # the default grid, whatever the unit's size
+    hidden = units[units["column"] == 1]
+    assert list(hidden["mean"]) == pytest.approx(values[1].mean(0).tolist(), rel=1e-5)
+    assert list(hidden["max"]) == pytest.approx(values[1].amax(0).tolist(), rel=1e-5)
+    assert list(hidden["bias"]) == pytest.approx(health.layers(m)[0][0].bias.tolist())
+    assert units["bias"][:2].isna().all()  # inputs have none
+
+
+def test_unit_statistics_do_not_depend_on_the_drawing_size():
+    m = model([2, 30, 2])
+    small, large = (network.network_data(m, w)[network.UNITS] for w in (200, 900))
+    assert network.layout((2, 30, 2), 200).unit < network.layout((2, 30, 2), 900).unit
+    assert list(small["mean"]) == list(large["mean"])
+    assert decode_png(small["url"][5]).shape[0] < decode_png(large["url"][5]).shape[0]
+
+
+def test_all_maps_come_from_one_forward_pass_of_the_grid():
+    m = model([2, 6, 2], "sigmoid")
+    columns = network.unit_values(m, None, 12)
+    assert [c.shape for c in columns] == [(144, 2), (144, 6), (144, 2)]
+    assert torch.equal(columns[0], boundary.grid(12))
+    assert torch.allclose(columns[-1], m.forward(boundary.grid(12)))
+
+
+def test_a_unit_map_is_a_picture_of_its_activation():
+    # one hidden unit that is tanh(4·(x₁ − 0.5)): blue on the left, orange on the right
+    m = nn.mlp([2, 1, 2], "tanh")
+    lin = health.layers(m)[0][0]
+    lin.weight.copy_(torch.tensor([[4.0, 0.0]]))
+    lin.bias.fill_(-2.0)
+    units = network.network_data(m, 420, resolution=16)[network.UNITS]
+    picture = decode_png(units["url"][2]).float()  # units: x₁, x₂, the hidden unit, …
+    left, right = picture[:, 0], picture[:, -1]
+    assert (left[:, 2] > left[:, 0]).all() and (right[:, 0] > right[:, 2]).all()
+    assert torch.equal(picture[0], picture[-1])  # no change along x₂
+
+
+def test_the_diagram_fits_its_width(sizes=(2, 64, 64, 64, 64, 64, 64, 2)):
+    for width in (420, 300, 900):
+        plan = network.layout(sizes, width)
+        units = network.network_data(model(list(sizes), "relu"), width)[network.UNITS]
+        assert units["x0"].min() >= 0 and units["x1"].max() <= width
+        assert units["y0"].min() >= 0 and units["y1"].max() <= plan.height
+        spec = network.spec(sizes, width)
+        assert spec["width"] == width and spec["autosize"]["type"] == "none"
+
+
+def test_units_of_a_small_network_are_larger_than_of_a_wide_one():
+    assert network.layout((2, 3, 2), 420).unit > network.layout((2, 64, 2), 420).unit
+
+
+def test_too_narrow_a_diagram_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"Invalid diagram width \(width\): 50"):
+        network.layout((2, 3, 2), 50)
+
+
+def test_input_names_must_match_the_inputs():
+    with pytest.raises(ValueError, match="3 input names for 2 inputs"):
+        network.network_data(model([2, 3, 2]), 420, input_names=("a", "b", "c"))
+
+
+def test_encoded_inputs_feed_the_maps():
+    run = Run(Config(hidden=(3,), n_train=20, n_test=10, inputs="standardised"))
+    tables = network.network_data(run.model, 420,
+                                  encode=lambda X: data.encode_inputs(X, run.config.inputs))
+    inputs = tables[network.UNITS].iloc[:2]
+    assert (inputs["min"] < 0).all() and (inputs["max"] > 0).all()  # centred, not [0, 1]
+
+
+def test_a_diverged_model_draws_without_error():
+    m = model([2, 4, 2])
+    health.layers(m)[0][0].weight.fill_(math.nan)
+    tables = network.network_data(m, 420)
+    assert len(tables[network.UNITS]) == 8
+
+
+def test_spec_is_valid_vega_lite_and_the_data_swaps_in():
+    m = model([2, 5, 2])
+    chart = network.network_chart((2, 5, 2), 420)
+    assert chart.to_dict()["layer"]
+    spec = network.spec((2, 5, 2), 420)
+    full = live.with_data(spec, {k: v.to_dict("records")
+                                 for k, v in network.network_data(m, 420).items()})
+    alt.LayerChart.from_dict(full)  # validates against the schema
+    assert network.spec((2, 5, 2), 420) is spec
+
+
+def test_clicking_a_unit_selects_it_by_key():
+    params = network.spec((2, 3, 2), 420)["params"]
+    assert params[0]["name"] == network.SELECT and params[0]["select"]["fields"] == ["unit"]
+    event = {"selection": {network.SELECT: [{"unit": "1:2"}]}}
+    assert network.selected_unit(event) == "1:2"
+    assert network.selected_unit({"selection": {network.SELECT: []}}) is None
+    assert network.selected_unit({"selection": {}}) is None
+    assert network.selected_unit(None) is None
+
+
+def test_the_large_map_of_a_selected_unit():
+    m = model([2, 3, 2])
+    url = network.unit_image(m, "1:2", resolution=40)
+    assert decode_png(url).shape == (40, 40, 3)
+    small = decode_png(network.network_data(m, 420, resolution=40, max_height=2000)
+                       [network.UNITS]["url"][4])
+    assert small.shape[0] <= 40
+    for bad in ("9:0", "1:3", "x", "1"):
+        with pytest.raises(ValueError, match="Invalid unit"):
+            network.unit_image(m, bad)
+
+
+@pytest.mark.parametrize("targets, expected", [("one_hot", (0.0, 1.0)), ("signed", (-1.0, 1.0))])
+def test_run_options_carry_the_runs_encoding_and_targets(targets, expected):
+    run = Run(Config(hidden=(3,), n_train=20, n_test=10, inputs="standardised",
+                     targets=targets))
+    options = network.run_options(run)
+    assert options["output_range"] == expected
+    X = boundary.grid(4)
+    assert torch.equal(options["encode"](X), data.encode_inputs(X, "standardised"))
+    assert network.unit_image(run.model, "2:1", resolution=8, **options).startswith(
+        "data:image/png;base64,")
