@@ -26,7 +26,9 @@ import torch
 import streamlit_app
 from minidl import data, hparams, limits, train
 from minidl.train import Config, Run
+from minidl.viz import health as health_charts
 from minidl.viz import live as charts
+from minidl.viz import network
 from ui import playground
 from ui.background import Slots, Trainer
 from ui.playground import SETTINGS
@@ -44,6 +46,7 @@ CURVE_SECONDS = 0.5    # the loss / accuracy curves redraw at most this often wh
 NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
+PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -196,7 +199,10 @@ def sync_run(config: Config) -> Run:
 def toggle_training() -> None:
     notify(None)
     t = trainer()
-    t.pause() if t.running else t.train()
+    if t.running:
+        t.pause()
+    else:
+        t.train()
 
 
 def step_once() -> None:
@@ -261,7 +267,7 @@ def live_view(ticking: bool) -> None:
     show_test = state[key("show_test")]
     if not show_test:
         frame.mistakes = frame.mistakes[frame.mistakes["set"] == "train"]
-    draw(frame, points_table(run, show_test), run.config, smooth)
+    draw(frame, run, points_table(run, show_test), smooth)
     if ticking and t.state == "idle":
         st.rerun()
 
@@ -294,34 +300,67 @@ def curves_history(frame: playground.Frame) -> pd.DataFrame:
     return shown[1]
 
 
-def draw(frame: playground.Frame, points: pa.Table, config: Config, smooth: bool) -> None:
+def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> None:
+    config = run.config
     if frame.status == "diverged":
         st.error(f"Training diverged at epoch {frame.epoch}: the loss became NaN or infinite. "
                  "Lower the learning rate and press **Reset**.", icon=":material/error:")
     elif frame.status == "done":
         st.success(playground.done_text(config, frame.metrics), icon=":material/flag:")
+    metrics_ui(frame)
 
     fresh = frame.status == "fresh"
-    plot, numbers = st.columns([1.1, 1], gap="large")
-    with plot:
+    inside, output = st.columns(2, gap="medium")
+    with inside:
+        unit = diagram_ui(run)
+    with output:
         disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
-        # before the first epoch: no mistakes marked, and the noise of an untrained
-        # network's boundary faded under an invitation
-        tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
-                                      else frame.mistakes, "untrained: press Train" if fresh
-                                      else "")
+        if unit:  # the clicked unit's map in the boundary's place, with the points
+            title = network.unit_title(unit, network.model_sizes(run.model))
+            st.caption(f"{title.capitalize()}: its activation over the square (double-click "
+                       "the diagram to go back to the output).")
+            tables = charts.boundary_data(
+                network.unit_image(run.model, unit, resolution=GRID, **network.run_options(run)),
+                points, frame.mistakes.iloc[:0])
+        else:
+            # before the first epoch: no mistakes marked, and the noise of an untrained
+            # network's boundary faded under an invitation
+            tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
+                                          else frame.mistakes,
+                                          "untrained: press Train" if fresh else "")
         st.vega_lite_chart(charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
                                             tables),
                            width="content", alt="decision boundary over the unit square")
-    with numbers:
-        metrics_ui(frame)
-        if fresh:
-            st.caption("Loss and accuracy curves appear here after the first epoch.")
-            return
+
+    if fresh:
+        st.caption("Loss and accuracy curves and the layers' health appear here after the "
+                   "first epoch.")
+        return
+    curves, health = st.columns(2, gap="medium")
+    with curves:
         history = charts.history_data(curves_history(frame))
         for metric in ("loss", "acc"):
             st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
                                width="stretch", alt=f"{metric} per epoch")
+    with health:
+        st.markdown("**Layer health** per epoch")
+        st.vega_lite_chart(charts.with_data(health_charts.spec(config.activation, PANEL_WIDTH),
+                                            health_charts.data(run.health)),
+                           width="content", alt="per-layer statistics per epoch")
+
+
+def diagram_ui(run: Run) -> str | None:
+    """The network diagram (each unit's map, links by weight); returns the clicked unit."""
+    sizes = network.model_sizes(run.model)
+    tables = network.network_data(run.model, PANEL_WIDTH, **network.run_options(run))
+    event = st.vega_lite_chart(live_spec(network.spec(sizes, PANEL_WIDTH), tables),
+                               on_select="rerun", selection_mode=network.SELECT,
+                               key="pg_diagram", width="content",
+                               alt="the network: inputs, hidden units and outputs")
+    return network.selected_unit(event)
+
+
+live_spec = charts.with_data
 
 
 # ---------------------------------------------------------------- page

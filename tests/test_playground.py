@@ -323,11 +323,11 @@ def test_new_draw_draws_other_points_and_says_so_in_the_url():
 
 
 def chart_table(at: AppTest, name: str):
-    """The named data set ``name`` of the page's first Vega-Lite chart, as pandas."""
+    """The named data set ``name`` of the first Vega-Lite chart that has one, as pandas."""
     import pyarrow as pa
 
-    chart = at.get("vega_lite_chart")[0].proto
-    data = next(d.data.data for d in chart.datasets if d.name == name)
+    data = next(d.data.data for chart in at.get("vega_lite_chart")
+                for d in chart.proto.datasets if d.name == name)
     return pa.ipc.open_stream(data).read_all().to_pandas()
 
 

@@ -102,3 +102,34 @@ def test_closing_the_tab_frees_its_place_to_train(fresh_app_servers, chromium_br
         time.sleep(0.2)
     assert epoch(second) > 0
     second.context.close()
+
+
+def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
+        app_server, browser_page, wait_for_app, artifacts):
+    from minidl.viz import network
+
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    page.goto(f"{app_server}/?n_train=300&epochs=10000")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and epoch(page) < 15:
+        time.sleep(0.3)
+    page.screenshot(path=artifacts / "playground-training-diagram.png")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Train").wait_for()
+    wait_for_app(page)
+    page.wait_for_timeout(800)
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first
+    box = diagram.locator("canvas").first.bounding_box()
+    layout = network.layout((2, 25, 25, 25, 2), 380)
+    x, y = layout.x[2], layout.centre_all(2)[4]      # hidden 2, unit 5
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=artifacts / "playground-unit-click.png")
+    expect(page.get_by_text("Hidden 2, unit 5: its activation over the square")).to_be_visible()
+    page.wait_for_timeout(800)
+    page.screenshot(path=artifacts / "playground-unit-map.png")
+    assert page.locator("[data-testid='stException']").count() == 0

@@ -151,7 +151,7 @@ class Trainer:
             run = self.run
             frozen = copy.copy(run)
             frozen.model = copy.deepcopy(run.model)
-            frozen.history = list(run.history)
+            frozen.history, frozen.health = list(run.history), list(run.health)
             frozen.config = run.config
         return frozen
 

@@ -313,3 +313,14 @@ def unit_image(model: nn.Sequential, unit: str,
     shown = _shown(columns[column], kind, column, len(columns), output_range)[:, index]
     return boundary.data_url(boundary.png_bytes(
         boundary.colorize(shown.reshape(resolution, resolution))))
+
+
+def unit_title(unit: str, sizes: Sequence[int]) -> str:
+    """``"hidden 2, unit 5"``, ``"input x₁"`` or ``"output 1"`` for a unit key ``"column:index"``
+    of a network of layer ``sizes``."""
+    column, index = (int(part) for part in unit.split(":"))
+    if column == 0:
+        return f"input {INPUT_NAMES[index] if index < len(INPUT_NAMES) else index + 1}"
+    if column == len(sizes) - 1:
+        return f"output {index} (class {index})"
+    return f"{_column_titles(len(sizes))[column]}, unit {index + 1}"
