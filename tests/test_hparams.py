@@ -65,7 +65,7 @@ def test_grid_keys_are_an_optimizers_own_settings_then_training_init_and_data():
                                         "inputs")
     assert hparams.grid_keys("adam")[:9] == ("lr", "beta1", "beta2", "eps", "weight_decay", "l1",
                                              "batch_size", "loss", "targets")
-    assert hparams.optimizer_keys("rmsprop") == ("lr", "rho", "eps", "weight_decay")
+    assert hparams.optimizer_keys("rmsprop") == ("lr", "rho", "eps", "weight_decay", "l1")
 
 
 # ---------------------------------------------------------------- checks and messages
