@@ -89,7 +89,13 @@ def setting_ui(name: str) -> None:
     common = {"key": key(name), "help": s.help or None}
     if s.kind == "choice":
         labels = dict(zip(s.choices, s.choice_labels))
-        st.selectbox(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
+        st.selectbox(s.label, playground.offered(s), format_func=lambda v: labels.get(v, v),
+                     **common)
+    elif s.kind == "set":
+        labels = dict(zip(s.choices, s.choice_labels))
+        st.multiselect(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
+    elif s.kind == "widths":
+        widths_ui(s)
     elif s.stops:
         st.select_slider(s.label, s.stops, format_func=lambda v: f"{v:g}", **common)
     else:
@@ -104,6 +110,21 @@ def setting_ui(name: str) -> None:
                                 for x in (step, low, high)))
             st.number_input(s.label, min_value=low, max_value=high, step=step,
                             format=f"%.{decimals}f" if s.kind == "float" else None, **common)
+
+
+def widths_ui(s: hparams.Setting) -> None:
+    """A layer count, then one width per layer; their tuple is the setting's value."""
+    state = st.session_state
+    hidden = tuple(state[key(s.name)])
+    state.setdefault(key("hidden_layers"), len(hidden))
+    layers = st.slider("hidden layers", 1, s.ui_length, key=key("hidden_layers"))
+    hidden = hparams.resize_widths(hidden, layers)
+    widths = []
+    for i in range(layers):
+        state.setdefault(key(f"hidden_{i}"), hidden[i])
+        widths.append(st.slider(f"units in layer {i + 1}", 1, int(s.app_high),
+                                key=key(f"hidden_{i}")))
+    state[key(s.name)] = tuple(widths)
 
 
 def settings_ui(settings: dict) -> list[str]:
@@ -297,7 +318,7 @@ def main() -> None:
                "classes of points — by default those inside the disk from those outside. "
                "Press **Train** and watch its decision boundary form.")
 
-    settings = {**settings, **{name: state[key(name)] for name in drawn}}
+    settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
     run = sync_run(playground.to_config(settings))
     # "view" is drawn below; reading it here keeps every setting in one dict
     settings["view"] = state[key("view")]

@@ -98,6 +98,10 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
             warnings.append(f"{name}: no value; using the default.")
             continue
         settings[name], warning = _parse_one(SETTINGS[name], text)
+        if settings[name] not in offered(SETTINGS[name]) and SETTINGS[name].kind == "choice":
+            settings[name] = SETTINGS[name].default
+            warning = f"{name}={shorten(text)}: your own points cannot come from a link; " \
+                      f"using the default {format_value(SETTINGS[name].default)}."
         if warning:
             warnings.append(warning)
     return settings, warnings
@@ -129,6 +133,23 @@ def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
             given[name] = value
     params["hidden"] = ",".join([str(given["width"])] * given["layers"])
     return params, warnings
+
+
+def offered(s: Setting) -> tuple:
+    """The choices the page offers: all but your own points, which no link or select box
+    can provide (they come from an upload or a drawing)."""
+    return tuple(c for c in s.choices if not (s.name == "dataset" and c == "custom"))
+
+
+def from_widgets(values: Mapping[str, object]) -> dict:
+    """Widget values as settings: a multiselect's list as a tuple, an empty one (every
+    feature off) as the default."""
+    out = dict(values)
+    for name, value in values.items():
+        s = SETTINGS[name]
+        if s.kind in ("set", "widths") and isinstance(value, list):
+            out[name] = hparams.check(name, value) if value else s.default
+    return out
 
 
 def warnings_text(warnings: list[str]) -> str:
