@@ -4,6 +4,10 @@ Every generator returns ``(X, y)`` with ``X : (n, 2) float32`` in the unit
 square ``[0, 1]²`` and ``y : (n,) int64`` labels in ``{0, 1}``.  Your own points
 (the data set ``custom``) come from ``read_points_csv`` or a drawing, are checked
 by ``check_points`` and split by ``split_points``.
+
+Why this module is long: it is everything between points and what the network sees
+— the generators, the reader and checks of your own points (one message per kind of
+bad line), and the input encodings and features — each part a few short functions.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # bottom to top: a module may import only modules listed before it
 LAYERS = [
     "minidl.limits", "minidl.hparams", "minidl.nn", "minidl.optim", "minidl.data", "minidl.train",
+    "minidl.export",
     "minidl.population", "minidl.cv", "minidl.jobs", "minidl.runner", "minidl.sweeps",
     "minidl.reproduce", "minidl.studies", "minidl.ablation",
     "minidl.viz.boundary", "minidl.viz.tables", "minidl.viz.live", "minidl.viz.cv",
