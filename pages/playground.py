@@ -145,6 +145,8 @@ def settings_ui(settings: dict) -> list[str]:
                     continue
                 if name == "gain" and state[key("init")] != "xavier":
                     continue
+                if name == "split" and state[key("dataset")] != "custom":
+                    continue  # the training share of your own points
                 setting_ui(name)
                 drawn.append(name)
         conventions = [n for n in hparams.names("app") if SETTINGS[n].convention]
