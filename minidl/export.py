@@ -139,10 +139,8 @@ def _read(doc: Any) -> Run:
     weights = _weights(doc.get("layers"), config.sizes())
     history = _history(doc.get("history", []))
     epoch = doc.get("epoch", len(history))
-    _need(isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0,
-          f"Invalid epoch: {_shown(epoch)} (expected an integer >= 0)")
-    _need(not history or history[-1]["epoch"] == epoch,
-          f"its history ends at epoch {history[-1]['epoch'] if history else 0}, not at {epoch}")
+    _need(epoch == len(history) and not isinstance(epoch, bool),
+          f"its history ends at epoch {len(history)}, not at {_shown(epoch)}")
     points = _points(doc.get("points"), config)
     try:
         run = Run(config, points=points)

@@ -300,8 +300,8 @@ def optimizer_keys(optimizer: str) -> tuple[str, ...]:
 
 
 def label(name: str) -> str:
-    """``"lr"`` → ``"learning rate"``; a choice value → its display name (``"relu"`` → ``"ReLU"``);
-    anything else unchanged."""
+    """``"lr"`` → ``"learning rate"``; a choice value → its display name (``"relu"`` → ``"ReLU"``,
+    ``"sinx1"`` → ``"sin x₁"``); anything else unchanged."""
     if name in TABLE:
         return TABLE[name].label
     return _CHOICE_LABELS.get(name, name)
@@ -312,7 +312,7 @@ def symbol(name: str) -> str:
     return (s.symbol or s.label) if s else name
 
 
-_CHOICE_LABELS = {value: text for s in TABLE.values() if s.kind == "choice"
+_CHOICE_LABELS = {value: text for s in TABLE.values() if s.kind in ("choice", "set")
                   for value, text in zip(s.choices, s.choice_labels)}
 
 

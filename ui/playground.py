@@ -11,7 +11,10 @@ page draws one widget per row from the row's kind, label, help and app range.
   the nearest stop) — never an exception;
 - ``to_query(settings)`` is the inverse: only values that differ from the
   defaults, formatted so that ``parse_query`` reads them back exactly;
-- ``to_config(settings)`` builds the ``minidl.train.Config`` of a run;
+- ``to_config(settings)`` builds the ``minidl.train.Config`` of a run; ``from_widgets``
+  turns widget values (a multiselect's list) into settings, ``offered`` says which
+  choices the page offers (not ``custom``: your own points never come from a link);
+  old links' ``layers=3&width=25`` read as ``hidden=25,25,25``;
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb;
 - ``train_chunk(run, seconds)`` trains minibatches for about ``seconds``, and a
@@ -98,7 +101,7 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
             warnings.append(f"{name}: no value; using the default.")
             continue
         settings[name], warning = _parse_one(SETTINGS[name], text)
-        if settings[name] not in offered(SETTINGS[name]) and SETTINGS[name].kind == "choice":
+        if SETTINGS[name].kind == "choice" and settings[name] not in offered(SETTINGS[name]):
             settings[name] = SETTINGS[name].default
             warning = f"{name}={shorten(text)}: your own points cannot come from a link; " \
                       f"using the default {format_value(SETTINGS[name].default)}."
