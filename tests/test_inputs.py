@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minidl import data, hparams
 from minidl.train import Config, Run
@@ -179,3 +181,16 @@ def test_the_command_line_takes_features_and_a_points_file(tmp_path):
     assert out.returncode == 2 and "bad.csv: line 10" in out.stderr
     out = cli("--features", "x1,x9")
     assert out.returncode == 2 and "input features" in out.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.binary(max_size=300),
+                 st.lists(st.tuples(st.floats(), st.floats(), st.integers(-1, 2)), max_size=12)
+                 .map(lambda rows: "\n".join(f"{a},{b},{c}" for a, b, c in rows))))
+def test_any_upload_gives_points_or_a_value_error(source):
+    try:
+        X, y = data.read_points_csv(source)
+    except ValueError as error:
+        assert str(error)
+    else:
+        assert X.shape == (len(y), 2) and bool(((X >= 0) & (X <= 1)).all())
