@@ -54,7 +54,8 @@ def _parser_of(name: str, many: bool = False) -> Callable[[str], object]:
 
 def _help(s: hparams.Setting, default: str) -> str:
     text = s.help or s.label
-    choices = f"; one of {', '.join(s.choices)}" if s.kind == "choice" else ""
+    choices = (f"; one of {', '.join(s.choices)}" if s.kind == "choice" else
+               f"; comma-separated, some of {', '.join(s.choices)}" if s.kind == "set" else "")
     return f"{text}{choices} (default: {default})"
 
 
@@ -85,17 +86,30 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                        help=_help(s, hparams.format_value(s.default)))
     p.add_argument("--every", type=_positive_int, default=10,
                    help="print progress every N epochs (default: 10)")
+    p.add_argument("--points", metavar="FILE", default=None,
+                   help="your own points, a CSV file of lines x1,x2,label (x1, x2 in [0, 1], "
+                   "label 0 or 1); implies --dataset custom, split by --split")
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from .data import MAX_CSV_BYTES, read_points_csv
     from .train import Config, Run
 
+    values = {k: getattr(args, k) for k in hparams.names("cli")}
+    points = None
+    if args.points is not None:
+        try:
+            with open(args.points, "rb") as file:
+                points = read_points_csv(file.read(MAX_CSV_BYTES + 1))
+        except (OSError, ValueError) as error:
+            return _error(f"{args.points}: {error}")
+        values["dataset"] = "custom"
     try:
-        run = Run(Config(**{k: getattr(args, k) for k in hparams.names("cli")}))
+        run = Run(Config(**values), points=points)
     except ValueError as error:
         return _error(error)
     c = run.config
-    print(f"training 2-{'-'.join(map(str, c.hidden))}-2 {c.activation} with {c.optimizer} "
+    print(f"training {'-'.join(map(str, c.sizes()))} {c.activation} with {c.optimizer} "
           f"({hparams.describe(c.to_dict(), c.optimizer_kwargs())}, batch {c.batch_size}) "
           f"on {c.dataset}, {c.epochs} epochs")
 

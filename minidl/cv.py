@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from . import hparams
+from . import data, hparams
 from . import population as pop
 
 KEY_COLUMNS = ["activation", "optimizer"]
@@ -111,8 +111,8 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
                 grid: Mapping | None = None, folds: int = 5, epochs: int = 25, seed: int = 0,
                 engine: str = "batched", done_rows: Iterable[Mapping] = (),
                 on_rows: Callable[[list[dict]], None] | None = None,
-                progress: pop.Progress | None = None, sizes: list[int] | None = None
-                ) -> GridResult:
+                progress: pop.Progress | None = None, sizes: list[int] | None = None,
+                features: tuple[str, ...] = data.DEFAULT_FEATURES) -> GridResult:
     """k-fold cross-validation of every configuration in ``grid`` (default:
     ``hparams.default_grid``).
 
@@ -120,13 +120,16 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     epochs and seed); they are not trained again.  ``on_rows(rows)`` is called
     with the new rows as each population (one batch size) finishes, so a
     cancel loses at most the population in flight.  ``progress(done, total)``
-    counts the optimizer steps of this call's own work.
+    counts the optimizer steps of this call's own work.  ``features``: the network's input
+    features (``data.FEATURES``); ``sizes`` defaults to the report's network on them.
     """
     activation = hparams.check("activation", activation.lower())
     optimizer = hparams.check("optimizer", optimizer.lower())
     if engine not in ("batched", "sequential"):
         raise ValueError(f"engine must be 'batched' or 'sequential', got {engine!r}")
     epochs = hparams.check("epochs", epochs)
+    features = hparams.check("features", features)
+    sizes = sizes or [len(features), *SIZES[1:]]
     grid = hparams.check_grid(hparams.default_grid(activation, optimizer) if grid is None
                               else grid, optimizer)
     keys = [k for k in hparams.grid_keys(optimizer) if k in grid]
@@ -141,7 +144,7 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     for i, c in enumerate(todo):
         by_batch.setdefault(complete(c)["batch_size"], []).append(i)
     if members:
-        size = max(1, pop.population_size(members[:1], sizes or SIZES) // folds)
+        size = max(1, pop.population_size(members[:1], sizes) // folds)
         by_batch = {(b, start): indices[start:start + size]
                     for b, indices in by_batch.items() for start in range(0, len(indices), size)}
     total = sum(config_steps(c, splits, epochs) for c in todo)
@@ -153,8 +156,8 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     rows = []
     for indices in by_batch.values():
         group = [members[i * folds + f] for i in indices for f in range(folds)]
-        results = pop.fit(X, y, group, sizes or SIZES, activation, optimizer, epochs,
-                          batched=engine == "batched", progress=scaled)
+        results = pop.fit(X, y, group, sizes, activation, optimizer, epochs,
+                          batched=engine == "batched", progress=scaled, features=features)
         finished += sum(config_steps(todo[i], splits, epochs) for i in indices)
         new_rows = [_row(todo[i], results[j * folds:(j + 1) * folds], activation, optimizer,
                          epochs, seed) | {"n": len(y)} for j, i in enumerate(indices)]

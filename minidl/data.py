@@ -1,11 +1,19 @@
-"""Two-dimensional toy data sets, seeded and deterministic.
+"""Two-dimensional toy data sets, seeded and deterministic; your own points; input features.
 
 Every generator returns ``(X, y)`` with ``X : (n, 2) float32`` in the unit
-square ``[0, 1]²`` and ``y : (n,) int64`` labels in ``{0, 1}``.
+square ``[0, 1]²`` and ``y : (n,) int64`` labels in ``{0, 1}``.  Your own points
+(the data set ``custom``) come from ``read_points_csv`` or a drawing, are checked
+by ``check_points`` and split by ``split_points``.
+
+Why this module is long: it is everything between points and what the network sees
+— the generators, the reader and checks of your own points (one message per kind of
+bad line), and the input encodings and features — each part a few short functions.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 
 import torch
@@ -73,13 +81,13 @@ DATASETS = {"disk": disk, "xor": xor, "gaussians": gaussians, "spiral": spiral}
 
 def make(name: str, n: int, seed: int = 0, noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Data set ``name`` with a fraction ``noise`` of labels flipped (seeded too)."""
-    hparams.check("dataset", name)
+    if hparams.check("dataset", name) == "custom":
+        raise ValueError("the data set 'custom' is your own points: it has no generator "
+                         "(see read_points_csv and split_points)")
     noise = hparams.check("noise", noise)
     X, y = DATASETS[name](n, seed)
-    if noise > 0:
-        # a stream of its own, so that noise changes labels but never positions
-        flip = torch.rand(n, generator=_generator((seed + 1_000_003) % hparams.SEED_HIGH)) < noise
-        y = torch.where(flip, 1 - y, y)
+    if noise > 0:  # a stream of its own, so that noise changes labels but never positions
+        y = _flip(y, seed, noise)
     return X, y
 
 
@@ -98,6 +106,142 @@ def train_test(name: str, n_train: int, n_test: int, seed: int = 0, noise: float
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
+def _flip(y: torch.Tensor, seed: int, noise: float) -> torch.Tensor:
+    """``y`` with a fraction ``noise`` of labels flipped, from a stream of its own."""
+    flip = torch.rand(len(y), generator=_generator((seed + 1_000_003) % hparams.SEED_HIGH)) < noise
+    return torch.where(flip, 1 - y, y)
+
+
+# ---------------------------------------------------------------- your own points
+
+MAX_CSV_BYTES = 1 << 20        # 1 MiB: far more than MAX_OWN_POINTS rows of three numbers
+MIN_CLASS_POINTS = 3           # of each class: fewer cannot be split into training and test
+CSV_HEADER = ("x1", "x2", "label")
+
+
+def check_points(X, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Your own points as ``(X : (n, 2) float32, y : (n,) int64)``, or ``ValueError``: finite
+    coordinates in the unit square [0, 1]² (points elsewhere are refused, not rescaled: the
+    plot, the features and the drawing all live on that square), labels 0 or 1, at least
+    ``MIN_CLASS_POINTS`` of each class and at most ``hparams.MAX_OWN_POINTS`` in all."""
+    try:
+        X = torch.as_tensor(X, dtype=torch.float64)
+        y = torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as error:
+        raise ValueError(f"points must be numbers: {error}") from None
+    if X.dim() != 2 or X.shape[1] != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"points must be n rows of (x1, x2) with n labels, got shapes "
+                         f"{tuple(X.shape)} and {tuple(y.shape)}")
+    if len(X) > hparams.MAX_OWN_POINTS:
+        raise ValueError(f"{len(X):,} points are too many (at most {hparams.MAX_OWN_POINTS:,})")
+    if not torch.isfinite(X).all() or ((X < 0) | (X > 1)).any():
+        row = int((~torch.isfinite(X) | (X < 0) | (X > 1)).any(1).nonzero()[0])
+        raise ValueError(f"point {row + 1}: ({_short(X[row, 0])}, {_short(X[row, 1])}) lies "
+                         "outside the unit square (expected x1 and x2 in [0, 1])")
+    if y.is_floating_point() or y.dtype == torch.bool or ((y != 0) & (y != 1)).any():
+        raise ValueError("labels must be the integers 0 or 1")
+    y = y.long()
+    counts = [int((y == c).sum()) for c in (0, 1)]
+    if min(counts) < MIN_CLASS_POINTS:
+        raise ValueError(f"{counts[0]} points of class 0 and {counts[1]} of class 1 (expected "
+                         f"at least {MIN_CLASS_POINTS} of each)")
+    return X.float(), y
+
+
+def _short(value) -> str:
+    return f"{float(value):.6g}"
+
+
+def read_points_csv(source: bytes | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Your own points from CSV text: one point a line, ``x1,x2,label``; checked like
+    ``check_points``.
+
+    A header line ``x1,x2,label`` is optional (a first line that does not start with a
+    number is taken as a header and must be exactly that, in any case); blank lines and
+    lines starting with ``#`` are skipped.  At most ``MAX_CSV_BYTES``.  Every error is a
+    ``ValueError`` naming the line: ``line 7: 'abc' is not a number (expected x1,x2,label)``.
+    """
+    if len(source) > MAX_CSV_BYTES:
+        raise ValueError(f"the file has {len(source):,} bytes, more than the "
+                         f"{MAX_CSV_BYTES:,} allowed")
+    if isinstance(source, bytes):
+        try:
+            source = source.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("the file is not UTF-8 text (expected CSV: x1,x2,label)") from None
+    X, y = [], []
+    try:
+        rows = list(csv.reader(io.StringIO(source)))
+    except csv.Error as error:
+        raise ValueError(f"not CSV: {error}") from None
+    first = True
+    for line, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if first and not _is_float(cells[0]):
+            first = False
+            if tuple(c.lower() for c in cells) != CSV_HEADER:
+                raise ValueError(f"line {line}: header {_cut(','.join(cells))!r} (expected "
+                                 f"{','.join(CSV_HEADER)}, or no header)")
+            continue
+        first = False
+        if len(cells) != 3:
+            raise ValueError(f"line {line}: {len(cells)} values (expected 3: x1,x2,label)")
+        for cell in cells[:2]:
+            if not _is_float(cell) or not math.isfinite(float(cell)):
+                raise ValueError(f"line {line}: {_cut(cell)!r} is not a finite number "
+                                 "(expected x1,x2,label)")
+        x1, x2 = float(cells[0]), float(cells[1])
+        if not (0 <= x1 <= 1 and 0 <= x2 <= 1):
+            raise ValueError(f"line {line}: ({_cut(cells[0])}, {_cut(cells[1])}) lies outside "
+                             "the unit square (expected x1 and x2 in [0, 1])")
+        if cells[2] not in ("0", "1"):
+            raise ValueError(f"line {line}: label {_cut(cells[2])!r} (expected 0 or 1)")
+        if len(X) == hparams.MAX_OWN_POINTS:
+            raise ValueError(f"line {line}: more than {hparams.MAX_OWN_POINTS:,} points")
+        X.append((x1, x2))
+        y.append(int(cells[2]))
+    if not X:
+        raise ValueError("the file has no points (expected lines x1,x2,label)")
+    return check_points(X, y)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _cut(text: str, limit: int = 20) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def points_csv(X: torch.Tensor, y: torch.Tensor) -> str:
+    """The points as CSV that ``read_points_csv`` reads back exactly (a header, then
+    ``repr`` of each coordinate)."""
+    lines = [",".join(CSV_HEADER)]
+    lines += [f"{float(a)!r},{float(b)!r},{int(c)}" for (a, b), c in zip(X.tolist(), y.tolist())]
+    return "\n".join(lines) + "\n"
+
+
+def split_points(X: torch.Tensor, y: torch.Tensor, split: float, seed: int = 0,
+                 noise: float = 0.0
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Your own points in a seeded random order, cut into a share ``split`` of training
+    points (at least one, and at least one test point) and the rest as test points;
+    label noise flips training labels only, as for the drawn data sets."""
+    X, y = check_points(X, y)
+    split, noise = hparams.check("split", split), hparams.check("noise", noise)
+    order = torch.randperm(len(X), generator=_generator(seed))
+    n_train = min(max(round(split * len(X)), 1), len(X) - 1)
+    X, y = X[order], y[order]
+    y_train = _flip(y[:n_train], seed, noise) if noise else y[:n_train]
+    return X[:n_train], y_train, X[n_train:], y[n_train:]
+
+
 def one_hot(y: torch.Tensor, classes: int = 2, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``(n,)`` integer labels → ``(n, classes)`` rows with a single 1."""
     if y.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
@@ -112,6 +256,7 @@ def one_hot(y: torch.Tensor, classes: int = 2, dtype: torch.dtype = torch.float3
 # ---------------------------------------------------------------- conventions (hparams)
 
 STANDARD_SCALE = math.sqrt(12.0)  # U(0, 1) has variance 1/12
+DEFAULT_FEATURES = hparams.TABLE["features"].default  # ("x1", "x2")
 
 
 def input_affine(inputs: str) -> tuple[float, float]:
@@ -121,10 +266,53 @@ def input_affine(inputs: str) -> tuple[float, float]:
     return STANDARD_SCALE, -0.5 * STANDARD_SCALE  # (x − ½)·√12: mean 0, variance 1 over [0, 1]
 
 
-def encode_inputs(X: torch.Tensor, inputs: str = "raw") -> torch.Tensor:
-    """The network's inputs for points ``X``: as drawn, or standardised over the unit square."""
+def encode_inputs(X: torch.Tensor, inputs: str = "raw",
+                  features: tuple[str, ...] = DEFAULT_FEATURES) -> torch.Tensor:
+    """The network's inputs for points ``X : (..., rows, 2)``: one column per feature
+    (``with_features``) — with the default features, ``X`` as drawn or standardised."""
     scale, shift = input_affine(inputs)
-    return X if scale == 1.0 and shift == 0.0 else X * scale + shift
+    encoded = X if scale == 1.0 and shift == 0.0 else X * scale + shift
+    return with_features(X, encoded, features)
+
+
+# ---------------------------------------------------------------- input features
+#
+# x₁ and x₂ are the points as the ``inputs`` setting encodes them (raw in [0, 1] or
+# standardised), so the default features (x₁, x₂) feed the network exactly what they always
+# did.  The other features are computed from the *centred* coordinate u = 2x − 1 in
+# [−1, 1], whatever ``inputs`` says: x₁² is then a bowl around the square's centre and x₁x₂
+# a saddle there (as in TensorFlow Playground, whose coordinates are centred), each in
+# [0, 1] or [−1, 1] like the inputs.  sin x₁ is sin(SIN_FREQUENCY · u₁): TensorFlow
+# Playground takes sin of coordinates in [−6, 6], almost two periods across the square; the
+# sine of a raw coordinate in [0, 1] would be nearly linear, adding nothing.
+
+SIN_FREQUENCY = 6.0
+
+
+def _centred(X: torch.Tensor, column: int) -> torch.Tensor:
+    return X[..., column] * 2.0 - 1.0
+
+
+FEATURES = {
+    "x1": lambda X: X[..., 0],
+    "x2": lambda X: X[..., 1],
+    "x1sq": lambda X: _centred(X, 0).square(),
+    "x2sq": lambda X: _centred(X, 1).square(),
+    "x1x2": lambda X: _centred(X, 0) * _centred(X, 1),
+    "sinx1": lambda X: torch.sin(SIN_FREQUENCY * _centred(X, 0)),
+    "sinx2": lambda X: torch.sin(SIN_FREQUENCY * _centred(X, 1)),
+}
+
+
+def with_features(X: torch.Tensor, encoded: torch.Tensor, features: tuple[str, ...]
+                  ) -> torch.Tensor:
+    """``(..., rows, len(features))``: x₁, x₂ from ``encoded`` (the points after the ``inputs``
+    convention), the other features from the points ``X`` themselves (see above)."""
+    features = hparams.check("features", features)
+    if features == DEFAULT_FEATURES:
+        return encoded
+    return torch.stack([encoded[..., ("x1", "x2").index(f)] if f in ("x1", "x2")
+                        else FEATURES[f](X).to(encoded.dtype) for f in features], dim=-1)
 
 
 def target_affine(targets: str) -> tuple[float, float]:

@@ -39,13 +39,14 @@ from typing import Any
 
 Pair = tuple[str, str]  # (activation, optimizer): the report's unit of comparison
 
-KINDS = ("float", "int", "choice", "bool", "widths")
+KINDS = ("float", "int", "choice", "bool", "widths", "set")  # set: some of the choices
 PARTS = ("data", "network", "init", "optimizer", "training", "view")
 # where a setting appears: a train.Config field, the Playground (widget + URL), `minidl train`
 WHERE = ("config", "app", "cli")
 SEED_HIGH = 2**63  # torch.Generator.manual_seed takes a 64-bit integer
 MAX_POINTS = 10_000_000  # a data set past this is a typo, not an experiment (80 MB of points)
 MAX_LAYERS = 32
+MAX_OWN_POINTS = 10_000  # your own points (an upload or a drawing): ~200 KB of CSV
 # a grid past these is a typo or an attack, not a search: they bound a job's memory and lists
 MAX_GRID_VALUES = 100      # values of one setting
 MAX_CONFIGURATIONS = 2000  # grid points of one pair (the largest default grid has 192)
@@ -72,7 +73,7 @@ class Setting:
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
-    choices: tuple = ()               # kind "choice": allowed values …
+    choices: tuple = ()               # kind "choice" / "set": allowed values …
     choice_labels: tuple = ()         # … and how people read them
     scale: str = "linear"             # "log": sliders, axes and grids space values by ratio
     optimizers: tuple[str, ...] = ()  # part "optimizer": the optimizers that read it
@@ -83,6 +84,7 @@ class Setting:
     ui_high: float | None = None
     ui_step: float | None = None
     stops: tuple = ()                 # the app's slider stops (log scale)
+    ui_length: int | None = None      # kind "widths": the most layers the app offers
     convention: bool = False          # an unstated convention of the report (issue: Table I)
 
     @property
@@ -100,6 +102,8 @@ class Setting:
             return "one of " + ", ".join(map(str, self.choices))
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "set":
+            return "one or more of " + ", ".join(map(str, self.choices)) + ", each once"
         if self.kind == "widths":
             return (f"1 to {MAX_LAYERS} integers in [{_num(self.low)}, {_num(self.high)}], "
                     "one per hidden layer")
@@ -133,12 +137,15 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 # the pairs the report compares (Identity is the Playground's linear baseline)
 REPORT_ACTIVATIONS = ("relu", "tanh", "sigmoid")
-DATASETS = ("disk", "xor", "gaussians", "spiral")
+DATASETS = ("disk", "xor", "gaussians", "spiral", "custom")  # custom: points you give
 INIT_METHODS = ("xavier", "zero")
 VIEWS = ("smooth", "discrete")
 INPUTS = ("raw", "standardised")
 LOSS_REDUCTIONS = ("mean", "sum", "batch_mean")
 TARGETS = ("one_hot", "signed")
+# the network's input features (``data.FEATURES`` computes them; a test keeps the two in step)
+FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
+FEATURE_LABELS = ("x₁", "x₂", "x₁²", "x₂²", "x₁x₂", "sin x₁", "sin x₂")
 LR_STOPS = _stops((1, 2, 3, 5), -5, 0)     # 1e-5 … 1, four stops per decade
 EPS_STOPS = _stops((1,), -10, -2)          # 1e-10 … 1e-2
 WEIGHT_DECAY_STOPS = (0.0, *_stops((1, 2, 3, 5), -6, -1))
@@ -148,8 +155,10 @@ _DEFAULT_HIDDEN = (25, 25, 25)
 TABLE: dict[str, Setting] = {s.name: s for s in [
     # ---------------------------------------------------------------- data
     Setting("dataset", "choice", "disk", "data", "data set", choices=DATASETS,
-            choice_labels=("disk", "XOR", "two Gaussians", "spiral"), fresh_run=True,
-            help="the 2-D task: points in the unit square and their class"),
+            choice_labels=("disk", "XOR", "two Gaussians", "spiral", "your own points"),
+            fresh_run=True,
+            help="the 2-D task: points in the unit square and their class (your own: "
+            "uploaded or drawn, split into training and test points by the split share)"),
     Setting("n_train", "int", 1000, "data", "training points", symbol="n", low=1,
             high=MAX_POINTS,
             ui_low=10, ui_high=5000, ui_step=100, fresh_run=True),
@@ -159,20 +168,24 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("noise", "float", 0.0, "data", "label noise", low=0.0, high=0.5, ui_step=0.05,
             fresh_run=True,
             help="fraction of training labels flipped at random (test labels stay true)"),
+    Setting("split", "float", 0.8, "data", "training share", symbol="split", low=0.0,
+            high=1.0, low_open=True, high_open=True, ui_low=0.1, ui_high=0.9, ui_step=0.05,
+            fresh_run=True, help="your own points: the share used for training (a seeded "
+            "draw by the data seed); the rest are test points"),
     Setting("data_seed", "int", 0, "data", "data seed", low=0, high=SEED_HIGH, high_open=True,
             ui_high=1_000_000, ui_step=1, fresh_run=True, help="which random draw of the points"),
     Setting("inputs", "choice", "raw", "data", "inputs", symbol="inputs", choices=INPUTS,
             choice_labels=("raw, in [0, 1]", "standardised"), fresh_run=True, grid={},
             convention=True, help="raw: the points as drawn; standardised: (x − ½)·√12, zero "
             "mean and unit variance over the unit square"),
+    Setting("features", "set", ("x1", "x2"), "data", "input features", symbol="features",
+            choices=FEATURES, choice_labels=FEATURE_LABELS, fresh_run=True,
+            help="what the network sees of a point: x₁ and x₂ (as the inputs setting says), "
+            "and x₁², x₂², x₁x₂, sin x₁, sin x₂ of the centred coordinate u = 2x − 1"),
     # ---------------------------------------------------------------- network
     Setting("hidden", "widths", _DEFAULT_HIDDEN, "network", "hidden layer widths", low=1,
-            high=4096,
-            fresh_run=True, where=("config", "cli"), help="units of each hidden layer"),
-    Setting("layers", "int", len(_DEFAULT_HIDDEN), "network", "hidden layers", low=1,
-            ui_high=6, ui_step=1, fresh_run=True, where=("app",)),
-    Setting("width", "int", _DEFAULT_HIDDEN[0], "network", "units per hidden layer", low=1,
-            ui_high=64, ui_step=1, fresh_run=True, where=("app",)),
+            high=4096, ui_high=64, ui_step=1, ui_length=6, fresh_run=True,
+            help="units of each hidden layer"),
     Setting("activation", "choice", "tanh", "network", "activation", choices=ACTIVATIONS,
             choice_labels=("ReLU", "Tanh", "Sigmoid", "Identity"), fresh_run=True,
             help="the nonlinearity after every hidden layer"),
@@ -230,6 +243,11 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             low=0.0, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
             grid={"*": (0.0,)},
             help="L2 penalty λ: λ·θ is added to every gradient (PyTorch optimizers' weight_decay)"),
+    Setting("l1", "float", 0.0, "optimizer", "L1 penalty", symbol="λ₁",
+            low=0.0, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
+            grid={"*": (0.0,)},
+            help="L1 penalty λ₁: λ₁·sign(θ) (the subgradient of λ₁·Σ|θ|, sign(0) = 0) is added "
+            "to every gradient"),
     # ---------------------------------------------------------------- training
     Setting("batch_size", "int", 1, "training", "batch size", symbol="batch", low=1,
             high=MAX_POINTS, scale="log", ui_high=5000, ui_step=1, grid={"*": (1, 10, 20)},
@@ -284,8 +302,8 @@ def optimizer_keys(optimizer: str) -> tuple[str, ...]:
 
 
 def label(name: str) -> str:
-    """``"lr"`` → ``"learning rate"``; a choice value → its display name (``"relu"`` → ``"ReLU"``);
-    anything else unchanged."""
+    """``"lr"`` → ``"learning rate"``; a choice value → its display name (``"relu"`` → ``"ReLU"``,
+    ``"sinx1"`` → ``"sin x₁"``); anything else unchanged."""
     if name in TABLE:
         return TABLE[name].label
     return _CHOICE_LABELS.get(name, name)
@@ -296,7 +314,7 @@ def symbol(name: str) -> str:
     return (s.symbol or s.label) if s else name
 
 
-_CHOICE_LABELS = {value: text for s in TABLE.values() if s.kind == "choice"
+_CHOICE_LABELS = {value: text for s in TABLE.values() if s.kind in ("choice", "set")
                   for value, text in zip(s.choices, s.choice_labels)}
 
 
@@ -304,6 +322,30 @@ def pair_label(pair: Pair) -> str:
     """``("tanh", "sgd")`` → ``"SGD + Tanh"``: optimizer first, as the report names pairs."""
     activation, optimizer = pair
     return f"{label(optimizer)} + {label(activation)}"
+
+
+def resize_widths(hidden: Sequence[int], layers: int) -> tuple[int, ...]:
+    """``hidden`` cut or extended to ``layers`` hidden layers, a new layer as wide as the
+    last: what the app's layer count does to its per-layer widths.  ``(25, 8), 3`` →
+    ``(25, 8, 8)``; ``(25, 8, 8), 1`` → ``(25,)``."""
+    layers = int(layers)
+    if layers < 1:
+        raise ValueError(f"Invalid hidden layers: {layers} (expected at least 1)")
+    widths = tuple(int(w) for w in hidden) or (TABLE["hidden"].default[0],)
+    return check("hidden", widths[:layers] + (widths[-1],) * (layers - len(widths)))
+
+
+def in_app_range(name: str, value: Any) -> bool:
+    """Whether a valid value lies in the range the app offers (``app_low`` … ``app_high``;
+    for widths: at most ``ui_length`` layers, each in that range)."""
+    s = setting(name)
+    if s.kind in ("choice", "bool", "set"):
+        return True
+    values = value if s.kind == "widths" else (value,)
+    if s.kind == "widths" and s.ui_length is not None and len(values) > s.ui_length:
+        return False
+    low, high = s.app_low, s.app_high
+    return all((low is None or v >= low) and (high is None or v <= high) for v in values)
 
 
 # ---------------------------------------------------------------- validation
@@ -330,6 +372,12 @@ def check(name: str, value: Any) -> Any:
                 isinstance(w, numbers.Integral) and not isinstance(w, bool)
                 and s.low <= w <= s.high for w in value):
             return tuple(int(w) for w in value)
+    elif s.kind == "set":
+        # a set, kept in the table's order: ("x2", "x1") is ("x1", "x2")
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, str) and v in s.choices for v in value) \
+                and len(set(value)) == len(value):
+            return tuple(c for c in s.choices if c in value)
     elif _is_number(value) and math.isfinite(value) and _in_range(s, value):
         if s.kind == "float":
             return float(value)
@@ -355,7 +403,8 @@ def _fail(s: Setting, value: object) -> None:
         shown = shown[:37] + "…"
     fits = {"float": _is_number, "int": _is_number, "choice": lambda v: isinstance(v, str),
             "bool": lambda v: isinstance(v, bool),
-            "widths": lambda v: isinstance(v, (list, tuple))}[s.kind](value)
+            "widths": lambda v: isinstance(v, (list, tuple)),
+            "set": lambda v: isinstance(v, (list, tuple))}[s.kind](value)
     got = "" if fits else f", got {type(value).__name__}"
     raise ValueError(f"Invalid {_what(s)}: {shown} (expected {s.expectation()}{got})")
 
@@ -389,6 +438,8 @@ def parse(name: str, text: str) -> Any:
             value = tuple(int(w) for w in raw.replace(",", " ").split())
         except ValueError:
             pass
+    elif s.kind == "set":
+        value = tuple(v.lower() for v in raw.replace(",", " ").split())
     else:
         for number in (int, float):  # int first: a float would round a large seed
             try:
@@ -427,6 +478,9 @@ def display(name: str, value: Any) -> str:
         return ""
     if s is not None and s.kind == "choice":
         return label(value)
+    if s is not None and s.kind == "set" and isinstance(value, (tuple, list)):
+        labels = dict(zip(s.choices, s.choice_labels))
+        return ", ".join(labels.get(v, str(v)) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (tuple, list)):

@@ -1,4 +1,5 @@
-"""Optimizers: SGD (with momentum), Adam and RMSprop, each with coupled L2 weight decay.
+"""Optimizers: SGD (with momentum), Adam and RMSprop, each with coupled L2 weight decay and
+an L1 penalty (its subgradient added to the gradient).
 
 An optimizer receives ``model.param()`` — a list of ``(parameter, gradient)``
 pairs — and owns its state (momentum, moment estimates).  Layers know nothing
@@ -93,7 +94,7 @@ class Optimizer:
         self.flat_grad = flatten_([g for _, g in params])
         self.step_count = 0
         self.hyper: dict[str, float | torch.Tensor] = {}
-        self._decayed: torch.Tensor | None = None  # g + λθ, when weight decay is on
+        self._decayed: torch.Tensor | None = None  # g + λθ + λ₁·sign(θ), when a penalty is on
         self.set_hyperparameters(**hypers)
 
     @classmethod
@@ -168,17 +169,25 @@ class Optimizer:
             offset += p.numel()
 
     def _gradient(self) -> torch.Tensor:
-        """The gradient the update uses: ``g + λθ`` with coupled L2 weight decay λ (as
-        PyTorch's optimizers' ``weight_decay``), else ``g`` itself.  The stored gradient is
-        left as it is, so it still accumulates across ``backward`` calls."""
-        decay = self.weight_decay
-        if not isinstance(decay, torch.Tensor) and decay == 0.0:
+        """The gradient the update uses: ``g + λθ + λ₁·sign(θ)`` with coupled L2 weight decay
+        λ (as PyTorch's optimizers' ``weight_decay``) and the L1 penalty λ₁·Σ|θ|'s
+        subgradient (sign(0) = 0), else ``g`` itself.  The stored gradient is left as it
+        is, so it still accumulates across ``backward`` calls."""
+        decay, l1 = self.weight_decay, self.l1
+        if _off(decay) and _off(l1):
             return self.flat_grad
         if self._decayed is None:
             self._decayed = torch.empty_like(self.flat_grad)
-        if isinstance(decay, torch.Tensor):
-            return torch.addcmul(self.flat_grad, self.flat_param, decay, out=self._decayed)
-        return torch.add(self.flat_grad, self.flat_param, alpha=decay, out=self._decayed)
+        out = self._decayed
+        if _off(decay):
+            out.copy_(self.flat_grad)
+        elif isinstance(decay, torch.Tensor):
+            torch.addcmul(self.flat_grad, self.flat_param, decay, out=out)
+        else:
+            torch.add(self.flat_grad, self.flat_param, alpha=decay, out=out)
+        if not _off(l1):
+            _add_scaled_(out, torch.sign(self.flat_param), l1)
+        return out
 
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
@@ -209,6 +218,11 @@ class Optimizer:
         return []
 
 
+def _off(value: float | torch.Tensor) -> bool:
+    """A penalty that is 0 for everyone (per-member values are a tensor: never off)."""
+    return not isinstance(value, torch.Tensor) and value == 0.0
+
+
 def _add_scaled_(target: torch.Tensor, x: torch.Tensor, scale: float | torch.Tensor) -> None:
     """``target += scale · x`` for a scalar or an elementwise ``scale``."""
     if isinstance(scale, torch.Tensor):
@@ -217,14 +231,16 @@ def _add_scaled_(target: torch.Tensor, x: torch.Tensor, scale: float | torch.Ten
         target.add_(x, alpha=scale)
 
 
-_DEFAULT = {k: hparams.TABLE[k].default for k in ("beta1", "beta2", "rho", "eps", "weight_decay")}
+_DEFAULT = {k: hparams.TABLE[k].default
+            for k in ("beta1", "beta2", "rho", "eps", "weight_decay", "l1")}
 
 
 class SGD(Optimizer):
     r"""Stochastic gradient descent with optional (heavy-ball) momentum and weight decay.
 
     .. math::
-        g_t \leftarrow g_t + \lambda \theta_{t-1}, \qquad
+        g_t \leftarrow g_t + \lambda \theta_{t-1} + \lambda_1 \operatorname{sign}\theta_{t-1},
+        \qquad
         b_t = \mu\, b_{t-1} + g_t \quad (b_0 = 0), \qquad
         \theta_t = \theta_{t-1} - \eta\, b_t
 
@@ -234,8 +250,8 @@ class SGD(Optimizer):
     name = "sgd"
 
     def __init__(self, params: list[ParamGrad], lr: Hyper, momentum: Hyper = 0.0,
-                 weight_decay: Hyper = _DEFAULT["weight_decay"]):
-        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+                 weight_decay: Hyper = _DEFAULT["weight_decay"], l1: Hyper = _DEFAULT["l1"]):
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, l1=l1)
 
     def _derived(self) -> None:
         if not hasattr(self, "buffer"):
@@ -258,7 +274,8 @@ class Adam(Optimizer):
     r"""Adam (Kingma & Ba), with PyTorch's placement of ε and bias correction.
 
     .. math::
-        g_t \leftarrow g_t + \lambda \theta_{t-1}, \qquad
+        g_t \leftarrow g_t + \lambda \theta_{t-1} + \lambda_1 \operatorname{sign}\theta_{t-1},
+        \qquad
         m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
         v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
         \theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t}\,
@@ -271,11 +288,12 @@ class Adam(Optimizer):
 
     def __init__(self, params: list[ParamGrad], lr: Hyper = 1e-3,
                  betas: tuple[Hyper, Hyper] = (_DEFAULT["beta1"], _DEFAULT["beta2"]),
-                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"]):
+                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"],
+                 l1: Hyper = _DEFAULT["l1"]):
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"Invalid betas: {betas!r} (expected a pair (beta1, beta2))")
         super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
-                         weight_decay=weight_decay)
+                         weight_decay=weight_decay, l1=l1)
 
     def _derived(self) -> None:
         if not hasattr(self, "exp_avg"):
@@ -309,7 +327,8 @@ class RMSprop(Optimizer):
     r"""RMSProp (Hinton), with PyTorch's placement of ε.
 
     .. math::
-        g_t \leftarrow g_t + \lambda \theta_{t-1}, \qquad
+        g_t \leftarrow g_t + \lambda \theta_{t-1} + \lambda_1 \operatorname{sign}\theta_{t-1},
+        \qquad
         v_t = \rho\, v_{t-1} + (1-\rho) g_t^2, \qquad
         \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{v_t} + \epsilon}
 
@@ -319,8 +338,9 @@ class RMSprop(Optimizer):
     name = "rmsprop"
 
     def __init__(self, params: list[ParamGrad], lr: Hyper = 1e-2, rho: Hyper = _DEFAULT["rho"],
-                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"]):
-        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"],
+                 l1: Hyper = _DEFAULT["l1"]):
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, l1=l1)
 
     def _derived(self) -> None:
         if not hasattr(self, "square_avg"):

@@ -181,7 +181,8 @@ def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int
         activation: str, optimizer: str, epochs: int, batched: bool = True,
         history: bool = False, progress: Progress | None = None,
         checkpoints: Collection[int] = (),
-        max_population: int | None = None) -> list[MemberResult]:
+        max_population: int | None = None,
+        features: tuple[str, ...] = data.DEFAULT_FEATURES) -> list[MemberResult]:
     """Train every member for ``epochs`` epochs and evaluate it; results in member order.
 
     ``X : (N, 2)``, ``y : (N,)`` are shared; members index into them.  With
@@ -193,9 +194,12 @@ def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int
     epoch of every population with optimizer steps done / to do.  Members train
     at most ``max_population`` at a time (default: as many as fit the server's
     job memory, ``population_size``): chunks change no result, only the memory.
+    ``features``: the networks' input features (``data.FEATURES``; ``sizes[0]`` is their count).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if sizes[0] != len(hparams.check("features", features)):
+        raise ValueError(f"a network of sizes {sizes} cannot take {len(features)} features")
     T = data.one_hot(y)
     total = sum(work_units(m, epochs) for m in members)
     done = 0
@@ -217,14 +221,14 @@ def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int
             population = [members[i] for i in chunk]
             for i, result in zip(chunk, _fit_population(
                     X, y, T, population, sizes, activation, optimizer, epochs,
-                    batched, history, set(checkpoints), report)):
+                    batched, history, set(checkpoints), report, features)):
                 results[i] = result
     return results  # type: ignore[return-value]
 
 
 def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer, epochs,
-                    batched: bool, history: bool, checkpoints: set[int], report
-                    ) -> list[MemberResult]:
+                    batched: bool, history: bool, checkpoints: set[int], report,
+                    features: tuple[str, ...] = data.DEFAULT_FEATURES) -> list[MemberResult]:
     started = time.perf_counter()
     M = len(members)
     generators = [torch.Generator().manual_seed(m.seed) for m in members]
@@ -246,7 +250,9 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
     opt = optim.make(optimizer, model.param(), **hyper)
     batch_size = members[0].config["batch_size"]
     # each member's conventions: how its inputs and targets are encoded (``data``)
-    inputs = _per_member_affine([data.input_affine(m.config["inputs"]) for m in members])
+    encode = _per_member_affine([data.input_affine(m.config["inputs"]) for m in members])
+    inputs = encode if features == data.DEFAULT_FEATURES else (
+        lambda t: data.with_features(t, encode(t), features))
     targets = _per_member_affine([data.target_affine(m.config["targets"]) for m in members])
 
     def measure(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

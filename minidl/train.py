@@ -45,7 +45,7 @@ class _Settings:
         return {k: getattr(self, k) for k in hparams.optimizer_keys(self.optimizer)}
 
     def sizes(self) -> list[int]:
-        return [2, *self.hidden, 2]
+        return [len(self.features), *self.hidden, 2]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,7 +59,8 @@ class _Settings:
         return [f.name for f in fields(cls)]
 
 
-_TYPES = {"float": float, "int": int, "choice": str, "bool": bool, "widths": tuple[int, ...]}
+_TYPES = {"float": float, "int": int, "choice": str, "bool": bool, "widths": tuple[int, ...],
+          "set": tuple[str, ...]}
 # Every setting of one run: one field per settings-table row that appears in "config",
 # with the table's default (the seed report's network, SGD + Tanh) and its check.
 Config = make_dataclass(
@@ -150,21 +151,33 @@ class Run:
     config: Config
     history: list[dict] = field(default_factory=list)
     # (X_train, y_train, X_test, y_test) already drawn for this config (e.g. cached by
-    # the app); None draws them with ``data.train_test``
+    # the app); None draws them with ``data.train_test`` (or ``data.split_points``)
     data_sets: tuple | None = field(default=None, repr=False)
     track_health: bool = True
     health_share: float = 0.1
     health: list[dict] = field(default_factory=list, repr=False)
+    # dataset "custom": your own points ``(X, y)`` (``data.read_points_csv``), split into
+    # training and test points by the config's ``split`` share and ``data_seed``
+    points: tuple | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         c = self.config
         c.validate()
-        self.X_train, self.y_train, self.X_test, self.y_test = self.data_sets or data.train_test(
-            c.dataset, c.n_train, c.n_test, c.data_seed, c.noise)
+        if c.dataset == "custom" and self.points is None and self.data_sets is None:
+            raise ValueError("the data set 'custom' needs your points: Run(config, points=(X, y))")
+        if c.dataset != "custom" and self.points is not None:
+            raise ValueError(f"points were given, but the data set is {c.dataset!r} "
+                             "(expected 'custom')")
+        if self.points is not None:
+            self.points = data.check_points(*self.points)
+        self.X_train, self.y_train, self.X_test, self.y_test = self.data_sets or (
+            data.split_points(*self.points, c.split, c.data_seed, c.noise)
+            if self.points is not None else
+            data.train_test(c.dataset, c.n_train, c.n_test, c.data_seed, c.noise))
         self.data_sets = None  # the attributes above hold them
         # what the network sees and is trained towards (the conventions of ``hparams``)
-        self.inputs_train = data.encode_inputs(self.X_train, c.inputs)
-        self.inputs_test = data.encode_inputs(self.X_test, c.inputs)
+        self.inputs_train = data.encode_inputs(self.X_train, c.inputs, c.features)
+        self.inputs_test = data.encode_inputs(self.X_test, c.inputs, c.features)
         self.T_train = data.encode_targets(self.y_train, c.targets)
         self.T_test = data.encode_targets(self.y_test, c.targets)
         self.generator = torch.Generator().manual_seed(c.init_seed)
@@ -250,7 +263,8 @@ class Run:
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:
         """The network's outputs for points ``X : (rows, 2)`` of the unit square."""
-        return self.model.forward(data.encode_inputs(X, self.config.inputs))
+        return self.model.forward(data.encode_inputs(X, self.config.inputs,
+                                                     self.config.features))
 
     def metrics(self) -> dict:
         train_loss, train_acc = evaluate(self.model, self.inputs_train, self.y_train, self.T_train)

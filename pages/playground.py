@@ -88,7 +88,13 @@ def setting_ui(name: str) -> None:
     common = {"key": key(name), "help": s.help or None}
     if s.kind == "choice":
         labels = dict(zip(s.choices, s.choice_labels))
-        st.selectbox(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
+        st.selectbox(s.label, playground.offered(s), format_func=lambda v: labels.get(v, v),
+                     **common)
+    elif s.kind == "set":
+        labels = dict(zip(s.choices, s.choice_labels))
+        st.multiselect(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
+    elif s.kind == "widths":
+        widths_ui(s)
     elif s.stops:
         st.select_slider(s.label, s.stops, format_func=lambda v: f"{v:g}", **common)
     else:
@@ -111,6 +117,21 @@ def new_draw() -> None:
     st.session_state[key("data_seed")] = random.randrange(high + 1)
 
 
+def widths_ui(s: hparams.Setting) -> None:
+    """A layer count, then one width per layer; their tuple is the setting's value."""
+    state = st.session_state
+    hidden = tuple(state[key(s.name)])
+    state.setdefault(key("hidden_layers"), len(hidden))
+    layers = st.slider("hidden layers", 1, s.ui_length, key=key("hidden_layers"))
+    hidden = hparams.resize_widths(hidden, layers)
+    widths = []
+    for i in range(layers):
+        state.setdefault(key(f"hidden_{i}"), hidden[i])
+        widths.append(st.slider(f"units in layer {i + 1}", 1, int(s.app_high),
+                                key=key(f"hidden_{i}")))
+    state[key(s.name)] = tuple(widths)
+
+
 def settings_ui(settings: dict) -> list[str]:
     """Draw the sidebar controls, a section per part of the settings table (an optimizer's
     hyperparameters only for the chosen optimizer, Xavier's gain only with Xavier init);
@@ -129,6 +150,8 @@ def settings_ui(settings: dict) -> list[str]:
                     continue
                 if name == "gain" and state[key("init")] != "xavier":
                     continue
+                if name == "split" and state[key("dataset")] != "custom":
+                    continue  # the training share of your own points
                 setting_ui(name)
                 drawn.append(name)
                 if name == "data_seed":
@@ -316,7 +339,8 @@ def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> N
     with output:
         disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
         if unit:  # the clicked unit's map in the boundary's place, with the points
-            title = network.unit_title(unit, network.model_sizes(run.model))
+            title = network.unit_title(unit, network.model_sizes(run.model),
+                                       network.input_names(run))
             st.caption(f"{title.capitalize()}: its activation over the square (double-click "
                        "the diagram to go back to the output).")
             tables = charts.boundary_data(
@@ -352,7 +376,8 @@ def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> N
 def diagram_ui(run: Run) -> str | None:
     """The network diagram (each unit's map, links by weight); returns the clicked unit."""
     sizes = network.model_sizes(run.model)
-    tables = network.network_data(run.model, PANEL_WIDTH, **network.run_options(run))
+    tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
+                                  **network.run_options(run))
     event = st.vega_lite_chart(live_spec(network.spec(sizes, PANEL_WIDTH), tables),
                                on_select="rerun", selection_mode=network.SELECT,
                                key="pg_diagram", width="content",
@@ -375,7 +400,7 @@ def main() -> None:
                "classes of points — by default those inside the disk from those outside. "
                "Press **Train** and watch its decision boundary form.")
 
-    settings = {**settings, **{name: state[key(name)] for name in drawn}}
+    settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
     run = sync_run(playground.to_config(settings))
     # the view's settings are drawn below; reading them here keeps every setting in one dict
     settings.update({name: state[key(name)] for name in hparams.names("app", "view")})

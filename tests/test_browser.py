@@ -107,14 +107,16 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
     # 2 × 8 tanh network: (2·8+8) + (8·8+8) + (8·2+2) parameters
     expect(metric(page, "Parameters")).to_have_text("114")
     query = parse_qs(urlparse(page.url).query)
-    assert query == {"optimizer": ["adam"], "lr": ["0.003"], "layers": ["2"], "width": ["8"]}
+    # (an old link's layers=2&width=8 reads, and is rewritten, as per-layer widths)
+    assert query == {"optimizer": ["adam"], "lr": ["0.003"], "hidden": ["8,8"]}
 
     # moving a slider rewrites the URL and (architecture) starts a new network
     layers = sidebar.get_by_role("slider", name="hidden layers")
     expect(layers).to_have_value("2")
     layers.focus()
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("() => location.search.includes('layers=1')")
+    page.wait_for_function("() => location.search.includes('hidden=8&')"
+                           " || location.search.endsWith('hidden=8')")
     expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text(
         "hidden layer widths: 2 × 8 → 1 × 8")
     expect(metric(page, "Parameters")).to_have_text("42")

@@ -80,7 +80,7 @@ def test_page_launches_a_tiny_sweep_through_to_its_tables(results_dir):
     optimal, full = results(at)
     assert list(optimal.value.index) == ["tanh"]
     assert list(optimal.value.columns) == ["adam lr", "adam beta1", "adam beta2", "adam eps",
-                                           "adam weight_decay", "adam batch_size",
+                                           "adam weight_decay", "adam l1", "adam batch_size",
                                            "adam accuracy"]
     table = full.value
     assert len(table) == 2 and sorted(table["lr"]) == [0.01, 0.1]

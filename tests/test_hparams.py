@@ -38,7 +38,8 @@ def test_every_row_is_consistent(name):
 
 def test_the_frameworks_registries_name_the_tables_choices():
     assert tuple(nn.ACTIVATIONS) == hparams.ACTIVATIONS
-    assert tuple(data.DATASETS) == hparams.DATASETS
+    assert (*data.DATASETS, "custom") == hparams.DATASETS  # custom: your own points
+    assert tuple(data.FEATURES) == hparams.FEATURES
     assert tuple(optim.OPTIMIZERS) == hparams.OPTIMIZERS
     assert nn.INIT_METHODS == hparams.INIT_METHODS
 
@@ -59,12 +60,12 @@ def test_cli_flags_come_from_the_table():
 
 def test_grid_keys_are_an_optimizers_own_settings_then_training_init_and_data():
     conventions = ("init_scale", "init_dist", "init_bias")
-    assert hparams.grid_keys("sgd") == ("lr", "momentum", "weight_decay", "batch_size",
+    assert hparams.grid_keys("sgd") == ("lr", "momentum", "weight_decay", "l1", "batch_size",
                                         "loss", "targets", "init", "gain", *conventions,
                                         "inputs")
-    assert hparams.grid_keys("adam")[:8] == ("lr", "beta1", "beta2", "eps", "weight_decay",
+    assert hparams.grid_keys("adam")[:9] == ("lr", "beta1", "beta2", "eps", "weight_decay", "l1",
                                              "batch_size", "loss", "targets")
-    assert hparams.optimizer_keys("rmsprop") == ("lr", "rho", "eps", "weight_decay")
+    assert hparams.optimizer_keys("rmsprop") == ("lr", "rho", "eps", "weight_decay", "l1")
 
 
 # ---------------------------------------------------------------- checks and messages
@@ -129,6 +130,9 @@ def values_of(s: hparams.Setting) -> st.SearchStrategy:
         return st.booleans()
     if s.kind == "widths":
         return st.lists(st.integers(1, 4096), min_size=1, max_size=8).map(tuple)
+    if s.kind == "set":  # kept in the table's order
+        return st.sets(st.sampled_from(s.choices), min_size=1).map(
+            lambda chosen: tuple(c for c in s.choices if c in chosen))
     if s.kind == "int":
         high = int(s.high) - (1 if s.high_open else 0) if s.high is not None else 10**12
         return st.integers(int(s.low), high)

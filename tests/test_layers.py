@@ -11,13 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # bottom to top: a module may import only modules listed before it
 LAYERS = [
     "minidl.limits", "minidl.hparams", "minidl.nn", "minidl.optim", "minidl.data", "minidl.health",
-    "minidl.train",
+    "minidl.train", "minidl.export",
     "minidl.population", "minidl.cv", "minidl.jobs", "minidl.runner", "minidl.sweeps",
     "minidl.reproduce", "minidl.studies", "minidl.ablation",
     "minidl.viz.boundary", "minidl.viz.tables", "minidl.viz.live", "minidl.viz.cv",
     "minidl.viz.study", "minidl.viz.ablation", "minidl.viz.network", "minidl.viz.health",
     "minidl.__main__",
-    "ui.playground", "ui.links", "ui.jobs",
+    "ui.background", "ui.playground", "ui.links", "ui.jobs",
 ]
 PACKAGES = ("minidl", "minidl.viz", "ui")
 

@@ -247,3 +247,88 @@ def test_each_optimizer_reads_the_keys_the_settings_table_gives_it():
         opt = optim.make(name, [(torch.ones(3), torch.zeros(3))])
         assert tuple(opt.hyper) == hparams.optimizer_keys(name)
         assert "weight_decay" in opt.hyper and opt.hyper["weight_decay"] == 0.0
+
+
+# ---------------------------------------------------------------- L1 penalty
+
+def l1_trajectories(make_ours, make_theirs, l1, grad_scale=1.0, steps=200):
+    """Ours with ``l1``, against autograd on ``loss + l1·Σ|θ|`` and a torch optimizer without
+    any penalty: the loss is ½·grad_scale·Σθ² + Σn·θ (fresh noise n each step), so its
+    gradient is what ``trajectories`` feeds, and autograd adds the penalty's own gradient."""
+    g = torch.Generator().manual_seed(1)
+    shapes = [(4, 3), (4,), (2, 4), (2,)]
+    init = [torch.randn(s, dtype=torch.float64, generator=g) for s in shapes]
+    init[1][0] = 0.0  # an exact zero: sign(0) = 0, as autograd's gradient of |θ| at 0
+    ours = [(p.clone(), torch.zeros_like(p)) for p in init]
+    theirs = [p.clone() for p in init]
+    opt_ours = make_ours(ours)
+    with torch.enable_grad():
+        leaves = [p.requires_grad_(True) for p in theirs]
+        opt_theirs = make_theirs(leaves)
+        for _ in range(steps):
+            noise = [grad_scale * torch.randn(s, dtype=torch.float64, generator=g) for s in shapes]
+            opt_ours.zero_grad()
+            for (p, grad), n in zip(ours, noise):
+                grad.add_(grad_scale * p + n)
+            opt_theirs.zero_grad()
+            loss = sum((0.5 * grad_scale * p.square() + n * p).sum() for p, n in zip(leaves, noise))
+            (loss + l1 * sum(p.abs().sum() for p in leaves)).backward()
+            opt_ours.step()
+            opt_theirs.step()
+    return [p for p, _ in ours], [p.detach() for p in leaves]
+
+
+L1_CASES = {
+    "sgd": (lambda ps, l1: optim.SGD(ps, lr=0.01, l1=l1),
+            lambda ps: torch.optim.SGD(ps, lr=0.01)),
+    "sgd_momentum_l2": (lambda ps, l1: optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.1,
+                                                 l1=l1),
+                        lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.1)),
+    "adam": (lambda ps, l1: optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99), l1=l1),
+             lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99))),
+    "rmsprop": (lambda ps, l1: optim.RMSprop(ps, lr=1e-3, rho=0.9, l1=l1),
+                lambda ps: torch.optim.RMSprop(ps, lr=1e-3, alpha=0.9)),
+    "by_name": (lambda ps, l1: optim.make("rmsprop", ps, lr=1e-3, l1=l1, weight_decay=0.01),
+                lambda ps: torch.optim.RMSprop(ps, lr=1e-3, weight_decay=0.01)),
+}
+
+
+@pytest.mark.parametrize("case", L1_CASES)
+@pytest.mark.parametrize("l1", [0.05, 1e-3])
+def test_l1_matches_autograd_of_the_penalised_loss_over_200_float64_steps(case, l1):
+    ours_of, theirs = L1_CASES[case]
+    ours, reference = l1_trajectories(lambda ps: ours_of(ps, l1), theirs, l1)
+    for a, b in zip(ours, reference):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+    # and the penalty did something: without it the trajectory differs
+    plain, _ = l1_trajectories(lambda ps: ours_of(ps, 0.0), theirs, l1)
+    assert not torch.allclose(plain[0], ours[0], rtol=1e-6, atol=0)
+
+
+def test_l1_subgradient_is_zero_at_zero_and_leaves_the_gradient_alone():
+    w = torch.tensor([0.0, 2.0, -3.0], dtype=torch.float64)
+    g = torch.full((3,), 0.5, dtype=torch.float64)
+    opt = optim.SGD([(w, g)], lr=0.1, l1=1.0)
+    opt.step()
+    torch.testing.assert_close(w, torch.tensor([-0.05, 2.0 - 0.15, -3.0 + 0.05],
+                                               dtype=torch.float64))
+    assert torch.equal(g, torch.full((3,), 0.5, dtype=torch.float64))
+    zero = torch.zeros(2)
+    optim.Adam([(zero, torch.zeros(2))], l1=0.5).step()  # no gradient, at 0: stays at 0
+    assert torch.equal(zero, torch.zeros(2))
+
+
+def test_l1_per_member_pulls_each_member_by_its_own_rate():
+    model = nn.mlp([2, 3, 2], "tanh", members=2)
+    model.init_params("xavier", 1.0, torch.Generator().manual_seed(0))
+    before = [p.clone() for p, _ in model.param()]
+    opt = optim.SGD(model.param(), lr=0.1, l1=[0.0, 0.5])
+    opt.step()  # zero gradients: only the penalty moves the weights
+    for (p, _), p0 in zip(model.param(), before):
+        torch.testing.assert_close(p[0], p0[0])
+        torch.testing.assert_close(p[1], p0[1] - 0.1 * 0.5 * p0[1].sign())
+
+
+def test_l1_is_checked_like_every_hyperparameter():
+    with pytest.raises(ValueError, match=r"Invalid L1 penalty \(l1\): -0.1"):
+        optim.SGD([(torch.ones(3), torch.zeros(3))], lr=0.1, l1=-0.1)

@@ -59,7 +59,7 @@ def metric(at: AppTest, label: str) -> str:
 
 def widget(at: AppTest, name: str):
     """The sidebar widget of setting ``name`` (keys are "pg_<name>")."""
-    for kind in ("selectbox", "slider", "select_slider", "number_input"):
+    for kind in ("selectbox", "slider", "select_slider", "number_input", "multiselect"):
         for element in getattr(at.sidebar, kind):
             if element.key == f"pg_{name}":
                 return element
@@ -180,7 +180,7 @@ def test_changing_the_architecture_resets_with_a_notice():
     at = open_app()
     settle(click(at, "pg_step"))
     old = run_of(at)
-    widget(at, "layers").set_value(2).run()
+    widget(at, "hidden_layers").set_value(2).run()
     new = run_of(at)
     assert new is not old and new.epoch == 0 and new.config.hidden == (25, 25)
     assert "hidden layer widths: 3 × 25 → 2 × 25" in at.info[0].value
@@ -223,22 +223,40 @@ def test_divergence_stops_training_with_a_message_not_a_traceback():
 
 def test_a_url_restores_every_setting():
     query = dict(dataset="spiral", n_train="80", n_test="70", noise="0.1", data_seed="4",
-                 layers="2", width="9", activation="relu", init="xavier", gain="2.0",
-                 init_seed="3", optimizer="rmsprop", lr="0.003", rho="0.9", eps="1e-06",
-                 batch_size="10", epochs="50", view="discrete")
+                 hidden="9,4", activation="relu", init="xavier", gain="2.0",
+                 features="x1,x2,sinx1", init_seed="3", optimizer="rmsprop", lr="0.003",
+                 rho="0.9", eps="1e-06", l1="0.0001", batch_size="10", epochs="50",
+                 view="discrete")
     at = open_app(**query)
     assert not at.warning
     config = run_of(at).config
     assert (config.dataset, config.n_train, config.n_test, config.noise, config.data_seed) == (
         "spiral", 80, 70, 0.1, 4)
     assert (config.hidden, config.activation, config.gain, config.init_seed) == (
-        (9, 9), "relu", 2.0, 3)
-    assert (config.optimizer, config.lr, config.rho, config.eps) == ("rmsprop", 0.003, 0.9, 1e-6)
+        (9, 4), "relu", 2.0, 3)
+    assert config.features == ("x1", "x2", "sinx1") and config.sizes() == [3, 9, 4, 2]
+    assert (config.optimizer, config.lr, config.rho, config.eps, config.l1) == (
+        "rmsprop", 0.003, 0.9, 1e-6, 1e-4)
     assert (config.batch_size, config.epochs) == (10, 50)
     assert at.radio(key="pg_view").value == "discrete"
     assert widget(at, "lr").value == 0.003
     # the URL keeps saying the same, less what equals a default (init=xavier)
     assert dict(at.query_params) == {k: v for k, v in query.items() if k != "init"}
+
+
+def test_an_old_link_with_layers_and_width_opens_as_per_layer_widths():
+    at = open_app(layers="2", width="9")
+    assert not at.warning and run_of(at).config.hidden == (9, 9)
+    assert at.query_params["hidden"] == "9,9" and "layers" not in at.query_params
+    assert widget(at, "hidden_layers").value == 2 and widget(at, "hidden_1").value == 9
+
+
+def test_features_are_toggled_in_the_sidebar_and_written_to_the_url():
+    at = open_app()
+    widget(at, "features").set_value(["x1", "x2", "x1sq"]).run()
+    assert run_of(at).config.sizes()[0] == 3 and at.query_params["features"] == "x1,x2,x1sq"
+    widget(at, "features").set_value([]).run()  # every feature off: back to x₁, x₂
+    assert not at.exception and run_of(at).config.features == ("x1", "x2")
 
 
 def test_bad_url_values_fall_back_to_defaults_with_visible_warnings():
@@ -257,12 +275,12 @@ def test_bad_url_values_fall_back_to_defaults_with_visible_warnings():
 
 def test_settings_changes_are_written_to_the_url():
     at = open_app()
-    widget(at, "width").set_value(12).run()
+    widget(at, "hidden_0").set_value(12).run()
     widget(at, "activation").set_value("sigmoid").run()
-    assert at.query_params["width"] == "12"
+    assert at.query_params["hidden"] == "12,25,25"
     assert at.query_params["activation"] == "sigmoid"
-    widget(at, "width").set_value(25).run()                # back to the default: dropped
-    assert "width" not in at.query_params
+    widget(at, "hidden_0").set_value(25).run()             # back to the default: dropped
+    assert "hidden" not in at.query_params
 
 
 @pytest.mark.parametrize("page, heading", [("pages/about.py", "About minidl"),
@@ -277,13 +295,13 @@ def test_other_pages_render(page, heading):
 
 
 def test_the_playground_comes_back_as_it_was_after_another_page():
-    at = open_app(width="9")
+    at = open_app(hidden="9,9,9")
     settle(click(at, "pg_step"))
     at.switch_page("pages/about.py").run()
     at.switch_page("pages/playground.py").run()
     assert not at.exception
     assert run_of(at).epoch == 1 and run_of(at).config.hidden == (9, 9, 9)
-    assert widget(at, "width").value == 9
+    assert widget(at, "hidden_0").value == 9
 
 
 def test_the_reports_conventions_come_from_the_link_and_train_from_the_sidebar():

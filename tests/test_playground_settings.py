@@ -19,11 +19,14 @@ def test_defaults_are_the_reference_network_with_a_200_epoch_budget():
 
 def test_every_setting_round_trips_through_the_url():
     settings = dict(playground.defaults(), dataset="gaussians", n_train=123, noise=0.25,
-                    layers=5, width=64, activation="sigmoid", init="zero", gain=0.37,
+                    hidden=(64, 8, 1, 3, 5, 64), activation="sigmoid", init="zero", gain=0.37,
+                    features=("x1", "x1sq", "x1x2", "sinx2"), split=0.65,
                     optimizer="adam", lr=2e-5, beta1=0.5, beta2=0.98, eps=1e-10, rho=0.5,
-                    momentum=0.9, weight_decay=3e-4, batch_size=32, epochs=999, view="discrete")
+                    momentum=0.9, weight_decay=3e-4, l1=2e-5, batch_size=32, epochs=999,
+                    view="discrete")
     query = to_query(settings)
     assert query["lr"] == "2e-05" and query["gain"] == "0.37"
+    assert query["hidden"] == "64,8,1,3,5,64" and query["features"] == "x1,x1sq,x1x2,sinx2"
     assert parse_query(query) == (settings, [])
 
 
@@ -35,6 +38,9 @@ def test_defaults_are_left_out_of_the_url():
 @pytest.mark.parametrize("name, text", [
     ("lr", "abc"), ("lr", "-1"), ("lr", "nan"), ("lr", "inf"), ("lr", "5"),
     ("layers", "0"), ("layers", "7"), ("layers", "2.5"), ("width", "65"),
+    ("hidden", "25,25,25,25,25,25,25"), ("hidden", "65"), ("hidden", "0"), ("hidden", ""),
+    ("features", ""), ("features", "x1,x1"), ("features", "x3"), ("l1", "-1"),
+    ("split", "1"), ("split", "0.01"),
     ("n_train", "1e9"), ("noise", "0.6"), ("activation", "softmax"), ("dataset", ""),
     ("beta2", "1"), ("eps", "0"), ("epochs", "-5"), ("view", "3d"),
 ])
@@ -56,13 +62,34 @@ def test_unknown_parameters_are_reported_and_streamlits_own_ignored():
 
 
 def test_choices_are_case_insensitive_and_repeated_parameters_use_the_last():
-    settings, warnings = parse_query({"activation": "ReLU", "width": ["3", "4"]})
-    assert (settings["activation"], settings["width"], warnings) == ("relu", 4, [])
+    settings, warnings = parse_query({"activation": "ReLU", "hidden": ["3", "4,5"],
+                                      "features": "SINX1,X2"})
+    assert (settings["activation"], settings["hidden"], settings["features"], warnings) == (
+        "relu", (4, 5), ("x2", "sinx1"), [])
+
+
+def test_old_links_with_layers_and_width_still_open():
+    assert parse_query({"layers": "2", "width": "8"}) == (
+        dict(playground.defaults(), hidden=(8, 8)), [])
+    assert parse_query({"width": "9"})[0]["hidden"] == (9, 9, 9)
+    settings, warnings = parse_query({"layers": "2", "hidden": "4"})
+    assert settings["hidden"] == (4,) and warnings == ["layers: ignored (hidden is given)."]
+
+
+def test_resize_widths_keeps_the_widths_set_and_extends_with_the_last():
+    assert hparams.resize_widths((25, 8), 3) == (25, 8, 8)
+    assert hparams.resize_widths((25, 8, 8), 1) == (25,)
+    with pytest.raises(ValueError, match="hidden layers"):
+        hparams.resize_widths((25,), 0)
 
 
 def test_every_setting_in_range_builds_a_valid_config():
     for name, s in SETTINGS.items():
         values = s.choices or (s.app_low, s.app_high)
+        if s.kind == "set":
+            values = [(c,) for c in s.choices] + [s.choices]
+        if s.kind == "widths":
+            values = [(s.app_low,), (s.app_high,) * s.ui_length]
         for value in values:
             playground.to_config(dict(playground.defaults(), **{name: value}))
 

@@ -99,3 +99,38 @@ def test_checkpoints_record_the_accuracy_a_full_history_would(disk):
     for a, b in zip(full, sparse):
         assert b.eval_acc_at == {2: a.eval_acc_history[1], 4: a.eval_acc_history[3]}
         assert b.eval_acc_history == [] and b.eval_acc == a.eval_acc
+
+
+def test_l1_is_applied_per_member_in_a_population(disk):
+    """A population with λ₁ per member trains each member as its own twin would."""
+    X, y = disk
+    splits = cv.kfold(len(y), 3, seed=0)
+    members = [pop.Member(cv.complete({"lr": 0.01, "batch_size": 10, "l1": l1}),
+                          train, val, seed=f)
+               for l1 in (0.0, 0.01) for f, (train, val) in enumerate(splits)]
+    for optimizer in ("sgd", "adam"):
+        a = pop.fit(X, y, members, cv.SIZES, "tanh", optimizer, 2, batched=True)
+        b = pop.fit(X, y, members, cv.SIZES, "tanh", optimizer, 2, batched=False)
+        for ra, rb in zip(a, b):
+            assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4)
+        assert a[0].train_loss != pytest.approx(a[3].train_loss, rel=1e-3)
+
+
+def test_a_population_sees_the_features_a_run_would(disk):
+    """With input features, batched members match their sequential twins, and the features
+    change what is learnt; sizes must take as many inputs as there are features."""
+    X, y = disk
+    splits = cv.kfold(len(y), 3, seed=0)
+    features = ("x1", "x1sq", "x2sq", "sinx2")
+    members = [pop.Member(cv.complete({"lr": 0.01, "batch_size": 10, "inputs": inputs}),
+                          train, val, seed=f)
+               for inputs in ("raw", "standardised") for f, (train, val) in enumerate(splits)]
+    sizes = [len(features), *cv.SIZES[1:]]
+    a = pop.fit(X, y, members, sizes, "tanh", "adam", 2, batched=True, features=features)
+    b = pop.fit(X, y, members, sizes, "tanh", "adam", 2, batched=False, features=features)
+    for ra, rb in zip(a, b):
+        assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4)
+    plain = pop.fit(X, y, members, cv.SIZES, "tanh", "adam", 2)
+    assert a[0].train_loss != pytest.approx(plain[0].train_loss, rel=1e-3)
+    with pytest.raises(ValueError, match="cannot take 4 features"):
+        pop.fit(X, y, members, cv.SIZES, "tanh", "adam", 2, features=features)

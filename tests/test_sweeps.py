@@ -41,10 +41,11 @@ def test_sweep_builds_table_one_layout(disk):
     optimal = result.optimal
     assert list(optimal.index) == ["relu", "tanh"]
     assert list(optimal.columns) == [
-        "sgd lr", "sgd momentum", "sgd weight_decay", "sgd batch_size", "sgd accuracy",
-        "adam lr", "adam beta1", "adam beta2", "adam eps", "adam weight_decay",
+        "sgd lr", "sgd momentum", "sgd weight_decay", "sgd l1", "sgd batch_size",
+        "sgd accuracy",
+        "adam lr", "adam beta1", "adam beta2", "adam eps", "adam weight_decay", "adam l1",
         "adam batch_size", "adam accuracy",
-        "rmsprop lr", "rmsprop rho", "rmsprop eps", "rmsprop weight_decay",
+        "rmsprop lr", "rmsprop rho", "rmsprop eps", "rmsprop weight_decay", "rmsprop l1",
         "rmsprop batch_size", "rmsprop accuracy"]
     for (a, o), r in result.results.items():
         assert optimal.loc[a, f"{o} accuracy"] == pytest.approx(r.table["mean_score"].max())

@@ -11,7 +11,10 @@ page draws one widget per row from the row's kind, label, help and app range.
   the nearest stop) — never an exception;
 - ``to_query(settings)`` is the inverse: only values that differ from the
   defaults, formatted so that ``parse_query`` reads them back exactly;
-- ``to_config(settings)`` builds the ``minidl.train.Config`` of a run;
+- ``to_config(settings)`` builds the ``minidl.train.Config`` of a run; ``from_widgets``
+  turns widget values (a multiselect's list) into settings, ``offered`` says which
+  choices the page offers (not ``custom``: your own points never come from a link);
+  old links' ``layers=3&width=25`` read as ``hidden=25,25,25``;
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb;
 - ``snapshot(run)`` collects what the live view draws (boundary image, mistakes,
@@ -63,9 +66,10 @@ def _parse_one(s: Setting, text: str) -> tuple[object, str | None]:
     except ValueError:
         return s.default, f"{given}: not {s.expectation()}; {fallback}."
     low, high = s.app_low, s.app_high
-    if (low is not None and value < low) or (high is not None and value > high):
-        return s.default, (f"{given}: outside [{format_value(low)}, {format_value(high)}]; "
-                           f"{fallback}.")
+    if not hparams.in_app_range(s.name, value):
+        layers = f"at most {s.ui_length} layers, each in " if s.ui_length else ""
+        return s.default, (f"{given}: outside {layers}[{format_value(low)}, "
+                           f"{format_value(high)}]; {fallback}.")
     if s.stops and value not in s.stops:
         positive = [stop for stop in s.stops if stop > 0]
         if value <= 0 or not positive:
@@ -80,7 +84,8 @@ def _parse_one(s: Setting, text: str) -> tuple[object, str | None]:
 def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
     """URL query parameters → (complete settings, warnings).  Never raises; every warning is
     plain text naming the parameter (names and values shortened to ``SHOWN_CHARACTERS``)."""
-    settings, warnings = defaults(), []
+    settings = defaults()
+    params, warnings = _old_widths(params)
     for name, raw in params.items():
         text = raw[-1] if isinstance(raw, list) and raw else raw
         if name in _STREAMLIT_PARAMS:
@@ -92,9 +97,58 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
             warnings.append(f"{name}: no value; using the default.")
             continue
         settings[name], warning = _parse_one(SETTINGS[name], text)
+        if SETTINGS[name].kind == "choice" and settings[name] not in offered(SETTINGS[name]):
+            settings[name] = SETTINGS[name].default
+            warning = f"{name}={shorten(text)}: your own points cannot come from a link; " \
+                      f"using the default {format_value(SETTINGS[name].default)}."
         if warning:
             warnings.append(warning)
     return settings, warnings
+
+
+def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
+    """Links from before per-layer widths said ``layers=3&width=25``: read as
+    ``hidden=25,25,25``.  Returns the parameters with those two replaced, and warnings."""
+    params = dict(params)
+    old = {k: params.pop(k) for k in ("layers", "width") if k in params}
+    if not old:
+        return params, []
+    if "hidden" in params:
+        return params, [f"{', '.join(old)}: ignored (hidden is given)."]
+    s = SETTINGS["hidden"]
+    given = {"layers": len(s.default), "width": s.default[0]}
+    highs = {"layers": s.ui_length, "width": int(s.app_high)}
+    warnings = []
+    for name, raw in old.items():
+        text = raw[-1] if isinstance(raw, list) and raw else raw
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or not 1 <= value <= highs[name]:
+            warnings.append(f"{name}={shorten(str(text))}: not an integer in [1, {highs[name]}]; "
+                            f"using the default {given[name]}.")
+        else:
+            given[name] = value
+    params["hidden"] = ",".join([str(given["width"])] * given["layers"])
+    return params, warnings
+
+
+def offered(s: Setting) -> tuple:
+    """The choices the page offers: all but your own points, which no link or select box
+    can provide (they come from an upload or a drawing)."""
+    return tuple(c for c in s.choices if not (s.name == "dataset" and c == "custom"))
+
+
+def from_widgets(values: Mapping[str, object]) -> dict:
+    """Widget values as settings: a multiselect's list as a tuple, an empty one (every
+    feature off) as the default."""
+    out = dict(values)
+    for name, value in values.items():
+        s = SETTINGS[name]
+        if s.kind in ("set", "widths") and isinstance(value, list):
+            out[name] = hparams.check(name, value) if value else s.default
+    return out
 
 
 def warnings_text(warnings: list[str]) -> str:
@@ -116,19 +170,14 @@ def to_query(settings: Mapping[str, object]) -> dict[str, str]:
 
 def to_config(settings: Mapping[str, object]) -> Config:
     """The ``Config`` of a run with these settings (raises ``ValueError`` if one is invalid)."""
-    values = {k: v for k, v in settings.items() if k in Config.field_names()}
-    values["hidden"] = (int(settings["width"]),) * int(settings["layers"])
-    return Config(**values)
+    return Config(**{k: v for k, v in settings.items() if k in Config.field_names()})
 
 
 def from_config(config: Mapping[str, object]) -> dict:
     """The Playground settings of a configuration (e.g. a sweep's result row): every app
-    setting it names, with ``hidden`` as layers × width when its layers are equal."""
+    setting it names."""
     settings = defaults()
     settings.update({k: v for k, v in config.items() if k in SETTINGS})
-    hidden = config.get("hidden")
-    if hidden and len(set(hidden)) == 1:
-        settings["layers"], settings["width"] = len(hidden), hidden[0]
     return settings
 
 

@@ -20,6 +20,10 @@ swaps in the tables from ``network_data`` (``live.with_data``).  Clicking a unit
 selects it (point selection ``SELECT`` on the field ``unit``);
 ``selected_unit(event)`` reads Streamlit's selection and ``unit_image`` draws
 that unit's map large.
+
+Why this module is long: the layout (pixels per unit and column), the per-frame
+tables (unit maps, links, tooltips) and the selection a click makes are one
+drawing, and they must agree on every coordinate.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import data, health, nn
+from .. import data, health, hparams, nn
 from . import boundary
 
 UNITS, LINKS = "network_units", "network_links"
@@ -271,10 +275,17 @@ def model_sizes(model: nn.Sequential) -> tuple[int, ...]:
 
 def run_options(run) -> dict:
     """``encode`` and ``output_range`` of a ``minidl.train.Run``, for ``network_data`` and
-    ``unit_image``: its input encoding and its training targets' range."""
+    ``unit_image``: its input encoding (features included) and its training targets'
+    range."""
     scale, shift = data.target_affine(run.config.targets)
-    inputs = run.config.inputs
-    return {"encode": lambda X: data.encode_inputs(X, inputs), "output_range": (shift, shift + scale)}
+    inputs, features = run.config.inputs, run.config.features
+    return {"encode": lambda X: data.encode_inputs(X, inputs, features),
+            "output_range": (shift, shift + scale)}
+
+
+def input_names(run) -> tuple[str, ...]:
+    """The diagram's names of a run's inputs: its features' labels (x₁, x₂, sin x₁, …)."""
+    return tuple(hparams.label(f) for f in run.config.features)
 
 
 def selected_unit(event: Mapping | None) -> str | None:
@@ -315,12 +326,13 @@ def unit_image(model: nn.Sequential, unit: str,
         boundary.colorize(shown.reshape(resolution, resolution))))
 
 
-def unit_title(unit: str, sizes: Sequence[int]) -> str:
-    """``"hidden 2, unit 5"``, ``"input x₁"`` or ``"output 1"`` for a unit key ``"column:index"``
-    of a network of layer ``sizes``."""
+def unit_title(unit: str, sizes: Sequence[int], input_names: Sequence[str] = INPUT_NAMES
+               ) -> str:
+    """``"hidden 2, unit 5"``, ``"input x₁"`` or ``"output 1 (class 1)"`` for a unit key
+    ``"column:index"`` of a network of layer ``sizes``."""
     column, index = (int(part) for part in unit.split(":"))
     if column == 0:
-        return f"input {INPUT_NAMES[index] if index < len(INPUT_NAMES) else index + 1}"
+        return f"input {input_names[index] if index < len(input_names) else index + 1}"
     if column == len(sizes) - 1:
         return f"output {index} (class {index})"
     return f"{_column_titles(len(sizes))[column]}, unit {index + 1}"
