@@ -91,8 +91,12 @@ def to_json(run: Run) -> str:
 
 # ---------------------------------------------------------------- reading
 
-def from_json(text: str | bytes) -> Run:
-    """The ``Run`` a ``to_json`` file describes, or ``ModelFileError`` saying what is wrong."""
+def from_json(text: str | bytes, app_ranges: bool = False) -> Run:
+    """The ``Run`` a ``to_json`` file describes, or ``ModelFileError`` saying what is wrong.
+
+    ``app_ranges``: also refuse any setting outside what the Playground offers (e.g.
+    ``n_train`` past 5,000 or a 4096-unit layer), so that an uploaded file cannot ask a
+    shared server for more memory or time than its widgets could."""
     if not isinstance(text, (str, bytes, bytearray)):
         raise ModelFileError(f"a model file is text, got {type(text).__name__}")
     if len(text) > MAX_BYTES:
@@ -103,7 +107,7 @@ def from_json(text: str | bytes) -> Run:
     except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
         raise ModelFileError(f"not a model file: not JSON ({_short(error)})") from None
     try:
-        return _read(doc)
+        return _read(doc, app_ranges)
     except ModelFileError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
@@ -125,7 +129,7 @@ def _need(condition: bool, message: str) -> None:
         raise ModelFileError(message)
 
 
-def _read(doc: Any) -> Run:
+def _read(doc: Any, app_ranges: bool = False) -> Run:
     _need(isinstance(doc, dict), "not a model file: expected a JSON object")
     _need(doc.get("format") == FORMAT, f"not a model file: its format is not {FORMAT!r}")
     _need(doc.get("version") == VERSION and not isinstance(doc.get("version"), bool),
@@ -134,6 +138,12 @@ def _read(doc: Any) -> Run:
     unknown = sorted(set(doc) - _TOP_KEYS)
     _need(not unknown, f"unknown field {_shown(unknown[0]) if unknown else ''} in the model file")
     config = _config(doc.get("settings"))
+    if app_ranges:
+        for name in set(hparams.names("app")) & set(Config.field_names()):
+            value = getattr(config, name)
+            _need(hparams.in_app_range(name, value),
+                  f"its {hparams.label(name)} ({name}) is {_shown(hparams.format_value(value))}, "
+                  "outside what the Playground offers")
     _need(doc.get("features", list(config.features)) == list(config.features),
           "its features differ from its settings' features")
     weights = _weights(doc.get("layers"), config.sizes())

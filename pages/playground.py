@@ -24,7 +24,7 @@ import streamlit as st
 import torch
 
 import streamlit_app
-from minidl import data, hparams, limits, train
+from minidl import data, export, hparams, limits, train
 from minidl.train import Config, Run
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
@@ -38,6 +38,9 @@ streamlit_app.enter()
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS, CURVES = "pg_trainer", "pg_notice", "pg_points", "pg_curves"
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
+# your own points (X, y), a problem with them or with a file, and counters that give the
+# editor chart and the uploaders fresh keys (which clears them)
+OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 
 # A background thread (ui.background) trains; the live view only redraws.  run_every: the
 # browser asks for a redraw this often while the run trains (a redraw takes ~30–60 ms).
@@ -57,6 +60,11 @@ def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float
 
 
 def new_run(config: Config) -> Run:
+    if config.dataset == "custom":  # your own points, split by the config's share and seed
+        points = st.session_state[OWN]
+        run = Run(config, points=points)
+        run.source = points  # which version of your points it trains on
+        return run
     return Run(config, data_sets=load_data(config.dataset, config.n_train, config.n_test,
                                            config.data_seed, config.noise))
 
@@ -88,8 +96,7 @@ def setting_ui(name: str) -> None:
     common = {"key": key(name), "help": s.help or None}
     if s.kind == "choice":
         labels = dict(zip(s.choices, s.choice_labels))
-        st.selectbox(s.label, playground.offered(s), format_func=lambda v: labels.get(v, v),
-                     **common)
+        st.selectbox(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
     elif s.kind == "set":
         labels = dict(zip(s.choices, s.choice_labels))
         st.multiselect(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
@@ -150,8 +157,9 @@ def settings_ui(settings: dict) -> list[str]:
                     continue
                 if name == "gain" and state[key("init")] != "xavier":
                     continue
-                if name == "split" and state[key("dataset")] != "custom":
-                    continue  # the training share of your own points
+                own = state[key("dataset")] == "custom"
+                if (name == "split" and not own) or (name in ("n_train", "n_test") and own):
+                    continue  # your own points come in their number, split by a share
                 setting_ui(name)
                 drawn.append(name)
                 if name == "data_seed":
@@ -208,6 +216,9 @@ def sync_run(config: Config) -> Run:
     t = trainer()
     with t.lock:
         reasons, live = playground.classify_change(t.run.config, config)
+        if (not reasons and config.dataset == "custom"
+                and getattr(t.run, "source", None) is not state[OWN]):
+            reasons = ["your points changed"]
         if live and not reasons:
             t.run.set_hyperparameters(**live)
     if reasons:
@@ -388,6 +399,152 @@ def diagram_ui(run: Run) -> str | None:
 live_spec = charts.with_data
 
 
+# ---------------------------------------------------------------- your own points
+
+def own_points_ui() -> bool:
+    """The editor of your own points: drag on the chart to add points of a class, upload
+    a CSV, download them, clear them.  Returns whether they can be trained on."""
+    state = st.session_state
+    if OWN not in state:  # first time: a copy of the points you were looking at
+        state[OWN] = (playground.starter_points(trainer().run) if TRAINER in state
+                      else data.disk(200, seed=0))
+    X, y = state[OWN]
+    counts = [int((y == c).sum()) for c in (0, 1)]
+    round_ = state.setdefault(ROUND, 0)
+    with st.expander(f"Your points: {len(X):,} ({counts[0]} of class 0, {counts[1]} of class 1)",
+                     expanded=True, icon=":material/edit:"):
+        chart, tools = st.columns([1.2, 1], gap="medium")
+        with tools:
+            st.radio("Add points of", (0, 1), key="pg_add_class", horizontal=True,
+                     format_func=lambda c: f"class {c}")
+            st.caption("Drag a rectangle on the chart: points of that class fill it "
+                       f"({playground.POINTS_PER_AREA} per unit of area, at most "
+                       f"{playground.MOST_PER_DRAG} a drag).")
+            st.file_uploader("Upload a CSV of points (x1,x2,label)", type=["csv", "txt"],
+                             key=f"pg_upload_points_{round_}", on_change=upload_points,
+                             args=(f"pg_upload_points_{round_}",),
+                             help=f"one point a line: x1,x2,label with x1, x2 in [0, 1] and "
+                             f"label 0 or 1; at most {hparams.MAX_OWN_POINTS:,} points")
+            row = st.columns(2)
+            row[0].download_button("Download CSV", data.points_csv(X, y), "points.csv",
+                                   "text/csv", icon=":material/download:", width="stretch")
+            row[1].button("Clear", key="pg_clear_points", icon=":material/delete:",
+                          on_click=clear_points, width="stretch")
+        with chart:
+            frame = charts.points_frame(X, y, "train")
+            st.vega_lite_chart(charts.with_data(charts.spec("editor", CHART_SIZE),
+                                                {charts.POINTS: frame}),
+                               on_select=add_dragged_points, selection_mode=charts.BRUSH,
+                               key=f"pg_editor_{round_}", width="content",
+                               alt="your points; drag a rectangle to add some")
+        file_problem_ui()
+    try:
+        data.check_points(X, y)
+    except ValueError as error:
+        st.info("Add points to train on them: " + str(error) + ".", icon=":material/edit:")
+        return False
+    return True
+
+
+def file_problem_ui() -> None:
+    """A file that could not be read: one fixed sentence, the reason as plain text."""
+    problem = st.session_state.get(FILE_PROBLEM)
+    if problem:
+        st.error(f"That {problem[0]} could not be used; nothing was changed:",
+                 icon=":material/error:")
+        st.code(problem[1], language=None, wrap_lines=True)
+
+
+def next_round() -> None:
+    """Fresh keys for the editor chart and the uploaders: clears a drag or an upload."""
+    st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1
+
+
+def add_dragged_points() -> None:
+    state = st.session_state
+    box = playground.drag_box(state.get(f"pg_editor_{state.get(ROUND, 0)}"), charts.BRUSH)
+    if box is not None:
+        generator = torch.Generator().manual_seed(random.randrange(2**31))
+        state[OWN] = playground.add_points(state[OWN], box, state["pg_add_class"], generator)
+    next_round()
+
+
+def clear_points() -> None:
+    X, y = st.session_state[OWN]
+    st.session_state[OWN] = (X[:0], y[:0])
+    st.session_state[FILE_PROBLEM] = None
+
+
+def upload_points(widget: str) -> None:
+    state = st.session_state
+    upload = state.get(widget)
+    if upload is None:
+        return
+    try:
+        state[OWN] = data.read_points_csv(upload.getvalue())
+        state[FILE_PROBLEM] = None
+    except ValueError as error:
+        state[FILE_PROBLEM] = ("file", str(error))
+    next_round()
+
+
+# ---------------------------------------------------------------- export / import
+
+def export_ui(run: Run) -> None:
+    """Download the run as JSON or as a script that retrains it; load a JSON file back."""
+    with st.expander("Export or import this network", icon=":material/download:"):
+        st.caption("JSON: the settings, input features, weights and history (no code runs "
+                   "when a file is read). The script rebuilds and retrains the same network "
+                   "with minidl.")
+        frozen = trainer().view()
+        row = st.columns(3)
+        row[0].download_button("Model as JSON", export.to_json(frozen), "minidl-model.json",
+                               "application/json", icon=":material/data_object:",
+                               width="stretch", on_click="ignore")
+        row[1].download_button("Python script", export.to_script(frozen), "minidl_model.py",
+                               "text/x-python", icon=":material/code:", width="stretch",
+                               on_click="ignore")
+        round_ = st.session_state.get(ROUND, 0)
+        st.file_uploader("Import a model JSON to inspect it or train it on", type=["json"],
+                         key=f"pg_import_{round_}", on_change=import_model,
+                         args=(f"pg_import_{round_}",))
+        file_problem_ui()
+
+
+def import_model(widget: str) -> None:
+    """Replace the session's run by the uploaded one, and the widgets by its settings."""
+    state = st.session_state
+    upload = state.get(widget)
+    if upload is None:
+        return
+    next_round()
+    try:
+        run = export.from_json(upload.getvalue(), app_ranges=True)
+    except export.ModelFileError as error:
+        state[FILE_PROBLEM] = ("model file", str(error))
+        return
+    settings, warnings = playground.parse_query(playground.to_query(
+        {**playground.from_config(run.config.to_dict()), "view": state[key("view")],
+         "show_test": state[key("show_test")]}))
+    config = playground.to_config(settings)
+    _, live = playground.classify_change(run.config, config)
+    if live:  # a value between the sliders' stops: the nearest stop, said below
+        run.set_hyperparameters(**live)
+    if run.config.dataset == "custom":
+        state[OWN] = run.source = export.run_points(run)
+    state[FILE_PROBLEM] = None
+    trainer().replace(run)
+    state[SETTINGS_KEY] = settings
+    for name, value in settings.items():
+        state[key(name)] = list(value) if SETTINGS[name].kind == "set" else value
+    state[key("hidden_layers")] = len(settings["hidden"])
+    for i, width in enumerate(settings["hidden"]):
+        state[key(f"hidden_{i}")] = width
+    notify("Imported the model file: its settings, weights and history ("
+           f"{run.epoch} epochs); the optimizer's state starts afresh."
+           + (" " + " ".join(warnings) if warnings else ""))
+
+
 # ---------------------------------------------------------------- page
 
 def main() -> None:
@@ -401,6 +558,8 @@ def main() -> None:
                "Press **Train** and watch its decision boundary form.")
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
+    if settings["dataset"] == "custom" and not own_points_ui():
+        return  # too few points to train on: the editor says so
     run = sync_run(playground.to_config(settings))
     # the view's settings are drawn below; reading them here keeps every setting in one dict
     settings.update({name: state[key(name)] for name in hparams.names("app", "view")})
@@ -440,6 +599,7 @@ def main() -> None:
 
     ticking = t.state != "idle"
     st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking)
+    export_ui(run)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"
                                      else "") + "; ✕: misclassified point; ● training point, "

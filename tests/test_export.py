@@ -162,3 +162,21 @@ def test_fuzzed_files_raise_only_the_clear_error(trained, draw):
         export.from_json(text)
     except export.ModelFileError as error:
         assert str(error)
+
+
+@pytest.mark.parametrize("setting, value, name", [("n_train", 100_000, "training points"),
+                                                  ("hidden", [4096], "hidden layer widths"),
+                                                  ("epochs", 10**9, "epoch budget")])
+def test_the_playground_refuses_files_beyond_its_widgets(trained, setting, value, name):
+    """A file may ask for any valid run; the Playground takes only what its widgets offer,
+    so an upload cannot make a shared server draw 100,000 points or a 4096-unit layer."""
+    doc = json.loads(export.to_json(trained))
+    doc["settings"][setting] = value
+    if setting == "hidden":
+        doc["layers"] = [{"weight": [[0.0] * 3] * 4096, "bias": [0.0] * 4096},
+                         {"weight": [[0.0] * 4096] * 2, "bias": [0.0, 0.0]}]
+    text = json.dumps(doc)
+    with pytest.raises(export.ModelFileError, match=f"its {name} .*outside what the Playground"):
+        export.from_json(text, app_ranges=True)
+    if setting != "n_train":
+        export.from_json(text)  # the library itself reads it

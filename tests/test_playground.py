@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
-from minidl import nn
+from minidl import export, nn
 from minidl.train import Run
 from ui.background import Trainer
 
@@ -356,3 +357,78 @@ def test_test_points_are_drawn_only_when_asked_for():
     at.toggle(key="pg_show_test").set_value(True).run()
     assert not at.exception and at.query_params["show_test"] == "true"
     assert chart_table(at, "points")["set"].value_counts().to_dict() == {"train": 60, "test": 60}
+
+
+# ---------------------------------------------------------------- your own points, files
+
+def choose_own_points(at: AppTest) -> AppTest:
+    widget(at, "dataset").set_value("custom").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_own_points_start_as_a_copy_of_the_shown_points_and_train():
+    at = open_app()
+    shown = run_of(at).X_train[:60]
+    choose_own_points(at)
+    run = run_of(at)
+    assert run.config.dataset == "custom" and len(run.X_train) + len(run.X_test) == 60
+    assert sorted(map(tuple, torch.cat([run.X_train, run.X_test]).tolist())) == sorted(
+        map(tuple, shown.tolist()))
+    assert len(run.X_train) == 48                          # the default training share, 0.8
+    assert at.expander[0].label.startswith("Your points: 60")
+    assert "n_train" not in {w.key[3:] for w in at.sidebar.number_input}  # no point counts
+    settle(click(at, "pg_step"))
+    assert run_of(at).epoch == 1
+
+
+def test_an_uploaded_csv_replaces_the_points_and_a_bad_one_changes_nothing():
+    at = choose_own_points(open_app())
+    rows = "x1,x2,label\n" + "\n".join(f"{i / 20:.2f},{(i * 7 % 20) / 20:.2f},{i % 2}"
+                                         for i in range(20))
+    at.file_uploader[0].set_value(("mine.csv", rows.encode(), "text/csv")).run()
+    assert not at.exception
+    run = run_of(at)
+    assert len(run.X_train) + len(run.X_test) == 20 and run.epoch == 0
+    assert "your points changed" in at.info[0].value
+    bad = "x1,x2,label\n0.5,0.5,1\n0.2,`# evil`,0\n"
+    at.file_uploader[0].set_value(("bad.csv", bad.encode(), "text/csv")).run()
+    assert not at.exception and run_of(at) is run           # nothing changed
+    assert "could not be used" in at.error[0].value
+    assert "line 3" in at.code[0].value and "`# evil`" in at.code[0].value  # plain text
+
+
+def test_too_few_points_say_what_is_missing_instead_of_training():
+    at = choose_own_points(open_app())
+    click(at, "pg_clear_points")
+    assert "at least 3 of each" in at.info[0].value
+    assert all(b.key != "pg_train" for b in at.button)    # nothing to train yet
+
+
+def test_a_model_file_round_trips_through_the_page():
+    at = open_app(optimizer="adam", lr="0.003", hidden="6,4", features="x1,x2,sinx1")
+    settle(click(at, "pg_step"))
+    settle(click(at, "pg_step"))
+    text = export.to_json(run_of(at))
+    fresh = open_app()
+    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
+    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    assert not fresh.exception, fresh.exception
+    run = run_of(fresh)
+    assert run.epoch == 2 and run.config.hidden == (6, 4) and run.config.optimizer == "adam"
+    assert run.config.features == ("x1", "x2", "sinx1")
+    assert torch.equal(run.model.param()[0][0], run_of(at).model.param()[0][0])
+    assert widget(fresh, "optimizer").value == "adam" and widget(fresh, "hidden_1").value == 4
+    assert metric(fresh, "Epoch") == "2 / 200" and "Imported the model file" in fresh.info[0].value
+    fresh.run()
+    assert run_of(fresh) is run                            # the widgets agree with the run
+
+
+def test_a_damaged_model_file_is_a_message_and_changes_nothing():
+    at = open_app()
+    run = run_of(at)
+    uploader = next(u for u in at.file_uploader if "Import" in u.label)
+    uploader.set_value(("x.json", b'{"format": "## not', "application/json")).run()
+    assert not at.exception and run_of(at) is run
+    assert "model file could not be used" in at.error[0].value
+    assert "not JSON" in at.code[-1].value

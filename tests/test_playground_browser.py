@@ -123,7 +123,7 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     wait_for_app(page)
     page.wait_for_timeout(800)
     diagram = page.locator("[data-testid='stVegaLiteChart']").first
-    box = diagram.locator("canvas").first.bounding_box()
+    box = diagram.locator("canvas, svg").first.bounding_box()
     layout = network.layout((2, 25, 25, 25, 2), 380)
     x, y = layout.x[2], layout.centre_all(2)[4]      # hidden 2, unit 5
     page.mouse.click(box["x"] + x, box["y"] + y)

@@ -189,9 +189,31 @@ def spec(kind: str, *args) -> dict:
         return boundary_chart(*args).to_dict()
     if kind == "curve":
         return curve_chart(*args).to_dict()
-    raise ValueError(f"kind must be 'boundary' or 'curve', got {kind!r}")
+    if kind == "editor":
+        return editor_chart(*args).to_dict()
+    raise ValueError(f"kind must be 'boundary', 'curve' or 'editor', got {kind!r}")
 
 
 def with_data(spec_dict: dict, tables: dict[str, pd.DataFrame]) -> dict:
     """A copy of ``spec_dict`` with the named data sets filled in (static ones kept)."""
     return {**spec_dict, "datasets": {**spec_dict.get("datasets", {}), **tables}}
+
+
+BRUSH = "brush"  # the editor's interval selection: Streamlit reports it under this name
+
+
+def editor_chart(size: int = 300) -> alt.Chart:
+    """Your own points over the unit square, with a rectangle to drag (selection ``BRUSH``)
+    where the page adds points.  Reads the named data set ``POINTS`` (``points_frame``)."""
+    brush = alt.selection_interval(name=BRUSH, encodings=["x", "y"], clear="dblclick")
+    label_color = alt.Color("label:N", title="class",
+                            scale=alt.Scale(domain=[0, 1], range=list(CLASS_COLORS)),
+                            legend=alt.Legend(orient="bottom", labelExpr="'class ' + datum.label"))
+    return alt.Chart(alt.NamedData(name=POINTS)).mark_point(
+        filled=True, size=26, opacity=1.0, stroke="white", strokeWidth=0.6).encode(
+        x=alt.X("x:Q", **_square("x₁")), y=alt.Y("y:Q", **_square("x₂")), color=label_color,
+        tooltip=[alt.Tooltip("x:Q", title="x₁", format=".3f"),
+                 alt.Tooltip("y:Q", title="x₂", format=".3f"),
+                 alt.Tooltip("label:N", title="class")],
+    ).add_params(brush).properties(width=size, height=size,
+                                   autosize=alt.AutoSizeParams(type="pad"))
