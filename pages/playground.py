@@ -422,6 +422,7 @@ def own_points_ui() -> bool:
                        f"{playground.MOST_PER_DRAG} a drag).")
             st.file_uploader("Upload a CSV of points (x1,x2,label)", type=["csv", "txt"],
                              key=f"pg_upload_points_{round_}", on_change=upload_points,
+                             max_upload_size=max(1, data.MAX_CSV_BYTES >> 20),
                              args=(f"pg_upload_points_{round_}",),
                              help=f"one point a line: x1,x2,label with x1, x2 in [0, 1] and "
                              f"label 0 or 1; at most {hparams.MAX_OWN_POINTS:,} points")
@@ -507,6 +508,7 @@ def export_ui(run: Run) -> None:
         round_ = st.session_state.get(ROUND, 0)
         st.file_uploader("Import a model JSON to inspect it or train it on", type=["json"],
                          key=f"pg_import_{round_}", on_change=import_model,
+                         max_upload_size=max(1, export.MAX_BYTES >> 20),
                          args=(f"pg_import_{round_}",))
         file_problem_ui()
 

@@ -133,3 +133,52 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     page.wait_for_timeout(800)
     page.screenshot(path=artifacts / "playground-unit-map.png")
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
+        app_server, browser_page, wait_for_app, artifacts, tmp_path):
+    import json
+
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    page.goto(f"{app_server}/?n_train=100")
+    wait_for_app(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_role("combobox", name="data set").click()
+    page.get_by_role("option", name="your own points").click()
+    wait_for_app(page)
+    expect(page.get_by_text("Your points: 100")).to_be_visible()
+    page.get_by_role("radiogroup", name="Add points of").get_by_text("class 1").click()
+    wait_for_app(page)
+    editor = page.locator("[data-testid='stExpander'] [data-testid='stVegaLiteChart']").first
+    box = editor.bounding_box()
+    # drag over part of the square's top left (the plot starts after the y axis), at a
+    # person's pace: Vega starts a rectangle only on moves it sees one by one
+    left, top = box["x"] + 90, box["y"] + 40
+    page.mouse.move(left, top)
+    page.wait_for_timeout(300)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(left + 10 * i, top + 10 * i)
+        page.wait_for_timeout(50)
+    page.mouse.up()
+    expect(page.get_by_text("Your points: 100", exact=False)).to_have_count(0, timeout=15_000)
+    wait_for_app(page)
+    label = page.get_by_text("Your points:").inner_text()
+    added = int(label.split("Your points: ")[1].split(" ")[0]) - 100
+    assert 1 <= added <= 60, label
+    page.screenshot(path=artifacts / "playground-own-points.png")
+    page.get_by_role("button", name="Step").click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and epoch(page) < 1:
+        time.sleep(0.2)
+    assert epoch(page) == 1
+    page.get_by_text("Export or import this network").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Model as JSON").click()
+    saved = tmp_path / "model.json"
+    download.value.save_as(saved)
+    doc = json.loads(saved.read_text())
+    assert doc["settings"]["dataset"] == "custom" and doc["epoch"] == 1
+    assert len(doc["points"]["label"]) == 100 + added
+    page.screenshot(path=artifacts / "playground-export.png")
