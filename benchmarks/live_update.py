@@ -10,7 +10,9 @@
    thread, as the app), right before and right after the browser window.
 
 Prints boundary updates per second and app epochs/s as a fraction of the bare
-library's.  Targets (issue #3): ≥ 5 updates/s and ≥ 50 %.
+library's (a ``Run`` as the app makes it, layer health records included; the
+same without them is printed too).  The page draws the network diagram and the
+health panel beside the boundary.  Targets (issue 10): ≥ 5 updates/s and ≥ 80 %.
 Exits 1 when a target is missed, unless ``--report-only``.
 Usage: python benchmarks/live_update.py [--seconds 10] [--query "optimizer=adam&lr=0.003"]
        [--bare-seconds 3] [--report-only]
@@ -50,7 +52,7 @@ const draw = CanvasRenderingContext2D.prototype.drawImage;
 let last = null;
 CanvasRenderingContext2D.prototype.drawImage = function (image, ...rest) {
   const src = image && image.src;
-  if (src && src.startsWith('data:image/png') && src !== last) {
+  if (src && src.startsWith('data:image/png') && image.naturalWidth >= 100 && src !== last) {
     last = src;
     window.__repaints.push(performance.now());
   }
@@ -93,11 +95,11 @@ def epoch_of(page) -> int:
     return int(re.search(r"(\d+)\s*/", text).group(1))
 
 
-def bare_epochs_per_second(query: str, seconds: float) -> float:
+def bare_epochs_per_second(query: str, seconds: float, health: bool = True) -> float:
     settings, warnings = playground.parse_query(dict(parse_qsl(query)))
     if warnings:
         raise SystemExit("bad --query: " + " ".join(warnings))
-    run = Run(playground.to_config(settings))
+    run = Run(playground.to_config(settings), track_health=health)
     run.train_epoch()  # warm-up
     start, epochs = time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
@@ -151,15 +153,18 @@ def main() -> int:
         updates, app_rate = measure_app(url, args.query, args.warmup, args.seconds)
     bare_after = bare_epochs_per_second(args.query, args.bare_seconds)
     bare = (bare_before + bare_after) / 2
+    no_health = bare_epochs_per_second(args.query, args.bare_seconds, health=False)
 
     print(f"settings: {args.query or 'defaults'}; {os.cpu_count()} CPUs, 1-min load average "
           f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after (other processes "
           "slow both sides)")
     print(f"boundary updates in the browser: {updates:.1f} per second (target >= 5)")
     print(f"app training: {app_rate:.2f} epochs/s; bare library: {bare:.2f} epochs/s "
-          f"(before {bare_before:.2f}, after {bare_after:.2f})")
-    print(f"app / bare: {100 * app_rate / bare:.0f} % (target >= 50 %)")
-    return 0 if args.report_only or (updates >= 5 and app_rate >= 0.5 * bare) else 1
+          f"(before {bare_before:.2f}, after {bare_after:.2f}); without layer health "
+          f"records {no_health:.2f}")
+    print(f"app / bare: {100 * app_rate / bare:.0f} % (target >= 80 %); "
+          f"against the bare library without health records: {100 * app_rate / no_health:.0f} %")
+    return 0 if args.report_only or (updates >= 5 and app_rate >= 0.8 * bare) else 1
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -36,7 +37,8 @@ from ui.playground import SETTINGS
 streamlit_app.enter()
 
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
-TRAINER, NOTICE, POINTS, CURVES = "pg_trainer", "pg_notice", "pg_points", "pg_curves"
+TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
+CURVES, HEALTH, DIAGRAM, DIAGRAM_SIZES = "pg_curves", "pg_health", "pg_diagram_data", "pg_sizes"
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 # your own points (X, y), a problem with them or with a file, and counters that give the
 # editor chart and the uploaders fresh keys (which clears them)
@@ -45,7 +47,8 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 # A background thread (ui.background) trains; the live view only redraws.  run_every: the
 # browser asks for a redraw this often while the run trains (a redraw takes ~30–60 ms).
 TICK_SECONDS = 0.15
-CURVE_SECONDS = 0.5    # the loss / accuracy curves redraw at most this often while training
+CURVE_SECONDS = 0.5    # the curves and the health panel redraw at most this often while training
+DIAGRAM_SECONDS = 0.35  # the diagram, likewise
 NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
@@ -186,7 +189,7 @@ def training_slots(limit: int | None) -> Slots:
     return Slots(limit)
 
 
-def session_alive() -> callable:
+def session_alive() -> Callable[[], bool]:
     """A test of whether this browser session is still connected (its tab open)."""
     from streamlit.runtime import Runtime
     from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -320,17 +323,20 @@ def status_ui(t: Trainer) -> None:
                  icon=":material/error:")
 
 
-def curves_history(frame: playground.Frame) -> pd.DataFrame:
-    """The history the curves show: while training, refreshed every CURVE_SECONDS only.
+def throttled(name: str, seconds: float, compute: Callable[[], dict], fresh: bool = False
+              ) -> dict:
+    """``compute()``'s tables as Arrow, recomputed at most every ``seconds`` while the run
+    trains (always when it does not, or when ``fresh``).
 
-    A chart whose data is byte-for-byte unchanged costs the browser nothing, and
-    the two curve charts are a large part of each frame's rendering work.
+    Redrawing the diagram, the curves and the health panel 2–3 times a second instead of
+    at every frame leaves their share of the server's time to training; and a chart whose
+    data is byte-for-byte unchanged costs the browser nothing.
     """
     state, now = st.session_state, time.perf_counter()
-    shown = state.get(CURVES)
-    if (trainer().state == "idle" or shown is None or now - shown[0] >= CURVE_SECONDS
-            or len(frame.history) < len(shown[1])):
-        state[CURVES] = shown = (now, frame.history)
+    shown = state.get(name)
+    if fresh or trainer().state == "idle" or shown is None or now - shown[0] >= seconds:
+        tables = {k: pa.Table.from_pandas(v, preserve_index=False) for k, v in compute().items()}
+        state[name] = shown = (now, tables)
     return shown[1]
 
 
@@ -373,22 +379,26 @@ def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> N
         return
     curves, health = st.columns(2, gap="medium")
     with curves:
-        history = charts.history_data(curves_history(frame))
+        history = throttled(CURVES, CURVE_SECONDS, lambda: charts.history_data(frame.history),
+                            fresh=len(frame.history) <= 1)
         for metric in ("loss", "acc"):
             st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
                                width="stretch", alt=f"{metric} per epoch")
     with health:
         st.markdown("**Layer health** per epoch")
         st.vega_lite_chart(charts.with_data(health_charts.spec(config.activation, PANEL_WIDTH),
-                                            health_charts.data(run.health)),
+                                            throttled(HEALTH, CURVE_SECONDS,
+                                                      lambda: health_charts.data(run.health))),
                            width="content", alt="per-layer statistics per epoch")
 
 
 def diagram_ui(run: Run) -> str | None:
     """The network diagram (each unit's map, links by weight); returns the clicked unit."""
     sizes = network.model_sizes(run.model)
-    tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
-                                  **network.run_options(run))
+    tables = throttled(DIAGRAM, DIAGRAM_SECONDS, lambda: network.network_data(
+        run.model, PANEL_WIDTH, input_names=network.input_names(run), **network.run_options(run)),
+        fresh=sizes != st.session_state.get(DIAGRAM_SIZES))
+    st.session_state[DIAGRAM_SIZES] = sizes
     event = st.vega_lite_chart(live_spec(network.spec(sizes, PANEL_WIDTH), tables),
                                on_select="rerun", selection_mode=network.SELECT,
                                key="pg_diagram", width="content",

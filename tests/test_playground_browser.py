@@ -34,14 +34,14 @@ def test_the_first_screen_loads_nothing_from_other_hosts_and_invites_training(
     page.on("request", lambda request: hosts.add(urlparse(request.url).hostname))
     page.goto(app_server)
     wait_for_app(page)
-    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(1)
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(2)  # diagram, boundary
     page.wait_for_timeout(1500)  # fonts, favicon, images
     page.screenshot(path=artifacts / "playground-first-screen.png")
     assert hosts - {"127.0.0.1", None} == set(), hosts
     # visitors get no Deploy button; the curves wait for an epoch instead of showing empty
     assert page.locator("[data-testid='stAppDeployButton']").count() == 0
     assert page.get_by_role("button", name="Deploy").count() == 0
-    expect(page.get_by_text("curves appear here after the first epoch")).to_be_visible()
+    expect(page.get_by_text("appear here after the first epoch")).to_be_visible()
     expect(page.locator("[data-testid='stAlert']")).to_have_count(0)
     context.close()
 

@@ -195,8 +195,11 @@ def spec(kind: str, *args) -> dict:
 
 
 def with_data(spec_dict: dict, tables: dict[str, pd.DataFrame]) -> dict:
-    """A copy of ``spec_dict`` with the named data sets filled in (static ones kept)."""
-    return {**spec_dict, "datasets": {**spec_dict.get("datasets", {}), **tables}}
+    """A copy of ``spec_dict`` with the named data sets filled in (static ones kept), drawn
+    on a canvas: Streamlit draws charts of under 2000 points as SVG, where every redraw
+    rebuilds a DOM node per point, link and image."""
+    return {**spec_dict, "usermeta": {"embedOptions": {"renderer": "canvas"}},
+            "datasets": {**spec_dict.get("datasets", {}), **tables}}
 
 
 BRUSH = "brush"  # the editor's interval selection: Streamlit reports it under this name
