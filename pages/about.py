@@ -72,6 +72,14 @@ of the penalty $\tfrac{\lambda}{2}\lVert\theta\rVert^2$ — which pulls every we
 This is PyTorch's `weight_decay` for all three (for Adam the *coupled* form, not AdamW's).
 """)
 
+st.subheader("L1 penalty")
+st.latex(r"g_t \leftarrow g_t + \lambda_1\, \operatorname{sign}(\theta_{t-1})")
+st.markdown(r"""
+The subgradient of $\lambda_1 \lVert\theta\rVert_1$ (with $\operatorname{sign}(0) = 0$), added
+the same way: it pushes every weight towards 0 by the same step, so weights that matter little
+shrink to about 0 and the network becomes sparse (watch the diagram's links thin out).
+""")
+
 st.header("Initialisation")
 st.markdown(r"""
 **Xavier** (the seed report's variant): every weight *and bias* of a `Linear` layer with
