@@ -432,3 +432,40 @@ def test_a_damaged_model_file_is_a_message_and_changes_nothing():
     assert not at.exception and run_of(at) is run
     assert "model file could not be used" in at.error[0].value
     assert "not JSON" in at.code[-1].value
+
+
+# ---------------------------------------------------------------- inside the network
+
+def test_features_and_per_layer_widths_shape_the_network_and_its_diagram():
+    at = open_app()
+    at.sidebar.multiselect(key="pg_features").set_value(["x1", "x2", "x1sq", "sinx2"]).run()
+    widget(at, "hidden_layers").set_value(2).run()
+    widget(at, "hidden_1").set_value(7).run()
+    assert not at.exception
+    run = run_of(at)
+    assert run.config.features == ("x1", "x2", "x1sq", "sinx2") and run.config.hidden == (25, 7)
+    assert nn.parameter_count(run.model) == (4 * 25 + 25) + (25 * 7 + 7) + (7 * 2 + 2)
+    assert at.query_params["features"] == "x1,x2,x1sq,sinx2"
+    assert at.query_params["hidden"] == "25,7"
+    units = chart_table(at, "network_units")
+    assert len(units) == 4 + 25 + 7 + 2
+    assert list(units.loc[units["column"] == 0, "name"]) == ["x₁", "x₂", "x₁²", "sin x₂"]
+
+
+def test_the_l1_penalty_is_a_live_setting_of_every_optimizer():
+    at = open_app(optimizer="rmsprop")
+    settle(click(at, "pg_step"))
+    run = run_of(at)
+    widget(at, "l1").set_value(1e-3).run()
+    assert run_of(at) is run and run.config.l1 == 1e-3 and run.optimizer.l1 == 1e-3
+    assert at.query_params["l1"] == "0.001" and not at.info
+
+
+def test_the_health_panel_records_every_layer_from_the_first_epoch():
+    at = open_app(activation="relu")
+    assert all("layer_health" not in {d.name for d in c.proto.datasets}
+               for c in at.get("vega_lite_chart"))           # nothing to show yet
+    settle(click(at, "pg_step"))
+    health = chart_table(at, "layer_health")
+    assert set(health["layer"]) == {"hidden 1", "hidden 2", "hidden 3", "output"}
+    assert set(health["epoch"]) == {1}

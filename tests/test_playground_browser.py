@@ -182,3 +182,40 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
     assert doc["settings"]["dataset"] == "custom" and doc["epoch"] == 1
     assert len(doc["points"]["label"]) == 100 + added
     page.screenshot(path=artifacts / "playground-export.png")
+
+
+def test_the_spiral_is_learnt_with_input_features(app_server, browser_page, wait_for_app,
+                                                   artifacts):
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1600})
+    page.goto(f"{app_server}/?dataset=spiral&features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2"
+              "&optimizer=adam&batch_size=10&epochs=40&show_test=true")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train").click()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
+        time.sleep(0.5)
+    wait_for_app(page)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=artifacts / "playground-spiral-features.png")
+    accuracy = float(metric_value(page, "Test accuracy").rstrip("%"))
+    assert accuracy >= 90.0, accuracy
+
+
+def test_the_health_panel_shows_the_sigmoid_plateau(app_server, browser_page, wait_for_app,
+                                                    artifacts):
+    """The report's Sigmoid settings sit on the 0.25 loss plateau; the screenshot is the
+    README's evidence of why (gradients fading layer by layer)."""
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    page.goto(f"{app_server}/?activation=sigmoid&epochs=15")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train").click()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
+        time.sleep(0.5)
+    wait_for_app(page)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=artifacts / "playground-sigmoid-health.png")
+    assert float(metric_value(page, "Train loss")) > 0.24
+    expect(page.get_by_text("Layer health")).to_be_visible()

@@ -147,3 +147,15 @@ def test_a_crafted_or_huge_link_gives_one_bounded_plain_text_block():
     lr = next(w for w in warnings if w.startswith("lr="))
     assert len(lr.split(": ", 1)[0]) <= len("lr=") + playground.SHOWN_CHARACTERS
     assert "\n" not in lr  # one line per warning
+
+
+def test_the_end_of_a_poor_run_says_what_to_try():
+    good, poor = {"test_acc": 0.97}, {"test_acc": 0.38}
+    full_batch = Config(batch_size=1000, epochs=200)
+    assert "Raise the budget to train on" in playground.done_text(full_batch, good)
+    assert ("200 optimizer steps" in playground.done_text(full_batch, poor)
+            and "an epoch is only 1 step: lower the batch size" in
+            playground.done_text(full_batch, poor))
+    sigmoid = Config(activation="sigmoid", epochs=15)       # batch 1: 15,000 steps
+    assert "batch size" not in playground.done_text(sigmoid, poor)
+    assert "layer health panel" in playground.done_text(sigmoid, poor)

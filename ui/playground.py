@@ -237,22 +237,26 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False) -> Frame:
 
 
 def done_text(config: Config, metrics: dict) -> str:
-    """What the page says when the epoch budget is used up; with few optimizer steps in all
-    and a poor result, why (batch 1000 over 200 epochs is 200 steps)."""
+    """What the page says when the epoch budget is used up; below 90 % test accuracy, what
+    to try: with few optimizer steps in all (batch 1000 over 200 epochs is 200 steps) the
+    batch size, else the budget or the learning rate."""
     steps_per_epoch = math.ceil(config.n_train / config.batch_size)
     steps = config.epochs * steps_per_epoch
     text = f"Epoch budget reached ({config.epochs} epochs, {steps:,} optimizer steps)."
-    if metrics["test_acc"] < FEW_STEPS_ACCURACY and steps < FEW_STEPS:
-        text += (f" With batch size {config.batch_size} an epoch is only {steps_per_epoch} "
-                 f"step{'s' * (steps_per_epoch != 1)}: raise the epoch budget or the learning "
-                 "rate, or lower the batch size, and press **Reset**.")
-    else:
-        text += " Raise the budget to train on, or press **Reset**."
-    return text
+    if metrics["test_acc"] >= POOR_ACCURACY:
+        return text + " Raise the budget to train on, or press **Reset**."
+    if steps < FEW_STEPS:
+        return text + (f" With batch size {config.batch_size} an epoch is only "
+                       f"{steps_per_epoch} step{'s' * (steps_per_epoch != 1)}: lower the batch "
+                       "size, or raise the epoch budget or the learning rate, and press "
+                       "**Reset**.")
+    return text + (" Still below 90 % test accuracy: raise the epoch budget or the learning "
+                   "rate; the layer health panel shows where the gradient fades.")
 
 
-# a run that ends below this test accuracy after fewer steps than this gets the hint above
-FEW_STEPS_ACCURACY, FEW_STEPS = 0.9, 20_000
+# a run that ends below this test accuracy gets a hint; with fewer steps than this in all,
+# about the batch size
+POOR_ACCURACY, FEW_STEPS = 0.9, 5_000
 
 
 def status(run: Run) -> str:
