@@ -52,12 +52,16 @@ def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait
     page = context.new_page()
     page.goto(app_server)
     wait_for_app(page)
-    chart = page.locator("[data-testid='stVegaLiteChart']").first
-    chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    page.screenshot(path=artifacts / "playground-420px.png", full_page=True)
-    box = chart.locator("canvas, svg").first.bounding_box()
-    assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box
+    page.get_by_role("button", name="Step").click()   # the curves and health panel too
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(5, timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=artifacts / "playground-420px.png")
+    for i, chart in enumerate(page.locator("[data-testid='stVegaLiteChart']").all()):
+        chart.scroll_into_view_if_needed()
+        page.screenshot(path=artifacts / f"playground-420px-chart{i}.png")
+    for chart in page.locator("[data-testid='stVegaLiteChart'] canvas").all():
+        box = chart.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 420
     context.close()
 
