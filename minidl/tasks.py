@@ -81,7 +81,13 @@ def run(tasks: list[Task], save: Callable[[Task, Any], None],
         return _run_on_cluster(tasks, save, progress, client)
 
     def job(task: Task) -> Callable[[pop.Progress], None]:
-        return lambda report: save(task, execute(task.fn, *task.args, progress=report))
+        def train(report: pop.Progress) -> None:
+            # between tasks: a population's last epoch cannot stop, so a job of one-epoch
+            # tasks stops here
+            if report(0, task.cost) is False:
+                raise pop.Cancelled()
+            save(task, execute(task.fn, *task.args, progress=report))
+        return train
     pop.run_parallel([job(t) for t in tasks], [t.cost for t in tasks], progress, workers)
 
 

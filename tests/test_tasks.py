@@ -188,3 +188,12 @@ def test_the_command_line_starts_a_local_cluster(tmp_path):
                          timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     assert jobs.info(SWEEP, tmp_path).status == "finished" and "sgd accuracy" in out.stdout
+
+
+def test_a_cancel_stops_between_tasks_even_when_each_is_one_epoch(monkeypatch):
+    # a population cannot stop in its last epoch: one-epoch tasks stop between tasks
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)
+    folder = jobs.create(SWEEP, spec(epochs=1))
+    job = cancel_after(runner.Runner(SWEEP, folder), 1)
+    assert job.run().status == "cancelled"
+    assert jobs.info(SWEEP, folder).done == len(rows(folder)) == 1
