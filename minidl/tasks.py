@@ -107,7 +107,13 @@ def _run_on_cluster(tasks: list[Task], save, progress, client) -> None:
         while not pending.is_empty():
             for future in pending.next_batch(block=False) if pending.has_ready() else []:
                 task = futures[future]
-                save(task, future.result())  # a task's error is raised here, with its trace
+                try:
+                    result = future.result()  # a task's error is raised here, with its trace
+                except Exception:
+                    if progress is not None and progress(done, total) is False:
+                        raise pop.Cancelled() from None  # e.g. Ctrl-C stopped local workers
+                    raise
+                save(task, result)
                 done += task.cost
             if progress is not None and progress(done, total) is False:
                 raise pop.Cancelled()

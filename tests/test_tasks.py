@@ -197,3 +197,32 @@ def test_a_cancel_stops_between_tasks_even_when_each_is_one_epoch(monkeypatch):
     job = cancel_after(runner.Runner(SWEEP, folder), 1)
     assert job.run().status == "cancelled"
     assert jobs.info(SWEEP, folder).done == len(rows(folder)) == 1
+
+
+def test_the_apps_jobs_train_on_the_cluster_its_setting_names(cluster, monkeypatch, tmp_path):
+    monkeypatch.setenv("MINIDL_DASK_SCHEDULER", cluster)
+    assert runner.Scheduler.limits()[-1] == cluster
+    here = jobs.create(SWEEP, spec(), tmp_path / "here")
+    assert runner.Runner(SWEEP, here).run().status == "finished"
+    line = runner.Scheduler(*runner.Scheduler.limits(), poll=0.05)
+    try:
+        job = line.submit(SWEEP, jobs.create(SWEEP, spec()))
+        end = time.monotonic() + 120
+        while job.active:
+            assert time.monotonic() < end, "the job did not finish"
+            time.sleep(0.1)
+    finally:
+        line.shutdown()
+    assert job.status == "finished", (job.folder / runner.LOG_NAME).read_text()[-2000:]
+    assert f"--scheduler {cluster}" in " ".join(job.process.args)
+    assert_same_results(rows(job.folder), rows(here))
+
+
+def test_the_scheduler_setting_is_an_address_or_none(monkeypatch):
+    from minidl import limits
+    monkeypatch.delenv("MINIDL_DASK_SCHEDULER", raising=False)
+    assert limits.get("MINIDL_DASK_SCHEDULER") is None
+    monkeypatch.setenv("MINIDL_DASK_SCHEDULER", " tcp://10.0.0.5:8786 ")
+    assert limits.get("MINIDL_DASK_SCHEDULER") == "tcp://10.0.0.5:8786"
+    monkeypatch.setenv("MINIDL_DASK_SCHEDULER", "none")
+    assert limits.get("MINIDL_DASK_SCHEDULER") is None and not limits.problems()
