@@ -128,7 +128,7 @@ def main() -> None:
             seconds, count, steps = timed_sweep(spec, root, f"sweep{n}", n,
                                                 cluster.scheduler_address)
             times[n] = seconds
-            print(f"default sweep ({what}, {steps:,} optimizer steps, {tasks} tasks) on "
+            print(f"default sweep ({what}, {steps:,} optimizer steps, {count} tasks) on "
                   f"{n} worker{'s' * (n != 1)}: {seconds:.1f} s")
         serial = times[1] - overhead * count
         longest = serial * count_tasks(spec, root / "none")[2]

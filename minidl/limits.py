@@ -49,7 +49,7 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
     Limit("MINIDL_JOB_MEMORY_MB", 512, 160, 16,
           "working memory of one job's networks; larger populations train in chunks"),
     Limit("MINIDL_JOB_WORKERS", 2, 1, 1,
-          "cores one job trains on (pairs at a time); a public server leaves one to its visitors"),
+          "cores one job trains on (tasks at a time); a public server leaves one to its visitors"),
     Limit("MINIDL_JOB_NICE", 10, 10, 0,
           "how much lower than the app's the priority of a job's process is (Unix nice)"),
     Limit("MINIDL_DASK_SCHEDULER", None, None, 0,
