@@ -16,6 +16,7 @@ import argparse
 import importlib
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -265,7 +266,7 @@ def _ablate_parser(sub: argparse._SubParsersAction) -> None:
                    f"at 400 epochs (default: {d.long_epochs})")
     p.add_argument("--seed", type=_seed, default=d.seed, help="seeds data and weights "
                    "(default: 0)")
-    _job_arguments(p, "ablations")
+    _job_arguments(p, "ablations", cluster=False)
 
 
 def _run_ablate(args: argparse.Namespace) -> int:
@@ -288,10 +289,17 @@ def _run_ablate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- shared
 
-def _job_arguments(p: argparse.ArgumentParser, folder: str) -> None:
-    """``--workers`` and ``--out``, the same for every command that runs a saved job."""
+def _job_arguments(p: argparse.ArgumentParser, folder: str, cluster: bool = True) -> None:
+    """``--workers``, ``--scheduler`` and ``--out``, the same for every command that runs a
+    saved job."""
     p.add_argument("--workers", type=_positive_int, default=2,
-                   help="pairs trained at once, one core each (default: 2)")
+                   help="tasks trained at once, one core each (default: 2)")
+    if cluster:
+        p.add_argument("--scheduler", metavar="ADDRESS",
+                       help="train on the workers of the Dask scheduler at ADDRESS "
+                            "(tcp://host:8786), or 'local' for a local Dask cluster of "
+                            "--workers processes; needs the cluster extra (default: this "
+                            "process)")
     p.add_argument("--out", help=f"the job's folder (default: a new folder under "
                    f"results/{folder}); a job already there with the same settings resumes")
 
@@ -322,7 +330,7 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
     except (ValueError, OSError) as error:
         return _error(error)
     try:
-        job = runner.Runner(kind, folder, args.workers)
+        job = runner.Runner(kind, folder, args.workers, getattr(args, "scheduler", None))
     except jobs.Busy as error:
         return _error(error)
     thread = threading.Thread(target=job.run, daemon=True)
@@ -333,16 +341,28 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
             _progress_bar(label, job.progress())
     except KeyboardInterrupt:
         job.cancel()
+        while job.active:  # not join(): one that Ctrl-C interrupted may return at once after
+            time.sleep(0.1)
         thread.join()
     p = job.progress()
     _progress_bar(label, p)
     sys.stderr.write("\n")
     if p.status != "finished":
         print(f"{kind.name} {p.status}" + (f": {p.error}" if p.error else "")
-              + f"; what finished is saved in {folder} (rerun the same command to resume)",
-              file=sys.stderr)
+              + f"; {_kept(kind, folder)} (rerun the same command to resume)", file=sys.stderr)
         return 1
     return folder
+
+
+def _kept(kind: jobs.Kind, folder: Path) -> str:
+    """Exactly what a stopped job keeps: ``"12 of 696 configurations are saved in …"``."""
+    job = jobs.info(kind, folder)
+    if job.status == jobs.DAMAGED:
+        return f"its folder {folder} cannot be read ({job.error})"
+    units = f"{kind.unit}{'s' * (job.total != 1)}"
+    if not job.done:
+        return f"none of its {job.total:,} {units} had finished ({folder})"
+    return f"{job.done:,} of {job.total:,} {units} are saved in {folder}"
 
 
 def _run_job_process(args: argparse.Namespace) -> int:
@@ -350,7 +370,7 @@ def _run_job_process(args: argparse.Namespace) -> int:
     kinds = {k.name: k for k in (sweeps.SWEEP, studies.STUDY, ablation.ABLATION)}
     try:
         return runner.run_in_this_process(kinds[args.kind], args.folder, args.nice,
-                                          max(1, args.workers))
+                                          max(1, args.workers), args.scheduler)
     except (jobs.Busy, ValueError, OSError) as error:
         return _error(error)
 
@@ -380,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     job.add_argument("folder")
     job.add_argument("--nice", type=int, default=0)
     job.add_argument("--workers", type=int, default=1)
+    job.add_argument("--scheduler")
     args = parser.parse_args(argv)
     commands = {"train": _run_train, "reproduce": _run_reproduce, "sweep": _run_sweep,
                 "ablate": _run_ablate, "run-job": _run_job_process}

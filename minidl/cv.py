@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from . import data, hparams
+from . import data, hparams, tasks
 from . import population as pop
 
 KEY_COLUMNS = ["activation", "optimizer"]
@@ -118,10 +118,11 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
 
     ``done_rows``: result rows of configurations already scored (same folds,
     epochs and seed); they are not trained again.  ``on_rows(rows)`` is called
-    with the new rows as each population (one batch size) finishes, so a
-    cancel loses at most the population in flight.  ``progress(done, total)``
-    counts the optimizer steps of this call's own work.  ``features``: the network's input
-    features (``data.FEATURES``); ``sizes`` defaults to the report's network on them.
+    with the new rows as each slice of configurations finishes, so a
+    cancel loses at most the slice in flight (``slices``: about
+    ``tasks.SLICE_SECONDS``).  ``progress(done, total)`` counts the optimizer
+    steps of this call's own work.  ``features``: the network's input features
+    (``data.FEATURES``); ``sizes`` defaults to the report's network on them.
     """
     activation = hparams.check("activation", activation.lower())
     optimizer = hparams.check("optimizer", optimizer.lower())
@@ -136,41 +137,70 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     splits = kfold(len(y), folds, seed)
     done = {config_id(row): dict(row) for row in done_rows}
     todo = [c for c in configurations({k: grid[k] for k in keys}) if config_id(c) not in done]
-    members = [pop.Member(complete(c), train, val, seed=seed * 1000 + f)
-               for c in todo for f, (train, val) in enumerate(splits)]
-    # one population per batch size — or several, where the server's job memory
-    # (``population.population_size``) holds fewer — so a cancel loses at most the running one
-    by_batch: dict[int, list[int]] = {}
-    for i, c in enumerate(todo):
-        by_batch.setdefault(complete(c)["batch_size"], []).append(i)
-    if members:
-        size = max(1, pop.population_size(members[:1], sizes) // folds)
-        by_batch = {(b, start): indices[start:start + size]
-                    for b, indices in by_batch.items() for start in range(0, len(indices), size)}
     total = sum(config_steps(c, splits, epochs) for c in todo)
     finished = 0
-
-    def scaled(done_units: int, _: int):
-        return None if progress is None else progress(finished + done_units, total)
-
     rows = []
-    for indices in by_batch.values():
-        group = [members[i * folds + f] for i in indices for f in range(folds)]
-        results = pop.fit(X, y, group, sizes, activation, optimizer, epochs,
-                          batched=engine == "batched", progress=scaled, features=features)
-        finished += sum(config_steps(todo[i], splits, epochs) for i in indices)
-        new_rows = [_row(todo[i], results[j * folds:(j + 1) * folds], activation, optimizer,
-                         epochs, seed) | {"n": len(y)} for j, i in enumerate(indices)]
+    for part in slices(todo, splits, epochs):
+        def scaled(done_units: int, _: int, offset: int = finished):
+            return None if progress is None else progress(offset + done_units, total)
+        new_rows = score(X, y, activation, optimizer, part, splits, epochs, seed, engine,
+                         scaled, sizes, features)
+        finished += sum(config_steps(c, splits, epochs) for c in part)
         if on_rows is not None:
             on_rows(new_rows)
         rows += new_rows
         if progress is not None and progress(finished, total) is False and finished < total:
-            raise pop.Cancelled()  # between populations: even one-epoch ones stop here
+            raise pop.Cancelled()  # between slices: even one-epoch ones stop here
     table = pd.DataFrame([*done.values(), *rows])
     for k in keys:  # stored rows may predate a key the grid now spells out
         default = hparams.TABLE[k].default
         table[k] = table[k].fillna(default) if k in table else default
     return GridResult(rank_table(table, keys, folds), keys)
+
+
+def slices(configs: list[dict], splits: list, epochs: int,
+           budget: float | None = None) -> list[list[dict]]:
+    """``configs`` cut into slices that each train as one population in about ``budget``
+    seconds (default ``tasks.SLICE_SECONDS``, estimated by ``tasks.seconds``; a slice of
+    one configuration may take longer): a slice's configurations share a batch size, and
+    it fits the server's job memory (``population.population_size``).  The slices change
+    no result, only how much a cancel loses and how work spreads over workers."""
+    if not configs:
+        return []
+    budget = tasks.SLICE_SECONDS if budget is None else budget
+    by_batch: dict[int, list[dict]] = {}
+    for c in configs:
+        by_batch.setdefault(complete(c)["batch_size"], []).append(c)
+    train, val = splits[0]
+    memory = pop.population_size([pop.Member(complete(configs[0]), train, val, 0)], SIZES)
+    out = []
+    for batch, group in by_batch.items():
+        steps = pop.steps(len(train), batch, epochs)
+        size = max(1, min(memory // len(splits), tasks.slice_size(len(splits), steps, batch,
+                                                                   budget)))
+        # equal slices rather than full ones and a stub: the same count, shorter longest
+        count = math.ceil(len(group) / size)
+        bounds = [round(i * len(group) / count) for i in range(count + 1)]
+        out += [group[a:b] for a, b in zip(bounds, bounds[1:])]
+    return out
+
+
+def score(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: str,
+          configs: list[dict], splits: list, epochs: int, seed: int = 0,
+          engine: str = "batched", progress: pop.Progress | None = None,
+          sizes: list[int] | None = None,
+          features: tuple[str, ...] = data.DEFAULT_FEATURES) -> list[dict]:
+    """Cross-validate ``configs`` (one slice, ``slices``) on ``splits``: their result rows.
+    Member ``(configuration, fold f)`` is seeded ``seed·1000 + f`` whatever slice it is in,
+    so a slice's rows do not depend on how the grid was cut."""
+    folds = len(splits)
+    members = [pop.Member(complete(c), train, val, seed=seed * 1000 + f)
+               for c in configs for f, (train, val) in enumerate(splits)]
+    results = pop.fit(X, y, members, sizes or [len(features), *SIZES[1:]], activation,
+                      optimizer, epochs, batched=engine == "batched", progress=progress,
+                      features=features)
+    return [_row(c, results[j * folds:(j + 1) * folds], activation, optimizer, epochs, seed)
+            | {"n": len(y)} for j, c in enumerate(configs)]
 
 
 def _row(config: dict, results: list[pop.MemberResult], activation: str, optimizer: str,

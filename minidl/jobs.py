@@ -46,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import limits
+from . import limits, tasks
 
 RESULTS_ENV = "MINIDL_RESULTS_DIR"
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "results"
@@ -111,8 +111,22 @@ class Kind:
     def check(self, spec, folder: Path) -> None:
         """Raise ``Damaged`` if a result file that ``units_done`` does not read is damaged."""
 
-    def train(self, spec, part: str, folder: Path, report: Report) -> None:
+    def tasks(self, spec, part: str, folder: Path) -> list[tasks.Task] | None:
+        """``part``'s missing work as tasks (``minidl.tasks``: short slices that a Dask
+        worker can run), each result saved by ``save``; None: ``train`` runs it here."""
+        return None
+
+    def save(self, spec, part: str, folder: Path, result: Any) -> None:
+        """Save what one of ``part``'s tasks returned (as it completes)."""
         raise NotImplementedError
+
+    def train(self, spec, part: str, folder: Path, report: Report) -> None:
+        """Train ``part``'s missing work here, saving as it goes (default: its tasks, one
+        after another)."""
+        todo = self.tasks(spec, part, folder)
+        if todo is None:
+            raise NotImplementedError
+        tasks.run(todo, lambda task, result: self.save(spec, part, folder, result), report)
 
     def finish(self, spec, folder: Path) -> None:
         """Called once the parts stop (finished, cancelled or failed)."""

@@ -32,6 +32,7 @@ class Limit:
     public: int | None   # default in public mode
     low: int             # the smallest value that makes sense
     help: str
+    text: bool = False   # a text value (an address), not a number
 
 
 TABLE: dict[str, Limit] = {limit.name: limit for limit in [
@@ -48,11 +49,14 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
     Limit("MINIDL_JOB_MEMORY_MB", 512, 160, 16,
           "working memory of one job's networks; larger populations train in chunks"),
     Limit("MINIDL_JOB_WORKERS", 2, 1, 1,
-          "cores one job trains on (pairs at a time); a public server leaves one to its visitors"),
+          "cores one job trains on (tasks at a time); a public server leaves one to its visitors"),
     Limit("MINIDL_JOB_NICE", 10, 10, 0,
           "how much lower than the app's the priority of a job's process is (Unix nice)"),
     Limit("MINIDL_TRAINING_SESSIONS", None, 2, 1,
           "Playground sessions training at once; the others wait for a free place"),
+    Limit("MINIDL_DASK_SCHEDULER", None, None, 0,
+          "address of a Dask scheduler (tcp://host:8786) whose workers train sweeps and "
+          "studies; none: the job's own process", text=True),
     Limit("MINIDL_KEEP_JOBS", None, 30, 1,
           "saved jobs kept per kind; the oldest stopped ones are deleted first"),
     Limit("MINIDL_KEEP_DAYS", None, 7, 1, "days a stopped job is kept"),
@@ -65,8 +69,9 @@ def public() -> bool:
     return os.environ.get(PUBLIC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def get(name: str) -> int | None:
-    """The value of limit ``name``: its variable if set, else the mode's default."""
+def get(name: str) -> int | str | None:
+    """The value of limit ``name``: its variable if set, else the mode's default (text for a
+    text limit)."""
     limit = TABLE[name]
     text = os.environ.get(name)
     if text is None:
@@ -74,6 +79,8 @@ def get(name: str) -> int | None:
     text = text.strip()
     if text.lower() in _NO_LIMIT:
         return None
+    if limit.text:
+        return text
     try:
         value = float(text)
     except ValueError:
@@ -98,7 +105,7 @@ def problems() -> list[str]:
 
 def describe() -> list[dict]:
     """The table as rows (variable, local, public, meaning), for documentation."""
-    def shown(v: int | None) -> str:
-        return "no limit" if v is None else f"{v:,}"
-    return [{"variable": t.name, "local": shown(t.local), "public": shown(t.public),
-             "meaning": t.help} for t in TABLE.values()]
+    def shown(v: int | None, text: bool) -> str:
+        return ("none" if text else "no limit") if v is None else f"{v:,}"
+    return [{"variable": t.name, "local": shown(t.local, t.text),
+             "public": shown(t.public, t.text), "meaning": t.help} for t in TABLE.values()]

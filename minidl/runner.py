@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from . import limits
+from . import limits, tasks
 from . import population as pop
 from .jobs import ACTIVE, PROGRESS_NAME, Busy, JobLock, Kind, Report, locked
 
@@ -84,14 +84,20 @@ def format_seconds(seconds: float | None) -> str:
 class Runner:
     """Runs (or resumes) one saved job; ``run`` is meant for a worker thread.
 
-    Each part trains only what is missing on disk; ``workers`` parts train at
-    a time on threads (torch releases the GIL in its kernels).  A page polls
-    ``progress()`` and calls ``cancel()``; the status goes into the meta file
-    as it changes.
+    Each part trains only what is missing on disk.  A kind that cuts its parts
+    into tasks (``Kind.tasks``: slices of about ``tasks.SLICE_SECONDS``) trains
+    them ``workers`` at a time on threads (torch releases the GIL in its
+    kernels) or, given a Dask ``scheduler`` address (``"local"``: a
+    ``LocalCluster`` of ``workers`` processes), on that cluster's workers,
+    saving each task's rows here as it completes; other kinds train
+    ``workers`` parts at a time on threads.  A page polls ``progress()`` and
+    calls ``cancel()``; the status goes into the meta file as it changes.
     """
 
-    def __init__(self, kind: Kind, folder: str | Path, workers: int = 1):
+    def __init__(self, kind: Kind, folder: str | Path, workers: int = 1,
+                 scheduler: str | None = None):
         self.kind, self.folder, self.workers = kind, Path(folder), workers
+        self.scheduler = scheduler
         self.spec = kind.spec_from_dict(kind.meta.read(self.folder))
         self.lock = JobLock(self.folder)  # Busy if another process trains it; run() releases
         self.cancel_event = threading.Event()
@@ -179,17 +185,28 @@ class Runner:
                         kind.train(spec, part, self.folder, report)
                 return train
 
-            offset = 0
-            for stage in kind.stages(spec):
-                parts = [p for p in stage if costs[p] > 0]
-                if parts and self.cancel_event.is_set():
-                    raise pop.Cancelled()
+            def save(task: tasks.Task, result) -> None:
+                kind.save(spec, task.part, self.folder, result)
 
-                def report(done: int, total: int, offset: int = offset) -> bool:
-                    return self._report(offset + done, total)
-                pop.run_parallel([task(p) for p in parts], [costs[p] for p in parts], report,
-                                 self.workers)
-                offset += sum(costs[p] for p in parts)
+            sliced = [p for p in todo if kind.tasks(spec, p, self.folder) is not None]
+            with tasks.cluster(self.scheduler if sliced else None, self.workers) as client:
+                offset = 0
+                for stage in kind.stages(spec):
+                    parts = [p for p in stage if costs[p] > 0]
+                    if parts and self.cancel_event.is_set():
+                        raise pop.Cancelled()
+
+                    def report(done: int, total: int, offset: int = offset) -> bool:
+                        return self._report(offset + done, total)
+                    work = [kind.tasks(spec, p, self.folder) for p in parts]
+                    if parts and all(w is not None for w in work):
+                        # slices of every part of the stage, on threads or the cluster
+                        tasks.run([t for w in work for t in w], save, report, self.workers,
+                                  client)
+                    else:
+                        pop.run_parallel([task(p) for p in parts], [costs[p] for p in parts],
+                                         report, self.workers)
+                    offset += sum(costs[p] for p in parts)
             # a cancel that came during the last epoch could not stop it: all is done then
             if self.cancel_event.is_set() and any(kind.steps(spec, p, self.folder) > 0
                                                   for p in todo):
@@ -265,17 +282,18 @@ class Scheduler:
     """Jobs of every kind in one line: at most ``running`` train at once, each in a process
     of its own at a lower OS priority (``nice``), so the app's own sessions stay quick; at
     most ``waiting`` more wait their turn, and at most ``per_owner`` of them (running or
-    waiting) are one visitor's.  ``None``: no limit.  A job trains ``workers`` parts at a
-    time (one core each).
+    waiting) are one visitor's.  ``None``: no limit.  A job trains ``workers`` tasks at a
+    time (one core each), or sends them to the Dask cluster at ``scheduler``.
 
     A thread starts the next job as one ends; a process that dies without saying how its
     job ended (killed, out of memory) leaves it "failed" with the reason.
     """
 
     def __init__(self, running: int = 1, waiting: int | None = 3, per_owner: int | None = None,
-                 nice: int = 10, workers: int = 1, poll: float = 0.2):
+                 nice: int = 10, workers: int = 1, scheduler: str | None = None,
+                 poll: float = 0.2):
         self.running, self.waiting, self.per_owner, self.nice = running, waiting, per_owner, nice
-        self.workers = workers
+        self.workers, self.scheduler = workers, scheduler
         self._jobs: dict[str, Job] = {}
         self._line: list[Job] = []      # waiting, first to start first
         self._lock = threading.Lock()
@@ -285,11 +303,11 @@ class Scheduler:
         self._thread.start()
 
     @staticmethod
-    def limits() -> tuple[int, int | None, int | None, int, int]:
-        """The server's limits (``minidl.limits``) as this class's first five arguments."""
+    def limits() -> tuple[int, int | None, int | None, int, int, str | None]:
+        """The server's limits (``minidl.limits``) as this class's first six arguments."""
         return (limits.get("MINIDL_RUNNING_JOBS") or 1, limits.get("MINIDL_WAITING_JOBS"),
                 limits.get("MINIDL_JOBS_PER_VISITOR"), limits.get("MINIDL_JOB_NICE") or 0,
-                limits.get("MINIDL_JOB_WORKERS") or 1)
+                limits.get("MINIDL_JOB_WORKERS") or 1, limits.get("MINIDL_DASK_SCHEDULER"))
 
     # ------------------------------------------------ what pages call
 
@@ -395,7 +413,8 @@ class Scheduler:
                 job = self._line.pop(0)
                 job.status = "running"
                 try:
-                    job.process = _spawn(job.kind, job.folder, self.nice, self.workers)
+                    job.process = _spawn(job.kind, job.folder, self.nice, self.workers,
+                                         self.scheduler)
                 except OSError as e:
                     job.status = "failed"
                     job.kind.meta.update(job.folder, status="failed",
@@ -427,16 +446,18 @@ class Scheduler:
 LOG_NAME = ".log"  # a job process's output (its traceback, if it crashed)
 
 
-def _spawn(kind: Kind, folder: Path, nice: int, workers: int) -> subprocess.Popen:
+def _spawn(kind: Kind, folder: Path, nice: int, workers: int, scheduler: str | None = None
+           ) -> subprocess.Popen:
     """``python -m minidl run-job KIND FOLDER`` at ``nice`` lower priority with ``workers``
-    threads, its output in ``FOLDER/.log``."""
+    threads (or on the Dask cluster of ``scheduler``), its output in ``FOLDER/.log``."""
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
     with open(folder / LOG_NAME, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "minidl", "run-job", kind.name, str(folder),
-             "--nice", str(nice), "--workers", str(workers)],
+             "--nice", str(nice), "--workers", str(workers),
+             *(["--scheduler", scheduler] if scheduler else [])],
             cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -455,11 +476,13 @@ def _death(code: int, folder: Path) -> str:
     return f"its process ended with exit code {code}" + (f": {last}" if last else "")
 
 
-def run_in_this_process(kind: Kind, folder: str | Path, nice: int = 0, workers: int = 1) -> int:
-    """The body of ``python -m minidl run-job``: train the job here, SIGTERM cancelling it
-    after the current epoch.  Returns 0 if it finished, 1 otherwise."""
+def run_in_this_process(kind: Kind, folder: str | Path, nice: int = 0, workers: int = 1,
+                        scheduler: str | None = None) -> int:
+    """The body of ``python -m minidl run-job``: train the job here (or on the Dask cluster
+    of ``scheduler``), SIGTERM cancelling it after the current epoch.  Returns 0 if it
+    finished, 1 otherwise."""
     if nice:
         os.nice(nice)
-    job = Runner(kind, folder, workers)
+    job = Runner(kind, folder, workers, scheduler)
     signal.signal(signal.SIGTERM, lambda *_: job.cancel())
     return 0 if job.run().status == "finished" else 1

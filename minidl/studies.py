@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cv, hparams, jobs, reproduce
+from . import cv, hparams, jobs, reproduce, tasks
+from . import population as pop
 
 PAPER = "paper"  # the ``source`` of the report's Table I preset
 Pair = hparams.Pair
@@ -140,14 +141,19 @@ class StudyKind(jobs.Kind):
     def check(self, spec: StudySpec, folder: Path) -> None:
         reproduce.load_study(folder)  # losses.csv too
 
-    def train(self, spec: StudySpec, part: str, folder: Path, report: jobs.Report) -> None:
-        pair = jobs.part_pair(part)
-        study = reproduce.run_study(spec.configs, spec.runs, spec.epochs, spec.seed, [pair],
-                                    progress=report, workers=1)
+    def tasks(self, spec: StudySpec, part: str, folder: Path) -> list[tasks.Task]:
+        """One task per unfinished pair: its runs are one population, whose time goes
+        mostly to per-step overhead (fewer runs a task would save little)."""
+        cost = self.steps(spec, part, folder)
+        return [tasks.Task(part, cost, train_pair, (spec.to_dict(), jobs.part_pair(part)))
+                ] if cost else []
+
+    def save(self, spec: StudySpec, part: str, folder: Path,
+             rows: tuple[list[dict], list[dict]]) -> None:
+        losses, runs = rows
         # losses first: a pair counts as finished once its runs are in runs.csv
-        jobs.append_rows(folder / "losses.csv", study.losses.to_dict("records"))
-        jobs.append_rows(folder / "runs.csv",
-                         study.runs[reproduce.RUN_COLUMNS].to_dict("records"))
+        jobs.append_rows(folder / "losses.csv", losses)
+        jobs.append_rows(folder / "runs.csv", runs)
 
     def finish(self, spec: StudySpec, folder: Path) -> None:
         """The summary, settings and ``summary.md`` of the pairs finished so far."""
@@ -159,6 +165,17 @@ class StudyKind(jobs.Kind):
 
 
 STUDY = StudyKind()
+
+
+def train_pair(spec: dict, pair: Pair, progress: pop.Progress | None = None
+               ) -> tuple[list[dict], list[dict]]:
+    """A study's task (``StudyKind.tasks``): one pair's loss rows and run rows.  Plain values
+    in and out, so that it runs on a Dask worker as well as here."""
+    s = StudySpec.from_dict(spec)
+    study = reproduce.run_study(s.configs, s.runs, s.epochs, s.seed, [tuple(pair)],
+                                progress=progress, workers=1)
+    return (study.losses.to_dict("records"),
+            study.runs[reproduce.RUN_COLUMNS].to_dict("records"))
 
 
 def load(folder: str | Path, spec: StudySpec | None = None) -> reproduce.Study | None:

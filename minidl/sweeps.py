@@ -9,7 +9,7 @@ Cross-validation page and ``minidl sweep``::
     <results root>/sweeps/20250101-120000-3fa9c1/
         sweep.json            spec, creation time, status
         tanh-adam.csv …       finished configurations, appended as each
-                              population (one batch size) completes
+                              slice (``cv.slices``: about 10 s of work) completes
 
 A rerun trains only the configurations missing from the CSV files (resume).
 ``optimal_table`` is the report's Table I layout: per pair, the best
@@ -22,6 +22,7 @@ damaged or foreign — sit together so that a sweep is one idea in one file.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import cv, data, hparams, jobs
+from . import cv, data, hparams, jobs, tasks
 from . import population as pop
 
 DATASET = "disk"
@@ -296,14 +297,36 @@ class SweepKind(jobs.Kind):
     def units_done(self, spec: SweepSpec, part: str, folder: Path) -> int:
         return len(stored_rows(folder, spec, jobs.part_pair(part)))
 
-    def train(self, spec: SweepSpec, part: str, folder: Path, report: jobs.Report) -> None:
+    def tasks(self, spec: SweepSpec, part: str, folder: Path) -> list[tasks.Task]:
+        """The pair's configurations missing on disk, in slices of about
+        ``tasks.SLICE_SECONDS`` (``cv.slices``), each a ``score_slice`` call."""
         pair = jobs.part_pair(part)
-        X, y = training_data(spec)
-        path = folder / f"{part}.csv"
-        cv.grid_search(X, y, *pair, grid=spec.grid_for(*pair), folds=spec.folds,
-                       epochs=spec.epochs, seed=spec.seed,
-                       done_rows=stored_rows(folder, spec, pair),
-                       on_rows=lambda rows: jobs.append_rows(path, rows), progress=report)
+        done = {cv.config_id(r) for r in stored_rows(folder, spec, pair)}
+        todo = [c for c in self._configs(spec, part) if cv.config_id(c) not in done]
+        splits = cv.kfold(spec.n_train, spec.folds, spec.seed)
+        return [tasks.Task(part, sum(cv.config_steps(c, splits, spec.epochs) for c in configs),
+                           score_slice, (spec.to_dict(), pair, configs))
+                for configs in cv.slices(todo, splits, spec.epochs)]
+
+    def save(self, spec: SweepSpec, part: str, folder: Path, rows: list[dict]) -> None:
+        jobs.append_rows(folder / f"{part}.csv", rows)
+
+
+def score_slice(spec: dict, pair: Pair, configs: list[dict],
+                progress: pop.Progress | None = None) -> list[dict]:
+    """A sweep's task (``SweepKind.tasks``): the rows of some of a pair's configurations.
+    Plain values in and out, so that it runs on a Dask worker as well as here."""
+    s = SweepSpec.from_dict(spec)
+    X, y = _training_data(s.n_train, s.data_seed)
+    return cv.score(X, y, *pair, configs, cv.kfold(s.n_train, s.folds, s.seed), s.epochs,
+                    s.seed, progress=progress)
+
+
+@functools.lru_cache(maxsize=4)
+def _training_data(n_train: int, data_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``training_data`` by value, drawn once per process for all of a sweep's tasks."""
+    X, y, _, _ = data.train_test(DATASET, n_train, n_train, data_seed)
+    return X, y
 
 
 SWEEP = SweepKind()

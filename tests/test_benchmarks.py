@@ -27,7 +27,7 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 
 def test_every_benchmark_has_a_test():
     tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
-              "network_diagram"}
+              "network_diagram", "scaling"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -44,6 +44,15 @@ def test_cv_speed():
     assert out.count("batched engine speed-up:") == 2, out
     assert "full default sweep: 9 pairs, 5 folds, 1 epochs" in out
     assert "wall time:" in out
+
+
+def test_scaling():
+    pytest.importorskip("dask.distributed")
+    out = run_benchmark("scaling", "--quick", timeout=240)
+    assert re.search(r"^per-task overhead: \d+\.\d ms round trip", out, re.M), out
+    assert len(re.findall(r"^default sweep \(.*\) on [12] workers?: \d+\.\d s$", out, re.M)) == 2
+    assert re.search(r"^model: T\(N\) ≈ T_serial/N \+ overhead·tasks/N \+ startup", out, re.M)
+    assert "N = 16 workers:" in out
 
 
 @pytest.mark.browser

@@ -188,7 +188,7 @@ def test_a_failing_sweep_is_recorded_with_its_error(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of cheese")
 
-    monkeypatch.setattr(sweeps.cv, "grid_search", broken)
+    monkeypatch.setattr(sweeps.cv, "score", broken)
     folder = jobs.create(SWEEP, tiny())
     progress = runner.Runner(SWEEP, folder).run()
     assert progress.status == "failed" and "out of cheese" in progress.error

@@ -1,0 +1,175 @@
+"""Scaling on a Dask cluster: the full default sweep on a LocalCluster of 1 and 2 workers,
+the per-task overhead, and a model of the time on N workers.
+
+1. Startup: a LocalCluster of one worker process (one thread), until the worker
+   has imported minidl.
+2. Per-task overhead: tiny tasks (they do nothing) through the scheduler, one
+   at a time (round trip) and all at once (throughput, per task).
+3. The full default sweep (`python -m minidl sweep`: 9 pairs, 5 folds, 25
+   epochs), saved as a job, on 1 worker, then on 2 (the cluster scaled up):
+   wall time, tasks, and the model's prediction for 2 beside the measurement.
+4. The model T(N) ≈ T_serial/N + overhead·tasks/N + startup (at least the
+   longest task), where T_serial is the sweep's training time on one worker,
+   applied to the README's 200-epoch sweep (`--epochs 200 --batch-size 10,20`):
+   its T_serial is measured on one worker at `--probe-epochs` and scaled by
+   epochs (a population's time is linear in its epochs).
+
+Usage: python benchmarks/scaling.py [--quick] [--epochs 25] [--max-workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+# `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minidl import cv, hparams, jobs, runner, sweeps, tasks  # noqa: E402
+
+README_EPOCHS, README_BATCHES = 200, [10, 20]
+
+
+def nothing(progress=None) -> None:
+    """A task that does no work: what is left is the cluster's own cost."""
+
+
+def sweep_spec(epochs: int, batches: list[int] | None = None, quick: bool = False
+               ) -> sweeps.SweepSpec:
+    grids = {o: {**hparams.optimizer_grid(o), **({"batch_size": batches} if batches else {})}
+             for o in hparams.OPTIMIZERS}
+    if quick:  # one pair
+        return sweeps.SweepSpec(("tanh",), ("sgd",), {"sgd": grids["sgd"]}, epochs=epochs)
+    return sweeps.SweepSpec(grids=grids, epochs=epochs)
+
+
+def count_tasks(spec: sweeps.SweepSpec, folder: Path) -> tuple[int, int, float]:
+    """Tasks of a new job of ``spec``, its optimizer steps, and the share of the cost model's
+    time (``tasks.seconds``) that its longest task takes."""
+    todo = [t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, folder)]
+    model = []
+    for t in todo:
+        configs = t.args[2]
+        members = len(configs) * spec.folds
+        model.append(tasks.seconds(members, t.cost // members,
+                                   cv.complete(configs[0])["batch_size"]))
+    return len(todo), sum(t.cost for t in todo), max(model) / sum(model)
+
+
+def timed_sweep(spec: sweeps.SweepSpec, root: Path, name: str, workers: int, address: str
+                ) -> tuple[float, int, int]:
+    """Seconds to train a new saved sweep of ``spec`` on the cluster, its tasks and steps."""
+    folder = jobs.create(sweeps.SWEEP, spec, root / name)
+    tasks, steps, _ = count_tasks(spec, folder)
+    start = time.perf_counter()
+    progress = runner.Runner(sweeps.SWEEP, folder, workers, address).run()
+    seconds = time.perf_counter() - start
+    assert progress.status == "finished", progress
+    return seconds, tasks, steps
+
+
+def model(serial: float, overhead: float, tasks: int, startup: float, longest: float,
+          n: int) -> float:
+    """T(N) = T_serial/N + overhead·tasks/N + startup, never below the longest task."""
+    return max(serial / n + overhead * tasks / n, longest) + startup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="one pair, 1 epoch, few tiny tasks: a check that it runs")
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--max-workers", type=int, default=2)
+    parser.add_argument("--tiny-tasks", type=int, default=400)
+    parser.add_argument("--probe-epochs", type=int, default=2)
+    args = parser.parse_args()
+    if args.quick:
+        args.epochs, args.tiny_tasks, args.probe_epochs = 1, 40, 1
+    torch.set_num_threads(1)
+    from dask.distributed import Client, LocalCluster
+
+    start = time.perf_counter()
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    client.run(lambda: __import__("minidl.sweeps"))
+    startup = time.perf_counter() - start
+    print(f"startup: a LocalCluster of 1 worker process, minidl imported: {startup:.2f} s")
+
+    trips = []
+    for _ in range(max(5, args.tiny_tasks // 10)):
+        t = time.perf_counter()
+        client.submit(nothing, pure=False).result()
+        trips.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    client.gather(client.map(lambda i: nothing(), range(args.tiny_tasks), pure=False))
+    overhead = (time.perf_counter() - t) / args.tiny_tasks
+    print(f"per-task overhead: {1000 * sorted(trips)[len(trips) // 2]:.1f} ms round trip "
+          f"(median of {len(trips)}), {1000 * overhead:.2f} ms per task in a batch of "
+          f"{args.tiny_tasks} (1 worker)")
+
+    spec = sweep_spec(args.epochs, quick=args.quick)
+    what = (f"{len(spec.pairs)} pair{'s' * (len(spec.pairs) != 1)}, {spec.folds} folds, "
+            f"{spec.epochs} epoch{'s' * (spec.epochs != 1)}")
+    times: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for n in range(1, args.max_workers + 1):
+            if n > 1:
+                cluster.scale(n)
+                client.wait_for_workers(n)
+                client.run(lambda: __import__("minidl.sweeps"))
+            seconds, count, steps = timed_sweep(spec, root, f"sweep{n}", n,
+                                                cluster.scheduler_address)
+            times[n] = seconds
+            print(f"default sweep ({what}, {steps:,} optimizer steps, {count} tasks) on "
+                  f"{n} worker{'s' * (n != 1)}: {seconds:.1f} s")
+        serial = times[1] - overhead * count
+        longest = serial * count_tasks(spec, root / "none")[2]
+        for n in range(2, args.max_workers + 1):
+            predicted = model(serial, overhead, count, 0.0, longest, n)
+            print(f"  model for {n} workers: {predicted:.1f} s (measured {times[n]:.1f} s, "
+                  f"speed-up {times[1] / times[n]:.2f}x of {n})")
+
+        # the README's 200-epoch sweep, probed on one worker at a few epochs
+        cluster.scale(1)
+        while len(client.scheduler_info()["workers"]) > 1:
+            time.sleep(0.1)
+        probe = sweep_spec(args.probe_epochs, README_BATCHES, quick=args.quick)
+        probe_seconds, probe_tasks, _ = timed_sweep(probe, root, "probe", 1,
+                                                    cluster.scheduler_address)
+        readme = sweep_spec(README_EPOCHS, README_BATCHES, quick=args.quick)
+        readme_tasks, readme_steps, share = count_tasks(readme, root / "none")
+        readme_serial = (probe_seconds - overhead * probe_tasks) * README_EPOCHS \
+            / args.probe_epochs
+        print(f"README sweep (--epochs {README_EPOCHS} --batch-size "
+              f"{','.join(map(str, README_BATCHES))}: {len(readme.pairs)} pairs, "
+              f"{readme_steps:,} optimizer steps, {readme_tasks} tasks): T_serial ≈ "
+              f"{readme_serial:.0f} s on 1 worker ({probe_seconds:.1f} s at {args.probe_epochs} "
+              f"epoch{'s' * (args.probe_epochs != 1)} × {README_EPOCHS // args.probe_epochs})")
+    client.close()
+    cluster.close()
+
+    longest = readme_serial * share  # the cost model's longest task, at the measured pace
+    print(f"model: T(N) ≈ T_serial/N + overhead·tasks/N + startup = {readme_serial:.0f}/N + "
+          f"{overhead * readme_tasks:.2f}/N + {startup:.1f} s (at least the longest task, "
+          f"≈ {longest:.0f} s)")
+    for n in (1, 2, 4, 8, 16, 32):
+        t = model(readme_serial, overhead, readme_tasks, startup, longest, n)
+        print(f"  N = {n:2d} workers: {t / 60:6.1f} min" + (
+            "  (fewer tasks than workers: more workers do not help)" if n > readme_tasks
+            else ""))
+    if args.max_workers > 1:
+        n = args.max_workers
+        print(f"scaling efficiency measured here: {times[1] / (n * times[n]):.0%} of ideal "
+              f"at {n} workers")
+
+
+if __name__ == "__main__":
+    main()

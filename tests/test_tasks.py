@@ -1,0 +1,228 @@
+"""minidl.tasks: jobs cut into short tasks, trained here or on a Dask cluster, and cancels that
+keep every finished configuration."""
+
+import math
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import helpers
+import pandas as pd
+import pytest
+
+from minidl import cv, jobs, runner, studies, sweeps, tasks
+
+results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP, STUDY = sweeps.SWEEP, studies.STUDY
+
+
+def spec(**changes) -> sweeps.SweepSpec:
+    """Two pairs, three lr values at two batch sizes: a handful of tasks, a second or two."""
+    values = dict(activations=("tanh", "relu"), optimizers=("sgd",),
+                  grids={"sgd": {"lr": [0.01, 0.03, 0.1], "batch_size": [30, 60]}},
+                  folds=2, epochs=3, seed=3, data_seed=1, n_train=120)
+    return sweeps.SweepSpec(**{**values, **changes})
+
+
+def rows(folder: Path) -> pd.DataFrame:
+    """Every saved row of a sweep, in one order whatever order they were saved in."""
+    table = pd.concat([pd.read_csv(p) for p in sorted(folder.glob("*-*.csv"))])
+    return table.sort_values(["activation", "lr", "batch_size"]).reset_index(drop=True)
+
+
+def assert_same_results(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    keys = ["activation", "optimizer", "lr", "batch_size", "seed", "epochs", "n", "diverged"]
+    pd.testing.assert_frame_equal(ours[keys], theirs[keys])
+    scores = [c for c in theirs if c.endswith("_score") or c == "mean_train_loss"]
+    assert len(scores) >= 4
+    pd.testing.assert_frame_equal(ours[scores], theirs[scores], check_exact=False, atol=1e-6,
+                                  rtol=0)
+
+
+# ---------------------------------------------------------------- slices
+
+def test_slices_are_time_bounded_share_a_batch_size_and_cover_the_grid_once():
+    grid = {"lr": [0.001 * (i + 1) for i in range(40)], "batch_size": [1, 20]}
+    configs = cv.configurations(grid)
+    splits = cv.kfold(1000, 5)
+    cut = cv.slices(configs, splits, epochs=200)
+    assert [c for s in cut for c in s] == sorted(configs, key=lambda c: c["batch_size"])
+    for s in cut:
+        assert len({c["batch_size"] for c in s}) == 1
+        steps = cv.config_steps(s[0], splits, 200) // len(splits)
+        alone = tasks.seconds(len(splits), steps, s[0]["batch_size"])
+        # within the budget, or as small as a slice can be
+        assert tasks.seconds(len(s) * len(splits), steps, s[0]["batch_size"]) <= \
+            max(tasks.SLICE_SECONDS, alone)
+    assert len(cut) > 2  # each batch size takes several tasks at 200 epochs
+    assert len(cv.slices(configs, splits, epochs=1)) == 2  # one per batch size when short
+
+
+def test_a_configurations_scores_do_not_depend_on_the_slice_it_trains_in(monkeypatch):
+    s = spec()
+    X, y = sweeps.training_data(s)
+    splits = cv.kfold(s.n_train, s.folds, s.seed)
+    configs = cv.configurations(s.grid_for("tanh", "sgd"))
+    together = cv.score(X, y, "tanh", "sgd", configs[:3], splits, s.epochs, s.seed)
+    alone = [r for c in configs[:3]
+             for r in cv.score(X, y, "tanh", "sgd", [c], splits, s.epochs, s.seed)]
+    assert_same_results(pd.DataFrame(alone), pd.DataFrame(together))
+
+
+# ---------------------------------------------------------------- cancel
+
+def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
+    report = job._report
+
+    def reporting(done: int, total: int) -> bool:
+        keep_going = report(done, total)
+        if done >= steps:
+            job.cancel()
+        return keep_going
+    job._report = reporting
+    return job
+
+
+def test_a_cancel_keeps_every_finished_slice_of_one_batch_size(monkeypatch):
+    # one batch size: a single population before; now a slice per configuration
+    one = spec(activations=("tanh",), grids={"sgd": {"lr": [0.01, 0.03, 0.1, 0.3],
+                                                     "batch_size": [30]}})
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)
+    folder = jobs.create(SWEEP, one)
+    per_config = 2 * 3 * math.ceil(60 / 30)  # folds × epochs × steps per epoch
+    job = cancel_after(runner.Runner(SWEEP, folder), 2 * per_config)
+    assert job.run().status == "cancelled"
+    stopped = jobs.info(SWEEP, folder)
+    saved = pd.read_csv(folder / "tanh-sgd.csv")
+    assert stopped.done == len(saved) and 2 <= len(saved) < 4
+    resumed = runner.Runner(SWEEP, folder).run()
+    assert resumed.status == "finished" and resumed.total == (4 - len(saved)) * per_config
+    assert len(pd.read_csv(folder / "tanh-sgd.csv")) == 4
+
+
+def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
+    # eight batch sizes: eight slices, saved one by one; Ctrl-C after the second
+    args = ["sweep", "--activations", "tanh", "--optimizers", "sgd", "--folds", "2",
+            "--epochs", "40", "--lr", "0.1", "--momentum", "0", "--batch-size",
+            "20,21,22,23,24,25,26,27", "--workers", "1", "--out", str(tmp_path)]
+    process = subprocess.Popen([sys.executable, "-m", "minidl", *args], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv = tmp_path / "tanh-sgd.csv"
+    end = time.monotonic() + 60
+    while not (csv.exists() and csv.read_text().count("\n") >= 3):  # header + 2 rows
+        assert time.monotonic() < end and process.poll() is None, "no rows saved"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    kept = len(pd.read_csv(csv))
+    said = re.search(r"sweep cancelled; (\d+) of 8 configurations are saved in (\S+) ", err)
+    assert said, err[-500:]
+    assert int(said[1]) == kept and 2 <= kept < 8 and said[2] == str(tmp_path)
+
+
+# ---------------------------------------------------------------- Dask
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local:
+        yield local.scheduler_address
+
+
+def test_a_sweep_on_a_two_worker_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
+    here = jobs.create(SWEEP, spec(), tmp_path / "here")
+    there = jobs.create(SWEEP, spec(), tmp_path / "there")
+    assert runner.Runner(SWEEP, here, workers=2).run().status == "finished"
+    progress = runner.Runner(SWEEP, there, workers=2, scheduler=cluster).run()
+    assert progress.status == "finished" and progress.done == progress.total > 0
+    assert jobs.info(SWEEP, there).done == 12
+    assert_same_results(rows(there), rows(here))
+
+
+def test_a_study_on_a_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
+    configs = {("tanh", "sgd"): {"lr": 0.1, "batch_size": 50},
+               ("relu", "adam"): {"lr": 0.01, "batch_size": 50}}
+    study = studies.StudySpec(configs, runs=2, epochs=3)
+    here = jobs.create(STUDY, study, tmp_path / "here")
+    there = jobs.create(STUDY, study, tmp_path / "there")
+    assert runner.Runner(STUDY, here).run().status == "finished"
+    assert runner.Runner(STUDY, there, workers=2, scheduler=cluster).run().status == "finished"
+    ours, theirs = studies.load(there, study), studies.load(here, study)
+    pd.testing.assert_frame_equal(ours.runs, theirs.runs, check_exact=False, atol=1e-6)
+    assert (there / "summary.md").exists()
+
+
+def test_a_cancel_on_a_dask_cluster_keeps_what_came_back(cluster, tmp_path, monkeypatch):
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)  # a task per configuration
+    folder = jobs.create(SWEEP, spec(epochs=300), tmp_path / "cancelled")
+    job = cancel_after(runner.Runner(SWEEP, folder, workers=2, scheduler=cluster), 1)
+    assert job.run().status == "cancelled"
+    assert jobs.info(SWEEP, folder).done == (len(rows(folder)) if list(folder.glob("*-*.csv"))
+                                             else 0) < 12
+
+
+def test_without_a_scheduler_dask_is_never_imported(tmp_path):
+    code = ("import sys; from minidl.__main__ import main; "
+            "code = main(['sweep', '--activations', 'tanh', '--optimizers', 'sgd', '--folds', "
+            f"'2', '--epochs', '1', '--grid', 'batch_size=50', '--out', {str(tmp_path)!r}]); "
+            "loaded = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]; "
+            "print('loaded:', loaded); sys.exit(code or bool(loaded))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and "loaded: []" in out.stdout, out.stdout + out.stderr
+    assert (tmp_path / "tanh-sgd.csv").exists()
+
+
+def test_the_command_line_starts_a_local_cluster(tmp_path):
+    pytest.importorskip("dask.distributed")
+    out = subprocess.run([sys.executable, "-m", "minidl", "sweep", "--activations", "tanh",
+                          "--optimizers", "sgd", "--folds", "2", "--epochs", "1", "--grid",
+                          "batch_size=50,100", "--scheduler", "local", "--workers", "2",
+                          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert jobs.info(SWEEP, tmp_path).status == "finished" and "sgd accuracy" in out.stdout
+
+
+def test_a_cancel_stops_between_tasks_even_when_each_is_one_epoch(monkeypatch):
+    # a population cannot stop in its last epoch: one-epoch tasks stop between tasks
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)
+    folder = jobs.create(SWEEP, spec(epochs=1))
+    job = cancel_after(runner.Runner(SWEEP, folder), 1)
+    assert job.run().status == "cancelled"
+    assert jobs.info(SWEEP, folder).done == len(rows(folder)) == 1
+
+
+def test_the_apps_jobs_train_on_the_cluster_its_setting_names(cluster, monkeypatch, tmp_path):
+    monkeypatch.setenv("MINIDL_DASK_SCHEDULER", cluster)
+    assert runner.Scheduler.limits()[-1] == cluster
+    here = jobs.create(SWEEP, spec(), tmp_path / "here")
+    assert runner.Runner(SWEEP, here).run().status == "finished"
+    line = runner.Scheduler(*runner.Scheduler.limits(), poll=0.05)
+    try:
+        job = line.submit(SWEEP, jobs.create(SWEEP, spec()))
+        end = time.monotonic() + 120
+        while job.active:
+            assert time.monotonic() < end, "the job did not finish"
+            time.sleep(0.1)
+    finally:
+        line.shutdown()
+    assert job.status == "finished", (job.folder / runner.LOG_NAME).read_text()[-2000:]
+    assert f"--scheduler {cluster}" in " ".join(job.process.args)
+    assert_same_results(rows(job.folder), rows(here))
+
+
+def test_the_scheduler_setting_is_an_address_or_none(monkeypatch):
+    from minidl import limits
+    monkeypatch.delenv("MINIDL_DASK_SCHEDULER", raising=False)
+    assert limits.get("MINIDL_DASK_SCHEDULER") is None
+    monkeypatch.setenv("MINIDL_DASK_SCHEDULER", " tcp://10.0.0.5:8786 ")
+    assert limits.get("MINIDL_DASK_SCHEDULER") == "tcp://10.0.0.5:8786"
+    monkeypatch.setenv("MINIDL_DASK_SCHEDULER", "none")
+    assert limits.get("MINIDL_DASK_SCHEDULER") is None and not limits.problems()
