@@ -113,23 +113,41 @@ class Linear(Module):
         self._output_shape = y.shape  # what backward's gradient must be
         return y
 
-    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+    def backward(self, grad_output: torch.Tensor, accumulate: bool = True,
+                 input_grad: bool = True) -> torch.Tensor | None:
+        """``accumulate=False`` overwrites the gradients instead of adding to them (what a
+        training step wants after ``zero_grad``, one op less per tensor); ``input_grad=False``
+        skips ``dL/dx`` (returns ``None``): a first layer's input is data."""
         x = self._input
         if x is None:
             raise ValueError("Linear: backward before forward")
         if grad_output.shape != self._output_shape:
             raise ValueError(f"Linear: expected a gradient of shape "
                              f"{tuple(self._output_shape)}, got {tuple(grad_output.shape)}")
+        g = grad_output
         if self.members is None:
-            self.grad_weight.addmm_(grad_output.t(), x)
-            self.grad_bias.add_(grad_output.sum(0))
-            return grad_output.mm(self.weight)
+            if accumulate:
+                self.grad_weight.addmm_(g.t(), x)
+                self.grad_bias.add_(g.sum(0))
+            else:
+                torch.mm(g.t(), x, out=self.grad_weight)
+                torch.sum(g, 0, out=self.grad_bias)
+            return g.mm(self.weight) if input_grad else None
+        g_t = g.transpose(1, 2)
         if x.shape[1] == 1:  # one row per member: an outer product, cheaper by broadcasting
-            self.grad_weight.addcmul_(grad_output.transpose(1, 2), x)
+            if accumulate:
+                self.grad_weight.addcmul_(g_t, x)
+            else:
+                torch.mul(g_t, x, out=self.grad_weight)
+        elif accumulate:
+            self.grad_weight.baddbmm_(g_t, x)
         else:
-            self.grad_weight.baddbmm_(grad_output.transpose(1, 2), x)
-        self.grad_bias.add_(grad_output.sum(1, keepdim=True))
-        return grad_output.bmm(self.weight)
+            torch.bmm(g_t, x, out=self.grad_weight)
+        if accumulate:
+            self.grad_bias.add_(g.sum(1, keepdim=True))
+        else:
+            torch.sum(g, 1, keepdim=True, out=self.grad_bias)
+        return g.bmm(self.weight) if input_grad else None
 
     def param(self) -> list[ParamGrad]:
         return [(self.weight, self.grad_weight), (self.bias, self.grad_bias)]
@@ -178,9 +196,16 @@ class Sequential(Module):
             x = module.forward(x)
         return x
 
-    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        for module in reversed(self.modules):
-            grad_output = module.backward(grad_output)
+    def backward(self, grad_output: torch.Tensor, accumulate: bool = True,
+                 input_grad: bool = True) -> torch.Tensor | None:
+        """``accumulate`` and ``input_grad`` as in ``Linear.backward``: a training step
+        overwrites the gradients and needs no gradient for the data."""
+        last = len(self.modules) - 1
+        for i, module in enumerate(reversed(self.modules)):
+            if isinstance(module, Linear):
+                grad_output = module.backward(grad_output, accumulate, input_grad or i < last)
+            else:
+                grad_output = module.backward(grad_output)
         return grad_output
 
     def param(self) -> list[ParamGrad]:
@@ -196,21 +221,34 @@ class Sequential(Module):
 
 
 class ReLU(Module):
-    """``y = max(x, 0)``; ``dL/dx = dL/dy · [x > 0]``."""
+    """``y = max(x, 0)``; ``dL/dx = dL/dy · [x > 0]``.
+
+    ``[x > 0]`` is ``sign(y)`` (y ≥ 0): a float multiply, several times faster here than a
+    bool mask (``masked_fill`` / ``where`` over a comparison) on a population's activations.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._output = torch.relu(x)
         return self._output
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        return grad_output.masked_fill(self._output <= 0, 0.0)
+        return torch.sign(self._output).mul_(grad_output)
+
+
+# Elements from which ``Tanh`` computes 2σ(2x) − 1 (within 2e-7 of tanh): on this machine's
+# CPUs torch's tanh takes ~3 ns an element, sigmoid ~1 ns, so a population's wide
+# activations are faster that way, while a small tensor pays four calls' overhead.
+_TANH_BY_SIGMOID = 4096
 
 
 class Tanh(Module):
     """``y = tanh x``; ``dL/dx = dL/dy · (1 − y²)``.  ``torch.tanh`` saturates, never overflows."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._output = torch.tanh(x)
+        if x.numel() < _TANH_BY_SIGMOID:
+            self._output = torch.tanh(x)
+        else:  # tanh x = 2σ(2x) − 1: four cheap passes beat torch's slow tanh kernel here
+            self._output = torch.mul(x, 2.0).sigmoid_().mul_(2.0).sub_(1.0)
         return self._output
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
@@ -230,7 +268,7 @@ class Sigmoid(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         y = self._output
-        return grad_output * (y - y * y)
+        return torch.addcmul(y, y, y, value=-1.0).mul_(grad_output)  # y − y², then · g
 
 
 class Identity(Module):
@@ -291,6 +329,19 @@ class LossMSE(Module):
             return squared.sum() / scale
         return squared.sum(dim=(1, 2)) / (scale.view(-1) if isinstance(scale, torch.Tensor)
                                           else scale)
+
+    def gradient(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``dL/dpred`` without ``L``: what ``backward`` would return after ``forward``, in
+        two passes instead of five — a training step never looks at the loss value."""
+        if pred.shape != target.shape:
+            raise ValueError(f"LossMSE: prediction shape {tuple(pred.shape)} "
+                             f"!= target shape {tuple(target.shape)}")
+        diff = torch.sub(pred, target)
+        if self.reduction == "mean":
+            return diff.mul_(2.0 / (diff[0].numel() if self.members else diff.numel()))
+        scale = self._divisor(*diff.shape[-2:])
+        return diff.mul_(2.0).div_(scale) if isinstance(scale, torch.Tensor) \
+            else diff.mul_(2.0 / scale)
 
     def backward(self, grad_output: torch.Tensor | None = None) -> torch.Tensor:
         diff = getattr(self, "_diff", None)
