@@ -18,6 +18,7 @@ turn misuse into a clear error.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -58,6 +59,19 @@ class Module:
 
 INIT_METHODS = hparams.INIT_METHODS
 MAX_WEIGHTS = 2**26  # 256 MB of float32 weights in one layer: refused before allocating
+
+
+@functools.lru_cache(maxsize=256)  # a population initialises hundreds of members alike
+def _init_rule(method: str, gain: float, fans: int, init_scale: str, init_dist: str,
+               init_bias: str) -> tuple[float, bool, bool] | None:
+    """``(σ, uniform?, bias drawn?)`` for ``Linear.init_params``, each setting checked by
+    the settings table; ``None`` for ``"zero"``."""
+    if hparams.check("init", method) == "zero":
+        return None
+    spread = 2.0 * hparams.check("gain", gain) / fans
+    std = math.sqrt(spread) if hparams.check("init_scale", init_scale) == "variance" else spread
+    return (std, hparams.check("init_dist", init_dist) == "uniform",
+            hparams.check("init_bias", init_bias) == "drawn")
 
 
 class Linear(Module):
@@ -165,31 +179,32 @@ class Linear(Module):
 
     def init_params(self, method: str = "xavier", gain: float = 1.0,
                     generator: torch.Generator | None = None, init_scale: str = "variance",
-                    init_dist: str = "normal", init_bias: str = "drawn") -> None:
+                    init_dist: str = "normal", init_bias: str = "drawn",
+                    member: int | None = None) -> None:
         """``"xavier"``: weight and bias ~ N(0, σ²) with σ² = 2·gain / (fan_in + fan_out);
-        ``"zero"``: 0.
+        ``"zero"``: 0.  ``member=i`` initialises only member ``i`` of a population, drawing
+        exactly what a lone ``Linear`` would from the same generator.
 
         The conventions the seed report leaves open (``minidl.hparams``): ``init_scale``
         "std" reads 2·gain / (fan_in + fan_out) as σ itself; ``init_dist`` "uniform" draws
         from U(−√3·σ, √3·σ), of the same variance; ``init_bias`` "zero" zeroes the biases.
         """
-        if hparams.check("init", method) == "zero":
-            self.weight.zero_()
-            self.bias.zero_()
+        weight, bias = (self.weight, self.bias) if member is None else (
+            self.weight[member], self.bias[member])
+        rule = _init_rule(method, gain, self.in_features + self.out_features, init_scale,
+                          init_dist, init_bias)
+        if rule is None:  # "zero"
+            weight.zero_()
+            bias.zero_()
             return
-        spread = 2.0 * hparams.check("gain", gain) / (self.in_features + self.out_features)
-        std = math.sqrt(spread) if hparams.check("init_scale", init_scale) == "variance" \
-            else spread
-        uniform = hparams.check("init_dist", init_dist) == "uniform"
-        tensors = [self.weight] + ([self.bias] if hparams.check("init_bias", init_bias) == "drawn"
-                                   else [])
-        for t in tensors:
+        std, uniform, drawn_bias = rule
+        for t in [weight, bias] if drawn_bias else [weight]:
             if uniform:
                 t.uniform_(-math.sqrt(3.0) * std, math.sqrt(3.0) * std, generator=generator)
             else:
                 t.normal_(0.0, std, generator=generator)
-        if init_bias == "zero":
-            self.bias.zero_()
+        if not drawn_bias:
+            bias.zero_()
 
     def __repr__(self) -> str:
         members = "" if self.members is None else f", members={self.members}"

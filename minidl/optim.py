@@ -24,6 +24,7 @@ the buffer machinery they all use.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -233,16 +234,31 @@ class Optimizer:
     def _state(self) -> list[torch.Tensor]:
         return []
 
-    def _apply_(self, numerator: torch.Tensor, denominator: torch.Tensor,
-                scratch: torch.Tensor) -> None:
-        """``θ ← θ − η · numerator / denominator``: one ``addcdiv_`` for a shared η, a divide
-        and a multiply-add for one η per member (``scratch`` may be ``denominator``)."""
+    def _divide_step_(self, numerator: torch.Tensor, d: torch.Tensor,
+                      scale: float | torch.Tensor, shift: float | torch.Tensor) -> None:
+        """``θ ← θ − η · numerator / (d·scale + shift)`` (``d`` is overwritten), with
+        ``scale`` and ``shift`` floats or one per member.
+
+        One η per member is folded into the denominator, ``(d·scale + shift) / (−η)``, so
+        the update is one ``addcdiv_``, as with a shared η: a pass over the buffers fewer.
+        A frozen member (η = 0) gets the denominator ∞, hence a zero step.
+        """
         lr = self.hyper["lr"]
         if isinstance(lr, torch.Tensor):
-            torch.div(numerator, denominator, out=scratch)
-            self._param.addcmul_(scratch, self._neg_lr)
+            live = lr > 0
+            inv = torch.where(live, -1.0 / lr, 0.0)
+            frozen = torch.where(live, 0.0, math.inf)
+            torch.addcmul(self._expand(frozen + shift * inv), d, self._expand(scale * inv),
+                          out=d)
+            self._param.addcdiv_(numerator, d)
+            return
+        if isinstance(scale, torch.Tensor) or isinstance(shift, torch.Tensor):
+            torch.addcmul(self._expand(shift), d, self._expand(scale), out=d)
         else:
-            self._param.addcdiv_(numerator, denominator, value=-lr)
+            if scale != 1.0:
+                d.mul_(scale)
+            d.add_(shift)
+        self._param.addcdiv_(numerator, d, value=-lr)
 
 
 _DEFAULT = {k: hparams.TABLE[k].default for k in ("beta1", "beta2", "rho", "eps", "weight_decay")}
@@ -328,12 +344,7 @@ class Adam(Optimizer):
         # computed per member (in float64, as PyTorch's floats) and broadcast over its row
         b = 1 - h["beta1"] ** t
         a, eps_b = b / (1 - h["beta2"] ** t) ** 0.5, h["eps"] * b
-        torch.sqrt(self.exp_avg_sq, out=d)
-        if isinstance(a, torch.Tensor) or isinstance(eps_b, torch.Tensor):
-            torch.addcmul(self._expand(eps_b), d, self._expand(a), out=d)
-        else:
-            d.mul_(a).add_(eps_b)
-        self._apply_(self.exp_avg, d, d)
+        self._divide_step_(self.exp_avg, torch.sqrt(self.exp_avg_sq, out=d), a, eps_b)
 
     def _state(self) -> list[torch.Tensor]:
         return [self.exp_avg, self.exp_avg_sq]
@@ -365,8 +376,7 @@ class RMSprop(Optimizer):
         self.step_count += 1
         g, d = self._gradient(), self._scratch
         self.square_avg.lerp_(torch.mul(g, g, out=d), self._one_minus_rho)
-        torch.sqrt(self.square_avg, out=d).add_(self.eps)
-        self._apply_(g, d, d)
+        self._divide_step_(g, torch.sqrt(self.square_avg, out=d), 1.0, self.hyper["eps"])
 
     def _state(self) -> list[torch.Tensor]:
         return [self.square_avg]
