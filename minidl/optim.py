@@ -13,8 +13,10 @@ re-points their storage), so the module never notices.
 
 Population training: every hyperparameter may be a float or a sequence /
 1-D tensor with one value per member; parameters then carry the member
-dimension first (``Linear(..., members=M)``) and each member's value is
-broadcast to its own entries of the flat buffer.
+dimension first (``Linear(..., members=M)``).  A population's buffer is
+*member-major* — ``(M, P)``, each member's ``P`` values side by side — so a
+per-member value is one ``(M, 1)`` tensor broadcast over it, and even Adam's
+per-step bias corrections cost one pass for all members.
 
 Why this module is long: three optimizers share one base that owns the flat
 buffers, the per-member hyperparameters and weight decay; each update rule is
