@@ -168,6 +168,11 @@ class Optimizer:
                 self.hyper[name] = value
                 setattr(self, name, self._expand(value))
             self._neg_lr = self._expand(-self.hyper["lr"])
+            lr = self.hyper["lr"]
+            if isinstance(lr, torch.Tensor):  # for ``_divide_step_``: −1/η, and ∞ where η = 0
+                live = lr > 0
+                self._inv_lr = torch.where(live, -1.0 / lr, 0.0)
+                self._frozen = torch.where(live, 0.0, math.inf)
             self._derived()
 
     def _derived(self) -> None:
@@ -247,11 +252,9 @@ class Optimizer:
         """
         lr = self.hyper["lr"]
         if isinstance(lr, torch.Tensor):
-            live = lr > 0
-            inv = torch.where(live, -1.0 / lr, 0.0)
-            frozen = torch.where(live, 0.0, math.inf)
-            torch.addcmul(self._expand(frozen + shift * inv), d, self._expand(scale * inv),
-                          out=d)
+            inv = self._inv_lr
+            torch.addcmul(self._expand(self._frozen + shift * inv), d,
+                          self._expand(scale * inv), out=d)
             self._param.addcdiv_(numerator, d)
             return
         if isinstance(scale, torch.Tensor) or isinstance(shift, torch.Tensor):
