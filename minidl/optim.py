@@ -210,7 +210,8 @@ class Optimizer:
             return self._grad
         if self._decayed is None:
             self._decayed = self._zeros()
-        return torch.addcmul(self._grad, self._param, self.weight_decay, out=self._decayed)
+        # two passes: faster here than one addcmul with a broadcast (M, 1) factor
+        return torch.mul(self._param, self.weight_decay, out=self._decayed).add_(self._grad)
 
     def zero_grad(self) -> None:
         self.flat_grad.zero_()
@@ -241,29 +242,35 @@ class Optimizer:
     def _state(self) -> list[torch.Tensor]:
         return []
 
-    def _divide_step_(self, numerator: torch.Tensor, d: torch.Tensor,
-                      scale: float | torch.Tensor, shift: float | torch.Tensor) -> None:
-        """``θ ← θ − η · numerator / (d·scale + shift)`` (``d`` is overwritten), with
-        ``scale`` and ``shift`` floats or one per member.
+    def _denominator(self, scale: float | torch.Tensor, shift: float | torch.Tensor
+                     ) -> tuple[float | torch.Tensor, float | torch.Tensor, float]:
+        """What ``_divide_step_`` applies for ``θ ← θ − η · n / (d·scale + shift)``, with
+        ``scale`` and ``shift`` floats or one per member: ``d ← d·a + b``, then
+        ``θ ← θ + c · n / d``.
 
-        One η per member is folded into the denominator, ``(d·scale + shift) / (−η)``, so
-        the update is one ``addcdiv_``, as with a shared η: a pass over the buffers fewer.
-        A frozen member (η = 0) gets the denominator ∞, hence a zero step.
+        One η per member is folded into the denominator, ``(d·scale + shift) / (−η)`` and
+        ``c = 1``, so the update is one ``addcdiv_``, as with a shared η (``c = −η``): a
+        pass over the buffers fewer.  A frozen member (η = 0) gets the denominator ∞,
+        hence a zero step.
         """
         lr = self.hyper["lr"]
         if isinstance(lr, torch.Tensor):
             inv = self._inv_lr
-            torch.addcmul(self._expand(self._frozen + shift * inv), d,
-                          self._expand(scale * inv), out=d)
-            self._param.addcdiv_(numerator, d)
-            return
+            return self._expand(scale * inv), self._expand(self._frozen + shift * inv), 1.0
         if isinstance(scale, torch.Tensor) or isinstance(shift, torch.Tensor):
-            torch.addcmul(self._expand(shift), d, self._expand(scale), out=d)
-        else:
-            if scale != 1.0:
-                d.mul_(scale)
-            d.add_(shift)
-        self._param.addcdiv_(numerator, d, value=-lr)
+            return self._expand(scale), self._expand(shift), -lr
+        return scale, shift, -lr
+
+    def _divide_step_(self, numerator: torch.Tensor, d: torch.Tensor,
+                      factors: tuple[float | torch.Tensor, float | torch.Tensor, float]) -> None:
+        """``d ← d·a + b`` (in place: two passes, ~2× faster here than one ``addcmul``
+        with broadcast factors), then ``θ ← θ + c · numerator / d``; ``(a, b, c)`` from
+        ``_denominator``."""
+        a, b, c = factors
+        if isinstance(a, torch.Tensor) or a != 1.0:
+            d.mul_(a)
+        d.add_(b)
+        self._param.addcdiv_(numerator, d, value=c)
 
 
 _DEFAULT = {k: hparams.TABLE[k].default for k in ("beta1", "beta2", "rho", "eps", "weight_decay")}
@@ -349,7 +356,8 @@ class Adam(Optimizer):
         # computed per member (in float64, as PyTorch's floats) and broadcast over its row
         b = 1 - h["beta1"] ** t
         a, eps_b = b / (1 - h["beta2"] ** t) ** 0.5, h["eps"] * b
-        self._divide_step_(self.exp_avg, torch.sqrt(self.exp_avg_sq, out=d), a, eps_b)
+        self._divide_step_(self.exp_avg, torch.sqrt(self.exp_avg_sq, out=d),
+                           self._denominator(a, eps_b))
 
     def _state(self) -> list[torch.Tensor]:
         return [self.exp_avg, self.exp_avg_sq]
@@ -376,12 +384,13 @@ class RMSprop(Optimizer):
         if not hasattr(self, "square_avg"):
             self.square_avg, self._scratch = self._zeros(), self._zeros()
         self._one_minus_rho = self._expand(1 - self.hyper["rho"])
+        self._factors = self._denominator(1.0, self.hyper["eps"])  # fixed between changes
 
     def step(self) -> None:
         self.step_count += 1
         g, d = self._gradient(), self._scratch
         self.square_avg.lerp_(torch.mul(g, g, out=d), self._one_minus_rho)
-        self._divide_step_(g, torch.sqrt(self.square_avg, out=d), 1.0, self.hyper["eps"])
+        self._divide_step_(g, torch.sqrt(self.square_avg, out=d), self._factors)
 
     def _state(self) -> list[torch.Tensor]:
         return [self.square_avg]
