@@ -37,7 +37,7 @@ from .nn import ParamGrad
 Hyper = float | Sequence[float] | torch.Tensor
 
 
-def population_size(tensors: list[torch.Tensor]) -> int | None:
+def members_of(tensors: list[torch.Tensor]) -> int | None:
     """``M`` when ``tensors`` are a population's parameters (every one ``(M, …, …)``: three
     dimensions, the member first, as ``Linear(..., members=M)`` makes them), else ``None``."""
     if all(t.dim() == 3 for t in tensors) and len({t.shape[0] for t in tensors}) == 1:
@@ -121,7 +121,7 @@ class Optimizer:
         if missing:
             raise TypeError(f"{type(self).__name__} needs {', '.join(missing)}")
         self.params = params
-        self.members = population_size([p for p, _ in params])
+        self.members = members_of([p for p, _ in params])
         self.flat_param = flatten_([p for p, _ in params], self.members)
         self.flat_grad = flatten_([g for _, g in params], self.members)
         self.rows = self.members or 1
