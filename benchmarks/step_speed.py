@@ -2,6 +2,9 @@
 
 Both sides run interleaved in this one process with one torch thread, over the
 same minibatches; each ratio is torch time / minidl time (> 1: minidl faster).
+minidl's step is ``train.train_step`` run as ``train`` runs it (under
+``torch.inference_mode()``, entered once per pass, as ``Run.train_steps`` and
+``train_minibatches`` do); torch's is the usual ``zero_grad`` / ``backward`` / ``step``.
 Usage: python benchmarks/step_speed.py [--repeats 7] [--steps 300]
 """
 
@@ -18,7 +21,7 @@ import torch
 # `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidl import data, nn, optim  # noqa: E402
+from minidl import data, nn, optim, train  # noqa: E402
 
 
 def minidl_step(optimizer_name: str):
@@ -28,10 +31,8 @@ def minidl_step(optimizer_name: str):
     opt = optim.make(optimizer_name, model.param(), lr=1e-3)
 
     def step(x, t):
-        loss.forward(model.forward(x), t)
-        opt.zero_grad()
-        model.backward(loss.backward())
-        opt.step()
+        train.train_step(model, loss, opt, x, t)
+    step.inference = True
     return step
 
 
@@ -51,10 +52,11 @@ def torch_step(optimizer_name: str):
 
 
 def time_steps(step, batches) -> float:
-    start = time.perf_counter()
-    for x, t in batches:
-        step(x, t)
-    return (time.perf_counter() - start) / len(batches)
+    with torch.inference_mode(getattr(step, "inference", False)):
+        start = time.perf_counter()
+        for x, t in batches:
+            step(x, t)
+        return (time.perf_counter() - start) / len(batches)
 
 
 def main() -> None:

@@ -14,8 +14,10 @@ re-points their storage), so the module never notices.
 
 Population training: every hyperparameter may be a float or a sequence /
 1-D tensor with one value per member; parameters then carry the member
-dimension first (``Linear(..., members=M)``) and each member's value is
-broadcast to its own entries of the flat buffer.
+dimension first (``Linear(..., members=M)``).  A population's buffer is
+*member-major* — ``(M, P)``, each member's ``P`` values side by side — so a
+per-member value is one ``(M, 1)`` tensor broadcast over it, and even Adam's
+per-step bias corrections cost one pass for all members.
 
 Why this module is long: three optimizers share one base that owns the flat
 buffers, the per-member hyperparameters and weight decay; each update rule is
@@ -25,6 +27,7 @@ the buffer machinery they all use.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -35,33 +38,56 @@ from .nn import ParamGrad
 Hyper = float | Sequence[float] | torch.Tensor
 
 
-def flatten_(tensors: list[torch.Tensor]) -> torch.Tensor:
+def members_of(tensors: list[torch.Tensor]) -> int | None:
+    """``M`` when ``tensors`` are a population's parameters (every one ``(M, …, …)``: three
+    dimensions, the member first, as ``Linear(..., members=M)`` makes them), else ``None``."""
+    if all(t.dim() == 3 for t in tensors) and len({t.shape[0] for t in tensors}) == 1:
+        return tensors[0].shape[0]
+    return None
+
+
+def _inner_strides(shape: torch.Size) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+def flatten_(tensors: list[torch.Tensor], members: int | None = None) -> torch.Tensor:
     """Return a 1-D tensor whose storage holds ``tensors`` back to back.
 
-    If they already tile one storage in order, that storage is returned as is;
-    otherwise their values are copied into a new buffer and each tensor is
-    re-pointed (in place) at its slice of it.
+    With ``members=M`` the buffer is *member-major*: ``(M, P)`` with each member's ``P``
+    values of all tensors side by side, so a per-member value is one ``(M, 1)``
+    broadcast over ``buffer.view(M, P)`` (each tensor is then a view with stride ``P``
+    on its member dimension).  If the tensors already tile one storage that way, that
+    storage is returned as is; otherwise their values are copied into a new buffer and
+    each tensor is re-pointed (in place) at its slice of it.
     """
-    total = sum(t.numel() for t in tensors)
+    rows = members or 1
+    widths = [t.numel() // rows for t in tensors]
+    width = sum(widths)
     first = tensors[0]
     storage = first.untyped_storage()
-    offset = first.storage_offset()
-    tiled = True
-    for t in tensors:
-        if (t.untyped_storage().data_ptr() != storage.data_ptr() or not t.is_contiguous()
-                or t.storage_offset() != offset or t.dtype != first.dtype):
+    base = first.storage_offset()
+    offset, tiled = base, True
+    for t, w in zip(tensors, widths):
+        inner = t.shape[1:] if members else t.shape
+        strides = ((width,) if members else ()) + _inner_strides(inner)
+        if (t.untyped_storage().data_ptr() != storage.data_ptr() or t.dtype != first.dtype
+                or t.storage_offset() != offset or (t.numel() > 1 and t.stride() != strides)):
             tiled = False
             break
-        offset += t.numel()
+        offset += w
     if tiled:
-        return torch.empty(0, dtype=first.dtype).set_(storage, first.storage_offset(), (total,))
-    buffer = torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.empty(0)
+        return torch.empty(0, dtype=first.dtype).set_(storage, base, (rows * width,))
+    buffer = torch.cat([t.reshape(rows, -1) for t in tensors], dim=1).reshape(-1)
     offset = 0
-    for t in tensors:
-        n = t.numel()
-        shape = t.shape
-        t.set_(buffer.untyped_storage(), offset, shape, torch.empty(shape).stride())
-        offset += n
+    for t, w in zip(tensors, widths):
+        inner = t.shape[1:] if members else t.shape
+        strides = ((width,) if members else ()) + _inner_strides(inner)
+        t.set_(buffer.untyped_storage(), offset, t.shape, strides)
+        offset += w
     return buffer
 
 
@@ -72,6 +98,12 @@ class Optimizer:
     choices); the settings table says which hyperparameters it reads
     (``hparams.optimizer_keys``) and what values they may take.  Every value
     is checked there, at construction and in ``set_hyperparameters`` alike.
+
+    Update rules work on ``(rows, P)`` views of the flat buffers (``rows`` = the
+    members, or 1), and every hyperparameter is held as a tensor that broadcasts
+    over them: ``()`` for one value, ``(M, 1)`` for one per member.  One elementwise
+    op then updates every parameter of every member (and a 0-d tensor is cheaper
+    for torch to take than a Python float).
     """
 
     name: str
@@ -90,12 +122,22 @@ class Optimizer:
         if missing:
             raise TypeError(f"{type(self).__name__} needs {', '.join(missing)}")
         self.params = params
-        self.flat_param = flatten_([p for p, _ in params])
-        self.flat_grad = flatten_([g for _, g in params])
+        self.members = members_of([p for p, _ in params])
+        self.flat_param = flatten_([p for p, _ in params], self.members)
+        self.flat_grad = flatten_([g for _, g in params], self.members)
+        self.rows = self.members or 1
+        self._param = self.flat_param.view(self.rows, -1)  # (rows, P)
+        self._grad = self.flat_grad.view(self.rows, -1)
         self.step_count = 0
         self.hyper: dict[str, float | torch.Tensor] = {}
         self._decayed: torch.Tensor | None = None  # g + λθ + λ₁·sign(θ), when a penalty is on
         self.set_hyperparameters(**hypers)
+
+    def _zeros(self) -> torch.Tensor:
+        """A state buffer shaped like ``(rows, P)``; made outside inference mode, so that
+        it stays an ordinary tensor when the first step runs inside it."""
+        with torch.inference_mode(False):
+            return torch.zeros_like(self._param)
 
     @classmethod
     def from_settings(cls, params: list[ParamGrad], **settings: Hyper) -> Optimizer:
@@ -110,9 +152,9 @@ class Optimizer:
         """Change hyperparameters between steps (state is kept); each value is checked by the
         settings table first, so a bad one changes nothing.
 
-        ``self.hyper[name]`` keeps each value compact (a float, or one value per
-        member); the attribute of the same name holds it broadcast to the flat
-        buffer, ready for elementwise use.
+        ``self.hyper[name]`` keeps each value compact (a float, or a float64 tensor of one
+        value per member); the attribute of the same name holds it as a tensor that
+        broadcasts over the ``(rows, P)`` buffers, ready for elementwise use.
         """
         unknown = sorted(set(hypers) - set(self.keys))
         if unknown:
@@ -122,71 +164,60 @@ class Optimizer:
         self._store(compact)
 
     def _store(self, compact: dict[str, float | torch.Tensor]) -> None:
-        for name, value in compact.items():
-            self.hyper[name] = value
-            setattr(self, name, self._expand(value))
-        self._neg_lr = self._expand(-self.hyper["lr"])
-        self._derived()
+        with torch.inference_mode(False):
+            for name, value in compact.items():
+                self.hyper[name] = value
+                setattr(self, name, self._expand(value))
+            self._neg_lr = self._expand(-self.hyper["lr"])
+            lr = self.hyper["lr"]
+            if isinstance(lr, torch.Tensor):  # for ``_divide_step_``: −1/η, and ∞ where η = 0
+                live = lr > 0
+                self._inv_lr = torch.where(live, -1.0 / lr, 0.0)
+                self._frozen = torch.where(live, 0.0, math.inf)
+            self._derived()
 
     def _derived(self) -> None:
         """Recompute what a subclass derives from its hyperparameters (e.g. 1 − β)."""
 
     def _compact(self, name: str, value: Hyper) -> float | torch.Tensor:
-        """A checked float, or a checked 1-D tensor of one value per member."""
+        """A checked float, or a checked 1-D float64 tensor of one value per member."""
         if not isinstance(value, (torch.Tensor, Sequence)) or isinstance(value, str):
             return hparams.check(name, value)
         values = value.flatten().tolist() if isinstance(value, torch.Tensor) else list(value)
         if not values:
             raise ValueError(f"Invalid {hparams.label(name)}: no per-member values given")
-        per_member = torch.tensor([hparams.check(name, v) for v in values],
-                                  dtype=self.flat_param.dtype)
-        for p, _ in self.params:
-            if p.dim() == 0 or p.shape[0] != per_member.numel():
-                raise ValueError(f"{per_member.numel()} per-member values given, but a parameter "
-                                 f"has shape {tuple(p.shape)} (expected that leading dimension)")
+        per_member = torch.tensor([hparams.check(name, v) for v in values], dtype=torch.float64)
+        if self.members != per_member.numel():
+            shape = tuple(self.params[0][0].shape)
+            raise ValueError(f"{per_member.numel()} per-member values given, but the parameters "
+                             f"are not a population of that many members (the first has shape "
+                             f"{shape}; a population's are (members, …, …))")
         return per_member
 
-    def _expand(self, compact: float | torch.Tensor) -> float | torch.Tensor:
-        """A float stays a float; per-member values are repeated over each member's entries."""
-        if not isinstance(compact, torch.Tensor):
-            return compact
-        return torch.cat([compact.view(-1, *[1] * (p.dim() - 1)).expand_as(p).reshape(-1)
-                          for p, _ in self.params])
-
-    def _affine_(self, flat: torch.Tensor, scale: float | torch.Tensor,
-                 shift: float | torch.Tensor) -> None:
-        """``flat = flat · scale + shift`` for floats or per-member values (one per member)."""
-        if not isinstance(scale, torch.Tensor) and not isinstance(shift, torch.Tensor):
-            flat.mul_(scale).add_(shift)
-            return
-        scale = torch.as_tensor(scale, dtype=flat.dtype).reshape(-1, 1)
-        shift = torch.as_tensor(shift, dtype=flat.dtype).reshape(-1, 1)
-        members = max(scale.shape[0], shift.shape[0])
-        offset = 0
-        for p, _ in self.params:
-            segment = flat[offset:offset + p.numel()].view(members, -1)
-            segment.mul_(scale).add_(shift)  # two in-place ops beat one addcmul with out=
-            offset += p.numel()
+    def _expand(self, compact: float | torch.Tensor) -> torch.Tensor:
+        """A 0-d tensor for one value, ``(M, 1)`` for one per member: either broadcasts over
+        the ``(rows, P)`` buffers."""
+        if isinstance(compact, torch.Tensor):
+            return compact.to(self.flat_param.dtype).view(-1, 1)
+        return torch.tensor(compact, dtype=self.flat_param.dtype)
 
     def _gradient(self) -> torch.Tensor:
-        """The gradient the update uses: ``g + λθ + λ₁·sign(θ)`` with coupled L2 weight decay
-        λ (as PyTorch's optimizers' ``weight_decay``) and the L1 penalty λ₁·Σ|θ|'s
-        subgradient (sign(0) = 0), else ``g`` itself.  The stored gradient is left as it
-        is, so it still accumulates across ``backward`` calls."""
-        decay, l1 = self.weight_decay, self.l1
+        """The gradient the update uses, ``(rows, P)``: ``g + λθ + λ₁·sign(θ)`` with coupled
+        L2 weight decay λ (as PyTorch's optimizers' ``weight_decay``) and the L1 penalty
+        λ₁·Σ|θ|'s subgradient (sign(0) = 0), else ``g`` itself.  The stored gradient is left
+        as it is, so it still accumulates across ``backward`` calls."""
+        decay, l1 = self.hyper["weight_decay"], self.hyper["l1"]
         if _off(decay) and _off(l1):
-            return self.flat_grad
+            return self._grad
         if self._decayed is None:
-            self._decayed = torch.empty_like(self.flat_grad)
+            self._decayed = self._zeros()
         out = self._decayed
         if _off(decay):
-            out.copy_(self.flat_grad)
-        elif isinstance(decay, torch.Tensor):
-            torch.addcmul(self.flat_grad, self.flat_param, decay, out=out)
-        else:
-            torch.add(self.flat_grad, self.flat_param, alpha=decay, out=out)
+            out.copy_(self._grad)
+        else:  # two passes: faster here than one addcmul with a broadcast (M, 1) factor
+            torch.mul(self._param, self.weight_decay, out=out).add_(self._grad)
         if not _off(l1):
-            _add_scaled_(out, torch.sign(self.flat_param), l1)
+            out.add_(torch.sign(self._param).mul_(self.l1))
         return out
 
     def zero_grad(self) -> None:
@@ -202,33 +233,56 @@ class Optimizer:
         so that no NaN/inf travels on, and their learning rate is set to 0
         (below the table's range, hence stored without the check).
         """
-        count = self.params[0][0].shape[0]
+        count = self.rows
         mask = torch.zeros(count, dtype=torch.bool)
         mask[members] = True
         lr = self.hyper["lr"]
-        lr = lr.clone() if isinstance(lr, torch.Tensor) else torch.full((count,), lr)
+        lr = lr.clone() if isinstance(lr, torch.Tensor) else torch.full(
+            (count,), lr, dtype=torch.float64)
         self._store({"lr": lr.masked_fill(mask, 0.0)})
-        element_mask = self._expand(mask.to(self.flat_param.dtype)).bool()
-        self.flat_param.masked_fill_(element_mask, 0.0)
-        self.flat_grad.masked_fill_(element_mask, 0.0)
+        rows = mask.view(-1, 1)
+        self._param.masked_fill_(rows, 0.0)
+        self._grad.masked_fill_(rows, 0.0)
         for state in self._state():
-            state.masked_fill_(element_mask, 0.0)
+            state.masked_fill_(rows, 0.0)
 
     def _state(self) -> list[torch.Tensor]:
         return []
+
+    def _denominator(self, scale: float | torch.Tensor, shift: float | torch.Tensor
+                     ) -> tuple[float | torch.Tensor, float | torch.Tensor, float]:
+        """What ``_divide_step_`` applies for ``θ ← θ − η · n / (d·scale + shift)``, with
+        ``scale`` and ``shift`` floats or one per member: ``d ← d·a + b``, then
+        ``θ ← θ + c · n / d``.
+
+        One η per member is folded into the denominator, ``(d·scale + shift) / (−η)`` and
+        ``c = 1``, so the update is one ``addcdiv_``, as with a shared η (``c = −η``): a
+        pass over the buffers fewer.  A frozen member (η = 0) gets the denominator ∞,
+        hence a zero step.
+        """
+        lr = self.hyper["lr"]
+        if isinstance(lr, torch.Tensor):
+            inv = self._inv_lr
+            return self._expand(scale * inv), self._expand(self._frozen + shift * inv), 1.0
+        if isinstance(scale, torch.Tensor) or isinstance(shift, torch.Tensor):
+            return self._expand(scale), self._expand(shift), -lr
+        return scale, shift, -lr
+
+    def _divide_step_(self, numerator: torch.Tensor, d: torch.Tensor,
+                      factors: tuple[float | torch.Tensor, float | torch.Tensor, float]) -> None:
+        """``d ← d·a + b`` (in place: two passes, ~2× faster here than one ``addcmul``
+        with broadcast factors), then ``θ ← θ + c · numerator / d``; ``(a, b, c)`` from
+        ``_denominator``."""
+        a, b, c = factors
+        if isinstance(a, torch.Tensor) or a != 1.0:
+            d.mul_(a)
+        d.add_(b)
+        self._param.addcdiv_(numerator, d, value=c)
 
 
 def _off(value: float | torch.Tensor) -> bool:
     """A penalty that is 0 for everyone (per-member values are a tensor: never off)."""
     return not isinstance(value, torch.Tensor) and value == 0.0
-
-
-def _add_scaled_(target: torch.Tensor, x: torch.Tensor, scale: float | torch.Tensor) -> None:
-    """``target += scale · x`` for a scalar or an elementwise ``scale``."""
-    if isinstance(scale, torch.Tensor):
-        target.addcmul_(x, scale)
-    else:
-        target.add_(x, alpha=scale)
 
 
 _DEFAULT = {k: hparams.TABLE[k].default
@@ -260,11 +314,16 @@ class SGD(Optimizer):
     def step(self) -> None:
         self.step_count += 1
         direction = self._gradient()
-        if isinstance(self.momentum, torch.Tensor) or self.momentum != 0.0:
+        momentum = self.hyper["momentum"]
+        if isinstance(momentum, torch.Tensor) or momentum != 0.0:
             if self.buffer is None:
-                self.buffer = torch.zeros_like(self.flat_param)
+                self.buffer = self._zeros()
             direction = self.buffer.mul_(self.momentum).add_(direction)
-        _add_scaled_(self.flat_param, direction, self._neg_lr)
+        lr = self.hyper["lr"]
+        if isinstance(lr, torch.Tensor):
+            self._param.addcmul_(direction, self._neg_lr)
+        else:
+            self._param.add_(direction, alpha=-lr)
 
     def _state(self) -> list[torch.Tensor]:
         return [] if self.buffer is None else [self.buffer]
@@ -297,9 +356,7 @@ class Adam(Optimizer):
 
     def _derived(self) -> None:
         if not hasattr(self, "exp_avg"):
-            self.exp_avg = torch.zeros_like(self.flat_param)
-            self.exp_avg_sq = torch.zeros_like(self.flat_param)
-            self._scratch = torch.empty_like(self.flat_param)
+            self.exp_avg, self.exp_avg_sq, self._scratch = (self._zeros() for _ in range(3))
         self._one_minus_beta1 = self._expand(1 - self.hyper["beta1"])
         self._one_minus_beta2 = self._expand(1 - self.hyper["beta2"])
 
@@ -311,13 +368,12 @@ class Adam(Optimizer):
         self.exp_avg.lerp_(g, self._one_minus_beta1)
         self.exp_avg_sq.lerp_(torch.mul(g, g, out=d), self._one_minus_beta2)
         # η m / ((1−β1ᵗ)(√v/c + ε)), c = √(1−β2ᵗ), is η m / (√v·a + ε·b) with
-        # b = 1−β1ᵗ and a = b/c: a and ε·b depend only on a member's betas, so
-        # they are computed per member and applied to each member's entries
+        # b = 1−β1ᵗ and a = b/c: a and ε·b depend only on a member's betas, so they are
+        # computed per member (in float64, as PyTorch's floats) and broadcast over its row
         b = 1 - h["beta1"] ** t
-        torch.sqrt(self.exp_avg_sq, out=d)
-        self._affine_(d, b / (1 - h["beta2"] ** t) ** 0.5, h["eps"] * b)
-        torch.div(self.exp_avg, d, out=d)
-        _add_scaled_(self.flat_param, d, self._neg_lr)
+        a, eps_b = b / (1 - h["beta2"] ** t) ** 0.5, h["eps"] * b
+        self._divide_step_(self.exp_avg, torch.sqrt(self.exp_avg_sq, out=d),
+                           self._denominator(a, eps_b))
 
     def _state(self) -> list[torch.Tensor]:
         return [self.exp_avg, self.exp_avg_sq]
@@ -344,17 +400,15 @@ class RMSprop(Optimizer):
 
     def _derived(self) -> None:
         if not hasattr(self, "square_avg"):
-            self.square_avg = torch.zeros_like(self.flat_param)
-            self._scratch = torch.empty_like(self.flat_param)
+            self.square_avg, self._scratch = self._zeros(), self._zeros()
         self._one_minus_rho = self._expand(1 - self.hyper["rho"])
+        self._factors = self._denominator(1.0, self.hyper["eps"])  # fixed between changes
 
     def step(self) -> None:
         self.step_count += 1
         g, d = self._gradient(), self._scratch
         self.square_avg.lerp_(torch.mul(g, g, out=d), self._one_minus_rho)
-        torch.sqrt(self.square_avg, out=d).add_(self.eps)
-        torch.div(g, d, out=d)
-        _add_scaled_(self.flat_param, d, self._neg_lr)
+        self._divide_step_(g, torch.sqrt(self.square_avg, out=d), self._factors)
 
     def _state(self) -> list[torch.Tensor]:
         return [self.square_avg]

@@ -100,25 +100,28 @@ def build_model(config: Config, generator: torch.Generator) -> nn.Sequential:
     return model
 
 
-def train_step(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
+def train_step(model: nn.Sequential, loss: nn.LossMSE, optimizer: optim.Optimizer,
                x: torch.Tensor, target: torch.Tensor) -> None:
-    """One minibatch: forward, loss, backward, update."""
-    loss.forward(model.forward(x), target)
-    optimizer.zero_grad()
-    model.backward(loss.backward())
+    """One minibatch: forward, loss gradient, backward, update.
+
+    The backward pass overwrites the gradients (no ``zero_grad``) and skips the
+    gradient for the data.  Callers run steps under ``torch.inference_mode()``
+    (about 15 % faster here); entering it costs more than a step, so not per step.
+    """
+    model.backward(loss.gradient(model.forward(x), target), accumulate=False, input_grad=False)
     optimizer.step()
 
 
-def train_minibatches(model: nn.Module, loss: nn.LossMSE, optimizer: optim.Optimizer,
+@torch.inference_mode()
+def train_minibatches(model: nn.Sequential, loss: nn.LossMSE, optimizer: optim.Optimizer,
                       X: torch.Tensor, T: torch.Tensor, batch_size: int) -> None:
     """One pass over ``X`` / one-hot ``T`` *already in epoch order*, one step per batch.
 
     ``X : (..., rows, 2)``, ``T : (..., rows, classes)``: a leading member
     dimension, if present, is carried through untouched.
     """
-    for start in range(0, X.shape[-2], batch_size):
-        stop = start + batch_size
-        train_step(model, loss, optimizer, X[..., start:stop, :], T[..., start:stop, :])
+    for x, t in zip(X.split(batch_size, dim=-2), T.split(batch_size, dim=-2)):
+        train_step(model, loss, optimizer, x, t)
 
 
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, T: torch.Tensor | None = None
@@ -227,14 +230,15 @@ class Run:
             self._epoch_start = health.snapshot(self.model) if self.track_health else None
         X, T = self._epoch_rows
         started, wall = clock(), time.perf_counter()
-        while self._cursor < len(X):
-            stop = self._cursor + self.config.batch_size
-            train_step(self.model, self.loss, self.optimizer, X[self._cursor:stop],
-                       T[self._cursor:stop])
-            self._cursor = stop
-            if clock() - started >= max_seconds and self._cursor < len(X):
-                self._seconds["train"] += time.perf_counter() - wall
-                return None
+        with torch.inference_mode():
+            while self._cursor < len(X):
+                stop = self._cursor + self.config.batch_size
+                train_step(self.model, self.loss, self.optimizer, X[self._cursor:stop],
+                           T[self._cursor:stop])
+                self._cursor = stop
+                if clock() - started >= max_seconds and self._cursor < len(X):
+                    self._seconds["train"] += time.perf_counter() - wall
+                    return None
         self._seconds["train"] += time.perf_counter() - wall
         self._epoch_rows = None
         self.epoch += 1

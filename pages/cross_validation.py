@@ -37,14 +37,15 @@ streamlit_app.enter()
 
 SELECTED = "cv_sweep"          # the saved sweep shown (its folder name)
 POLL_SECONDS = 1.0
+MAX_LINKS = 6  # Playground buttons under the full table, for the first selected rows
 KIND = sweeps.SWEEP
 DEFAULT = sweeps.SweepSpec()
 
 
 def playground_url() -> str:
     """The Playground's address: the app's root while it is the default page (``/playground``
-    is "Page not found").  Absolute when the browser's URL is known: the data grid opens a
-    link in a blank tab first, where a relative link loses its way."""
+    is "Page not found").  Absolute when the browser's URL is known, so that a link means
+    the same wherever it is opened."""
     page = "./" if streamlit_app.PAGES[0][0] == "playground" else "playground"
     here = st.context.url or ""
     return urljoin(here, page) if here.startswith(("http://", "https://")) else page
@@ -255,17 +256,33 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     job_widgets.resume_button(KIND, sweep, key("resume"))
 
 
-def optimal_ui(result: sweeps.SweepResult) -> None:
+def playground_buttons(rows: pd.DataFrame, spec: sweeps.SweepSpec, prefix: str) -> None:
+    """One link button per row: one click opens that configuration in the Playground, in
+    one new tab (a plain link; the data grid's own link cells took 2–3 clicks and opened
+    two tabs)."""
+    page = playground_url()
+    with st.container(horizontal=True):
+        for _, row in rows.iterrows():
+            st.link_button(f"{prefix}{hparams.pair_label((row['activation'], row['optimizer']))}"
+                           f" · {cv_charts.describe(row)}", links.playground_link(row, spec, page),
+                           icon=":material/open_in_new:",
+                           help="train this configuration live in the Playground (new tab)")
+
+
+def optimal_ui(result: sweeps.SweepResult, spec: sweeps.SweepSpec) -> None:
     st.subheader("Optimal settings")
     st.caption("Per activation (row) and optimizer: the configuration with the best mean "
                "validation accuracy over the folds (the seed report's Table I layout).")
     table = result.optimal
-    config = {c: st.column_config.NumberColumn(tables.column_label(c), format="percent")
-              if c.endswith(" accuracy") else
+    config = {c: accuracy_column(tables.column_label(c)) if c.endswith(" accuracy") else
               st.column_config.NumberColumn(tables.column_label(c), format="%g",
                                             help=hparams.TABLE[c.partition(" ")[2]].help)
               for c in table.columns}
     st.dataframe(table, column_config=config, key=key("optimal"))
+    best = result.best_rows
+    if not best.empty:
+        st.caption("Open an optimal configuration in the Playground:")
+        playground_buttons(best, spec, "")
 
 
 def charts_ui(result: sweeps.SweepResult, picked: pd.DataFrame | None) -> None:
@@ -288,45 +305,46 @@ def charts_ui(result: sweeps.SweepResult, picked: pd.DataFrame | None) -> None:
         st.altair_chart(cv_charts.fold_chart(rows), width="content")
 
 
+def accuracy_column(label: str, help: str | None = None):
+    """A column of accuracies (fractions) in the one percentage format (``tables``)."""
+    return st.column_config.NumberColumn(label, format="percent", step=tables.ACCURACY_STEP,
+                                         help=help)
+
+
 def results_column_config(table: pd.DataFrame) -> dict:
     """Labels and formats of the full results table's columns."""
     settings = {c: st.column_config.NumberColumn(hparams.label(c), format="%g",
                                                  help=hparams.TABLE[c].help)
                 for c in table.columns if c in hparams.TABLE
                 and hparams.TABLE[c].kind in ("float", "int")}
-    scores = {c: st.column_config.NumberColumn(
-        f"fold {int(c[5:-6]) + 1}" if c.startswith("split") else c.replace("_", " "),
-        format="percent") for c in table.columns if c.endswith("_score")}
+    scores = {c: accuracy_column(
+        f"fold {int(c[5:-6]) + 1}" if c.startswith("split") else c.replace("_", " "))
+        for c in table.columns if c.endswith("_score")}
     return {**settings, **scores,
             "activation": st.column_config.TextColumn("activation"),
-            "playground": st.column_config.LinkColumn(
-                "Playground", display_text="open", width="small", pinned=True,
-                help="train this configuration live in the Playground"),
-            "mean_score": st.column_config.NumberColumn(
-                "mean accuracy", format="percent", help="mean validation accuracy over the folds"),
-            "std_score": st.column_config.NumberColumn(
-                "std", format="percent", help="standard deviation over the folds"),
+            "mean_score": accuracy_column("mean accuracy",
+                                          help="mean validation accuracy over the folds"),
+            "std_score": accuracy_column("std", help="standard deviation over the folds"),
             "fit_time": st.column_config.NumberColumn("fit time", format="%.3f s"),
             "mean_train_loss": st.column_config.NumberColumn("train loss", format="%.4f")}
 
 
 def table_ui(result: sweeps.SweepResult, sweep: jobs.JobInfo) -> pd.DataFrame | None:
-    """The full, sortable results table with Playground links; returns the selected rows."""
-    table = links.with_playground_links(result.table, sweep.spec, playground_url())
+    """The full, sortable results table; returns the selected rows (each gets a button that
+    opens it in the Playground)."""
+    table = result.table
     event = st.dataframe(table, hide_index=True, column_config=results_column_config(table),
                          key=key(f"rows_{sweep.name}"), on_select="rerun",
                          selection_mode="multi-row")
     rows = getattr(getattr(event, "selection", None), "rows", None) or []
     picked = table.iloc[rows] if rows else None
-    with st.container(horizontal=True):
-        st.download_button("Download CSV", result.table.to_csv(index=False).encode(),
-                           file_name=f"sweep-{sweep.name}.csv", mime="text/csv",
-                           icon=":material/download:", key=key("download"))
-        # a plain link per selected row, besides the table's own links
-        for _, row in (picked.head(3) if picked is not None else table.head(0)).iterrows():
-            st.link_button(f"{hparams.pair_label((row['activation'], row['optimizer']))} · "
-                           f"{cv_charts.describe(row)}", row["playground"],
-                           icon=":material/open_in_new:", help="open in the Playground")
+    st.download_button("Download CSV", result.table.to_csv(index=False).encode(),
+                       file_name=f"sweep-{sweep.name}.csv", mime="text/csv",
+                       icon=":material/download:", key=key("download"))
+    if picked is not None:
+        playground_buttons(picked.head(MAX_LINKS), sweep.spec, "")
+        if len(picked) > MAX_LINKS:
+            st.caption(f"Buttons for the first {MAX_LINKS} selected rows.")
     return picked
 
 
@@ -359,11 +377,11 @@ def saved_ui(saved: list[jobs.JobInfo], active: set[str]) -> None:
     if name in active:
         st.caption("Results so far (they grow as populations finish; the page refreshes "
                    "when the sweep stops).")
-    optimal_ui(result)
+    optimal_ui(result, sweep.spec)
     chart_slot = st.container()
     st.subheader("All configurations")
-    st.caption("Click a column to sort; **open** trains that configuration in the "
-               "Playground (in a new tab). Select rows to compare their folds above. "
+    st.caption("Click a column to sort. Select rows (the boxes on the left) to compare their "
+               "folds above and to get a button that trains each in the Playground. "
                "Diverged configurations have empty scores.")
     picked = table_ui(result, sweep)
     with chart_slot:

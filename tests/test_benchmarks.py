@@ -40,10 +40,11 @@ def test_step_speed():
 
 def test_cv_speed():
     out = run_benchmark("cv_speed", "--points", "50", "--compare-epochs", "1", "--epochs", "1",
-                        "--repeats", "1", timeout=180)
+                        "--repeats", "1", "--full", timeout=300)
     assert out.count("batched engine speed-up:") == 2, out
     assert "full default sweep: 9 pairs, 5 folds, 1 epochs" in out
-    assert "wall time:" in out
+    assert re.search(r"^  command line \(--workers 2\): wall time: \d", out, re.M), out
+    assert re.search(r"^  app job process \(MINIDL_JOB_WORKERS=\d\): wall time: \d", out, re.M), out
 
 
 def test_scaling():

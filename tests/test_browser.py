@@ -4,6 +4,7 @@ Fixtures (``app_server``, ``fresh_app_servers``, ``browser_page``, ``wait_for_ap
 ``artifacts``) live in ``conftest.py``.  Screenshots go to ``test-artifacts/``.
 """
 
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
@@ -191,6 +192,25 @@ def test_cross_validation_page_runs_a_tiny_sweep_to_its_tables(app_server, brows
     expect(page.get_by_role("heading", name="All configurations")).to_be_visible()
     page.get_by_role("heading", name="Sweeps").scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "cross-validation-results.png")
+
+    # one click on the optimal configuration's button opens exactly one new tab: the
+    # Playground with that configuration
+    context, before = page.context, len(page.context.pages)
+    button = page.get_by_role("link", name=re.compile(r"Adam \+ Tanh · lr 0\.01"))
+    with context.expect_page() as opened:
+        button.click()
+    playground = opened.value
+    wait_for_app(playground)
+    query = parse_qs(urlparse(playground.url).query)
+    # the Playground's URL spells out what differs from its defaults (Tanh, lr 0.01)
+    assert query["optimizer"] == ["adam"] and query.get("activation", ["tanh"]) == ["tanh"]
+    assert query.get("lr", ["0.01"]) == ["0.01"] and query["batch_size"] == ["50"]
+    assert query["epochs"] == ["1"]
+    assert playground.locator("[data-testid='stAlertContentWarning']").count() == 0
+    assert urlparse(playground.url).path in ("", "/")  # the Playground, at the app's root
+    page.wait_for_timeout(1000)  # a second tab would have opened by now
+    assert len(context.pages) == before + 1
+    playground.close()
 
 
 def test_a_crafted_link_renders_as_plain_text(app_server, browser_page, wait_for_app,

@@ -96,20 +96,26 @@ def test_boundary_chart_layers_image_disk_points_and_mistakes():
     chart = charts.boundary_chart(((0.5, 0.5), data.DISK_RADIUS), size=300)
     assert isinstance(chart, alt.LayerChart)
     spec = chart.to_dict()
-    assert layer_marks(spec) == ["image", "line", "point", "point"]
+    assert layer_marks(spec) == ["image", "line", "point", "point", "text", "text"]
     assert [layer["data"].get("name") for layer in spec["layer"]] == [
-        charts.IMAGE, None, charts.POINTS, charts.WRONG]
+        charts.IMAGE, None, charts.POINTS, charts.WRONG, charts.IMAGE, charts.IMAGE]
     assert spec["width"] == spec["height"] == 300
     assert spec["autosize"]["type"] == "pad"   # the square stays square
     # one image mark over the whole square, not a rect per cell
     image = spec["layer"][0]["encoding"]
-    assert {"x", "x2", "y", "y2", "url"} <= set(image)
+    assert {"x", "x2", "y", "y2", "url", "opacity"} <= set(image)
+    # hovering the picture or the outline shows nothing (not the data URL, not x1 1, y1 1)
+    assert spec["layer"][0]["mark"]["tooltip"] is None
+    assert spec["layer"][1]["mark"]["tooltip"] is None
+    assert {t["field"] for t in spec["layer"][2]["encoding"]["tooltip"]} == {"x", "y", "label",
+                                                                             "set"}
     assert spec["layer"][1]["data"]["sequence"] == {"start": 0, "stop": 362, "step": 2,
                                                     "as": "degree"}
 
 
 def test_boundary_chart_without_a_disk_has_no_outline():
-    assert layer_marks(charts.boundary_chart(None).to_dict()) == ["image", "point", "point"]
+    assert layer_marks(charts.boundary_chart(None).to_dict()) == ["image", "point", "point",
+                                                                  "text", "text"]
 
 
 def test_boundary_data_fills_the_named_data_sets():
@@ -117,7 +123,10 @@ def test_boundary_data_fills_the_named_data_sets():
     tables = charts.boundary_data("data:image/png;base64,AAAA", points, wrong)
     assert set(tables) == {charts.IMAGE, charts.POINTS, charts.WRONG}
     assert tables[charts.IMAGE].iloc[0].to_dict() == {
-        "x0": 0.0, "x1": 1.0, "y0": 0.0, "y1": 1.0, "url": "data:image/png;base64,AAAA"}
+        "x0": 0.0, "x1": 1.0, "y0": 0.0, "y1": 1.0, "url": "data:image/png;base64,AAAA",
+        "opacity": 1.0, "note": ""}
+    faded = charts.boundary_data("data:image/png;base64,AAAA", points, wrong, "press Train")
+    assert faded[charts.IMAGE].iloc[0][["opacity", "note"]].tolist() == [0.2, "press Train"]
 
 
 @pytest.mark.parametrize("metric", ["loss", "acc"])

@@ -84,10 +84,25 @@ def test_page_launches_a_tiny_sweep_through_to_its_tables(results_dir):
                                            "adam accuracy"]
     table = full.value
     assert len(table) == 2 and sorted(table["lr"]) == [0.01, 0.1]
-    assert table["playground"].str.startswith("./?").all()  # the Playground is at the root
-    assert table["playground"].str.contains("optimizer=adam").all()
+    assert "playground" not in table  # no link cells: the grid's took 2-3 clicks, two tabs
+    # one click opens the optimal configuration in the Playground: a plain link button
+    [button] = at.get("link_button")
+    assert button.proto.url.startswith("./?")  # the Playground is at the root
+    best = table.iloc[0]
+    assert f"lr={best['lr']:g}" in button.proto.url and "optimizer=adam" in button.proto.url
+    assert f"lr {best['lr']:g}" in button.proto.label
     lr_chart, fold_chart = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
     assert lr_chart["facet"]["column"]["field"] == "optimizer"
+    # one percentage format: the tables' accuracy columns and the charts' tooltips agree
+    for frame, column in ((full, "mean_score"), (full, "split0_score"),
+                          (optimal, "adam accuracy")):
+        config = json.loads(frame.proto.columns)[column]
+        assert config["type_config"]["format"] == "percent", config
+        assert config["type_config"]["step"] == 1e-4  # 2 decimals: 70.27 %, 48.20 %
+    formats = {t["field"]: t.get("format") for chart in (lr_chart, fold_chart)
+               for layer in (chart.get("spec", chart)["layer"])
+               for t in layer.get("encoding", {}).get("tooltip", []) if isinstance(t, dict)}
+    assert formats["mean"] == formats["accuracy"] == ".2%", formats
     assert fold_chart["layer"][0]["encoding"]["x"]["field"] == "accuracy"
     assert at.get("download_button")
     [saved] = list(results_dir.iterdir())

@@ -1,4 +1,5 @@
 import json
+import math
 
 import altair as alt
 import pytest
@@ -10,7 +11,8 @@ from minidl.viz import live
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "identity"])
 def test_health_chart_has_a_panel_per_statistic(activation):
-    run = Run(Config(activation=activation, hidden=(4, 3), n_train=40, n_test=10, epochs=2))
+    run = Run(Config(activation=activation, hidden=(4, 3), n_train=40, n_test=10, epochs=2),
+              health_share=math.inf)
     run.fit()
     spec = health_chart.spec(activation, 420)
     panels = health_chart.panels(activation)
@@ -28,7 +30,7 @@ def test_health_chart_has_a_panel_per_statistic(activation):
 
 
 def test_health_data_has_one_row_per_layer_and_epoch():
-    run = Run(Config(hidden=(4,), n_train=30, n_test=10, epochs=3))
+    run = Run(Config(hidden=(4,), n_train=30, n_test=10, epochs=3), health_share=math.inf)
     run.fit()
     frame = health_chart.data(run.health)[health_chart.HEALTH]
     assert len(frame) == 6 and set(frame["layer"]) == {"hidden 1", "output"}

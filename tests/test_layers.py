@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     "minidl.limits", "minidl.hparams", "minidl.nn", "minidl.optim", "minidl.data", "minidl.health",
     "minidl.train", "minidl.export",
-    "minidl.population", "minidl.cv", "minidl.jobs", "minidl.runner", "minidl.sweeps",
+    "minidl.population", "minidl.tasks", "minidl.cv", "minidl.jobs", "minidl.runner", "minidl.sweeps",
     "minidl.reproduce", "minidl.studies", "minidl.ablation",
     "minidl.viz.boundary", "minidl.viz.tables", "minidl.viz.live", "minidl.viz.cv",
     "minidl.viz.study", "minidl.viz.ablation", "minidl.viz.network", "minidl.viz.health",

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-import pandas as pd
-
 from minidl import hparams, sweeps
 from ui import playground
 
@@ -41,12 +39,3 @@ def playground_link(row: Mapping, spec: sweeps.SweepSpec, page: str = "./") -> s
     app) while it is the app's default page, served at the root.
     """
     return f"{page}?{urlencode(playground_query(row, spec))}"
-
-
-def with_playground_links(table: pd.DataFrame, spec: sweeps.SweepSpec, page: str = "./"
-                          ) -> pd.DataFrame:
-    """A copy of a sweep's results table with a first column ``playground`` of links."""
-    table = table.copy()
-    table.insert(0, "playground", [playground_link(r, spec, page)
-                                   for r in table.to_dict("records")])
-    return table

@@ -20,6 +20,7 @@ import altair as alt
 import pandas as pd
 
 from .. import hparams
+from .tables import ACCURACY_FORMAT
 
 
 def describe(row: pd.Series | dict) -> str:
@@ -60,8 +61,8 @@ def lr_chart(table: pd.DataFrame, height: int = 260) -> alt.FacetChart:
     color = alt.Color("activation:N", title="activation",
                       sort=[hparams.label(a) for a in hparams.REPORT_ACTIVATIONS])
     tooltip = ["activation:N", "optimizer:N", alt.Tooltip("lr:Q", format="~g"),
-               alt.Tooltip("mean:Q", title="mean CV accuracy", format=".2%"),
-               alt.Tooltip("std:Q", title="std", format=".2%"),
+               alt.Tooltip("mean:Q", title="mean CV accuracy", format=ACCURACY_FORMAT),
+               alt.Tooltip("std:Q", title="std", format=ACCURACY_FORMAT),
                alt.Tooltip("settings:N", title="best settings at this lr"),
                alt.Tooltip("tried:Q", title="configurations"),
                alt.Tooltip("diverged:Q", title="diverged")]
@@ -101,14 +102,14 @@ def fold_chart(rows: pd.DataFrame, width: int = 820) -> alt.LayerChart:
     order = list(dict.fromkeys(frame["configuration"]))
     y = alt.Y("configuration:N", title=None, sort=order, axis=alt.Axis(labelLimit=420))
     tooltip = ["pair:N", "settings:N", "fold:O",
-               alt.Tooltip("accuracy:Q", title="validation accuracy", format=".2%")]
+               alt.Tooltip("accuracy:Q", title="validation accuracy", format=ACCURACY_FORMAT)]
     dots = alt.Chart().mark_point(filled=True, size=70, opacity=0.85).encode(
         x=alt.X("accuracy:Q", title="validation accuracy per fold", axis=alt.Axis(format="%"),
                 scale=alt.Scale(zero=False)),
         y=y, color=alt.Color("fold:N", title="fold"), tooltip=tooltip)
     mean = alt.Chart().mark_tick(color="black", thickness=2, size=18).encode(
         x="mean:Q", y=y, tooltip=["pair:N", "settings:N",
-                                  alt.Tooltip("mean:Q", title="mean", format=".2%")])
+                                  alt.Tooltip("mean:Q", title="mean", format=ACCURACY_FORMAT)])
     # the size includes the axis labels (Streamlit fits the chart to it): ~30 px per row
     height = 70 + 30 * len(order)
     return alt.layer(dots, mean, data=frame).properties(width=width, height=height)

@@ -14,6 +14,14 @@ import pandas as pd
 
 from .. import hparams, jobs, reproduce
 
+# One format for an accuracy wherever a page shows one: 2 decimals of a percent (70.27 %,
+# 48.20 %) in tables and in charts' tooltips alike (axis ticks may round further).
+ACCURACY_DECIMALS = 2
+ACCURACY_FORMAT = f".{ACCURACY_DECIMALS}%"  # d3-format, for Altair tooltips
+# Streamlit's "percent" number format shows as many decimals as its column's step has
+# (beyond the two that "%" consumes); without a step it drops trailing zeros (48.2 %)
+ACCURACY_STEP = 10.0 ** -(ACCURACY_DECIMALS + 2)
+
 
 def plural(n: int, word: str) -> str:
     """``plural(3, "epoch")`` → ``"3 epochs"``; ``plural(1, "run")`` → ``"1 run"``."""
