@@ -1,16 +1,17 @@
 """Playground: train the hand-written network live and watch its decision boundary form.
 
 The page reads the settings from the sidebar (seeded from the URL on a
-session's first run), keeps one ``minidl.train.Run`` in Session State and
-trains it in short, time-boxed chunks inside a fragment that reruns itself
-every ``TICK_SECONDS`` while training — so a widget interaction reruns the
-script around the run but never restarts or kills it.  Every widget is drawn
+session's first run) and keeps one ``ui.background.Trainer`` in Session State;
+while it trains, a process of its own trains the run and fragments that rerun
+themselves redraw frozen copies — so a widget interaction reruns the script
+around the run but never restarts or kills it.  Every widget is drawn
 from its row of the settings table (``minidl.hparams``); settings ↔ URL and
 pacing live in ``ui.playground``, charts in ``minidl.viz``.
 
-Why this module is long: besides drawing, the page owns the live run's Session
-State under one lock (reset, live update, train/step/reset callbacks); that
-locking is only correct when it is read in one place.
+Why this module is long: besides drawing the live view (in three fragments that
+redraw at their own pace), the page owns your own points' editor, the export and
+import of a run, and the commands to the session's trainer; they share its Session
+State.
 """
 
 from __future__ import annotations
@@ -38,17 +39,19 @@ streamlit_app.enter()
 
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
-CURVES, HEALTH, DIAGRAM, DIAGRAM_SIZES = "pg_curves", "pg_health", "pg_diagram_data", "pg_sizes"
+UNIT = "pg_unit"  # the diagram's clicked unit, shown large in the boundary's place
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 # your own points (X, y), a problem with them or with a file, and counters that give the
 # editor chart and the uploaders fresh keys (which clears them)
 OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 
-# A background thread (ui.background) trains; the live view only redraws.  run_every: the
-# browser asks for a redraw this often while the run trains (a redraw takes ~30–60 ms).
-TICK_SECONDS = 0.15
-CURVE_SECONDS = 0.5    # the curves and the health panel redraw at most this often while training
-DIAGRAM_SECONDS = 0.35  # the diagram, likewise
+# A process of the session's (ui.background) trains; the live view only redraws, in two
+# parts.  run_every: the browser asks for a redraw of the boundary and metrics this often
+# while the run trains (~5 a second) …
+TICK_SECONDS = 0.19
+# … and of the diagram, curves and health panel this often: on a 2-core machine the
+# browser drawing them more often took the CPU time training needs (benchmarks/live_update.py)
+SLOW_SECONDS = 1.0
 NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
@@ -179,9 +182,9 @@ def settings_ui(settings: dict) -> list[str]:
 
 # ---------------------------------------------------------------- run state
 #
-# The session's run lives in a ``Trainer`` (ui.background): a thread trains it while the
-# page draws frozen copies.  Everything that changes the run goes through the trainer,
-# under its lock, so the thread and a script run never drive the same model.
+# The session's run lives in a ``Trainer`` (ui.background): while it trains, a process of
+# its own trains it and the page draws frozen copies of the trainer's mirror.  Everything
+# that changes the run goes through the trainer.
 
 @st.cache_resource(show_spinner=False)
 def training_slots(limit: int | None) -> Slots:
@@ -222,8 +225,8 @@ def sync_run(config: Config) -> Run:
         if (not reasons and config.dataset == "custom"
                 and getattr(t.run, "source", None) is not state[OWN]):
             reasons = ["your points changed"]
-        if live and not reasons:
-            t.run.set_hyperparameters(**live)
+    if live and not reasons:
+        t.set_hyperparameters(**live)  # here and in the training process
     if reasons:
         t.replace(new_run(config))
         notify("New network (weights re-initialised) because " + "; ".join(reasons) + ".")
@@ -287,7 +290,8 @@ def metrics_ui(frame: playground.Frame) -> None:
 
 
 def live_view(ticking: bool) -> None:
-    """Draw the run as it is now (a frozen copy: training goes on meanwhile).
+    """The fast part of the live view: status, metrics and the boundary (or a clicked
+    unit's map), drawn from a frozen copy of the run while training goes on.
 
     ``ticking``: the page started this fragment redrawing on a timer; when the run has
     stopped since (done, diverged, paused by itself), the whole page reruns once to show
@@ -300,13 +304,43 @@ def live_view(ticking: bool) -> None:
     with st.empty():  # one slot, filled or not, so the charts below keep their places
         status_ui(t)
     run = t.view()
-    frame = playground.snapshot(run, GRID, discrete=not smooth)
     show_test = state[key("show_test")]
-    if not show_test:
-        frame.mistakes = frame.mistakes[frame.mistakes["set"] == "train"]
+    with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
+        frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test)
     draw(frame, run, points_table(run, show_test), smooth)
     if ticking and t.state == "idle":
         st.rerun()
+
+
+def diagram_view() -> None:
+    """The slow part beside it: the network diagram, redrawn ~2 times a second while
+    training (the browser's work per redraw is mostly its images and links)."""
+    run = trainer().view()
+    unit = diagram_ui(run)
+    if unit != st.session_state.get(UNIT):  # a click: the boundary's place shows the unit
+        st.session_state[UNIT] = unit
+        st.rerun()
+
+
+def history_view() -> None:
+    """The slow part below: loss and accuracy curves beside the layers' health."""
+    run = trainer().view()
+    if not run.history:
+        st.caption("Loss and accuracy curves and the layers' health appear here after the "
+                   "first epoch.")
+        return
+    curves, health = st.columns(2, gap="medium")
+    with curves:
+        history = charts.history_data(run.history_frame())
+        for metric in ("loss", "acc"):
+            st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
+                               width="stretch", alt=f"{metric} per epoch")
+    with health:
+        st.markdown("**Layer health** per epoch")
+        st.vega_lite_chart(charts.with_data(health_charts.spec(run.config.activation,
+                                                               PANEL_WIDTH),
+                                            health_charts.data(run.health)),
+                           width="content", alt="per-layer statistics per epoch")
 
 
 def status_ui(t: Trainer) -> None:
@@ -323,23 +357,6 @@ def status_ui(t: Trainer) -> None:
                  icon=":material/error:")
 
 
-def throttled(name: str, seconds: float, compute: Callable[[], dict], fresh: bool = False
-              ) -> dict:
-    """``compute()``'s tables as Arrow, recomputed at most every ``seconds`` while the run
-    trains (always when it does not, or when ``fresh``).
-
-    Redrawing the diagram, the curves and the health panel 2–3 times a second instead of
-    at every frame leaves their share of the server's time to training; and a chart whose
-    data is byte-for-byte unchanged costs the browser nothing.
-    """
-    state, now = st.session_state, time.perf_counter()
-    shown = state.get(name)
-    if fresh or trainer().state == "idle" or shown is None or now - shown[0] >= seconds:
-        tables = {k: pa.Table.from_pandas(v, preserve_index=False) for k, v in compute().items()}
-        state[name] = shown = (now, tables)
-    return shown[1]
-
-
 def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> None:
     config = run.config
     if frame.status == "diverged":
@@ -350,55 +367,36 @@ def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> N
     metrics_ui(frame)
 
     fresh = frame.status == "fresh"
-    inside, output = st.columns(2, gap="medium")
-    with inside:
-        unit = diagram_ui(run)
-    with output:
-        disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
-        if unit:  # the clicked unit's map in the boundary's place, with the points
+    disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
+    unit = st.session_state.get(UNIT)
+    if unit:  # the clicked unit's map in the boundary's place, with the points
+        try:
+            image = network.unit_image(run.model, unit, resolution=GRID,
+                                       **network.run_options(run))
             title = network.unit_title(unit, network.model_sizes(run.model),
                                        network.input_names(run))
+        except ValueError:  # a unit of a network since replaced
+            unit = None
+        else:
             st.caption(f"{title.capitalize()}: its activation over the square (double-click "
                        "the diagram to go back to the output).")
-            tables = charts.boundary_data(
-                network.unit_image(run.model, unit, resolution=GRID, **network.run_options(run)),
-                points, frame.mistakes.iloc[:0])
-        else:
-            # before the first epoch: no mistakes marked, and the noise of an untrained
-            # network's boundary faded under an invitation
-            tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
-                                          else frame.mistakes,
-                                          "untrained: press Train" if fresh else "")
-        st.vega_lite_chart(charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
-                                            tables),
-                           width="content", alt="decision boundary over the unit square")
-
-    if fresh:
-        st.caption("Loss and accuracy curves and the layers' health appear here after the "
-                   "first epoch.")
-        return
-    curves, health = st.columns(2, gap="medium")
-    with curves:
-        history = throttled(CURVES, CURVE_SECONDS, lambda: charts.history_data(frame.history),
-                            fresh=len(frame.history) <= 1)
-        for metric in ("loss", "acc"):
-            st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
-                               width="stretch", alt=f"{metric} per epoch")
-    with health:
-        st.markdown("**Layer health** per epoch")
-        st.vega_lite_chart(charts.with_data(health_charts.spec(config.activation, PANEL_WIDTH),
-                                            throttled(HEALTH, CURVE_SECONDS,
-                                                      lambda: health_charts.data(run.health))),
-                           width="content", alt="per-layer statistics per epoch")
+            tables = charts.boundary_data(image, points, frame.mistakes.iloc[:0])
+    if not unit:
+        # before the first epoch: no mistakes marked, and the noise of an untrained
+        # network's boundary faded under an invitation
+        tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
+                                      else frame.mistakes,
+                                      "untrained: press Train" if fresh else "")
+    st.vega_lite_chart(charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
+                                        tables),
+                       width="content", alt="decision boundary over the unit square")
 
 
 def diagram_ui(run: Run) -> str | None:
     """The network diagram (each unit's map, links by weight); returns the clicked unit."""
     sizes = network.model_sizes(run.model)
-    tables = throttled(DIAGRAM, DIAGRAM_SECONDS, lambda: network.network_data(
-        run.model, PANEL_WIDTH, input_names=network.input_names(run), **network.run_options(run)),
-        fresh=sizes != st.session_state.get(DIAGRAM_SIZES))
-    st.session_state[DIAGRAM_SIZES] = sizes
+    tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
+                                  **network.run_options(run))
     event = st.vega_lite_chart(live_spec(network.spec(sizes, PANEL_WIDTH), tables),
                                on_select="rerun", selection_mode=network.SELECT,
                                key="pg_diagram", width="content",
@@ -610,7 +608,12 @@ def main() -> None:
                       help=SETTINGS["show_test"].help)
 
     ticking = t.state != "idle"
-    st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking)
+    inside, output = st.columns(2, gap="medium")
+    with inside:
+        st.fragment(run_every=SLOW_SECONDS if ticking else None)(diagram_view)()
+    with output:
+        st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking)
+    st.fragment(run_every=SLOW_SECONDS if ticking else None)(history_view)()
     export_ui(run)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"

@@ -1,35 +1,115 @@
-"""Training in the background: one thread per Playground session trains its run while the
-page only redraws snapshots — without Streamlit, so it is tested on its own.
+"""Training in the background: while a Playground session trains, a process of its own
+trains its run and the page only redraws snapshots — without Streamlit, so it is tested on
+its own.
 
-Why a thread: training inside the page's fragment shared each frame between
-training and drawing, and the app trained at ~55 % of the bare library's speed.
-A thread trains between frames *and* during them (PyTorch releases Python's lock
-inside every tensor operation), and the page reads a copy of the model taken in a
-fraction of a millisecond.
+Why a process, not a thread: the network is tiny, so training is mostly Python, and so is
+drawing a frame.  In one process they share Python's lock: with a training thread the
+whole server used one core, and each redraw cost training ~60 ms (the app trained at
+50–70 % of the bare library's speed).  A process trains on a core of its own.
 
-A ``Trainer`` owns one ``train.Run`` and a lock around it:
+A ``Trainer`` owns one ``train.Run`` (the *mirror*):
 
-- ``train()`` / ``pause()`` / ``step()`` (one more epoch) / ``replace(run)``;
-- ``view()`` returns a frozen copy of the run (its own model, history and
-  counters) that can be drawn while training goes on;
-- ``touch()`` says a viewer looked.  The thread stops by itself when the run is
-  done or diverged, when ``alive()`` turns false (the browser tab was closed) or
-  when nobody has looked for ``idle_seconds``;
-- a shared ``Slots`` bounds how many sessions of the server train at once: the
-  others wait, and ``state`` says so.
+- ``train()`` / ``pause()`` / ``step()`` (one more epoch) / ``replace(run)`` /
+  ``set_hyperparameters(...)``;
+- while it trains, the process sends progress ~20 times a second (weights, new
+  history and health rows) and the mirror takes it in; when it stops (paused, done,
+  diverged), the process sends the whole run back (``torch.save`` keeps the optimizer's
+  views of the weights) and the mirror becomes that run, so the next start goes on
+  exactly where this one stopped;
+- ``view()`` returns a frozen copy of the mirror to draw;
+- ``touch()`` says a viewer looked.  Training stops when ``alive()`` turns false (the
+  browser tab was closed) or nobody has looked for ``idle_seconds``;
+- a shared ``Slots`` bounds how many sessions of the server train at once: the others
+  wait, and ``state`` says so.
+
+Processes start from a fork server that has imported torch and minidl once, so a start
+costs ~50 ms and the processes share those pages (the fork server ~115 MB, each training
+process ~80 MB more, measured as PSS).
+
+Why this module is long: the commands, the training process's loop and the thread that
+drives it and keeps the mirror up to date are one protocol; they must agree on every
+message.
 """
 
 from __future__ import annotations
 
 import copy
+import io
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable
 
+import torch
+
 from minidl.train import Run
 
-CHUNK_SECONDS = 0.05   # training between two checks of pause / step / alive (holds the lock)
-IDLE_SECONDS = 180.0   # a run nobody has looked at for this long pauses
+CHUNK_SECONDS = 0.05     # training between two looks at the commands (in the process)
+REPORT_SECONDS = 0.05    # progress sent to the page at most this often
+IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "minidl.train", "ui.background"])
+    return context
+
+
+def dumps(run: Run) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(run, buffer)
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> Run:
+    return torch.load(io.BytesIO(data), weights_only=False)
+
+
+# a run's data: the mirror keeps its own tensors (the page recognises them by identity)
+_DATA = ("X_train", "y_train", "X_test", "y_test", "inputs_train", "inputs_test", "T_train",
+         "T_test", "points", "source")
+
+
+def _weights(run: Run) -> bytes:
+    """The weights as bytes: a tensor would travel as shared memory whose handle dies with
+    the process that sent it."""
+    return torch.cat([p.reshape(-1) for p, _ in run.model.param()]).numpy().tobytes()
+
+
+def _train_in_process(commands, results, data: bytes, steps: int) -> None:
+    """The training process: train ``run`` until told to stop (``steps`` epochs if > 0),
+    sending progress; at the end send the run back.  Two one-way pipes: a socket pair
+    would lose the last messages if the page's last command were still unread."""
+    connection = commands
+    torch.set_num_threads(1)
+    run = loads(data)
+    sent_history, sent_health, last_report = len(run.history), len(run.health), 0.0
+    wanted = steps == 0
+    try:
+        while not run.diverged and run.epoch < run.config.epochs and (wanted or steps > 0):
+            while connection.poll():
+                command, value = connection.recv()
+                if command == "pause":
+                    wanted, steps = False, 0
+                elif command == "train":
+                    wanted = True
+                elif command == "step":
+                    steps += value
+                elif command == "set":
+                    run.set_hyperparameters(**value)
+            if not (wanted or steps > 0):
+                break
+            if run.train_steps(CHUNK_SECONDS) is not None and not wanted:
+                steps -= 1
+            now = time.monotonic()
+            if now - last_report >= REPORT_SECONDS or run.diverged:
+                results.send(("progress", (run.epoch, run.diverged, _weights(run),
+                                              run.history[sent_history:],
+                                              run.health[sent_health:])))
+                sent_history, sent_health, last_report = len(run.history), len(run.health), now
+        results.send(("done", dumps(run)))
+    except (EOFError, BrokenPipeError):  # the page went away: nothing to send back to
+        pass
 
 
 class Slots:
@@ -60,12 +140,12 @@ class Slots:
 
 
 class Trainer:
-    """Trains one run in a background thread; see the module docstring."""
+    """Trains one run in a process of its own; see the module docstring."""
 
     def __init__(self, run: Run, slots: Slots | None = None,
                  alive: Callable[[], bool] = lambda: True, idle_seconds: float = IDLE_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
-        self.lock = threading.RLock()      # held while the run trains or is copied
+        self.lock = threading.RLock()      # held while the mirror changes or is copied
         self.run = run
         self.slots = slots or Slots(None)
         self.alive, self.idle_seconds, self.clock = alive, idle_seconds, clock
@@ -73,8 +153,9 @@ class Trainer:
         self._wanted = False     # train until paused
         self._steps = 0          # epochs still to train for Step clicks
         self._waiting = False    # wants to train but no slot is free
-        self._thread: threading.Thread | None = None
-        self._active = False     # a thread is at work (set and cleared holding _changed)
+        self._thread: threading.Thread | None = None   # drives the process
+        self._active = False     # a driver thread is at work (set and cleared holding _changed)
+        self._connection = None  # to the training process, while one runs
         self._seen = clock()
         self._changed = threading.Condition()
 
@@ -86,12 +167,14 @@ class Trainer:
             if not self.trainable():
                 return
             self._wanted, self.stop_reason = True, None
+            self._send("train", None)
         self._ensure_thread()
 
     def pause(self) -> None:
         """Stop after the current chunk (the epoch in progress goes on at the next start)."""
         with self._changed:
             self._wanted, self._steps = False, 0
+            self._send("pause", None)
             self._changed.notify_all()
 
     def step(self) -> None:
@@ -102,10 +185,18 @@ class Trainer:
             self._wanted = False
             self._steps += 1
             self.stop_reason = None
+            self._send("step", 1)
         self._ensure_thread()
 
+    def set_hyperparameters(self, **values) -> None:
+        """Change settings a run absorbs live (learning rate, optimizer, …), here and in the
+        training process."""
+        with self._changed, self.lock:
+            self.run.set_hyperparameters(**values)
+            self._send("set", values)
+
     def replace(self, run: Run) -> None:
-        """Pause, wait for the thread to let go, and train ``run`` from now on."""
+        """Pause, wait for the process to let go, and train ``run`` from now on."""
         self.pause()
         self.join()
         with self.lock:
@@ -120,7 +211,7 @@ class Trainer:
         self.pause()
         self.join()
 
-    def join(self, timeout: float | None = 5.0) -> None:
+    def join(self, timeout: float | None = 10.0) -> None:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -135,7 +226,7 @@ class Trainer:
     def state(self) -> str:
         """"training", "waiting" (for a free slot) or "idle"."""
         with self._changed:
-            if not (self._wanted or self._steps):
+            if not (self._wanted or self._steps or self._active):
                 return "idle"
             return "waiting" if self._waiting else "training"
 
@@ -152,10 +243,17 @@ class Trainer:
             frozen = copy.copy(run)
             frozen.model = copy.deepcopy(run.model)
             frozen.history, frozen.health = list(run.history), list(run.health)
-            frozen.config = run.config
         return frozen
 
-    # ------------------------------------------------------------ the thread
+    # ------------------------------------------------------------ the driver thread
+
+    def _send(self, command: str, value) -> None:
+        """A command to the training process, if one runs (called holding ``_changed``)."""
+        if self._connection is not None:
+            try:
+                self._connection.send((command, value))
+            except (OSError, ValueError):  # it has just ended
+                pass
 
     def _ensure_thread(self) -> None:
         with self._changed:
@@ -163,7 +261,7 @@ class Trainer:
                 self._changed.notify_all()
                 return
             self._active = True
-            self._thread = threading.Thread(target=self._loop, name="minidl-trainer",
+            self._thread = threading.Thread(target=self._drive, name="minidl-trainer",
                                             daemon=True)
             self._thread.start()
 
@@ -175,36 +273,96 @@ class Trainer:
         return None
 
     def _finish(self, reason: str | None = None) -> None:
-        """End the thread's work (called holding ``_changed``): a later command starts a
-        new thread, which must not find this one's slot."""
+        """End the driver's work (called holding ``_changed``)."""
         if reason:
             self.stop_reason = reason
         self._wanted, self._steps, self._waiting = False, 0, False
         self.slots.release(self)
         self._active = False
 
-    def _loop(self) -> None:
+    def _wait_for_slot(self) -> bool:
+        """Hold a slot before training; False when training is no longer wanted."""
+        with self._changed:
+            while True:
+                if not (self._wanted or self._steps):
+                    self._finish()
+                    return False
+                reason = self._should_stop()
+                if reason:
+                    self._finish(reason)
+                    return False
+                self._waiting = not self.slots.acquire(self)
+                if not self._waiting:
+                    return True
+                self._changed.wait(0.25)
+
+    def _drive(self) -> None:
+        if not self._wait_for_slot():
+            return
+        with self.lock:
+            if not self.trainable():
+                with self._changed:
+                    self._finish()
+                return
+            data = dumps(self.run)
+        context = _context()
+        their_commands, our_commands = context.Pipe(duplex=False)
+        ours, their_results = context.Pipe(duplex=False)
+        with self._changed:
+            steps = 0 if self._wanted else self._steps
+            process = context.Process(target=_train_in_process,
+                                      args=(their_commands, their_results, data, steps),
+                                      daemon=True)
+            process.start()
+            their_commands.close()
+            their_results.close()
+            self._connection = our_commands
+        reason, checked = None, 0.0
         try:
             while True:
-                with self._changed:
-                    if not (self._wanted or self._steps):
-                        return self._finish()
-                    reason = self._should_stop()
-                    if reason:
-                        return self._finish(reason)
-                    self._waiting = not self.slots.acquire(self)
-                    if self._waiting:
-                        self._changed.wait(0.25)
-                        continue
-                with self.lock:
-                    if not self.trainable():
+                now = time.monotonic()
+                if reason is None and now - checked >= 0.25:
+                    checked, reason = now, self._should_stop()
+                    if reason:  # the tab closed or nobody looks: stop, keep what was trained
                         with self._changed:
-                            return self._finish()
-                    ended = self.run.train_steps(CHUNK_SECONDS) is not None
-                if ended:
-                    with self._changed:
-                        self._steps = max(self._steps - 1, 0)
-        except BaseException:
+                            self._send("pause", None)
+                if not ours.poll(0.25):
+                    if not process.is_alive() and not ours.poll():
+                        reason = reason or "error"
+                        break
+                    continue
+                kind, value = ours.recv()
+                if kind == "done":
+                    finished = loads(value)
+                    with self.lock:  # the mirror becomes the run the process trained …
+                        kept = {k: v for k, v in vars(self.run).items() if k in _DATA}
+                        vars(self.run).update(vars(finished))
+                        vars(self.run).update(kept)  # … on its own (identical) data
+                    break
+                epoch, diverged, weights, history, health = value
+                with self.lock:
+                    run = self.run
+                    weights = torch.frombuffer(bytearray(weights),
+                                               dtype=run.model.param()[0][0].dtype)
+                    offset = 0
+                    for p, _ in run.model.param():
+                        p.copy_(weights[offset:offset + p.numel()].view_as(p))
+                        offset += p.numel()
+                    run.history += history
+                    run.health += health
+                    run.epoch, run.diverged = epoch, diverged
+                    run._epoch_rows = None  # the mirror's own epoch state is stale
+                with self._changed:
+                    self._steps = max(0, self._steps - sum(1 for _ in history)) \
+                        if not self._wanted else 0
+        except (EOFError, OSError):
+            reason = reason or "error"
+        finally:
             with self._changed:
-                self._finish("error")
-            raise
+                self._connection = None
+                self._finish(reason if reason in ("closed", "idle", "error") else None)
+            ours.close()
+            our_commands.close()
+            process.join(5)
+            if process.is_alive():
+                process.kill()

@@ -219,21 +219,26 @@ class Frame:
     metrics: dict              # the last epoch's metrics (the initial ones before epoch 1)
     image: str                 # the boundary as a PNG data URL
     mistakes: pd.DataFrame     # live.wrong_frame rows of training and test points
-    history: pd.DataFrame      # Run.history_frame()
+    history: list[dict]        # Run.history (a copy): one dict of metrics per epoch
 
 
-def snapshot(run: Run, resolution: int = 100, discrete: bool = False) -> Frame:
-    """Everything the live view needs from ``run``, so drawing never touches the model."""
-    mistakes = pd.concat([
-        live.wrong_frame(run.X_train, run.y_train, run.predict(run.X_train).argmax(1),
-                           "train"),
-        live.wrong_frame(run.X_test, run.y_test, run.predict(run.X_test).argmax(1),
-                           "test")], ignore_index=True)
+def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool = True
+             ) -> Frame:
+    """Everything the live view needs from ``run``, so drawing never touches the model:
+    the mistakes among the training points (and the test points if ``test``), found in
+    one forward pass."""
+    shown = [(run.X_train, run.y_train, "train")] + (
+        [(run.X_test, run.y_test, "test")] if test else [])
+    predicted = run.predict(torch.cat([X for X, _, _ in shown])).argmax(1)
+    parts, start = [], 0
+    for X, y, name in shown:
+        parts.append(live.wrong_frame(X, y, predicted[start:start + len(X)], name))
+        start += len(X)
     return Frame(epoch=run.epoch, budget=run.config.epochs, status=status(run),
                  parameters=nn.parameter_count(run.model),
                  metrics=run.history[-1] if run.history else run.metrics(),
                  image=boundary.boundary_image(run.predict, resolution, discrete),
-                 mistakes=mistakes, history=run.history_frame())
+                 mistakes=pd.concat(parts, ignore_index=True), history=run.history)
 
 
 def done_text(config: Config, metrics: dict) -> str:
