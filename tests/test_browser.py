@@ -88,7 +88,8 @@ def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
     assert page.locator("[data-testid='stException']").count() == 0
     # the boundary chart is drawn (a Vega view with the disk's points)
     # (expect retries: after Pause the charts may still be re-mounting)
-    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(3)
+    # the diagram, the boundary, loss, accuracy and the layers' health
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(5)
 
 
 def test_url_restores_settings_and_follows_changes(app_server, browser_page, wait_for_app,

@@ -222,4 +222,5 @@ def test_the_health_panel_shows_the_sigmoid_plateau(app_server, browser_page, wa
     page.wait_for_timeout(1000)
     page.screenshot(path=artifacts / "playground-sigmoid-health.png")
     assert float(metric_value(page, "Train loss")) > 0.24
-    expect(page.get_by_text("Layer health")).to_be_visible()
+    expect(page.get_by_text("Layer health", exact=True)).to_be_visible()
+    expect(page.get_by_text("the layer health panel shows where the gradient fades")).to_be_visible()
