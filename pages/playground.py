@@ -346,9 +346,12 @@ def history_view() -> None:
 def status_ui(t: Trainer) -> None:
     """Why the run is not training although it was asked to, if it is not."""
     if t.state == "waiting":
-        st.warning(f"Waiting for a free place to train: {t.slots.busy()} sessions are "
-                   f"training on this server, at most {t.slots.limit} at once. Yours starts "
-                   "when one of them pauses.", icon=":material/hourglass_top:")
+        busy = t.slots.busy()
+        st.warning(f"Waiting for a free place to train: {busy} session"
+                   f"{' is' if busy == 1 else 's are'} training on this server, at most "
+                   f"{t.slots.limit} at once. Yours starts when "
+                   f"{'it' if busy == 1 else 'one of them'} pauses.",
+                   icon=":material/hourglass_top:")
     elif t.stop_reason == "idle":
         st.info("Paused because nobody looked at this page for a few minutes; press **Train** "
                 "to go on.", icon=":material/pause_circle:")
