@@ -188,6 +188,16 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
     page.screenshot(path=artifacts / "playground-export.png")
 
 
+def train_to_the_budget(page, wait_for_app) -> None:
+    """Press Train and wait until the epoch budget is used up and the page has settled."""
+    page.get_by_role("button", name="Train").click()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
+        time.sleep(0.5)
+    wait_for_app(page)
+    page.wait_for_timeout(1000)
+
+
 def test_the_spiral_is_learnt_with_input_features(app_server, browser_page, wait_for_app,
                                                    artifacts):
     page = browser_page
@@ -195,12 +205,7 @@ def test_the_spiral_is_learnt_with_input_features(app_server, browser_page, wait
     page.goto(f"{app_server}/?dataset=spiral&features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2"
               "&optimizer=adam&batch_size=10&epochs=40&show_test=true")
     wait_for_app(page)
-    page.get_by_role("button", name="Train").click()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
-        time.sleep(0.5)
-    wait_for_app(page)
-    page.wait_for_timeout(1000)
+    train_to_the_budget(page, wait_for_app)
     page.screenshot(path=artifacts / "playground-spiral-features.png")
     accuracy = float(metric_value(page, "Test accuracy").rstrip("%"))
     assert accuracy >= 90.0, accuracy
@@ -214,12 +219,7 @@ def test_the_health_panel_shows_the_sigmoid_plateau(app_server, browser_page, wa
     page.set_viewport_size({"width": 1400, "height": 1800})
     page.goto(f"{app_server}/?activation=sigmoid&epochs=15")
     wait_for_app(page)
-    page.get_by_role("button", name="Train").click()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
-        time.sleep(0.5)
-    wait_for_app(page)
-    page.wait_for_timeout(1000)
+    train_to_the_budget(page, wait_for_app)
     page.screenshot(path=artifacts / "playground-sigmoid-health.png")
     assert float(metric_value(page, "Train loss")) > 0.24
     expect(page.get_by_text("Layer health", exact=True)).to_be_visible()
