@@ -583,15 +583,18 @@ def main() -> None:
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
 
-    if state[URL_WARNINGS]:  # one message per page load; the link's text never as Markdown
-        n = len(state[URL_WARNINGS])
-        st.warning(f"{n} setting{'s' * (n != 1)} in this link could not be used; the page "
-                   "shows what it uses instead:", icon=":material/link_off:")
-        st.code(playground.warnings_text(state[URL_WARNINGS]), language=None)
-
-    notice = state.get(NOTICE)
-    if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
-        st.info(notice[0], icon=":material/restart_alt:")
+    # the messages sit in slots that are there, filled or not, so that one appearing does not
+    # shift (and remount) the charts below it
+    with st.container():
+        if state[URL_WARNINGS]:  # one message per page load; the link's text never as Markdown
+            n = len(state[URL_WARNINGS])
+            st.warning(f"{n} setting{'s' * (n != 1)} in this link could not be used; the page "
+                       "shows what it uses instead:", icon=":material/link_off:")
+            st.code(playground.warnings_text(state[URL_WARNINGS]), language=None)
+    with st.empty():
+        notice = state.get(NOTICE)
+        if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
+            st.info(notice[0], icon=":material/restart_alt:")
 
     t = trainer()
     running, finished = t.running, playground.status(run) in ("done", "diverged")

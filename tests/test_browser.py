@@ -107,7 +107,7 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
         "could not be used")
     expect(page.locator("[data-testid='stCode']")).to_contain_text("activation=bogus")
     # 2 × 8 tanh network: (2·8+8) + (8·8+8) + (8·2+2) parameters
-    expect(metric(page, "Parameters")).to_have_text("114")
+    expect(metric(page, "Parameters")).to_have_text(["114"])
     query = parse_qs(urlparse(page.url).query)
     # (an old link's layers=2&width=8 reads, and is rewritten, as per-layer widths)
     assert query == {"optimizer": ["adam"], "lr": ["0.003"], "hidden": ["8,8"]}
@@ -121,7 +121,8 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
                            " || location.search.endsWith('hidden=8')")
     expect(page.locator("[data-testid='stAlertContentInfo']")).to_contain_text(
         "hidden layer widths: 2 × 8 → 1 × 8")
-    expect(metric(page, "Parameters")).to_have_text("42")
+    # (a list: waits until exactly one such metric shows it, not a fading old one beside it)
+    expect(metric(page, "Parameters")).to_have_text(["42"])
     page.screenshot(path=artifacts / "playground-from-url.png")
 
 
