@@ -400,14 +400,12 @@ def diagram_ui(run: Run) -> str | None:
     sizes = network.model_sizes(run.model)
     tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
                                   **network.run_options(run))
-    event = st.vega_lite_chart(live_spec(network.spec(sizes, PANEL_WIDTH), tables),
+    event = st.vega_lite_chart(charts.with_data(network.spec(sizes, PANEL_WIDTH), tables),
                                on_select="rerun", selection_mode=network.SELECT,
                                key="pg_diagram", width="content",
                                alt="the network: inputs, hidden units and outputs")
     return network.selected_unit(event)
 
-
-live_spec = charts.with_data
 
 
 # ---------------------------------------------------------------- your own points

@@ -1,10 +1,11 @@
 """Helpers shared by test modules."""
 
+import time
 from pathlib import Path
 
 import pytest
 
-from minidl import jobs, limits, sweeps
+from minidl import jobs, limits, runner, sweeps
 
 
 def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -17,3 +18,24 @@ def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in (limits.PUBLIC_ENV, *limits.TABLE):  # the local defaults
         monkeypatch.delenv(name, raising=False)
     return sweeps.SWEEP.root()
+
+
+def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
+    """Cancel as soon as ``steps`` optimizer steps are done (like a visitor pressing Cancel)."""
+    report = job._report
+
+    def reporting(done: int, total: int) -> bool:
+        keep_going = report(done, total)
+        if done >= steps:
+            job.cancel()
+        return keep_going
+    job._report = reporting
+    return job
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    """Poll ``condition()`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

@@ -5,6 +5,7 @@ import threading
 import time
 
 import torch
+from helpers import wait_until
 
 from minidl.train import Config, Run
 from ui.background import Slots, Trainer
@@ -12,18 +13,11 @@ from ui.background import Slots, Trainer
 SMALL = dict(n_train=40, n_test=20, hidden=(8, 8), batch_size=4)
 
 
-def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 def test_a_run_trained_in_the_background_equals_one_trained_in_the_foreground():
     config = Config(**SMALL, epochs=30)
     trainer = Trainer(Run(config))
     trainer.train()
-    wait_until(lambda: trainer.state == "idle")
+    wait_until(lambda: trainer.state == "idle", timeout=20)
     assert trainer.run.epoch == 30 and not trainer.running
     foreground = Run(config).fit()
     assert trainer.run.history == foreground.history
@@ -33,22 +27,22 @@ def test_each_step_trains_exactly_one_more_epoch_however_fast_they_come():
     trainer = Trainer(Run(Config(**SMALL, epochs=100)))
     for _ in range(5):
         trainer.step()
-    wait_until(lambda: trainer.state == "idle")
+    wait_until(lambda: trainer.state == "idle", timeout=20)
     assert trainer.run.epoch == 5 and not trainer.running
 
 
 def test_pause_stops_training_and_train_goes_on_from_there():
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
     trainer.train()
-    wait_until(lambda: trainer.run.epoch >= 3)
+    wait_until(lambda: trainer.run.epoch >= 3, timeout=20)
     trainer.pause()
-    wait_until(lambda: trainer.state == "idle")
+    wait_until(lambda: trainer.state == "idle", timeout=20)
     trainer.join()
     paused_at = trainer.run.epoch
     time.sleep(0.1)
     assert trainer.run.epoch == paused_at
     trainer.train()
-    wait_until(lambda: trainer.run.epoch > paused_at)
+    wait_until(lambda: trainer.run.epoch > paused_at, timeout=20)
     trainer.close()
     assert [h["epoch"] for h in trainer.run.history] == list(range(1, trainer.run.epoch + 1))
 
@@ -58,9 +52,9 @@ def test_training_stops_when_the_browser_session_is_gone():
     open_tab.set()
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)), alive=open_tab.is_set)
     trainer.train()
-    wait_until(lambda: trainer.run.epoch >= 1)
+    wait_until(lambda: trainer.run.epoch >= 1, timeout=20)
     open_tab.clear()                     # the tab was closed
-    wait_until(lambda: trainer.state == "idle")
+    wait_until(lambda: trainer.state == "idle", timeout=20)
     assert trainer.stop_reason == "closed" and not trainer.running
 
 
@@ -69,14 +63,14 @@ def test_training_pauses_when_nobody_has_looked_for_a_while():
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)), idle_seconds=60,
                       clock=lambda: now[0])
     trainer.train()
-    wait_until(lambda: trainer.run.epoch >= 1)
+    wait_until(lambda: trainer.run.epoch >= 1, timeout=20)
     now[0] = 50.0
     trainer.touch()                      # looked at 50 s: still wanted at 100 s
     now[0] = 100.0
     time.sleep(0.2)
     assert trainer.state == "training"
     now[0] = 111.0                       # 61 s without a look
-    wait_until(lambda: trainer.state == "idle")
+    wait_until(lambda: trainer.state == "idle", timeout=20)
     assert trainer.stop_reason == "idle"
 
 
@@ -85,13 +79,13 @@ def test_sessions_beyond_the_servers_limit_wait_for_a_free_place():
     first = Trainer(Run(Config(**SMALL, epochs=100_000)), slots)
     second = Trainer(Run(Config(**SMALL, epochs=100_000)), slots)
     first.train()
-    wait_until(lambda: first.run.epoch >= 1)
+    wait_until(lambda: first.run.epoch >= 1, timeout=20)
     second.train()
-    wait_until(lambda: second.state == "waiting")
+    wait_until(lambda: second.state == "waiting", timeout=20)
     time.sleep(0.2)
     assert second.run.epoch == 0 and slots.busy() == 1
     first.pause()
-    wait_until(lambda: second.run.epoch >= 1)
+    wait_until(lambda: second.run.epoch >= 1, timeout=20)
     assert second.state == "training" and first.state == "idle" and slots.busy() == 1
     second.close()
     assert slots.busy() == 0
@@ -100,12 +94,12 @@ def test_sessions_beyond_the_servers_limit_wait_for_a_free_place():
 def test_a_view_is_a_frozen_copy_that_training_does_not_touch():
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
     trainer.step()
-    wait_until(lambda: trainer.state == "idle")
+    wait_until(lambda: trainer.state == "idle", timeout=20)
     view = trainer.view()
     X = torch.rand(50, 2)
     before, history = view.predict(X).clone(), list(view.history)
     trainer.train()
-    wait_until(lambda: trainer.run.epoch >= 5)
+    wait_until(lambda: trainer.run.epoch >= 5, timeout=20)
     assert torch.equal(view.predict(X), before) and view.history == history
     assert view.epoch == 1 and view.metrics()["epoch"] == 1
     trainer.close()
@@ -114,7 +108,7 @@ def test_a_view_is_a_frozen_copy_that_training_does_not_touch():
 def test_replace_lets_the_old_run_go_before_the_new_one_is_trained():
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
     trainer.train()
-    wait_until(lambda: trainer.run.epoch >= 2)
+    wait_until(lambda: trainer.run.epoch >= 2, timeout=20)
     old = trainer.run
     trainer.replace(Run(Config(**SMALL, epochs=100)))
     stopped_at = old.epoch
@@ -125,10 +119,10 @@ def test_replace_lets_the_old_run_go_before_the_new_one_is_trained():
 def test_a_finished_or_diverged_run_does_not_start():
     done = Trainer(Run(Config(**SMALL, epochs=1)))
     done.step()
-    wait_until(lambda: done.state == "idle")
+    wait_until(lambda: done.state == "idle", timeout=20)
     done.train()
     assert done.state == "idle" and done.run.epoch == 1
     diverging = Trainer(Run(Config(**SMALL, lr=1e3, epochs=100)))
     diverging.train()
-    wait_until(lambda: diverging.state == "idle")
+    wait_until(lambda: diverging.state == "idle", timeout=20)
     assert diverging.run.diverged and diverging.run.epoch < 100

@@ -8,11 +8,18 @@ from minidl import nn, optim
 STEPS = 300
 
 
-def trajectories(make_ours, make_theirs, grad_scale=1.0, steps=STEPS):
-    """Run both optimizers on the same parameters with the same gradient sequence."""
-    g = torch.Generator().manual_seed(0)
+def trajectories(make_ours, make_theirs, grad_scale=1.0, steps=STEPS, l1=None):
+    """Run both optimizers on the same parameters with the same gradient sequence.
+
+    With ``l1`` (ours made with it): theirs has no penalty but steps on autograd's gradient
+    of ``loss + l1·Σ|θ|``, where the loss is ½·grad_scale·Σθ² + Σn·θ (fresh noise n each
+    step), whose gradient is what ours is fed; one parameter starts at exactly 0, where
+    sign(0) = 0 as autograd's gradient of |θ| there."""
+    g = torch.Generator().manual_seed(0 if l1 is None else 1)
     shapes = [(4, 3), (4,), (2, 4), (2,)]
     init = [torch.randn(s, dtype=torch.float64, generator=g) for s in shapes]
+    if l1 is not None:
+        init[1][0] = 0.0
     ours = [(p.clone(), torch.zeros_like(p)) for p in init]
     theirs = [p.clone() for p in init]
     opt_ours = make_ours(ours)
@@ -26,8 +33,13 @@ def trajectories(make_ours, make_theirs, grad_scale=1.0, steps=STEPS):
             for (p, grad), n in zip(ours, noise):
                 grad.add_(grad_scale * p + n)
             opt_theirs.zero_grad()
-            for p, n in zip(leaves, noise):
-                p.grad = (grad_scale * p.detach() + n).clone()
+            if l1 is None:
+                for p, n in zip(leaves, noise):
+                    p.grad = (grad_scale * p.detach() + n).clone()
+            else:
+                loss = sum((0.5 * grad_scale * p.square() + n * p).sum()
+                           for p, n in zip(leaves, noise))
+                (loss + l1 * sum(p.abs().sum() for p in leaves)).backward()
             opt_ours.step()
             opt_theirs.step()
     return [p for p, _ in ours], [p.detach() for p in leaves]
@@ -251,33 +263,6 @@ def test_each_optimizer_reads_the_keys_the_settings_table_gives_it():
 
 # ---------------------------------------------------------------- L1 penalty
 
-def l1_trajectories(make_ours, make_theirs, l1, grad_scale=1.0, steps=200):
-    """Ours with ``l1``, against autograd on ``loss + l1·Σ|θ|`` and a torch optimizer without
-    any penalty: the loss is ½·grad_scale·Σθ² + Σn·θ (fresh noise n each step), so its
-    gradient is what ``trajectories`` feeds, and autograd adds the penalty's own gradient."""
-    g = torch.Generator().manual_seed(1)
-    shapes = [(4, 3), (4,), (2, 4), (2,)]
-    init = [torch.randn(s, dtype=torch.float64, generator=g) for s in shapes]
-    init[1][0] = 0.0  # an exact zero: sign(0) = 0, as autograd's gradient of |θ| at 0
-    ours = [(p.clone(), torch.zeros_like(p)) for p in init]
-    theirs = [p.clone() for p in init]
-    opt_ours = make_ours(ours)
-    with torch.enable_grad():
-        leaves = [p.requires_grad_(True) for p in theirs]
-        opt_theirs = make_theirs(leaves)
-        for _ in range(steps):
-            noise = [grad_scale * torch.randn(s, dtype=torch.float64, generator=g) for s in shapes]
-            opt_ours.zero_grad()
-            for (p, grad), n in zip(ours, noise):
-                grad.add_(grad_scale * p + n)
-            opt_theirs.zero_grad()
-            loss = sum((0.5 * grad_scale * p.square() + n * p).sum() for p, n in zip(leaves, noise))
-            (loss + l1 * sum(p.abs().sum() for p in leaves)).backward()
-            opt_ours.step()
-            opt_theirs.step()
-    return [p for p, _ in ours], [p.detach() for p in leaves]
-
-
 L1_CASES = {
     "sgd": (lambda ps, l1: optim.SGD(ps, lr=0.01, l1=l1),
             lambda ps: torch.optim.SGD(ps, lr=0.01)),
@@ -297,11 +282,11 @@ L1_CASES = {
 @pytest.mark.parametrize("l1", [0.05, 1e-3])
 def test_l1_matches_autograd_of_the_penalised_loss_over_200_float64_steps(case, l1):
     ours_of, theirs = L1_CASES[case]
-    ours, reference = l1_trajectories(lambda ps: ours_of(ps, l1), theirs, l1)
+    ours, reference = trajectories(lambda ps: ours_of(ps, l1), theirs, steps=200, l1=l1)
     for a, b in zip(ours, reference):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
     # and the penalty did something: without it the trajectory differs
-    plain, _ = l1_trajectories(lambda ps: ours_of(ps, 0.0), theirs, l1)
+    plain, _ = trajectories(lambda ps: ours_of(ps, 0.0), theirs, steps=200, l1=l1)
     assert not torch.allclose(plain[0], ours[0], rtol=1e-6, atol=0)
 
 

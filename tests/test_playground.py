@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
 from minidl import export, nn
@@ -36,13 +37,6 @@ def trainer_of(at: AppTest) -> Trainer:
 
 def run_of(at: AppTest) -> Run:
     return trainer_of(at).run
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def settle(at: AppTest) -> AppTest:

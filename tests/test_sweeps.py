@@ -151,24 +151,11 @@ def test_the_saved_sweep_equals_the_in_memory_one():
                                   check_dtype=False)
 
 
-def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
-    """Cancel as soon as ``steps`` optimizer steps are done (like a visitor pressing Cancel)."""
-    report = job._report
-
-    def reporting(done: int, total: int) -> bool:
-        keep_going = report(done, total)
-        if done >= steps:
-            job.cancel()
-        return keep_going
-    job._report = reporting
-    return job
-
-
 def test_cancelled_sweep_keeps_finished_work_and_resumes_without_redoing_it():
     spec = tiny()
     folder = jobs.create(SWEEP, spec)
     first_population = 2 * 2 * 2 * math.ceil(60 / 30)   # lr values × folds × epochs × steps
-    assert cancel_after(runner.Runner(SWEEP, folder), first_population).run().status == "cancelled"
+    assert helpers.cancel_after(runner.Runner(SWEEP, folder), first_population).run().status == "cancelled"
     stopped = jobs.info(SWEEP, folder)
     assert stopped.status == "cancelled" and stopped.resumable
     assert (stopped.done, stopped.total) == (2, 4)  # the batch-30 population

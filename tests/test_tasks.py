@@ -75,18 +75,6 @@ def test_a_configurations_scores_do_not_depend_on_the_slice_it_trains_in(monkeyp
 
 # ---------------------------------------------------------------- cancel
 
-def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
-    report = job._report
-
-    def reporting(done: int, total: int) -> bool:
-        keep_going = report(done, total)
-        if done >= steps:
-            job.cancel()
-        return keep_going
-    job._report = reporting
-    return job
-
-
 def test_a_cancel_keeps_every_finished_slice_of_one_batch_size(monkeypatch):
     # one batch size: a single population before; now a slice per configuration
     one = spec(activations=("tanh",), grids={"sgd": {"lr": [0.01, 0.03, 0.1, 0.3],
@@ -94,7 +82,7 @@ def test_a_cancel_keeps_every_finished_slice_of_one_batch_size(monkeypatch):
     monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)
     folder = jobs.create(SWEEP, one)
     per_config = 2 * 3 * math.ceil(60 / 30)  # folds × epochs × steps per epoch
-    job = cancel_after(runner.Runner(SWEEP, folder), 2 * per_config)
+    job = helpers.cancel_after(runner.Runner(SWEEP, folder), 2 * per_config)
     assert job.run().status == "cancelled"
     stopped = jobs.info(SWEEP, folder)
     saved = pd.read_csv(folder / "tanh-sgd.csv")
@@ -161,7 +149,7 @@ def test_a_study_on_a_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
 def test_a_cancel_on_a_dask_cluster_keeps_what_came_back(cluster, tmp_path, monkeypatch):
     monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)  # a task per configuration
     folder = jobs.create(SWEEP, spec(epochs=300), tmp_path / "cancelled")
-    job = cancel_after(runner.Runner(SWEEP, folder, workers=2, scheduler=cluster), 1)
+    job = helpers.cancel_after(runner.Runner(SWEEP, folder, workers=2, scheduler=cluster), 1)
     assert job.run().status == "cancelled"
     assert jobs.info(SWEEP, folder).done == (len(rows(folder)) if list(folder.glob("*-*.csv"))
                                              else 0) < 12
@@ -194,7 +182,7 @@ def test_a_cancel_stops_between_tasks_even_when_each_is_one_epoch(monkeypatch):
     # a population cannot stop in its last epoch: one-epoch tasks stop between tasks
     monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)
     folder = jobs.create(SWEEP, spec(epochs=1))
-    job = cancel_after(runner.Runner(SWEEP, folder), 1)
+    job = helpers.cancel_after(runner.Runner(SWEEP, folder), 1)
     assert job.run().status == "cancelled"
     assert jobs.info(SWEEP, folder).done == len(rows(folder)) == 1
 

@@ -80,15 +80,14 @@ def _train_in_process(commands, results, data: bytes, steps: int) -> None:
     """The training process: train ``run`` until told to stop (``steps`` epochs if > 0),
     sending progress; at the end send the run back.  Two one-way pipes: a socket pair
     would lose the last messages if the page's last command were still unread."""
-    connection = commands
     torch.set_num_threads(1)
     run = loads(data)
     sent_history, sent_health, last_report = len(run.history), len(run.health), 0.0
     wanted = steps == 0
     try:
         while not run.diverged and run.epoch < run.config.epochs and (wanted or steps > 0):
-            while connection.poll():
-                command, value = connection.recv()
+            while commands.poll():
+                command, value = commands.recv()
                 if command == "pause":
                     wanted, steps = False, 0
                 elif command == "train":
@@ -353,8 +352,7 @@ class Trainer:
                     run.epoch, run.diverged = epoch, diverged
                     run._epoch_rows = None  # the mirror's own epoch state is stale
                 with self._changed:
-                    self._steps = max(0, self._steps - sum(1 for _ in history)) \
-                        if not self._wanted else 0
+                    self._steps = 0 if self._wanted else max(0, self._steps - len(history))
         except (EOFError, OSError):
             reason = reason or "error"
         finally:
