@@ -42,6 +42,7 @@ from minidl import limits
 # (file name in pages/ = URL path, title, icon)
 PAGES: list[tuple[str, str, str]] = [
     ("playground", "Playground", ":material/model_training:"),
+    ("compare", "Compare", ":material/compare_arrows:"),
     ("cross_validation", "Cross-validation", ":material/grid_on:"),
     ("reproduce", "Reproduce", ":material/replay:"),
     ("about", "About", ":material/info:"),

@@ -39,10 +39,13 @@ from typing import Any
 
 Pair = tuple[str, str]  # (activation, optimizer): the report's unit of comparison
 
-KINDS = ("float", "int", "choice", "bool", "widths", "set")  # set: some of the choices
-PARTS = ("data", "network", "init", "optimizer", "training", "view")
-# where a setting appears: a train.Config field, the Playground (widget + URL), `minidl train`
-WHERE = ("config", "app", "cli")
+# set: some of the choices; text: free text of at most ``high`` characters (read further
+# by the code that uses it, e.g. ``race.parse_contestants``)
+KINDS = ("float", "int", "choice", "bool", "widths", "set", "text")
+PARTS = ("data", "network", "init", "optimizer", "training", "view", "race")
+# where a setting appears: a train.Config field, the Playground (widget + URL), `minidl train`,
+# the Compare page (widget + URL; it also reads the Playground's settings for its base)
+WHERE = ("config", "app", "cli", "race")
 SEED_HIGH = 2**63  # torch.Generator.manual_seed takes a 64-bit integer
 MAX_POINTS = 10_000_000  # a data set past this is a typo, not an experiment (80 MB of points)
 MAX_LAYERS = 32
@@ -102,6 +105,8 @@ class Setting:
             return "one of " + ", ".join(map(str, self.choices))
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "text":
+            return f"text of at most {self.high:,} characters"
         if self.kind == "set":
             return "one or more of " + ", ".join(map(str, self.choices)) + ", each once"
         if self.kind == "widths":
@@ -137,6 +142,11 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 # the pairs the report compares (Identity is the Playground's linear baseline)
 REPORT_ACTIVATIONS = ("relu", "tanh", "sigmoid")
+# the report's Fig. 2: every pair reaches at least this mean test accuracy (over 10 runs)
+REPORT_MIN_ACCURACY = 0.969
+LR_GRID = (1e-4, 1e-3, 1e-2, 1e-1)  # cross-validation's default learning rates (SGD adds 1)
+RACE_PRESETS = ("paper", "cv", "optimizers", "activations", "lrs", "custom")
+MAX_TEXT = 2000  # characters of a text setting (a URL may carry far more)
 DATASETS = ("disk", "xor", "gaussians", "spiral", "custom")  # custom: points you give
 INIT_METHODS = ("xavier", "zero")
 VIEWS = ("smooth", "discrete")
@@ -221,7 +231,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             help="the update rule"),
     Setting("lr", "float", 0.01, "optimizer", "learning rate", symbol="lr", low=0.0,
             low_open=True, scale="log", optimizers=OPTIMIZERS, stops=LR_STOPS,
-            grid={"sgd": (1e-4, 1e-3, 1e-2, 1e-1, 1.0), "*": (1e-4, 1e-3, 1e-2, 1e-1)},
+            grid={"sgd": (*LR_GRID, 1.0), "*": LR_GRID},
             help="step size η"),
     Setting("momentum", "float", 0.0, "optimizer", "momentum", symbol="μ", low=0.0, high=1.0,
             high_open=True, optimizers=("sgd",), ui_high=0.99, ui_step=0.01,
@@ -272,6 +282,25 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             help="smooth: the class-1 score as a colour ramp; discrete: the predicted class"),
     Setting("show_test", "bool", False, "view", "show test points", where=("app",),
             help="draw the test points (squares) as well as the training points (circles)"),
+    # ---------------------------------------------------------------- race (Compare page)
+    Setting("preset", "choice", "paper", "race", "contestants", choices=RACE_PRESETS,
+            choice_labels=("the report's nine pairs (Table I)", "our cross-validated settings",
+                           "three optimizers, one activation",
+                           "three activations, one optimizer",
+                           f"learning rates {LR_GRID[0]:g} … {LR_GRID[-1]:g}",
+                           "a hand-made list"), where=("race",),
+            help="who races: every contestant shares the data draw, the epoch budget and "
+            "(where the networks match) the initial weights"),
+    Setting("target_acc", "float", REPORT_MIN_ACCURACY, "race", "target test accuracy",
+            low=0.0, high=1.0, ui_low=0.5, ui_high=1.0, ui_step=0.001, where=("race",),
+            help="the race notes the epoch at which each contestant first reaches it (the "
+            "report: every pair reaches 96.9 % on average)"),
+    Setting("contestants", "text", "", "race", "hand-made contestants", high=MAX_TEXT,
+            where=("race",),
+            help="one contestant a line: the settings in which it differs from the race's, "
+            "as name=value, e.g. activation=relu optimizer=adam lr=0.001"),
+    Setting("sweep", "text", "", "race", "saved sweep", high=200, where=("race",),
+            help="the saved cross-validation sweep whose chosen settings race (its job id)"),
 ]}
 
 
@@ -367,6 +396,9 @@ def check(name: str, value: Any) -> Any:
     elif s.kind == "bool":
         if isinstance(value, bool):
             return value
+    elif s.kind == "text":
+        if isinstance(value, str) and len(value) <= s.high:
+            return value
     elif s.kind == "widths":
         if isinstance(value, (list, tuple)) and 0 < len(value) <= MAX_LAYERS and all(
                 isinstance(w, numbers.Integral) and not isinstance(w, bool)
@@ -402,6 +434,7 @@ def _fail(s: Setting, value: object) -> None:
     if len(shown) > 40:  # a value from a URL or a file may be long
         shown = shown[:37] + "…"
     fits = {"float": _is_number, "int": _is_number, "choice": lambda v: isinstance(v, str),
+            "text": lambda v: isinstance(v, str),
             "bool": lambda v: isinstance(v, bool),
             "widths": lambda v: isinstance(v, (list, tuple)),
             "set": lambda v: isinstance(v, (list, tuple))}[s.kind](value)
@@ -431,6 +464,8 @@ def parse(name: str, text: str) -> Any:
     value: Any = raw
     if s.kind == "choice":
         value = raw.lower()
+    elif s.kind == "text":
+        value = text  # as given: line breaks may matter
     elif s.kind == "bool":
         value = True if raw.lower() in _TRUE else False if raw.lower() in _FALSE else raw
     elif s.kind == "widths":

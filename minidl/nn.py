@@ -307,6 +307,41 @@ class Identity(Module):
         return grad_output
 
 
+class PerMember(Module):
+    """A population's activation when its members differ in it: ``pieces`` lists
+    ``(activation, count)`` runs in member order, and each activation applies to its
+    run of members — ``x[start:stop]``, a view — forward and backward, as it would alone.
+
+    Shape: ``(M, batch, features)`` → the same, ``M`` the sum of the counts.
+    """
+
+    def __init__(self, pieces: list[tuple[str, int]]):
+        self.pieces: list[tuple[Module, int, int]] = []
+        start = 0
+        for name, count in pieces:
+            key = hparams.check("activation", name)
+            if not isinstance(count, int) or count < 1:
+                raise ValueError(f"PerMember: a run of {count!r} members (expected >= 1)")
+            self.pieces.append((ACTIVATIONS[key](), start, start + count))
+            start += count
+        if not self.pieces:
+            raise ValueError("PerMember: no activations given")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.pieces) == 1:
+            return self.pieces[0][0].forward(x)
+        return torch.cat([m.forward(x[start:stop]) for m, start, stop in self.pieces])
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        if len(self.pieces) == 1:
+            return self.pieces[0][0].backward(grad_output)
+        return torch.cat([m.backward(grad_output[start:stop]) for m, start, stop in self.pieces])
+
+    def __repr__(self) -> str:
+        return "PerMember(" + ", ".join(f"{type(m).__name__} × {stop - start}"
+                                        for m, start, stop in self.pieces) + ")"
+
+
 class LossMSE(Module):
     """Squared error ``L = Σ (pred − target)² / D``; ``dL/dpred = 2 (pred − target) / D``.
 

@@ -194,6 +194,16 @@ class Run:
         self._epoch_start: list[torch.Tensor] | None = None  # parameters as the epoch began
         self._seconds = {"train": 0.0, "health": 0.0}  # what health_share compares
 
+    @property
+    def budget(self) -> int:
+        """The epoch budget (``config.epochs``): where training stops."""
+        return self.config.epochs
+
+    def restart_epoch(self) -> None:
+        """Forget the epoch in progress: the next ``train_steps`` starts a fresh one (for a
+        copy whose weights were updated from elsewhere, ``ui.background``)."""
+        self._epoch_rows = None
+
     def set_hyperparameters(self, **values) -> None:
         """Change any setting that needs no fresh run (optimizer, its hyperparameters, batch
         size, epoch budget) mid-run, keeping weights and optimizer state; values are checked

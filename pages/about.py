@@ -100,4 +100,6 @@ short chunks of minibatches (about 0.1 s each) between redraws, so moving a slid
 interrupts a run.  Learning rate, optimizer, batch size and epoch budget apply to the running
 network; data, architecture, activation and initialisation start a new one.  Every setting is
 in the page's URL, so a link reproduces the run exactly — it is deterministic given its seeds.
+The Compare page races several settings the same way, side by side from one data draw and one
+initialisation, and opens any of them in the Playground with exactly its settings and seeds.
 """)

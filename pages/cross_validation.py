@@ -21,8 +21,6 @@ sweep's status, and its results (two tables, two charts) — each a few short
 
 from __future__ import annotations
 
-from urllib.parse import urljoin
-
 import pandas as pd
 import streamlit as st
 
@@ -46,9 +44,7 @@ def playground_url() -> str:
     """The Playground's address: the app's root while it is the default page (``/playground``
     is "Page not found").  Absolute when the browser's URL is known, so that a link means
     the same wherever it is opened."""
-    page = "./" if streamlit_app.PAGES[0][0] == "playground" else "playground"
-    here = st.context.url or ""
-    return urljoin(here, page) if here.startswith(("http://", "https://")) else page
+    return links.playground_page(st.context.url, streamlit_app.PAGES[0][0])
 
 
 def key(name: str) -> str:

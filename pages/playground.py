@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -26,13 +25,13 @@ import streamlit as st
 import torch
 
 import streamlit_app
-from minidl import data, export, hparams, limits, train
+from minidl import data, export, hparams, train
 from minidl.train import Config, Run
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
 from minidl.viz import network
-from ui import playground
-from ui.background import Slots, Trainer
+from ui import playground, training
+from ui.background import Trainer
 from ui.playground import SETTINGS
 
 streamlit_app.enter()
@@ -186,24 +185,6 @@ def settings_ui(settings: dict) -> list[str]:
 # its own trains it and the page draws frozen copies of the trainer's mirror.  Everything
 # that changes the run goes through the trainer.
 
-@st.cache_resource(show_spinner=False)
-def training_slots(limit: int | None) -> Slots:
-    """The server's one bound on sessions training at once (``MINIDL_TRAINING_SESSIONS``)."""
-    return Slots(limit)
-
-
-def session_alive() -> Callable[[], bool]:
-    """A test of whether this browser session is still connected (its tab open)."""
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    if ctx is None or not Runtime.exists():  # AppTest: no server, no tabs to close
-        return lambda: True
-    runtime, session = Runtime.instance(), ctx.session_id
-    return lambda: runtime.is_active_session(session)
-
-
 def trainer() -> Trainer:
     return st.session_state[TRAINER]
 
@@ -216,8 +197,8 @@ def sync_run(config: Config) -> Run:
     """Bring the session's run in line with ``config``: reset it or update it live."""
     state = st.session_state
     if TRAINER not in state:
-        state[TRAINER] = Trainer(new_run(config), training_slots(
-            limits.get("MINIDL_TRAINING_SESSIONS")), alive=session_alive())
+        state[TRAINER] = Trainer(new_run(config), training.slots(),
+                                 alive=training.session_alive())
         return trainer().run
     t = trainer()
     with t.lock:
@@ -302,7 +283,7 @@ def live_view(ticking: bool) -> None:
     t.touch()
     smooth = state[key("view")] == "smooth"
     with st.empty():  # one slot, filled or not, so the charts below keep their places
-        status_ui(t)
+        training.status_ui(t)
     run = t.view()
     show_test = state[key("show_test")]
     with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
@@ -341,23 +322,6 @@ def history_view() -> None:
                                                                PANEL_WIDTH),
                                             health_charts.data(run.health)),
                            width="content", alt="per-layer statistics per epoch")
-
-
-def status_ui(t: Trainer) -> None:
-    """Why the run is not training although it was asked to, if it is not."""
-    if t.state == "waiting":
-        busy = t.slots.busy()
-        st.warning(f"Waiting for a free place to train: {busy} session"
-                   f"{' is' if busy == 1 else 's are'} training on this server, at most "
-                   f"{t.slots.limit} at once. Yours starts when "
-                   f"{'it' if busy == 1 else 'one of them'} pauses.",
-                   icon=":material/hourglass_top:")
-    elif t.stop_reason == "idle":
-        st.info("Paused because nobody looked at this page for a few minutes; press **Train** "
-                "to go on.", icon=":material/pause_circle:")
-    elif t.stop_reason == "error":
-        st.error("Training stopped with an error (see the server's log); press **Reset**.",
-                 icon=":material/error:")
 
 
 def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> None:

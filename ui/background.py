@@ -7,7 +7,8 @@ drawing a frame.  In one process they share Python's lock: with a training threa
 whole server used one core, and each redraw cost training ~60 ms (the app trained at
 50–70 % of the bare library's speed).  A process trains on a core of its own.
 
-A ``Trainer`` owns one ``train.Run`` (the *mirror*):
+A ``Trainer`` owns one *trainee* (the *mirror*): a ``train.Run``, or anything with the same
+small protocol (``Trainee``) — a ``minidl.race.Race`` trains several runs side by side:
 
 - ``train()`` / ``pause()`` / ``step()`` (one more epoch) / ``replace(run)`` /
   ``set_hyperparameters(...)``;
@@ -39,10 +40,34 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
-from minidl.train import Run
+from minidl import nn
+
+
+class Trainee(Protocol):
+    """What a ``Trainer`` drives: a ``train.Run`` or a ``minidl.race.Race``.
+
+    ``train_steps`` trains up to ``max_seconds`` and returns something when an epoch ended;
+    ``model.param()`` lists every weight (sent between the processes); ``history`` and
+    ``health`` are lists that only grow; ``restart_epoch`` forgets the epoch in progress.
+    The trainee must survive ``torch.save`` (no lambdas among its attributes).
+    """
+
+    epoch: int
+    budget: int
+    diverged: bool
+    history: list
+    health: list
+    model: nn.Module
+
+    def train_steps(self, max_seconds: float = ...) -> object: ...
+
+    def set_hyperparameters(self, **values) -> None: ...
+
+    def restart_epoch(self) -> None: ...
 
 CHUNK_SECONDS = 0.05     # training between two looks at the commands (in the process)
 REPORT_SECONDS = 0.05    # progress sent to the page at most this often
@@ -51,17 +76,17 @@ IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
 
 def _context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "minidl.train", "ui.background"])
+    context.set_forkserver_preload(["torch", "minidl.train", "minidl.race", "ui.background"])
     return context
 
 
-def dumps(run: Run) -> bytes:
+def dumps(run: Trainee) -> bytes:
     buffer = io.BytesIO()
     torch.save(run, buffer)
     return buffer.getvalue()
 
 
-def loads(data: bytes) -> Run:
+def loads(data: bytes) -> Trainee:
     return torch.load(io.BytesIO(data), weights_only=False)
 
 
@@ -70,7 +95,7 @@ _DATA = ("X_train", "y_train", "X_test", "y_test", "inputs_train", "inputs_test"
          "T_test", "points", "source")
 
 
-def _weights(run: Run) -> bytes:
+def _weights(run: Trainee) -> bytes:
     """The weights as bytes: a tensor would travel as shared memory whose handle dies with
     the process that sent it."""
     return torch.cat([p.reshape(-1) for p, _ in run.model.param()]).numpy().tobytes()
@@ -85,7 +110,7 @@ def _train_in_process(commands, results, data: bytes, steps: int) -> None:
     sent_history, sent_health, last_report = len(run.history), len(run.health), 0.0
     wanted = steps == 0
     try:
-        while not run.diverged and run.epoch < run.config.epochs and (wanted or steps > 0):
+        while not run.diverged and run.epoch < run.budget and (wanted or steps > 0):
             while commands.poll():
                 command, value = commands.recv()
                 if command == "pause":
@@ -141,7 +166,7 @@ class Slots:
 class Trainer:
     """Trains one run in a process of its own; see the module docstring."""
 
-    def __init__(self, run: Run, slots: Slots | None = None,
+    def __init__(self, run: Trainee, slots: Slots | None = None,
                  alive: Callable[[], bool] = lambda: True, idle_seconds: float = IDLE_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
         self.lock = threading.RLock()      # held while the mirror changes or is copied
@@ -194,7 +219,7 @@ class Trainer:
             self.run.set_hyperparameters(**values)
             self._send("set", values)
 
-    def replace(self, run: Run) -> None:
+    def replace(self, run: Trainee) -> None:
         """Pause, wait for the process to let go, and train ``run`` from now on."""
         self.pause()
         self.join()
@@ -219,7 +244,7 @@ class Trainer:
 
     def trainable(self) -> bool:
         run = self.run
-        return not run.diverged and run.epoch < run.config.epochs
+        return not run.diverged and run.epoch < run.budget
 
     @property
     def state(self) -> str:
@@ -235,7 +260,7 @@ class Trainer:
         with self._changed:
             return self._wanted
 
-    def view(self) -> Run:
+    def view(self) -> Trainee:
         """A copy of the run to draw from: its own model and history, the same data."""
         with self.lock:
             run = self.run
@@ -349,10 +374,11 @@ class Trainer:
                         offset += p.numel()
                     run.history += history
                     run.health += health
+                    new_epochs = epoch - run.epoch
                     run.epoch, run.diverged = epoch, diverged
-                    run._epoch_rows = None  # the mirror's own epoch state is stale
+                    run.restart_epoch()  # the mirror's own epoch state is stale
                 with self._changed:
-                    self._steps = 0 if self._wanted else max(0, self._steps - len(history))
+                    self._steps = 0 if self._wanted else max(0, self._steps - new_epochs)
         except (EOFError, OSError):
             reason = reason or "error"
         finally:

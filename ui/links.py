@@ -8,7 +8,7 @@ sweep's own training set (its data seed and size) with the sweep's epochs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 from minidl import hparams, sweeps
 from ui import playground
@@ -39,3 +39,12 @@ def playground_link(row: Mapping, spec: sweeps.SweepSpec, page: str = "./") -> s
     app) while it is the app's default page, served at the root.
     """
     return f"{page}?{urlencode(playground_query(row, spec))}"
+
+
+def playground_page(here: str | None, default_page: str = "playground") -> str:
+    """The Playground's address seen from another page at ``here`` (the browser's URL, if
+    known): the app's root while the Playground is the default page (``/playground`` is
+    "Page not found"); absolute when ``here`` is, so a link means the same wherever opened."""
+    page = "./" if default_page == "playground" else "playground"
+    here = here or ""
+    return urljoin(here, page) if here.startswith(("http://", "https://")) else page

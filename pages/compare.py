@@ -1,0 +1,326 @@
+"""Compare: race up to nine settings live, side by side, from one data draw and one
+initialisation — by default the report's nine activation × optimizer pairs.
+
+The page reads the race's settings from the sidebar (seeded from the URL on a session's
+first run), builds its contestants (``ui.compare``, ``minidl.race``) and keeps one
+``ui.background.Trainer`` over a ``minidl.race.Race`` in Session State: a process of its
+own trains the race while fragments redraw frozen copies, as on the Playground.  A race
+takes one of the server's places to train, like a Playground session.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+import torch
+
+import streamlit_app
+from minidl import data, hparams, jobs, reproduce, sweeps
+from minidl.race import Race
+from minidl.train import Config
+from minidl.viz import live
+from minidl.viz import race as race_charts
+from ui import compare, links, playground, training
+from ui.background import Trainer
+
+streamlit_app.enter()
+
+# Session State keys (page-prefixed); widget keys are "cmp_<setting name>"
+TRAINER, IDENTITY, NOTICE = "cmp_trainer", "cmp_identity", "cmp_notice"
+BASE, SETTINGS, WARNINGS = "cmp_base", "cmp_settings", "cmp_url_warnings"
+TICK_SECONDS = 0.19   # the tiles and the ranking redraw this often while the race trains …
+SLOW_SECONDS = 1.0    # … the curves this often
+NOTICE_SECONDS = 20
+RESOLUTION, SCALE = 60, 3  # a tile: 60 × 60 cells, drawn 180 px wide
+TILE_WIDTH = RESOLUTION * SCALE
+# the Playground settings the sidebar offers for a race's base, by preset (the rest come from
+# the link, or their defaults)
+SHARED_WIDGETS = ("dataset", "n_train", "noise", "data_seed", "init_seed", "epochs")
+PRESET_WIDGETS = {"paper": (), "cv": (), "optimizers": ("activation", "lr", "batch_size"),
+                  "activations": ("optimizer", "lr", "batch_size"),
+                  "lrs": ("activation", "optimizer", "batch_size"),
+                  "custom": ("activation", "optimizer", "lr", "batch_size")}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float):
+    return data.train_test(name, n_train, n_test, seed, noise)
+
+
+def key(name: str) -> str:
+    return f"cmp_{name}"
+
+
+# ---------------------------------------------------------------- settings
+
+def initial_settings() -> tuple[dict, dict]:
+    """The base and race settings of this session: from the URL on the first run."""
+    state = st.session_state
+    if BASE not in state:
+        base, settings, warnings = compare.parse_query(st.query_params.to_dict())
+        state[BASE], state[SETTINGS], state[WARNINGS] = base, settings, warnings
+    for name, value in {**state[BASE], **state[SETTINGS]}.items():
+        state.setdefault(key(name), value)
+    return state[BASE], state[SETTINGS]
+
+
+def setting_ui(name: str, **options) -> None:
+    """One widget from the setting's row of the settings table."""
+    s = hparams.TABLE[name]
+    common = {"key": key(name), "help": s.help or None, **options}
+    if s.kind == "choice":
+        labels = dict(zip(s.choices, s.choice_labels))
+        choices = playground.offered(s)
+        st.selectbox(s.label, choices, format_func=lambda v: labels.get(v, v), **common)
+    elif s.kind == "text":
+        st.text_area(s.label, max_chars=int(s.high), **common)
+    elif s.stops:
+        st.select_slider(s.label, s.stops, format_func=lambda v: f"{v:g}", **common)
+    else:
+        cast = int if s.kind == "int" else float
+        st.number_input(s.label, min_value=cast(s.app_low), max_value=cast(s.app_high),
+                        step=cast(s.ui_step or 1), format="%.3f" if s.kind == "float" else None,
+                        **common)
+
+
+def saved_sweeps() -> dict[str, jobs.JobInfo]:
+    """The saved sweeps with finished pairs, by name (a name from a link is looked up here,
+    never turned into a path)."""
+    try:
+        return {s.name: s for s in jobs.list_jobs(sweeps.SWEEP) if s.done > 0}
+    except OSError:
+        return {}
+
+
+def sweep_ui(available: dict[str, jobs.JobInfo]) -> None:
+    state = st.session_state
+    if not available:
+        st.info("No saved sweep with results yet: run one on the Cross-validation page.",
+                icon=":material/grid_on:")
+        return
+    if state.get(key("sweep")) not in available:
+        state[key("sweep")] = next(iter(available))
+    st.selectbox(hparams.TABLE["sweep"].label, list(available), key=key("sweep"),
+                 help=hparams.TABLE["sweep"].help)
+
+
+def settings_ui(available: dict[str, jobs.JobInfo]) -> list[str]:
+    """The sidebar; returns the names of the settings drawn."""
+    state = st.session_state
+    with st.sidebar:
+        st.subheader("Race")
+        setting_ui("preset")
+        preset = state[key("preset")]
+        drawn = ["preset"]
+        if preset == "cv":
+            sweep_ui(available)
+            drawn.append("sweep")
+        if preset == "custom":
+            setting_ui("contestants", placeholder="activation=relu lr=0.001\noptimizer=adam")
+            drawn.append("contestants")
+        setting_ui("target_acc")
+        drawn.append("target_acc")
+        own = PRESET_WIDGETS[preset]
+        if own:
+            st.subheader("Shared by every contestant")
+            for name in own:
+                setting_ui(name)
+        st.subheader("Data, seeds and budget")
+        for name in SHARED_WIDGETS:
+            setting_ui(name)
+        drawn += [*own, *SHARED_WIDGETS]
+    return drawn
+
+
+def sweep_configs(settings: dict, available: dict[str, jobs.JobInfo]) -> dict | None:
+    if settings["preset"] != "cv" or settings["sweep"] not in available:
+        return None
+    try:
+        return reproduce.configs_from_sweep(available[settings["sweep"]].folder)
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- the race
+
+def trainer() -> Trainer:
+    return st.session_state[TRAINER]
+
+
+def new_race(contestants: list[Config]) -> Race:
+    c = contestants[0]
+    return Race(contestants, data_sets=load_data(c.dataset, c.n_train, c.n_test, c.data_seed,
+                                                 c.noise))
+
+
+def sync_race(contestants: list[Config]) -> Race:
+    """Keep the session's race, or start a new one when the contestants changed."""
+    state = st.session_state
+    identity = [c.to_dict() for c in contestants]
+    if TRAINER not in state:
+        state[TRAINER] = Trainer(new_race(contestants), training.slots(),
+                                 alive=training.session_alive())
+    elif state.get(IDENTITY) != identity:
+        trainer().replace(new_race(contestants))
+        state[NOTICE] = ("A new race: the contestants changed.", time.monotonic())
+    state[IDENTITY] = identity
+    return trainer().run
+
+
+def toggle_training() -> None:
+    t = trainer()
+    if t.running:
+        t.pause()
+    else:
+        t.train()
+
+
+def step_once() -> None:
+    trainer().step()
+
+
+def reset_race() -> None:
+    t = trainer()
+    t.replace(new_race(t.run.contestants))
+
+
+# ---------------------------------------------------------------- live view
+
+def live_view(ticking: bool, target: float, smooth: bool) -> None:
+    """The fast part: status, the tiles and the ranking, from a frozen copy of the race."""
+    t = trainer()
+    t.touch()
+    with st.empty():
+        training.status_ui(t, "race")
+    match = t.view()
+    frame = compare.snapshot(match, target, RESOLUTION, SCALE, discrete=not smooth)
+    if frame.status == "done":
+        st.success(f"Race over: {frame.budget} epochs. Winner: "
+                   f"{frame.standings.iloc[0]['name']}.", icon=":material/flag:")
+    elif frame.status == "diverged":
+        st.error("Every contestant diverged: lower the learning rates and press **Reset**.",
+                 icon=":material/error:")
+    st.metric("Epoch", f"{frame.epoch} / {frame.budget}")
+    out = set(frame.standings.loc[frame.standings["diverged"], "contestant"])
+    last = frame.history.groupby("contestant").tail(1).set_index("contestant")
+    captions = []
+    for i, name in enumerate(match.names):
+        if i in out:
+            captions.append(f"{name} · diverged")
+        elif i in last.index:
+            captions.append(f"{name} · {100 * last.loc[i, 'test_acc']:.1f} %")
+        else:
+            captions.append(name)
+    st.image(frame.tiles, caption=captions, width=TILE_WIDTH)
+    st.dataframe(compare.ranking_table(frame.standings, target), hide_index=True,
+                 column_config={
+                     "test accuracy": st.column_config.NumberColumn(format="percent"),
+                     "training loss": st.column_config.NumberColumn(format="%.4f")},
+                 key=None)
+    if ticking and t.state == "idle":
+        st.rerun()
+
+
+def curves_view(target: float) -> None:
+    match = trainer().view()
+    if not match.history:
+        st.caption("Loss and accuracy curves appear here after the first epoch.")
+        return
+    names = tuple(match.names)
+    tables = race_charts.history_data(match.history_frame())
+    left, right = st.columns(2, gap="medium")
+    left.vega_lite_chart(live.with_data(race_charts.spec("test_acc", names, target), tables),
+                         width="stretch", alt="test accuracy per epoch, one line per contestant")
+    right.vega_lite_chart(live.with_data(race_charts.spec("train_loss", names), tables),
+                          width="stretch", alt="training loss per epoch, one line per contestant")
+
+
+def links_ui(match: Race) -> None:
+    """One button per contestant: one click opens it in the Playground, in one new tab."""
+    st.subheader("Open a contestant in the Playground")
+    st.caption("Each opens with exactly its settings and seeds, so it trains the same "
+               "trajectory there.")
+    page = links.playground_page(st.context.url, streamlit_app.PAGES[0][0])
+    with st.container(horizontal=True):
+        for config, name in zip(match.contestants, match.names):
+            st.link_button(name, compare.contestant_link(config, page),
+                           icon=":material/open_in_new:",
+                           help="train this contestant live in the Playground (new tab)")
+
+
+# ---------------------------------------------------------------- page
+
+def main() -> None:
+    state = st.session_state
+    torch.set_num_threads(1)
+    base, settings = initial_settings()
+    available = saved_sweeps()
+    drawn = settings_ui(available) + ["view"]  # the view's radio is drawn below
+    st.title("Compare")
+    st.caption("Race several settings side by side, trained live from one draw of the data "
+               "and — where the networks match — one initialisation, so the differences come "
+               "from the settings alone. By default: the seed report's nine activation × "
+               "optimizer pairs with its Table I settings.")
+
+    values = {name: state[key(name)] for name in drawn}
+    base = {**base, **{k: v for k, v in values.items() if k in playground.SETTINGS}}
+    settings = {**settings, **{k: v for k, v in values.items() if k in compare.RACE_SETTINGS}}
+    state[BASE], state[SETTINGS] = base, settings
+    query = compare.to_query(base, settings)
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+
+    with st.container():
+        if state[WARNINGS]:  # the link's text never as Markdown
+            n = len(state[WARNINGS])
+            st.warning(f"{n} setting{'s' * (n != 1)} in this link could not be used; the page "
+                       "shows what it uses instead:", icon=":material/link_off:")
+            st.code(playground.warnings_text(state[WARNINGS]), language=None)
+    try:
+        contestants, warnings = compare.contestants(base, settings,
+                                                    sweep_configs(settings, available))
+    except ValueError as error:
+        st.error("These contestants cannot race:", icon=":material/error:")
+        st.code(str(error), language=None, wrap_lines=True)
+        return
+    if warnings:
+        st.warning("Some contestants' settings were moved to the Playground's nearest values:",
+                   icon=":material/tune:")
+        st.code(playground.warnings_text(warnings), language=None)
+    match = sync_race(contestants)
+    with st.empty():
+        notice = state.get(NOTICE)
+        if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
+            st.info(notice[0], icon=":material/restart_alt:")
+
+    t = trainer()
+    running = t.running
+    finished = compare.status(match) in ("done", "diverged")
+    buttons = st.columns([1, 1, 1, 2.5], vertical_alignment="center")
+    buttons[0].button("Pause" if running else "Train", key="cmp_train", type="primary",
+                      icon=":material/pause:" if running else ":material/play_arrow:",
+                      on_click=toggle_training, disabled=finished and not running,
+                      width="stretch")
+    buttons[1].button("Step", key="cmp_step", icon=":material/skip_next:", on_click=step_once,
+                      disabled=finished, help="train one epoch", width="stretch")
+    buttons[2].button("Reset", key="cmp_reset", icon=":material/restart_alt:",
+                      on_click=reset_race, help="the same race from its start", width="stretch")
+    with buttons[3]:
+        st.radio(hparams.TABLE["view"].label, hparams.TABLE["view"].choices, key=key("view"),
+                 horizontal=True, help=hparams.TABLE["view"].help)
+    smooth = state[key("view")] == "smooth"
+
+    ticking = t.state != "idle"
+    target = settings["target_acc"]
+    st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking, target, smooth)
+    st.fragment(run_every=SLOW_SECONDS if ticking else None)(curves_view)(target)
+    links_ui(match)
+    st.caption("Tiles: each contestant's class-1 score (blue: class 0, orange: class 1, one "
+               "colour scale for all)" + (", dashed: the true disk" if base["dataset"] == "disk"
+                                          else "") + "; ✕: a misclassified training point. "
+               "The ranking orders by test accuracy at the last epoch, then by the epoch the "
+               "target was reached.")
+
+
+main()

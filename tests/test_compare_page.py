@@ -1,0 +1,167 @@
+"""The Compare page driven by Streamlit's AppTest (no browser): a race of several settings
+trained in the background (ui.background), its URL, its links to the Playground.
+
+As on the Playground, ``run_every`` does not tick in AppTest: every ``at.run()`` draws the
+race as it is then; ``settle`` waits for the background training to stop.  Data sets are kept
+small through the URL so that epochs are quick.
+"""
+
+from pathlib import Path
+from urllib.parse import parse_qsl, urlparse
+
+import pytest
+from helpers import wait_until
+from streamlit.testing.v1 import AppTest
+
+from minidl import hparams, reproduce
+from minidl.race import Race
+from ui import playground
+from ui.background import Trainer
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+PAGE = "pages/compare.py"
+SMALL = {"n_train": "60", "n_test": "60"}
+
+
+def open_page(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in {**SMALL, **query}.items():
+        at.query_params[name] = value
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def trainer_of(at: AppTest) -> Trainer:
+    return at.session_state["cmp_trainer"]
+
+
+def race_of(at: AppTest) -> Race:
+    return trainer_of(at).run
+
+
+def settle(at: AppTest) -> AppTest:
+    wait_until(lambda: trainer_of(at).state == "idle", timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def tiles(at: AppTest) -> list[str]:
+    """The captions of the boundary tiles (one st.image element holding them all)."""
+    [images] = at.get("imgs")
+    return [image.caption for image in images.proto.imgs]
+
+
+def ranking(at: AppTest):
+    [table] = at.dataframe
+    return table.value
+
+
+def links(at: AppTest) -> list[str]:
+    return [b.proto.url for b in at.get("link_button")]
+
+
+def test_opens_with_the_reports_nine_pairs_ready_to_race():
+    at = open_page()
+    assert at.title[0].value == "Compare"
+    match = race_of(at)
+    assert [(c.activation, c.optimizer) for c in match.contestants] == list(
+        reproduce.PAPER_CONFIGS)
+    assert len(tiles(at)) == 9 and len(ranking(at)) == 9 and len(links(at)) == 9
+    assert next(m.value for m in at.metric if m.label == "Epoch") == "0 / 200"
+    assert not at.warning and not at.error
+
+
+def test_step_trains_every_contestant_one_epoch():
+    at = settle(click(open_page(), "cmp_step"))
+    match = race_of(at)
+    assert match.epoch == 1 and len(match.history) == 9
+    table = ranking(at)
+    assert sorted(table["test accuracy"], reverse=True) == list(table["test accuracy"])
+    assert all("%" in caption for caption in tiles(at))
+
+
+def test_a_race_runs_to_its_budget_and_names_a_winner():
+    at = open_page(preset="lrs", epochs="3")
+    settle(click(at, "cmp_train"))
+    match = race_of(at)
+    assert match.epoch == 3 and len(match.history) == 4 * 3
+    [done] = at.success
+    assert "Winner: " + ranking(at).iloc[0]["contestant"] in done.value
+    assert at.button(key="cmp_train").disabled
+
+
+def test_the_url_restores_the_race():
+    at = open_page(preset="custom", contestants="activation=relu lr=0.001; optimizer=adam",
+                   target_acc="0.9", data_seed="4", init_seed="5")
+    match = race_of(at)
+    assert [(c.activation, c.optimizer, c.lr) for c in match.contestants] == [
+        ("relu", "sgd", 0.001), ("tanh", "adam", 0.01)]
+    assert {c.data_seed for c in match.contestants} == {4}
+    assert {c.init_seed for c in match.contestants} == {5}
+    query = at.query_params
+    assert query["preset"] == ["custom"] and query["target_acc"] == ["0.9"]
+    again = open_page(**{k: v[-1] for k, v in query.items()})
+    assert [c.to_dict() for c in race_of(again).contestants] == [
+        c.to_dict() for c in match.contestants]
+
+
+def test_each_contestant_opens_in_the_playground_with_exactly_its_settings():
+    at = open_page(preset="optimizers", init_seed="3")
+    for link, config in zip(links(at), race_of(at).contestants):
+        settings, warnings = playground.parse_query(dict(parse_qsl(urlparse(link).query)))
+        assert not warnings
+        assert playground.to_config(settings) == config
+
+
+def test_bad_link_values_are_warned_about_as_plain_text():
+    at = open_page(preset="**fast**", target_acc="2", lr="`oops`")
+    [warning] = at.warning
+    assert "3 settings in this link could not be used" in warning.value
+    [code] = at.code
+    assert "preset=**fast**" in code.value and "target_acc=2" in code.value
+    assert not any("**fast**" in m.value for m in at.markdown)
+    assert race_of(at).contestants[0].activation == "relu"  # the default preset raced
+
+
+def test_a_bad_hand_made_list_gets_a_clear_message_and_no_race():
+    at = open_page(preset="custom", contestants="lr=-1")
+    [error] = at.error
+    assert "cannot race" in error.value
+    assert "Invalid learning rate (lr): -1" in at.code[0].value
+    assert "cmp_trainer" not in at.session_state
+
+
+def test_a_diverging_contestant_is_shown_as_diverged_and_the_race_goes_on():
+    at = open_page(preset="custom", epochs="3",
+                   contestants="lr=0.01; lr=1 loss=sum batch_size=20")
+    settle(click(at, "cmp_train"))
+    match = race_of(at)
+    assert match.out() == {1} and match.epoch == 3
+    assert tiles(at)[1].endswith("diverged")
+    table = ranking(at)
+    assert list(table["diverged"]) == [False, True]
+
+
+def test_a_value_between_the_playgrounds_stops_is_snapped_with_a_warning():
+    at = open_page(preset="custom", contestants="lr=0.0007")
+    assert race_of(at).contestants[0].lr in hparams.TABLE["lr"].stops
+    assert any("nearest" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("public", ["1"])
+def test_a_race_takes_one_of_the_servers_places_to_train(monkeypatch, public):
+    monkeypatch.setenv("MINIDL_TRAINING_SESSIONS", public)
+    at = open_page()
+    playground_session = AppTest.from_file(APP, default_timeout=60)
+    playground_session.run()
+    assert trainer_of(at).slots is playground_session.session_state["pg_trainer"].slots
+    assert trainer_of(at).slots.limit == 1
