@@ -368,7 +368,7 @@ def in_app_range(name: str, value: Any) -> bool:
     """Whether a valid value lies in the range the app offers (``app_low`` … ``app_high``;
     for widths: at most ``ui_length`` layers, each in that range)."""
     s = setting(name)
-    if s.kind in ("choice", "bool", "set"):
+    if s.kind in ("choice", "bool", "set", "text"):
         return True
     values = value if s.kind == "widths" else (value,)
     if s.kind == "widths" and s.ui_length is not None and len(values) > s.ui_length:

@@ -22,6 +22,10 @@ diverged; the others train on.
 
 ``train_steps(max_seconds)``, ``epoch``, ``budget``, ``diverged``, ``history``, ``model``
 are the small protocol ``ui.background.Trainer`` drives (as it drives a ``train.Run``).
+
+Why this module is long: building the contestants (presets, hand-made lists and their
+checks), the mixed population that trains them and the standings that read the result are
+one idea — a race — and each part is short.
 """
 
 from __future__ import annotations
@@ -148,16 +152,26 @@ def check_contestants(configs: Sequence[Config]) -> list[Config]:
     return configs
 
 
-def labels(configs: Sequence[Config]) -> list[str]:
-    """Short names that tell the contestants apart: the pair (``SGD + Tanh``) and the
-    settings in which they differ (``lr 0.001, batch 20``); a repeated name gets ``#2``."""
+def details(configs: Sequence[Config]) -> list[str]:
+    """Each contestant's settings that differ between contestants (``lr 0.001, batch 20``),
+    the pair aside."""
     varying = [n for n in hparams.names("config") if n not in ("activation", "optimizer")
                and len({getattr(c, n) for c in configs}) > 1]
-    out = []
-    for c in configs:
-        keys = [n for n in varying if hparams.TABLE[n].applies_to(c.optimizer)]
-        text = ", ".join(filter(None, [hparams.pair_label((c.activation, c.optimizer)),
-                                       hparams.describe(c.to_dict(), keys)]))
+    return [hparams.describe(c.to_dict(), [n for n in varying
+                                           if hparams.TABLE[n].applies_to(c.optimizer)])
+            for c in configs]
+
+
+def labels(configs: Sequence[Config]) -> list[str]:
+    """Short names that tell the contestants apart: the pair (``SGD + Tanh``) when the pairs
+    do, else the pair and the settings in which they differ (``SGD + Tanh, lr 0.001``); a
+    repeated name gets ``#2``."""
+    pairs = [hparams.pair_label((c.activation, c.optimizer)) for c in configs]
+    if len(set(pairs)) == len(pairs):
+        return pairs
+    out: list[str] = []
+    for pair, detail in zip(pairs, details(configs)):
+        text = ", ".join(filter(None, [pair, detail]))
         count = sum(1 for o in out if o == text or o.startswith(text + " #"))
         out.append(text if count == 0 else f"{text} #{count + 1}")
     return out
@@ -445,11 +459,11 @@ def standings(race: Race, target: float) -> pd.DataFrame:
     history = race.history_frame()
     last = history.groupby("contestant").tail(1).set_index("contestant")
     reached = first_reached(history, target) if len(history) else {}
-    rows, diverged = [], race.out()
+    rows, diverged, settings = [], race.out(), details(race.contestants)
     for i, name in enumerate(race.names):
         row = last.loc[i] if i in last.index else None
         out = i in diverged
-        rows.append({"contestant": i, "name": name,
+        rows.append({"contestant": i, "name": name, "settings": settings[i],
                      "test_acc": math.nan if row is None or out else float(row["test_acc"]),
                      "train_loss": math.nan if row is None or out else float(row["train_loss"]),
                      "epoch": 0 if row is None else int(row["epoch"]),

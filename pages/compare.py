@@ -6,6 +6,9 @@ first run), builds its contestants (``ui.compare``, ``minidl.race``) and keeps o
 ``ui.background.Trainer`` over a ``minidl.race.Race`` in Session State: a process of its
 own trains the race while fragments redraw frozen copies, as on the Playground.  A race
 takes one of the server's places to train, like a Playground session.
+
+Why this module is long: the sidebar offers different settings per preset (a saved sweep,
+a hand-made list), and the page draws three live parts that redraw at their own pace.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import streamlit as st
 import torch
 
 import streamlit_app
-from minidl import data, hparams, jobs, reproduce, sweeps
+from minidl import data, hparams, jobs, race, reproduce, sweeps
 from minidl.race import Race
 from minidl.train import Config
 from minidl.viz import live
@@ -212,7 +215,7 @@ def live_view(ticking: bool, target: float, smooth: bool) -> None:
             captions.append(f"{name} · {100 * last.loc[i, 'test_acc']:.1f} %")
         else:
             captions.append(name)
-    st.image(frame.tiles, caption=captions, width=TILE_WIDTH)
+    st.image(frame.tiles, caption=captions, width=TILE_WIDTH, output_format="PNG")
     st.dataframe(compare.ranking_table(frame.standings, target), hide_index=True,
                  column_config={
                      "test accuracy": st.column_config.NumberColumn(format="percent"),
@@ -243,10 +246,12 @@ def links_ui(match: Race) -> None:
                "trajectory there.")
     page = links.playground_page(st.context.url, streamlit_app.PAGES[0][0])
     with st.container(horizontal=True):
-        for config, name in zip(match.contestants, match.names):
+        for config, name, details in zip(match.contestants, match.names,
+                                         race.details(match.contestants)):
             st.link_button(name, compare.contestant_link(config, page),
                            icon=":material/open_in_new:",
-                           help="train this contestant live in the Playground (new tab)")
+                           help=f"{details}: train this contestant live in the Playground "
+                           "(new tab)")
 
 
 # ---------------------------------------------------------------- page

@@ -27,7 +27,7 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 
 def test_every_benchmark_has_a_test():
     tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
-              "network_diagram", "scaling"}
+              "network_diagram", "scaling", "race_speed"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -86,3 +86,10 @@ def test_network_diagram():
     lines = re.findall(r"^\s+2-\S+\s+width \d+: diagram .* ratio\s+\d+\.\d\dx$", out, re.M)
     assert len(lines) == 4, out
     assert len(re.findall(r"^\s+batch\s+\d+: with .* ratio\s+\d+\.\d\dx$", out, re.M)) == 2
+
+
+def test_race_speed():
+    out = run_benchmark("race_speed", "--epochs", "1", "--repeats", "1", "--seconds", "1",
+                        "--n-train", "100", timeout=180)
+    assert re.search(r"^race speed-up over one after another: \d+\.\d\dx", out, re.M), out
+    assert re.search(r"^redraws: \d+\.\d frames per second", out, re.M), out

@@ -128,6 +128,8 @@ def values_of(s: hparams.Setting) -> st.SearchStrategy:
         return st.sampled_from(s.choices)
     if s.kind == "bool":
         return st.booleans()
+    if s.kind == "text":
+        return st.text(max_size=int(s.high))
     if s.kind == "widths":
         return st.lists(st.integers(1, 4096), min_size=1, max_size=8).map(tuple)
     if s.kind == "set":  # kept in the table's order

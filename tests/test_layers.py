@@ -13,11 +13,12 @@ LAYERS = [
     "minidl.limits", "minidl.hparams", "minidl.nn", "minidl.optim", "minidl.data", "minidl.health",
     "minidl.train", "minidl.export",
     "minidl.population", "minidl.tasks", "minidl.cv", "minidl.jobs", "minidl.runner", "minidl.sweeps",
-    "minidl.reproduce", "minidl.studies", "minidl.ablation",
-    "minidl.viz.boundary", "minidl.viz.tables", "minidl.viz.live", "minidl.viz.cv",
+    "minidl.reproduce", "minidl.studies", "minidl.ablation", "minidl.race",
+    "minidl.viz.boundary", "minidl.viz.tiles", "minidl.viz.tables", "minidl.viz.live",
+    "minidl.viz.race", "minidl.viz.cv",
     "minidl.viz.study", "minidl.viz.ablation", "minidl.viz.network", "minidl.viz.health",
     "minidl.__main__",
-    "ui.background", "ui.playground", "ui.links", "ui.jobs",
+    "ui.background", "ui.playground", "ui.links", "ui.compare", "ui.jobs", "ui.training",
 ]
 PACKAGES = ("minidl", "minidl.viz", "ui")
 

@@ -141,7 +141,10 @@ def test_hand_made_contestants_change_only_what_they_say():
     a, b = race.preset("custom", base, contestants="activation=relu lr=0.001; optimizer=adam")
     assert (a.activation, a.lr, a.optimizer) == ("relu", 0.001, "sgd")
     assert (b.activation, b.lr, b.optimizer) == ("tanh", base.lr, "adam")
-    assert race.labels([a, b]) == ["SGD + ReLU, lr 0.001", "Adam + Tanh, lr 0.01"]
+    assert race.labels([a, b]) == ["SGD + ReLU", "Adam + Tanh"]  # the pairs tell them apart
+    assert race.details([a, b]) == ["lr 0.001", "lr 0.01"]
+    assert race.labels([a, a, b.replace(activation="relu", optimizer="sgd")]) == [
+        "SGD + ReLU, lr 0.001", "SGD + ReLU, lr 0.001 #2", "SGD + ReLU, lr 0.01"]
 
 
 def test_the_papers_preset_takes_table_one_and_the_other_presets_vary_one_setting():

@@ -147,6 +147,7 @@ def ranking_table(standings: pd.DataFrame, target: float) -> pd.DataFrame:
     return pd.DataFrame({
         "rank": standings["rank"],
         "contestant": standings["name"],
+        "settings": standings["settings"],
         "test accuracy": [None if d else a for a, d in zip(standings["test_acc"],
                                                            standings["diverged"])],
         "training loss": [None if d else v for v, d in zip(standings["train_loss"],
