@@ -218,7 +218,7 @@ def live_view(ticking: bool, target: float, smooth: bool) -> None:
     st.image(frame.tiles, caption=captions, width=TILE_WIDTH, output_format="PNG")
     st.dataframe(compare.ranking_table(frame.standings, target), hide_index=True,
                  column_config={
-                     "test accuracy": st.column_config.NumberColumn(format="percent"),
+                     "test accuracy %": st.column_config.NumberColumn(format="%.1f"),
                      "training loss": st.column_config.NumberColumn(format="%.4f")},
                  key=None)
     if ticking and t.state == "idle":

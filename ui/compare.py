@@ -142,17 +142,18 @@ def snapshot(match: Race, target: float, resolution: int = 60, scale: int = 3,
 
 
 def ranking_table(standings: pd.DataFrame, target: float) -> pd.DataFrame:
-    """The ranking as people read it: percentages, the target's epoch or "—"."""
+    """The ranking as people read it: accuracy in percent, the epoch the target was first
+    reached (or "not yet"), nothing for a diverged contestant's numbers."""
     reached = f"reached {100 * target:.1f} % at epoch"
     return pd.DataFrame({
         "rank": standings["rank"],
         "contestant": standings["name"],
         "settings": standings["settings"],
-        "test accuracy": [None if d else a for a, d in zip(standings["test_acc"],
-                                                           standings["diverged"])],
+        "test accuracy %": [None if d else 100 * a for a, d in zip(standings["test_acc"],
+                                                                   standings["diverged"])],
         "training loss": [None if d else v for v, d in zip(standings["train_loss"],
                                                            standings["diverged"])],
         "epoch": standings["epoch"],
-        reached: [None if pd.isna(e) else int(e) for e in standings["reached"]],
-        "diverged": standings["diverged"],
+        reached: ["not yet" if pd.isna(e) else str(int(e)) for e in standings["reached"]],
+        "diverged": ["diverged" if d else "" for d in standings["diverged"]],
     })

@@ -24,9 +24,9 @@ _RGB = [torch.tensor([int(c[i:i + 2], 16) for i in (1, 3, 5)], dtype=torch.uint8
 _WHITE = torch.tensor([255, 255, 255], dtype=torch.uint8)
 _BLACK = torch.tensor([20, 20, 20], dtype=torch.uint8)
 _OUTLINE = torch.tensor([60, 60, 60], dtype=torch.uint8)
-_RIM = [(dy, dx) for dy in (-2, -1, 0, 1, 2) for dx in (-2, -1, 0, 1, 2) if abs(dy) + abs(dx) < 4]
-_DOT = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if abs(dy) + abs(dx) < 2]
-_CROSS = [(d, d) for d in range(-3, 4)] + [(d, -d) for d in range(-3, 4)]
+_RIM = [(dy, dx) for dy in (-1, 0, 1, 2) for dx in (-1, 0, 1, 2)]
+_DOT = [(0, 0), (0, 1), (1, 0), (1, 1)]  # 2 × 2 pixels in the middle of the 4 × 4 rim
+_CROSS = [(d, d) for d in range(-2, 3)] + [(d, -d) for d in range(-2, 3)]
 
 
 def _pixels(X: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

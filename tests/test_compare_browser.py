@@ -1,0 +1,91 @@
+"""The Compare page in a real headless Chromium: a race in progress and finished, a cold
+deep link, a phone-width screen (issue 11).  Screenshots go to ``test-artifacts/``."""
+
+import time
+from urllib.parse import parse_qsl, urlparse
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_BROWSER=1)
+    expect = None
+
+pytestmark = pytest.mark.browser
+
+TILE = "[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img"
+
+
+def epoch(page) -> int:
+    text = page.locator("[data-testid='stMetric']").filter(
+        has=page.get_by_text("Epoch", exact=True)).locator(
+        "[data-testid='stMetricValue']").first.inner_text()
+    return int(text.split("/")[0])
+
+
+def wait_for_epoch(page, at_least: int, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and epoch(page) < at_least:
+        time.sleep(0.3)
+    assert epoch(page) >= at_least
+
+
+def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_page,
+                                                          wait_for_app, artifacts):
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1600})
+    page.goto(f"{app_server}/compare?n_train=300&n_test=300&epochs=40")
+    wait_for_app(page)
+    expect(page.locator("[data-testid='stImage'] img")).to_have_count(9)
+    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    wait_for_epoch(page, 4)
+    page.wait_for_timeout(1200)  # the curves' slower redraw
+    page.screenshot(path=artifacts / "compare-racing.png", full_page=True)
+    assert epoch(page) < 40
+    expect(page.get_by_text("Race over: 40 epochs. Winner:")).to_be_visible(timeout=150_000)
+    wait_for_app(page)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=artifacts / "compare-finished.png", full_page=True)
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(2)
+    expect(page.get_by_role("button", name="Train", exact=True)).to_be_disabled()
+    # the race's URL restores it; each contestant's button opens the Playground
+    query = dict(parse_qsl(urlparse(page.url).query))
+    assert query["epochs"] == "40" and query["n_train"] == "300"
+    links = page.locator("[data-testid='stLinkButton'] a[href]")
+    hrefs = list(dict.fromkeys(a.get_attribute("href") for a in links.all()))
+    assert len(hrefs) == 9  # one per contestant, each its own settings
+    first = hrefs[0]
+    assert links.first.get_attribute("target") == "_blank"  # one click, one new tab
+    assert urlparse(first).path in ("/", "") and "activation=relu" in first
+
+
+def test_a_deep_link_to_a_race_works_on_a_fresh_server(fresh_app_servers, chromium_browser,
+                                                       wait_for_app, artifacts):
+    [url] = fresh_app_servers(1)
+    page = chromium_browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{url}/compare?preset=lrs&n_train=200&n_test=200&epochs=3&target_acc=0.8")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Compare")).to_be_visible()
+    expect(page.locator("[data-testid='stImage'] img")).to_have_count(4)
+    expect(page.locator("[data-testid='stSidebarNav']")).to_contain_text("Playground")
+    page.get_by_role("button", name="Step").click()
+    wait_for_epoch(page, 1, 60)
+    page.context.close()
+
+
+def test_at_phone_width_the_race_fits(app_server, chromium_browser, wait_for_app, artifacts):
+    context = chromium_browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    page.goto(f"{app_server}/compare?n_train=200&n_test=200&epochs=50")
+    wait_for_app(page)
+    page.get_by_role("button", name="Step").click()
+    wait_for_epoch(page, 1, 60)
+    expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(2, timeout=30_000)
+    page.wait_for_timeout(1200)
+    page.screenshot(path=artifacts / "compare-420px.png", full_page=True)
+    for image in page.locator("[data-testid='stImage'] img").all():
+        box = image.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 420
+    context.close()
