@@ -308,38 +308,54 @@ class Identity(Module):
 
 
 class PerMember(Module):
-    """A population's activation when its members differ in it: ``pieces`` lists
-    ``(activation, count)`` runs in member order, and each activation applies to its
-    run of members — ``x[start:stop]``, a view — forward and backward, as it would alone.
+    """A population's activation when its members differ in it: ``names[m]`` is member
+    ``m``'s activation.
 
-    Shape: ``(M, batch, features)`` → the same, ``M`` the sum of the counts.
+    Forward: each activation present is applied to the whole ``(M, batch, features)``
+    tensor and ``torch.where`` keeps, for each member, its own one — on tensors this small
+    every op costs its dispatch, not its elements, so two whole-tensor ops and a ``where``
+    are cheaper than slicing members apart and joining them again.  Backward: each
+    activation's derivative written in its output ``y`` is one polynomial
+    ``d = c₀ + c₁·y + c₂·y² + c₃·sign(y)`` with per-member coefficients — Tanh
+    ``1 − y²``, Sigmoid ``y − y²``, ReLU ``sign(y)`` (``[x > 0]``), Identity ``1`` —
+    and ``dL/dx = d · dL/dy``.
     """
 
-    def __init__(self, pieces: list[tuple[str, int]]):
-        self.pieces: list[tuple[Module, int, int]] = []
-        start = 0
-        for name, count in pieces:
-            key = hparams.check("activation", name)
-            if not isinstance(count, int) or count < 1:
-                raise ValueError(f"PerMember: a run of {count!r} members (expected >= 1)")
-            self.pieces.append((ACTIVATIONS[key](), start, start + count))
-            start += count
-        if not self.pieces:
+    # (c₀, c₁, c₂, c₃) of each activation's derivative in its output
+    DERIVATIVES = {"tanh": (1.0, 0.0, -1.0, 0.0), "sigmoid": (0.0, 1.0, -1.0, 0.0),
+                   "relu": (0.0, 0.0, 0.0, 1.0), "identity": (1.0, 0.0, 0.0, 0.0)}
+
+    def __init__(self, names: list[str]):
+        names = [hparams.check("activation", n) for n in names]
+        if not names:
             raise ValueError("PerMember: no activations given")
+        self.names = names
+        self.layers = {k: ACTIVATIONS[k]() for k in dict.fromkeys(names)}
+        shape = (len(names), 1, 1)
+        self.masks = {k: torch.tensor([n == k for n in names]).view(shape) for k in self.layers}
+        c = torch.tensor([self.DERIVATIVES[n] for n in names])
+        self.c0, self.c1, self.c2, self.c3 = (c[:, i].view(shape) for i in range(4))
+        self.has_relu = "relu" in self.layers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if len(self.pieces) == 1:
-            return self.pieces[0][0].forward(x)
-        return torch.cat([m.forward(x[start:stop]) for m, start, stop in self.pieces])
+        kinds = list(self.layers)
+        y = self.layers[kinds[0]].forward(x)
+        for k in kinds[1:]:
+            y = torch.where(self.masks[k], self.layers[k].forward(x), y)
+        self._output = y
+        return y
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        if len(self.pieces) == 1:
-            return self.pieces[0][0].backward(grad_output)
-        return torch.cat([m.backward(grad_output[start:stop]) for m, start, stop in self.pieces])
+        if len(self.layers) == 1:
+            return next(iter(self.layers.values())).backward(grad_output)
+        y = self._output
+        d = torch.addcmul(self.c0, torch.addcmul(self.c1, self.c2, y), y)
+        if self.has_relu:
+            d.addcmul_(self.c3, torch.sign(y))
+        return d.mul_(grad_output)
 
     def __repr__(self) -> str:
-        return "PerMember(" + ", ".join(f"{type(m).__name__} × {stop - start}"
-                                        for m, start, stop in self.pieces) + ")"
+        return f"PerMember({', '.join(self.names)})"
 
 
 class LossMSE(Module):

@@ -10,11 +10,11 @@ its weights and its minibatch orders come from a generator seeded with its init 
 
 Speed: contestants that share the shape of their work (hidden widths, input features and
 their encoding, targets, batch size, shuffling) train as one *population*
-(``Linear(..., members=M)``) even when their activations and optimizers differ.  Members
-are ordered so that each activation's members, and each optimizer's, sit in contiguous
-runs along the member dimension: ``nn.PerMember`` applies each activation to its run of
-members (views), and one optimizer per run updates a contiguous row slice of the
-population's member-major ``(M, P)`` buffer.  Populations take turns within an epoch.
+(``Linear(..., members=M)``) even when their activations and optimizers differ:
+``nn.PerMember`` gives each member its own activation, and members are ordered so that
+each optimizer's sit side by side — one optimizer per optimizer updates its contiguous row
+slice (a view) of the population's member-major ``(M, P)`` buffer.  Populations take turns
+within an epoch.
 
 A contestant whose loss becomes NaN/inf or passes ``train.DIVERGED_LOSS`` is frozen (its
 weights zeroed, its learning rate 0: nothing non-finite travels on) and reported as
@@ -190,18 +190,10 @@ def _runs(values: Sequence[str]) -> list[tuple[str, int, int]]:
 
 
 def member_order(configs: Sequence[Config]) -> list[int]:
-    """Indices of ``configs`` in the order that makes the fewest contiguous runs of
-    activations plus runs of optimizers (sorted by activation then optimizer, or the
-    other way round)."""
-    orders = [sorted(range(len(configs)), key=lambda i: (configs[i].activation,
-                                                         configs[i].optimizer, i)),
-              sorted(range(len(configs)), key=lambda i: (configs[i].optimizer,
-                                                         configs[i].activation, i))]
-
-    def pieces(order: list[int]) -> int:
-        return (len(_runs([configs[i].activation for i in order]))
-                + len(_runs([configs[i].optimizer for i in order])))
-    return min(orders, key=pieces)
+    """Indices of ``configs`` with each optimizer's members contiguous (one optimizer per
+    run of members; ``nn.PerMember`` needs no order)."""
+    return sorted(range(len(configs)), key=lambda i: (
+        hparams.OPTIMIZERS.index(configs[i].optimizer), configs[i].activation, i))
 
 
 class _Population:
@@ -217,12 +209,11 @@ class _Population:
         first = configs[0]
         M = len(members)
         self.sizes = first.sizes()
-        acts = _runs([c.activation for c in configs])
         layers: list[nn.Module] = []
         for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
             layers.append(nn.Linear(n_in, n_out, members=M))
             if i < len(self.sizes) - 2:
-                layers.append(nn.PerMember([(a, stop - start) for a, start, stop in acts]))
+                layers.append(nn.PerMember([c.activation for c in configs]))
         self.model = nn.Sequential(*layers)
         self.generators = [torch.Generator().manual_seed(c.init_seed) for c in configs]
         for i, (c, g) in enumerate(zip(configs, self.generators)):

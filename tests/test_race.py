@@ -72,16 +72,14 @@ def test_contestants_with_one_architecture_start_from_the_same_weights():
     assert first.abs().sum() > 0
 
 
-def test_members_are_ordered_into_few_contiguous_runs():
+def test_each_optimizers_members_are_contiguous_and_share_one_optimizer():
     contestants = paper()
     match = Race(contestants)
     for population in match.populations:
-        configs = [contestants[i] for i in population.members]
-        acts = race._runs([c.activation for c in configs])
-        opts = race._runs([c.optimizer for c in configs])
-        assert len(acts) == len({c.activation for c in configs}) or \
-            len(opts) == len({c.optimizer for c in configs})
-        assert len(population.optimizers) == len(opts)
+        kinds = [contestants[i].optimizer for i in population.members]
+        assert len(population.optimizers) == len(set(kinds))
+        for optimizer, start, stop in population.optimizers:
+            assert {kinds[k] for k in range(start, stop)} == {optimizer.name}
 
 
 def test_a_diverging_contestant_is_frozen_and_the_others_train_on():
@@ -183,15 +181,32 @@ def test_standings_rank_by_accuracy_and_note_when_the_target_was_reached():
 
 
 def test_per_member_activations_match_each_activation_alone():
+    names = ["relu", "tanh", "relu", "sigmoid", "identity"]
     x = torch.randn(5, 3, 4)
     g = torch.randn(5, 3, 4)
-    layer = nn.PerMember([("relu", 2), ("tanh", 1), ("sigmoid", 2)])
+    layer = nn.PerMember(names)
     y = layer.forward(x)
     grad = layer.backward(g)
-    for name, start, stop in (("relu", 0, 2), ("tanh", 2, 3), ("sigmoid", 3, 5)):
+    for m, name in enumerate(names):
         alone = nn.ACTIVATIONS[name]()
-        torch.testing.assert_close(y[start:stop], alone.forward(x[start:stop]))
-        torch.testing.assert_close(grad[start:stop], alone.backward(g[start:stop]))
+        torch.testing.assert_close(y[m], alone.forward(x[m]))
+        torch.testing.assert_close(grad[m], alone.backward(g[m]))
+
+
+def test_per_member_activations_backward_agrees_with_autograd():
+    names = ["sigmoid", "relu", "tanh"]
+    x = torch.randn(3, 4, 6, dtype=torch.float64)
+    g = torch.randn(3, 4, 6, dtype=torch.float64)
+    layer = nn.PerMember(names)
+    layer.c0, layer.c1, layer.c2, layer.c3 = (c.double() for c in (
+        layer.c0, layer.c1, layer.c2, layer.c3))
+    layer.forward(x)
+    ours = layer.backward(g)
+    with torch.enable_grad():
+        leaf = x.clone().requires_grad_(True)
+        out = torch.stack([torch.sigmoid(leaf[0]), torch.relu(leaf[1]), torch.tanh(leaf[2])])
+        (out * g).sum().backward()
+    torch.testing.assert_close(ours, leaf.grad)
 
 
 def test_a_race_trains_in_the_background_like_in_the_foreground():
