@@ -10,8 +10,12 @@ after another with the Playground's engine, and how often a race can be redrawn.
    ``ui.compare.snapshot``: nine boundary tiles with mistakes, the standings) for
    ``--seconds``; prints frames built per second and the race's epochs/s meanwhile.
 
+3. With ``--browser``: the Compare page in headless Chromium (``benchmarks/live_update.py``'s
+   server and browser), the nine pairs training; counts how often the first tile's picture
+   changes (a new image loaded) in ``--seconds``.
+
 Targets (issue 11): race ≥ 3× faster than one after another; ≥ 5 redraws a second.
-Usage: python benchmarks/race_speed.py [--epochs 3] [--repeats 3] [--seconds 5]
+Usage: python benchmarks/race_speed.py [--epochs 3] [--repeats 3] [--seconds 5] [--browser]
 """
 
 from __future__ import annotations
@@ -68,12 +72,55 @@ def redraws(contestants: list[Config], seconds: float, target: float) -> tuple[f
     return frames / elapsed, epochs / elapsed
 
 
+# the first tile's picture: a redraw is a new image, loaded
+COUNT_TILES = """
+window.__tiles = [];
+let last = null;
+setInterval(() => {
+  const img = document.querySelector("[data-testid='stImage'] img");
+  if (img && img.complete && img.naturalWidth > 0 && img.src !== last) {
+    last = img.src;
+    window.__tiles.push(performance.now());
+  }
+}, 10);
+"""
+
+
+def browser_redraws(seconds: float, warmup: float = 3.0) -> tuple[float, float]:
+    """Tile redraws per second in Chromium and the race's epochs/s there."""
+    from live_update import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port, streamlit_server
+    from playwright.sync_api import sync_playwright
+
+    def epoch(page) -> int:
+        text = page.locator("[data-testid='stMetric']").filter(has_text="Epoch").inner_text()
+        return int(text.split("\n")[-1].split("/")[0])
+
+    with streamlit_server(free_port()) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(COUNT_TILES)
+        page.goto(f"{url}/compare?epochs=10000")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_role("button", name="Pause", exact=True).wait_for(timeout=30_000)
+        time.sleep(warmup)
+        e0, t0 = epoch(page), page.evaluate("performance.now()")
+        time.sleep(seconds)
+        e1, t1 = epoch(page), page.evaluate("performance.now()")
+        count = page.evaluate(f"window.__tiles.filter(t => t >= {t0} && t <= {t1}).length")
+        browser.close()
+    elapsed = (t1 - t0) / 1000
+    return count / elapsed, (e1 - e0) / elapsed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per timing, each side")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="redraw window")
     parser.add_argument("--n-train", type=int, default=1000)
+    parser.add_argument("--browser", action="store_true",
+                        help="also count tile redraws in headless Chromium")
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = Config(n_train=args.n_train, n_test=args.n_train, epochs=10_000)
@@ -91,6 +138,10 @@ def main() -> int:
           "(target >= 3)")
     print(f"redraws: {frames:.1f} frames per second built while the race trains in its process "
           f"(target >= 5); the race meanwhile: {epochs:.2f} epochs/s")
+    if args.browser:
+        shown, rate = browser_redraws(args.seconds)
+        print(f"redraws in the browser: {shown:.1f} tile updates per second (target >= 5); "
+              f"the race meanwhile: {rate:.2f} epochs/s")
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 
 import streamlit as st
-import torch
 
 import streamlit_app
 from minidl import data, hparams, jobs, race, reproduce, sweeps
@@ -258,7 +257,6 @@ def links_ui(match: Race) -> None:
 
 def main() -> None:
     state = st.session_state
-    torch.set_num_threads(1)
     base, settings = initial_settings()
     available = saved_sweeps()
     drawn = settings_ui(available) + ["view"]  # the view's radio is drawn below
@@ -286,6 +284,8 @@ def main() -> None:
         contestants, warnings = compare.contestants(base, settings,
                                                     sweep_configs(settings, available))
     except ValueError as error:
+        if TRAINER in state:  # the race shown before stops, out of sight
+            trainer().pause()
         st.error("These contestants cannot race:", icon=":material/error:")
         st.code(str(error), language=None, wrap_lines=True)
         return
