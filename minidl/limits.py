@@ -53,7 +53,8 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
     Limit("MINIDL_JOB_NICE", 10, 10, 0,
           "how much lower than the app's the priority of a job's process is (Unix nice)"),
     Limit("MINIDL_TRAINING_SESSIONS", None, 1, 1,
-          "Playground sessions training at once (a process of ~80 MB each); the others wait"),
+          "Playground sessions and Compare races training at once (a process of ~80 MB "
+          "each); the others wait"),
     Limit("MINIDL_DASK_SCHEDULER", None, None, 0,
           "address of a Dask scheduler (tcp://host:8786) whose workers train sweeps and "
           "studies; none: the job's own process", text=True),

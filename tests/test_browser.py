@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 
 # (URL path, heading the page shows)
-PAGE_URLS = [("", "Playground"), ("cross_validation", "Cross-validation"),
+PAGE_URLS = [("", "Playground"), ("compare", "Compare"), ("cross_validation", "Cross-validation"),
              ("reproduce", "Reproduce"), ("about", "About minidl")]
 NAV_TITLES = [title for _, title, _ in streamlit_app.PAGES]
 

@@ -279,6 +279,7 @@ def test_settings_changes_are_written_to_the_url():
 
 
 @pytest.mark.parametrize("page, heading", [("pages/about.py", "About minidl"),
+                                           ("pages/compare.py", "Compare"),
                                            ("pages/cross_validation.py", "Cross-validation"),
                                            ("pages/reproduce.py", "Reproduce")])
 def test_other_pages_render(page, heading):

@@ -49,7 +49,7 @@ def test_a_bad_limit_is_a_clear_message_naming_its_variable(monkeypatch, bad):
 def test_the_app_starts_with_a_clear_message_for_a_bad_limit(monkeypatch):
     monkeypatch.setenv("MINIDL_SWEEP_CAP", "inf")
     monkeypatch.setenv("MINIDL_KEEP_MB", "**lots**")
-    for page in (None, "pages/cross_validation.py", "pages/reproduce.py"):
+    for page in (None, "pages/compare.py", "pages/cross_validation.py", "pages/reproduce.py"):
         at = AppTest.from_file(APP, default_timeout=30)
         if page:
             at.switch_page(page)
