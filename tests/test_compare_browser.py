@@ -47,6 +47,9 @@ def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_p
     wait_for_app(page)
     page.wait_for_timeout(1500)
     page.screenshot(path=artifacts / "compare-finished.png", full_page=True)
+    page.locator("[data-testid='stVegaLiteChart']").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=artifacts / "compare-finished-curves.png")
     expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(2)
     expect(page.get_by_role("button", name="Train", exact=True)).to_be_disabled()
     # the race's URL restores it; each contestant's button opens the Playground
@@ -84,6 +87,11 @@ def test_at_phone_width_the_race_fits(app_server, chromium_browser, wait_for_app
     expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(2, timeout=30_000)
     page.wait_for_timeout(1200)
     page.screenshot(path=artifacts / "compare-420px.png", full_page=True)
+    for name, part in (("ranking", "[data-testid='stDataFrame']"),
+                       ("curves", "[data-testid='stVegaLiteChart']")):
+        page.locator(part).first.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=artifacts / f"compare-420px-{name}.png")
     for image in page.locator("[data-testid='stImage'] img").all():
         box = image.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box

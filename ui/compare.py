@@ -148,12 +148,12 @@ def ranking_table(standings: pd.DataFrame, target: float) -> pd.DataFrame:
     return pd.DataFrame({
         "rank": standings["rank"],
         "contestant": standings["name"],
-        "settings": standings["settings"],
         "test accuracy %": [None if d else 100 * a for a, d in zip(standings["test_acc"],
                                                                    standings["diverged"])],
+        reached: ["not yet" if pd.isna(e) else str(int(e)) for e in standings["reached"]],
+        "epoch": standings["epoch"],
         "training loss": [None if d else v for v, d in zip(standings["train_loss"],
                                                            standings["diverged"])],
-        "epoch": standings["epoch"],
-        reached: ["not yet" if pd.isna(e) else str(int(e)) for e in standings["reached"]],
         "diverged": ["diverged" if d else "" for d in standings["diverged"]],
+        "settings": standings["settings"],  # last: on a phone the numbers come first
     })

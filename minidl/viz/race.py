@@ -38,7 +38,11 @@ def curves_chart(metric: str, names: tuple[str, ...], target: float | None = Non
                         legend=alt.Legend(orient="bottom", columns=1, labelLimit=320)),
         tooltip=["name:N", alt.Tooltip("epoch:Q", format="d"),
                  alt.Tooltip(f"{metric}:Q", title=title.split(" (")[0], format=tip_format)])
-    layers: list[alt.Chart] = [lines]
+    # a dot at the head of every line: where each contestant is now (and, after one epoch,
+    # the only mark a line of one point has)
+    heads = lines.mark_point(filled=True, size=36, opacity=1.0).transform_joinaggregate(
+        last="max(epoch)", groupby=["name"]).transform_filter("datum.epoch == datum.last")
+    layers: list[alt.Chart] = [lines, heads]
     if target is not None and metric == "test_acc":
         layers.append(alt.Chart(pd.DataFrame({"target": [target]})).mark_rule(
             strokeDash=[4, 3], color="#555555").encode(y="target:Q"))
