@@ -9,11 +9,12 @@ small through the URL so that epochs are quick.
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
+import helpers
 import pytest
 from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, reproduce
+from minidl import hparams, jobs, reproduce, runner, sweeps
 from minidl.race import Race
 from ui import playground
 from ui.background import Trainer
@@ -166,3 +167,22 @@ def test_a_race_takes_one_of_the_servers_places_to_train(monkeypatch, public):
     playground_session.run()
     assert trainer_of(at).slots is playground_session.session_state["pg_trainer"].slots
     assert trainer_of(at).slots.limit == 1
+
+
+def test_a_saved_sweeps_chosen_settings_race_and_a_bad_sweep_name_is_never_a_path(
+        tmp_path, monkeypatch):
+    helpers.results_dir(tmp_path, monkeypatch)
+    at = open_page(preset="cv")
+    [error] = at.error  # no saved sweep yet
+    assert "cannot race" in error.value and "saved sweep" in at.code[0].value
+    spec = sweeps.SweepSpec(activations=("tanh",), optimizers=("sgd",),
+                            grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
+                            folds=2, epochs=1, n_train=100)
+    folder = jobs.create(sweeps.SWEEP, spec)
+    assert runner.Runner(sweeps.SWEEP, folder).run().status == "finished"
+    chosen = reproduce.configs_from_sweep(folder)[("tanh", "sgd")]
+    at = open_page(preset="cv", sweep="../../../etc")
+    [contestant] = race_of(at).contestants
+    assert (contestant.activation, contestant.optimizer, contestant.lr,
+            contestant.batch_size) == ("tanh", "sgd", chosen["lr"], 50)
+    assert at.selectbox(key="cmp_sweep").value == folder.name
