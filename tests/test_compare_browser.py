@@ -61,6 +61,26 @@ def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_p
     first = hrefs[0]
     assert links.first.get_attribute("target") == "_blank"  # one click, one new tab
     assert urlparse(first).path in ("/", "") and "activation=relu" in first
+    page.goto(first)  # the first contestant, SGD + ReLU at lr 0.001, in the Playground
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Playground")).to_be_visible()
+    expect(page.locator("[data-testid='stAlert']")).to_have_count(0)  # no link warnings
+    assert dict(parse_qsl(urlparse(page.url).query)) == dict(parse_qsl(urlparse(first).query))
+
+
+def test_a_diverging_contestant_is_shown_and_the_others_race_on(app_server, browser_page,
+                                                               wait_for_app, artifacts):
+    page = browser_page
+    page.goto(f"{app_server}/compare?preset=custom&n_train=200&n_test=200&epochs=6"
+              "&contestants=lr%3D0.01%3B%20lr%3D1%20loss%3Dsum%20batch_size%3D20")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Race over: 6 epochs.")).to_be_visible(timeout=60_000)
+    wait_for_app(page)
+    expect(page.get_by_text("diverged", exact=False).first).to_be_visible()
+    page.wait_for_timeout(800)
+    page.screenshot(path=artifacts / "compare-diverged.png")
+    assert page.locator("[data-testid='stException']").count() == 0
 
 
 def test_a_deep_link_to_a_race_works_on_a_fresh_server(fresh_app_servers, chromium_browser,

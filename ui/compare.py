@@ -124,17 +124,20 @@ def status(match: Race) -> str:
 def snapshot(match: Race, target: float, resolution: int = 60, scale: int = 3,
              discrete: bool = False) -> Frame:
     """Every contestant's boundary tile (its mistakes among the training points marked;
-    none before the first epoch), the standings and the history."""
+    none before the first epoch; a diverged contestant's tile grey), the standings and the
+    history."""
     grid = boundary.grid(resolution)
     scores = match.predict_all(grid)
     predicted = match.predict_all(match.X_train)
     c = match.contestants[0]
     disk = (data.DISK_CENTER, data.DISK_RADIUS) if c.dataset == "disk" else None
-    pictures = []
+    pictures, out_of_race = [], match.out()
+    none = torch.zeros_like(match.y_train, dtype=torch.bool)
     for i, out in enumerate(scores):
         score = (out[:, 1] - out[:, 0]).reshape(resolution, resolution)
-        wrong = (predicted[i].argmax(1) != match.y_train) if match.epoch else \
-            torch.zeros_like(match.y_train, dtype=torch.bool)
+        wrong = (predicted[i].argmax(1) != match.y_train) if match.epoch else none
+        if i in out_of_race:  # frozen at zero weights: grey (NaN), no mistakes to mark
+            score, wrong = torch.full_like(score, float("nan")), none
         pictures.append(tiles.tile_png(score, match.X_train, match.y_train, wrong, disk, scale,
                                        discrete))
     return Frame(epoch=match.epoch, budget=match.budget, status=status(match), tiles=pictures,
