@@ -3,8 +3,8 @@ one small picture — cheap enough to redraw nine of them several times a second
 
 A tile is the boundary image of ``minidl.viz.boundary`` (one colour scale for every tile:
 the class-1 score clipped to [−1, 1]) scaled up ``scale`` times, with, painted into its
-pixels: the true disk's outline (dashed), the points as dots of their class's colour on a
-white rim, and a black ✕ over every point the network gets wrong.  Painting pixels costs a
+pixels: the true disk's outline (dashed), the points as dots of a dark shade of their
+class's colour, and a black ✕ over every point the network gets wrong.  Painting pixels costs a
 few tensor index assignments; a chart layer per tile would cost the browser ~50 ms each.
 
 Shapes: ``score : (r, r)`` (row 0 is the top, ``y = 1``); points ``X : (n, 2)`` in the unit
@@ -17,15 +17,14 @@ import math
 
 import torch
 
-from .boundary import CLASS_COLORS, colorize, png_bytes
+from .boundary import colorize, png_bytes
 
-_RGB = [torch.tensor([int(c[i:i + 2], 16) for i in (1, 3, 5)], dtype=torch.uint8)
-        for c in CLASS_COLORS]
-_WHITE = torch.tensor([255, 255, 255], dtype=torch.uint8)
+# the points: darker shades of the class colours, so a dot stands out on its own region
+# without a rim (at 1000 points, white rims covered half a tile)
+_RGB = [torch.tensor(c, dtype=torch.uint8) for c in ((23, 64, 112), (150, 70, 10))]
 _BLACK = torch.tensor([20, 20, 20], dtype=torch.uint8)
 _OUTLINE = torch.tensor([60, 60, 60], dtype=torch.uint8)
-_RIM = [(dy, dx) for dy in (-1, 0, 1, 2) for dx in (-1, 0, 1, 2)]
-_DOT = [(0, 0), (0, 1), (1, 0), (1, 1)]  # 2 × 2 pixels in the middle of the 4 × 4 rim
+_DOT = [(0, 0), (0, 1), (1, 0), (1, 1)]  # 2 × 2 pixels
 _CROSS = [(d, d) for d in range(-2, 3)] + [(d, -d) for d in range(-2, 3)]
 
 
@@ -64,7 +63,6 @@ def tile(score: torch.Tensor, X: torch.Tensor, y: torch.Tensor, wrong: torch.Ten
         row, column = circle(size, *disk)
         rgb[row, column] = _OUTLINE
     row, column = _pixels(X, size)
-    _paint(rgb, row, column, _RIM, _WHITE)
     for label in (0, 1):
         mine = y == label
         _paint(rgb, row[mine], column[mine], _DOT, _RGB[label])
