@@ -2,13 +2,13 @@
 
 The page reads the settings from the sidebar (seeded from the URL on a
 session's first run) and keeps one ``ui.background.Trainer`` in Session State;
-while it trains, a process of its own trains the run and fragments that rerun
-themselves redraw frozen copies — so a widget interaction reruns the script
+while it trains, a process of its own trains the run and a fragment that reruns
+itself redraws frozen copies — so a widget interaction reruns the script
 around the run but never restarts or kills it.  Every widget is drawn
 from its row of the settings table (``minidl.hparams``); settings ↔ URL and
 pacing live in ``ui.playground``, charts in ``minidl.viz``.
 
-Why this module is long: besides drawing the live view (in three fragments that
+Why this module is long: besides drawing the live view (one fragment whose parts
 redraw at their own pace), the page owns your own points' editor, the export and
 import of a run, and the commands to the session's trainer; they share its Session
 State.
@@ -16,6 +16,7 @@ State.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 
@@ -39,17 +40,21 @@ streamlit_app.enter()
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
 UNIT = "pg_unit"  # the diagram's clicked unit, shown large in the boundary's place
+FULL_RUN = "pg_full_run"  # set by a run of the whole page: the live view draws once
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 # your own points (X, y), a problem with them or with a file, and counters that give the
 # editor chart and the uploaders fresh keys (which clears them)
 OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 
-# A process of the session's (ui.background) trains; the live view only redraws, in two
-# parts.  run_every: the browser asks for a redraw of the boundary and metrics this often
-# while the run trains (~5 a second) …
+# A process of the session's (ui.background) trains; the page only redraws.  While the run
+# trains, the browser asks for a run of the live view's fragment every SLOW_SECONDS: it draws
+# the diagram, the curves and the health panel once, then redraws the boundary and the
+# metrics every TICK_SECONDS (~5 a second) in place until the next run is due.  Measured in
+# Chromium: the boundary and the metrics redrawn 5 times a second in place took 0.26 of a
+# core, as fragment runs 0.52; on a 2-core machine the browser's time is what training
+# loses (benchmarks/live_update.py: 68 % of the bare library's speed with three fragments,
+# 83 % with this one).
 TICK_SECONDS = 0.19
-# … and of the diagram, curves and health panel this often: on a 2-core machine the
-# browser drawing them more often took the CPU time training needs (benchmarks/live_update.py)
 SLOW_SECONDS = 1.0
 NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
@@ -257,55 +262,88 @@ def points_table(run: Run, show_test: bool) -> pa.Table:
     return cached[2]
 
 
-def metrics_ui(frame: playground.Frame) -> None:
+class Slot:
+    """A place on the page that the live view fills again and again.
+
+    Its first ``show`` draws where the page is being drawn; later ones replace that
+    element in place (a chart keeps its view) and send the browser nothing when what
+    it would show is what it shows: each message costs the browser a render of the page.
+    """
+
+    def __init__(self, changes: bool = False) -> None:
+        """``changes``: it changes at every redraw (a chart); not worth comparing."""
+        self.place, self.shown, self.changes = None, None, changes
+
+    def show(self, kind: str, *args, **kwargs) -> None:
+        """Show ``st.<kind>(*args, **kwargs)`` here (``kind`` "empty": nothing)."""
+        what = None if self.changes else (kind, args, sorted(kwargs.items()))
+        if self.place is None:
+            self.place = getattr(st, kind)(*args, **kwargs)
+        elif self.changes or what != self.shown:
+            getattr(self.place, kind)(*args, **kwargs)
+        self.shown = what
+
+
+def live_slots() -> dict[str, Slot | list[Slot]]:
+    """The live view's places: the run's status, the finished run's message, each metric,
+    the clicked unit's caption and the boundary chart."""
+    return {"status": Slot(), "message": Slot(), "metrics": [Slot() for _ in range(6)],
+            "caption": Slot(), "chart": Slot(changes=True)}
+
+
+def metrics_ui(frame: playground.Frame, slots: list[Slot]) -> None:
     m = frame.metrics
-    with st.container(horizontal=True, gap="medium"):
-        st.metric("Epoch", f"{frame.epoch} / {frame.budget}", width="content")
-        for label, name in (("Train loss", "train_loss"), ("Test loss", "test_loss")):
-            # an exploded loss (NaN, inf, 1e24) reads as what it means, not as 28 digits
-            st.metric(label, "diverged" if train.diverged(m[name]) else f"{m[name]:.4f}",
-                      width="content")
-        st.metric("Train accuracy", f"{100 * m['train_acc']:.1f}%", width="content")
-        st.metric("Test accuracy", f"{100 * m['test_acc']:.1f}%", width="content")
-        st.metric("Parameters", f"{frame.parameters:,}", width="content")
+    values = [("Epoch", f"{frame.epoch} / {frame.budget}")]
+    for label, name in (("Train loss", "train_loss"), ("Test loss", "test_loss")):
+        # an exploded loss (NaN, inf, 1e24) reads as what it means, not as 28 digits
+        values.append((label, "diverged" if train.diverged(m[name]) else f"{m[name]:.4f}"))
+    values += [("Train accuracy", f"{100 * m['train_acc']:.1f}%"),
+               ("Test accuracy", f"{100 * m['test_acc']:.1f}%"),
+               ("Parameters", f"{frame.parameters:,}")]
+    with st.container(horizontal=True, gap="medium") if slots[0].place is None \
+            else contextlib.nullcontext():
+        for slot, (label, value) in zip(slots, values):
+            slot.show("metric", label, value, width="content")
 
 
 def live_view(ticking: bool) -> None:
-    """The fast part of the live view: status, metrics and the boundary (or a clicked
-    unit's map), drawn from a frozen copy of the run while training goes on.
+    """The live view: the network diagram beside the boundary and the metrics, with the
+    loss and accuracy curves and the layers' health below, drawn from frozen copies of
+    the run while training goes on.
 
-    ``ticking``: the page started this fragment redrawing on a timer; when the run has
-    stopped since (done, diverged, paused by itself), the whole page reruns once to show
-    the final epoch, relabel the buttons and stop the timer.
+    ``ticking``: the page asked the browser to rerun this fragment every ``SLOW_SECONDS``.
+    Such a run (not one of the whole page) then redraws the boundary and the metrics in
+    place every ``TICK_SECONDS`` until the next one is due.  When the run has stopped since
+    (done, diverged, paused by itself), the whole page reruns once to show the final
+    epoch, relabel the buttons and stop the timer.
     """
     state = st.session_state
     t = trainer()
     t.touch()
-    smooth = state[key("view")] == "smooth"
-    with st.empty():  # one slot, filled or not, so the charts below keep their places
-        training.status_ui(t)
+    looping = ticking and not state.pop(FULL_RUN, False)
+    began = time.monotonic()
     run = t.view()
-    show_test = state[key("show_test")]
-    with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
-        frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test)
-    draw(frame, run, points_table(run, show_test), smooth)
-    if ticking and t.state == "idle":
-        st.rerun()
+    inside, output = st.columns(2, gap="medium")
+    with inside:
+        state[UNIT] = diagram_ui(run)
+    slots = live_slots()
+    with output:
+        draw(t, run, slots)
+    history_ui(run)
+    tick = began
+    while True:
+        if ticking and t.state == "idle":
+            st.rerun()
+        tick += TICK_SECONDS
+        if not looping or tick - began >= SLOW_SECONDS:
+            return  # the next run is due
+        time.sleep(max(0.0, tick - time.monotonic()))
+        t.touch()
+        draw(t, t.view(), slots)
 
 
-def diagram_view() -> None:
-    """The slow part beside it: the network diagram, redrawn ~2 times a second while
-    training (the browser's work per redraw is mostly its images and links)."""
-    run = trainer().view()
-    unit = diagram_ui(run)
-    if unit != st.session_state.get(UNIT):  # a click: the boundary's place shows the unit
-        st.session_state[UNIT] = unit
-        st.rerun()
-
-
-def history_view() -> None:
-    """The slow part below: loss and accuracy curves beside the layers' health."""
-    run = trainer().view()
+def history_ui(run: Run) -> None:
+    """Loss and accuracy curves beside the layers' health."""
     if not run.history:
         st.caption("Loss and accuracy curves and the layers' health appear here after the "
                    "first epoch.")
@@ -324,18 +362,50 @@ def history_view() -> None:
                            width="content", alt="per-layer statistics per epoch")
 
 
-def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> None:
+def status_ui(t: Trainer, slot: Slot) -> None:
+    """Why the run is not training although it was asked to, if it is not (in ``slot``)."""
+    if t.state == "waiting":
+        busy = t.slots.busy()
+        slot.show("warning", f"Waiting for a free place to train: {busy} session"
+                  f"{' is' if busy == 1 else 's are'} training on this server, at most "
+                  f"{t.slots.limit} at once. Yours starts when "
+                  f"{'it' if busy == 1 else 'one of them'} pauses.",
+                  icon=":material/hourglass_top:")
+    elif t.stop_reason == "idle":
+        slot.show("info", "Paused because nobody looked at this page for a few minutes; "
+                  "press **Train** to go on.", icon=":material/pause_circle:")
+    elif t.stop_reason == "error":
+        slot.show("error", "Training stopped with an error (see the server's log); press "
+                  "**Reset**.", icon=":material/error:")
+    else:
+        slot.show("empty")
+
+
+def draw(t: Trainer, run: Run, slots: dict) -> None:
+    """Fill the ``live_slots`` from ``run``: status, message, metrics and the boundary (or
+    the clicked unit's map) with the points."""
+    state = st.session_state
     config = run.config
+    smooth = state[key("view")] == "smooth"
+    show_test = state[key("show_test")]
+    with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
+        frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test)
+    points = points_table(run, show_test)
+    status_ui(t, slots["status"])
     if frame.status == "diverged":
-        st.error(f"Training diverged at epoch {frame.epoch}: the loss became NaN or infinite. "
-                 "Lower the learning rate and press **Reset**.", icon=":material/error:")
+        slots["message"].show("error", f"Training diverged at epoch {frame.epoch}: the loss "
+                              "became NaN or infinite. Lower the learning rate and press "
+                              "**Reset**.", icon=":material/error:")
     elif frame.status == "done":
-        st.success(playground.done_text(config, frame.metrics), icon=":material/flag:")
-    metrics_ui(frame)
+        slots["message"].show("success", playground.done_text(config, frame.metrics),
+                              icon=":material/flag:")
+    else:
+        slots["message"].show("empty")
+    metrics_ui(frame, slots["metrics"])
 
     fresh = frame.status == "fresh"
     disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
-    unit = st.session_state.get(UNIT)
+    unit = state.get(UNIT)
     if unit:  # the clicked unit's map in the boundary's place, with the points
         try:
             image = network.unit_image(run.model, unit, resolution=GRID,
@@ -345,18 +415,20 @@ def draw(frame: playground.Frame, run: Run, points: pa.Table, smooth: bool) -> N
         except ValueError:  # a unit of a network since replaced
             unit = None
         else:
-            st.caption(f"{title.capitalize()}: its activation over the square (double-click "
-                       "the diagram to go back to the output).")
+            slots["caption"].show("caption", f"{title.capitalize()}: its activation over the "
+                                  "square (double-click the diagram to go back to the output).")
             tables = charts.boundary_data(image, points, frame.mistakes.iloc[:0])
     if not unit:
+        slots["caption"].show("empty")
         # before the first epoch: no mistakes marked, and the noise of an untrained
         # network's boundary faded under an invitation
         tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
                                       else frame.mistakes,
                                       "untrained: press Train" if fresh else "")
-    st.vega_lite_chart(charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
-                                        tables),
-                       width="content", alt="decision boundary over the unit square")
+    slots["chart"].show("vega_lite_chart",
+                        charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
+                                         tables),
+                        width="content", alt="decision boundary over the unit square")
 
 
 def diagram_ui(run: Run) -> str | None:
@@ -576,12 +648,8 @@ def main() -> None:
                       help=SETTINGS["show_test"].help)
 
     ticking = t.state != "idle"
-    inside, output = st.columns(2, gap="medium")
-    with inside:
-        st.fragment(run_every=SLOW_SECONDS if ticking else None)(diagram_view)()
-    with output:
-        st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking)
-    st.fragment(run_every=SLOW_SECONDS if ticking else None)(history_view)()
+    state[FULL_RUN] = True
+    st.fragment(run_every=SLOW_SECONDS if ticking else None)(live_view)(ticking)
     export_ui(run)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"
