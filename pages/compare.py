@@ -194,7 +194,7 @@ def live_view(ticking: bool, target: float, smooth: bool) -> None:
     t = trainer()
     t.touch()
     with st.empty():
-        training.status_ui(t, "race")
+        training.status_ui(t)
     match = t.view()
     frame = compare.snapshot(match, target, RESOLUTION, SCALE, discrete=not smooth)
     if frame.status == "done":

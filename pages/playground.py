@@ -364,19 +364,10 @@ def history_ui(run: Run) -> None:
 
 def status_ui(t: Trainer, slot: Slot) -> None:
     """Why the run is not training although it was asked to, if it is not (in ``slot``)."""
-    if t.state == "waiting":
-        busy = t.slots.busy()
-        slot.show("warning", f"Waiting for a free place to train: {busy} session"
-                  f"{' is' if busy == 1 else 's are'} training on this server, at most "
-                  f"{t.slots.limit} at once. Yours starts when "
-                  f"{'it' if busy == 1 else 'one of them'} pauses.",
-                  icon=":material/hourglass_top:")
-    elif t.stop_reason == "idle":
-        slot.show("info", "Paused because nobody looked at this page for a few minutes; "
-                  "press **Train** to go on.", icon=":material/pause_circle:")
-    elif t.stop_reason == "error":
-        slot.show("error", "Training stopped with an error (see the server's log); press "
-                  "**Reset**.", icon=":material/error:")
+    line = training.status(t)
+    if line:
+        kind, text, icon = line
+        slot.show(kind, text, icon=icon)
     else:
         slot.show("empty")
 

@@ -35,18 +35,27 @@ def session_alive() -> Callable[[], bool]:
     return lambda: runtime.is_active_session(session)
 
 
-def status_ui(t: Trainer, what: str = "run") -> None:
-    """Why the trainer is not training although it was asked to, if it is not."""
+def status(t: Trainer) -> tuple[str, str, str] | None:
+    """Why the trainer is not training although it was asked to, if it is not:
+    ``(kind, text, icon)`` for ``st.<kind>(text, icon=icon)``, else None."""
     if t.state == "waiting":
         busy = t.slots.busy()
-        st.warning(f"Waiting for a free place to train: {busy} session"
-                   f"{' is' if busy == 1 else 's are'} training on this server, at most "
-                   f"{t.slots.limit} at once. Yours starts when "
-                   f"{'it' if busy == 1 else 'one of them'} pauses.",
-                   icon=":material/hourglass_top:")
-    elif t.stop_reason == "idle":
-        st.info("Paused because nobody looked at this page for a few minutes; press **Train** "
-                "to go on.", icon=":material/pause_circle:")
-    elif t.stop_reason == "error":
-        st.error(f"Training stopped with an error (see the server's log); press **Reset** for "
-                 f"a fresh {what}.", icon=":material/error:")
+        return ("warning", f"Waiting for a free place to train: {busy} session"
+                f"{' is' if busy == 1 else 's are'} training on this server, at most "
+                f"{t.slots.limit} at once. Yours starts when "
+                f"{'it' if busy == 1 else 'one of them'} pauses.", ":material/hourglass_top:")
+    if t.stop_reason == "idle":
+        return ("info", "Paused because nobody looked at this page for a few minutes; press "
+                "**Train** to go on.", ":material/pause_circle:")
+    if t.stop_reason == "error":
+        return ("error", "Training stopped with an error (see the server's log); press "
+                "**Reset**.", ":material/error:")
+    return None
+
+
+def status_ui(t: Trainer) -> None:
+    """``status`` drawn here, if there is one."""
+    line = status(t)
+    if line:
+        kind, text, icon = line
+        getattr(st, kind)(text, icon=icon)
