@@ -4,11 +4,11 @@ initialisation — by default the report's nine activation × optimizer pairs.
 The page reads the race's settings from the sidebar (seeded from the URL on a session's
 first run), builds its contestants (``ui.compare``, ``minidl.race``) and keeps one
 ``ui.background.Trainer`` over a ``minidl.race.Race`` in Session State: a process of its
-own trains the race while fragments redraw frozen copies, as on the Playground.  A race
+own trains the race while one fragment redraws frozen copies, as on the Playground.  A race
 takes one of the server's places to train, like a Playground session.
 
 Why this module is long: the sidebar offers different settings per preset (a saved sweep,
-a hand-made list), and the page draws three live parts that redraw at their own pace.
+a hand-made list), and the live view's parts redraw at their own pace.
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from minidl.viz import live
 from minidl.viz import race as race_charts
 from ui import compare, links, playground, training
 from ui.background import Trainer
+from ui.training import Slot
 
 streamlit_app.enter()
 
 # Session State keys (page-prefixed); widget keys are "cmp_<setting name>"
 TRAINER, IDENTITY, NOTICE = "cmp_trainer", "cmp_identity", "cmp_notice"
 BASE, SETTINGS, WARNINGS = "cmp_base", "cmp_settings", "cmp_url_warnings"
-TICK_SECONDS = 0.19   # the tiles and the ranking redraw this often while the race trains …
-SLOW_SECONDS = 1.0    # … the curves this often
 NOTICE_SECONDS = 20
 RESOLUTION, SCALE = 60, 3  # a tile: 60 × 60 cells, drawn 180 px wide
 TILE_WIDTH = RESOLUTION * SCALE
@@ -171,11 +170,7 @@ def sync_race(contestants: list[Config]) -> Race:
 
 
 def toggle_training() -> None:
-    t = trainer()
-    if t.running:
-        t.pause()
-    else:
-        t.train()
+    trainer().toggle()
 
 
 def step_once() -> None:
@@ -190,20 +185,37 @@ def reset_race() -> None:
 # ---------------------------------------------------------------- live view
 
 def live_view(ticking: bool, target: float, smooth: bool) -> None:
-    """The fast part: status, the tiles and the ranking, from a frozen copy of the race."""
+    """The live view: status, epoch and the tiles, redrawn ~5 times a second while the race
+    trains (``ui.training``), then the ranking and the curves, once a run of the fragment."""
     t = trainer()
     t.touch()
-    with st.empty():
-        training.status_ui(t)
+    began = time.monotonic()
+    slots = {"status": Slot(), "message": Slot(), "epoch": Slot(), "tiles": Slot(changes=True)}
+    match, frame = draw(t, target, smooth, slots)
+    st.dataframe(compare.ranking_table(frame.standings, target), hide_index=True,
+                 column_config={
+                     "test accuracy %": st.column_config.NumberColumn(format="%.1f"),
+                     "training loss": st.column_config.NumberColumn(format="%.4f")})
+    curves_ui(match, target)
+    training.redraw(t, ticking, began, lambda: draw(t, target, smooth, slots))
+
+
+def draw(t: Trainer, target: float, smooth: bool, slots: dict[str, Slot]
+         ) -> tuple[Race, compare.Frame]:
+    """Fill the live view's ``slots`` from a frozen copy of the race; returns it and its
+    frame."""
+    training.status_ui(t, slots["status"])
     match = t.view()
     frame = compare.snapshot(match, target, RESOLUTION, SCALE, discrete=not smooth)
     if frame.status == "done":
-        st.success(f"Race over: {frame.budget} epochs. Winner: "
-                   f"{frame.standings.iloc[0]['name']}.", icon=":material/flag:")
+        slots["message"].show("success", f"Race over: {frame.budget} epochs. Winner: "
+                              f"{frame.standings.iloc[0]['name']}.", icon=":material/flag:")
     elif frame.status == "diverged":
-        st.error("Every contestant diverged: lower the learning rates and press **Reset**.",
-                 icon=":material/error:")
-    st.metric("Epoch", f"{frame.epoch} / {frame.budget}")
+        slots["message"].show("error", "Every contestant diverged: lower the learning rates "
+                              "and press **Reset**.", icon=":material/error:")
+    else:
+        slots["message"].show("empty")
+    slots["epoch"].show("metric", "Epoch", f"{frame.epoch} / {frame.budget}")
     out = set(frame.standings.loc[frame.standings["diverged"], "contestant"])
     last = frame.history.groupby("contestant").tail(1).set_index("contestant")
     captions = []
@@ -214,18 +226,12 @@ def live_view(ticking: bool, target: float, smooth: bool) -> None:
             captions.append(f"{name} · {100 * last.loc[i, 'test_acc']:.1f} %")
         else:
             captions.append(name)
-    st.image(frame.tiles, caption=captions, width=TILE_WIDTH, output_format="PNG")
-    st.dataframe(compare.ranking_table(frame.standings, target), hide_index=True,
-                 column_config={
-                     "test accuracy %": st.column_config.NumberColumn(format="%.1f"),
-                     "training loss": st.column_config.NumberColumn(format="%.4f")},
-                 key=None)
-    if ticking and t.state == "idle":
-        st.rerun()
+    slots["tiles"].show("image", frame.tiles, caption=captions, width=TILE_WIDTH,
+                        output_format="PNG")
+    return match, frame
 
 
-def curves_view(target: float) -> None:
-    match = trainer().view()
+def curves_ui(match: Race, target: float) -> None:
     if not match.history:
         st.caption("Loss and accuracy curves appear here after the first epoch.")
         return
@@ -316,10 +322,7 @@ def main() -> None:
                  horizontal=True, help=hparams.TABLE["view"].help)
     smooth = state[key("view")] == "smooth"
 
-    ticking = t.state != "idle"
-    target = settings["target_acc"]
-    st.fragment(run_every=TICK_SECONDS if ticking else None)(live_view)(ticking, target, smooth)
-    st.fragment(run_every=SLOW_SECONDS if ticking else None)(curves_view)(target)
+    training.live_fragment(live_view, t.state != "idle", settings["target_acc"], smooth)
     links_ui(match)
     st.caption("Tiles: each contestant's class-1 score (blue: class 0, orange: class 1, one "
                "colour scale for all)" + (", dashed: the true disk" if base["dataset"] == "disk"

@@ -34,28 +34,21 @@ from minidl.viz import network
 from ui import playground, training
 from ui.background import Trainer
 from ui.playground import SETTINGS
+from ui.training import Slot
 
 streamlit_app.enter()
 
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
 UNIT = "pg_unit"  # the diagram's clicked unit, shown large in the boundary's place
-FULL_RUN = "pg_full_run"  # set by a run of the whole page: the live view draws once
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 # your own points (X, y), a problem with them or with a file, and counters that give the
 # editor chart and the uploaders fresh keys (which clears them)
 OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 
-# A process of the session's (ui.background) trains; the page only redraws.  While the run
-# trains, the browser asks for a run of the live view's fragment every SLOW_SECONDS: it draws
-# the diagram, the curves and the health panel once, then redraws the boundary and the
-# metrics every TICK_SECONDS (~5 a second) in place until the next run is due.  Measured in
-# Chromium: the boundary and the metrics redrawn 5 times a second in place took 0.26 of a
-# core, as fragment runs 0.52; on a 2-core machine the browser's time is what training
-# loses (benchmarks/live_update.py: 68 % of the bare library's speed with three fragments,
-# 83 % with this one).
-TICK_SECONDS = 0.19
-SLOW_SECONDS = 1.0
+# A process of the session's (ui.background) trains; the page only redraws, in one live
+# fragment (ui.training: the diagram, curves and health panel once a second, the boundary
+# and the metrics ~5 times a second in place).
 NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
@@ -224,11 +217,7 @@ def sync_run(config: Config) -> Run:
 
 def toggle_training() -> None:
     notify(None)
-    t = trainer()
-    if t.running:
-        t.pause()
-    else:
-        t.train()
+    trainer().toggle()
 
 
 def step_once() -> None:
@@ -262,28 +251,6 @@ def points_table(run: Run, show_test: bool) -> pa.Table:
     return cached[2]
 
 
-class Slot:
-    """A place on the page that the live view fills again and again.
-
-    Its first ``show`` draws where the page is being drawn; later ones replace that
-    element in place (a chart keeps its view) and send the browser nothing when what
-    it would show is what it shows: each message costs the browser a render of the page.
-    """
-
-    def __init__(self, changes: bool = False) -> None:
-        """``changes``: it changes at every redraw (a chart); not worth comparing."""
-        self.place, self.shown, self.changes = None, None, changes
-
-    def show(self, kind: str, *args, **kwargs) -> None:
-        """Show ``st.<kind>(*args, **kwargs)`` here (``kind`` "empty": nothing)."""
-        what = None if self.changes else (kind, args, sorted(kwargs.items()))
-        if self.place is None:
-            self.place = getattr(st, kind)(*args, **kwargs)
-        elif self.changes or what != self.shown:
-            getattr(self.place, kind)(*args, **kwargs)
-        self.shown = what
-
-
 def live_slots() -> dict[str, Slot | list[Slot]]:
     """The live view's places: the run's status, the finished run's message, each metric,
     the clicked unit's caption and the boundary chart."""
@@ -311,16 +278,13 @@ def live_view(ticking: bool) -> None:
     loss and accuracy curves and the layers' health below, drawn from frozen copies of
     the run while training goes on.
 
-    ``ticking``: the page asked the browser to rerun this fragment every ``SLOW_SECONDS``.
-    Such a run (not one of the whole page) then redraws the boundary and the metrics in
-    place every ``TICK_SECONDS`` until the next one is due.  When the run has stopped since
-    (done, diverged, paused by itself), the whole page reruns once to show the final
-    epoch, relabel the buttons and stop the timer.
+    ``ticking``: the browser reruns it while the run trains (``ui.training``): each such
+    run draws the diagram, curves and health once, then the boundary and the metrics
+    ~5 times a second in place.
     """
     state = st.session_state
     t = trainer()
     t.touch()
-    looping = ticking and not state.pop(FULL_RUN, False)
     began = time.monotonic()
     run = t.view()
     inside, output = st.columns(2, gap="medium")
@@ -330,16 +294,7 @@ def live_view(ticking: bool) -> None:
     with output:
         draw(t, run, slots)
     history_ui(run)
-    tick = began
-    while True:
-        if ticking and t.state == "idle":
-            st.rerun()
-        tick += TICK_SECONDS
-        if not looping or tick - began >= SLOW_SECONDS:
-            return  # the next run is due
-        time.sleep(max(0.0, tick - time.monotonic()))
-        t.touch()
-        draw(t, t.view(), slots)
+    training.redraw(t, ticking, began, lambda: draw(t, t.view(), slots))
 
 
 def history_ui(run: Run) -> None:
@@ -362,16 +317,6 @@ def history_ui(run: Run) -> None:
                            width="content", alt="per-layer statistics per epoch")
 
 
-def status_ui(t: Trainer, slot: Slot) -> None:
-    """Why the run is not training although it was asked to, if it is not (in ``slot``)."""
-    line = training.status(t)
-    if line:
-        kind, text, icon = line
-        slot.show(kind, text, icon=icon)
-    else:
-        slot.show("empty")
-
-
 def draw(t: Trainer, run: Run, slots: dict) -> None:
     """Fill the ``live_slots`` from ``run``: status, message, metrics and the boundary (or
     the clicked unit's map) with the points."""
@@ -382,7 +327,7 @@ def draw(t: Trainer, run: Run, slots: dict) -> None:
     with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
         frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test)
     points = points_table(run, show_test)
-    status_ui(t, slots["status"])
+    training.status_ui(t, slots["status"])
     if frame.status == "diverged":
         slots["message"].show("error", f"Training diverged at epoch {frame.epoch}: the loss "
                               "became NaN or infinite. Lower the learning rate and press "
@@ -638,9 +583,7 @@ def main() -> None:
     buttons[4].toggle(SETTINGS["show_test"].label, key=key("show_test"),
                       help=SETTINGS["show_test"].help)
 
-    ticking = t.state != "idle"
-    state[FULL_RUN] = True
-    st.fragment(run_every=SLOW_SECONDS if ticking else None)(live_view)(ticking)
+    training.live_fragment(live_view, t.state != "idle")
     export_ui(run)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"

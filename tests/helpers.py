@@ -20,6 +20,16 @@ def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return sweeps.SWEEP.root()
 
 
+def tiny_saved_sweep() -> Path:
+    """A finished sweep of one pair (Tanh + SGD, two learning rates) in seconds; its folder."""
+    spec = sweeps.SweepSpec(activations=("tanh",), optimizers=("sgd",),
+                            grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
+                            folds=2, epochs=1, n_train=100)
+    folder = jobs.create(sweeps.SWEEP, spec)
+    assert runner.Runner(sweeps.SWEEP, folder).run().status == "finished"
+    return folder
+
+
 def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
     """Cancel as soon as ``steps`` optimizer steps are done (like a visitor pressing Cancel)."""
     report = job._report

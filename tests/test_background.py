@@ -31,6 +31,28 @@ def test_each_step_trains_exactly_one_more_epoch_however_fast_they_come():
     assert trainer.run.epoch == 5 and not trainer.running
 
 
+def test_no_step_or_train_click_is_lost_when_it_comes_as_a_process_ends():
+    # a click a moment after the process's last epoch reaches a process that has decided
+    # to end: whatever the timing, every Step trains one epoch and a Train after a Pause trains
+    trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
+    for i in range(24):
+        trainer.step()
+        time.sleep(0.002 * (i % 12))  # into the process's last moments, sooner or later
+    wait_until(lambda: trainer.state == "idle", timeout=30)
+    assert trainer.run.epoch == 24
+    for i in range(8):
+        trainer.train()
+        time.sleep(0.02)
+        trainer.pause()
+        time.sleep(0.002 * i)
+        trainer.train()
+        wait_until(lambda: trainer.running, timeout=5)
+        time.sleep(0.05)
+        assert trainer.state == "training", i
+        trainer.pause()
+    trainer.close()
+
+
 def test_pause_stops_training_and_train_goes_on_from_there():
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
     trainer.train()

@@ -14,7 +14,7 @@ import pytest
 from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs, reproduce, runner, sweeps
+from minidl import hparams, reproduce
 from minidl.race import Race
 from ui import playground
 from ui.background import Trainer
@@ -175,11 +175,7 @@ def test_a_saved_sweeps_chosen_settings_race_and_a_bad_sweep_name_is_never_a_pat
     at = open_page(preset="cv")
     [error] = at.error  # no saved sweep yet
     assert "cannot race" in error.value and "saved sweep" in at.code[0].value
-    spec = sweeps.SweepSpec(activations=("tanh",), optimizers=("sgd",),
-                            grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
-                            folds=2, epochs=1, n_train=100)
-    folder = jobs.create(sweeps.SWEEP, spec)
-    assert runner.Runner(sweeps.SWEEP, folder).run().status == "finished"
+    folder = helpers.tiny_saved_sweep()
     chosen = reproduce.configs_from_sweep(folder)[("tanh", "sgd")]
     at = open_page(preset="cv", sweep="../../../etc")
     [contestant] = race_of(at).contestants

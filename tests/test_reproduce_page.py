@@ -8,12 +8,13 @@ call ``at.run()`` until the progress bar is gone.
 import json
 import time
 
+import helpers
 import pandas as pd
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs, reproduce, runner, studies, sweeps
+from minidl import hparams, jobs, reproduce, runner, studies
 
 ADAM_RELU, RMSPROP_TANH = ("relu", "adam"), ("tanh", "rmsprop")  # batch 20: quick
 
@@ -152,11 +153,7 @@ def test_work_past_the_cap_is_refused_with_the_estimate(results, monkeypatch):
 
 
 def test_settings_can_come_from_a_saved_sweep(results):
-    spec = sweeps.SweepSpec(activations=("tanh",), optimizers=("sgd",),
-                            grids={"sgd": {"lr": [0.05, 0.5], "batch_size": [50]}},
-                            folds=2, epochs=1, n_train=100)
-    folder = jobs.create(sweeps.SWEEP, spec)
-    assert runner.Runner(sweeps.SWEEP, folder).run().status == "finished"
+    folder = helpers.tiny_saved_sweep()
     chosen = reproduce.configs_from_sweep(folder)[("tanh", "sgd")]
 
     at = open_page()

@@ -201,6 +201,13 @@ class Trainer:
             self._send("pause", None)
             self._changed.notify_all()
 
+    def toggle(self) -> None:
+        """What one Train / Pause button does: pause a running trainer, else train."""
+        if self.running:
+            self.pause()
+        else:
+            self.train()
+
     def step(self) -> None:
         """Train one more epoch (each call adds one), then pause."""
         with self._changed:
@@ -321,14 +328,25 @@ class Trainer:
                 self._changed.wait(0.25)
 
     def _drive(self) -> None:
-        if not self._wait_for_slot():
-            return
-        with self.lock:
-            if not self.trainable():
-                with self._changed:
-                    self._finish()
+        """The driver thread: train in a process until nothing more is wanted.  A command
+        can reach a process that has just decided to end (a Step or Train click a moment
+        after its last epoch), so what is still wanted then starts another one."""
+        while True:
+            if not self._wait_for_slot():
                 return
-            data = dumps(self.run)
+            with self.lock:
+                trainable = self.trainable()
+                data = dumps(self.run) if trainable else b""
+            reason = self._train_in_a_process(data) if trainable else None
+            with self._changed:
+                self._connection = None
+                if reason or not (self._wanted or self._steps) or not self.trainable():
+                    self._finish(reason)
+                    return
+
+    def _train_in_a_process(self, data: bytes) -> str | None:
+        """Train the run (``dumps``) in a new process until it ends; keep the mirror up to
+        date.  Returns why it had to stop: "closed", "idle", "error", or None."""
         context = _context()
         their_commands, our_commands = context.Pipe(duplex=False)
         ours, their_results = context.Pipe(duplex=False)
@@ -359,9 +377,11 @@ class Trainer:
                 if kind == "done":
                     finished = loads(value)
                     with self.lock:  # the mirror becomes the run the process trained …
+                        new_epochs = finished.epoch - self.run.epoch
                         kept = {k: v for k, v in vars(self.run).items() if k in _DATA}
                         vars(self.run).update(vars(finished))
                         vars(self.run).update(kept)  # … on its own (identical) data
+                    self._count_steps(new_epochs)
                     break
                 epoch, diverged, weights, history, health = value
                 with self.lock:
@@ -377,16 +397,18 @@ class Trainer:
                     new_epochs = epoch - run.epoch
                     run.epoch, run.diverged = epoch, diverged
                     run.restart_epoch()  # the mirror's own epoch state is stale
-                with self._changed:
-                    self._steps = 0 if self._wanted else max(0, self._steps - new_epochs)
+                self._count_steps(new_epochs)
         except (EOFError, OSError):
             reason = reason or "error"
         finally:
-            with self._changed:
-                self._connection = None
-                self._finish(reason if reason in ("closed", "idle", "error") else None)
             ours.close()
             our_commands.close()
             process.join(5)
             if process.is_alive():
                 process.kill()
+        return reason if reason in ("closed", "idle", "error") else None
+
+    def _count_steps(self, new_epochs: int) -> None:
+        """``new_epochs`` were trained: as many Step clicks are done."""
+        with self._changed:
+            self._steps = 0 if self._wanted else max(0, self._steps - new_epochs)
