@@ -88,7 +88,9 @@ def preset(name: str, base: Config, sweep_configs: Mapping[hparams.Pair, Mapping
         return pair_configs(base, reproduce.PAPER_CONFIGS)
     if name == "cv":
         if not sweep_configs:
-            raise ValueError("the preset 'cv' needs a saved sweep with finished pairs")
+            raise ValueError(f"{hparams.label('cv').capitalize()} need a "
+                             "saved sweep with finished pairs: run one on the "
+                             "Cross-validation page or with python -m minidl sweep")
         return pair_configs(base, {p: c for p, c in sweep_configs.items()})
     if name == "optimizers":
         return [base.replace(optimizer=o) for o in hparams.OPTIMIZERS]
