@@ -306,18 +306,10 @@ def main() -> None:
             st.info(notice[0], icon=":material/restart_alt:")
 
     t = trainer()
-    running = t.running
     finished = compare.status(match) in ("done", "diverged")
-    buttons = st.columns([1, 1, 1, 2.5], vertical_alignment="center")
-    buttons[0].button("Pause" if running else "Train", key="cmp_train", type="primary",
-                      icon=":material/pause:" if running else ":material/play_arrow:",
-                      on_click=toggle_training, disabled=finished and not running,
-                      width="stretch")
-    buttons[1].button("Step", key="cmp_step", icon=":material/skip_next:", on_click=step_once,
-                      disabled=finished, help="train one epoch", width="stretch")
-    buttons[2].button("Reset", key="cmp_reset", icon=":material/restart_alt:",
-                      on_click=reset_race, help="the same race from its start", width="stretch")
-    with buttons[3]:
+    buttons = training.buttons(t, finished, "cmp", toggle_training, step_once, reset_race,
+                               "the same race from its start", [2.5])
+    with buttons[0]:
         st.radio(hparams.TABLE["view"].label, hparams.TABLE["view"].choices, key=key("view"),
                  horizontal=True, help=hparams.TABLE["view"].help)
     smooth = state[key("view")] == "smooth"

@@ -567,20 +567,13 @@ def main() -> None:
             st.info(notice[0], icon=":material/restart_alt:")
 
     t = trainer()
-    running, finished = t.running, playground.status(run) in ("done", "diverged")
-    buttons = st.columns([1, 1, 1, 2.2, 2, 1], vertical_alignment="center")
-    buttons[0].button("Pause" if running else "Train", key="pg_train", type="primary",
-                      icon=":material/pause:" if running else ":material/play_arrow:",
-                      on_click=toggle_training, disabled=finished and not running,
-                      width="stretch")
-    buttons[1].button("Step", key="pg_step", icon=":material/skip_next:", on_click=step_once,
-                      disabled=finished, help="train one epoch", width="stretch")
-    buttons[2].button("Reset", key="pg_reset", icon=":material/restart_alt:", on_click=reset_run,
-                      help="new weights, same settings", width="stretch")
-    with buttons[3]:
+    finished = playground.status(run) in ("done", "diverged")
+    buttons = training.buttons(t, finished, "pg", toggle_training, step_once, reset_run,
+                               "new weights, same settings", [2.2, 2, 1])
+    with buttons[0]:
         st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
                  horizontal=True, help=SETTINGS["view"].help)
-    buttons[4].toggle(SETTINGS["show_test"].label, key=key("show_test"),
+    buttons[1].toggle(SETTINGS["show_test"].label, key=key("show_test"),
                       help=SETTINGS["show_test"].help)
 
     training.live_fragment(live_view, t.state != "idle")

@@ -68,6 +68,24 @@ def status(t: Trainer) -> tuple[str, str, str] | None:
     return None
 
 
+def buttons(t: Trainer, finished: bool, prefix: str, toggle: Callable[[], None],
+            step: Callable[[], None], reset: Callable[[], None], reset_help: str,
+            widths: list[float]) -> list:
+    """Train / Pause, Step and Reset (keys ``<prefix>_train`` …) in a row of columns;
+    returns the columns of ``widths`` after them.  ``finished``: the run is done or
+    diverged, so only Reset is left."""
+    running = t.running
+    columns = st.columns([1, 1, 1, *widths], vertical_alignment="center")
+    columns[0].button("Pause" if running else "Train", key=f"{prefix}_train", type="primary",
+                      icon=":material/pause:" if running else ":material/play_arrow:",
+                      on_click=toggle, disabled=finished and not running, width="stretch")
+    columns[1].button("Step", key=f"{prefix}_step", icon=":material/skip_next:", on_click=step,
+                      disabled=finished, help="train one epoch", width="stretch")
+    columns[2].button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:",
+                      on_click=reset, help=reset_help, width="stretch")
+    return columns[3:]
+
+
 class Slot:
     """A place on the page that a live view fills again and again.
 
