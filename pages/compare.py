@@ -32,7 +32,6 @@ streamlit_app.enter()
 # Session State keys (page-prefixed); widget keys are "cmp_<setting name>"
 TRAINER, IDENTITY, NOTICE = "cmp_trainer", "cmp_identity", "cmp_notice"
 BASE, SETTINGS, WARNINGS = "cmp_base", "cmp_settings", "cmp_url_warnings"
-NOTICE_SECONDS = 20
 RESOLUTION, SCALE = 60, 3  # a tile: 60 × 60 cells, drawn 180 px wide
 TILE_WIDTH = RESOLUTION * SCALE
 # the Playground settings the sidebar offers for a race's base, by preset (the rest come from
@@ -280,12 +279,7 @@ def main() -> None:
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
 
-    with st.container():
-        if state[WARNINGS]:  # the link's text never as Markdown
-            n = len(state[WARNINGS])
-            st.warning(f"{n} setting{'s' * (n != 1)} in this link could not be used; the page "
-                       "shows what it uses instead:", icon=":material/link_off:")
-            st.code(playground.warnings_text(state[WARNINGS]), language=None)
+    training.link_warnings_ui(state[WARNINGS])
     try:
         contestants, warnings = compare.contestants(base, settings,
                                                     sweep_configs(settings, available))
@@ -300,10 +294,7 @@ def main() -> None:
                    icon=":material/tune:")
         st.code(playground.warnings_text(warnings), language=None)
     match = sync_race(contestants)
-    with st.empty():
-        notice = state.get(NOTICE)
-        if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
-            st.info(notice[0], icon=":material/restart_alt:")
+    training.notice_ui(state.get(NOTICE))
 
     t = trainer()
     finished = compare.status(match) in ("done", "diverged")

@@ -49,7 +49,6 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 # A process of the session's (ui.background) trains; the page only redraws, in one live
 # fragment (ui.training: the diagram, curves and health panel once a second, the boundary
 # and the metrics ~5 times a second in place).
-NOTICE_SECONDS = 20    # a notice (new network, optimizer switched) shows this long
 GRID = 100             # boundary image resolution (GRID × GRID cells)
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
@@ -553,18 +552,8 @@ def main() -> None:
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
 
-    # the messages sit in slots that are there, filled or not, so that one appearing does not
-    # shift (and remount) the charts below it
-    with st.container():
-        if state[URL_WARNINGS]:  # one message per page load; the link's text never as Markdown
-            n = len(state[URL_WARNINGS])
-            st.warning(f"{n} setting{'s' * (n != 1)} in this link could not be used; the page "
-                       "shows what it uses instead:", icon=":material/link_off:")
-            st.code(playground.warnings_text(state[URL_WARNINGS]), language=None)
-    with st.empty():
-        notice = state.get(NOTICE)
-        if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
-            st.info(notice[0], icon=":material/restart_alt:")
+    training.link_warnings_ui(state[URL_WARNINGS])  # one message per page load
+    training.notice_ui(state.get(NOTICE))
 
     t = trainer()
     finished = playground.status(run) in ("done", "diverged")

@@ -21,10 +21,12 @@ import streamlit as st
 
 from minidl import limits
 from ui.background import Slots, Trainer
+from ui.playground import warnings_text
 
 TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws once
+NOTICE_SECONDS = 20   # a notice (a new network, a new race, …) shows this long
 
 
 def slots() -> Slots:
@@ -66,6 +68,26 @@ def status(t: Trainer) -> tuple[str, str, str] | None:
         return ("error", "Training stopped with an error (see the server's log); press "
                 "**Reset**.", ":material/error:")
     return None
+
+
+def link_warnings_ui(warnings: list[str]) -> None:
+    """The settings of the page's link that could not be used, as plain text (the link's
+    text is never Markdown).  In a place that is there, filled or not, so that one
+    appearing does not shift (and remount) the live charts below it."""
+    with st.container():
+        if warnings:
+            n = len(warnings)
+            st.warning(f"{n} setting{'s' * (n != 1)} in this link could not be used; the page "
+                       "shows what it uses instead:", icon=":material/link_off:")
+            st.code(warnings_text(warnings), language=None)
+
+
+def notice_ui(notice: tuple[str, float] | None) -> None:
+    """``(text, time.monotonic() when given)``, shown for ``NOTICE_SECONDS`` (in a place
+    that is always there, as ``link_warnings_ui``)."""
+    with st.empty():
+        if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
+            st.info(notice[0], icon=":material/restart_alt:")
 
 
 def buttons(t: Trainer, finished: bool, prefix: str, toggle: Callable[[], None],
