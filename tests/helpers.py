@@ -4,8 +4,43 @@ import time
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from minidl import jobs, limits, runner, sweeps
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+
+
+def open_app(query: dict[str, str], page: str | None = None) -> AppTest:
+    """The app opened with the URL ``query`` (on ``page``, e.g. "pages/compare.py", else
+    the first page), after its first run, which must not have raised."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in query.items():
+        at.query_params[name] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def settle(at: AppTest, trainer: str, timeout: float = 30.0) -> AppTest:
+    """Wait until the session's background trainer (Session State key ``trainer``) stops
+    (a Step done, the budget used up), then let the page redraw as the browser's timer
+    would."""
+    wait_until(lambda: at.session_state[trainer].state == "idle", timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def assert_fits(page, selector: str, width: int) -> None:
+    """Every element of ``selector`` on the Playwright ``page`` lies within ``width`` pixels,
+    and the page does not scroll sideways."""
+    for element in page.locator(selector).all():
+        box = element.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= width
 
 
 def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -4,6 +4,7 @@ deep link, a phone-width screen (issue 11).  Screenshots go to ``test-artifacts/
 import time
 from urllib.parse import parse_qsl, urlparse
 
+import helpers
 import pytest
 
 try:
@@ -112,8 +113,5 @@ def test_at_phone_width_the_race_fits(app_server, chromium_browser, wait_for_app
         page.locator(part).first.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=artifacts / f"compare-420px-{name}.png")
-    for image in page.locator("[data-testid='stImage'] img").all():
-        box = image.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box
-    assert page.evaluate("document.scrollingElement.scrollWidth") <= 420
+    helpers.assert_fits(page, "[data-testid='stImage'] img", 420)
     context.close()

@@ -6,12 +6,10 @@ race as it is then; ``settle`` waits for the background training to stop.  Data 
 small through the URL so that epochs are quick.
 """
 
-from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
 import helpers
 import pytest
-from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
 from minidl import hparams, reproduce
@@ -19,19 +17,13 @@ from minidl.race import Race
 from ui import playground
 from ui.background import Trainer
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = helpers.APP
 PAGE = "pages/compare.py"
 SMALL = {"n_train": "60", "n_test": "60"}
 
 
 def open_page(**query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for name, value in {**SMALL, **query}.items():
-        at.query_params[name] = value
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return helpers.open_app({**SMALL, **query}, PAGE)
 
 
 def trainer_of(at: AppTest) -> Trainer:
@@ -43,10 +35,7 @@ def race_of(at: AppTest) -> Race:
 
 
 def settle(at: AppTest) -> AppTest:
-    wait_until(lambda: trainer_of(at).state == "idle", timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return helpers.settle(at, "cmp_trainer", timeout=60)
 
 
 def click(at: AppTest, key: str) -> AppTest:

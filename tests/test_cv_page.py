@@ -6,7 +6,6 @@ not tick by themselves, so the tests rerun the script until the sweep stops.
 
 import json
 import time
-from pathlib import Path
 
 import helpers
 import pytest
@@ -16,7 +15,7 @@ from minidl import hparams, jobs, runner, sweeps
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = helpers.APP
 PAGE = "pages/cross_validation.py"
 
 

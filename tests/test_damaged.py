@@ -12,13 +12,14 @@ import json
 import shutil
 from pathlib import Path
 
+import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from minidl import ablation, jobs, reproduce, runner, studies, sweeps
 from minidl.__main__ import main
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = helpers.APP
 GOOD = "29990101-000000-good00"  # newest: shown first by the pages
 
 

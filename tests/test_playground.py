@@ -7,8 +7,8 @@ sets are kept small through the URL so that epochs are quick.
 """
 
 import time
-from pathlib import Path
 
+import helpers
 import pytest
 import torch
 from helpers import wait_until
@@ -18,17 +18,12 @@ from minidl import export, nn
 from minidl.train import Run
 from ui.background import Trainer
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = helpers.APP
 SMALL = {"n_train": "60", "n_test": "60"}
 
 
 def open_app(**query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for name, value in {**SMALL, **query}.items():
-        at.query_params[name] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return helpers.open_app({**SMALL, **query})
 
 
 def trainer_of(at: AppTest) -> Trainer:
@@ -40,12 +35,7 @@ def run_of(at: AppTest) -> Run:
 
 
 def settle(at: AppTest) -> AppTest:
-    """Wait until the background training stops (a Step done, the budget used up), then
-    let the page redraw as the browser's timer would."""
-    wait_until(lambda: trainer_of(at).state == "idle")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return helpers.settle(at, "pg_trainer")
 
 
 def metric(at: AppTest, label: str) -> str:

@@ -6,6 +6,7 @@ Fixtures live in ``conftest.py``; screenshots go to ``test-artifacts/``.
 import time
 from urllib.parse import urlparse
 
+import helpers
 import pytest
 
 try:
@@ -59,10 +60,7 @@ def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait
     for i, chart in enumerate(page.locator("[data-testid='stVegaLiteChart']").all()):
         chart.scroll_into_view_if_needed()
         page.screenshot(path=artifacts / f"playground-420px-chart{i}.png")
-    for chart in page.locator("[data-testid='stVegaLiteChart'] canvas").all():
-        box = chart.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box
-    assert page.evaluate("document.scrollingElement.scrollWidth") <= 420
+    helpers.assert_fits(page, "[data-testid='stVegaLiteChart'] canvas", 420)
     context.close()
 
 
