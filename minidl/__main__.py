@@ -355,14 +355,12 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
 
 
 def _kept(kind: jobs.Kind, folder: Path) -> str:
-    """Exactly what a stopped job keeps: ``"12 of 696 configurations are saved in …"``."""
+    """Exactly what a stopped job keeps: ``"12 of 696 configurations are saved in …"``
+    (``JobInfo.kept``)."""
     job = jobs.info(kind, folder)
     if job.status == jobs.DAMAGED:
         return f"its folder {folder} cannot be read ({job.error})"
-    units = f"{kind.unit}{'s' * (job.total != 1)}"
-    if not job.done:
-        return f"none of its {job.total:,} {units} had finished ({folder})"
-    return f"{job.done:,} of {job.total:,} {units} are saved in {folder}"
+    return f"{job.kept(kind.unit)} in {folder}"
 
 
 def _run_job_process(args: argparse.Namespace) -> int:

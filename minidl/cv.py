@@ -120,7 +120,8 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     epochs and seed); they are not trained again.  ``on_rows(rows)`` is called
     with the new rows as each slice of configurations finishes, so a
     cancel loses at most the slice in flight (``slices``: about
-    ``tasks.SLICE_SECONDS``).  ``progress(done, total)`` counts the optimizer
+    ``tasks.POPULATION_SECONDS``; a saved job's slices also keep checkpoints, see
+    ``minidl.tasks``).  ``progress(done, total)`` counts the optimizer
     steps of this call's own work.  ``features``: the network's input features
     (``data.FEATURES``); ``sizes`` defaults to the report's network on them.
     """
@@ -161,13 +162,13 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
 def slices(configs: list[dict], splits: list, epochs: int,
            budget: float | None = None) -> list[list[dict]]:
     """``configs`` cut into slices that each train as one population in about ``budget``
-    seconds (default ``tasks.SLICE_SECONDS``, estimated by ``tasks.seconds``; a slice of
+    seconds (default ``tasks.POPULATION_SECONDS``, estimated by ``tasks.seconds``; a slice of
     one configuration may take longer): a slice's configurations share a batch size, and
     it fits the server's job memory (``population.population_size``).  The slices change
-    no result, only how much a cancel loses and how work spreads over workers."""
+    no result, only how work spreads over workers."""
     if not configs:
         return []
-    budget = tasks.SLICE_SECONDS if budget is None else budget
+    budget = tasks.POPULATION_SECONDS if budget is None else budget
     by_batch: dict[int, list[dict]] = {}
     for c in configs:
         by_batch.setdefault(complete(c)["batch_size"], []).append(c)
@@ -189,16 +190,18 @@ def score(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: str,
           configs: list[dict], splits: list, epochs: int, seed: int = 0,
           engine: str = "batched", progress: pop.Progress | None = None,
           sizes: list[int] | None = None,
-          features: tuple[str, ...] = data.DEFAULT_FEATURES) -> list[dict]:
+          features: tuple[str, ...] = data.DEFAULT_FEATURES, resume: dict | None = None,
+          pause_after: float | None = None) -> list[dict]:
     """Cross-validate ``configs`` (one slice, ``slices``) on ``splits``: their result rows.
     Member ``(configuration, fold f)`` is seeded ``seed·1000 + f`` whatever slice it is in,
-    so a slice's rows do not depend on how the grid was cut."""
+    so a slice's rows do not depend on how the grid was cut.  ``resume`` and
+    ``pause_after``: as in ``population.fit``."""
     folds = len(splits)
     members = [pop.Member(complete(c), train, val, seed=seed * 1000 + f)
                for c in configs for f, (train, val) in enumerate(splits)]
     results = pop.fit(X, y, members, sizes or [len(features), *SIZES[1:]], activation,
                       optimizer, epochs, batched=engine == "batched", progress=progress,
-                      features=features)
+                      features=features, resume=resume, pause_after=pause_after)
     return [_row(c, results[j * folds:(j + 1) * folds], activation, optimizer, epochs, seed)
             | {"n": len(y)} for j, c in enumerate(configs)]
 

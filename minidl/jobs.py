@@ -108,6 +108,11 @@ class Kind:
     def units_done(self, spec, part: str, folder: Path) -> int:
         raise NotImplementedError
 
+    def units_held(self, spec, part: str, folder: Path) -> tuple[int, int, int]:
+        """``part``'s part-trained units kept in checkpoints (``minidl.tasks``): how many,
+        the optimizer steps their checkpoints have trained, and their steps in all."""
+        return 0, 0, 0
+
     def check(self, spec, folder: Path) -> None:
         """Raise ``Damaged`` if a result file that ``units_done`` does not read is damaged."""
 
@@ -126,7 +131,8 @@ class Kind:
         todo = self.tasks(spec, part, folder)
         if todo is None:
             raise NotImplementedError
-        tasks.run(todo, lambda task, result: self.save(spec, part, folder, result), report)
+        tasks.run(todo, lambda task, result: self.save(spec, part, folder, result), report,
+                  folder=folder)
 
     def finish(self, spec, folder: Path) -> None:
         """Called once the parts stop (finished, cancelled or failed)."""
@@ -567,6 +573,18 @@ class JobInfo:
     total: int         # units in the spec
     error: str | None = None
     owner: str | None = None  # see ``create``
+    held: tuple[int, int, int] = (0, 0, 0)  # part-trained units: ``Kind.units_held``, summed
+
+    def kept(self, unit: str) -> str:
+        """Exactly what a stopped job keeps: ``"12 of 696 configurations are saved, and 96
+        more are part-trained (41 % of their optimizer steps)"``."""
+        units, steps, of = self.held
+        text = (f"{self.done:,} of {self.total:,} {unit}{'s' * (self.total != 1)} "
+                f"{'is' if self.done == 1 else 'are'} saved")
+        if units:
+            text += (f", and {units:,} more {'is' if units == 1 else 'are'} part-trained "
+                     f"({steps / max(1, of):.0%} of their optimizer steps)")
+        return text
 
     @property
     def name(self) -> str:
@@ -593,6 +611,7 @@ def _read_info(kind: Kind, folder: Path) -> JobInfo:
         meta, spec = read_spec(kind, folder)
         parts = kind.parts(spec)
         done = sum(kind.units_done(spec, p, folder) for p in parts)
+        held = [sum(h) for h in zip(*(kind.units_held(spec, p, folder) for p in parts))]
         kind.check(spec, folder)
     except FileNotFoundError:
         return JobInfo(folder, None, "", DAMAGED, 0, 0, f"{kind.meta_name} is missing")
@@ -602,7 +621,8 @@ def _read_info(kind: Kind, folder: Path) -> JobInfo:
     return JobInfo(folder, spec, meta.get("created") or "", meta.get("status", "created"), done,
                    sum(kind.units(spec, p) for p in parts), meta.get("error"),
                    # a damaged owner field is nobody's token: no session controls the job
-                   owner if owner is None or isinstance(owner, str) else "")
+                   owner if owner is None or isinstance(owner, str) else "",
+                   tuple(held) or (0, 0, 0))
 
 
 def _live(job: JobInfo, active: Collection[str]) -> JobInfo:

@@ -249,6 +249,32 @@ class Optimizer:
     def _state(self) -> list[torch.Tensor]:
         return []
 
+    def state(self) -> dict:
+        """A copy of what training has changed: parameters, step count, state buffers
+        (momentum, moments).  ``load_state`` puts it back into an optimizer built alike."""
+        return {"param": self.flat_param.clone(), "step_count": self.step_count,
+                "buffers": [t.clone() for t in self._state()]}
+
+    def load_state(self, state: dict) -> None:
+        """Restore ``state()`` of an optimizer of the same class, parameter shapes and
+        hyperparameters (``ValueError`` for another's)."""
+        buffers = state["buffers"]
+        if not buffers and self._state():
+            raise ValueError(f"this {type(self).__name__} state has no state buffers")
+        if buffers and not self._state():  # SGD allocates its momentum when first needed
+            self._allocate_state()
+        mine = self._state()
+        if state["param"].shape != self.flat_param.shape or len(buffers) != len(mine) or any(
+                b.shape != t.shape for b, t in zip(buffers, mine)):
+            raise ValueError(f"this {type(self).__name__} state is of other parameters")
+        self.flat_param.copy_(state["param"])
+        for t, b in zip(mine, buffers):
+            t.copy_(b)
+        self.step_count = int(state["step_count"])
+
+    def _allocate_state(self) -> None:
+        raise ValueError(f"{type(self).__name__} keeps no state buffers")
+
     def _denominator(self, scale: float | torch.Tensor, shift: float | torch.Tensor
                      ) -> tuple[float | torch.Tensor, float | torch.Tensor, float]:
         """What ``_divide_step_`` applies for ``θ ← θ − η · n / (d·scale + shift)``, with
@@ -327,6 +353,9 @@ class SGD(Optimizer):
 
     def _state(self) -> list[torch.Tensor]:
         return [] if self.buffer is None else [self.buffer]
+
+    def _allocate_state(self) -> None:
+        self.buffer = self._zeros()
 
 
 class Adam(Optimizer):

@@ -16,17 +16,26 @@ start from the same weights and see the same batches.
 A member whose weights become NaN/inf is *diverged*: it is frozen (weights
 zeroed, learning rate 0) so it cannot poison anything, and reported as such;
 so is one whose final training loss passes ``train.DIVERGED_LOSS``.
+
+A fit can stop at an epoch boundary and go on later, in this process or another:
+given ``pause_after`` seconds, it raises ``Paused`` once they have passed, and a
+cancel raises ``Cancelled``; either carries ``state``, a checkpoint (plain values
+and tensors: weights, optimizer state, each member's generator, histories) that
+``fit(..., resume=state)`` continues from with the same members — to the same
+results as a fit that never stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import threading
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 import torch
@@ -39,8 +48,22 @@ from .train import diverged as has_diverged
 Progress = Callable[[int, int], "bool | None"]
 
 
-class Cancelled(Exception):
+class Stopped(Exception):
+    """A fit stopped before its end: ``state`` (a checkpoint for ``fit(..., resume=state)``,
+    or None where it stopped with nothing to keep) and ``done`` (optimizer steps this call
+    trained)."""
+
+    def __init__(self, state: dict | None = None, done: int = 0):
+        super().__init__()
+        self.state, self.done = state, done
+
+
+class Cancelled(Stopped):
     """Raised when a progress callback asks to stop."""
+
+
+class Paused(Stopped):
+    """Raised when a fit given ``pause_after`` seconds has trained that long."""
 
 
 T = TypeVar("T")
@@ -182,54 +205,105 @@ def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int
         history: bool = False, progress: Progress | None = None,
         checkpoints: Collection[int] = (),
         max_population: int | None = None,
-        features: tuple[str, ...] = data.DEFAULT_FEATURES) -> list[MemberResult]:
+        features: tuple[str, ...] = data.DEFAULT_FEATURES,
+        resume: dict | None = None, pause_after: float | None = None) -> list[MemberResult]:
     """Train every member for ``epochs`` epochs and evaluate it; results in member order.
 
     ``X : (N, 2)``, ``y : (N,)`` are shared; members index into them.  With
     ``history=True`` each result also holds per-epoch training loss and
     evaluation accuracy; ``checkpoints`` (epoch numbers) record the evaluation
     accuracy at those epochs only, in ``eval_acc_at`` (cheaper than a history:
-    evaluating every member on all its rows costs as much as many steps) and
-    evaluation accuracy.  ``progress(done, total)`` is called after every
-    epoch of every population with optimizer steps done / to do.  Members train
-    at most ``max_population`` at a time (default: as many as fit the server's
-    job memory, ``population_size``): chunks change no result, only the memory.
+    evaluating every member on all its rows costs as much as many steps).
+    ``progress(done, total)`` is called after every epoch of every population with
+    optimizer steps this call has done / has to do.  Members train at most
+    ``max_population`` at a time (default: as many as fit the server's job memory,
+    ``population_size``): chunks change no result, only the memory.
     ``features``: the networks' input features (``data.FEATURES``; ``sizes[0]`` is their count).
+
+    ``pause_after``: seconds after which the fit raises ``Paused`` at the next epoch
+    boundary (if work remains); ``resume``: the ``state`` of a ``Paused`` or ``Cancelled``
+    of a fit of the same members and settings, to go on from (``ValueError`` for another's).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if sizes[0] != len(hparams.check("features", features)):
         raise ValueError(f"a network of sizes {sizes} cannot take {len(features)} features")
     T = data.one_hot(y)
-    total = sum(work_units(m, epochs) for m in members)
-    done = 0
-    results: list[MemberResult | None] = [None] * len(members)
     groups: dict[tuple, list[int]] = {}
     for index, member in enumerate(members):
         groups.setdefault(_group_key(member) if batched else (index,), []).append(index)
+    populations = []
     for indices in groups.values():
         chunk_size = max_population or population_size([members[i] for i in indices], sizes)
-        for start in range(0, len(indices), chunk_size):
-            chunk = indices[start:start + chunk_size]
+        populations += [indices[i:i + chunk_size] for i in range(0, len(indices), chunk_size)]
+    signature = _signature(members, sizes, activation, optimizer, epochs, batched, history,
+                           checkpoints, features, populations)
+    results: list[MemberResult | None] = [None] * len(members)
+    first, current = 0, None
+    if resume is not None:
+        if resume.get("signature") != signature:
+            raise ValueError("this checkpoint belongs to another fit (other members, settings "
+                             "or population sizes)")
+        first, current = resume["population"], resume["current"]
+        for i, result in resume["results"].items():
+            results[int(i)] = MemberResult(**result)
+    total = sum(work_units(members[i], epochs) for p in populations[first:] for i in p)
+    if current is not None:  # the epochs the resumed population has done
+        total -= sum(work_units(members[i], current["epoch"]) for i in populations[first])
+    done = 0
+    deadline = None if pause_after is None else time.perf_counter() + pause_after
 
-            def report(units: int, can_stop: bool = True) -> None:
-                nonlocal done
-                done += units
-                if progress is not None and progress(done, total) is False and can_stop:
-                    raise Cancelled()
+    def report(units: int, can_stop: bool = True) -> None:
+        nonlocal done
+        done += units
+        if progress is not None and progress(done, total) is False and can_stop:
+            raise Cancelled()
 
-            population = [members[i] for i in chunk]
-            for i, result in zip(chunk, _fit_population(
-                    X, y, T, population, sizes, activation, optimizer, epochs,
-                    batched, history, set(checkpoints), report, features)):
-                results[i] = result
+    for k in range(first, len(populations)):
+        chunk = populations[k]
+        if deadline is not None and k > first and time.perf_counter() >= deadline:
+            raise Paused(_fit_state(signature, k, None, results), done)
+        try:
+            fitted = _fit_population(
+                X, y, T, [members[i] for i in chunk], sizes, activation, optimizer, epochs,
+                batched, history, set(checkpoints), report, features,
+                current if k == first else None, deadline)
+        except Stopped as stop:
+            stop.state = None if stop.state is None else _fit_state(signature, k, stop.state,
+                                                                     results)
+            stop.done = done
+            raise
+        for i, result in zip(chunk, fitted):
+            results[i] = result
     return results  # type: ignore[return-value]
+
+
+def _signature(members: list[Member], *settings) -> str:
+    """What a checkpoint must match to be resumed: every member's configuration, seed and
+    rows, and the fit's settings (a digest)."""
+    digest = hashlib.sha256(repr(settings).encode())
+    for m in members:
+        digest.update(json.dumps([m.config, m.seed], sort_keys=True, default=str).encode())
+        digest.update(m.train_rows.numpy().tobytes())
+        digest.update(b"|")
+        digest.update(m.eval_rows.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _fit_state(signature: str, population: int, current: dict | None,
+               results: list[MemberResult | None]) -> dict:
+    """A fit's checkpoint: the populations before ``population`` done (their results), its
+    own state (``_fit_population``'s; None: not started)."""
+    return {"signature": signature, "population": population, "current": current,
+            "results": {i: asdict(r) for i, r in enumerate(results) if r is not None}}
 
 
 @torch.inference_mode()  # ~15 % faster steps; every tensor here is the population's own
 def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer, epochs,
                     batched: bool, history: bool, checkpoints: set[int], report,
-                    features: tuple[str, ...] = data.DEFAULT_FEATURES) -> list[MemberResult]:
+                    features: tuple[str, ...] = data.DEFAULT_FEATURES,
+                    resume: dict | None = None, deadline: float | None = None
+                    ) -> list[MemberResult]:
     started = time.perf_counter()
     M = len(members)
     generators = [torch.Generator().manual_seed(m.seed) for m in members]
@@ -238,17 +312,17 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
     hyper = {k: v[0] if len(set(v)) == 1 else v for k, v in hyper.items()}
     if batched:
         model = nn.mlp(sizes, activation, members=M)
-        for i, (member, generator) in enumerate(zip(members, generators)):
-            _init_member(model, member, generator, i)
         loss = nn.LossMSE(members=True, reduction=[m.config["loss"] for m in members])
         train_rows = torch.stack([m.train_rows for m in members])
         eval_rows = torch.stack([m.eval_rows for m in members])
     else:
         assert M == 1, "the sequential engine trains one member at a time"
         model = nn.mlp(sizes, activation)
-        _init_member(model, members[0], generators[0])
         loss = nn.LossMSE(reduction=members[0].config["loss"])
         train_rows, eval_rows = members[0].train_rows, members[0].eval_rows
+    if resume is None:  # a resumed population's weights and generators come from its state
+        for i, (member, generator) in enumerate(zip(members, generators)):
+            _init_member(model, member, generator, i if batched else None)
     opt = optim.make(optimizer, model.param(), **hyper)
     batch_size = members[0].config["batch_size"]
     # each member's conventions: how its inputs and targets are encoded (``data``)
@@ -265,7 +339,26 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
     loss_history: list[torch.Tensor] = []
     acc_history: list[torch.Tensor] = []
     acc_at: dict[int, torch.Tensor] = {}
-    for epoch in range(epochs):
+    first, spent = 0, 0.0
+    if resume is not None:
+        first, spent = resume["epoch"], resume["seconds"]
+        opt.load_state(resume["optimizer"])
+        for generator, state in zip(generators, resume["generators"]):
+            generator.set_state(state)
+        diverged = resume["diverged"].clone()
+        if batched and diverged.any():
+            opt.freeze_members(diverged)
+        loss_history, acc_history = list(resume["loss_history"]), list(resume["acc_history"])
+        acc_at = dict(resume["acc_at"])
+
+    def state(epoch: int) -> dict:
+        """This population's checkpoint after ``epoch`` epochs (copies: training may go on)."""
+        return {"epoch": epoch, "seconds": spent + time.perf_counter() - started,
+                "optimizer": opt.state(), "generators": [g.get_state() for g in generators],
+                "diverged": diverged.clone(), "loss_history": list(loss_history),
+                "acc_history": list(acc_history), "acc_at": dict(acc_at)}
+
+    for epoch in range(first, epochs):
         if batched:
             orders = torch.stack([torch.randperm(train_rows.shape[1], generator=g)
                                   for g in generators])
@@ -290,11 +383,17 @@ def _fit_population(X, y, T, members: list[Member], sizes, activation, optimizer
             # the rest is skipped, but counted as done
             report(M * steps_per_epoch * (epochs - epoch), can_stop=False)
             break
-        report(M * steps_per_epoch, can_stop=epoch < epochs - 1)  # a finished fit is kept
+        try:
+            report(M * steps_per_epoch, can_stop=epoch < epochs - 1)  # a finished fit is kept
+        except Cancelled as cancel:
+            cancel.state = state(epoch + 1)
+            raise
+        if deadline is not None and epoch < epochs - 1 and time.perf_counter() >= deadline:
+            raise Paused(state(epoch + 1))
     train_loss, train_acc = measure(train_rows)
     eval_loss, eval_acc = measure(eval_rows)
     diverged |= has_diverged(train_loss)
-    elapsed = (time.perf_counter() - started) / M
+    elapsed = (spent + time.perf_counter() - started) / M
     nan = float("nan")
     out = []
     for i in range(M):

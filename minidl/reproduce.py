@@ -114,12 +114,14 @@ class Study:
 def run_study(configs: dict[Pair, dict], runs: int = 10, epochs: int = 100,
               seed: int = 0, pairs: list[Pair] | None = None,
               progress: pop.Progress | None = None,
-              workers: int = pop.DEFAULT_WORKERS) -> Study:
+              workers: int = pop.DEFAULT_WORKERS, resume: dict | None = None,
+              pause_after: float | None = None) -> Study:
     """Train every pair ``runs`` times with its configuration for ``epochs`` epochs.
 
     Run ``r`` uses data seed ``seed·1000 + r`` and init/shuffle seed
     ``seed·1000 + r`` for every pair, so all pairs see the same data draws.
-    Pairs train ``workers`` at a time on threads.
+    Pairs train ``workers`` at a time on threads.  ``resume`` and ``pause_after``
+    (``population.fit``'s) apply to a study of one pair.
     """
     if not isinstance(runs, int) or runs < 1:
         raise ValueError(f"runs must be a positive integer, got {runs!r}")
@@ -140,9 +142,13 @@ def run_study(configs: dict[Pair, dict], runs: int = 10, epochs: int = 100,
                                        torch.arange(r * block + N_TRAIN, (r + 1) * block), s)
                             for r, s in enumerate(seeds)]
 
+    if (resume is not None or pause_after is not None) and len(pairs) != 1:
+        raise ValueError("only a study of one pair can pause and resume")
+
     def task(pair: Pair):
         return lambda report: pop.fit(X, y, members_of[pair], cv.SIZES, *pair, epochs,
-                                      history=True, progress=report)
+                                      history=True, progress=report, resume=resume,
+                                      pause_after=pause_after)
 
     costs = [pair_steps(configs[p], runs, epochs) for p in pairs]
     fitted = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)

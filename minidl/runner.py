@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,7 +86,8 @@ class Runner:
     """Runs (or resumes) one saved job; ``run`` is meant for a worker thread.
 
     Each part trains only what is missing on disk.  A kind that cuts its parts
-    into tasks (``Kind.tasks``: slices of about ``tasks.SLICE_SECONDS``) trains
+    into tasks (``Kind.tasks``: slices of about ``tasks.POPULATION_SECONDS``, each
+    checkpointed in the job's folder every ``tasks.SLICE_SECONDS``) trains
     them ``workers`` at a time on threads (torch releases the GIL in its
     kernels) or, given a Dask ``scheduler`` address (``"local"``: a
     ``LocalCluster`` of ``workers`` processes), on that cluster's workers,
@@ -202,7 +204,7 @@ class Runner:
                     if parts and all(w is not None for w in work):
                         # slices of every part of the stage, on threads or the cluster
                         tasks.run([t for w in work for t in w], save, report, self.workers,
-                                  client)
+                                  client, self.folder)
                     else:
                         pop.run_parallel([task(p) for p in parts], [costs[p] for p in parts],
                                          report, self.workers)
@@ -215,6 +217,8 @@ class Runner:
             status = "cancelled"
         except Exception as e:  # shown on the page, kept in the meta file
             status, error = "failed", f"{type(e).__name__}: {e}"
+        if status == "finished":  # nothing left to resume: stale checkpoints go too
+            shutil.rmtree(self.folder / tasks.CHECKPOINTS, ignore_errors=True)
         try:
             self.kind.finish(self.spec, self.folder)
         except Exception as e:

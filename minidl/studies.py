@@ -131,12 +131,18 @@ class StudyKind(jobs.Kind):
         return spec.runs
 
     def steps(self, spec: StudySpec, part: str, folder: Path | None = None) -> int:
-        if folder is not None and jobs.part_pair(part) in _finished_pairs(folder, spec.runs):
-            return 0
-        return reproduce.pair_steps(spec.configs[jobs.part_pair(part)], spec.runs, spec.epochs)
+        if folder is None:
+            return reproduce.pair_steps(spec.configs[jobs.part_pair(part)], spec.runs,
+                                        spec.epochs)
+        return sum(t.cost for t in self.tasks(spec, part, folder))
 
     def units_done(self, spec: StudySpec, part: str, folder: Path) -> int:
         return spec.runs if jobs.part_pair(part) in _finished_pairs(folder, spec.runs) else 0
+
+    def units_held(self, spec: StudySpec, part: str, folder: Path) -> tuple[int, int, int]:
+        held = [t for t in self.tasks(spec, part, folder) if t.resume is not None]
+        return ((spec.runs, held[0].done, held[0].done + held[0].cost) if held
+                else (0, 0, 0))
 
     def check(self, spec: StudySpec, folder: Path) -> None:
         reproduce.load_study(folder)  # losses.csv too
@@ -144,9 +150,11 @@ class StudyKind(jobs.Kind):
     def tasks(self, spec: StudySpec, part: str, folder: Path) -> list[tasks.Task]:
         """One task per unfinished pair: its runs are one population, whose time goes
         mostly to per-step overhead (fewer runs a task would save little)."""
-        cost = self.steps(spec, part, folder)
-        return [tasks.Task(part, cost, train_pair, (spec.to_dict(), jobs.part_pair(part)))
-                ] if cost else []
+        if folder is not None and jobs.part_pair(part) in _finished_pairs(folder, spec.runs):
+            return []
+        cost = reproduce.pair_steps(spec.configs[jobs.part_pair(part)], spec.runs, spec.epochs)
+        return tasks.resumed(folder, [tasks.Task(part, cost, train_pair,
+                                                 (spec.to_dict(), jobs.part_pair(part)))])
 
     def save(self, spec: StudySpec, part: str, folder: Path,
              rows: tuple[list[dict], list[dict]]) -> None:
@@ -167,13 +175,16 @@ class StudyKind(jobs.Kind):
 STUDY = StudyKind()
 
 
-def train_pair(spec: dict, pair: Pair, progress: pop.Progress | None = None
+def train_pair(spec: dict, pair: Pair, progress: pop.Progress | None = None,
+               resume: dict | None = None, pause_after: float | None = None
                ) -> tuple[list[dict], list[dict]]:
     """A study's task (``StudyKind.tasks``): one pair's loss rows and run rows.  Plain values
-    in and out, so that it runs on a Dask worker as well as here."""
+    in and out, so that it runs on a Dask worker as well as here; ``resume`` and
+    ``pause_after`` as in ``population.fit``."""
     s = StudySpec.from_dict(spec)
     study = reproduce.run_study(s.configs, s.runs, s.epochs, s.seed, [tuple(pair)],
-                                progress=progress, workers=1)
+                                progress=progress, workers=1, resume=resume,
+                                pause_after=pause_after)
     return (study.losses.to_dict("records"),
             study.runs[reproduce.RUN_COLUMNS].to_dict("records"))
 

@@ -288,38 +288,69 @@ class SweepKind(jobs.Kind):
         return self.units(spec, part) * spec.folds
 
     def steps(self, spec: SweepSpec, part: str, folder: Path | None = None) -> int:
-        done = set() if folder is None else {
-            cv.config_id(r) for r in stored_rows(folder, spec, jobs.part_pair(part))}
-        n = cv.fold_train_size(spec.n_train, spec.folds)
-        return sum(spec.folds * pop.steps(n, cv.complete(c)["batch_size"], spec.epochs)
-                   for c in self._configs(spec, part) if cv.config_id(c) not in done)
+        if folder is None:
+            n = cv.fold_train_size(spec.n_train, spec.folds)
+            return sum(spec.folds * pop.steps(n, cv.complete(c)["batch_size"], spec.epochs)
+                       for c in self._configs(spec, part))
+        return sum(t.cost for t in self.tasks(spec, part, folder))
 
     def units_done(self, spec: SweepSpec, part: str, folder: Path) -> int:
         return len(stored_rows(folder, spec, jobs.part_pair(part)))
 
+    def units_held(self, spec: SweepSpec, part: str, folder: Path) -> tuple[int, int, int]:
+        held = self._held(spec, part, folder, self._todo(spec, part, folder))
+        return (sum(len(c["args"][2]) for c in held), sum(c["done"] for c in held),
+                sum(c["cost"] for c in held))
+
+    def _todo(self, spec: SweepSpec, part: str, folder: Path) -> list[dict]:
+        done = {cv.config_id(r) for r in stored_rows(folder, spec, jobs.part_pair(part))}
+        return [c for c in self._configs(spec, part) if cv.config_id(c) not in done]
+
+    def _held(self, spec: SweepSpec, part: str, folder: Path, todo: list[dict]) -> list[dict]:
+        """``part``'s checkpoints of this spec whose configurations are all still to do."""
+        ids = {cv.config_id(c) for c in todo}
+        out = []
+        for saved in tasks.checkpoints(folder, part):
+            args = saved["args"]
+            if (isinstance(args, list) and len(args) == 3 and args[0] == spec.to_dict()
+                    and isinstance(args[2], list) and args[2]
+                    and all(isinstance(c, dict) for c in args[2])):
+                configs = {cv.config_id(c) for c in args[2]}
+                if configs <= ids and len(configs) == len(args[2]):
+                    out.append(saved)
+                    ids -= configs
+        return out
+
     def tasks(self, spec: SweepSpec, part: str, folder: Path) -> list[tasks.Task]:
         """The pair's configurations missing on disk, in slices of about
-        ``tasks.SLICE_SECONDS`` (``cv.slices``), each a ``score_slice`` call."""
+        ``tasks.POPULATION_SECONDS`` (``cv.slices``), each a ``score_slice`` call; a slice
+        with a checkpoint (``tasks.checkpoints``) is cut as it was and goes on from it."""
         pair = jobs.part_pair(part)
-        done = {cv.config_id(r) for r in stored_rows(folder, spec, pair)}
-        todo = [c for c in self._configs(spec, part) if cv.config_id(c) not in done]
+        todo = self._todo(spec, part, folder)
         splits = cv.kfold(spec.n_train, spec.folds, spec.seed)
-        return [tasks.Task(part, sum(cv.config_steps(c, splits, spec.epochs) for c in configs),
-                           score_slice, (spec.to_dict(), pair, configs))
-                for configs in cv.slices(todo, splits, spec.epochs)]
+        # a checkpointed slice keeps its configurations as they were: the task's arguments
+        held = [saved["args"][2] for saved in self._held(spec, part, folder, todo)]
+        taken = {cv.config_id(c) for configs in held for c in configs}
+        rest = [c for c in todo if cv.config_id(c) not in taken]
+        return tasks.resumed(folder, [
+            tasks.Task(part, sum(cv.config_steps(c, splits, spec.epochs) for c in configs),
+                       score_slice, (spec.to_dict(), pair, configs))
+            for configs in held + cv.slices(rest, splits, spec.epochs)])
 
     def save(self, spec: SweepSpec, part: str, folder: Path, rows: list[dict]) -> None:
         jobs.append_rows(folder / f"{part}.csv", rows)
 
 
 def score_slice(spec: dict, pair: Pair, configs: list[dict],
-                progress: pop.Progress | None = None) -> list[dict]:
+                progress: pop.Progress | None = None, resume: dict | None = None,
+                pause_after: float | None = None) -> list[dict]:
     """A sweep's task (``SweepKind.tasks``): the rows of some of a pair's configurations.
-    Plain values in and out, so that it runs on a Dask worker as well as here."""
+    Plain values in and out, so that it runs on a Dask worker as well as here; ``resume``
+    and ``pause_after`` as in ``population.fit``."""
     s = SweepSpec.from_dict(spec)
     X, y = _training_data(s.n_train, s.data_seed)
     return cv.score(X, y, *pair, configs, cv.kfold(s.n_train, s.folds, s.seed), s.epochs,
-                    s.seed, progress=progress)
+                    s.seed, progress=progress, resume=resume, pause_after=pause_after)
 
 
 @functools.lru_cache(maxsize=4)

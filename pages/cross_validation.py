@@ -218,8 +218,8 @@ def progress_view(name: str, owner: str | None) -> None:
     """Progress bar, ETA and (for its owner) Cancel of a running sweep; reruns the page when
     it stops."""
     job_widgets.job_progress_ui(
-        name, key("cancel"), "stop after the current population's epoch; finished configurations "
-        "stay saved and the sweep can be resumed", owner)
+        name, key("cancel"), "stop after the current epoch; finished configurations stay "
+        "saved, part-trained ones keep a checkpoint, and the sweep can be resumed", owner)
 
 
 def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
@@ -235,20 +235,20 @@ def status_ui(sweep: jobs.JobInfo, active: bool) -> None:
     if sweep.status in jobs.ACTIVE:  # trained by a process this app did not start
         st.fragment(run_every=POLL_SECONDS)(job_widgets.elsewhere_ui)(sweep.folder)
         return
-    done = f"{sweep.done} of {sweep.total} configurations"
     if sweep.status == "finished":
-        st.success(f"Finished: {done}.", icon=":material/check_circle:")
+        st.success(f"Finished: {sweep.done} of {sweep.total} configurations.",
+                   icon=":material/check_circle:")
         return
-    kept = "; they are saved." if sweep.done else " (none had finished)."  # exactly what is kept
-    message = {"cancelled": f"Cancelled after {done}{kept}",
-               "interrupted": f"Interrupted (its process stopped) after {done}{kept}",
+    kept = sweep.kept(KIND.unit) + "."  # exactly what is kept, part-trained ones included
+    message = {"cancelled": f"Cancelled: {kept}",
+               "interrupted": f"Interrupted (its process stopped): {kept}",
                "created": "Not started yet.",
-               "failed": f"Failed after {done}{kept}"}.get(sweep.status, "Stopped.")
+               "failed": f"Failed: {kept}"}.get(sweep.status, "Stopped.")
     if sweep.status == "failed":  # the error's text comes from the meta file: plain text
-        job_widgets.problem(message + " **Resume** trains only the missing ones. The error:",
+        job_widgets.problem(message + " **Resume** trains only the rest. The error:",
                             sweep.error, st.warning)
     else:
-        st.warning(message + " **Resume** trains only the missing ones.", icon=":material/pause:")
+        st.warning(message + " **Resume** trains only the rest.", icon=":material/pause:")
     job_widgets.resume_button(KIND, sweep, key("resume"))
 
 

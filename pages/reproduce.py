@@ -150,7 +150,8 @@ def progress_view(name: str, owner: str | None) -> None:
     """Progress bar, ETA and (for its owner) Cancel of the study ``name``; reruns the page
     when it ends."""
     job_widgets.job_progress_ui(
-        name, "rp_cancel", "stop after the current pair; finished pairs stay saved and the study can be "
+        name, "rp_cancel", "stop after the current epoch; finished pairs stay saved, a "
+        "part-trained pair keeps a checkpoint, and the study can be "
         "resumed", owner)
 
 
@@ -165,6 +166,10 @@ def status_ui(study: jobs.JobInfo) -> None:
         return
     spec = study.spec
     pairs = f"{study.done // spec.runs} of {len(spec.pairs)} pairs"
+    runs, steps, of = study.held  # part-trained pairs' runs, kept in checkpoints
+    if runs:
+        pairs += (f" (and {runs // spec.runs} more part-trained: {steps / max(1, of):.0%} of "
+                  "their optimizer steps are kept)")
     if study.status == "failed":
         job_widgets.problem(f"The study failed after {pairs}; the error:", study.error)
     elif study.status == "cancelled":
@@ -176,7 +181,8 @@ def status_ui(study: jobs.JobInfo) -> None:
     elif study.status == "created":
         st.info("Not started yet.", icon=":material/schedule:")
     if study.resumable:
-        st.caption("**Resume** trains only the pairs not finished yet.")
+        st.caption("**Resume** trains only the pairs not finished yet, each from where it "
+                   "stopped.")
         job_widgets.resume_button(KIND, study, "rp_resume")
 
 

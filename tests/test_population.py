@@ -134,3 +134,84 @@ def test_a_population_sees_the_features_a_run_would(disk):
     assert a[0].train_loss != pytest.approx(plain[0].train_loss, rel=1e-3)
     with pytest.raises(ValueError, match="cannot take 4 features"):
         pop.fit(X, y, members, cv.SIZES, "tanh", "adam", 2, features=features)
+
+
+# ---------------------------------------------------------------- pause and resume
+
+def _fit_in_pauses(fit, *, through_disk=None):
+    """Call ``fit(resume, pause_after=0)`` until it returns, feeding each ``Paused`` state back
+    (through ``torch.save`` / ``torch.load(weights_only=True)`` when ``through_disk`` is a
+    path, as a job's checkpoint goes); returns (results, pauses, steps reported as done)."""
+    state, pauses, done = None, 0, 0
+    while True:
+        try:
+            return fit(state, 0.0), pauses, done
+        except pop.Paused as paused:
+            pauses, done = pauses + 1, done + paused.done
+            state = paused.state
+            if through_disk is not None:
+                torch.save(state, through_disk)
+                state = torch.load(through_disk, weights_only=True)
+
+
+@pytest.mark.parametrize("optimizer, batched", [("sgd", True), ("adam", True),
+                                                ("rmsprop", True), ("adam", False)])
+def test_a_fit_paused_every_epoch_ends_exactly_where_one_that_never_stopped_does(
+        disk, optimizer, batched, tmp_path):
+    X, y = disk
+    splits = cv.kfold(len(y), 2, seed=0)
+    # two batch sizes: two populations, so a pause also falls between populations; SGD at a
+    # huge learning rate diverges mid-way (its member is frozen, and must stay frozen)
+    grid = [{"lr": 0.05, "momentum": 0.9, "batch_size": 25}, {"lr": 0.2, "batch_size": 25},
+            {"lr": 0.05, "batch_size": 50}, {"lr": 50.0, "batch_size": 25}]
+    members = [pop.Member(cv.complete(c), train, val, seed=f)
+               for c in grid for f, (train, val) in enumerate(splits)]
+
+    def fit(resume=None, pause_after=None):
+        return pop.fit(X, y, members, cv.SIZES, "relu", optimizer, 4, batched=batched,
+                       history=True, checkpoints=[2, 3], resume=resume,
+                       pause_after=pause_after)
+    whole = fit()
+    paused, pauses, done = _fit_in_pauses(fit, through_disk=tmp_path / "state.pt")
+    assert pauses >= 6  # every epoch but each population's last
+    if optimizer == "sgd":  # (Adam's and RMSProp's steps are bounded by the lr: no NaN)
+        assert any(r.diverged for r in whole) and not all(r.diverged for r in whole)
+    for a, b in zip(whole, paused):  # repr: exact floats, and nan equal to nan
+        assert repr((a.diverged, a.eval_acc, a.train_loss, a.train_loss_history,
+                     a.eval_acc_history, a.eval_acc_at)) == \
+            repr((b.diverged, b.eval_acc, b.train_loss, b.train_loss_history,
+                  b.eval_acc_history, b.eval_acc_at))
+    # the paused calls reported the steps they trained: with the last call's, all of them
+    assert done < sum(pop.work_units(m, 4) for m in members)
+
+
+def test_a_cancelled_fit_keeps_its_state_and_progress_counts_only_the_rest(disk):
+    X, y = disk
+    splits = cv.kfold(len(y), 2, seed=1)
+    members = [pop.Member(cv.complete({"lr": lr, "batch_size": 20}), train, val, seed=f)
+               for lr in (0.01, 0.1) for f, (train, val) in enumerate(splits)]
+    per_epoch = sum(pop.work_units(m, 1) for m in members)
+    whole = pop.fit(X, y, members, cv.SIZES, "tanh", "rmsprop", 5)
+    with pytest.raises(pop.Cancelled) as stopped:
+        pop.fit(X, y, members, cv.SIZES, "tanh", "rmsprop", 5,
+                progress=lambda done, total: done < 2 * per_epoch)
+    assert stopped.value.done == 2 * per_epoch and stopped.value.state is not None
+    seen = []
+    resumed = pop.fit(X, y, members, cv.SIZES, "tanh", "rmsprop", 5,
+                      resume=stopped.value.state, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (3 * per_epoch, 3 * per_epoch)  # only the three epochs left
+    assert [r.eval_acc for r in resumed] == [r.eval_acc for r in whole]
+
+
+def test_a_checkpoint_resumes_only_the_fit_it_came_from(disk):
+    X, y = disk
+    splits = cv.kfold(len(y), 2, seed=0)
+    members = [pop.Member(cv.complete({"lr": 0.1, "batch_size": 50}), train, val, seed=f)
+               for f, (train, val) in enumerate(splits)]
+    with pytest.raises(pop.Paused) as paused:
+        pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 3, pause_after=0.0)
+    other = [pop.Member(m.config, m.train_rows, m.eval_rows, m.seed + 1) for m in members]
+    for args in [(other, "tanh", "sgd", 3), (members, "relu", "sgd", 3),
+                 (members, "tanh", "sgd", 4)]:
+        with pytest.raises(ValueError, match="another fit"):
+            pop.fit(X, y, args[0], cv.SIZES, *args[1:], resume=paused.value.state)

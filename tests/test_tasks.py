@@ -57,7 +57,7 @@ def test_slices_are_time_bounded_share_a_batch_size_and_cover_the_grid_once():
         alone = tasks.seconds(len(splits), steps, s[0]["batch_size"])
         # within the budget, or as small as a slice can be
         assert tasks.seconds(len(s) * len(splits), steps, s[0]["batch_size"]) <= \
-            max(tasks.SLICE_SECONDS, alone)
+            max(tasks.POPULATION_SECONDS, alone)
     assert len(cut) > 2  # each batch size takes several tasks at 200 epochs
     assert len(cv.slices(configs, splits, epochs=1)) == 2  # one per batch size when short
 
@@ -79,7 +79,7 @@ def test_a_cancel_keeps_every_finished_slice_of_one_batch_size(monkeypatch):
     # one batch size: a single population before; now a slice per configuration
     one = spec(activations=("tanh",), grids={"sgd": {"lr": [0.01, 0.03, 0.1, 0.3],
                                                      "batch_size": [30]}})
-    monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)
+    monkeypatch.setattr(tasks, "POPULATION_SECONDS", 1e-6)
     folder = jobs.create(SWEEP, one)
     per_config = 2 * 3 * math.ceil(60 / 30)  # folds × epochs × steps per epoch
     job = helpers.cancel_after(runner.Runner(SWEEP, folder), 2 * per_config)
@@ -90,6 +90,73 @@ def test_a_cancel_keeps_every_finished_slice_of_one_batch_size(monkeypatch):
     resumed = runner.Runner(SWEEP, folder).run()
     assert resumed.status == "finished" and resumed.total == (4 - len(saved)) * per_config
     assert len(pd.read_csv(folder / "tanh-sgd.csv")) == 4
+
+
+def test_a_cancel_mid_population_keeps_a_checkpoint_that_resumes_to_the_same_rows(
+        monkeypatch, tmp_path):
+    # one population (a slice) of 4 configurations × 2 folds, 6 epochs; it pauses and saves
+    # a checkpoint after every epoch (SLICE_SECONDS = 0), and the cancel comes in epoch 3
+    one = spec(activations=("tanh",), epochs=6,
+               grids={"sgd": {"lr": [0.01, 0.03, 0.1, 0.3], "batch_size": [30]}})
+    whole = jobs.create(SWEEP, one, tmp_path / "whole")
+    assert runner.Runner(SWEEP, whole).run().status == "finished"
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)
+    folder = jobs.create(SWEEP, one, tmp_path / "cancelled")
+    per_epoch = 4 * 2 * math.ceil(60 / 30)  # configurations × folds × steps per epoch
+    job = helpers.cancel_after(runner.Runner(SWEEP, folder), 2 * per_epoch + 1)
+    assert job.run().status == "cancelled"
+    assert not (folder / "tanh-sgd.csv").exists()  # no configuration had finished …
+    [saved] = tasks.checkpoints(folder, "tanh-sgd")  # … but the population's state is kept
+    assert saved["done"] == 3 * per_epoch and saved["cost"] == 6 * per_epoch
+    stopped = jobs.info(SWEEP, folder)
+    assert stopped.held == (4, 3 * per_epoch, 6 * per_epoch)
+    assert stopped.kept("configuration") == ("0 of 4 configurations are saved, and 4 more are "
+                                             "part-trained (50% of their optimizer steps)")
+    assert jobs.estimate(SWEEP, one, folder).steps == 3 * per_epoch  # what a resume trains
+    resumed = runner.Runner(SWEEP, folder).run()
+    assert resumed.status == "finished" and resumed.total == 3 * per_epoch
+    pd.testing.assert_frame_equal(rows(folder).drop(columns="fit_time"),
+                                  rows(whole).drop(columns="fit_time"))  # exactly
+    assert not (folder / tasks.CHECKPOINTS).exists()  # a finished job keeps none
+
+
+def test_a_damaged_checkpoint_is_ignored_and_its_slice_starts_over(monkeypatch, tmp_path):
+    one = spec(activations=("tanh",), epochs=4,
+               grids={"sgd": {"lr": [0.01, 0.1], "batch_size": [30]}})
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)
+    folder = jobs.create(SWEEP, one, tmp_path / "damaged")
+    assert helpers.cancel_after(runner.Runner(SWEEP, folder), 1).run().status == "cancelled"
+    [saved] = tasks.checkpoints(folder, "tanh-sgd")
+    saved["path"].write_bytes(saved["path"].read_bytes()[:500])  # cut short
+    assert tasks.checkpoints(folder, "tanh-sgd") == []
+    assert jobs.info(SWEEP, folder).held == (0, 0, 0)
+    full = jobs.estimate(SWEEP, one).steps
+    assert jobs.estimate(SWEEP, one, folder).steps == full
+    resumed = runner.Runner(SWEEP, folder).run()
+    assert resumed.status == "finished" and resumed.total == full
+    whole = jobs.create(SWEEP, one, tmp_path / "whole")
+    assert runner.Runner(SWEEP, whole).run().status == "finished"
+    pd.testing.assert_frame_equal(rows(folder).drop(columns="fit_time"),
+                                  rows(whole).drop(columns="fit_time"))
+
+
+def test_a_cancelled_study_resumes_its_part_trained_pair_from_the_checkpoint(monkeypatch,
+                                                                             tmp_path):
+    study = studies.StudySpec({("tanh", "sgd"): {"lr": 0.1, "batch_size": 50}}, runs=2,
+                              epochs=4)
+    whole = jobs.create(STUDY, study, tmp_path / "whole")
+    assert runner.Runner(STUDY, whole).run().status == "finished"
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)
+    folder = jobs.create(STUDY, study, tmp_path / "cancelled")
+    per_epoch = 2 * 20  # runs × steps per epoch (1000 rows, batch 50)
+    assert helpers.cancel_after(runner.Runner(STUDY, folder), per_epoch).run().status == \
+        "cancelled"
+    assert jobs.info(STUDY, folder).held == (2, per_epoch, 4 * per_epoch)  # its first epoch
+    resumed = runner.Runner(STUDY, folder).run()
+    assert resumed.status == "finished" and resumed.total == 3 * per_epoch
+    ours, theirs = studies.load(folder, study), studies.load(whole, study)
+    pd.testing.assert_frame_equal(ours.runs, theirs.runs)
+    pd.testing.assert_frame_equal(ours.losses, theirs.losses)
 
 
 def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
@@ -108,9 +175,12 @@ def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
     kept = len(pd.read_csv(csv))
-    said = re.search(r"sweep cancelled; (\d+) of 8 configurations are saved in (\S+) ", err)
+    said = re.search(r"sweep cancelled; (\d+) of 8 configurations are saved(, and 1 more is "
+                     r"part-trained \(\d+% of their optimizer steps\))? in (\S+) ", err)
     assert said, err[-500:]
-    assert int(said[1]) == kept and 2 <= kept < 8 and said[2] == str(tmp_path)
+    assert int(said[1]) == kept and 2 <= kept < 8 and said[3] == str(tmp_path)
+    # the population in flight kept its checkpoint, unless the cancel came between tasks
+    assert bool(said[2]) == bool(tasks.checkpoints(tmp_path, "tanh-sgd"))
 
 
 # ---------------------------------------------------------------- Dask
@@ -123,10 +193,14 @@ def cluster():
         yield local.scheduler_address
 
 
-def test_a_sweep_on_a_two_worker_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
+@pytest.mark.parametrize("pauses", [False, True])
+def test_a_sweep_on_a_two_worker_dask_cluster_equals_the_in_process_one(cluster, tmp_path,
+                                                                        monkeypatch, pauses):
     here = jobs.create(SWEEP, spec(), tmp_path / "here")
     there = jobs.create(SWEEP, spec(), tmp_path / "there")
     assert runner.Runner(SWEEP, here, workers=2).run().status == "finished"
+    if pauses:  # every task pauses after each epoch: its checkpoint goes to a worker and back
+        monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)
     progress = runner.Runner(SWEEP, there, workers=2, scheduler=cluster).run()
     assert progress.status == "finished" and progress.done == progress.total > 0
     assert jobs.info(SWEEP, there).done == 12
@@ -147,7 +221,7 @@ def test_a_study_on_a_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
 
 
 def test_a_cancel_on_a_dask_cluster_keeps_what_came_back(cluster, tmp_path, monkeypatch):
-    monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)  # a task per configuration
+    monkeypatch.setattr(tasks, "POPULATION_SECONDS", 1e-6)  # a task per configuration
     folder = jobs.create(SWEEP, spec(epochs=300), tmp_path / "cancelled")
     job = helpers.cancel_after(runner.Runner(SWEEP, folder, workers=2, scheduler=cluster), 1)
     assert job.run().status == "cancelled"
@@ -180,7 +254,7 @@ def test_the_command_line_starts_a_local_cluster(tmp_path):
 
 def test_a_cancel_stops_between_tasks_even_when_each_is_one_epoch(monkeypatch):
     # a population cannot stop in its last epoch: one-epoch tasks stop between tasks
-    monkeypatch.setattr(tasks, "SLICE_SECONDS", 1e-6)
+    monkeypatch.setattr(tasks, "POPULATION_SECONDS", 1e-6)
     folder = jobs.create(SWEEP, spec(epochs=1))
     job = helpers.cancel_after(runner.Runner(SWEEP, folder), 1)
     assert job.run().status == "cancelled"
