@@ -355,7 +355,7 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
 
 
 def _kept(kind: jobs.Kind, folder: Path) -> str:
-    """Exactly what a stopped job keeps: ``"12 of 696 configurations are saved in …"``
+    """Exactly what a stopped job keeps: ``"12 of 696 configurations saved in …"``
     (``JobInfo.kept``)."""
     job = jobs.info(kind, folder)
     if job.status == jobs.DAMAGED:

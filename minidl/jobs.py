@@ -576,14 +576,13 @@ class JobInfo:
     held: tuple[int, int, int] = (0, 0, 0)  # part-trained units: ``Kind.units_held``, summed
 
     def kept(self, unit: str) -> str:
-        """Exactly what a stopped job keeps: ``"12 of 696 configurations are saved, and 96
-        more are part-trained (41 % of their optimizer steps)"``."""
+        """Exactly what a stopped job keeps: ``"12 of 696 configurations saved, and 96 more
+        part-trained (41% of their optimizer steps)"``."""
         units, steps, of = self.held
-        text = (f"{self.done:,} of {self.total:,} {unit}{'s' * (self.total != 1)} "
-                f"{'is' if self.done == 1 else 'are'} saved")
+        text = f"{self.done:,} of {self.total:,} {unit}{'s' * (self.total != 1)} saved"
         if units:
-            text += (f", and {units:,} more {'is' if units == 1 else 'are'} part-trained "
-                     f"({steps / max(1, of):.0%} of their optimizer steps)")
+            text += f", and {units:,} more part-trained ({steps / max(1, of):.0%} of their " \
+                    "optimizer steps)"
         return text
 
     @property

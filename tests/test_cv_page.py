@@ -12,7 +12,7 @@ import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs, runner, sweeps
+from minidl import hparams, jobs, runner, sweeps, tasks
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -144,14 +144,17 @@ def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
     assert "You already have 1 job" in at.button(key="cv_launch").help
     at.button(key="cv_cancel").click().run()
     wait_until_stopped(at, seconds=30)
-    # a cancel keeps the population's checkpoint: the message says what it holds
-    assert re.search(r"Cancelled: 0 of 4 configurations are saved, and 4 more are "
-                     r"part-trained \(\d+% of their optimizer steps\)\. \*\*Resume\*\* "
-                     "trains only the rest", at.warning[0].value), at.warning[0].value
+    # a cancel keeps the population's checkpoint (unless it came before the first epoch
+    # ended): the message says exactly what is kept
+    said = re.search(r"Cancelled: 0 of 4 configurations saved(, and 4 more "
+                     r"part-trained \(\d+% of their optimizer steps\))?\. \*\*Resume\*\* "
+                     "trains only the rest", at.warning[0].value)
+    assert said, at.warning[0].value
     assert at.expander[0].label == "New sweep" and not at.button(key="cv_launch").disabled
     assert not at.button(key="cv_resume").disabled
     [saved] = list(results_dir.iterdir())
     assert json.loads((saved / "sweep.json").read_text())["status"] == "cancelled"
+    assert bool(said[1]) == any((saved / tasks.CHECKPOINTS).glob("*.pt"))
 
 
 class CancelAfterFirstPopulation(runner.Runner):
@@ -172,7 +175,8 @@ def test_a_second_visit_lists_a_cancelled_sweep_and_resumes_it(results_dir):
     at = open_page()
     [label] = at.selectbox(key="cv_sweep").options
     assert "ReLU × SGD · 2 folds · 2 epochs" in label
-    assert "Cancelled after 2 of 4 configurations; they are saved." in at.warning[0].value
+    assert "Cancelled: 2 of 4 configurations saved. **Resume** trains only the rest." in \
+        at.warning[0].value
     assert len(results(at)[1].value) == 2  # the finished half is shown already
     at.button(key="cv_resume").click().run()
     wait_until_stopped(at)
@@ -270,5 +274,5 @@ def test_a_sweep_another_process_trains_is_shown_running_without_controls(result
         assert at.get("progress")
         assert not [b for b in at.button if b.key in ("cv_resume", "cv_cancel")]
     at.run()  # its process ended without saying so: interrupted, and resumable here
-    assert "Interrupted (its process stopped) after 0 of 1" in at.warning[0].value
+    assert "Interrupted (its process stopped): 0 of 1 configuration saved." in at.warning[0].value
     assert at.button(key="cv_resume")

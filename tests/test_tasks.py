@@ -110,7 +110,7 @@ def test_a_cancel_mid_population_keeps_a_checkpoint_that_resumes_to_the_same_row
     assert saved["done"] == 3 * per_epoch and saved["cost"] == 6 * per_epoch
     stopped = jobs.info(SWEEP, folder)
     assert stopped.held == (4, 3 * per_epoch, 6 * per_epoch)
-    assert stopped.kept("configuration") == ("0 of 4 configurations are saved, and 4 more are "
+    assert stopped.kept("configuration") == ("0 of 4 configurations saved, and 4 more "
                                              "part-trained (50% of their optimizer steps)")
     assert jobs.estimate(SWEEP, one, folder).steps == 3 * per_epoch  # what a resume trains
     resumed = runner.Runner(SWEEP, folder).run()
@@ -175,7 +175,7 @@ def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
     kept = len(pd.read_csv(csv))
-    said = re.search(r"sweep cancelled; (\d+) of 8 configurations are saved(, and 1 more is "
+    said = re.search(r"sweep cancelled; (\d+) of 8 configurations saved(, and 1 more "
                      r"part-trained \(\d+% of their optimizer steps\))? in (\S+) ", err)
     assert said, err[-500:]
     assert int(said[1]) == kept and 2 <= kept < 8 and said[3] == str(tmp_path)
