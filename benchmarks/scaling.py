@@ -4,12 +4,16 @@ the per-task overhead, and a model of the time on N workers.
 1. Startup: a LocalCluster of one worker process (one thread), until the worker
    has imported minidl.
 2. Per-task overhead: tiny tasks (they do nothing) through the scheduler, one
-   at a time (round trip) and all at once (throughput, per task).
+   at a time (round trip) and all at once (throughput, per task); and the cost of a
+   pause: one slice of the sweep trained whole on the worker, then again pausing
+   after every epoch, its checkpoint going to this process (saved to disk, as a job
+   saves it) and back each time.
 3. The full default sweep (`python -m minidl sweep`: 9 pairs, 5 folds, 25
    epochs), saved as a job, on 1 worker, then on 2 (the cluster scaled up):
    wall time, tasks, and the model's prediction for 2 beside the measurement.
-4. The model T(N) ≈ T_serial/N + overhead·tasks/N + startup (at least the
-   longest task), where T_serial is the sweep's training time on one worker,
+4. The model T(N) ≈ T_serial/N + (overhead·tasks + pause·pauses)/N + startup (at
+   least the longest task), where T_serial is the sweep's training time on one worker,
+   a task pauses every ``tasks.SLICE_SECONDS`` of its cost model's time,
    applied to the README's 200-epoch sweep (`--epochs 200 --batch-size 10,20`):
    its T_serial is measured on one worker at `--probe-epochs` and scaled by
    epochs (a population's time is linear in its epochs).
@@ -20,6 +24,7 @@ Usage: python benchmarks/scaling.py [--quick] [--epochs 25] [--max-workers 2]
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -48,9 +53,9 @@ def sweep_spec(epochs: int, batches: list[int] | None = None, quick: bool = Fals
     return sweeps.SweepSpec(grids=grids, epochs=epochs)
 
 
-def count_tasks(spec: sweeps.SweepSpec, folder: Path) -> tuple[int, int, float]:
-    """Tasks of a new job of ``spec``, its optimizer steps, and the share of the cost model's
-    time (``tasks.seconds``) that its longest task takes."""
+def count_tasks(spec: sweeps.SweepSpec, folder: Path) -> tuple[int, int, float, list[float]]:
+    """Tasks of a new job of ``spec``, its optimizer steps, the share of the cost model's
+    time (``tasks.seconds``) that its longest task takes, and each task's share."""
     todo = [t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, folder)]
     model = []
     for t in todo:
@@ -58,14 +63,39 @@ def count_tasks(spec: sweeps.SweepSpec, folder: Path) -> tuple[int, int, float]:
         members = len(configs) * spec.folds
         model.append(tasks.seconds(members, t.cost // members,
                                    cv.complete(configs[0])["batch_size"]))
-    return len(todo), sum(t.cost for t in todo), max(model) / sum(model)
+    return len(todo), sum(t.cost for t in todo), max(model) / sum(model), \
+        [m / sum(model) for m in model]
+
+
+def pauses(serial: float, shares: list[float]) -> int:
+    """Pauses of the tasks whose shares of ``serial`` seconds of training are ``shares``."""
+    return sum(math.ceil(serial * share / tasks.SLICE_SECONDS) - 1 for share in shares)
+
+
+def pause_cost(client, spec: sweeps.SweepSpec, folder: Path) -> tuple[float, int]:
+    """Seconds a pause costs (checkpoint to this process, to disk and back), measured on one
+    slice of ``spec`` trained whole and then pausing after every epoch; and its pauses."""
+    task = max((t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, folder)),
+               key=lambda t: t.cost)
+    start = time.perf_counter()
+    client.submit(tasks.execute, task.fn, *task.args, pure=False).result()
+    whole = time.perf_counter() - start
+    start, state, count = time.perf_counter(), None, 0
+    while True:
+        result = client.submit(tasks.execute, task.fn, *task.args, resume=state,
+                               pause_after=0.0, pure=False).result()
+        if not isinstance(result, tasks.Continue):
+            break
+        tasks.save_checkpoint(folder, task, result.state, result.done)
+        state, count = result.state, count + 1
+    return (time.perf_counter() - start - whole) / max(1, count), count
 
 
 def timed_sweep(spec: sweeps.SweepSpec, root: Path, name: str, workers: int, address: str
                 ) -> tuple[float, int, int]:
     """Seconds to train a new saved sweep of ``spec`` on the cluster, its tasks and steps."""
     folder = jobs.create(sweeps.SWEEP, spec, root / name)
-    tasks, steps, _ = count_tasks(spec, folder)
+    tasks, steps, _, _ = count_tasks(spec, folder)
     start = time.perf_counter()
     progress = runner.Runner(sweeps.SWEEP, folder, workers, address).run()
     seconds = time.perf_counter() - start
@@ -74,9 +104,10 @@ def timed_sweep(spec: sweeps.SweepSpec, root: Path, name: str, workers: int, add
 
 
 def model(serial: float, overhead: float, tasks: int, startup: float, longest: float,
-          n: int) -> float:
-    """T(N) = T_serial/N + overhead·tasks/N + startup, never below the longest task."""
-    return max(serial / n + overhead * tasks / n, longest) + startup
+          n: int, pause: float = 0.0, paused: int = 0) -> float:
+    """T(N) = T_serial/N + (overhead·tasks + pause·pauses)/N + startup, never below the
+    longest task."""
+    return max(serial / n + (overhead * tasks + pause * paused) / n, longest) + startup
 
 
 def main() -> None:
@@ -115,6 +146,12 @@ def main() -> None:
           f"{args.tiny_tasks} (1 worker)")
 
     spec = sweep_spec(args.epochs, quick=args.quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        probe_spec = sweep_spec(4, quick=args.quick)  # pauses after epochs 1, 2 and 3
+        pause, paused = pause_cost(client, probe_spec, jobs.create(sweeps.SWEEP, probe_spec,
+                                                                   Path(tmp) / "pauses"))
+    print(f"a pause (checkpoint to this process, to disk and back to a worker): "
+          f"{1000 * pause:.0f} ms (one slice paused {paused} times)")
     what = (f"{len(spec.pairs)} pair{'s' * (len(spec.pairs) != 1)}, {spec.folds} folds, "
             f"{spec.epochs} epoch{'s' * (spec.epochs != 1)}")
     times: dict[int, float] = {}
@@ -130,10 +167,12 @@ def main() -> None:
             times[n] = seconds
             print(f"default sweep ({what}, {steps:,} optimizer steps, {count} tasks) on "
                   f"{n} worker{'s' * (n != 1)}: {seconds:.1f} s")
-        serial = times[1] - overhead * count
-        longest = serial * count_tasks(spec, root / "none")[2]
+        _, _, share, shares = count_tasks(spec, root / "none")
+        paused = pauses(times[1], shares)
+        serial = times[1] - overhead * count - pause * paused
+        longest = serial * share
         for n in range(2, args.max_workers + 1):
-            predicted = model(serial, overhead, count, 0.0, longest, n)
+            predicted = model(serial, overhead, count, 0.0, longest, n, pause, paused)
             print(f"  model for {n} workers: {predicted:.1f} s (measured {times[n]:.1f} s, "
                   f"speed-up {times[1] / times[n]:.2f}x of {n})")
 
@@ -145,9 +184,10 @@ def main() -> None:
         probe_seconds, probe_tasks, _ = timed_sweep(probe, root, "probe", 1,
                                                     cluster.scheduler_address)
         readme = sweep_spec(README_EPOCHS, README_BATCHES, quick=args.quick)
-        readme_tasks, readme_steps, share = count_tasks(readme, root / "none")
+        readme_tasks, readme_steps, share, shares = count_tasks(readme, root / "none")
         readme_serial = (probe_seconds - overhead * probe_tasks) * README_EPOCHS \
             / args.probe_epochs
+        readme_pauses = pauses(readme_serial, shares)
         print(f"README sweep (--epochs {README_EPOCHS} --batch-size "
               f"{','.join(map(str, README_BATCHES))}: {len(readme.pairs)} pairs, "
               f"{readme_steps:,} optimizer steps, {readme_tasks} tasks): T_serial ≈ "
@@ -157,11 +197,13 @@ def main() -> None:
     cluster.close()
 
     longest = readme_serial * share  # the cost model's longest task, at the measured pace
-    print(f"model: T(N) ≈ T_serial/N + overhead·tasks/N + startup = {readme_serial:.0f}/N + "
-          f"{overhead * readme_tasks:.2f}/N + {startup:.1f} s (at least the longest task, "
+    print(f"model: T(N) ≈ T_serial/N + (overhead·tasks + pause·pauses)/N + startup = "
+          f"{readme_serial:.0f}/N + {overhead * readme_tasks + pause * readme_pauses:.2f}/N + "
+          f"{startup:.1f} s ({readme_pauses} pauses; at least the longest task, "
           f"≈ {longest:.0f} s)")
     for n in (1, 2, 4, 8, 16, 32):
-        t = model(readme_serial, overhead, readme_tasks, startup, longest, n)
+        t = model(readme_serial, overhead, readme_tasks, startup, longest, n, pause,
+                  readme_pauses)
         print(f"  N = {n:2d} workers: {t / 60:6.1f} min" + (
             "  (fewer tasks than workers: more workers do not help)" if n > readme_tasks
             else ""))

@@ -23,6 +23,10 @@ cancel raises ``Cancelled``; either carries ``state``, a checkpoint (plain value
 and tensors: weights, optimizer state, each member's generator, histories) that
 ``fit(..., resume=state)`` continues from with the same members — to the same
 results as a fit that never stopped.
+
+Why this module is long: the engine, its cost function and memory bound, its
+parallel runner, and pausing / resuming a fit share the population's state, so
+they are kept in one place.
 """
 
 from __future__ import annotations

@@ -52,7 +52,10 @@ def test_scaling():
     out = run_benchmark("scaling", "--quick", timeout=240)
     assert re.search(r"^per-task overhead: \d+\.\d ms round trip", out, re.M), out
     assert len(re.findall(r"^default sweep \(.*\) on [12] workers?: \d+\.\d s$", out, re.M)) == 2
-    assert re.search(r"^model: T\(N\) ≈ T_serial/N \+ overhead·tasks/N \+ startup", out, re.M)
+    assert re.search(r"^a pause \(checkpoint to this process, to disk and back to a worker\): "
+                     r"-?\d+ ms \(one slice paused [1-9]\d* times\)$", out, re.M), out
+    assert re.search(r"^model: T\(N\) ≈ T_serial/N \+ \(overhead·tasks \+ pause·pauses\)/N \+ "
+                     r"startup", out, re.M), out
     assert "N = 16 workers:" in out
 
 

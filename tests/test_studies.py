@@ -85,6 +85,8 @@ def test_cancel_keeps_the_pairs_already_finished_and_resume_trains_only_the_rest
     assert job.run().status == "cancelled"
     info = jobs.info(STUDY, folder)
     assert (info.status, info.done, info.resumable) == ("cancelled", 2, True)
+    # the second pair stopped after its first epoch and kept it in a checkpoint
+    assert info.held == (2, 2 * 20, 2 * 2 * 20)
     assert studies.load(folder, spec).runs["activation"].unique().tolist() == ["tanh"]
     monkeypatch.undo()
 
@@ -94,7 +96,7 @@ def test_cancel_keeps_the_pairs_already_finished_and_resume_trains_only_the_rest
                         lambda *a, **k: trained.append(a[4]) or original(*a, **k))
     resumed = runner.Runner(STUDY, folder).run()
     assert resumed.status == "finished" and trained == [[("relu", "sgd")]]
-    assert resumed.total == 2 * 2 * 20  # only the second pair's steps
+    assert resumed.total == 2 * 20  # only the second pair's last epoch
     monkeypatch.undo()
     expected = reproduce.run_study(FAST, runs=2, epochs=2)
     pd.testing.assert_frame_equal(ordered(studies.load(folder, spec).runs),
