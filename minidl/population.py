@@ -31,6 +31,9 @@ they are kept in one place.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import json
 import math
@@ -72,6 +75,24 @@ class Paused(Stopped):
 
 T = TypeVar("T")
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Have the C allocator keep freed memory for reuse (glibc's ``mallopt``: no ``mmap`` per
+    block under 32 MB, no trimming of the heap under 256 MB); True if it took.
+
+    A population allocates and frees the same few 10 KB–30 MB tensors at every step; by
+    default glibc hands many of them back to the OS and faults the pages in again on the
+    next step: ~7,700 page faults and ~20 % of the time of 24 Adam configurations × 5 folds
+    at minibatch 20 here.  The process then keeps its peak memory, which the population's
+    memory bound (``population_size``) already sizes.  Called by ``fit``; a no-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-3, 32 << 20)) and bool(libc.mallopt(-1, 256 << 20))
+    except (OSError, AttributeError):  # M_MMAP_THRESHOLD = -3, M_TRIM_THRESHOLD = -1
+        return False
 
 
 def run_parallel(tasks: list[Callable[[Progress], T]], costs: list[int],
@@ -232,6 +253,7 @@ def fit(X: torch.Tensor, y: torch.Tensor, members: list[Member], sizes: list[int
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if sizes[0] != len(hparams.check("features", features)):
         raise ValueError(f"a network of sizes {sizes} cannot take {len(features)} features")
+    keep_freed_memory()
     T = data.one_hot(y)
     groups: dict[tuple, list[int]] = {}
     for index, member in enumerate(members):
