@@ -72,23 +72,37 @@ def pauses(serial: float, shares: list[float]) -> int:
     return sum(math.ceil(serial * share / tasks.SLICE_SECONDS) - 1 for share in shares)
 
 
-def pause_cost(client, spec: sweeps.SweepSpec, folder: Path) -> tuple[float, int]:
+def pause_cost(client, spec: sweeps.SweepSpec, folder: Path, repeats: int = 3
+               ) -> tuple[float, int, int]:
     """Seconds a pause costs (checkpoint to this process, to disk and back), measured on one
-    slice of ``spec`` trained whole and then pausing after every epoch; and its pauses."""
+    slice of ``spec`` trained whole and then pausing after every epoch, ``repeats`` times
+    each, alternately (the best of each: one run is too noisy here); its pauses, and the
+    bytes of its checkpoint on disk."""
     task = max((t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, folder)),
                key=lambda t: t.cost)
-    start = time.perf_counter()
-    client.submit(tasks.execute, task.fn, *task.args, pure=False).result()
-    whole = time.perf_counter() - start
-    start, state, count = time.perf_counter(), None, 0
-    while True:
-        result = client.submit(tasks.execute, task.fn, *task.args, resume=state,
-                               pause_after=0.0, pure=False).result()
-        if not isinstance(result, tasks.Continue):
-            break
-        tasks.save_checkpoint(folder, task, result.state, result.done)
-        state, count = result.state, count + 1
-    return (time.perf_counter() - start - whole) / max(1, count), count
+
+    def whole() -> float:
+        start = time.perf_counter()
+        client.submit(tasks.execute, task.fn, *task.args, pure=False).result()
+        return time.perf_counter() - start
+
+    def paused() -> tuple[float, int]:
+        start, state, count = time.perf_counter(), None, 0
+        while True:
+            result = client.submit(tasks.execute, task.fn, *task.args, resume=state,
+                                   pause_after=0.0, pure=False).result()
+            if not isinstance(result, tasks.Continue):
+                return time.perf_counter() - start, count
+            tasks.save_checkpoint(folder, task, result.state, result.done)
+            state, count = result.state, count + 1
+
+    wholes, pauses = [], []
+    for _ in range(repeats):
+        wholes.append(whole())
+        pauses.append(paused())
+    size = sum(f.stat().st_size for f in (folder / tasks.CHECKPOINTS).glob("*.pt"))
+    count = pauses[0][1]
+    return (min(t for t, _ in pauses) - min(wholes)) / max(1, count), count, size
 
 
 def timed_sweep(spec: sweeps.SweepSpec, root: Path, name: str, workers: int, address: str
@@ -148,10 +162,11 @@ def main() -> None:
     spec = sweep_spec(args.epochs, quick=args.quick)
     with tempfile.TemporaryDirectory() as tmp:
         probe_spec = sweep_spec(4, quick=args.quick)  # pauses after epochs 1, 2 and 3
-        pause, paused = pause_cost(client, probe_spec, jobs.create(sweeps.SWEEP, probe_spec,
-                                                                   Path(tmp) / "pauses"))
+        pause, paused, size = pause_cost(client, probe_spec, jobs.create(
+            sweeps.SWEEP, probe_spec, Path(tmp) / "pauses"))
     print(f"a pause (checkpoint to this process, to disk and back to a worker): "
-          f"{1000 * pause:.0f} ms (one slice paused {paused} times)")
+          f"{1000 * pause:.0f} ms (one slice paused {paused} times, best of 3; its checkpoint "
+          f"{size / 1e6:.1f} MB)")
     what = (f"{len(spec.pairs)} pair{'s' * (len(spec.pairs) != 1)}, {spec.folds} folds, "
             f"{spec.epochs} epoch{'s' * (spec.epochs != 1)}")
     times: dict[int, float] = {}

@@ -53,7 +53,8 @@ def test_scaling():
     assert re.search(r"^per-task overhead: \d+\.\d ms round trip", out, re.M), out
     assert len(re.findall(r"^default sweep \(.*\) on [12] workers?: \d+\.\d s$", out, re.M)) == 2
     assert re.search(r"^a pause \(checkpoint to this process, to disk and back to a worker\): "
-                     r"-?\d+ ms \(one slice paused [1-9]\d* times\)$", out, re.M), out
+                     r"-?\d+ ms \(one slice paused [1-9]\d* times, best of 3; its checkpoint "
+                     r"\d+\.\d MB\)$", out, re.M), out
     assert re.search(r"^model: T\(N\) ≈ T_serial/N \+ \(overhead·tasks \+ pause·pauses\)/N \+ "
                      r"startup", out, re.M), out
     assert "N = 16 workers:" in out
