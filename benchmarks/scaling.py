@@ -72,11 +72,13 @@ def pauses(serial: float, shares: list[float]) -> int:
     return sum(math.ceil(serial * share / tasks.SLICE_SECONDS) - 1 for share in shares)
 
 
-def pause_cost(client, spec: sweeps.SweepSpec, folder: Path, repeats: int = 3
-               ) -> tuple[float, int, int]:
+PAUSE_REPEATS = 3  # runs whole and paused, alternately, of which the best of each counts
+
+
+def pause_cost(client, spec: sweeps.SweepSpec, folder: Path) -> tuple[float, int, int]:
     """Seconds a pause costs (checkpoint to this process, to disk and back), measured on one
-    slice of ``spec`` trained whole and then pausing after every epoch, ``repeats`` times
-    each, alternately (the best of each: one run is too noisy here); its pauses, and the
+    slice of ``spec`` trained whole and then pausing after every epoch, ``PAUSE_REPEATS``
+    times each, alternately (the best of each: one run is too noisy here); its pauses, and the
     bytes of its checkpoint on disk."""
     task = max((t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, folder)),
                key=lambda t: t.cost)
@@ -97,7 +99,7 @@ def pause_cost(client, spec: sweeps.SweepSpec, folder: Path, repeats: int = 3
             state, count = result.state, count + 1
 
     wholes, pauses = [], []
-    for _ in range(repeats):
+    for _ in range(PAUSE_REPEATS):
         wholes.append(whole())
         pauses.append(paused())
     size = sum(f.stat().st_size for f in (folder / tasks.CHECKPOINTS).glob("*.pt"))
@@ -165,7 +167,8 @@ def main() -> None:
         pause, paused, size = pause_cost(client, probe_spec, jobs.create(
             sweeps.SWEEP, probe_spec, Path(tmp) / "pauses"))
     print(f"a pause (checkpoint to this process, to disk and back to a worker): "
-          f"{1000 * pause:.0f} ms (one slice paused {paused} times, best of 3; its checkpoint "
+          f"{1000 * pause:.0f} ms (one slice paused {paused} times, best of {PAUSE_REPEATS}; its "
+          f"checkpoint "
           f"{size / 1e6:.1f} MB)")
     what = (f"{len(spec.pairs)} pair{'s' * (len(spec.pairs) != 1)}, {spec.folds} folds, "
             f"{spec.epochs} epoch{'s' * (spec.epochs != 1)}")
