@@ -168,8 +168,7 @@ def main() -> None:
             sweeps.SWEEP, probe_spec, Path(tmp) / "pauses"))
     print(f"a pause (checkpoint to this process, to disk and back to a worker): "
           f"{1000 * pause:.0f} ms (one slice paused {paused} times, best of {PAUSE_REPEATS}; its "
-          f"checkpoint "
-          f"{size / 1e6:.1f} MB)")
+          f"checkpoint {size / 1e6:.1f} MB)")
     what = (f"{len(spec.pairs)} pair{'s' * (len(spec.pairs) != 1)}, {spec.folds} folds, "
             f"{spec.epochs} epoch{'s' * (spec.epochs != 1)}")
     times: dict[int, float] = {}
