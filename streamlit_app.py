@@ -37,7 +37,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from minidl import limits
+from minidl.jobs import limits
 
 # (file name in pages/ = URL path, title, icon)
 PAGES: list[tuple[str, str, str]] = [

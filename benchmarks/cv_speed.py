@@ -29,7 +29,9 @@ import torch
 # `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidl import cv, data, hparams, jobs, limits, sweeps  # noqa: E402
+from minidl import data, hparams, jobs  # noqa: E402
+from minidl.experiments import cv, sweeps  # noqa: E402
+from minidl.jobs import limits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,7 +29,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from live_update import free_port, measure_app, streamlit_server  # noqa: E402
 
-from minidl import jobs, limits, sweeps  # noqa: E402
+from minidl import jobs  # noqa: E402
+from minidl.experiments import sweeps  # noqa: E402
+from minidl.jobs import limits  # noqa: E402
 
 QUERY = "epochs=10000"
 

@@ -21,7 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/<name>.py` puts benchmarks/, not ROOT, on sys.path
 
-from minidl import jobs, runner, sweeps  # noqa: E402
+from minidl import jobs  # noqa: E402
+from minidl.experiments import sweeps  # noqa: E402
+from minidl.jobs import runner  # noqa: E402
 
 
 def seconds(f, repeat: int) -> float:
@@ -58,7 +60,7 @@ def main() -> None:
         shutil.copytree(first, first.with_name(f"{first.name[:-6]}{i:06x}"))
 
     def uncached():
-        jobs._LISTED.clear()
+        jobs.store._LISTED.clear()
         return jobs.list_jobs(sweeps.SWEEP)
     assert len(uncached()) == args.jobs
     cold = seconds(uncached, 3)

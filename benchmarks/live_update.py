@@ -37,7 +37,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/<name>.py` puts benchmarks/, not ROOT, on sys.path
 
-from minidl.train import Run  # noqa: E402
+from minidl import Run  # noqa: E402
 from ui import playground  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

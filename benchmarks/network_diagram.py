@@ -25,8 +25,7 @@ import torch
 # `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidl import nn  # noqa: E402
-from minidl.train import Config, Run  # noqa: E402
+from minidl import Config, Run, nn  # noqa: E402
 from minidl.viz import boundary, network  # noqa: E402
 
 

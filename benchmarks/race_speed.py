@@ -32,9 +32,9 @@ import torch
 # `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidl import race  # noqa: E402
-from minidl.race import Race  # noqa: E402
-from minidl.train import Config, Run  # noqa: E402
+from minidl import Config, Run  # noqa: E402
+from minidl.experiments.contestants import preset  # noqa: E402
+from minidl.experiments.race import Race  # noqa: E402
 from ui import compare  # noqa: E402
 from ui.background import Trainer  # noqa: E402
 
@@ -124,7 +124,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = Config(n_train=args.n_train, n_test=args.n_train, epochs=10_000)
-    contestants = race.preset("paper", base)
+    contestants = preset("paper", base)
     Race(contestants).train_epoch(), Run(contestants[0]).train_epoch()  # warm up
     best_race = best_sequential = math.inf
     for _ in range(args.repeats):  # interleaved, best of N: robust to a noisy machine

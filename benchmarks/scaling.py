@@ -35,7 +35,9 @@ import torch
 # `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidl import cv, hparams, jobs, runner, sweeps, tasks  # noqa: E402
+from minidl import hparams, jobs  # noqa: E402
+from minidl.experiments import cv, sweeps  # noqa: E402
+from minidl.jobs import runner, tasks  # noqa: E402
 
 README_EPOCHS, README_BATCHES = 200, [10, 20]
 
@@ -95,7 +97,7 @@ def pause_cost(client, spec: sweeps.SweepSpec, folder: Path) -> tuple[float, int
                                    pause_after=0.0, pure=False).result()
             if not isinstance(result, tasks.Continue):
                 return time.perf_counter() - start, count
-            tasks.save_checkpoint(folder, task, result.state, result.done)
+            jobs.save_checkpoint(folder, task, result.state, result.done)
             state, count = result.state, count + 1
 
     wholes, pauses = [], []
@@ -145,7 +147,7 @@ def main() -> None:
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                            dashboard_address=None)
     client = Client(cluster)
-    client.run(lambda: __import__("minidl.sweeps"))
+    client.run(lambda: __import__("minidl.experiments.sweeps"))
     startup = time.perf_counter() - start
     print(f"startup: a LocalCluster of 1 worker process, minidl imported: {startup:.2f} s")
 
@@ -178,7 +180,7 @@ def main() -> None:
             if n > 1:
                 cluster.scale(n)
                 client.wait_for_workers(n)
-                client.run(lambda: __import__("minidl.sweeps"))
+                client.run(lambda: __import__("minidl.experiments.sweeps"))
             seconds, count, steps = timed_sweep(spec, root, f"sweep{n}", n,
                                                 cluster.scheduler_address)
             times[n] = seconds

@@ -2,9 +2,10 @@
 
 Both sides run interleaved in this one process with one torch thread, over the
 same minibatches; each ratio is torch time / minidl time (> 1: minidl faster).
-minidl's step is ``train.train_step`` run as ``train`` runs it (under
-``torch.inference_mode()``, entered once per pass, as ``Run.train_steps`` and
-``train_minibatches`` do); torch's is the usual ``zero_grad`` / ``backward`` / ``step``.
+minidl's step is the engine's: a ``Population`` of one network (what ``Run``, the
+Playground and a race train) walking its minibatches, ``steps`` of them per call
+(its epoch-end measurement off: the per-step cost); torch's is the usual
+``zero_grad`` / ``backward`` / ``step`` over the same minibatches.
 Usage: python benchmarks/step_speed.py [--repeats 7] [--steps 300]
 """
 
@@ -21,19 +22,19 @@ import torch
 # `python benchmarks/<name>.py` puts benchmarks/, not the repository root, on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minidl import data, nn, optim, train  # noqa: E402
+from minidl import data, runtime  # noqa: E402
+from minidl.engine.member import Member  # noqa: E402
+from minidl.engine.population import Population  # noqa: E402
 
 
-def minidl_step(optimizer_name: str):
-    model = nn.mlp([2, 25, 25, 25, 2], "tanh")
-    model.init_params("xavier", 1.0, torch.Generator().manual_seed(0))
-    loss = nn.LossMSE()
-    opt = optim.make(optimizer_name, model.param(), lr=1e-3)
-
-    def step(x, t):
-        train.train_step(model, loss, opt, x, t)
-    step.inference = True
-    return step
+def minidl_steps(optimizer_name: str, X: torch.Tensor, y: torch.Tensor, batch: int, steps: int):
+    """A function that trains ``steps`` minibatches of one network with the engine."""
+    rows = steps * batch
+    member = Member({"activation": "tanh", "optimizer": optimizer_name, "lr": 1e-3,
+                     "batch_size": batch, "shuffle": False}, torch.arange(rows),
+                    torch.arange(rows, rows + 1), seed=0)
+    population = Population(X, y, [member], [2, 25, 25, 25, 2], measure_at=())
+    return lambda: population.step()
 
 
 def torch_step(optimizer_name: str):
@@ -51,12 +52,17 @@ def torch_step(optimizer_name: str):
     return step
 
 
-def time_steps(step, batches) -> float:
-    with torch.inference_mode(getattr(step, "inference", False)):
-        start = time.perf_counter()
-        for x, t in batches:
-            step(x, t)
-        return (time.perf_counter() - start) / len(batches)
+def time_torch(step, batches) -> float:
+    start = time.perf_counter()
+    for x, t in batches:
+        step(x, t)
+    return (time.perf_counter() - start) / len(batches)
+
+
+def time_minidl(steps, count: int) -> float:
+    start = time.perf_counter()
+    steps()
+    return (time.perf_counter() - start) / count
 
 
 def main() -> None:
@@ -64,23 +70,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    runtime.setup()
     torch.set_grad_enabled(False)
-    X, y = data.disk(1000, seed=0)
-    T = data.one_hot(y)
-    ratios = []
     print(f"{'optimizer':>9} {'batch':>5} {'minidl µs':>10} {'torch µs':>9} {'ratio':>6}")
+    ratios = []
     for optimizer_name in ("sgd", "adam", "rmsprop"):
         for batch in (1, 20):
-            batches = [(X[i:i + batch], T[i:i + batch])
-                       for i in range(0, args.steps * batch, batch)][:args.steps]
-            batches = [(x, t) for x, t in batches if len(x) == batch]
-            ours, theirs = minidl_step(optimizer_name), torch_step(optimizer_name)
-            time_steps(ours, batches[:50]), time_steps(theirs, batches[:50])  # warm up
+            X, y = data.disk(args.steps * batch + 1, seed=0)
+            T = data.one_hot(y)
+            batches = [(X[i:i + batch], T[i:i + batch]) for i in range(0, args.steps * batch, batch)]
+            ours, theirs = minidl_steps(optimizer_name, X, y, batch, args.steps), torch_step(optimizer_name)
+            time_minidl(ours, args.steps), time_torch(theirs, batches[:50])  # warm up
             best_ours, best_theirs = math.inf, math.inf
             for _ in range(args.repeats):  # interleaved, best of N: robust to a noisy machine
-                best_ours = min(best_ours, time_steps(ours, batches))
-                best_theirs = min(best_theirs, time_steps(theirs, batches))
+                best_ours = min(best_ours, time_minidl(ours, args.steps))
+                best_theirs = min(best_theirs, time_torch(theirs, batches))
             ratio = best_theirs / best_ours
             ratios.append(ratio)
             print(f"{optimizer_name:>9} {batch:>5} {1e6 * best_ours:>10.1f} "

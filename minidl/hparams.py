@@ -40,7 +40,7 @@ from typing import Any
 Pair = tuple[str, str]  # (activation, optimizer): the report's unit of comparison
 
 # set: some of the choices; text: free text of at most ``high`` characters (read further
-# by the code that uses it, e.g. ``race.parse_contestants``)
+# by the code that uses it, e.g. ``contestants.parse_contestants``)
 KINDS = ("float", "int", "choice", "bool", "widths", "set", "text")
 PARTS = ("data", "network", "init", "optimizer", "training", "view", "race")
 # where a setting appears: a train.Config field, the Playground (widget + URL), `minidl train`,

@@ -2,8 +2,8 @@
 initialisation — by default the report's nine activation × optimizer pairs.
 
 The page reads the race's settings from the sidebar (seeded from the URL on a session's
-first run), builds its contestants (``ui.compare``, ``minidl.race``) and keeps one
-``ui.background.Trainer`` over a ``minidl.race.Race`` in Session State: a process of its
+first run), builds its contestants (``ui.compare``, ``minidl.experiments.race``) and keeps one
+``ui.background.Trainer`` over a ``minidl.experiments.race.Race`` in Session State: a process of its
 own trains the race while one fragment redraws frozen copies, as on the Playground.  A race
 takes one of the server's places to train, like a Playground session.
 
@@ -18,9 +18,10 @@ import time
 import streamlit as st
 
 import streamlit_app
-from minidl import data, hparams, jobs, race, reproduce, sweeps
-from minidl.race import Race
-from minidl.train import Config
+from minidl import Config, data, hparams, jobs
+from minidl.experiments import contestants as entrants
+from minidl.experiments import reproduce, sweeps
+from minidl.experiments.race import Race
 from minidl.viz import live
 from minidl.viz import race as race_charts
 from ui import compare, links, playground, training
@@ -251,7 +252,7 @@ def links_ui(match: Race) -> None:
     page = links.playground_page(st.context.url, streamlit_app.PAGES[0][0])
     with st.container(horizontal=True):
         for config, name, details in zip(match.contestants, match.names,
-                                         race.details(match.contestants)):
+                                         entrants.details(match.contestants)):
             st.link_button(name, compare.contestant_link(config, page),
                            icon=":material/open_in_new:",
                            help=f"{details}: train this contestant live in the Playground "

@@ -25,7 +25,8 @@ import pandas as pd
 import streamlit as st
 
 import streamlit_app
-from minidl import hparams, jobs, sweeps
+from minidl import hparams, jobs
+from minidl.experiments import sweeps
 from minidl.viz import cv as cv_charts
 from minidl.viz import tables
 from ui import jobs as job_widgets

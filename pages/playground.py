@@ -26,8 +26,9 @@ import streamlit as st
 import torch
 
 import streamlit_app
-from minidl import data, export, hparams, train
-from minidl.train import Config, Run
+from minidl import Config, Run, data, hparams
+from minidl.engine import export
+from minidl.engine.member import diverged
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
 from minidl.viz import network
@@ -262,7 +263,7 @@ def metrics_ui(frame: playground.Frame, slots: list[Slot]) -> None:
     values = [("Epoch", f"{frame.epoch} / {frame.budget}")]
     for label, name in (("Train loss", "train_loss"), ("Test loss", "test_loss")):
         # an exploded loss (NaN, inf, 1e24) reads as what it means, not as 28 digits
-        values.append((label, "diverged" if train.diverged(m[name]) else f"{m[name]:.4f}"))
+        values.append((label, "diverged" if diverged(m[name]) else f"{m[name]:.4f}"))
     values += [("Train accuracy", f"{100 * m['train_acc']:.1f}%"),
                ("Test accuracy", f"{100 * m['test_acc']:.1f}%"),
                ("Parameters", f"{frame.parameters:,}")]

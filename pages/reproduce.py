@@ -25,7 +25,8 @@ from pathlib import Path
 import streamlit as st
 
 import streamlit_app
-from minidl import ablation, hparams, jobs, studies, sweeps
+from minidl import hparams, jobs
+from minidl.experiments import ablation, studies, sweeps
 from minidl.viz import ablation as ablation_figures
 from minidl.viz import study as study_charts
 from minidl.viz import tables

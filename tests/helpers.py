@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import jobs, limits, runner, sweeps
+from minidl import jobs
+from minidl.experiments import sweeps
+from minidl.jobs import limits, runner
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 

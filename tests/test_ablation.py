@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from minidl import ablation, cv, data, hparams, jobs, reproduce, runner
-from minidl import population as pop
-from minidl.train import Config, Run
+from minidl import Config, Run, data, hparams, jobs
+from minidl.engine import fit as pop
+from minidl.experiments import ablation, cv, reproduce
+from minidl.jobs import runner
 from minidl.viz import ablation as figures
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
@@ -54,10 +55,11 @@ def test_conventions_per_member_match_their_sequential_twins():
     """A population mixing every knob trains each member as it would train alone."""
     X, y = data.disk(200, seed=0)
     splits = cv.kfold(len(y), 2, 0)
-    members = [pop.Member(cv.complete({"lr": 0.01, "batch_size": 10, **knob}), tr, va, seed=f)
+    members = [pop.Member({**cv.complete({"lr": 0.01, "batch_size": 10, **knob}),
+                           "activation": "sigmoid", "optimizer": "sgd"}, tr, va, seed=f)
                for knob in ablation.KNOBS for f, (tr, va) in enumerate(splits)]
-    batched = pop.fit(X, y, members, cv.SIZES, "sigmoid", "sgd", 2, batched=True)
-    alone = pop.fit(X, y, members, cv.SIZES, "sigmoid", "sgd", 2, batched=False)
+    batched = pop.fit(X, y, members, cv.SIZES, 2)
+    alone = pop.fit(X, y, members, cv.SIZES, 2, max_population=1)
     for a, b in zip(batched, alone):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4, abs=1e-7)
 

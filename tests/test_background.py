@@ -7,7 +7,7 @@ import time
 import torch
 from helpers import wait_until
 
-from minidl.train import Config, Run
+from minidl import Config, Run
 from ui.background import Slots, Trainer
 
 SMALL = dict(n_train=40, n_test=20, hidden=(8, 8), batch_size=4)

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from minidl import data, nn
-from minidl.train import Config, Run
+from minidl import Config, Run, data, nn
 from minidl.viz import boundary
 from minidl.viz import live as charts
 

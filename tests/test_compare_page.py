@@ -12,8 +12,9 @@ import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, reproduce
-from minidl.race import Race
+from minidl import hparams
+from minidl.experiments import reproduce
+from minidl.experiments.race import Race
 from ui import playground
 from ui.background import Trainer
 

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
-from minidl import cv, data
-from minidl import population as pop
+from minidl import data
+from minidl.engine import fit as pop
+from minidl.experiments import cv
 
 
 @pytest.fixture(scope="module")

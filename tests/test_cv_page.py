@@ -12,7 +12,9 @@ import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs, runner, sweeps, tasks
+from minidl import hparams, jobs
+from minidl.experiments import sweeps
+from minidl.jobs import runner, tasks
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -160,7 +162,9 @@ def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
 class CancelAfterFirstPopulation(runner.Runner):
     def _report(self, done: int, total: int) -> bool:
         keep_going = super()._report(done, total)
-        if done >= 2 * 2 * 2 * 1:  # 2 configurations × 2 folds × 2 epochs × 1 step (batch 60)
+        # the costlier population goes first: 2 configurations × 2 folds × 2 epochs × 2 steps
+        # (batch 30); its last epoch's report cancels, before the other one starts
+        if done >= 2 * 2 * 2 * 2:
             self.cancel()
         return keep_going
 

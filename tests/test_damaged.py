@@ -16,8 +16,10 @@ import helpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import ablation, jobs, reproduce, runner, studies, sweeps
-from minidl.__main__ import main
+from minidl import jobs
+from minidl.cli import main
+from minidl.experiments import ablation, reproduce, studies, sweeps
+from minidl.jobs import runner
 
 APP = helpers.APP
 GOOD = "29990101-000000-good00"  # newest: shown first by the pages

@@ -10,8 +10,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minidl import data, export
-from minidl.train import Config, Run
+from minidl import Config, Run, data
+from minidl.engine import export
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,7 @@ def test_the_script_retrains_to_the_same_final_metrics(tmp_path):
 
 
 def test_no_pickle_anywhere():
-    source = (ROOT / "minidl" / "export.py").read_text()
+    source = (ROOT / "minidl" / "engine" / "export.py").read_text()
     assert "pickle" not in source.replace("no pickle", "") and "torch.save" not in source
 
 

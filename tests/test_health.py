@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from minidl import health, nn
-from minidl.train import Config, Run
+from minidl import Config, Run, health, nn
 
 
 def model_of(weights: list[tuple[torch.Tensor, torch.Tensor]], activation: str) -> nn.Sequential:

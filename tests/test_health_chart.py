@@ -4,7 +4,7 @@ import math
 import altair as alt
 import pytest
 
-from minidl.train import Config, Run
+from minidl import Config, Run
 from minidl.viz import health as health_chart
 from minidl.viz import live
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minidl import cv, data, hparams, nn, optim
-from minidl.train import Config
+from minidl import Config, data, hparams, nn, optim
+from minidl.experiments import cv
 
 TABLE = hparams.TABLE
 

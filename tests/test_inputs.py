@@ -10,8 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl import data, hparams
-from minidl.train import Config, Run
+from minidl import Config, Run, data, hparams
 
 ALL = hparams.FEATURES
 ROOT = Path(__file__).resolve().parent.parent

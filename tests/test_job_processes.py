@@ -11,7 +11,9 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import jobs, runner, studies, sweeps
+from minidl import jobs
+from minidl.experiments import studies, sweeps
+from minidl.jobs import runner
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,7 @@ import altair as alt
 import pytest
 import torch
 
-from minidl import data, health, nn
-from minidl.train import Config, Run
+from minidl import Config, Run, data, health, nn
 from minidl.viz import boundary, live, network
 
 

@@ -135,36 +135,6 @@ def test_sequential_concatenates_children_params_in_order():
     assert nn.parameter_count(model) == 4 * 2 + 4 + 3 * 4 + 3
 
 
-@pytest.mark.parametrize("batch", [1, 6])
-def test_population_linear_equals_independent_layers(batch):
-    members = [nn.Linear(3, 4, dtype=torch.float64) for _ in range(5)]
-    for i, m in enumerate(members):
-        m.init_params("xavier", 1.0, torch.Generator().manual_seed(i))
-    pop = nn.Linear(3, 4, members=5, dtype=torch.float64)
-    pop.weight.copy_(torch.stack([m.weight for m in members]))
-    pop.bias.copy_(torch.stack([m.bias for m in members]).unsqueeze(1))
-    x = torch.randn(5, batch, 3, dtype=torch.float64)
-    g = torch.randn(5, batch, 4, dtype=torch.float64)
-    y = pop.forward(x)
-    gx = pop.backward(g)
-    for i, m in enumerate(members):
-        torch.testing.assert_close(y[i], m.forward(x[i]))
-        torch.testing.assert_close(gx[i], m.backward(g[i]))
-        torch.testing.assert_close(pop.grad_weight[i], m.grad_weight)
-        torch.testing.assert_close(pop.grad_bias[i, 0], m.grad_bias)
-
-
-def test_population_mse_gives_each_member_its_own_mean():
-    pred, target = torch.randn(3, 4, 2, dtype=torch.float64), torch.randn(3, 4, 2, dtype=torch.float64)
-    loss = nn.LossMSE(members=True)
-    values = loss.forward(pred, target)
-    grads = loss.backward()
-    single = nn.LossMSE()
-    for i in range(3):
-        torch.testing.assert_close(values[i], single.forward(pred[i], target[i]))
-        torch.testing.assert_close(grads[i], single.backward())
-
-
 def test_xavier_statistics_follow_the_report_formula():
     layer = nn.Linear(300, 500)
     layer.init_params("xavier", gain=2.0, generator=torch.Generator().manual_seed(0))
@@ -230,17 +200,7 @@ def test_mse_reductions_match_torch(reduction, shape):
     torch.testing.assert_close(loss.backward(), gpred)
 
 
-def test_population_mse_takes_one_reduction_per_member():
-    pred, target = torch.randn(3, 4, 2, dtype=torch.float64), torch.randn(3, 4, 2, dtype=torch.float64)
-    reductions = ["sum", "mean", "batch_mean"]
-    loss = nn.LossMSE(members=True, reduction=reductions)
-    values, grads = loss.forward(pred, target), loss.backward()
-    for i, reduction in enumerate(reductions):
-        single = nn.LossMSE(reduction=reduction)
-        torch.testing.assert_close(values[i], single.forward(pred[i], target[i]))
-        torch.testing.assert_close(grads[i], single.backward())
-    with pytest.raises(ValueError, match="members=True"):
-        nn.LossMSE(reduction=["sum", "mean"])
+def test_an_unknown_mse_reduction_is_refused_by_the_settings_table():
     with pytest.raises(ValueError, match="MSE reduction"):
         nn.LossMSE(reduction="median")
 

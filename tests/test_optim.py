@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from minidl import nn, optim
+from minidl.engine import layers
 
 STEPS = 300
 
@@ -126,7 +127,7 @@ def test_second_optimizer_on_same_model_shares_the_buffer():
 
 
 def test_per_member_learning_rates_update_each_member_independently():
-    pop = nn.Linear(3, 2, members=3, dtype=torch.float64)
+    pop = layers.Linear(3, 3, 2, dtype=torch.float64)
     singles = [nn.Linear(3, 2, dtype=torch.float64) for _ in range(3)]
     lrs = [0.1, 0.01, 0.0001]
     opt_pop = optim.Adam(pop.param(), lr=lrs, betas=([0.9, 0.8, 0.9], 0.999))
@@ -151,8 +152,9 @@ def test_per_member_learning_rates_update_each_member_independently():
 
 
 def test_freeze_members_zeroes_and_stops_them():
-    pop = nn.Linear(2, 2, members=3)
-    pop.init_params("xavier", 1.0, torch.Generator().manual_seed(0))
+    pop = layers.Linear(3, 2, 2)
+    for i in range(3):
+        pop.init_member(i, torch.Generator().manual_seed(i), "xavier", 1.0)
     opt = optim.SGD(pop.param(), lr=0.1, momentum=0.9)
     pop.weight[1].fill_(float("nan"))
     opt.freeze_members(torch.tensor([False, True, False]))
@@ -221,8 +223,10 @@ def test_weight_decay_leaves_the_accumulated_gradient_alone():
 
 
 def test_weight_decay_per_member_decays_each_member_by_its_own_rate():
-    model = nn.mlp([2, 3, 2], "tanh", members=2)
-    model.init_params("xavier", 1.0, torch.Generator().manual_seed(0))
+    model = layers.Network([2, 3, 2], ["tanh"] * 2)
+    for i in range(2):
+        for linear in model.linears:
+            linear.init_member(i, torch.Generator().manual_seed(i), "xavier", 1.0)
     before = [p.clone() for p, _ in model.param()]
     opt = optim.SGD(model.param(), lr=0.1, weight_decay=[0.0, 0.5])
     opt.step()  # zero gradients: only the decay moves the weights
@@ -304,8 +308,10 @@ def test_l1_subgradient_is_zero_at_zero_and_leaves_the_gradient_alone():
 
 
 def test_l1_per_member_pulls_each_member_by_its_own_rate():
-    model = nn.mlp([2, 3, 2], "tanh", members=2)
-    model.init_params("xavier", 1.0, torch.Generator().manual_seed(0))
+    model = layers.Network([2, 3, 2], ["tanh"] * 2)
+    for i in range(2):
+        for linear in model.linears:
+            linear.init_member(i, torch.Generator().manual_seed(i), "xavier", 1.0)
     before = [p.clone() for p, _ in model.param()]
     opt = optim.SGD(model.param(), lr=0.1, l1=[0.0, 0.5])
     opt.step()  # zero gradients: only the penalty moves the weights

@@ -14,8 +14,9 @@ import torch
 from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
-from minidl import export, nn
-from minidl.train import Run
+from minidl import nn
+from minidl.engine import export
+from minidl.engine.run import Run
 from ui.background import Trainer
 
 APP = helpers.APP

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minidl import hparams
-from minidl.train import Config, Run
+from minidl import Config, Run, hparams
 from ui import playground
 from ui.playground import SETTINGS, parse_query, to_query
 

@@ -11,8 +11,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from minidl import cv, data, hparams, jobs, limits, studies, sweeps
-from minidl import population as pop
+from minidl import data, hparams, jobs
+from minidl.engine import fit as pop
+from minidl.experiments import cv, studies, sweeps
+from minidl.jobs import limits
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,13 +75,12 @@ def test_the_readme_deploy_section_lists_every_limit():
 
 def test_populations_in_chunks_give_the_same_results():
     X, y = data.disk(500, seed=0)
-    members = [pop.Member(cv.complete({"batch_size": b, "lr": lr}), torch.arange(400),
-                          torch.arange(400, 500), seed=i)
+    members = [pop.Member({**cv.complete({"batch_size": b, "lr": lr}), "activation": "tanh"},
+                          torch.arange(400), torch.arange(400, 500), seed=i)
                for i, (b, lr) in enumerate([(20, 0.01), (20, 0.1), (400, 0.1), (20, 3.0),
                                             (400, 1.0), (20, 0.05)])]
-    whole = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 3, history=True)
-    chunks = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 3, history=True,
-                     max_population=2)
+    whole = pop.fit(X, y, members, cv.SIZES, 3, history=True)
+    chunks = pop.fit(X, y, members, cv.SIZES, 3, history=True, max_population=2)
     assert whole[3].diverged and chunks[3].diverged
     for a, b in zip(whole, chunks):
         assert a.diverged == b.diverged
@@ -90,9 +91,10 @@ def test_populations_in_chunks_give_the_same_results():
 def test_the_population_size_follows_the_job_memory(monkeypatch):
     member = pop.Member(cv.complete({}), torch.arange(800), torch.arange(200), seed=0)
     monkeypatch.setenv("MINIDL_JOB_MEMORY_MB", "100")
-    small = pop.population_size([member], cv.SIZES)
+    small = pop.population_size([member], cv.SIZES, limits.job_memory())
     monkeypatch.setenv("MINIDL_JOB_MEMORY_MB", "400")
-    assert pop.population_size([member], cv.SIZES) == pytest.approx(4 * small, abs=4)
+    assert pop.population_size([member], cv.SIZES, limits.job_memory()) == pytest.approx(
+        4 * small, abs=4)
     assert small * pop.member_bytes(800, cv.SIZES) <= 100 << 20
 
 
@@ -100,16 +102,18 @@ PEAK = """
 import sys, torch
 sys.path.insert(0, {root!r})
 torch.set_num_threads(1); torch.set_grad_enabled(False)
-from minidl import cv, data, population as pop
+from minidl.experiments import cv
+from minidl import data
+from minidl.engine import fit as pop
 def peak():
     return next(int(l.split()[1]) << 10 for l in open("/proc/self/status")
                 if l.startswith("VmHWM"))
 X, y = data.disk(1000, seed=0)
 members = [pop.Member(cv.complete({{"batch_size": 5000}}), torch.arange(800),
                       torch.arange(800, 1000), seed=i) for i in range({m})]
-pop.fit(X, y, members[:2], cv.SIZES, "tanh", "sgd", 1)  # code paths loaded
+pop.fit(X, y, members[:2], cv.SIZES, 1)  # code paths loaded
 before = peak()
-pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 2, max_population={m})
+pop.fit(X, y, members, cv.SIZES, 2, max_population={m})
 print(peak() - before)
 """
 

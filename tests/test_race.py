@@ -7,16 +7,17 @@ import pytest
 import torch
 from helpers import wait_until
 
-from minidl import hparams, nn, race, reproduce
-from minidl.race import Race
-from minidl.train import Config, Run
+from minidl import Config, Run, hparams
+from minidl.experiments import contestants as entrants
+from minidl.experiments import race, reproduce
+from minidl.experiments.race import Race
 from ui.background import Trainer
 
 SMALL = dict(n_train=60, n_test=40, epochs=50)
 
 
 def paper(**base) -> list[Config]:
-    return race.preset("paper", Config(**{**SMALL, **base}))
+    return entrants.preset("paper", Config(**{**SMALL, **base}))
 
 
 def assert_same_trajectory(history: list[dict], run_history: list[dict]) -> None:
@@ -37,8 +38,8 @@ def test_every_contestant_follows_the_trajectory_of_its_playground_run():
             run.train_epoch()
         assert_same_trajectory(match.contestant_history(i), run.history)
         theirs = torch.cat([p.reshape(-1) for p, _ in run.model.param()])
-        population, k = match._where[i]
-        ours = torch.cat([p[k].reshape(-1) for p, _ in population.model.param()])
+        index, k = match._where[i]
+        ours = torch.cat([p[k].reshape(-1) for p, _ in match.populations[index].network.param()])
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
@@ -63,11 +64,11 @@ def test_mixed_populations_train_as_separate_races_of_one():
 
 
 def test_contestants_with_one_architecture_start_from_the_same_weights():
-    contestants = race.preset("optimizers", Config(**SMALL))
+    contestants = entrants.preset("optimizers", Config(**SMALL))
     match = Race(contestants)
     (population,) = match.populations
-    first = torch.stack([p[0] for p, _ in population.model.param()[:1]])
-    for p, _ in population.model.param():
+    first = torch.stack([p[0] for p, _ in population.network.param()[:1]])
+    for p, _ in population.network.param():
         assert torch.equal(p[0], p[1]) and torch.equal(p[1], p[2])
     assert first.abs().sum() > 0
 
@@ -75,8 +76,8 @@ def test_contestants_with_one_architecture_start_from_the_same_weights():
 def test_each_optimizers_members_are_contiguous_and_share_one_optimizer():
     contestants = paper()
     match = Race(contestants)
-    for population in match.populations:
-        kinds = [contestants[i].optimizer for i in population.members]
+    for population, group in zip(match.populations, match.groups):
+        kinds = [contestants[i].optimizer for i in group]
         assert len(population.optimizers) == len(set(kinds))
         for optimizer, start, stop in population.optimizers:
             assert {kinds[k] for k in range(start, stop)} == {optimizer.name}
@@ -131,41 +132,41 @@ def test_bad_contestants_get_clear_messages(configs, message):
 ])
 def test_bad_hand_made_contestants_get_clear_messages(text, message):
     with pytest.raises(ValueError, match=message):
-        race.parse_contestants(text)
+        entrants.parse_contestants(text)
 
 
 def test_hand_made_contestants_change_only_what_they_say():
     base = Config(**SMALL)
-    a, b = race.preset("custom", base, contestants="activation=relu lr=0.001; optimizer=adam")
+    a, b = entrants.preset("custom", base, contestants="activation=relu lr=0.001; optimizer=adam")
     assert (a.activation, a.lr, a.optimizer) == ("relu", 0.001, "sgd")
     assert (b.activation, b.lr, b.optimizer) == ("tanh", base.lr, "adam")
-    assert race.labels([a, b]) == ["SGD + ReLU", "Adam + Tanh"]  # the pairs tell them apart
-    assert race.details([a, b]) == ["lr 0.001", "lr 0.01"]
-    assert race.labels([a, a, b.replace(activation="relu", optimizer="sgd")]) == [
+    assert entrants.labels([a, b]) == ["SGD + ReLU", "Adam + Tanh"]  # the pairs tell them apart
+    assert entrants.details([a, b]) == ["lr 0.001", "lr 0.01"]
+    assert entrants.labels([a, a, b.replace(activation="relu", optimizer="sgd")]) == [
         "SGD + ReLU, lr 0.001", "SGD + ReLU, lr 0.001 #2", "SGD + ReLU, lr 0.01"]
 
 
 def test_the_papers_preset_takes_table_one_and_the_other_presets_vary_one_setting():
     base = Config(**SMALL, momentum=0.9, init_seed=7)
-    contestants = race.preset("paper", base)
+    contestants = entrants.preset("paper", base)
     assert [(c.activation, c.optimizer) for c in contestants] == list(reproduce.PAPER_CONFIGS)
     for c, settings in zip(contestants, reproduce.PAPER_CONFIGS.values()):
         assert all(getattr(c, k) == v for k, v in settings.items())
         assert c.momentum == 0.0 and c.init_seed == 7  # Table I's optimizer, the base's seeds
-    assert [c.lr for c in race.preset("lrs", base)] == list(hparams.TABLE["lr"].grid["*"])
-    assert [c.optimizer for c in race.preset("optimizers", base)] == list(hparams.OPTIMIZERS)
-    assert [c.activation for c in race.preset("activations", base)] == list(
+    assert [c.lr for c in entrants.preset("lrs", base)] == list(hparams.TABLE["lr"].grid["*"])
+    assert [c.optimizer for c in entrants.preset("optimizers", base)] == list(hparams.OPTIMIZERS)
+    assert [c.activation for c in entrants.preset("activations", base)] == list(
         hparams.REPORT_ACTIVATIONS)
     sweep = {("relu", "adam"): {"lr": 0.003, "batch_size": 10, "beta1": 0.8}}
-    (chosen,) = race.preset("cv", base, sweep_configs=sweep)
+    (chosen,) = entrants.preset("cv", base, sweep_configs=sweep)
     assert (chosen.activation, chosen.optimizer, chosen.lr, chosen.batch_size, chosen.beta1) == (
         "relu", "adam", 0.003, 10, 0.8)
     with pytest.raises(ValueError, match="saved sweep"):
-        race.preset("cv", base)
+        entrants.preset("cv", base)
 
 
 def test_standings_rank_by_accuracy_and_note_when_the_target_was_reached():
-    match = Race(race.preset("lrs", Config(**SMALL))).fit(epochs=5)
+    match = Race(entrants.preset("lrs", Config(**SMALL))).fit(epochs=5)
     table = race.standings(match, 0.6)
     assert list(table["rank"]) == [1, 2, 3, 4]
     assert list(table["test_acc"]) == sorted(table["test_acc"], reverse=True)
@@ -180,37 +181,8 @@ def test_standings_rank_by_accuracy_and_note_when_the_target_was_reached():
     assert race.winner(match, 0.6) == table.iloc[0]["name"]
 
 
-def test_per_member_activations_match_each_activation_alone():
-    names = ["relu", "tanh", "relu", "sigmoid", "identity"]
-    x = torch.randn(5, 3, 4)
-    g = torch.randn(5, 3, 4)
-    layer = nn.PerMember(names)
-    y = layer.forward(x)
-    grad = layer.backward(g)
-    for m, name in enumerate(names):
-        alone = nn.ACTIVATIONS[name]()
-        torch.testing.assert_close(y[m], alone.forward(x[m]))
-        torch.testing.assert_close(grad[m], alone.backward(g[m]))
-
-
-def test_per_member_activations_backward_agrees_with_autograd():
-    names = ["sigmoid", "relu", "tanh"]
-    x = torch.randn(3, 4, 6, dtype=torch.float64)
-    g = torch.randn(3, 4, 6, dtype=torch.float64)
-    layer = nn.PerMember(names)
-    layer.c0, layer.c1, layer.c2, layer.c3 = (c.double() for c in (
-        layer.c0, layer.c1, layer.c2, layer.c3))
-    layer.forward(x)
-    ours = layer.backward(g)
-    with torch.enable_grad():
-        leaf = x.clone().requires_grad_(True)
-        out = torch.stack([torch.sigmoid(leaf[0]), torch.relu(leaf[1]), torch.tanh(leaf[2])])
-        (out * g).sum().backward()
-    torch.testing.assert_close(ours, leaf.grad)
-
-
 def test_a_race_trains_in_the_background_like_in_the_foreground():
-    contestants = race.preset("activations", Config(**{**SMALL, "epochs": 4}))
+    contestants = entrants.preset("activations", Config(**{**SMALL, "epochs": 4}))
     trainer = Trainer(Race(contestants))
     trainer.step()
     wait_until(lambda: trainer.state == "idle", timeout=30)

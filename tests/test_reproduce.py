@@ -5,7 +5,9 @@ import sys
 import pandas as pd
 import pytest
 
-from minidl import jobs, reproduce, runner, sweeps
+from minidl import jobs
+from minidl.experiments import reproduce, sweeps
+from minidl.jobs import runner
 
 
 def test_standard_error_matches_a_hand_computed_case():

@@ -14,7 +14,9 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs, reproduce, runner, studies
+from minidl import hparams, jobs
+from minidl.experiments import reproduce, studies
+from minidl.jobs import runner
 
 ADAM_RELU, RMSPROP_TANH = ("relu", "adam"), ("tanh", "rmsprop")  # batch 20: quick
 
@@ -212,7 +214,7 @@ def test_a_cancelled_study_shows_its_finished_pairs_and_resumes_the_others(resul
 
 
 def test_the_ablation_section_shows_a_saved_ablation_and_runs_one(results, monkeypatch):
-    from minidl import ablation
+    from minidl.experiments import ablation
 
     spec = ablation.AblationSpec(knobs=({}, {"targets": "signed"}), runs=1, budgets=(1, 2),
                                  long_epochs=2, pairs=(ADAM_RELU,))

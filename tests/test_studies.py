@@ -7,7 +7,9 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import jobs, reproduce, runner, studies
+from minidl import jobs
+from minidl.experiments import reproduce, studies
+from minidl.jobs import runner
 from minidl.viz import tables
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
@@ -66,14 +68,14 @@ def test_runner_saves_the_same_numbers_as_one_run_study_call():
 
 
 def cancel_before_the_second_pair(monkeypatch, job: runner.Runner) -> list:
-    original, calls = reproduce.run_study, []
+    original, calls = reproduce.train_runs, []
 
-    def run_study(*args, **kwargs):
+    def train_runs(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
-            job.cancel()  # its progress callback now answers False: run_study stops
+            job.cancel()  # its progress callback now answers False: train_runs stops
         return original(*args, **kwargs)
-    monkeypatch.setattr(studies.reproduce, "run_study", run_study)
+    monkeypatch.setattr(studies.reproduce, "train_runs", train_runs)
     return calls
 
 
@@ -91,11 +93,11 @@ def test_cancel_keeps_the_pairs_already_finished_and_resume_trains_only_the_rest
     monkeypatch.undo()
 
     trained = []
-    original = reproduce.run_study
-    monkeypatch.setattr(studies.reproduce, "run_study",
-                        lambda *a, **k: trained.append(a[4]) or original(*a, **k))
+    original = reproduce.train_runs
+    monkeypatch.setattr(studies.reproduce, "train_runs",
+                        lambda *a, **k: trained.append(a[0]) or original(*a, **k))
     resumed = runner.Runner(STUDY, folder).run()
-    assert resumed.status == "finished" and trained == [[("relu", "sgd")]]
+    assert resumed.status == "finished" and trained == [("relu", "sgd")]
     assert resumed.total == 2 * 20  # only the second pair's last epoch
     monkeypatch.undo()
     expected = reproduce.run_study(FAST, runs=2, epochs=2)
@@ -120,14 +122,15 @@ def test_finished_pairs_are_on_disk_before_the_study_ends(tmp_path):
     spec = studies.StudySpec({("tanh", "sgd"): {"lr": 0.1, "batch_size": 50},
                               ("relu", "sgd"): {"lr": 0.1, "batch_size": 50}}, runs=2, epochs=1)
     folder = jobs.create(STUDY, spec, tmp_path / "study")
-    STUDY.train(spec, "tanh-sgd", folder, lambda done, total: True)
+    [task] = STUDY.tasks(spec, "tanh-sgd", folder)
+    STUDY.save(spec, "tanh-sgd", folder, task.fn(*task.args))
     saved = studies.load(folder, spec)
     assert saved is not None and len(saved.runs) == 2 and saved.runs["activation"].nunique() == 1
     assert STUDY.steps(spec, "tanh-sgd", folder) == 0 and STUDY.steps(spec, "relu-sgd", folder)
 
 
 def test_a_study_of_a_sweeps_choice_takes_its_optimal_configurations(tmp_path):
-    from minidl import sweeps
+    from minidl.experiments import sweeps
 
     sweep = jobs.create(sweeps.SWEEP, sweeps.SweepSpec(
         ("tanh",), ("sgd",), {"sgd": {"lr": [0.01, 0.1], "batch_size": [60]}}, folds=2,

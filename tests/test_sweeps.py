@@ -7,8 +7,10 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import cv, data, hparams, jobs, limits, runner, sweeps
-from minidl import population as pop
+from minidl import data, hparams, jobs
+from minidl.engine import fit as pop
+from minidl.experiments import cv, sweeps
+from minidl.jobs import limits, runner
 from minidl.viz import cv as cv_charts
 from minidl.viz import tables
 

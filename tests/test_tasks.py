@@ -13,7 +13,9 @@ import helpers
 import pandas as pd
 import pytest
 
-from minidl import cv, jobs, runner, studies, sweeps, tasks
+from minidl import jobs
+from minidl.experiments import cv, studies, sweeps
+from minidl.jobs import runner, tasks
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +108,7 @@ def test_a_cancel_mid_population_keeps_a_checkpoint_that_resumes_to_the_same_row
     job = helpers.cancel_after(runner.Runner(SWEEP, folder), 2 * per_epoch + 1)
     assert job.run().status == "cancelled"
     assert not (folder / "tanh-sgd.csv").exists()  # no configuration had finished …
-    [saved] = tasks.checkpoints(folder, "tanh-sgd")  # … but the population's state is kept
+    [saved] = jobs.checkpoints(folder, "tanh-sgd")  # … but the population's state is kept
     assert saved["done"] == 3 * per_epoch and saved["cost"] == 6 * per_epoch
     stopped = jobs.info(SWEEP, folder)
     assert stopped.held == (4, 3 * per_epoch, 6 * per_epoch)
@@ -126,9 +128,9 @@ def test_a_damaged_checkpoint_is_ignored_and_its_slice_starts_over(monkeypatch, 
     monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)
     folder = jobs.create(SWEEP, one, tmp_path / "damaged")
     assert helpers.cancel_after(runner.Runner(SWEEP, folder), 1).run().status == "cancelled"
-    [saved] = tasks.checkpoints(folder, "tanh-sgd")
+    [saved] = jobs.checkpoints(folder, "tanh-sgd")
     saved["path"].write_bytes(saved["path"].read_bytes()[:500])  # cut short
-    assert tasks.checkpoints(folder, "tanh-sgd") == []
+    assert jobs.checkpoints(folder, "tanh-sgd") == []
     assert jobs.info(SWEEP, folder).held == (0, 0, 0)
     full = jobs.estimate(SWEEP, one).steps
     assert jobs.estimate(SWEEP, one, folder).steps == full
@@ -180,7 +182,7 @@ def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
     assert said, err[-500:]
     assert int(said[1]) == kept and 2 <= kept < 8 and said[3] == str(tmp_path)
     # the population in flight kept its checkpoint, unless the cancel came between tasks
-    assert bool(said[2]) == bool(tasks.checkpoints(tmp_path, "tanh-sgd"))
+    assert bool(said[2]) == bool(jobs.checkpoints(tmp_path, "tanh-sgd"))
 
 
 # ---------------------------------------------------------------- Dask
@@ -230,7 +232,7 @@ def test_a_cancel_on_a_dask_cluster_keeps_what_came_back(cluster, tmp_path, monk
 
 
 def test_without_a_scheduler_dask_is_never_imported(tmp_path):
-    code = ("import sys; from minidl.__main__ import main; "
+    code = ("import sys; from minidl.cli import main; "
             "code = main(['sweep', '--activations', 'tanh', '--optimizers', 'sgd', '--folds', "
             f"'2', '--epochs', '1', '--grid', 'batch_size=50', '--out', {str(tmp_path)!r}]); "
             "loaded = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]; "
@@ -281,7 +283,7 @@ def test_the_apps_jobs_train_on_the_cluster_its_setting_names(cluster, monkeypat
 
 
 def test_the_scheduler_setting_is_an_address_or_none(monkeypatch):
-    from minidl import limits
+    from minidl.jobs import limits
     monkeypatch.delenv("MINIDL_DASK_SCHEDULER", raising=False)
     assert limits.get("MINIDL_DASK_SCHEDULER") is None
     monkeypatch.setenv("MINIDL_DASK_SCHEDULER", " tcp://10.0.0.5:8786 ")

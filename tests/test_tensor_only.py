@@ -46,7 +46,7 @@ def test_no_forbidden_text_anywhere_in_the_package():
 
 def test_training_works_with_autograd_disabled_globally_in_a_fresh_process():
     code = ("import torch; torch.set_grad_enabled(False);"
-            "from minidl.train import Config, train;"
+            "from minidl import Config, train;"
             "r = train(Config(n_train=100, n_test=100, epochs=2, batch_size=10));"
             "assert len(r.history) == 2 and not r.diverged;"
             "import sys; assert 'streamlit' not in sys.modules; print('ok')")

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from minidl import train
-from minidl.train import Config, Run
+from minidl import Config, Run, train
+from minidl.engine.member import DIVERGED_LOSS
 
 
 def small(**overrides):
@@ -14,7 +14,7 @@ def small(**overrides):
 
 
 def test_history_has_one_entry_per_epoch_with_all_metrics():
-    run = train.train(small())
+    run = train(small())
     assert [h["epoch"] for h in run.history] == [1, 2, 3, 4, 5]
     frame = run.history_frame()
     assert list(frame.columns) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc",
@@ -24,14 +24,14 @@ def test_history_has_one_entry_per_epoch_with_all_metrics():
 
 
 def test_training_reduces_the_loss():
-    run = train.train(small(epochs=30, optimizer="adam", lr=0.003))
+    run = train(small(epochs=30, optimizer="adam", lr=0.003))
     assert run.history[-1]["train_loss"] < 0.5 * run.history[0]["train_loss"]
 
 
 def test_same_config_same_history_different_init_seed_differs():
-    a, b = train.train(small()), train.train(small())
+    a, b = train(small()), train(small())
     assert a.history == b.history
-    c = train.train(small(init_seed=1))
+    c = train(small(init_seed=1))
     assert c.history != a.history
 
 
@@ -54,12 +54,12 @@ def test_minibatches_are_reshuffled_every_epoch():
 
 def test_callback_can_stop_the_run():
     seen = []
-    run = train.train(small(epochs=10), callback=lambda epoch, m: seen.append(epoch) or epoch < 3)
+    run = train(small(epochs=10), callback=lambda epoch, m: seen.append(epoch) or epoch < 3)
     assert seen == [1, 2, 3] and run.epoch == 3
 
 
 def test_diverging_run_stops_and_is_reported_not_raised():
-    run = train.train(small(optimizer="sgd", lr=1e6, epochs=20, activation="relu",
+    run = train(small(optimizer="sgd", lr=1e6, epochs=20, activation="relu",
                             batch_size=1))
     assert run.diverged and run.history[-1]["diverged"]
     assert run.epoch < 20
@@ -99,7 +99,7 @@ def test_bad_config_raises_value_error_naming_the_setting(overrides, match):
 
 def test_reference_network_learns_the_disk():
     """The seed report's network with Adam reaches ≥ 97 % test accuracy on the full task."""
-    run = train.train(Config(optimizer="adam", lr=0.005, batch_size=20, epochs=60))
+    run = train(Config(optimizer="adam", lr=0.005, batch_size=20, epochs=60))
     assert run.history[-1]["test_acc"] >= 0.97
 
 
@@ -128,18 +128,20 @@ def test_an_exploding_run_with_a_finite_loss_is_diverged_too():
     config = Config(n_train=50, n_test=50, epochs=5, activation="identity", gain=1e4, lr=1e-30)
     run = Run(config).fit()
     loss = run.history[-1]["train_loss"]
-    assert math.isfinite(loss) and loss > train.DIVERGED_LOSS
+    assert math.isfinite(loss) and loss > DIVERGED_LOSS
     assert run.diverged and run.epoch == 1 and run.history[-1]["diverged"]
 
 
 def test_a_population_flags_a_member_whose_loss_exploded():
-    from minidl import cv, data
-    from minidl import population as pop
+    from minidl import data
+    from minidl.engine import fit as pop
+    from minidl.experiments import cv
 
     X, y = data.disk(60, seed=0)
     rows = torch.arange(40), torch.arange(40, 60)
     # lr 1e-30: the weights stay as drawn (finite); only the loss bound can flag the member
-    members = [pop.Member(cv.complete({"lr": 1e-30, "batch_size": 10, "gain": g}), *rows, seed=0)
+    members = [pop.Member({**cv.complete({"lr": 1e-30, "batch_size": 10, "gain": g}),
+                           "activation": "identity", "optimizer": "sgd"}, *rows, seed=0)
                for g in (1.0, 1e4)]
-    calm, exploded = pop.fit(X, y, members, [2, 25, 25, 25, 2], "identity", "sgd", 1)
+    calm, exploded = pop.fit(X, y, members, [2, 25, 25, 25, 2], 1)
     assert not calm.diverged and exploded.diverged and math.isnan(exploded.eval_acc)

@@ -7,7 +7,7 @@ drawing a frame.  In one process they share Python's lock: with a training threa
 whole server used one core, and each redraw cost training ~60 ms (the app trained at
 50–70 % of the bare library's speed).  A process trains on a core of its own.
 
-A ``Trainer`` owns one *trainee* (the *mirror*): a ``train.Run``, or anything with the same
+A ``Trainer`` owns one *trainee* (the *mirror*): a ``minidl.Run``, or anything with the same
 small protocol (``Trainee``) — a ``minidl.race.Race`` trains several runs side by side:
 
 - ``train()`` / ``pause()`` / ``step()`` (one more epoch) / ``replace(run)`` /
@@ -48,7 +48,7 @@ from minidl import nn
 
 
 class Trainee(Protocol):
-    """What a ``Trainer`` drives: a ``train.Run`` or a ``minidl.race.Race``.
+    """What a ``Trainer`` drives: a ``minidl.Run`` or a ``minidl.experiments.race.Race``.
 
     ``train_steps`` trains up to ``max_seconds`` and returns something when an epoch ended;
     ``model.param()`` lists every weight (sent between the processes); ``history`` and
@@ -76,7 +76,7 @@ IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
 
 def _context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "minidl.train", "minidl.race", "ui.background"])
+    context.set_forkserver_preload(["torch", "minidl.engine.run", "minidl.experiments.race", "ui.background"])
     return context
 
 

@@ -22,9 +22,10 @@ from urllib.parse import urlencode
 import pandas as pd
 import torch
 
-from minidl import data, hparams, race
-from minidl.race import Race
-from minidl.train import Config
+from minidl import Config, data, hparams
+from minidl.experiments import race
+from minidl.experiments.contestants import check_contestants, preset
+from minidl.experiments.race import Race
 from minidl.viz import boundary, tiles
 from ui import playground
 
@@ -77,14 +78,14 @@ def contestants(base: Mapping, settings: Mapping,
     """The race's contestants as the Playground reads them back, and warnings (a value the
     Playground cannot show, snapped to its nearest stop).  ``ValueError``: a bad hand-made
     list, or a preset that cannot be built (no sweep)."""
-    configs = race.preset(settings["preset"], playground.to_config(base), sweep_configs,
-                          settings["contestants"])
+    configs = preset(settings["preset"], playground.to_config(base), sweep_configs,
+                     settings["contestants"])
     out, warnings = [], []
     for number, config in enumerate(configs, 1):
         shown, problems = playground.parse_query(contestant_query(config))
         warnings += [f"contestant {number}: {p}" for p in problems]
         out.append(playground.to_config(shown))
-    race.check_contestants(out)
+    check_contestants(out)
     return out, warnings
 
 

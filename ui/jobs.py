@@ -9,7 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from minidl import jobs, limits, runner
+from minidl import jobs
+from minidl.jobs import limits, runner
 from minidl.viz import tables
 
 APP_ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ def refusal() -> str | None:
 
 
 def kinds() -> list[jobs.Kind]:
-    from minidl import ablation, studies, sweeps
+    from minidl.experiments import ablation, studies, sweeps
     return [sweeps.SWEEP, studies.STUDY, ablation.ABLATION]
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode, urljoin
 
-from minidl import hparams, sweeps
+from minidl import hparams
+from minidl.experiments import sweeps
 from ui import playground
 
 

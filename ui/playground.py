@@ -11,7 +11,7 @@ page draws one widget per row from the row's kind, label, help and app range.
   the nearest stop) — never an exception;
 - ``to_query(settings)`` is the inverse: only values that differ from the
   defaults, formatted so that ``parse_query`` reads them back exactly;
-- ``to_config(settings)`` builds the ``minidl.train.Config`` of a run; ``from_widgets``
+- ``to_config(settings)`` builds the ``minidl.Config`` of a run; ``from_widgets``
   turns widget values (a multiselect's list) into settings, ``offered`` says which
   choices the page offers (not ``custom``: your own points never come from a link);
   old links' ``layers=3&width=25`` read as ``hidden=25,25,25``;
@@ -30,14 +30,13 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from minidl import hparams, nn, train
-from minidl.train import Config, Run
+from minidl import Config, Run, hparams, nn
+from minidl.config import RESET_FIELDS
 from minidl.viz import boundary, live
 
 Setting = hparams.Setting
 SETTINGS: dict[str, Setting] = {n: hparams.TABLE[n] for n in hparams.names("app")}
 # Config fields whose change needs a fresh run (all others are applied live)
-RESET_FIELDS = train.RESET_FIELDS
 # query parameters Streamlit itself understands; never warned about
 _STREAMLIT_PARAMS = ("embed", "embed_options")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from minidl import limits
+from minidl.jobs import limits
 from ui.background import Slots, Trainer
 from ui.playground import warnings_text
 

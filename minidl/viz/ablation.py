@@ -12,9 +12,9 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from ..ablation import BEST, REPORT_FLOOR
+from ..experiments.ablation import BEST, REPORT_FLOOR
+from ..experiments.reproduce import PAIRS
 from ..hparams import pair_label
-from ..reproduce import PAIRS
 
 
 def figure(summary: pd.DataFrame, epochs: int) -> alt.LayerChart:

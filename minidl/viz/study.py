@@ -13,8 +13,8 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
+from ..experiments.reproduce import PAPER_MIN_ACCURACY, Study
 from ..hparams import pair_label
-from ..reproduce import PAPER_MIN_ACCURACY, Study
 
 
 def _pair_labels(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from .. import hparams, jobs, reproduce
+from .. import hparams, jobs
+from ..experiments import reproduce
 
 # One format for an accuracy wherever a page shows one: 2 decimals of a percent (70.27 %,
 # 48.20 %) in tables and in charts' tooltips alike (axis ticks may round further).

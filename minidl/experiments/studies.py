@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cv, hparams, jobs, reproduce, tasks
-from . import population as pop
+from .. import hparams, jobs
+from ..engine import fit as pop
+from ..jobs import tasks
+from . import cv, reproduce
 
 PAPER = "paper"  # the ``source`` of the report's Table I preset
 Pair = hparams.Pair
@@ -153,7 +155,7 @@ class StudyKind(jobs.Kind):
         if folder is not None and jobs.part_pair(part) in _finished_pairs(folder, spec.runs):
             return []
         cost = reproduce.pair_steps(spec.configs[jobs.part_pair(part)], spec.runs, spec.epochs)
-        return tasks.resumed(folder, [tasks.Task(part, cost, train_pair,
+        return jobs.resumed(folder, [tasks.Task(part, cost, train_pair,
                                                  (spec.to_dict(), jobs.part_pair(part)))])
 
     def save(self, spec: StudySpec, part: str, folder: Path,
@@ -178,15 +180,14 @@ STUDY = StudyKind()
 def train_pair(spec: dict, pair: Pair, progress: pop.Progress | None = None,
                resume: dict | None = None, pause_after: float | None = None
                ) -> tuple[list[dict], list[dict]]:
-    """A study's task (``StudyKind.tasks``): one pair's loss rows and run rows.  Plain values
-    in and out, so that it runs on a Dask worker as well as here; ``resume`` and
-    ``pause_after`` as in ``population.fit``."""
+    """A study's task (``StudyKind.tasks``): one pair's loss rows and run rows
+    (``reproduce.train_runs``).  Plain values in and out, so that it runs on a Dask worker
+    as well as here."""
     s = StudySpec.from_dict(spec)
-    study = reproduce.run_study(s.configs, s.runs, s.epochs, s.seed, [tuple(pair)],
-                                progress=progress, workers=1, resume=resume,
-                                pause_after=pause_after)
-    return (study.losses.to_dict("records"),
-            study.runs[reproduce.RUN_COLUMNS].to_dict("records"))
+    losses, runs = reproduce.train_runs(tuple(pair), s.configs[tuple(pair)], s.runs, s.epochs,
+                                        s.seed, progress=progress, resume=resume,
+                                        pause_after=pause_after)
+    return losses, [{k: row[k] for k in reproduce.RUN_COLUMNS} for row in runs]
 
 
 def load(folder: str | Path, spec: StudySpec | None = None) -> reproduce.Study | None:

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from . import cv, data, hparams, jobs, reproduce
-from . import population as pop
+from .. import hparams, jobs
+from ..engine import fit as pop
+from ..jobs import limits, tasks
+from . import cv, reproduce
 
 Pair = hparams.Pair
 # one convention changed at a time from our reading ({}); gain widens the init variance
@@ -109,27 +110,25 @@ class AblationSpec:
 
 
 def train_pair(pair: Pair, knobs: list[tuple[str, Mapping]], runs: int, epochs: int,
-               budgets: list[int], seed: int = 0, progress: pop.Progress | None = None
-               ) -> list[dict]:
+               budgets: list[int], seed: int = 0, *, progress: pop.Progress | None = None,
+               resume: dict | None = None, pause_after: float | None = None) -> list[dict]:
     """Train ``pair``'s Table I configuration under each named knob, ``runs`` times, as one
     population; rows of test accuracy at each budget.  Run ``r`` of every knob sees the same
-    data draw (seed ``seed·1000 + r``, as in ``reproduce.run_study``) and init seed."""
-    seeds = [seed * 1000 + r for r in range(runs)]
-    draws = [data.train_test("disk", reproduce.N_TRAIN, reproduce.N_TEST, s) for s in seeds]
-    X = torch.cat([torch.cat([Xtr, Xte]) for Xtr, _, Xte, _ in draws])
-    y = torch.cat([torch.cat([ytr, yte]) for _, ytr, _, yte in draws])
-    block = reproduce.N_TRAIN + reproduce.N_TEST
+    data draw and init seed (``reproduce.draws``).  Plain values in and out: a task
+    (``AblationKind.tasks``); ``resume`` and ``pause_after`` as in ``engine.fit.fit``."""
+    pair = (pair[0], pair[1])
+    X, y, rows = reproduce.draws(runs, seed)
     members, labels = [], []
     for name, changes in knobs:
-        config = cv.complete({**reproduce.PAPER_CONFIGS[pair], **changes})
-        for r, s in enumerate(seeds):
-            members.append(pop.Member(config, torch.arange(r * block, r * block + reproduce.N_TRAIN),
-                                      torch.arange(r * block + reproduce.N_TRAIN, (r + 1) * block),
-                                      s))
+        settings = {**cv.complete({**reproduce.PAPER_CONFIGS[pair], **changes}),
+                    "activation": pair[0], "optimizer": pair[1]}
+        for r, run in enumerate(rows):
+            members.append(pop.Member(settings, *run))
             labels.append((name, r))
     budgets = sorted({b for b in budgets if b <= epochs})
-    results = pop.fit(X, y, members, cv.SIZES, *pair, epochs, checkpoints=budgets,
-                      progress=progress)
+    results = pop.fit(X, y, members, cv.SIZES, epochs, checkpoints=budgets,
+                      memory=limits.job_memory(), progress=progress, resume=resume,
+                      pause_after=pause_after)
     return [{"activation": pair[0], "optimizer": pair[1], "convention": name, "run": r,
              "epochs": b, "test_acc": result.eval_acc_at[b],
              "diverged": math.isnan(result.eval_acc_at[b])}
@@ -210,16 +209,28 @@ class AblationKind(jobs.Kind):
         return self.units(spec, part) * pop.steps(
             reproduce.N_TRAIN, reproduce.PAPER_CONFIGS[pair]["batch_size"], spec.epochs_for(pair))
 
-    def train(self, spec: AblationSpec, part: str, folder: Path, report: jobs.Report) -> None:
+    def tasks(self, spec: AblationSpec, part: str, folder: Path) -> list[tasks.Task]:
+        """One task per unfinished part: a pair's knobs (or its best combination, known once
+        every pair's knobs are saved), all its runs as one population."""
+        if self._done(spec, part, folder):
+            return []
         stage, name = part.split(":", 1)
         pair = jobs.part_pair(name)
         if stage == "knobs":
-            knobs = [(knob_name(k), k) for k in spec.knobs]
+            knobs = [[knob_name(k), dict(k)] for k in spec.knobs]
         else:
-            knobs = [(BEST, best_combination(read_accuracy(folder), spec))]
-        epochs = spec.epochs_for(pair)
-        rows = train_pair(pair, knobs, spec.runs, epochs,
-                          [*spec.budgets, spec.long_epochs], spec.seed, report)
+            knobs = [[BEST, best_combination(read_accuracy(folder), spec)]]
+        return jobs.resumed(folder, [tasks.Task(
+            part, self.steps(spec, part), train_pair,
+            (list(pair), knobs, spec.runs, spec.epochs_for(pair),
+             [*spec.budgets, spec.long_epochs], spec.seed))])
+
+    def units_held(self, spec: AblationSpec, part: str, folder: Path) -> tuple[int, int, int]:
+        held = [t for t in self.tasks(spec, part, folder) if t.resume is not None]
+        return ((self.units(spec, part), held[0].done, held[0].done + held[0].cost) if held
+                else (0, 0, 0))
+
+    def save(self, spec: AblationSpec, part: str, folder: Path, rows: list[dict]) -> None:
         jobs.append_rows(folder / "accuracy.csv", rows)
 
     def finish(self, spec: AblationSpec, folder: Path) -> None:

@@ -30,8 +30,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import cv, data, hparams, jobs, tasks
-from . import population as pop
+from .. import data, hparams, jobs
+from ..engine import fit as pop
+from ..jobs import tasks
+from . import cv
 
 DATASET = "disk"
 Pair = hparams.Pair
@@ -99,30 +101,26 @@ def sweep(X: torch.Tensor, y: torch.Tensor,
           activations: Iterable[str] = hparams.REPORT_ACTIVATIONS,
           optimizers: Iterable[str] = hparams.OPTIMIZERS, grid: Mapping | None = None,
           folds: int = 5, epochs: int = 25, seed: int = 0, engine: str = "batched",
-          progress: pop.Progress | None = None, workers: int = pop.DEFAULT_WORKERS,
+          progress: pop.Progress | None = None, workers: int = tasks.DEFAULT_WORKERS,
           overrides: Mapping | None = None) -> SweepResult:
     """``cv.grid_search`` for every activation × optimizer pair, in memory.
 
     ``grid=None`` uses each pair's default grid; a given grid is shared, each
     optimizer taking the keys that apply to it.  ``overrides`` replaces some
     keys' values in every pair's grid (e.g. ``{"batch_size": [10, 20]}``).
-    Pairs run ``workers`` at a time on threads (one core each).
+    Every pair's slices train as tasks (``tasks.run``), ``workers`` at a time on threads
+    (one core each).
     """
     pairs = [(a.lower(), o.lower()) for a in activations for o in optimizers]
     if not pairs:
         raise ValueError("choose at least one activation and one optimizer")
-    grids = {p: pair_grid(*p, grid, overrides) for p in pairs}
-    splits = cv.kfold(len(y), folds, seed)
-    costs = [sum(cv.config_steps(c, splits, epochs) for c in cv.configurations(grids[p]))
-             for p in pairs]
-
-    def task(pair: Pair):
-        return lambda report: cv.grid_search(X, y, *pair, grid=grids[pair], folds=folds,
-                                             epochs=epochs, seed=seed, engine=engine,
-                                             progress=report)
-
-    results = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)
-    return SweepResult(dict(zip(pairs, results)))
+    searches = {p: cv.plan(X, y, *p, grid=pair_grid(*p, grid, overrides), folds=folds,
+                           epochs=epochs, seed=seed, engine=engine) for p in pairs}
+    rows: dict[str, list[dict]] = {jobs.part_name(p): [] for p in pairs}
+    with tasks.pool(workers=workers) as where:
+        tasks.run([t for s in searches.values() for t in s.tasks],
+                  lambda task, new: rows[task.part].extend(new), where, progress)
+    return SweepResult({p: s.result(rows[jobs.part_name(p)]) for p, s in searches.items()})
 
 
 # ---------------------------------------------------------------- the spec of a saved sweep
@@ -310,7 +308,7 @@ class SweepKind(jobs.Kind):
         """``part``'s checkpoints of this spec whose configurations are all still to do."""
         ids = {cv.config_id(c) for c in todo}
         out = []
-        for saved in tasks.checkpoints(folder, part):
+        for saved in jobs.checkpoints(folder, part):
             args = saved["args"]
             if (isinstance(args, list) and len(args) == 3 and args[0] == spec.to_dict()
                     and isinstance(args[2], list) and args[2]
@@ -324,7 +322,7 @@ class SweepKind(jobs.Kind):
     def tasks(self, spec: SweepSpec, part: str, folder: Path) -> list[tasks.Task]:
         """The pair's configurations missing on disk, in slices of about
         ``tasks.POPULATION_SECONDS`` (``cv.slices``), each a ``score_slice`` call; a slice
-        with a checkpoint (``tasks.checkpoints``) is cut as it was and goes on from it."""
+        with a checkpoint (``jobs.checkpoints``) is cut as it was and goes on from it."""
         pair = jobs.part_pair(part)
         todo = self._todo(spec, part, folder)
         splits = cv.kfold(spec.n_train, spec.folds, spec.seed)
@@ -332,7 +330,7 @@ class SweepKind(jobs.Kind):
         held = [saved["args"][2] for saved in self._held(spec, part, folder, todo)]
         taken = {cv.config_id(c) for configs in held for c in configs}
         rest = [c for c in todo if cv.config_id(c) not in taken]
-        return tasks.resumed(folder, [
+        return jobs.resumed(folder, [
             tasks.Task(part, sum(cv.config_steps(c, splits, spec.epochs) for c in configs),
                        score_slice, (spec.to_dict(), pair, configs))
             for configs in held + cv.slices(rest, splits, spec.epochs)])

@@ -22,8 +22,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import cv, data, hparams, jobs, sweeps
-from . import population as pop
+from .. import data, hparams, jobs
+from ..engine import fit as pop
+from ..jobs import limits, tasks
+from . import cv, sweeps
 
 Pair = hparams.Pair
 PAIRS = [(a, o) for a in hparams.REPORT_ACTIVATIONS for o in hparams.OPTIMIZERS]
@@ -111,58 +113,68 @@ class Study:
         return out.reset_index()
 
 
+def draws(runs: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[tuple]]:
+    """``runs`` draws of the disk task, one per run: all their points ``X``, ``y`` and, per
+    run ``r``, ``(training rows, test rows, seed)`` with seed ``seed·1000 + r`` (the same
+    draw, and init seed, for every pair and convention)."""
+    seeds = [seed * 1000 + r for r in range(runs)]
+    sets = [data.train_test("disk", N_TRAIN, N_TEST, s) for s in seeds]
+    X = torch.cat([torch.cat([Xtr, Xte]) for Xtr, _, Xte, _ in sets])
+    y = torch.cat([torch.cat([ytr, yte]) for _, ytr, _, yte in sets])
+    block = N_TRAIN + N_TEST
+    return X, y, [(torch.arange(r * block, r * block + N_TRAIN),
+                   torch.arange(r * block + N_TRAIN, (r + 1) * block), s)
+                  for r, s in enumerate(seeds)]
+
+
+def train_runs(pair: Pair, config: dict, runs: int, epochs: int, seed: int = 0, *,
+               progress: pop.Progress | None = None, resume: dict | None = None,
+               pause_after: float | None = None) -> tuple[list[dict], list[dict]]:
+    """One pair's ``runs`` runs of ``config`` for ``epochs`` epochs, as one population: its
+    loss rows (one per run and epoch) and run rows.  Run ``r`` uses data seed and init
+    seed ``seed·1000 + r``, whatever the pair, so all pairs see the same data draws.  Plain
+    values in and out: a task (``minidl.jobs.tasks``) that a Dask worker can run too;
+    ``resume`` and ``pause_after`` as in ``engine.fit.fit``."""
+    if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
+        raise ValueError(f"runs must be a positive integer, got {runs!r}")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    activation, optimizer = pair
+    X, y, rows = draws(runs, seed)
+    settings = {**cv.complete(config), "activation": activation, "optimizer": optimizer}
+    members = [pop.Member(settings, *run) for run in rows]
+    results = pop.fit(X, y, members, cv.SIZES, epochs, history=True,
+                      memory=limits.job_memory(), progress=progress, resume=resume,
+                      pause_after=pause_after)
+    run_rows, loss_rows = [], []
+    for r, result in enumerate(results):
+        run_rows.append({"activation": activation, "optimizer": optimizer, "run": r,
+                         "test_acc": result.eval_acc, "train_acc": result.train_acc,
+                         "final_loss": result.train_loss, "diverged": result.diverged,
+                         **config})
+        loss_rows += [{"activation": activation, "optimizer": optimizer, "run": r,
+                       "epoch": e + 1, "train_loss": v}
+                      for e, v in enumerate(result.train_loss_history)]
+    return loss_rows, run_rows
+
+
 def run_study(configs: dict[Pair, dict], runs: int = 10, epochs: int = 100,
               seed: int = 0, pairs: list[Pair] | None = None,
               progress: pop.Progress | None = None,
-              workers: int = pop.DEFAULT_WORKERS, resume: dict | None = None,
-              pause_after: float | None = None) -> Study:
-    """Train every pair ``runs`` times with its configuration for ``epochs`` epochs.
-
-    Run ``r`` uses data seed ``seed·1000 + r`` and init/shuffle seed
-    ``seed·1000 + r`` for every pair, so all pairs see the same data draws.
-    Pairs train ``workers`` at a time on threads.  ``resume`` and ``pause_after``
-    (``population.fit``'s) apply to a study of one pair.
-    """
-    if not isinstance(runs, int) or runs < 1:
-        raise ValueError(f"runs must be a positive integer, got {runs!r}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+              workers: int = tasks.DEFAULT_WORKERS) -> Study:
+    """Train every pair ``runs`` times with its configuration for ``epochs`` epochs
+    (``train_runs``, one task per pair, ``workers`` at a time on threads)."""
     pairs = [p for p in (pairs or PAIRS) if p in configs]
     if not pairs:
         raise ValueError("no settings for any of the requested activation × optimizer pairs")
-    seeds = [seed * 1000 + r for r in range(runs)]
-    draws = [data.train_test("disk", N_TRAIN, N_TEST, s) for s in seeds]
-    X = torch.cat([torch.cat([Xtr, Xte]) for Xtr, _, Xte, _ in draws])
-    y = torch.cat([torch.cat([ytr, yte]) for _, ytr, _, yte in draws])
-    block = N_TRAIN + N_TEST
-    members_of = {}
-    for pair in pairs:
-        config = cv.complete(configs[pair])
-        members_of[pair] = [pop.Member(config, torch.arange(r * block, r * block + N_TRAIN),
-                                       torch.arange(r * block + N_TRAIN, (r + 1) * block), s)
-                            for r, s in enumerate(seeds)]
-
-    if (resume is not None or pause_after is not None) and len(pairs) != 1:
-        raise ValueError("only a study of one pair can pause and resume")
-
-    def task(pair: Pair):
-        return lambda report: pop.fit(X, y, members_of[pair], cv.SIZES, *pair, epochs,
-                                      history=True, progress=report, resume=resume,
-                                      pause_after=pause_after)
-
-    costs = [pair_steps(configs[p], runs, epochs) for p in pairs]
-    fitted = pop.run_parallel([task(p) for p in pairs], costs, progress, workers)
-    run_rows, loss_rows = [], []
-    for (activation, optimizer), results in zip(pairs, fitted):
-        for r, result in enumerate(results):
-            run_rows.append({"activation": activation, "optimizer": optimizer, "run": r,
-                             "test_acc": result.eval_acc, "train_acc": result.train_acc,
-                             "final_loss": result.train_loss, "diverged": result.diverged,
-                             **configs[(activation, optimizer)]})
-            loss_rows += [{"activation": activation, "optimizer": optimizer, "run": r,
-                           "epoch": e + 1, "train_loss": v}
-                          for e, v in enumerate(result.train_loss_history)]
-    return Study(pd.DataFrame(run_rows), pd.DataFrame(loss_rows), epochs)
+    work = [tasks.Task(jobs.part_name(p), pair_steps(configs[p], runs, epochs), train_runs,
+                       (p, dict(configs[p]), runs, epochs, seed)) for p in pairs]
+    done: dict[str, tuple[list[dict], list[dict]]] = {}
+    with tasks.pool(workers=workers) as where:
+        tasks.run(work, lambda task, rows: done.__setitem__(task.part, rows), where, progress)
+    losses = [row for p in pairs for row in done[jobs.part_name(p)][0]]
+    runs_ = [row for p in pairs for row in done[jobs.part_name(p)][1]]
+    return Study(pd.DataFrame(runs_), pd.DataFrame(losses), epochs)
 
 
 def percent(mean: float, se: float | None = None) -> str:

@@ -28,15 +28,14 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-import torch
-
+from ..engine import fit as pop
 from . import limits, tasks
-from . import population as pop
-from .jobs import ACTIVE, PROGRESS_NAME, Busy, JobLock, Kind, Report, locked
+from .store import ACTIVE, PROGRESS_NAME, Busy, FolderCheckpoints, JobLock, Kind, locked
 
 PROGRESS_SECONDS = 0.5  # how often a training process writes its progress file
 
@@ -85,15 +84,13 @@ def format_seconds(seconds: float | None) -> str:
 class Runner:
     """Runs (or resumes) one saved job; ``run`` is meant for a worker thread.
 
-    Each part trains only what is missing on disk.  A kind that cuts its parts
-    into tasks (``Kind.tasks``: slices of about ``tasks.POPULATION_SECONDS``, each
-    checkpointed in the job's folder every ``tasks.SLICE_SECONDS``) trains
-    them ``workers`` at a time on threads (torch releases the GIL in its
-    kernels) or, given a Dask ``scheduler`` address (``"local"``: a
-    ``LocalCluster`` of ``workers`` processes), on that cluster's workers,
-    saving each task's rows here as it completes; other kinds train
-    ``workers`` parts at a time on threads.  A page polls ``progress()`` and
-    calls ``cancel()``; the status goes into the meta file as it changes.
+    Each part trains only what is missing.  Its work comes as tasks (``Kind.tasks``:
+    slices of about ``tasks.POPULATION_SECONDS``, each checkpointed every
+    ``tasks.SLICE_SECONDS``), stage after stage, through ``tasks.run``: ``workers`` at
+    a time on threads here or, given a Dask ``scheduler`` address (``"local"``: a
+    ``LocalCluster`` of ``workers`` processes), on that cluster's workers; each task's
+    result is saved here as it completes.  A page polls ``progress()`` and calls
+    ``cancel()``; the status goes into the meta file as it changes.
     """
 
     def __init__(self, kind: Kind, folder: str | Path, workers: int = 1,
@@ -103,6 +100,7 @@ class Runner:
         self.spec = kind.spec_from_dict(kind.meta.read(self.folder))
         self.lock = JobLock(self.folder)  # Busy if another process trains it; run() releases
         self.cancel_event = threading.Event()
+        self._stop: Future = Future()  # completed by ``cancel``: ``tasks.run`` waits on it too
         self._lock = threading.Lock()
         self._status, self._error = "queued", None
         self._done, self._total = 0, 0
@@ -117,6 +115,9 @@ class Runner:
 
     def cancel(self) -> None:
         self.cancel_event.set()
+        with self._lock:
+            if not self._stop.done():
+                self._stop.set_result(None)
 
     @property
     def active(self) -> bool:
@@ -168,7 +169,6 @@ class Runner:
             self.lock.release()
 
     def _run(self) -> Progress:
-        torch.set_num_threads(1)  # per process, but worker threads are entry points too
         if self.cancel_event.is_set():
             self._set("cancelled")
             return self.progress()
@@ -181,17 +181,10 @@ class Runner:
                 self._total, self._started = sum(costs.values()), time.perf_counter()
             self._set("running")
 
-            def task(part: str):
-                def train(report: Report) -> None:
-                    with torch.no_grad():  # grad mode is per thread
-                        kind.train(spec, part, self.folder, report)
-                return train
-
             def save(task: tasks.Task, result) -> None:
                 kind.save(spec, task.part, self.folder, result)
 
-            sliced = [p for p in todo if kind.tasks(spec, p, self.folder) is not None]
-            with tasks.cluster(self.scheduler if sliced else None, self.workers) as client:
+            with tasks.pool(self.scheduler, self.workers) as where:
                 offset = 0
                 for stage in kind.stages(spec):
                     parts = [p for p in stage if costs[p] > 0]
@@ -200,14 +193,9 @@ class Runner:
 
                     def report(done: int, total: int, offset: int = offset) -> bool:
                         return self._report(offset + done, total)
-                    work = [kind.tasks(spec, p, self.folder) for p in parts]
-                    if parts and all(w is not None for w in work):
-                        # slices of every part of the stage, on threads or the cluster
-                        tasks.run([t for w in work for t in w], save, report, self.workers,
-                                  client, self.folder)
-                    else:
-                        pop.run_parallel([task(p) for p in parts], [costs[p] for p in parts],
-                                         report, self.workers)
+                    work = [t for p in parts for t in kind.tasks(spec, p, self.folder)]
+                    tasks.run(work, save, where, report, FolderCheckpoints(self.folder),
+                              self._stop)
                     offset += sum(costs[p] for p in parts)
             # a cancel that came during the last epoch could not stop it: all is done then
             if self.cancel_event.is_set() and any(kind.steps(spec, p, self.folder) > 0
@@ -454,7 +442,7 @@ def _spawn(kind: Kind, folder: Path, nice: int, workers: int, scheduler: str | N
            ) -> subprocess.Popen:
     """``python -m minidl run-job KIND FOLDER`` at ``nice`` lower priority with ``workers``
     threads (or on the Dask cluster of ``scheduler``), its output in ``FOLDER/.log``."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
     with open(folder / LOG_NAME, "wb") as log:

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from . import data, hparams, tasks
-from . import population as pop
+from .. import data, hparams
+from ..engine import fit as pop
+from ..jobs import limits, tasks
 
 KEY_COLUMNS = ["activation", "optimizer"]
 SIZES = [2, *hparams.TABLE["hidden"].default, 2]  # the report's network
@@ -107,24 +108,32 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: str,
-                grid: Mapping | None = None, folds: int = 5, epochs: int = 25, seed: int = 0,
-                engine: str = "batched", done_rows: Iterable[Mapping] = (),
-                on_rows: Callable[[list[dict]], None] | None = None,
-                progress: pop.Progress | None = None, sizes: list[int] | None = None,
-                features: tuple[str, ...] = data.DEFAULT_FEATURES) -> GridResult:
-    """k-fold cross-validation of every configuration in ``grid`` (default:
-    ``hparams.default_grid``).
+@dataclass
+class Search:
+    """One pair's grid search, planned: ``tasks`` train the configurations not yet scored
+    (slices of about ``tasks.POPULATION_SECONDS``, each a ``score`` call), and ``result``
+    ranks their rows with those already scored."""
 
-    ``done_rows``: result rows of configurations already scored (same folds,
-    epochs and seed); they are not trained again.  ``on_rows(rows)`` is called
-    with the new rows as each slice of configurations finishes, so a
-    cancel loses at most the slice in flight (``slices``: about
-    ``tasks.POPULATION_SECONDS``; a saved job's slices also keep checkpoints, see
-    ``minidl.tasks``).  ``progress(done, total)`` counts the optimizer
-    steps of this call's own work.  ``features``: the network's input features
-    (``data.FEATURES``); ``sizes`` defaults to the report's network on them.
-    """
+    keys: list[str]
+    folds: int
+    done: list[dict]
+    tasks: list[tasks.Task]
+
+    def result(self, rows: Iterable[Mapping]) -> GridResult:
+        table = pd.DataFrame([*self.done, *rows])
+        for k in self.keys:  # stored rows may predate a key the grid now spells out
+            default = hparams.TABLE[k].default
+            table[k] = table[k].fillna(default) if k in table else default
+        return GridResult(rank_table(table, self.keys, self.folds), self.keys)
+
+
+def plan(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: str,
+         grid: Mapping | None = None, folds: int = 5, epochs: int = 25, seed: int = 0,
+         engine: str = "batched", done_rows: Iterable[Mapping] = (),
+         sizes: list[int] | None = None,
+         features: tuple[str, ...] = data.DEFAULT_FEATURES) -> Search:
+    """A grid search of ``grid`` (default: ``hparams.default_grid``) as a ``Search``;
+    ``grid_search`` documents the arguments.  Every value is checked before anything runs."""
     activation = hparams.check("activation", activation.lower())
     optimizer = hparams.check("optimizer", optimizer.lower())
     if engine not in ("batched", "sequential"):
@@ -138,25 +147,43 @@ def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: st
     splits = kfold(len(y), folds, seed)
     done = {config_id(row): dict(row) for row in done_rows}
     todo = [c for c in configurations({k: grid[k] for k in keys}) if config_id(c) not in done]
-    total = sum(config_steps(c, splits, epochs) for c in todo)
-    finished = 0
-    rows = []
-    for part in slices(todo, splits, epochs):
-        def scaled(done_units: int, _: int, offset: int = finished):
-            return None if progress is None else progress(offset + done_units, total)
-        new_rows = score(X, y, activation, optimizer, part, splits, epochs, seed, engine,
-                         scaled, sizes, features)
-        finished += sum(config_steps(c, splits, epochs) for c in part)
+    work = [tasks.Task(f"{activation}-{optimizer}",
+                       sum(config_steps(c, splits, epochs) for c in part), score,
+                       (X, y, activation, optimizer, part, splits, epochs, seed, engine, sizes,
+                        features)) for part in slices(todo, splits, epochs)]
+    return Search(keys, folds, list(done.values()), work)
+
+
+def grid_search(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: str,
+                grid: Mapping | None = None, folds: int = 5, epochs: int = 25, seed: int = 0,
+                engine: str = "batched", done_rows: Iterable[Mapping] = (),
+                on_rows: Callable[[list[dict]], None] | None = None,
+                progress: pop.Progress | None = None, sizes: list[int] | None = None,
+                features: tuple[str, ...] = data.DEFAULT_FEATURES, workers: int = 1
+                ) -> GridResult:
+    """k-fold cross-validation of every configuration in ``grid`` (default:
+    ``hparams.default_grid``).
+
+    ``done_rows``: result rows of configurations already scored (same folds,
+    epochs and seed); they are not trained again.  The rest is cut into ``slices`` (about
+    ``tasks.POPULATION_SECONDS`` each), which train as tasks (``tasks.run``) on ``workers``
+    threads; ``on_rows(rows)`` is called with the new rows as each finishes, so a cancel
+    keeps the slices finished (a saved job's slices also keep checkpoints, see
+    ``minidl.jobs.tasks``).  ``progress(done, total)`` counts the optimizer steps of this
+    call's own work.  ``features``: the network's input features (``data.FEATURES``);
+    ``sizes`` defaults to the report's network on them.
+    """
+    search = plan(X, y, activation, optimizer, grid, folds, epochs, seed, engine, done_rows,
+                  sizes, features)
+    rows: list[dict] = []
+
+    def save(_: tasks.Task, new_rows: list[dict]) -> None:
+        rows.extend(new_rows)
         if on_rows is not None:
             on_rows(new_rows)
-        rows += new_rows
-        if progress is not None and progress(finished, total) is False and finished < total:
-            raise pop.Cancelled()  # between slices: even one-epoch ones stop here
-    table = pd.DataFrame([*done.values(), *rows])
-    for k in keys:  # stored rows may predate a key the grid now spells out
-        default = hparams.TABLE[k].default
-        table[k] = table[k].fillna(default) if k in table else default
-    return GridResult(rank_table(table, keys, folds), keys)
+    with tasks.pool(workers=workers) as where:
+        tasks.run(search.tasks, save, where, progress)
+    return search.result(rows)
 
 
 def slices(configs: list[dict], splits: list, epochs: int,
@@ -173,7 +200,8 @@ def slices(configs: list[dict], splits: list, epochs: int,
     for c in configs:
         by_batch.setdefault(complete(c)["batch_size"], []).append(c)
     train, val = splits[0]
-    memory = pop.population_size([pop.Member(complete(configs[0]), train, val, 0)], SIZES)
+    memory = pop.population_size([pop.Member(complete(configs[0]), train, val, 0)], SIZES,
+                                 limits.job_memory())
     out = []
     for batch, group in by_batch.items():
         steps = pop.steps(len(train), batch, epochs)
@@ -188,20 +216,22 @@ def slices(configs: list[dict], splits: list, epochs: int,
 
 def score(X: torch.Tensor, y: torch.Tensor, activation: str, optimizer: str,
           configs: list[dict], splits: list, epochs: int, seed: int = 0,
-          engine: str = "batched", progress: pop.Progress | None = None,
-          sizes: list[int] | None = None,
-          features: tuple[str, ...] = data.DEFAULT_FEATURES, resume: dict | None = None,
+          engine: str = "batched", sizes: list[int] | None = None,
+          features: tuple[str, ...] = data.DEFAULT_FEATURES, *,
+          progress: pop.Progress | None = None, resume: dict | None = None,
           pause_after: float | None = None) -> list[dict]:
     """Cross-validate ``configs`` (one slice, ``slices``) on ``splits``: their result rows.
     Member ``(configuration, fold f)`` is seeded ``seed·1000 + f`` whatever slice it is in,
     so a slice's rows do not depend on how the grid was cut.  ``resume`` and
     ``pause_after``: as in ``population.fit``."""
     folds = len(splits)
-    members = [pop.Member(complete(c), train, val, seed=seed * 1000 + f)
+    members = [pop.Member({**complete(c), "activation": activation, "optimizer": optimizer},
+                          train, val, seed=seed * 1000 + f)
                for c in configs for f, (train, val) in enumerate(splits)]
-    results = pop.fit(X, y, members, sizes or [len(features), *SIZES[1:]], activation,
-                      optimizer, epochs, batched=engine == "batched", progress=progress,
-                      features=features, resume=resume, pause_after=pause_after)
+    results = pop.fit(X, y, members, sizes or [len(features), *SIZES[1:]], epochs,
+                      features=features, max_population=1 if engine == "sequential" else None,
+                      memory=limits.job_memory(), progress=progress, resume=resume,
+                      pause_after=pause_after)
     return [_row(c, results[j * folds:(j + 1) * folds], activation, optimizer, epochs, seed)
             | {"n": len(y)} for j, c in enumerate(configs)]
 

@@ -45,11 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from . import limits, tasks
 
 RESULTS_ENV = "MINIDL_RESULTS_DIR"
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "results"
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "results"
 ACTIVE = ("queued", "running")
 RESUMABLE = ("created", "cancelled", "failed", "interrupted")
 STATUSES = ("created", *ACTIVE, "finished", "cancelled", "failed")  # what a meta file may say
@@ -116,23 +117,14 @@ class Kind:
     def check(self, spec, folder: Path) -> None:
         """Raise ``Damaged`` if a result file that ``units_done`` does not read is damaged."""
 
-    def tasks(self, spec, part: str, folder: Path) -> list[tasks.Task] | None:
-        """``part``'s missing work as tasks (``minidl.tasks``: short slices that a Dask
-        worker can run), each result saved by ``save``; None: ``train`` runs it here."""
-        return None
+    def tasks(self, spec, part: str, folder: Path) -> list[tasks.Task]:
+        """``part``'s missing work as tasks (``minidl.jobs.tasks``: checkpointable slices
+        that a thread here or a Dask worker runs), each result saved by ``save``."""
+        raise NotImplementedError
 
     def save(self, spec, part: str, folder: Path, result: Any) -> None:
         """Save what one of ``part``'s tasks returned (as it completes)."""
         raise NotImplementedError
-
-    def train(self, spec, part: str, folder: Path, report: Report) -> None:
-        """Train ``part``'s missing work here, saving as it goes (default: its tasks, one
-        after another)."""
-        todo = self.tasks(spec, part, folder)
-        if todo is None:
-            raise NotImplementedError
-        tasks.run(todo, lambda task, result: self.save(spec, part, folder, result), report,
-                  folder=folder)
 
     def finish(self, spec, folder: Path) -> None:
         """Called once the parts stop (finished, cancelled or failed)."""
@@ -334,6 +326,71 @@ def _repair_tail(path: Path) -> list[str]:
     if not end or not first.endswith(b"\n"):
         return []
     return list(pd.read_csv(io.BytesIO(first), nrows=0).columns)
+
+
+# ---------------------------------------------------------------- checkpoints on disk
+
+def _checkpoint_path(folder: Path, task: tasks.Task) -> Path:
+    return folder / tasks.CHECKPOINTS / f"{task.part}.{task.key}.pt"
+
+
+def save_checkpoint(folder: Path, task: tasks.Task, state: dict, trained: int) -> None:
+    """Keep ``task``'s checkpoint (its state once this run has trained ``trained`` of its
+    steps) in ``folder``, replacing the last one (written whole, then renamed: never half a
+    file)."""
+    path = _checkpoint_path(folder, task)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"part": task.part, "args": json.loads(json.dumps(task.args, default=str)),
+                "done": task.done + trained, "cost": task.done + task.cost, "state": state}, tmp)
+    tmp.replace(path)
+
+
+def drop_checkpoint(folder: Path, task: tasks.Task) -> None:
+    _checkpoint_path(folder, task).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class FolderCheckpoints:
+    """``Checkpoints`` kept in a job's folder."""
+
+    folder: Path
+
+    def save(self, task: tasks.Task, state: dict, trained: int) -> None:
+        save_checkpoint(self.folder, task, state, trained)
+
+    def drop(self, task: tasks.Task) -> None:
+        drop_checkpoint(self.folder, task)
+
+
+def checkpoints(folder: Path, part: str) -> list[dict]:
+    """``part``'s saved checkpoints: each ``{"args", "done", "cost", "state", "path"}``
+    (``done`` of ``cost`` steps trained).  One that cannot be read is left out."""
+    out = []
+    for path in sorted((Path(folder) / tasks.CHECKPOINTS).glob(f"{part}.*.pt")):
+        try:
+            saved = torch.load(path, weights_only=True, mmap=True)  # tensors read when used
+            if not (isinstance(saved, dict) and saved.get("part") == part
+                    and isinstance(saved.get("done"), int) and isinstance(saved.get("cost"), int)
+                    and isinstance(saved.get("state"), dict)):
+                continue
+        except Exception:  # a damaged file: its task starts over
+            continue
+        out.append({**saved, "path": path})
+    return out
+
+
+def resumed(folder: Path, todo: list[tasks.Task]) -> list[tasks.Task]:
+    """``todo`` with each task that has a checkpoint in ``folder`` set to go on from it (its
+    ``cost`` what is left)."""
+    held = {c["path"].name: c for c in checkpoints(folder, todo[0].part)} if todo else {}
+    out = []
+    for task in todo:
+        saved = held.get(_checkpoint_path(folder, task).name)
+        out.append(task if saved is None else dataclasses.replace(
+            task, cost=max(0, task.cost - saved["done"]), resume=saved["state"],
+            done=saved["done"]))
+    return out
 
 
 # ---------------------------------------------------------------- one process per job

@@ -93,6 +93,11 @@ def get(name: str) -> int | str | None:
     return int(value)
 
 
+def job_memory() -> int:
+    """Bytes of working memory one job's populations may take (``MINIDL_JOB_MEMORY_MB``)."""
+    return (get("MINIDL_JOB_MEMORY_MB") or 1 << 20) << 20
+
+
 def problems() -> list[str]:
     """Every limit whose variable holds a bad value, one message each."""
     out = []

@@ -31,8 +31,9 @@ from typing import Any
 
 import torch
 
-from . import __version__, data, hparams
-from .train import Config, Run
+from .. import __version__, data, hparams
+from ..config import Config
+from .run import Run
 
 FORMAT = "minidl-model"
 VERSION = 1
@@ -151,6 +152,8 @@ def _read(doc: Any, app_ranges: bool = False) -> Run:
     epoch = doc.get("epoch", len(history))
     _need(epoch == len(history) and not isinstance(epoch, bool),
           f"its history ends at epoch {len(history)}, not at {_shown(epoch)}")
+    _need(not (history and history[-1]["diverged"]),
+          f"this run diverged at epoch {epoch}: it has no weights left to inspect or train")
     points = _points(doc.get("points"), config)
     try:
         run = Run(config, points=points)
@@ -159,7 +162,6 @@ def _read(doc: Any, app_ranges: bool = False) -> Run:
     for (p, _), w in zip(run.model.param(), weights):
         p.copy_(w)
     run.history, run.epoch = history, epoch
-    run.diverged = bool(history) and history[-1]["diverged"]
     return run
 
 
@@ -262,7 +264,7 @@ import json
 
 import torch
 
-from minidl.train import Config, Run
+from minidl import Config, Run
 
 SETTINGS = {{
 {settings}

@@ -1,4 +1,5 @@
-"""minidl.population: many networks as one batched population, and parallel tasks."""
+"""minidl.engine.fit: many members to the end in memory-bounded populations, pausable and
+resumable; a population's members match the same members trained alone."""
 
 import subprocess
 import sys
@@ -7,10 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from minidl import cv, data
-from minidl import population as pop
+from minidl import data, runtime
+from minidl.engine import fit as pop
+from minidl.experiments import cv
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def paired(members: list, activation: str, optimizer: str) -> list:
+    """``members`` training ``activation`` with ``optimizer``."""
+    return [pop.Member({**m.settings, "activation": activation, "optimizer": optimizer},
+                       m.train_rows, m.eval_rows, m.seed) for m in members]
 
 
 @pytest.fixture(scope="module")
@@ -24,55 +32,11 @@ def test_population_members_match_their_sequential_twins_exactly(disk):
     splits = cv.kfold(len(y), 3, seed=0)
     members = [pop.Member(cv.complete({"lr": lr, "batch_size": 7}), train, val, seed=f)
                for lr in (0.01, 0.1) for f, (train, val) in enumerate(splits)]
-    a = pop.fit(X, y, members, cv.SIZES, "relu", "adam", 3, batched=True, history=True)
-    b = pop.fit(X, y, members, cv.SIZES, "relu", "adam", 3, batched=False, history=True)
+    a = pop.fit(X, y, paired(members, "relu", "adam"), cv.SIZES, 3, history=True)
+    b = pop.fit(X, y, paired(members, "relu", "adam"), cv.SIZES, 3, max_population=1, history=True)
     for ra, rb in zip(a, b):
         assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4)
         assert ra.train_loss_history == pytest.approx(rb.train_loss_history, rel=1e-4)
-
-
-def test_run_parallel_keeps_order_sums_progress_and_cancels_everything():
-    def task(value, steps):
-        def run(report):
-            for i in range(1, steps + 1):
-                if report(i, steps) is False:
-                    raise pop.Cancelled()
-            return value
-        return run
-
-    seen = []
-    results = pop.run_parallel([task("a", 3), task("b", 5)], [3, 5],
-                               progress=lambda d, t: seen.append((d, t)), workers=2)
-    assert results == ["a", "b"]
-    assert seen[-1] == (8, 8) and all(t == 8 for _, t in seen)
-    started = []
-
-    def cancel_early(done, total):
-        started.append(done)
-        return done < 2
-    with pytest.raises(pop.Cancelled):
-        pop.run_parallel([task("a", 100), task("b", 100)], [100, 100], progress=cancel_early,
-                         workers=2)
-    assert max(started) < 10  # both tasks stopped soon after the first refusal
-
-
-def test_an_error_in_one_parallel_task_stops_the_others():
-    reports = []
-
-    def failing(report):
-        raise RuntimeError("boom")
-
-    def long_task(report):
-        for i in range(1, 10_000):
-            reports.append(i)
-            if report(i, 10_000) is False:
-                raise pop.Cancelled()
-            import time
-            time.sleep(0.001)
-        return "done"
-    with pytest.raises(RuntimeError, match="boom"):
-        pop.run_parallel([failing, long_task], [1, 10_000], workers=2)
-    assert len(reports) < 5_000
 
 
 def test_one_cost_function_counts_optimizer_steps():
@@ -88,8 +52,8 @@ def test_weight_decay_is_applied_per_member_in_a_population(disk):
     members = [pop.Member(cv.complete({"lr": 0.05, "batch_size": 10, "weight_decay": wd}),
                           train, val, seed=f)
                for wd in (0.0, 0.1) for f, (train, val) in enumerate(splits)]
-    a = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 2, batched=True)
-    b = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 2, batched=False)
+    a = pop.fit(X, y, paired(members, "tanh", "sgd"), cv.SIZES, 2)
+    b = pop.fit(X, y, paired(members, "tanh", "sgd"), cv.SIZES, 2, max_population=1)
     for ra, rb in zip(a, b):
         assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4)
     assert a[0].train_loss != pytest.approx(a[3].train_loss, rel=1e-3)
@@ -100,8 +64,8 @@ def test_checkpoints_record_the_accuracy_a_full_history_would(disk):
     splits = cv.kfold(len(y), 3, seed=0)
     members = [pop.Member(cv.complete({"lr": 0.05, "batch_size": 20}), train, val, seed=f)
                for f, (train, val) in enumerate(splits)]
-    full = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 4, history=True)
-    sparse = pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 4, checkpoints=[2, 4])
+    full = pop.fit(X, y, paired(members, "tanh", "sgd"), cv.SIZES, 4, history=True)
+    sparse = pop.fit(X, y, paired(members, "tanh", "sgd"), cv.SIZES, 4, checkpoints=[2, 4])
     for a, b in zip(full, sparse):
         assert b.eval_acc_at == {2: a.eval_acc_history[1], 4: a.eval_acc_history[3]}
         assert b.eval_acc_history == [] and b.eval_acc == a.eval_acc
@@ -115,8 +79,8 @@ def test_l1_is_applied_per_member_in_a_population(disk):
                           train, val, seed=f)
                for l1 in (0.0, 0.01) for f, (train, val) in enumerate(splits)]
     for optimizer in ("sgd", "adam"):
-        a = pop.fit(X, y, members, cv.SIZES, "tanh", optimizer, 2, batched=True)
-        b = pop.fit(X, y, members, cv.SIZES, "tanh", optimizer, 2, batched=False)
+        a = pop.fit(X, y, paired(members, "tanh", optimizer), cv.SIZES, 2)
+        b = pop.fit(X, y, paired(members, "tanh", optimizer), cv.SIZES, 2, max_population=1)
         for ra, rb in zip(a, b):
             assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4)
         assert a[0].train_loss != pytest.approx(a[3].train_loss, rel=1e-3)
@@ -132,14 +96,14 @@ def test_a_population_sees_the_features_a_run_would(disk):
                           train, val, seed=f)
                for inputs in ("raw", "standardised") for f, (train, val) in enumerate(splits)]
     sizes = [len(features), *cv.SIZES[1:]]
-    a = pop.fit(X, y, members, sizes, "tanh", "adam", 2, batched=True, features=features)
-    b = pop.fit(X, y, members, sizes, "tanh", "adam", 2, batched=False, features=features)
+    a = pop.fit(X, y, paired(members, "tanh", "adam"), sizes, 2, features=features)
+    b = pop.fit(X, y, paired(members, "tanh", "adam"), sizes, 2, max_population=1, features=features)
     for ra, rb in zip(a, b):
         assert ra.train_loss == pytest.approx(rb.train_loss, rel=1e-4)
-    plain = pop.fit(X, y, members, cv.SIZES, "tanh", "adam", 2)
+    plain = pop.fit(X, y, paired(members, "tanh", "adam"), cv.SIZES, 2)
     assert a[0].train_loss != pytest.approx(plain[0].train_loss, rel=1e-3)
     with pytest.raises(ValueError, match="cannot take 4 features"):
-        pop.fit(X, y, members, cv.SIZES, "tanh", "adam", 2, features=features)
+        pop.fit(X, y, paired(members, "tanh", "adam"), cv.SIZES, 2, features=features)
 
 
 # ---------------------------------------------------------------- pause and resume
@@ -174,8 +138,8 @@ def test_a_fit_paused_every_epoch_ends_exactly_where_one_that_never_stopped_does
                for c in grid for f, (train, val) in enumerate(splits)]
 
     def fit(resume=None, pause_after=None):
-        return pop.fit(X, y, members, cv.SIZES, "relu", optimizer, 4, batched=batched,
-                       history=True, checkpoints=[2, 3], resume=resume,
+        return pop.fit(X, y, paired(members, "relu", optimizer), cv.SIZES, 4,
+                       max_population=None if batched else 1, history=True, checkpoints=[2, 3], resume=resume,
                        pause_after=pause_after)
     whole = fit()
     paused, pauses, done = _fit_in_pauses(fit, through_disk=tmp_path / "state.pt")
@@ -197,13 +161,13 @@ def test_a_cancelled_fit_keeps_its_state_and_progress_counts_only_the_rest(disk)
     members = [pop.Member(cv.complete({"lr": lr, "batch_size": 20}), train, val, seed=f)
                for lr in (0.01, 0.1) for f, (train, val) in enumerate(splits)]
     per_epoch = sum(pop.work_units(m, 1) for m in members)
-    whole = pop.fit(X, y, members, cv.SIZES, "tanh", "rmsprop", 5)
+    whole = pop.fit(X, y, paired(members, "tanh", "rmsprop"), cv.SIZES, 5)
     with pytest.raises(pop.Cancelled) as stopped:
-        pop.fit(X, y, members, cv.SIZES, "tanh", "rmsprop", 5,
+        pop.fit(X, y, paired(members, "tanh", "rmsprop"), cv.SIZES, 5,
                 progress=lambda done, total: done < 2 * per_epoch)
     assert stopped.value.done == 2 * per_epoch and stopped.value.state is not None
     seen = []
-    resumed = pop.fit(X, y, members, cv.SIZES, "tanh", "rmsprop", 5,
+    resumed = pop.fit(X, y, paired(members, "tanh", "rmsprop"), cv.SIZES, 5,
                       resume=stopped.value.state, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (3 * per_epoch, 3 * per_epoch)  # only the three epochs left
     assert [r.eval_acc for r in resumed] == [r.eval_acc for r in whole]
@@ -215,33 +179,36 @@ def test_a_checkpoint_resumes_only_the_fit_it_came_from(disk):
     members = [pop.Member(cv.complete({"lr": 0.1, "batch_size": 50}), train, val, seed=f)
                for f, (train, val) in enumerate(splits)]
     with pytest.raises(pop.Paused) as paused:
-        pop.fit(X, y, members, cv.SIZES, "tanh", "sgd", 3, pause_after=0.0)
-    other = [pop.Member(m.config, m.train_rows, m.eval_rows, m.seed + 1) for m in members]
+        pop.fit(X, y, paired(members, "tanh", "sgd"), cv.SIZES, 3, pause_after=0.0)
+    other = [pop.Member(m.settings, m.train_rows, m.eval_rows, m.seed + 1) for m in members]
     for args in [(other, "tanh", "sgd", 3), (members, "relu", "sgd", 3),
                  (members, "tanh", "sgd", 4)]:
         with pytest.raises(ValueError, match="another fit"):
-            pop.fit(X, y, args[0], cv.SIZES, *args[1:], resume=paused.value.state)
+            pop.fit(X, y, paired(*args[:3]), cv.SIZES, args[3], resume=paused.value.state)
 
 
 FAULTS = """
 import resource, sys, torch
-from minidl import cv, data, population as pop
-if sys.argv[1] == "off":
-    pop.keep_freed_memory = lambda: False
+from minidl import data, runtime
+from minidl.engine import fit as pop
+from minidl.experiments import cv
+if sys.argv[1] == "on":
+    runtime.keep_freed_memory()
 torch.set_num_threads(1)
 X, y = data.disk(1000, seed=0)
 splits = cv.kfold(1000, 5, seed=0)
-members = [pop.Member(cv.complete({"lr": lr, "batch_size": 20}), train, val, seed=f)
+members = [pop.Member({**cv.complete({"lr": lr, "batch_size": 20}), "optimizer": "adam"},
+                      train, val, seed=f)
            for lr in (0.001, 0.01, 0.1, 0.2) for f, (train, val) in enumerate(splits)]
-pop.fit(X, y, members, cv.SIZES, "tanh", "adam", 1)  # warm: the allocator's pools fill
+pop.fit(X, y, members, cv.SIZES, 1)  # warm: the allocator's pools fill
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-pop.fit(X, y, members, cv.SIZES, "tanh", "adam", 2)
+pop.fit(X, y, members, cv.SIZES, 2)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
 def test_a_population_reuses_freed_memory_instead_of_faulting_pages_in_again():
-    if not pop.keep_freed_memory():
+    if not runtime.keep_freed_memory():
         pytest.skip("the C library is not glibc: mallopt is not there to tune")
     def faults(setting: str) -> int:
         out = subprocess.run([sys.executable, "-c", FAULTS, setting], cwd=ROOT,
