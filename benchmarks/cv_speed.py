@@ -56,6 +56,7 @@ def full_sweep(epochs: int, workers: int | None) -> None:
     steps = jobs.estimate(sweeps.SWEEP, spec).steps
     print(f"full default sweep: 9 pairs, 5 folds, {epochs} epochs, {steps:,} member-steps")
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ[jobs.RESULTS_ENV] = tmp  # a store of its own, not the app's
         cli = timed_process(["sweep", "--epochs", str(epochs), "--workers", str(cli_workers),
                              "--out", str(Path(tmp) / "cli")])
         print(f"  command line (--workers {cli_workers}): wall time: {cli:.1f} s "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -58,7 +59,11 @@ def sweep_spec(epochs: int, batches: list[int] | None = None, quick: bool = Fals
 def count_tasks(spec: sweeps.SweepSpec, folder: Path) -> tuple[int, int, float, list[float]]:
     """Tasks of a new job of ``spec``, its optimizer steps, the share of the cost model's
     time (``tasks.seconds``) that its longest task takes, and each task's share."""
-    todo = [t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, folder)]
+    try:
+        job = jobs.find(folder)
+    except FileNotFoundError:  # a sweep not saved yet: its tasks are all of its work
+        job = jobs.find(jobs.create(sweeps.SWEEP, spec, folder))
+    todo = [t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, job)]
     model = []
     for t in todo:
         configs = t.args[2]
@@ -81,8 +86,9 @@ def pause_cost(client, spec: sweeps.SweepSpec, folder: Path) -> tuple[float, int
     """Seconds a pause costs (checkpoint to this process, to disk and back), measured on one
     slice of ``spec`` trained whole and then pausing after every epoch, ``PAUSE_REPEATS``
     times each, alternately (the best of each: one run is too noisy here); its pauses, and the
-    bytes of its checkpoint on disk."""
-    task = max((t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, folder)),
+    bytes of its checkpoint in the store."""
+    job = jobs.find(folder)
+    task = max((t for p in sweeps.SWEEP.parts(spec) for t in sweeps.SWEEP.tasks(spec, p, job)),
                key=lambda t: t.cost)
 
     def whole() -> float:
@@ -97,14 +103,14 @@ def pause_cost(client, spec: sweeps.SweepSpec, folder: Path) -> tuple[float, int
                                    pause_after=0.0, pure=False).result()
             if not isinstance(result, tasks.Continue):
                 return time.perf_counter() - start, count
-            jobs.save_checkpoint(folder, task, result.state, result.done)
+            job.save(task, result.state, result.done)
             state, count = result.state, count + 1
 
     wholes, pauses = [], []
     for _ in range(PAUSE_REPEATS):
         wholes.append(whole())
         pauses.append(paused())
-    size = sum(f.stat().st_size for f in (folder / tasks.CHECKPOINTS).glob("*.pt"))
+    size = sum(len(c["state"]) for c in job.store.checkpoints(job.id, task.part))
     count = pauses[0][1]
     return (min(t for t, _ in pauses) - min(wholes)) / max(1, count), count, size
 
@@ -140,6 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.tiny_tasks, args.probe_epochs = 1, 40, 1
+    os.environ[jobs.RESULTS_ENV] = tempfile.mkdtemp()  # a store of its own, not the app's
     torch.set_num_threads(1)
     from dask.distributed import Client, LocalCluster
 
@@ -168,7 +175,7 @@ def main() -> None:
         probe_spec = sweep_spec(4, quick=args.quick)  # pauses after epochs 1, 2 and 3
         pause, paused, size = pause_cost(client, probe_spec, jobs.create(
             sweeps.SWEEP, probe_spec, Path(tmp) / "pauses"))
-    print(f"a pause (checkpoint to this process, to disk and back to a worker): "
+    print(f"a pause (checkpoint to this process, to the store and back to a worker): "
           f"{1000 * pause:.0f} ms (one slice paused {paused} times, best of {PAUSE_REPEATS}; its "
           f"checkpoint {size / 1e6:.1f} MB)")
     what = (f"{len(spec.pairs)} pair{'s' * (len(spec.pairs) != 1)}, {spec.folds} folds, "
@@ -186,7 +193,7 @@ def main() -> None:
             times[n] = seconds
             print(f"default sweep ({what}, {steps:,} optimizer steps, {count} tasks) on "
                   f"{n} worker{'s' * (n != 1)}: {seconds:.1f} s")
-        _, _, share, shares = count_tasks(spec, root / "none")
+        _, _, share, shares = count_tasks(spec, root / "count-default")
         paused = pauses(times[1], shares)
         serial = times[1] - overhead * count - pause * paused
         longest = serial * share
@@ -203,7 +210,7 @@ def main() -> None:
         probe_seconds, probe_tasks, _ = timed_sweep(probe, root, "probe", 1,
                                                     cluster.scheduler_address)
         readme = sweep_spec(README_EPOCHS, README_BATCHES, quick=args.quick)
-        readme_tasks, readme_steps, share, shares = count_tasks(readme, root / "none")
+        readme_tasks, readme_steps, share, shares = count_tasks(readme, root / "count-readme")
         readme_serial = (probe_seconds - overhead * probe_tasks) * README_EPOCHS \
             / args.probe_epochs
         readme_pauses = pauses(readme_serial, shares)

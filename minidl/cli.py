@@ -366,10 +366,9 @@ def _kept(kind: jobs.Kind, folder: Path) -> str:
 
 
 def _run_job_process(args: argparse.Namespace) -> int:
-    from .experiments import ablation, studies, sweeps
-    kinds = {k.name: k for k in (sweeps.SWEEP, studies.STUDY, ablation.ABLATION)}
+    from .experiments.kinds import KINDS
     try:
-        return runner.run_in_this_process(kinds[args.kind], args.folder, args.nice,
+        return runner.run_in_this_process(KINDS[args.kind], args.folder, args.nice,
                                           max(1, args.workers), args.scheduler)
     except (jobs.Busy, ValueError, OSError) as error:
         return _error(error)
@@ -395,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     _sweep_parser(sub)
     _reproduce_parser(sub)
     _ablate_parser(sub)
-    job = sub.add_parser("run-job")  # the app's job processes (``runner.Scheduler``)
-    job.add_argument("kind", choices=["sweep", "study", "ablation"])
+    from .experiments.kinds import KINDS
+    job = sub.add_parser("run-job")  # the app's job processes (``jobs.scheduler``)
+    job.add_argument("kind", choices=list(KINDS))
     job.add_argument("folder")
     job.add_argument("--nice", type=int, default=0)
     job.add_argument("--workers", type=int, default=1)

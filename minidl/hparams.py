@@ -553,8 +553,11 @@ def optimizer_grid(optimizer: str) -> dict[str, list]:
 
 def activation_grid(activation: str) -> dict[str, list]:
     """Extra default values an activation searches (Sigmoid: Xavier gain 1 and 16)."""
-    return {n: list(s.grid[activation]) for n, s in TABLE.items()
-            if s.searchable and activation in s.grid}
+    return {n: list(values) for n, values in _ACTIVATION_GRIDS.get(activation, {}).items()}
+
+
+_ACTIVATION_GRIDS = {a: {n: s.grid[a] for n, s in TABLE.items() if s.searchable and a in s.grid}
+                     for a in ACTIVATIONS}
 
 
 def default_grid(activation: str, optimizer: str) -> dict[str, list]:
@@ -580,11 +583,16 @@ def check_grid(grid: Mapping[str, Sequence | Any], optimizer: str | None = None
                                else [values])
         if optimizer is None or TABLE[key].applies_to(optimizer):
             clean[key] = checked
-    points = math.prod(len(v) for v in clean.values())
+    return check_grid_size(clean)
+
+
+def check_grid_size(grid: Mapping[str, Sequence]) -> Mapping[str, Sequence]:
+    """``grid`` if it has at most ``MAX_CONFIGURATIONS`` points, else ``ValueError``."""
+    points = math.prod(len(v) for v in grid.values())
     if points > MAX_CONFIGURATIONS:
         raise ValueError(f"a grid of {points:,} configurations is too large (at most "
                          f"{MAX_CONFIGURATIONS:,} per activation × optimizer pair)")
-    return clean
+    return grid
 
 
 def check_values(name: str, values: list) -> list:

@@ -52,6 +52,7 @@ def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     A module makes it its fixture: ``results_dir = pytest.fixture(autouse=True)(helpers.results_dir)``.
     """
     monkeypatch.setenv(jobs.RESULTS_ENV, str(tmp_path))
+    monkeypatch.delenv("MINIDL_STORAGE", raising=False)  # the store in that root
     for name in (limits.PUBLIC_ENV, *limits.TABLE):  # the local defaults
         monkeypatch.delenv(name, raising=False)
     return sweeps.SWEEP.root()
@@ -86,3 +87,10 @@ def wait_until(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
+
+
+def set_job(folder: Path, **changes) -> None:
+    """Change a saved job's row in the store (its status, creation time, owner…), as another
+    process — or a crash, or a hand edit — leaves it."""
+    job = jobs.find(folder)
+    job.store.update(job.id, **changes)

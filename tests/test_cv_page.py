@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from minidl import hparams, jobs
 from minidl.experiments import sweeps
-from minidl.jobs import runner, tasks
+from minidl.jobs import runner
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -155,8 +155,8 @@ def test_cancel_stops_a_running_sweep_and_offers_resume(results_dir):
     assert at.expander[0].label == "New sweep" and not at.button(key="cv_launch").disabled
     assert not at.button(key="cv_resume").disabled
     [saved] = list(results_dir.iterdir())
-    assert json.loads((saved / "sweep.json").read_text())["status"] == "cancelled"
-    assert bool(said[1]) == any((saved / tasks.CHECKPOINTS).glob("*.pt"))
+    assert jobs.info(sweeps.SWEEP, saved).status == "cancelled"
+    assert bool(said[1]) == bool(jobs.find(saved).checkpoints("tanh-adam"))
 
 
 class CancelAfterFirstPopulation(runner.Runner):
@@ -229,7 +229,7 @@ def test_an_error_from_a_meta_file_is_shown_as_plain_text(results_dir):
     folder = jobs.create(sweeps.SWEEP, sweeps.SweepSpec(
         ("relu",), ("sgd",), {"sgd": {"lr": [0.1], "batch_size": [60]}}, folds=2, epochs=1,
         n_train=120))
-    sweeps.SWEEP.meta.update(folder, status="failed", error=CRAFTED * 20)
+    helpers.set_job(folder, status="failed", error=CRAFTED * 20)
     at = open_page()
     assert not any("evil" in text for text in markdown_texts(at))
     [block] = [c.value for c in at.code if "evil" in c.value]
@@ -251,8 +251,7 @@ def test_only_the_visitor_who_launched_a_sweep_can_cancel_or_resume_it(results_d
     assert any("another visitor" in c.value for c in other.caption)
     assert owner.button(key="cv_resume")  # its owner still can
     [saved] = list(results_dir.iterdir())
-    assert json.loads((saved / "sweep.json").read_text())["owner"] == owner.session_state[
-        "_job_owner"]
+    assert jobs.info(sweeps.SWEEP, saved).owner == owner.session_state["_job_owner"]
 
 
 def test_the_picker_opens_on_the_newest_sweep_with_results(results_dir):
@@ -261,7 +260,7 @@ def test_the_picker_opens_on_the_newest_sweep_with_results(results_dir):
     finished = jobs.create(sweeps.SWEEP, spec)
     assert runner.Runner(sweeps.SWEEP, finished).run().status == "finished"
     empty = jobs.create(sweeps.SWEEP, spec)  # newer, but nothing to show
-    sweeps.SWEEP.meta.update(empty, created="2999-01-01T00:00:00+00:00")
+    helpers.set_job(empty, created="2999-01-01T00:00:00+00:00")
     at = open_page()
     assert at.selectbox(key="cv_sweep").value == finished.name
     assert at.selectbox(key="cv_sweep").options[0].endswith(empty.name[-6:])  # listed first
@@ -271,8 +270,8 @@ def test_a_sweep_another_process_trains_is_shown_running_without_controls(result
     spec = sweeps.SweepSpec(("relu",), ("sgd",), {"sgd": {"lr": [0.1], "batch_size": [60]}},
                             folds=2, epochs=1, n_train=120)
     folder = jobs.create(sweeps.SWEEP, spec)
-    with jobs.JobLock(folder):  # as `minidl sweep --out FOLDER` holds it while it trains
-        sweeps.SWEEP.meta.update(folder, status="running")
+    with jobs.lock(folder):  # as `minidl sweep --out FOLDER` holds it while it trains
+        helpers.set_job(folder, status="running")
         at = open_page()
         assert "Trained by another process" in at.caption[-1].value
         assert at.get("progress")

@@ -22,7 +22,7 @@ from minidl.experiments import ablation, reproduce, studies, sweeps
 from minidl.jobs import runner
 
 APP = helpers.APP
-GOOD = "29990101-000000-good00"  # newest: shown first by the pages
+GOOD = "29990101-000000-good00"  # newest: shown first by the pages (with its kind's name)
 
 
 def set_meta(**changes):
@@ -174,7 +174,7 @@ def make_good(root: Path) -> dict[str, Path]:
     good = {}
     for name, spec in (("sweep", sweep), ("study", study), ("ablation", abl)):
         kind = KINDS[name]
-        folder = jobs.create(kind, spec, root / kind.folder / GOOD)
+        folder = jobs.create(kind, spec, root / kind.folder / f"{GOOD}-{name}")
         assert runner.Runner(kind, folder).run().status == "finished"
         good[name] = folder
     return good
@@ -182,7 +182,10 @@ def make_good(root: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> dict[str, Path]:
-    return make_good(tmp_path_factory.mktemp("good"))
+    root = tmp_path_factory.mktemp("good")
+    with pytest.MonkeyPatch.context() as patch:  # in a store of their own
+        patch.setenv(jobs.RESULTS_ENV, str(root))
+        return make_good(root)
 
 
 def damaged_copy(good: dict[str, Path], root: Path, index: int) -> Path:
@@ -238,7 +241,7 @@ def every_damage(good, tmp_path_factory) -> Path:
     """One results root: the good jobs and a damaged copy per damage kind."""
     root = tmp_path_factory.mktemp("every")
     for name, folder in good.items():
-        shutil.copytree(folder, root / KINDS[name].folder / GOOD)
+        shutil.copytree(folder, root / KINDS[name].folder / f"{GOOD}-{name}")
     for i in range(len(DAMAGE)):
         damaged_copy(good, root, i)
     return root
@@ -268,7 +271,7 @@ def check_page(at: AppTest, name: str, selector: str, good_shows) -> None:
             assert "damaged" not in shown(at), label
         else:
             assert "damaged: " in shown(at) and reason in shown(at), label
-    at.selectbox(key=selector).set_value(GOOD).run()
+    at.selectbox(key=selector).set_value(f"{GOOD}-{name}").run()
     assert not at.exception and "damaged" not in shown(at)
     assert good_shows(at)
 

@@ -13,13 +13,13 @@ import pytest
 
 from minidl import jobs
 from minidl.experiments import studies, sweeps
-from minidl.jobs import runner
+from minidl.jobs import runner, scheduler
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP, STUDY = sweeps.SWEEP, studies.STUDY
 
-# eight populations (one per batch size), each appended when it finishes: a few seconds
+# eight populations (one per batch size), each saved when it finishes: a few seconds
 SWEEP_ARGS = ["--activations", "tanh", "--optimizers", "sgd", "--folds", "2", "--epochs", "40",
               "--lr", "0.1", "--momentum", "0", "--batch-size", "20,21,22,23,24,25,26,27", "--workers", "1"]
 STUDY_ARGS = ["--runs", "2", "--epochs", "6", "--workers", "1"]
@@ -38,11 +38,9 @@ def wait_for(condition, timeout: float = 60.0, what: str = "") -> None:
         time.sleep(0.02)
 
 
-def data_lines(path: Path) -> int:
-    try:
-        return max(0, path.read_text().count("\n") - 1)
-    except OSError:
-        return 0
+def saved_units(kind, folder: Path) -> int:
+    """The units a job at ``folder`` has saved in the store so far (0 before it exists)."""
+    return jobs.info(kind, folder).done
 
 
 def cli(*args: str) -> subprocess.Popen:
@@ -55,7 +53,7 @@ def test_a_sweep_killed_mid_run_resumes_to_exactly_the_uninterrupted_result(tmp_
     assert runner.Runner(SWEEP, reference).run().status == "finished"
     folder = tmp_path / "killed"
     process = cli("sweep", *SWEEP_ARGS, "--out", str(folder))
-    wait_for(lambda: data_lines(folder / "tanh-sgd.csv") >= 2, what="two populations saved")
+    wait_for(lambda: saved_units(SWEEP, folder) >= 2, what="two populations saved")
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed = jobs.info(SWEEP, folder)
@@ -72,7 +70,7 @@ def test_a_sweep_killed_mid_run_resumes_to_exactly_the_uninterrupted_result(tmp_
 def test_a_study_killed_mid_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
     folder = tmp_path / "killed"
     process = cli("reproduce", *STUDY_ARGS, "--out", str(folder))
-    wait_for(lambda: data_lines(folder / "runs.csv") >= 2, what="the first pair saved")
+    wait_for(lambda: saved_units(STUDY, folder) >= 2, what="the first pair saved")
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert jobs.info(STUDY, folder).status == "interrupted"
@@ -103,7 +101,7 @@ def test_a_second_process_on_a_job_is_refused_with_one_line(tmp_path):
 
 
 def test_the_scheduler_trains_in_another_process_and_bounds_its_line(tmp_path):
-    line = runner.Scheduler(running=1, waiting=1, per_owner=1, nice=5, workers=2, poll=0.05)
+    line = scheduler.Scheduler(running=1, waiting=1, per_owner=1, nice=5, workers=2, poll=0.05)
     try:
         long = jobs.create(SWEEP, sweep_spec(epochs=2000), owner="ann")
         first = line.submit(SWEEP, long, "ann")
@@ -114,12 +112,12 @@ def test_the_scheduler_trains_in_another_process_and_bounds_its_line(tmp_path):
             os.PRIO_PROCESS, 0) + 5  # …at a lower priority
         command = Path(f"/proc/{holder}/cmdline").read_bytes().split(b"\0")
         assert command[command.index(b"--workers") + 1] == b"2"  # on the scheduler's workers
-        with pytest.raises(runner.QueueFull, match="You already have 1 job"):
+        with pytest.raises(scheduler.QueueFull, match="You already have 1 job"):
             line.submit(SWEEP, jobs.create(SWEEP, sweep_spec(), owner="ann"), "ann")
         second = line.submit(SWEEP, jobs.create(SWEEP, sweep_spec(), owner="bob"), "bob")
         assert second.status == "queued" and second.position == 1
         assert "busy" in line.refusal("cat")
-        with pytest.raises(runner.QueueFull, match="busy"):
+        with pytest.raises(scheduler.QueueFull, match="busy"):
             line.submit(SWEEP, jobs.create(SWEEP, sweep_spec(), owner="cat"), "cat")
         assert line.active() == {first.name, second.name}
         second.cancel()  # a waiting job just leaves the line
@@ -136,7 +134,7 @@ def test_the_scheduler_trains_in_another_process_and_bounds_its_line(tmp_path):
 
 
 def test_a_job_process_that_dies_leaves_the_job_failed_with_the_reason(tmp_path):
-    line = runner.Scheduler(running=1, waiting=1, poll=0.05)
+    line = scheduler.Scheduler(running=1, waiting=1, poll=0.05)
     try:
         folder = jobs.create(SWEEP, sweep_spec(epochs=2000))
         job = line.submit(SWEEP, folder)

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import helpers
@@ -232,21 +233,25 @@ def test_retention_deletes_the_oldest_stopped_jobs_first(monkeypatch):
     spec = sweeps.SweepSpec()
     folders = [jobs.create(sweeps.SWEEP, spec) for _ in range(5)]
     now = time.time()
+
+    def days_ago(days: float) -> str:
+        return datetime.fromtimestamp(now - days * 86400).astimezone().isoformat()
     for age, folder in zip((9, 5, 3, 2, 1), folders):  # days since each last changed
-        os.utime(folder, (now - age * 86400, now - age * 86400))
+        helpers.set_job(folder, updated=days_ago(age))
     assert jobs.prune([sweeps.SWEEP], now=now) == []  # local default: keep everything
     monkeypatch.setenv("MINIDL_KEEP_DAYS", "4")
     assert set(jobs.prune([sweeps.SWEEP], now=now)) == {folders[0], folders[1]}
     monkeypatch.setenv("MINIDL_KEEP_JOBS", "1")
-    with jobs.JobLock(folders[2]):  # trained by some process: kept whatever its age
-        assert jobs.prune([sweeps.SWEEP], active={folders[3].name}, now=now) == [folders[4]]
+    with jobs.lock(folders[3]):  # trained by some process: kept whatever its rank
+        assert jobs.prune([sweeps.SWEEP], active={folders[4].name}, now=now) == [folders[2]]
     assert sorted(f.name for f in sweeps.SWEEP.root().iterdir()) == sorted(
-        [folders[2].name, folders[3].name])
+        [folders[3].name, folders[4].name])
     monkeypatch.delenv("MINIDL_KEEP_JOBS")
     monkeypatch.setenv("MINIDL_KEEP_MB", "1")
     (folders[3] / "big.csv").write_bytes(b"x" * (2 << 20))
-    os.utime(folders[3], (now - 86400, now - 86400))
+    helpers.set_job(folders[3], updated=days_ago(1))
     assert jobs.prune([sweeps.SWEEP], now=now) == [folders[3]]  # the oldest, past the MB
+    assert [j.folder for j in jobs.list_jobs(sweeps.SWEEP)] == [folders[4]]  # and the store
 
 
 def test_every_default_is_valid_and_the_readme_shows_the_table():

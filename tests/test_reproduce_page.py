@@ -244,7 +244,7 @@ def test_a_failed_studys_error_from_its_meta_file_is_plain_text(results):
     crafted = "`](https://evil.example) ## Owned"
     folder = jobs.create(studies.STUDY, studies.StudySpec({ADAM_RELU: reproduce.PAPER_CONFIGS[
         ADAM_RELU]}, runs=1, epochs=1))
-    studies.STUDY.meta.update(folder, status="failed", error=crafted)
+    helpers.set_job(folder, status="failed", error=crafted)
     at = open_page()
     rendered = [e.value for kind in ("markdown", "warning", "info", "error", "caption")
                 for e in getattr(at, kind)]
@@ -254,8 +254,8 @@ def test_a_failed_studys_error_from_its_meta_file_is_plain_text(results):
 
 def test_a_study_another_process_trains_is_shown_running_without_controls(results):
     folder = jobs.create(studies.STUDY, studies.paper_spec(runs=1, epochs=1))
-    with jobs.JobLock(folder):  # as `minidl reproduce --out FOLDER` holds it while it trains
-        studies.STUDY.meta.update(folder, status="running")
+    with jobs.lock(folder):  # as `minidl reproduce --out FOLDER` holds it while it trains
+        helpers.set_job(folder, status="running")
         at = open_page()
         assert any("Trained by another process" in c.value for c in at.caption)
         assert at.get("progress")

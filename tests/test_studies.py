@@ -83,23 +83,23 @@ def test_cancel_keeps_the_pairs_already_finished_and_resume_trains_only_the_rest
     spec = studies.StudySpec(FAST, runs=2, epochs=2)
     folder = jobs.create(STUDY, spec)
     job = runner.Runner(STUDY, folder)
-    cancel_before_the_second_pair(monkeypatch, job)
-    assert job.run().status == "cancelled"
+    with pytest.MonkeyPatch.context() as patch:
+        cancel_before_the_second_pair(patch, job)
+        assert job.run().status == "cancelled"
     info = jobs.info(STUDY, folder)
     assert (info.status, info.done, info.resumable) == ("cancelled", 2, True)
     # the second pair stopped after its first epoch and kept it in a checkpoint
     assert info.held == (2, 2 * 20, 2 * 2 * 20)
     assert studies.load(folder, spec).runs["activation"].unique().tolist() == ["tanh"]
-    monkeypatch.undo()
 
     trained = []
     original = reproduce.train_runs
-    monkeypatch.setattr(studies.reproduce, "train_runs",
-                        lambda *a, **k: trained.append(a[0]) or original(*a, **k))
-    resumed = runner.Runner(STUDY, folder).run()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(studies.reproduce, "train_runs",
+                      lambda *a, **k: trained.append(a[0]) or original(*a, **k))
+        resumed = runner.Runner(STUDY, folder).run()
     assert resumed.status == "finished" and trained == [("relu", "sgd")]
     assert resumed.total == 2 * 20  # only the second pair's last epoch
-    monkeypatch.undo()
     expected = reproduce.run_study(FAST, runs=2, epochs=2)
     pd.testing.assert_frame_equal(ordered(studies.load(folder, spec).runs),
                                   ordered(expected.runs[reproduce.RUN_COLUMNS]),
@@ -109,7 +109,7 @@ def test_cancel_keeps_the_pairs_already_finished_and_resume_trains_only_the_rest
 
 def test_a_study_left_running_by_a_stopped_server_lists_as_interrupted():
     folder = jobs.create(STUDY, studies.StudySpec(FAST, runs=2, epochs=1))
-    STUDY.meta.update(folder, status="running")
+    helpers.set_job(folder, status="running")
     assert jobs.info(STUDY, folder).status == "interrupted"
     assert jobs.info(STUDY, folder, active={folder.name}).status == "running"
     assert studies.load(folder) is None
@@ -117,16 +117,17 @@ def test_a_study_left_running_by_a_stopped_server_lists_as_interrupted():
     assert [s.name for s in jobs.list_jobs(STUDY)] == [folder.name]
 
 
-def test_finished_pairs_are_on_disk_before_the_study_ends(tmp_path):
-    """A crash after the first pair keeps it: runs and losses are written pair by pair."""
+def test_finished_pairs_are_saved_before_the_study_ends(tmp_path):
+    """A crash after the first pair keeps it: runs and losses are saved pair by pair."""
     spec = studies.StudySpec({("tanh", "sgd"): {"lr": 0.1, "batch_size": 50},
                               ("relu", "sgd"): {"lr": 0.1, "batch_size": 50}}, runs=2, epochs=1)
     folder = jobs.create(STUDY, spec, tmp_path / "study")
-    [task] = STUDY.tasks(spec, "tanh-sgd", folder)
-    STUDY.save(spec, "tanh-sgd", folder, task.fn(*task.args))
+    job = jobs.find(folder)
+    [task] = STUDY.tasks(spec, "tanh-sgd", job)
+    STUDY.save(spec, "tanh-sgd", job, task.fn(*task.args))
     saved = studies.load(folder, spec)
     assert saved is not None and len(saved.runs) == 2 and saved.runs["activation"].nunique() == 1
-    assert STUDY.steps(spec, "tanh-sgd", folder) == 0 and STUDY.steps(spec, "relu-sgd", folder)
+    assert STUDY.steps(spec, "tanh-sgd", job) == 0 and STUDY.steps(spec, "relu-sgd", job)
 
 
 def test_a_study_of_a_sweeps_choice_takes_its_optimal_configurations(tmp_path):

@@ -15,7 +15,8 @@ import pytest
 
 from minidl import jobs
 from minidl.experiments import cv, studies, sweeps
-from minidl.jobs import runner, tasks
+from minidl.jobs import runner, scheduler, tasks
+from minidl.jobs.store import CHECKPOINTS
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,7 @@ def test_a_cancel_mid_population_keeps_a_checkpoint_that_resumes_to_the_same_row
     job = helpers.cancel_after(runner.Runner(SWEEP, folder), 2 * per_epoch + 1)
     assert job.run().status == "cancelled"
     assert not (folder / "tanh-sgd.csv").exists()  # no configuration had finished …
-    [saved] = jobs.checkpoints(folder, "tanh-sgd")  # … but the population's state is kept
+    [saved] = jobs.find(folder).checkpoints("tanh-sgd")  # … but the population is kept
     assert saved["done"] == 3 * per_epoch and saved["cost"] == 6 * per_epoch
     stopped = jobs.info(SWEEP, folder)
     assert stopped.held == (4, 3 * per_epoch, 6 * per_epoch)
@@ -119,7 +120,7 @@ def test_a_cancel_mid_population_keeps_a_checkpoint_that_resumes_to_the_same_row
     assert resumed.status == "finished" and resumed.total == 3 * per_epoch
     pd.testing.assert_frame_equal(rows(folder).drop(columns="fit_time"),
                                   rows(whole).drop(columns="fit_time"))  # exactly
-    assert not (folder / tasks.CHECKPOINTS).exists()  # a finished job keeps none
+    assert jobs.find(folder).checkpoints("tanh-sgd") == []  # a finished job keeps none
 
 
 def test_a_damaged_checkpoint_is_ignored_and_its_slice_starts_over(monkeypatch, tmp_path):
@@ -128,12 +129,13 @@ def test_a_damaged_checkpoint_is_ignored_and_its_slice_starts_over(monkeypatch, 
     monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)
     folder = jobs.create(SWEEP, one, tmp_path / "damaged")
     assert helpers.cancel_after(runner.Runner(SWEEP, folder), 1).run().status == "cancelled"
-    [saved] = jobs.checkpoints(folder, "tanh-sgd")
-    saved["path"].write_bytes(saved["path"].read_bytes()[:500])  # cut short
-    assert jobs.checkpoints(folder, "tanh-sgd") == []
-    assert jobs.info(SWEEP, folder).held == (0, 0, 0)
+    job = jobs.find(folder)
+    [saved] = job.checkpoints("tanh-sgd")
+    with job.store.begin() as c:  # its state cut short, as a disk that filled up leaves it
+        c.execute(CHECKPOINTS.update().values(state=b"PK\x03\x04 cut short"))
     full = jobs.estimate(SWEEP, one).steps
-    assert jobs.estimate(SWEEP, one, folder).steps == full
+    assert jobs.estimate(SWEEP, one, folder).steps == full  # its slice starts over …
+    assert job.checkpoints("tanh-sgd") == [] and jobs.info(SWEEP, folder).held == (0, 0, 0)
     resumed = runner.Runner(SWEEP, folder).run()
     assert resumed.status == "finished" and resumed.total == full
     whole = jobs.create(SWEEP, one, tmp_path / "whole")
@@ -162,27 +164,26 @@ def test_a_cancelled_study_resumes_its_part_trained_pair_from_the_checkpoint(mon
 
 
 def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
-    # eight batch sizes: eight slices, saved one by one; Ctrl-C after the second
+    # eight batch sizes: eight slices of ~1 s each, saved one by one; Ctrl-C once two are
+    # (the six others leave seconds of margin however busy the machine)
     args = ["sweep", "--activations", "tanh", "--optimizers", "sgd", "--folds", "2",
-            "--epochs", "40", "--lr", "0.1", "--momentum", "0", "--batch-size",
+            "--epochs", "300", "--lr", "0.1", "--momentum", "0", "--batch-size",
             "20,21,22,23,24,25,26,27", "--workers", "1", "--out", str(tmp_path)]
     process = subprocess.Popen([sys.executable, "-m", "minidl", *args], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    csv = tmp_path / "tanh-sgd.csv"
-    end = time.monotonic() + 60
-    while not (csv.exists() and csv.read_text().count("\n") >= 3):  # header + 2 rows
-        assert time.monotonic() < end and process.poll() is None, "no rows saved"
-        time.sleep(0.02)
+    helpers.wait_until(lambda: process.poll() is not None or (
+        jobs.locked(tmp_path) and jobs.info(SWEEP, tmp_path).done >= 2), timeout=120)
+    assert process.poll() is None, "it stopped before two configurations were saved"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
-    kept = len(pd.read_csv(csv))
+    kept = len(pd.read_csv(tmp_path / "tanh-sgd.csv"))  # what it saved, exported as it stopped
     said = re.search(r"sweep cancelled; (\d+) of 8 configurations saved(, and 1 more "
                      r"part-trained \(\d+% of their optimizer steps\))? in (\S+) ", err)
     assert said, err[-500:]
     assert int(said[1]) == kept and 2 <= kept < 8 and said[3] == str(tmp_path)
     # the population in flight kept its checkpoint, unless the cancel came between tasks
-    assert bool(said[2]) == bool(jobs.checkpoints(tmp_path, "tanh-sgd"))
+    assert bool(said[2]) == bool(jobs.find(tmp_path).checkpoints("tanh-sgd"))
 
 
 # ---------------------------------------------------------------- Dask
@@ -265,10 +266,10 @@ def test_a_cancel_stops_between_tasks_even_when_each_is_one_epoch(monkeypatch):
 
 def test_the_apps_jobs_train_on_the_cluster_its_setting_names(cluster, monkeypatch, tmp_path):
     monkeypatch.setenv("MINIDL_DASK_SCHEDULER", cluster)
-    assert runner.Scheduler.limits()[-1] == cluster
+    assert scheduler.Scheduler.limits()[-1] == cluster
     here = jobs.create(SWEEP, spec(), tmp_path / "here")
     assert runner.Runner(SWEEP, here).run().status == "finished"
-    line = runner.Scheduler(*runner.Scheduler.limits(), poll=0.05)
+    line = scheduler.Scheduler(*scheduler.Scheduler.limits(), poll=0.05)
     try:
         job = line.submit(SWEEP, jobs.create(SWEEP, spec()))
         end = time.monotonic() + 120
@@ -277,7 +278,7 @@ def test_the_apps_jobs_train_on_the_cluster_its_setting_names(cluster, monkeypat
             time.sleep(0.1)
     finally:
         line.shutdown()
-    assert job.status == "finished", (job.folder / runner.LOG_NAME).read_text()[-2000:]
+    assert job.status == "finished", (job.folder / scheduler.LOG_NAME).read_text()[-2000:]
     assert f"--scheduler {cluster}" in " ".join(job.process.args)
     assert_same_results(rows(job.folder), rows(here))
 

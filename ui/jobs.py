@@ -11,6 +11,7 @@ import streamlit as st
 
 from minidl import jobs
 from minidl.jobs import limits, runner
+from minidl.jobs import scheduler as line
 from minidl.viz import tables
 
 APP_ROOT = Path(__file__).resolve().parent.parent
@@ -20,14 +21,14 @@ NOT_YOURS = "Started by another visitor: you can watch it and see its results, n
     "resume it."
 
 
-def scheduler() -> runner.Scheduler:
+def scheduler() -> line.Scheduler:
     """The server's one line of jobs (every kind, every session), under its limits."""
-    return _scheduler(*runner.Scheduler.limits())
+    return _scheduler(*line.Scheduler.limits())
 
 
 @st.cache_resource
-def _scheduler(*limits_now) -> runner.Scheduler:
-    return runner.Scheduler(*limits_now)
+def _scheduler(*limits_now) -> line.Scheduler:
+    return line.Scheduler(*limits_now)
 
 
 def session_owner() -> str:
@@ -49,18 +50,18 @@ def refusal() -> str | None:
 
 
 def kinds() -> list[jobs.Kind]:
-    from minidl.experiments import ablation, studies, sweeps
-    return [sweeps.SWEEP, studies.STUDY, ablation.ABLATION]
+    from minidl.experiments.kinds import KINDS
+    return list(KINDS.values())
 
 
-def launch(kind: jobs.Kind, folder) -> runner.Job | None:
+def launch(kind: jobs.Kind, folder) -> line.Job | None:
     """Queue the job saved in ``folder`` for this session (after deleting saved jobs past
     the server's retention limits); a refusal shows as a warning."""
     line = scheduler()
     try:
         jobs.prune(kinds(), active=line.active() | {Path(folder).name})
         return line.submit(kind, folder, session_owner())
-    except (runner.QueueFull, jobs.Busy) as error:
+    except (line.QueueFull, jobs.Busy) as error:
         st.warning(str(error), icon=":material/hourglass:")
         return None
 

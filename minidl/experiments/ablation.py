@@ -139,10 +139,18 @@ ACCURACY_SCHEMA = {"activation": "text", "optimizer": "text", "convention": "tex
                    "run": "count", "epochs": "count", "test_acc": "score", "diverged": "flag"}
 
 
-def read_accuracy(folder: Path) -> pd.DataFrame:
-    """The rows saved so far (a diverged run's accuracy is empty); ``jobs.Damaged`` if the
-    file is damaged."""
-    return jobs.read_rows(Path(folder) / "accuracy.csv", ACCURACY_SCHEMA)
+def read_accuracy(folder: str | Path) -> pd.DataFrame:
+    """A saved ablation's accuracy rows (a diverged run's accuracy is empty): from the store
+    for a saved job, else from the folder's ``accuracy.csv``; ``jobs.Damaged`` if damaged."""
+    try:
+        return stored(jobs.open_job(ABLATION, folder)[0])
+    except FileNotFoundError:
+        return jobs.read_rows(Path(folder) / "accuracy.csv", ACCURACY_SCHEMA)
+
+
+def stored(job: jobs.Saved) -> pd.DataFrame:
+    return jobs.check_columns(jobs.frame(job.rows("accuracy")), "the accuracy rows",
+                              ACCURACY_SCHEMA)
 
 
 def best_combination(accuracy: pd.DataFrame, spec: AblationSpec) -> dict:
@@ -190,54 +198,56 @@ class AblationKind(jobs.Kind):
     def units(self, spec: AblationSpec, part: str) -> int:
         return self._knobs(part, spec) * spec.runs
 
-    def _done(self, spec: AblationSpec, part: str, folder: Path) -> bool:
+    def _done(self, spec: AblationSpec, part: str, job: jobs.Saved) -> bool:
         stage, pair = part.split(":", 1)
-        table = read_accuracy(folder)
+        table = stored(job)
         if table.empty:
             return False
         rows = table[(table["activation"] + "-" + table["optimizer"] == pair)
                      & ((table["convention"] == BEST) == (stage == "best"))]
         return rows[["convention", "run"]].drop_duplicates().shape[0] >= self.units(spec, part)
 
-    def units_done(self, spec: AblationSpec, part: str, folder: Path) -> int:
-        return self.units(spec, part) if self._done(spec, part, folder) else 0
+    def units_done(self, spec: AblationSpec, part: str, job: jobs.Saved) -> int:
+        return self.units(spec, part) if self._done(spec, part, job) else 0
 
-    def steps(self, spec: AblationSpec, part: str, folder: Path | None = None) -> int:
-        if folder is not None and self._done(spec, part, folder):
+    def steps(self, spec: AblationSpec, part: str, job: jobs.Saved | None = None) -> int:
+        if job is not None and self._done(spec, part, job):
             return 0
         pair = jobs.part_pair(part.split(":", 1)[1])
         return self.units(spec, part) * pop.steps(
             reproduce.N_TRAIN, reproduce.PAPER_CONFIGS[pair]["batch_size"], spec.epochs_for(pair))
 
-    def tasks(self, spec: AblationSpec, part: str, folder: Path) -> list[tasks.Task]:
+    def tasks(self, spec: AblationSpec, part: str, job: jobs.Saved) -> list[tasks.Task]:
         """One task per unfinished part: a pair's knobs (or its best combination, known once
         every pair's knobs are saved), all its runs as one population."""
-        if self._done(spec, part, folder):
+        if self._done(spec, part, job):
             return []
         stage, name = part.split(":", 1)
         pair = jobs.part_pair(name)
         if stage == "knobs":
             knobs = [[knob_name(k), dict(k)] for k in spec.knobs]
         else:
-            knobs = [[BEST, best_combination(read_accuracy(folder), spec)]]
-        return jobs.resumed(folder, [tasks.Task(
+            knobs = [[BEST, best_combination(stored(job), spec)]]
+        return job.resumed([tasks.Task(
             part, self.steps(spec, part), train_pair,
             (list(pair), knobs, spec.runs, spec.epochs_for(pair),
-             [*spec.budgets, spec.long_epochs], spec.seed))])
+             [*spec.budgets, spec.long_epochs], spec.seed), units=self.units(spec, part))])
 
-    def units_held(self, spec: AblationSpec, part: str, folder: Path) -> tuple[int, int, int]:
-        held = [t for t in self.tasks(spec, part, folder) if t.resume is not None]
-        return ((self.units(spec, part), held[0].done, held[0].done + held[0].cost) if held
-                else (0, 0, 0))
+    def save(self, spec: AblationSpec, part: str, job: jobs.Saved, rows: list[dict]) -> None:
+        job.add({"accuracy": rows}, self.units(spec, part))
 
-    def save(self, spec: AblationSpec, part: str, folder: Path, rows: list[dict]) -> None:
-        jobs.append_rows(folder / "accuracy.csv", rows)
+    def read_folder(self, spec: AblationSpec, folder: Path) -> dict[str, list[dict]]:
+        table = jobs.read_rows(folder / "accuracy.csv", ACCURACY_SCHEMA)
+        return {"accuracy": table.to_dict("records")}
 
-    def finish(self, spec: AblationSpec, folder: Path) -> None:
-        accuracy = read_accuracy(folder)
+    def finish(self, spec: AblationSpec, job: jobs.Saved) -> None:
+        """The accuracy rows, their summary and ``summary.md``, as files in the job's folder."""
+        accuracy = stored(job)
+        folder = job.folder
         if accuracy.empty:
             return
         table = summary(accuracy)
+        accuracy.to_csv(folder / "accuracy.csv", index=False)
         table.to_csv(folder / "summary.csv", index=False)
         combination = best_combination(accuracy, spec)
         (folder / "summary.md").write_text(markdown(table, spec, combination))

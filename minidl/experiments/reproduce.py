@@ -227,9 +227,15 @@ RUNS_SCHEMA = {**_PAIR_COLUMNS, "test_acc": "score", "train_acc": "score",
 LOSSES_SCHEMA = {**_PAIR_COLUMNS, "epoch": "count", "train_loss": "number"}
 
 
-def read_runs(folder: str | Path) -> pd.DataFrame:
-    """``runs.csv``: one row per finished run (``jobs.Damaged`` if it is damaged)."""
-    return _known_pairs(jobs.read_rows(Path(folder) / "runs.csv", RUNS_SCHEMA), "runs.csv")
+def check_runs(table: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Run rows (text, as ``jobs.read_table`` reads them) as values: one row per finished run
+    (``jobs.Damaged`` naming ``where`` if one is damaged)."""
+    return _known_pairs(jobs.check_columns(table, where, RUNS_SCHEMA), where)
+
+
+def check_losses(table: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Loss rows as values: one row per run and epoch (``jobs.Damaged`` naming ``where``)."""
+    return _known_pairs(jobs.check_columns(table, where, LOSSES_SCHEMA), where)
 
 
 def _known_pairs(table: pd.DataFrame, file: str) -> pd.DataFrame:
@@ -245,10 +251,15 @@ def _known_pairs(table: pd.DataFrame, file: str) -> pd.DataFrame:
 
 
 def load_study(folder: str | Path) -> Study:
-    """A saved study's runs and losses (``jobs.Damaged`` if a file is damaged)."""
-    runs = read_runs(folder)
-    losses = _known_pairs(jobs.read_rows(Path(folder) / "losses.csv", LOSSES_SCHEMA),
-                          "losses.csv")
+    """A study's runs and losses from its files, ``runs.csv`` and ``losses.csv`` (an export,
+    or files a person brings; ``jobs.Damaged`` if a file is damaged)."""
+    folder = Path(folder)
+    return study(check_runs(jobs.read_table(folder / "runs.csv"), "runs.csv"),
+                 check_losses(jobs.read_table(folder / "losses.csv"), "losses.csv"))
+
+
+def study(runs: pd.DataFrame, losses: pd.DataFrame) -> Study:
+    """A ``Study`` of checked run and loss rows (either may be empty)."""
     if runs.empty:
         runs = pd.DataFrame(columns=list(RUNS_SCHEMA))
     if losses.empty:

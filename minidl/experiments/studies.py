@@ -3,13 +3,15 @@
 A *study* trains some activation × optimizer pairs, each with its
 configuration (the report's Table I or a saved sweep's optimal table),
 ``runs`` runs of ``epochs`` epochs.  ``STUDY`` is its saved-job kind
-(``minidl.jobs``), behind the app's Reproduce page and ``minidl reproduce``::
+(``minidl.jobs``), behind the app's Reproduce page and ``minidl reproduce``: its
+runs and losses are saved in the store after every finished pair, and when it stops
+its folder gets::
 
     <results root>/studies/20250101-120000-3fa9c1/
         study.json                   spec (configuration per pair, runs, epochs,
                                      seed, source), creation time, status
-        runs.csv losses.csv          appended after every finished pair
-        summary.csv settings.csv summary.md    when the study stops
+        runs.csv losses.csv          the finished pairs' runs and per-epoch losses
+        summary.csv settings.csv summary.md
 
 A part is a pair.  Run ``r`` of every pair uses the same seed
 (``reproduce.run_study``), so training pair by pair gives exactly the numbers
@@ -101,14 +103,18 @@ def sweep_spec(folder: str | Path, runs: int = 10, epochs: int = 100, seed: int 
                      f"cross-validation sweep {folder.name}")
 
 
-def _finished_pairs(folder: Path, runs: int) -> set[Pair]:
-    """Pairs whose ``runs`` runs are all in ``runs.csv`` (a pair is written at once);
-    ``jobs.Damaged`` if the file is damaged."""
-    table = reproduce.read_runs(folder)
-    if table.empty:
+def stored(job: jobs.Saved) -> reproduce.Study:
+    """A saved study's runs and losses as saved (``jobs.Damaged`` if a row is damaged)."""
+    return reproduce.study(reproduce.check_runs(jobs.frame(job.rows("runs")), "the runs"),
+                           reproduce.check_losses(jobs.frame(job.rows("losses")), "the losses"))
+
+
+def _finished_pairs(runs: pd.DataFrame, n: int) -> set[Pair]:
+    """Pairs whose ``n`` runs are all in ``runs`` (a pair is saved at once)."""
+    if runs.empty:
         return set()
-    counts = table[table["run"] < runs].groupby(["activation", "optimizer"])["run"].nunique()
-    return {pair for pair, n in counts.items() if n == runs}
+    counts = runs[runs["run"] < n].groupby(["activation", "optimizer"])["run"].nunique()
+    return {pair for pair, count in counts.items() if count == n}
 
 
 class StudyKind(jobs.Kind):
@@ -132,46 +138,49 @@ class StudyKind(jobs.Kind):
     def units(self, spec: StudySpec, part: str) -> int:
         return spec.runs
 
-    def steps(self, spec: StudySpec, part: str, folder: Path | None = None) -> int:
-        if folder is None:
+    def steps(self, spec: StudySpec, part: str, job: jobs.Saved | None = None) -> int:
+        if job is None:
             return reproduce.pair_steps(spec.configs[jobs.part_pair(part)], spec.runs,
                                         spec.epochs)
-        return sum(t.cost for t in self.tasks(spec, part, folder))
+        return sum(t.cost for t in self.tasks(spec, part, job))
 
-    def units_done(self, spec: StudySpec, part: str, folder: Path) -> int:
-        return spec.runs if jobs.part_pair(part) in _finished_pairs(folder, spec.runs) else 0
+    def _finished(self, spec: StudySpec, job: jobs.Saved) -> set[Pair]:
+        runs = reproduce.check_runs(jobs.frame(job.rows("runs")), "the runs")
+        return _finished_pairs(runs, spec.runs)
 
-    def units_held(self, spec: StudySpec, part: str, folder: Path) -> tuple[int, int, int]:
-        held = [t for t in self.tasks(spec, part, folder) if t.resume is not None]
-        return ((spec.runs, held[0].done, held[0].done + held[0].cost) if held
-                else (0, 0, 0))
+    def units_done(self, spec: StudySpec, part: str, job: jobs.Saved) -> int:
+        return spec.runs if jobs.part_pair(part) in self._finished(spec, job) else 0
 
-    def check(self, spec: StudySpec, folder: Path) -> None:
-        reproduce.load_study(folder)  # losses.csv too
+    def check(self, spec: StudySpec, job: jobs.Saved) -> None:
+        stored(job)  # the losses too
 
-    def tasks(self, spec: StudySpec, part: str, folder: Path) -> list[tasks.Task]:
+    def tasks(self, spec: StudySpec, part: str, job: jobs.Saved) -> list[tasks.Task]:
         """One task per unfinished pair: its runs are one population, whose time goes
         mostly to per-step overhead (fewer runs a task would save little)."""
-        if folder is not None and jobs.part_pair(part) in _finished_pairs(folder, spec.runs):
+        pair = jobs.part_pair(part)
+        if pair in self._finished(spec, job):
             return []
-        cost = reproduce.pair_steps(spec.configs[jobs.part_pair(part)], spec.runs, spec.epochs)
-        return jobs.resumed(folder, [tasks.Task(part, cost, train_pair,
-                                                 (spec.to_dict(), jobs.part_pair(part)))])
+        cost = reproduce.pair_steps(spec.configs[pair], spec.runs, spec.epochs)
+        return job.resumed([tasks.Task(part, cost, train_pair, (spec.to_dict(), pair),
+                                       units=spec.runs)])
 
-    def save(self, spec: StudySpec, part: str, folder: Path,
+    def save(self, spec: StudySpec, part: str, job: jobs.Saved,
              rows: tuple[list[dict], list[dict]]) -> None:
         losses, runs = rows
-        # losses first: a pair counts as finished once its runs are in runs.csv
-        jobs.append_rows(folder / "losses.csv", losses)
-        jobs.append_rows(folder / "runs.csv", runs)
+        job.add({"losses": losses, "runs": runs}, spec.runs)  # a pair at once
 
-    def finish(self, spec: StudySpec, folder: Path) -> None:
-        """The summary, settings and ``summary.md`` of the pairs finished so far."""
-        study = load(folder, spec)
+    def finish(self, spec: StudySpec, job: jobs.Saved) -> None:
+        """The runs, losses, summary, settings and ``summary.md`` of the pairs finished so
+        far, as files in the job's folder."""
+        study = load(job.folder, spec)
         if study is not None:
-            done = {p: spec.configs[p] for p in spec.pairs
-                    if p in _finished_pairs(folder, spec.runs)}
-            reproduce.save_tables(study, folder, done, spec.source_label)
+            done = {p: spec.configs[p] for p in spec.pairs if p in self._finished(spec, job)}
+            reproduce.save_tables(study, job.folder, done, spec.source_label)
+
+    def read_folder(self, spec: StudySpec, folder: Path) -> dict[str, list[dict]]:
+        study = reproduce.load_study(folder)
+        return {"runs": study.runs.to_dict("records"),
+                "losses": study.losses.to_dict("records")}
 
 
 STUDY = StudyKind()
@@ -191,13 +200,21 @@ def train_pair(spec: dict, pair: Pair, progress: pop.Progress | None = None,
 
 
 def load(folder: str | Path, spec: StudySpec | None = None) -> reproduce.Study | None:
-    """The finished pairs' results (in spec order), or None while there are none."""
+    """The finished pairs' results (in spec order), or None while there are none; a folder
+    the store does not know is imported first if it has a ``study.json``, else read from
+    its files."""
     folder = Path(folder)
-    if not ((folder / "runs.csv").exists() and (folder / "losses.csv").exists()):
+    try:
+        job, _ = jobs.open_job(STUDY, folder)
+    except FileNotFoundError:
+        if not ((folder / "runs.csv").exists() and (folder / "losses.csv").exists()):
+            return None
+        job = None
+    study = reproduce.load_study(folder) if job is None else stored(job)
+    if study.runs.empty:
         return None
-    study = reproduce.load_study(folder)
     if spec is not None:
-        done = _finished_pairs(folder, spec.runs)
+        done = _finished_pairs(study.runs, spec.runs)
         keep = [p for p in spec.pairs if p in done]
         if not keep:
             return None

@@ -4,20 +4,21 @@ A *sweep* runs ``cv.grid_search`` for each pair, with a grid per optimizer
 plus the activation's extras (``hparams.default_grid``: Sigmoid also tries
 Xavier gain 16), on the disk task's training set.  ``sweep`` does it in memory;
 ``SWEEP`` is the saved-job kind (``minidl.jobs``) behind the app's
-Cross-validation page and ``minidl sweep``::
+Cross-validation page and ``minidl sweep``: a part per pair, whose finished
+configurations are saved in the store as each slice (``cv.slices``) completes, so a
+rerun trains only the ones missing (resume).  When it stops, its folder gets::
 
     <results root>/sweeps/20250101-120000-3fa9c1/
         sweep.json            spec, creation time, status
-        tanh-adam.csv …       finished configurations, appended as each
-                              slice (``cv.slices``: about 10 s of work) completes
+        tanh-adam.csv …       each pair's finished configurations, ranked
+        optimal.csv           Table I
 
-A rerun trains only the configurations missing from the CSV files (resume).
-``optimal_table`` is the report's Table I layout: per pair, the best
-configuration and its cross-validated accuracy.
+``optimal_table`` is the report's Table I layout: per pair, the best configuration
+and its cross-validated accuracy.
 
-Why this module is long: a sweep in memory, its saved spec, and its rows read
-back from disk — each row checked (``read_pair``), since a saved file may be
-damaged or foreign — sit together so that a sweep is one idea in one file.
+Why this module is long: a sweep in memory, its saved spec, and its rows read back —
+each row checked (``check_pair``), since saved data may be damaged or foreign — sit
+together so that a sweep is one idea in one file.
 """
 
 from __future__ import annotations
@@ -168,8 +169,8 @@ class SweepSpec:
         # keep only the selected optimizers' grids, each checked by the settings table
         object.__setattr__(self, "grids", {o: hparams.check_grid(self.grids[o], o)
                                            for o in optimizers})
-        for pair in self.pairs:  # with the activation's extras, each grid is still in bounds
-            hparams.check_grid(self.grid_for(*pair), pair[1])
+        for pair in self.pairs:  # with the activation's extras (checked values), still in bounds
+            hparams.check_grid_size(self.grid_for(*pair))
 
     @property
     def pairs(self) -> list[Pair]:
@@ -206,9 +207,9 @@ def training_data(spec: SweepSpec) -> tuple[torch.Tensor, torch.Tensor]:
     return X, y
 
 
-# ---------------------------------------------------------------- rows on disk
+# ---------------------------------------------------------------- saved rows
 
-# a sweep CSV's columns (``cv._row``) and what each holds; the settings' columns are checked
+# a sweep row's columns (``cv._row``) and what each holds; the settings' columns are checked
 # by the settings table, row by row
 _ROW_COLUMNS = {"activation": "text", "optimizer": "text", "mean_score": "score",
                 "diverged": "flag", "epochs": "count", "seed": "count"}
@@ -218,44 +219,55 @@ _SETTING_COLUMNS = {n: "text" if s.kind == "choice" else "flag" if s.kind == "bo
                     for n, s in hparams.TABLE.items() if s.searchable}
 
 
-def read_pair(path: Path, pair: Pair) -> tuple[pd.DataFrame, int]:
-    """The rows of one pair's CSV file and its number of folds (0 without rows); ``Damaged``
-    if a value is not of its column's kind, a row belongs to another pair, or a row's
-    configuration is not one the settings table accepts."""
-    table = jobs.read_table(path)
+def check_pair(table: pd.DataFrame, where: str, pair: Pair) -> tuple[pd.DataFrame, int]:
+    """One pair's rows (text, as ``jobs.read_table`` reads them) as values, and its number of
+    folds (0 without rows); ``Damaged`` naming ``where`` if a value is not of its column's
+    kind, a row belongs to another pair, or a row's configuration is not one the settings
+    table accepts."""
     folds = sum(c.startswith("split") and c.endswith("_score") for c in table.columns)
     scores = {f"split{i}_score": "score" for i in range(folds)}
-    table = jobs.check_columns(table, path.name, {**_ROW_COLUMNS, **scores},
+    table = jobs.check_columns(table, where, {**_ROW_COLUMNS, **scores},
                                {**_MORE_COLUMNS, **_SETTING_COLUMNS})
     if table.empty:
         return table, 0
     if not folds or f"split{folds - 1}_score" not in table:
-        raise jobs.Damaged(f"{path.name}: the fold columns split0_score … are not all there")
+        raise jobs.Damaged(f"{where}: the fold columns split0_score … are not all there")
     for i, row in zip(table.index, table.to_dict("records")):
-        where = f"{path.name} line {i}"
         if (row["activation"], row["optimizer"]) != tuple(pair):
-            raise jobs.Damaged(f"{where}: a row of {row['activation'][:20]!r} + "
+            raise jobs.Damaged(f"{where} line {i}: a row of {row['activation'][:20]!r} + "
                                f"{row['optimizer'][:20]!r}, not of {jobs.part_name(pair)}")
         try:
             cv.complete(row)
         except ValueError as error:
-            raise jobs.Damaged(f"{where}: {error}") from None
+            raise jobs.Damaged(f"{where} line {i}: {error}") from None
     return table, folds
 
 
-def stored_rows(folder: Path, spec: SweepSpec, pair: Pair) -> list[dict]:
-    """A pair's saved rows that belong to ``spec`` (same folds, epochs, seed, data size)."""
-    table, folds = read_pair(folder / f"{jobs.part_name(pair)}.csv", pair)
+def read_pair(path: Path, pair: Pair) -> tuple[pd.DataFrame, int]:
+    """``check_pair`` of a pair's CSV file (a sweep's export, or one a person brings)."""
+    return check_pair(jobs.read_table(path), path.name, pair)
+
+
+def _of_spec(table: pd.DataFrame, folds: int, where: str, spec: SweepSpec, pair: Pair
+             ) -> list[dict]:
+    """The rows of ``table`` that belong to ``spec`` (same folds, epochs, seed, data size)."""
     if table.empty:
         return []
     if folds != spec.folds:
-        raise jobs.Damaged(f"{jobs.part_name(pair)}.csv holds a search with {folds} folds, not "
-                           f"{spec.folds}; use another folder")
+        raise jobs.Damaged(f"{where} holds a search with {folds} folds, not {spec.folds}; use "
+                           "another folder")
     keep = (table["epochs"] == spec.epochs) & (table["seed"] == spec.seed)
     if "n" in table:
         keep &= table["n"] == spec.n_train
     grid_ids = {cv.config_id(c) for c in cv.configurations(spec.grid_for(*pair))}
     return [r for r in table[keep].to_dict("records") if cv.config_id(r) in grid_ids]
+
+
+def stored_rows(job: jobs.Saved, spec: SweepSpec, pair: Pair) -> list[dict]:
+    """A pair's saved rows that belong to ``spec``."""
+    part = jobs.part_name(pair)
+    table, folds = check_pair(jobs.frame(job.rows(part)), f"the rows of {part}", pair)
+    return _of_spec(table, folds, f"the rows of {part}", spec, pair)
 
 
 class SweepKind(jobs.Kind):
@@ -285,58 +297,72 @@ class SweepKind(jobs.Kind):
     def networks(self, spec: SweepSpec, part: str) -> int:
         return self.units(spec, part) * spec.folds
 
-    def steps(self, spec: SweepSpec, part: str, folder: Path | None = None) -> int:
-        if folder is None:
+    def steps(self, spec: SweepSpec, part: str, job: jobs.Saved | None = None) -> int:
+        if job is None:
             n = cv.fold_train_size(spec.n_train, spec.folds)
             return sum(spec.folds * pop.steps(n, cv.complete(c)["batch_size"], spec.epochs)
                        for c in self._configs(spec, part))
-        return sum(t.cost for t in self.tasks(spec, part, folder))
+        return sum(t.cost for t in self.tasks(spec, part, job))
 
-    def units_done(self, spec: SweepSpec, part: str, folder: Path) -> int:
-        return len(stored_rows(folder, spec, jobs.part_pair(part)))
+    def units_done(self, spec: SweepSpec, part: str, job: jobs.Saved) -> int:
+        return len(stored_rows(job, spec, jobs.part_pair(part)))
 
-    def units_held(self, spec: SweepSpec, part: str, folder: Path) -> tuple[int, int, int]:
-        held = self._held(spec, part, folder, self._todo(spec, part, folder))
-        return (sum(len(c["args"][2]) for c in held), sum(c["done"] for c in held),
-                sum(c["cost"] for c in held))
-
-    def _todo(self, spec: SweepSpec, part: str, folder: Path) -> list[dict]:
-        done = {cv.config_id(r) for r in stored_rows(folder, spec, jobs.part_pair(part))}
+    def _todo(self, spec: SweepSpec, part: str, job: jobs.Saved) -> list[dict]:
+        done = {cv.config_id(r) for r in stored_rows(job, spec, jobs.part_pair(part))}
         return [c for c in self._configs(spec, part) if cv.config_id(c) not in done]
 
-    def _held(self, spec: SweepSpec, part: str, folder: Path, todo: list[dict]) -> list[dict]:
-        """``part``'s checkpoints of this spec whose configurations are all still to do."""
+    def _held(self, spec: SweepSpec, part: str, job: jobs.Saved, todo: list[dict]
+              ) -> list[list[dict]]:
+        """The configurations of ``part``'s checkpointed slices of this spec, each slice's
+        all still to do."""
         ids = {cv.config_id(c) for c in todo}
         out = []
-        for saved in jobs.checkpoints(folder, part):
+        for saved in job.checkpoints(part):
             args = saved["args"]
             if (isinstance(args, list) and len(args) == 3 and args[0] == spec.to_dict()
                     and isinstance(args[2], list) and args[2]
                     and all(isinstance(c, dict) for c in args[2])):
                 configs = {cv.config_id(c) for c in args[2]}
                 if configs <= ids and len(configs) == len(args[2]):
-                    out.append(saved)
+                    out.append(args[2])
                     ids -= configs
         return out
 
-    def tasks(self, spec: SweepSpec, part: str, folder: Path) -> list[tasks.Task]:
-        """The pair's configurations missing on disk, in slices of about
+    def tasks(self, spec: SweepSpec, part: str, job: jobs.Saved) -> list[tasks.Task]:
+        """The pair's configurations not saved yet, in slices of about
         ``tasks.POPULATION_SECONDS`` (``cv.slices``), each a ``score_slice`` call; a slice
-        with a checkpoint (``jobs.checkpoints``) is cut as it was and goes on from it."""
+        with a checkpoint is cut as it was and goes on from it."""
         pair = jobs.part_pair(part)
-        todo = self._todo(spec, part, folder)
+        todo = self._todo(spec, part, job)
         splits = cv.kfold(spec.n_train, spec.folds, spec.seed)
         # a checkpointed slice keeps its configurations as they were: the task's arguments
-        held = [saved["args"][2] for saved in self._held(spec, part, folder, todo)]
+        held = self._held(spec, part, job, todo)
         taken = {cv.config_id(c) for configs in held for c in configs}
         rest = [c for c in todo if cv.config_id(c) not in taken]
-        return jobs.resumed(folder, [
+        return job.resumed([
             tasks.Task(part, sum(cv.config_steps(c, splits, spec.epochs) for c in configs),
-                       score_slice, (spec.to_dict(), pair, configs))
+                       score_slice, (spec.to_dict(), pair, configs), units=len(configs))
             for configs in held + cv.slices(rest, splits, spec.epochs)])
 
-    def save(self, spec: SweepSpec, part: str, folder: Path, rows: list[dict]) -> None:
-        jobs.append_rows(folder / f"{part}.csv", rows)
+    def save(self, spec: SweepSpec, part: str, job: jobs.Saved, rows: list[dict]) -> None:
+        job.add({part: rows}, len(rows))
+
+    def finish(self, spec: SweepSpec, job: jobs.Saved) -> None:
+        """Each pair's rows as ``<pair>.csv`` and Table I as ``optimal.csv``."""
+        result = load(job.folder, spec)
+        job.folder.mkdir(parents=True, exist_ok=True)
+        for pair, grid in result.results.items():
+            grid.table.to_csv(job.folder / f"{jobs.part_name(pair)}.csv", index=False)
+        if result.results:
+            result.optimal.to_csv(job.folder / "optimal.csv")
+
+    def read_folder(self, spec: SweepSpec, folder: Path) -> dict[str, list[dict]]:
+        out = {}
+        for pair in spec.pairs:
+            part = jobs.part_name(pair)
+            table, folds = read_pair(folder / f"{part}.csv", pair)
+            out[part] = _of_spec(table, folds, f"{part}.csv", spec, pair)
+        return out
 
 
 def score_slice(spec: dict, pair: Pair, configs: list[dict],
@@ -344,7 +370,7 @@ def score_slice(spec: dict, pair: Pair, configs: list[dict],
                 pause_after: float | None = None) -> list[dict]:
     """A sweep's task (``SweepKind.tasks``): the rows of some of a pair's configurations.
     Plain values in and out, so that it runs on a Dask worker as well as here; ``resume``
-    and ``pause_after`` as in ``population.fit``."""
+    and ``pause_after`` as in ``engine.fit.fit``."""
     s = SweepSpec.from_dict(spec)
     X, y = _training_data(s.n_train, s.data_seed)
     return cv.score(X, y, *pair, configs, cv.kfold(s.n_train, s.folds, s.seed), s.epochs,
@@ -362,20 +388,27 @@ SWEEP = SweepKind()
 
 
 def load(folder: str | Path, spec: SweepSpec | None = None) -> SweepResult:
-    """A saved sweep's finished configurations, pairs in spec order (a folder without
-    ``sweep.json`` — an old CLI sweep — is read pair file by pair file)."""
+    """A saved sweep's finished configurations, pairs in spec order.  A folder the store does
+    not know is read from its files: imported once if it has a ``sweep.json``, else (an old
+    command line's sweep, or CSV files a person brings) pair file by pair file."""
     folder = Path(folder)
-    if spec is None and (folder / SWEEP.meta_name).exists():
-        _, spec = jobs.read_spec(SWEEP, folder)
+    try:
+        job, saved_spec = jobs.open_job(SWEEP, folder)
+    except FileNotFoundError:
+        return _load_files(folder)
+    spec = spec or saved_spec
     results = {}
-    if spec is not None:
-        for pair in spec.pairs:
-            rows = stored_rows(folder, spec, pair)
-            if rows:
-                keys = [k for k in hparams.grid_keys(pair[1]) if k in spec.grid_for(*pair)]
-                results[pair] = cv.GridResult(cv.rank_table(pd.DataFrame(rows), keys,
-                                                            spec.folds), keys)
-        return SweepResult(results)
+    for pair in spec.pairs:
+        rows = stored_rows(job, spec, pair)
+        if rows:
+            keys = [k for k in hparams.grid_keys(pair[1]) if k in spec.grid_for(*pair)]
+            results[pair] = cv.GridResult(cv.rank_table(pd.DataFrame(rows), keys, spec.folds),
+                                          keys)
+    return SweepResult(results)
+
+
+def _load_files(folder: Path) -> SweepResult:
+    results = {}
     for path in sorted(folder.glob("*-*.csv")):
         pair = jobs.part_pair(path.stem)
         if pair[0] not in hparams.ACTIVATIONS or pair[1] not in hparams.OPTIMIZERS:

@@ -46,7 +46,6 @@ SLICE_SECONDS = 10.0       # how long a task trains before it saves a checkpoint
 POPULATION_SECONDS = 60.0  # what one task (one population) should take in all
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)  # threads an in-memory search trains on
 LOCAL = "local"            # a scheduler "address" that starts a LocalCluster of this machine
-CHECKPOINTS = "checkpoints"  # the subfolder of a job's folder that holds its tasks' checkpoints
 
 # The population engine's cost, measured on this project's 2-core machine (one thread,
 # the report's 2-25-25-25-2 net, 800 training rows): an optimizer step of a population of
@@ -83,6 +82,7 @@ class Task:
     args: tuple
     resume: dict | None = None
     done: int = 0             # steps its checkpoint had trained when this run started
+    units: int = 1            # the part's units it trains (configurations, runs)
 
     @property
     def key(self) -> str:
