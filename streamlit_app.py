@@ -35,8 +35,8 @@ import sys
 from pathlib import Path
 
 import streamlit as st
-import torch
 
+from minidl import runtime
 from minidl.jobs import limits
 
 # (file name in pages/ = URL path, title, icon)
@@ -56,7 +56,7 @@ _REPORTED: list[bool] = []  # whether bad server settings were printed to the lo
 
 def configure() -> None:
     # Tiny models run 25–100× faster on one torch thread than on two (README, Speed).
-    torch.set_num_threads(1)
+    runtime.setup()
     # a file, not a Material icon: Streamlit fetches those favicons from Google's font host
     st.set_page_config(page_title="minidl playground", page_icon=ICON, layout="wide")
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
-from . import __version__, hparams, jobs
+from . import __version__, hparams, jobs, runtime
 from .jobs import runner
 
 DESCRIPTION = """\
@@ -268,7 +267,7 @@ def _ablate_parser(sub: argparse._SubParsersAction) -> None:
                    f"at 400 epochs (default: {d.long_epochs})")
     p.add_argument("--seed", type=_seed, default=d.seed, help="seeds data and weights "
                    "(default: 0)")
-    _job_arguments(p, "ablations", cluster=False)
+    _job_arguments(p, "ablations")
 
 
 def _run_ablate(args: argparse.Namespace) -> int:
@@ -291,19 +290,23 @@ def _run_ablate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- shared
 
-def _job_arguments(p: argparse.ArgumentParser, folder: str, cluster: bool = True) -> None:
-    """``--workers``, ``--scheduler`` and ``--out``, the same for every command that runs a
-    saved job."""
+def _job_arguments(p: argparse.ArgumentParser, folder: str) -> None:
+    """``--workers``, ``--scheduler``, ``--out`` and ``--storage``, the same for every command
+    that runs a saved job."""
     p.add_argument("--workers", type=_positive_int, default=2,
                    help="tasks trained at once, one core each (default: 2)")
-    if cluster:
-        p.add_argument("--scheduler", metavar="ADDRESS",
-                       help="train on the workers of the Dask scheduler at ADDRESS "
-                            "(tcp://host:8786), or 'local' for a local Dask cluster of "
-                            "--workers processes; needs the cluster extra (default: this "
-                            "process)")
-    p.add_argument("--out", help=f"the job's folder (default: a new folder under "
-                   f"results/{folder}); a job already there with the same settings resumes")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="train on the workers of the Dask scheduler at ADDRESS "
+                        "(tcp://host:8786), or 'local' for a local Dask cluster of "
+                        "--workers processes; needs the cluster extra (default: this "
+                        "process)")
+    p.add_argument("--out", help=f"the job's folder, where its tables are written (default: a "
+                   f"new folder under results/{folder}); a job already there with the same "
+                   "settings resumes")
+    p.add_argument("--storage", metavar="URL",
+                   help=f"the store of saved jobs, a database URL such as sqlite:///path/to/"
+                        f"jobs.db (default: ${jobs.store.STORAGE_ENV}, else minidl.db in the "
+                        "results folder)")
 
 
 def _save_figures(module: str, data, folder: Path) -> list[Path]:
@@ -332,7 +335,7 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
     except (ValueError, OSError) as error:
         return _error(error)
     try:
-        job = runner.Runner(kind, folder, args.workers, getattr(args, "scheduler", None))
+        job = runner.Runner(kind, folder, args.workers, args.scheduler)
     except jobs.Busy as error:
         return _error(error)
     thread = threading.Thread(target=job.run, daemon=True)
@@ -385,7 +388,7 @@ def _progress_bar(label: str, p: runner.Progress) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    torch.set_num_threads(1)  # tiny models: one thread is many times faster (README, Speed)
+    runtime.setup()  # one torch thread, the allocator kept: the process's settings
     parser = argparse.ArgumentParser(prog="minidl", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"minidl {__version__}")
@@ -402,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     job.add_argument("--workers", type=int, default=1)
     job.add_argument("--scheduler")
     args = parser.parse_args(argv)
+    if getattr(args, "storage", None):  # this process's store, and its job processes'
+        os.environ[jobs.store.STORAGE_ENV] = args.storage
     commands = {"train": _run_train, "reproduce": _run_reproduce, "sweep": _run_sweep,
                 "ablate": _run_ablate, "run-job": _run_job_process}
     return commands[args.command](args)

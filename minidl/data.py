@@ -19,6 +19,7 @@ import math
 import torch
 
 from . import hparams
+from .text import cut
 
 DISK_CENTER = (0.5, 0.5)
 DISK_RADIUS = 1.0 / math.sqrt(2.0 * math.pi)  # the disk covers half of the unit square
@@ -182,7 +183,7 @@ def read_points_csv(source: bytes | str) -> tuple[torch.Tensor, torch.Tensor]:
         if first and not _is_float(cells[0]):
             first = False
             if tuple(c.lower() for c in cells) != CSV_HEADER:
-                raise ValueError(f"line {line}: header {_cut(','.join(cells))!r} (expected "
+                raise ValueError(f"line {line}: header {cut(','.join(cells), 20)!r} (expected "
                                  f"{','.join(CSV_HEADER)}, or no header)")
             continue
         first = False
@@ -190,14 +191,14 @@ def read_points_csv(source: bytes | str) -> tuple[torch.Tensor, torch.Tensor]:
             raise ValueError(f"line {line}: {len(cells)} values (expected 3: x1,x2,label)")
         for cell in cells[:2]:
             if not _is_float(cell) or not math.isfinite(float(cell)):
-                raise ValueError(f"line {line}: {_cut(cell)!r} is not a finite number "
+                raise ValueError(f"line {line}: {cut(cell, 20)!r} is not a finite number "
                                  "(expected x1,x2,label)")
         x1, x2 = float(cells[0]), float(cells[1])
         if not (0 <= x1 <= 1 and 0 <= x2 <= 1):
-            raise ValueError(f"line {line}: ({_cut(cells[0])}, {_cut(cells[1])}) lies outside "
-                             "the unit square (expected x1 and x2 in [0, 1])")
+            raise ValueError(f"line {line}: ({cut(cells[0], 20)}, {cut(cells[1], 20)}) lies "
+                             "outside the unit square (expected x1 and x2 in [0, 1])")
         if cells[2] not in ("0", "1"):
-            raise ValueError(f"line {line}: label {_cut(cells[2])!r} (expected 0 or 1)")
+            raise ValueError(f"line {line}: label {cut(cells[2], 20)!r} (expected 0 or 1)")
         if len(X) == hparams.MAX_OWN_POINTS:
             raise ValueError(f"line {line}: more than {hparams.MAX_OWN_POINTS:,} points")
         X.append((x1, x2))
@@ -213,10 +214,6 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _cut(text: str, limit: int = 20) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def points_csv(X: torch.Tensor, y: torch.Tensor) -> str:

@@ -34,8 +34,10 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from .text import cut
 
 Pair = tuple[str, str]  # (activation, optimizer): the report's unit of comparison
 
@@ -89,6 +91,9 @@ class Setting:
     stops: tuple = ()                 # the app's slider stops (log scale)
     ui_length: int | None = None      # kind "widths": the most layers the app offers
     convention: bool = False          # an unstated convention of the report (issue: Table I)
+    # part "optimizer": what an optimizer built without this value takes, where it is not
+    # ``default`` (a run's value): PyTorch's default for that optimizer
+    optimizer_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def searchable(self) -> bool:
@@ -231,6 +236,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             help="the update rule"),
     Setting("lr", "float", 0.01, "optimizer", "learning rate", symbol="lr", low=0.0,
             low_open=True, scale="log", optimizers=OPTIMIZERS, stops=LR_STOPS,
+            optimizer_defaults={"adam": 1e-3},
             grid={"sgd": (*LR_GRID, 1.0), "*": LR_GRID},
             help="step size η"),
     Setting("momentum", "float", 0.0, "optimizer", "momentum", symbol="μ", low=0.0, high=1.0,
@@ -330,6 +336,14 @@ def optimizer_keys(optimizer: str) -> tuple[str, ...]:
                  if s.part == "optimizer" and n != "optimizer" and optimizer in s.optimizers)
 
 
+def optimizer_defaults(optimizer: str) -> dict[str, Any]:
+    """The value each of ``optimizer``'s hyperparameters takes when it is not given: its
+    ``optimizer_defaults`` entry (Adam's learning rate 0.001, as PyTorch's), else the table's
+    default.  ``optim``'s classes and ``optim.make`` both take these."""
+    return {k: TABLE[k].optimizer_defaults.get(optimizer, TABLE[k].default)
+            for k in optimizer_keys(optimizer)}
+
+
 def label(name: str) -> str:
     """``"lr"`` → ``"learning rate"``; a choice value → its display name (``"relu"`` → ``"ReLU"``,
     ``"sinx1"`` → ``"sin x₁"``); anything else unchanged."""
@@ -425,14 +439,11 @@ def _in_range(s: Setting, v: float) -> bool:
 
 
 def _shown(value: object) -> str:
-    text = value if isinstance(value, str) and value else repr(value)
-    return text if len(text) <= 40 else text[:37] + "…"  # a value from a URL may be long
+    return cut(value if isinstance(value, str) and value else repr(value))  # from a URL
 
 
 def _fail(s: Setting, value: object) -> None:
-    shown = repr(value)
-    if len(shown) > 40:  # a value from a URL or a file may be long
-        shown = shown[:37] + "…"
+    shown = cut(repr(value))  # a value from a URL or a file may be long
     fits = {"float": _is_number, "int": _is_number, "choice": lambda v: isinstance(v, str),
             "text": lambda v: isinstance(v, str),
             "bool": lambda v: isinstance(v, bool),

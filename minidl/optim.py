@@ -142,11 +142,16 @@ class Optimizer:
     @classmethod
     def from_settings(cls, params: list[ParamGrad], **settings: Hyper) -> Optimizer:
         """Build from flat settings (``lr``, ``beta1``, …): the keys this optimizer reads are
-        taken, missing ones get the table's defaults, other optimizers' keys are ignored."""
-        optimizer = cls.__new__(cls)
-        Optimizer.__init__(optimizer, params, **{
-            k: settings.get(k, hparams.TABLE[k].default) for k in hparams.optimizer_keys(cls.name)})
-        return optimizer
+        taken, missing ones get its defaults (``hparams.optimizer_defaults``, as its
+        constructor's), other optimizers' keys are ignored."""
+        values = {k: settings.get(k, default)
+                  for k, default in hparams.optimizer_defaults(cls.name).items()}
+        return cls(params, **cls._arguments(values))
+
+    @staticmethod
+    def _arguments(values: dict[str, Hyper]) -> dict[str, Hyper]:
+        """Flat settings as the constructor's arguments (Adam's take ``betas`` as a pair)."""
+        return values
 
     def set_hyperparameters(self, **hypers: Hyper) -> None:
         """Change hyperparameters between steps (state is kept); each value is checked by the
@@ -311,8 +316,8 @@ def _off(value: float | torch.Tensor) -> bool:
     return not isinstance(value, torch.Tensor) and value == 0.0
 
 
-_DEFAULT = {k: hparams.TABLE[k].default
-            for k in ("beta1", "beta2", "rho", "eps", "weight_decay", "l1")}
+# each optimizer's defaults: the settings table's (``hparams.optimizer_defaults``)
+_SGD, _ADAM, _RMSPROP = (hparams.optimizer_defaults(name) for name in ("sgd", "adam", "rmsprop"))
 
 
 class SGD(Optimizer):
@@ -329,8 +334,9 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, params: list[ParamGrad], lr: Hyper, momentum: Hyper = 0.0,
-                 weight_decay: Hyper = _DEFAULT["weight_decay"], l1: Hyper = _DEFAULT["l1"]):
+    def __init__(self, params: list[ParamGrad], lr: Hyper = _SGD["lr"],
+                 momentum: Hyper = _SGD["momentum"], weight_decay: Hyper = _SGD["weight_decay"],
+                 l1: Hyper = _SGD["l1"]):
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, l1=l1)
 
     def _derived(self) -> None:
@@ -374,14 +380,19 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, params: list[ParamGrad], lr: Hyper = 1e-3,
-                 betas: tuple[Hyper, Hyper] = (_DEFAULT["beta1"], _DEFAULT["beta2"]),
-                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"],
-                 l1: Hyper = _DEFAULT["l1"]):
+    def __init__(self, params: list[ParamGrad], lr: Hyper = _ADAM["lr"],
+                 betas: tuple[Hyper, Hyper] = (_ADAM["beta1"], _ADAM["beta2"]),
+                 eps: Hyper = _ADAM["eps"], weight_decay: Hyper = _ADAM["weight_decay"],
+                 l1: Hyper = _ADAM["l1"]):
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"Invalid betas: {betas!r} (expected a pair (beta1, beta2))")
         super().__init__(params, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
                          weight_decay=weight_decay, l1=l1)
+
+    @staticmethod
+    def _arguments(values: dict[str, Hyper]) -> dict[str, Hyper]:
+        betas = (values.pop("beta1"), values.pop("beta2"))
+        return {**values, "betas": betas}
 
     def _derived(self) -> None:
         if not hasattr(self, "exp_avg"):
@@ -422,9 +433,9 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
 
-    def __init__(self, params: list[ParamGrad], lr: Hyper = 1e-2, rho: Hyper = _DEFAULT["rho"],
-                 eps: Hyper = _DEFAULT["eps"], weight_decay: Hyper = _DEFAULT["weight_decay"],
-                 l1: Hyper = _DEFAULT["l1"]):
+    def __init__(self, params: list[ParamGrad], lr: Hyper = _RMSPROP["lr"],
+                 rho: Hyper = _RMSPROP["rho"], eps: Hyper = _RMSPROP["eps"],
+                 weight_decay: Hyper = _RMSPROP["weight_decay"], l1: Hyper = _RMSPROP["l1"]):
         super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, l1=l1)
 
     def _derived(self) -> None:
@@ -448,7 +459,8 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {c.name: c for c in (SGD, Adam, RMSprop
 
 
 def make(name: str, params: list[ParamGrad], **settings: Hyper) -> Optimizer:
-    """Build an optimizer by name from flat settings (``lr``, ``beta1``, …, as in
-    ``train.Config``): its own keys are used (table defaults where missing), others ignored."""
+    """Build an optimizer by name from flat settings (``lr``, ``beta1``, …, as in ``Config``):
+    its own keys are used (its defaults where missing, as its constructor's), others
+    ignored."""
     key = hparams.check("optimizer", name.lower() if isinstance(name, str) else name)
     return OPTIMIZERS[key].from_settings(params, **settings)

@@ -90,7 +90,7 @@ def saved_sweeps() -> dict[str, jobs.JobInfo]:
     never turned into a path)."""
     try:
         return {s.name: s for s in jobs.list_jobs(sweeps.SWEEP) if s.done > 0}
-    except OSError:
+    except (OSError, jobs.Damaged):  # no store: no saved sweeps to race
         return {}
 
 

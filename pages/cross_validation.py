@@ -394,9 +394,9 @@ def main() -> None:
     active = job_widgets.scheduler().active()
     try:
         saved = jobs.list_jobs(KIND, active=active)
-    except OSError as error:
-        job_widgets.problem("Cannot list the saved sweeps:", error)
-        saved = []
+    except (OSError, jobs.Damaged) as error:  # e.g. a store that is not a database
+        job_widgets.problem("Cannot use the saved sweeps:", error)
+        return
     new_sweep_ui(expanded=not saved)
     saved_ui(saved, active)
 

@@ -47,7 +47,7 @@ def sweep_sources() -> dict[str, jobs.JobInfo]:
     """Saved sweeps with at least one finished configuration, by folder name."""
     try:
         return {s.name: s for s in jobs.list_jobs(sweeps.SWEEP) if s.done > 0}
-    except OSError:
+    except (OSError, jobs.Damaged):  # no store: the report's settings only
         return {}
 
 
@@ -229,7 +229,7 @@ def study_ui() -> None:
     active = job_widgets.scheduler().active()
     try:
         saved = {s.name: s for s in jobs.list_jobs(KIND, active=active)}
-    except OSError as error:
+    except (OSError, jobs.Damaged) as error:
         job_widgets.problem("Cannot list the saved studies:", error)
         return
     if not saved:
@@ -264,7 +264,9 @@ ABLATION_VIEW, ABLATION_BUDGET, ABLATION_RUNS = "rp_ablation", "rp_ablation_budg
 
 def ablation_sources(active: set[str]) -> dict[str, jobs.JobInfo]:
     """Saved ablations with results, newest first, then the README's (shipped) one."""
-    saved = {j.name: j for j in jobs.list_jobs(ablation.ABLATION, active=active)}
+    shipped = SHIPPED_ABLATION.resolve()
+    saved = {j.name: j for j in jobs.list_jobs(ablation.ABLATION, active=active)
+             if j.folder != shipped}
     if (SHIPPED_ABLATION / ablation.ABLATION.meta_name).is_file():
         saved["README"] = jobs.info(ablation.ABLATION, SHIPPED_ABLATION)
     return saved
@@ -309,7 +311,11 @@ def ablation_ui() -> None:
                "green cells reach the report's 96.9 %.")
     ablation_launch_ui()
     active = job_widgets.scheduler().active()
-    sources = ablation_sources(active)
+    try:
+        sources = ablation_sources(active)
+    except (OSError, jobs.Damaged) as error:
+        job_widgets.problem("Cannot list the saved ablations:", error)
+        return
     if not sources:
         st.info("No ablation saved yet.", icon=":material/info:")
         return

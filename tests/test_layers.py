@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ["minidl", "minidl.engine", "minidl.jobs", "minidl.experiments", "minidl.viz",
           "minidl.cli", "ui"]
 FRAMEWORK = ["minidl.config", "minidl.data", "minidl.health", "minidl.hparams", "minidl.nn",
-             "minidl.optim", "minidl.runtime"]
+             "minidl.optim", "minidl.runtime", "minidl.text"]
 
 
 def modules() -> list[str]:
@@ -109,9 +109,34 @@ def test_the_framework_and_engine_import_neither_streamlit_nor_altair():
 PAGES = ["streamlit_app", *(f"pages.{p.stem}" for p in sorted((ROOT / "pages").glob("*.py")))]
 
 
+def test_one_helper_cuts_long_text():
+    """Quoted values are cut by ``minidl.text.cut`` alone: no module slices and appends "…"."""
+    import re
+    sliced = re.compile(r"\[:[^\]]*\] \+ \"…\"")
+    found = [f"{p.relative_to(ROOT)}:{n}" for d in ("minidl", "ui", "pages")
+             for p in (ROOT / d).rglob("*.py") if p.name != "text.py"
+             for n, line in enumerate(p.read_text().splitlines(), 1) if sliced.search(line)]
+    assert found == []
+
+
 @pytest.mark.parametrize("name", modules() + PAGES)
 def test_a_long_module_says_why_in_its_docstring(name):
     source = module_file(name).read_text()
     if len(source.splitlines()) > 320:
         docstring = ast.get_docstring(ast.parse(source)) or ""
         assert "Why this module is long" in docstring, f"{name} is long without a reason"
+
+
+def test_process_wide_settings_are_set_at_entry_points_only():
+    """Threads and the allocator are the process's: ``minidl.runtime.setup`` sets them, called
+    by the entry points (the command line, a job's Dask task, the app, its training
+    processes) — never as a side effect of a library call."""
+    import re
+    setting = re.compile(r"set_num_threads\(|mallopt\(|runtime\.setup\(\)")
+    callers = {p.relative_to(ROOT).as_posix() for d in ("minidl", "ui")
+               for p in (ROOT / d).rglob("*.py") if setting.search(p.read_text())}
+    assert callers == {"minidl/runtime.py", "minidl/cli.py", "minidl/jobs/tasks.py",
+                       "minidl/engine/export.py", "ui/background.py"}
+    assert "runtime.setup()" in (ROOT / "streamlit_app.py").read_text()
+    tasks = (ROOT / "minidl" / "jobs" / "tasks.py").read_text()
+    assert "if entry:\n        runtime.setup()" in tasks  # only as a Dask worker's entry point

@@ -1,9 +1,11 @@
 """Optimizer trajectories against torch.optim (the oracle), in float64."""
 
+import inspect
+
 import pytest
 import torch
 
-from minidl import nn, optim
+from minidl import hparams, nn, optim
 from minidl.engine import layers
 
 STEPS = 300
@@ -323,3 +325,17 @@ def test_l1_per_member_pulls_each_member_by_its_own_rate():
 def test_l1_is_checked_like_every_hyperparameter():
     with pytest.raises(ValueError, match=r"Invalid L1 penalty \(l1\): -0.1"):
         optim.SGD([(torch.ones(3), torch.zeros(3))], lr=0.1, l1=-0.1)
+
+
+@pytest.mark.parametrize("name", hparams.OPTIMIZERS)
+def test_an_optimizers_defaults_are_the_settings_tables_and_make_agrees(name):
+    """One default per value: the constructor's, ``make``'s and the table's are one."""
+    cls = optim.OPTIMIZERS[name]
+    signature = {k: p.default for k, p in inspect.signature(cls).parameters.items()
+                 if k != "params"}
+    if "betas" in signature:
+        signature["beta1"], signature["beta2"] = signature.pop("betas")
+    assert signature == hparams.optimizer_defaults(name)
+    built, made = cls(nn.mlp([2, 3, 2]).param()), optim.make(name, nn.mlp([2, 3, 2]).param())
+    assert built.hyper == made.hyper == hparams.optimizer_defaults(name)
+    assert optim.Adam(nn.mlp([2, 3, 2]).param()).hyper["lr"] == 1e-3  # PyTorch's, as the table

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from minidl import jobs
-from minidl.experiments import cv, studies, sweeps
+from minidl.experiments import ablation, cv, studies, sweeps
 from minidl.jobs import runner, scheduler, tasks
 from minidl.jobs.store import CHECKPOINTS
 
@@ -221,6 +221,40 @@ def test_a_study_on_a_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
     ours, theirs = studies.load(there, study), studies.load(here, study)
     pd.testing.assert_frame_equal(ours.runs, theirs.runs, check_exact=False, atol=1e-6)
     assert (there / "summary.md").exists()
+
+
+def test_an_ablation_on_a_dask_cluster_with_pauses_equals_the_in_process_one(
+        cluster, tmp_path, monkeypatch):
+    spec = ablation.AblationSpec(knobs=({}, {"loss": "sum"}), runs=2, budgets=(1, 2),
+                                 long_epochs=3, pairs=(("tanh", "adam"), ("sigmoid", "sgd")))
+    here = jobs.create(ablation.ABLATION, spec, tmp_path / "here")
+    there = jobs.create(ablation.ABLATION, spec, tmp_path / "there")
+    assert runner.Runner(ablation.ABLATION, here).run().status == "finished"
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)  # checkpoints to a worker and back
+    assert runner.Runner(ablation.ABLATION, there, workers=2,
+                         scheduler=cluster).run().status == "finished"
+    key = ["convention", "activation", "optimizer", "run", "epochs"]
+    ours, theirs = (ablation.read_accuracy(f).sort_values(key).reset_index(drop=True)
+                    for f in (there, here))
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=False, atol=1e-6)
+
+
+def test_a_cancelled_ablation_keeps_its_part_trained_pair_and_resumes_to_the_same_rows(
+        tmp_path, monkeypatch):
+    spec = ablation.AblationSpec(knobs=({}, {"loss": "sum"}), runs=2, budgets=(2, 4),
+                                 long_epochs=4, pairs=(("tanh", "sgd"),))
+    whole = jobs.create(ablation.ABLATION, spec, tmp_path / "whole")
+    assert runner.Runner(ablation.ABLATION, whole).run().status == "finished"
+    monkeypatch.setattr(tasks, "SLICE_SECONDS", 0.0)
+    folder = jobs.create(ablation.ABLATION, spec, tmp_path / "cancelled")
+    per_epoch = 2 * 2 * 1000  # knobs × runs × steps per epoch (batch 1)
+    job = helpers.cancel_after(runner.Runner(ablation.ABLATION, folder), per_epoch)
+    assert job.run().status == "cancelled"
+    assert jobs.info(ablation.ABLATION, folder).held == (4, per_epoch, 4 * per_epoch)
+    resumed = runner.Runner(ablation.ABLATION, folder).run()
+    assert resumed.status == "finished"
+    assert resumed.total == 3 * per_epoch + ablation.ABLATION.steps(spec, "best:tanh-sgd")
+    pd.testing.assert_frame_equal(ablation.read_accuracy(folder), ablation.read_accuracy(whole))
 
 
 def test_a_cancel_on_a_dask_cluster_keeps_what_came_back(cluster, tmp_path, monkeypatch):

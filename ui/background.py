@@ -44,7 +44,7 @@ from typing import Protocol
 
 import torch
 
-from minidl import nn
+from minidl import nn, runtime
 
 
 class Trainee(Protocol):
@@ -105,7 +105,7 @@ def _train_in_process(commands, results, data: bytes, steps: int) -> None:
     """The training process: train ``run`` until told to stop (``steps`` epochs if > 0),
     sending progress; at the end send the run back.  Two one-way pipes: a socket pair
     would lose the last messages if the page's last command were still unread."""
-    torch.set_num_threads(1)
+    runtime.setup()  # an entry point: a process of its own
     run = loads(data)
     sent_history, sent_health, last_report = len(run.history), len(run.health), 0.0
     wanted = steps == 0

@@ -12,6 +12,7 @@ import streamlit as st
 from minidl import jobs
 from minidl.jobs import limits, runner
 from minidl.jobs import scheduler as line
+from minidl.text import cut
 from minidl.viz import tables
 
 APP_ROOT = Path(__file__).resolve().parent.parent
@@ -152,8 +153,7 @@ def problem(message: str, detail: object, alert=st.error) -> None:
     as Markdown, on one block cut to ``DETAIL_CHARACTERS``."""
     alert(message, icon=":material/error:" if alert is st.error else ":material/warning:")
     text = hide_paths(str(detail))
-    st.code(text if len(text) <= DETAIL_CHARACTERS else text[:DETAIL_CHARACTERS - 1] + "…",
-            language=None, wrap_lines=True)
+    st.code(cut(text, DETAIL_CHARACTERS), language=None, wrap_lines=True)
 
 
 def hide_paths(text: str) -> str:
@@ -186,8 +186,7 @@ def plain(text: object, limit: int = 80) -> str:
     """``text`` (a label from a file) made safe inside Markdown: every character Markdown or
     Streamlit gives a meaning is backslash-escaped, addresses are kept from becoming links,
     line breaks become spaces, and it is cut to ``limit`` characters."""
-    text = " ".join(str(text).split())
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    text = cut(" ".join(str(text).split()), limit)
     # a zero-width space keeps an address from being turned into a link (GFM autolinks)
     text = text.replace("://", ":\u200b//").replace("www.", "www\u200b.")
     return "".join("\\" + c if c in _MARKDOWN else c for c in text)

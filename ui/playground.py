@@ -32,6 +32,7 @@ import torch
 
 from minidl import Config, Run, hparams, nn
 from minidl.config import RESET_FIELDS
+from minidl.text import cut
 from minidl.viz import boundary, live
 
 Setting = hparams.Setting
@@ -52,8 +53,7 @@ SHOWN_WARNINGS = 10     # link problems listed; the rest are counted
 def shorten(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     """``text`` on one line (control characters as spaces), cut to ``limit`` characters with
     an ellipsis: a link may carry 20,000 characters and line breaks."""
-    text = "".join(c if c.isprintable() else " " for c in text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return cut("".join(c if c.isprintable() else " " for c in text), limit)
 
 
 def _parse_one(s: Setting, text: str) -> tuple[object, str | None]:

@@ -33,6 +33,7 @@ import torch
 
 from .. import __version__, data, hparams
 from ..config import Config
+from ..text import cut
 from .run import Run
 
 FORMAT = "minidl-model"
@@ -106,23 +107,18 @@ def from_json(text: str | bytes, app_ranges: bool = False) -> Run:
     try:
         doc = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
-        raise ModelFileError(f"not a model file: not JSON ({_short(error)})") from None
+        raise ModelFileError(f"not a model file: not JSON ({cut(error, 200)})") from None
     try:
         return _read(doc, app_ranges)
     except ModelFileError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
             RuntimeError) as error:  # what a check below did not foresee
-        raise ModelFileError(f"not a model file: {_short(error)}") from None
+        raise ModelFileError(f"not a model file: {cut(error, 200)}") from None
 
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
-
-
-def _short(error: BaseException, limit: int = 200) -> str:
-    text = str(error)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _need(condition: bool, message: str) -> None:
@@ -134,16 +130,16 @@ def _read(doc: Any, app_ranges: bool = False) -> Run:
     _need(isinstance(doc, dict), "not a model file: expected a JSON object")
     _need(doc.get("format") == FORMAT, f"not a model file: its format is not {FORMAT!r}")
     _need(doc.get("version") == VERSION and not isinstance(doc.get("version"), bool),
-          f"a model file of version {_shown(doc.get('version'))}; this minidl reads "
+          f"a model file of version {cut(repr(doc.get('version')))}; this minidl reads "
           f"version {VERSION}")
     unknown = sorted(set(doc) - _TOP_KEYS)
-    _need(not unknown, f"unknown field {_shown(unknown[0]) if unknown else ''} in the model file")
+    _need(not unknown, f"unknown field {cut(repr(unknown[0])) if unknown else ''} in the model file")
     config = _config(doc.get("settings"))
     if app_ranges:
         for name in set(hparams.names("app")) & set(Config.field_names()):
             value = getattr(config, name)
             _need(hparams.in_app_range(name, value),
-                  f"its {hparams.label(name)} ({name}) is {_shown(hparams.format_value(value))}, "
+                  f"its {hparams.label(name)} ({name}) is {cut(repr(hparams.format_value(value)))}, "
                   "outside what the Playground offers")
     _need(doc.get("features", list(config.features)) == list(config.features),
           "its features differ from its settings' features")
@@ -151,34 +147,29 @@ def _read(doc: Any, app_ranges: bool = False) -> Run:
     history = _history(doc.get("history", []))
     epoch = doc.get("epoch", len(history))
     _need(epoch == len(history) and not isinstance(epoch, bool),
-          f"its history ends at epoch {len(history)}, not at {_shown(epoch)}")
+          f"its history ends at epoch {len(history)}, not at {cut(repr(epoch))}")
     _need(not (history and history[-1]["diverged"]),
           f"this run diverged at epoch {epoch}: it has no weights left to inspect or train")
     points = _points(doc.get("points"), config)
     try:
         run = Run(config, points=points)
     except ValueError as error:
-        raise ModelFileError(f"cannot rebuild the run: {_short(error)}") from None
+        raise ModelFileError(f"cannot rebuild the run: {cut(error, 200)}") from None
     for (p, _), w in zip(run.model.param(), weights):
         p.copy_(w)
     run.history, run.epoch = history, epoch
     return run
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "…"
-
-
 def _config(settings: Any) -> Config:
     _need(isinstance(settings, dict), "the model file has no settings object")
     names = Config.field_names()
     for name in settings:
-        _need(name in names, f"unknown setting {_shown(name)} in the model file")
+        _need(name in names, f"unknown setting {cut(repr(name))} in the model file")
     try:
         return Config(**settings)
     except ValueError as error:
-        raise ModelFileError(_short(error)) from None
+        raise ModelFileError(cut(error, 200)) from None
 
 
 def _numbers(values: Any, shape: tuple[int, ...], what: str) -> torch.Tensor:
@@ -247,7 +238,7 @@ def _points(points: Any, config: Config) -> tuple[torch.Tensor, torch.Tensor] | 
     try:
         return data.check_points(list(zip(columns[0], columns[1])), columns[2])
     except ValueError as error:
-        raise ModelFileError(f"points: {_short(error)}") from None
+        raise ModelFileError(f"points: {cut(error, 200)}") from None
 
 
 # ---------------------------------------------------------------- script

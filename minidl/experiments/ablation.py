@@ -155,7 +155,10 @@ def stored(job: jobs.Saved) -> pd.DataFrame:
 
 def best_combination(accuracy: pd.DataFrame, spec: AblationSpec) -> dict:
     """For each setting the knobs change, the value that brought the most pairs to 96.9 %,
-    then the highest mean accuracy, at the longest common budget — kept if it beats ours."""
+    then the highest mean accuracy, at the longest common budget — kept if it beats ours
+    (none before any knob is saved)."""
+    if accuracy.empty:
+        return {}
     budget = max(spec.budgets)
     at = accuracy[(accuracy["epochs"] == budget) & (accuracy["convention"] != BEST)]
     means = at.groupby(["convention", "activation", "optimizer"])["test_acc"].mean()
@@ -211,8 +214,8 @@ class AblationKind(jobs.Kind):
         return self.units(spec, part) if self._done(spec, part, job) else 0
 
     def steps(self, spec: AblationSpec, part: str, job: jobs.Saved | None = None) -> int:
-        if job is not None and self._done(spec, part, job):
-            return 0
+        if job is not None:  # what is left: a part-trained pair's checkpoint counts
+            return sum(t.cost for t in self.tasks(spec, part, job))
         pair = jobs.part_pair(part.split(":", 1)[1])
         return self.units(spec, part) * pop.steps(
             reproduce.N_TRAIN, reproduce.PAPER_CONFIGS[pair]["batch_size"], spec.epochs_for(pair))
@@ -229,7 +232,7 @@ class AblationKind(jobs.Kind):
         else:
             knobs = [[BEST, best_combination(stored(job), spec)]]
         return job.resumed([tasks.Task(
-            part, self.steps(spec, part), train_pair,
+            part, self.steps(spec, part, None), train_pair,
             (list(pair), knobs, spec.runs, spec.epochs_for(pair),
              [*spec.budgets, spec.long_epochs], spec.seed), units=self.units(spec, part))])
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from .. import hparams
 from ..config import Config
+from ..text import cut
 from . import reproduce
 
 MAX_CONTESTANTS = 9
@@ -84,8 +85,8 @@ def parse_contestants(text: str) -> list[dict]:
         for item in line.split():
             name, sep, value = item.partition("=")
             if not sep or name not in hparams.names("config"):
-                shown = item if len(item) <= 30 else item[:29] + "…"
-                raise ValueError(f"Invalid contestant {number}: {shown!r} (expected name=value "
+                raise ValueError(f"Invalid contestant {number}: {cut(item, 30)!r} (expected "
+                                 "name=value "
                                  f"with a setting's name, e.g. lr=0.001)")
             if name in SHARED:
                 raise ValueError(f"Invalid contestant {number}: {name} is shared by the whole "

@@ -19,6 +19,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from ..text import cut
+
 PUBLIC_ENV = "MINIDL_PUBLIC"
 _NO_LIMIT = ("", "none", "off", "unlimited")
 
@@ -87,8 +89,7 @@ def get(name: str) -> int | str | None:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value == int(value) and value >= limit.low):
-        shown = text if len(text) <= 40 else text[:39] + "…"
-        raise ValueError(f"${name}={shown!r} is not a whole number >= {limit.low:,} "
+        raise ValueError(f"${name}={cut(text)!r} is not a whole number >= {limit.low:,} "
                          "(or 'none' for no limit)")
     return int(value)
 

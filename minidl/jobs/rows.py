@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..text import cut
 from .store import Damaged
 
 # What a column of a result table may hold: kind -> (a test of the values read as numbers
@@ -152,8 +153,7 @@ def _column(text: pd.Series, kind: str, file: str, name: str) -> pd.Series:
         bad = (values.isna() & ~empty) | ~test(values)
     if bad.any():
         row = bad.idxmax()
-        shown = text[row] if len(text[row]) <= 40 else text[row][:37] + "…"
-        raise Damaged(f"{file} line {row}: {name}={shown!r} is not {wanted}")
+        raise Damaged(f"{file} line {row}: {name}={cut(text[row])!r} is not {wanted}")
     if kind == "flag":
         return values.astype(bool)
     return values.astype("int64") if kind == "count" else values.astype(float)
