@@ -6,9 +6,56 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+
+from minidl.cli import main
+
+# ----------------------------------------------------------------------------------------
+# Two test runs: `python -m pytest` (the fast tests, in about a minute) and
+# `python -m pytest --all` (CI: the browser, slow, cluster and benchmark tests too).
+
+LONG = ("slow", "browser", "cluster", "benchmark")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--all", action="store_true",
+                     help="also run the tests marked " + ", ".join(LONG) + " (what CI runs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--all") or config.getoption("-m"):  # an explicit choice wins
+        return
+    long = [i for i in items if any(i.get_closest_marker(m) for m in LONG)]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [i for i in items if i not in set(long)]
+
+
+@pytest.fixture(autouse=True)
+def _a_store_of_its_own(tmp_path_factory, monkeypatch):
+    """Every test saves jobs under a temporary results root (and the command lines it starts
+    inherit it): never in the repository's ``results/`` store."""
+    monkeypatch.setenv("MINIDL_RESULTS_DIR", str(tmp_path_factory.mktemp("results")))
+    monkeypatch.delenv("MINIDL_STORAGE", raising=False)
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """``run_cli(*args)``: ``main(args)`` here, as ``python -m minidl`` runs it — its exit code
+    and what it printed."""
+    def run(*args, timeout=None):
+        monkeypatch.setenv("MINIDL_STORAGE", "")  # what --storage sets is undone after the test
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse: --help, --version, a bad argument
+            code = exit.code
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+    return run
 
 
 @pytest.fixture(autouse=True)

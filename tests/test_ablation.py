@@ -1,8 +1,6 @@
 """The report's unstated conventions as settings, and minidl.ablation over Table I."""
 
 import math
-import subprocess
-import sys
 
 import helpers
 import pandas as pd
@@ -149,10 +147,10 @@ def test_wide_table_marks_pairs_over_the_floor_and_sgd_tanhs_gap():
     assert figures.figure(summary, 400).to_dict()
 
 
-def test_cli_runs_a_tiny_ablation_and_writes_tables_and_figures(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "minidl", "ablate", "--runs", "1", "--epochs",
-                          "1", "--long-epochs", "2", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600)
+@pytest.mark.slow
+def test_cli_runs_a_tiny_ablation_and_writes_tables_and_figures(run_cli, tmp_path):
+    out = run_cli("ablate", "--runs", "1", "--epochs", "1", "--long-epochs", "2", "--out",
+                  str(tmp_path))
     assert out.returncode == 0, out.stderr
     for name in ("accuracy.csv", "summary.csv", "summary.md", "ablation_1.html"):
         assert (tmp_path / name).stat().st_size > 0, name

@@ -4,6 +4,7 @@ stops by itself when nobody watches, and shares the server's places to train."""
 import threading
 import time
 
+import pytest
 import torch
 from helpers import wait_until
 
@@ -13,6 +14,7 @@ from ui.background import Slots, Trainer
 SMALL = dict(n_train=40, n_test=20, hidden=(8, 8), batch_size=4)
 
 
+@pytest.mark.slow
 def test_a_run_trained_in_the_background_equals_one_trained_in_the_foreground():
     config = Config(**SMALL, epochs=30)
     trainer = Trainer(Run(config))
@@ -23,6 +25,7 @@ def test_a_run_trained_in_the_background_equals_one_trained_in_the_foreground():
     assert trainer.run.history == foreground.history
 
 
+@pytest.mark.slow
 def test_each_step_trains_exactly_one_more_epoch_however_fast_they_come():
     trainer = Trainer(Run(Config(**SMALL, epochs=100)))
     for _ in range(5):
@@ -53,6 +56,7 @@ def test_no_step_or_train_click_is_lost_when_it_comes_as_a_process_ends():
     trainer.close()
 
 
+@pytest.mark.slow
 def test_pause_stops_training_and_train_goes_on_from_there():
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
     trainer.train()

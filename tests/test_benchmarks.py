@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.benchmark
 
 
 def run_benchmark(name: str, *args: str, timeout: float) -> str:
@@ -61,6 +62,7 @@ def test_scaling():
 
 
 @pytest.mark.browser
+@pytest.mark.xdist_group("browser")
 def test_live_update(chromium_browser):
     # chromium_browser: skips (or, with MINIDL_REQUIRE_BROWSER=1, fails) without Chromium/Playwright
     out = run_benchmark("live_update", "--seconds", "2", "--warmup", "1", "--bare-seconds", "1",
@@ -70,6 +72,7 @@ def test_live_update(chromium_browser):
 
 
 @pytest.mark.browser
+@pytest.mark.xdist_group("browser")
 def test_fairness(chromium_browser):
     out = run_benchmark("fairness", "--seconds", "2", "--warmup", "1", "--report-only",
                         timeout=300)

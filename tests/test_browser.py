@@ -18,7 +18,7 @@ except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_B
 
 import streamlit_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 ROOT = Path(__file__).resolve().parent.parent
 
 # (URL path, heading the page shows)

@@ -12,7 +12,7 @@ try:
 except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_BROWSER=1)
     expect = None
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 EPOCHS = 100  # long enough to pause mid-race on any machine, short enough to finish here
 TILE = "[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img"

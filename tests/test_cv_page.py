@@ -63,6 +63,7 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+@pytest.mark.slow
 def test_page_launches_a_tiny_sweep_through_to_its_tables(results_dir):
     at = open_page()
     assert metric(at, "Networks") == "3,480"  # prefilled with the full default grid
@@ -169,6 +170,7 @@ class CancelAfterFirstPopulation(runner.Runner):
         return keep_going
 
 
+@pytest.mark.slow
 def test_a_second_visit_lists_a_cancelled_sweep_and_resumes_it(results_dir):
     spec = sweeps.SweepSpec(("relu",), ("sgd",), {"sgd": {"lr": [0.01, 0.1],
                                                         "batch_size": [60, 30]}},

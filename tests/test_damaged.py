@@ -276,6 +276,7 @@ def check_page(at: AppTest, name: str, selector: str, good_shows) -> None:
     assert good_shows(at)
 
 
+@pytest.mark.slow
 def test_the_cross_validation_page_shows_each_damaged_sweep_and_the_good_one(
         every_damage, monkeypatch):
     at = open_page("pages/cross_validation.py", every_damage, monkeypatch)
@@ -283,6 +284,7 @@ def test_the_cross_validation_page_shows_each_damaged_sweep_and_the_good_one(
                lambda at: any(str(d.key).startswith("cv_rows_") for d in at.dataframe))
 
 
+@pytest.mark.slow
 def test_the_reproduce_page_shows_each_damaged_study_and_ablation_and_the_good_ones(
         every_damage, monkeypatch):
     at = open_page("pages/reproduce.py", every_damage, monkeypatch)

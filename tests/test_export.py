@@ -62,6 +62,7 @@ def test_a_run_on_own_points_exports_them_and_the_import_restores_them():
     assert back.metrics() == run.metrics()
 
 
+@pytest.mark.slow
 def test_the_script_retrains_to_the_same_final_metrics(tmp_path):
     for config, points in [(small(features=("x1", "x2", "sinx2"), l1=1e-3, momentum=0.5), None),
                            (small(dataset="custom", split=0.6, epochs=2), own_points())]:

@@ -207,6 +207,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
+@pytest.mark.slow
 def test_a_population_reuses_freed_memory_instead_of_faulting_pages_in_again():
     if not runtime.keep_freed_memory():
         pytest.skip("the C library is not glibc: mallopt is not there to tune")

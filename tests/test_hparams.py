@@ -50,9 +50,8 @@ def test_config_has_a_field_per_config_row_with_the_tables_default():
     assert "weight_decay" in Config.field_names()
 
 
-def test_cli_flags_come_from_the_table():
-    out = subprocess.run([sys.executable, "-m", "minidl", "train", "--help"],
-                         capture_output=True, text=True, timeout=60)
+def test_cli_flags_come_from_the_table(run_cli):
+    out = run_cli("train", "--help")
     for name in hparams.names("cli"):
         assert "--" + name.replace("_", "-") in out.stdout
     assert "one of relu, tanh, sigmoid, identity" in " ".join(out.stdout.split())
@@ -100,6 +99,7 @@ def test_labels_symbols_and_pairs_read_as_people_write_them():
     assert hparams.display("hidden", (25, 25)) == "25-25"
 
 
+@pytest.mark.slow
 def test_every_path_checks_a_new_hyperparameter_the_same_way():
     """weight_decay = -1 is refused by the optimizer, Config, a grid, a URL and the CLI."""
     from ui import playground

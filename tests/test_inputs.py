@@ -1,8 +1,6 @@
 """Input features and your own points: minidl.data's features and CSV reader, custom runs."""
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -164,10 +162,9 @@ def test_a_run_trains_on_your_own_points_with_features():
         data.make("custom", 10)
 
 
-def test_the_command_line_takes_features_and_a_points_file(tmp_path):
+def test_the_command_line_takes_features_and_a_points_file(run_cli, tmp_path):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "minidl", "train", *args],
-                              capture_output=True, text=True, cwd=ROOT, timeout=120)
+        return run_cli("train", *args)
 
     out = cli("--features", "x1,x2,x1sq", "--l1", "0.001", "--n-train", "50", "--n-test", "50",
               "--epochs", "1", "--hidden", "4")

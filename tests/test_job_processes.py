@@ -18,6 +18,7 @@ from minidl.jobs import runner, scheduler
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP, STUDY = sweeps.SWEEP, studies.STUDY
+pytestmark = pytest.mark.slow  # every test starts a job process, or several
 
 # eight populations (one per batch size), each saved when it finishes: a few seconds
 SWEEP_ARGS = ["--activations", "tanh", "--optimizers", "sgd", "--folds", "2", "--epochs", "40",

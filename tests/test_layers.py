@@ -92,6 +92,7 @@ def test_the_framework_imports_nothing_but_the_framework_and_torch():
     assert "bmm" not in source and "members" not in source
 
 
+@pytest.mark.slow
 def test_the_framework_and_engine_import_neither_streamlit_nor_altair():
     """With both made unimportable, every module outside minidl.viz still imports, and the
     CLI trains (only its figures need Altair)."""

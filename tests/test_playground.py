@@ -71,6 +71,7 @@ def test_opens_on_the_playground_with_the_reference_network():
     assert at.button(key="pg_train").label == "Train"
 
 
+@pytest.mark.slow
 def test_step_trains_exactly_one_epoch():
     at = open_app()
     before = run_of(at).metrics()
@@ -117,6 +118,7 @@ def test_reset_starts_a_fresh_network_with_the_same_settings():
     assert metric(at, "Epoch") == "0 / 200"
 
 
+@pytest.mark.slow
 def test_changing_the_learning_rate_mid_run_keeps_epochs_and_weights():
     at = open_app(epochs="10000")
     settle(click(at, "pg_step"))
@@ -391,6 +393,7 @@ def test_too_few_points_say_what_is_missing_instead_of_training():
     assert all(b.key != "pg_train" for b in at.button)    # nothing to train yet
 
 
+@pytest.mark.slow
 def test_a_model_file_round_trips_through_the_page():
     at = open_app(optimizer="adam", lr="0.003", hidden="6,4", features="x1,x2,sinx1")
     settle(click(at, "pg_step"))
@@ -438,6 +441,7 @@ def test_features_and_per_layer_widths_shape_the_network_and_its_diagram():
     assert list(units.loc[units["column"] == 0, "name"]) == ["x₁", "x₂", "x₁²", "sin x₂"]
 
 
+@pytest.mark.slow
 def test_the_l1_penalty_is_a_live_setting_of_every_optimizer():
     at = open_app(optimizer="rmsprop")
     settle(click(at, "pg_step"))

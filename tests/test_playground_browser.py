@@ -14,7 +14,7 @@ try:
 except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_BROWSER=1)
     expect = None
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 
 def metric_value(page, label: str) -> str:

@@ -119,6 +119,7 @@ print(peak() - before)
 """
 
 
+@pytest.mark.slow
 def test_the_member_estimate_bounds_a_real_populations_peak_memory():
     m = 150
     out = subprocess.run([sys.executable, "-c", PEAK.format(root=str(ROOT), m=m)],
@@ -160,6 +161,7 @@ def peak_while_training(at: AppTest, kind: jobs.Kind, seconds: float, cancel: st
     return peak
 
 
+@pytest.mark.slow
 def test_the_worst_sweep_and_study_the_ui_allows_stay_under_a_gigabyte(monkeypatch):
     monkeypatch.setenv(limits.PUBLIC_ENV, "1")
     at = AppTest.from_file(APP, default_timeout=60)
@@ -198,6 +200,7 @@ def test_the_worst_sweep_and_study_the_ui_allows_stay_under_a_gigabyte(monkeypat
 
 # ---------------------------------------------------------------- visitors and storage
 
+@pytest.mark.slow
 def test_a_visitor_has_one_job_at_a_time_on_a_public_server(monkeypatch):
     monkeypatch.setenv(limits.PUBLIC_ENV, "1")
     at = AppTest.from_file(APP, default_timeout=60)

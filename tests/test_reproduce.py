@@ -1,6 +1,4 @@
 import math
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -73,15 +71,12 @@ def test_markdown_table_has_a_row_per_pair():
     assert "| tanh | sgd | 98.00 ± 0.10 | 99.00 ± 0.20 | 0.0100 | 98.49 |" in text
 
 
-def test_cli_writes_table_and_figures_for_a_tiny_study(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "minidl", "reproduce", "--runs", "2",
-                          "--epochs", "1", "--out", str(tmp_path)], capture_output=True,
-                         text=True, timeout=300)
+@pytest.mark.slow
+def test_cli_writes_table_and_figures_for_a_tiny_study(run_cli, tmp_path):
+    out = run_cli("reproduce", "--runs", "2", "--epochs", "1", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
     # the same command again finds the study finished and trains nothing
-    again = subprocess.run([sys.executable, "-m", "minidl", "reproduce", "--runs", "2",
-                            "--epochs", "1", "--out", str(tmp_path)], capture_output=True,
-                           text=True, timeout=300)
+    again = run_cli("reproduce", "--runs", "2", "--epochs", "1", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 9 * 2  # no pair trained twice
     assert out.returncode == 0, out.stderr
@@ -94,8 +89,6 @@ def test_cli_writes_table_and_figures_for_a_tiny_study(tmp_path):
     assert "| tanh | sgd |" in (tmp_path / "summary.md").read_text()
 
 
-def test_cli_rejects_a_missing_sweep(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "minidl", "reproduce", "--settings",
-                          str(tmp_path / "nope"), "--out", str(tmp_path)], capture_output=True,
-                         text=True, timeout=120)
+def test_cli_rejects_a_missing_sweep(run_cli, tmp_path):
+    out = run_cli("reproduce", "--settings", str(tmp_path / "nope"), "--out", str(tmp_path))
     assert out.returncode == 2 and "error" in out.stderr

@@ -67,6 +67,7 @@ def layer_scales(spec: dict) -> list[str | None]:
     return [layer["encoding"]["y"].get("scale", {}).get("type") for layer in spec["layer"]]
 
 
+@pytest.mark.slow
 def test_page_shows_the_reports_table_one_before_launching(results):
     at = open_page()
     assert at.title[0].value == "Reproduce"
@@ -81,6 +82,7 @@ def test_page_shows_the_reports_table_one_before_launching(results):
     assert at.info[0].value.startswith("No saved studies yet")
 
 
+@pytest.mark.slow
 def test_a_tiny_study_runs_to_its_table_charts_and_downloads(results):
     at = open_page()
     at.multiselect(key="rp_pairs_paper").set_value([ADAM_RELU, RMSPROP_TANH])
@@ -127,6 +129,7 @@ def test_a_tiny_study_runs_to_its_table_charts_and_downloads(results):
     assert len(study_charts(again)) == 2
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_study_and_says_so(results):
     at = open_page()
     at.multiselect(key="rp_pairs_paper").set_value([("tanh", "sgd")])  # batch 1: slow
@@ -142,6 +145,7 @@ def test_cancel_stops_the_study_and_says_so(results):
     assert jobs.list_jobs(studies.STUDY)[0].status == "cancelled"
 
 
+@pytest.mark.slow
 def test_work_past_the_cap_is_refused_with_the_estimate(results, monkeypatch):
     monkeypatch.setenv(studies.STUDY.cap_env, "10000")
     at = open_page()
@@ -154,6 +158,7 @@ def test_work_past_the_cap_is_refused_with_the_estimate(results, monkeypatch):
     assert not at.error and not at.button[0].disabled
 
 
+@pytest.mark.slow
 def test_settings_can_come_from_a_saved_sweep(results):
     folder = helpers.tiny_saved_sweep()
     chosen = reproduce.configs_from_sweep(folder)[("tanh", "sgd")]
@@ -169,6 +174,7 @@ def test_settings_can_come_from_a_saved_sweep(results):
         c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_diverged_runs_are_flagged_without_breaking_the_page(results):
     spec = studies.StudySpec({("relu", "sgd"): {"lr": 50.0, "batch_size": 50},
                               RMSPROP_TANH: reproduce.PAPER_CONFIGS[RMSPROP_TANH]},
@@ -192,6 +198,7 @@ class CancelInSecondPair(runner.Runner):
         return super()._report(done, total)
 
 
+@pytest.mark.slow
 def test_a_cancelled_study_shows_its_finished_pairs_and_resumes_the_others(results):
     spec = studies.StudySpec({p: reproduce.PAPER_CONFIGS[p] for p in (ADAM_RELU, RMSPROP_TANH)},
                              runs=2, epochs=2)
@@ -213,6 +220,7 @@ def test_a_cancelled_study_shows_its_finished_pairs_and_resumes_the_others(resul
                                   check_dtype=False)
 
 
+@pytest.mark.slow
 def test_the_ablation_section_shows_a_saved_ablation_and_runs_one(results, monkeypatch):
     from minidl.experiments import ablation
 
@@ -240,6 +248,7 @@ def test_the_ablation_section_shows_a_saved_ablation_and_runs_one(results, monke
 
 
 
+@pytest.mark.slow
 def test_a_failed_studys_error_from_its_meta_file_is_plain_text(results):
     crafted = "`](https://evil.example) ## Owned"
     folder = jobs.create(studies.STUDY, studies.StudySpec({ADAM_RELU: reproduce.PAPER_CONFIGS[
@@ -252,6 +261,7 @@ def test_a_failed_studys_error_from_its_meta_file_is_plain_text(results):
     assert any(c.value == crafted for c in at.code)
 
 
+@pytest.mark.slow
 def test_a_study_another_process_trains_is_shown_running_without_controls(results):
     folder = jobs.create(studies.STUDY, studies.paper_spec(runs=1, epochs=1))
     with jobs.lock(folder):  # as `minidl reproduce --out FOLDER` holds it while it trains

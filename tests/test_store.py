@@ -95,6 +95,7 @@ def test_a_hand_edited_row_makes_the_job_damaged_with_the_reason():
     assert "is not an object of values" in jobs.info(sweeps.SWEEP, folder).error
 
 
+@pytest.mark.slow
 def test_the_shipped_results_import_once_as_finished_jobs():
     docs = ROOT / "docs" / "results"
     imported = {"sweep200": sweeps.SWEEP, "ours200": studies.STUDY, "ours400": studies.STUDY,

@@ -163,6 +163,7 @@ def test_a_cancelled_study_resumes_its_part_trained_pair_from_the_checkpoint(mon
     pd.testing.assert_frame_equal(ours.losses, theirs.losses)
 
 
+@pytest.mark.slow
 def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
     # eight batch sizes: eight slices of ~1 s each, saved one by one; Ctrl-C once two are
     # (the six others leave seconds of margin however busy the machine)
@@ -196,6 +197,8 @@ def cluster():
         yield local.scheduler_address
 
 
+@pytest.mark.cluster
+@pytest.mark.xdist_group("cluster")
 @pytest.mark.parametrize("pauses", [False, True])
 def test_a_sweep_on_a_two_worker_dask_cluster_equals_the_in_process_one(cluster, tmp_path,
                                                                         monkeypatch, pauses):
@@ -210,6 +213,8 @@ def test_a_sweep_on_a_two_worker_dask_cluster_equals_the_in_process_one(cluster,
     assert_same_results(rows(there), rows(here))
 
 
+@pytest.mark.cluster
+@pytest.mark.xdist_group("cluster")
 def test_a_study_on_a_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
     configs = {("tanh", "sgd"): {"lr": 0.1, "batch_size": 50},
                ("relu", "adam"): {"lr": 0.01, "batch_size": 50}}
@@ -223,6 +228,8 @@ def test_a_study_on_a_dask_cluster_equals_the_in_process_one(cluster, tmp_path):
     assert (there / "summary.md").exists()
 
 
+@pytest.mark.cluster
+@pytest.mark.xdist_group("cluster")
 def test_an_ablation_on_a_dask_cluster_with_pauses_equals_the_in_process_one(
         cluster, tmp_path, monkeypatch):
     spec = ablation.AblationSpec(knobs=({}, {"loss": "sum"}), runs=2, budgets=(1, 2),
@@ -239,6 +246,7 @@ def test_an_ablation_on_a_dask_cluster_with_pauses_equals_the_in_process_one(
     pd.testing.assert_frame_equal(ours, theirs, check_exact=False, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_cancelled_ablation_keeps_its_part_trained_pair_and_resumes_to_the_same_rows(
         tmp_path, monkeypatch):
     spec = ablation.AblationSpec(knobs=({}, {"loss": "sum"}), runs=2, budgets=(2, 4),
@@ -257,6 +265,8 @@ def test_a_cancelled_ablation_keeps_its_part_trained_pair_and_resumes_to_the_sam
     pd.testing.assert_frame_equal(ablation.read_accuracy(folder), ablation.read_accuracy(whole))
 
 
+@pytest.mark.cluster
+@pytest.mark.xdist_group("cluster")
 def test_a_cancel_on_a_dask_cluster_keeps_what_came_back(cluster, tmp_path, monkeypatch):
     monkeypatch.setattr(tasks, "POPULATION_SECONDS", 1e-6)  # a task per configuration
     folder = jobs.create(SWEEP, spec(epochs=300), tmp_path / "cancelled")
@@ -266,6 +276,7 @@ def test_a_cancel_on_a_dask_cluster_keeps_what_came_back(cluster, tmp_path, monk
                                              else 0) < 12
 
 
+@pytest.mark.slow
 def test_without_a_scheduler_dask_is_never_imported(tmp_path):
     code = ("import sys; from minidl.cli import main; "
             "code = main(['sweep', '--activations', 'tanh', '--optimizers', 'sgd', '--folds', "
@@ -278,6 +289,8 @@ def test_without_a_scheduler_dask_is_never_imported(tmp_path):
     assert (tmp_path / "tanh-sgd.csv").exists()
 
 
+@pytest.mark.cluster
+@pytest.mark.xdist_group("cluster")
 def test_the_command_line_starts_a_local_cluster(tmp_path):
     pytest.importorskip("dask.distributed")
     out = subprocess.run([sys.executable, "-m", "minidl", "sweep", "--activations", "tanh",
@@ -298,6 +311,8 @@ def test_a_cancel_stops_between_tasks_even_when_each_is_one_epoch(monkeypatch):
     assert jobs.info(SWEEP, folder).done == len(rows(folder)) == 1
 
 
+@pytest.mark.cluster
+@pytest.mark.xdist_group("cluster")
 def test_the_apps_jobs_train_on_the_cluster_its_setting_names(cluster, monkeypatch, tmp_path):
     monkeypatch.setenv("MINIDL_DASK_SCHEDULER", cluster)
     assert scheduler.Scheduler.limits()[-1] == cluster

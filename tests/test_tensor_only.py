@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 import minidl
 
 PACKAGE = pathlib.Path(minidl.__file__).parent
@@ -44,6 +46,7 @@ def test_no_forbidden_text_anywhere_in_the_package():
             assert needle not in text, f"{path.name} mentions {needle}"
 
 
+@pytest.mark.slow
 def test_training_works_with_autograd_disabled_globally_in_a_fresh_process():
     code = ("import torch; torch.set_grad_enabled(False);"
             "from minidl import Config, train;"
