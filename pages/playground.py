@@ -478,14 +478,14 @@ def export_ui(run: Run) -> None:
         st.caption("JSON: the settings, input features, weights and history (no code runs "
                    "when a file is read). The script rebuilds and retrains the same network "
                    "with minidl.")
-        frozen = trainer().view()
+        live = trainer()  # the files are made at the click, from the run as it is then
         row = st.columns(3)
-        row[0].download_button("Model as JSON", export.to_json(frozen), "minidl-model.json",
-                               "application/json", icon=":material/data_object:",
+        row[0].download_button("Model as JSON", lambda: export.to_json(live.view()),
+                               "minidl-model.json", "application/json",
+                               icon=":material/data_object:", width="stretch", on_click="ignore")
+        row[1].download_button("Python script", lambda: export.to_script(live.view()),
+                               "minidl_model.py", "text/x-python", icon=":material/code:",
                                width="stretch", on_click="ignore")
-        row[1].download_button("Python script", export.to_script(frozen), "minidl_model.py",
-                               "text/x-python", icon=":material/code:", width="stretch",
-                               on_click="ignore")
         round_ = st.session_state.get(ROUND, 0)
         st.file_uploader("Import a model JSON to inspect it or train it on", type=["json"],
                          key=f"pg_import_{round_}", on_change=import_model,
