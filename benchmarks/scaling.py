@@ -83,7 +83,7 @@ PAUSE_REPEATS = 3  # runs whole and paused, alternately, of which the best of ea
 
 
 def pause_cost(client, spec: sweeps.SweepSpec, folder: Path) -> tuple[float, int, int]:
-    """Seconds a pause costs (checkpoint to this process, to disk and back), measured on one
+    """Seconds a pause costs (checkpoint to this process, into the store and back), measured on one
     slice of ``spec`` trained whole and then pausing after every epoch, ``PAUSE_REPEATS``
     times each, alternately (the best of each: one run is too noisy here); its pauses, and the
     bytes of its checkpoint in the store."""
