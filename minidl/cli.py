@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import __version__, hparams, jobs, runtime
 from .jobs import runner
+from .text import cut
 
 DESCRIPTION = """\
 minidl: a deep-learning mini-framework in PyTorch tensor operations only.
@@ -60,14 +61,23 @@ def _help(s: hparams.Setting, default: str) -> str:
     return f"{text}{choices} (default: {default})"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number in ``[low, high]`` (a longer text than any such
+    number is refused unread)."""
+    def read(text: str) -> int:
+        try:
+            value = int(text) if len(text.strip()) <= hparams.MAX_NUMBER_TEXT else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{cut(text, 40)!r} (expected an integer in "
+                                             f"[{low:,}, {high:,}])")
+        return value
+    read.__name__ = "integer"
+    return read
+
+
+MAX_WORKERS = 256
 
 
 def _seed(text: str) -> int:
@@ -85,7 +95,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument(_flag(name), dest=name, type=_parser_of(name), default=s.default,
                        metavar=name.upper() if s.kind != "choice" else None,
                        help=_help(s, hparams.format_value(s.default)))
-    p.add_argument("--every", type=_positive_int, default=10,
+    p.add_argument("--every", type=_count(*jobs.COUNTS["epochs"]), default=10,
                    help="print progress every N epochs (default: 10)")
     p.add_argument("--points", metavar="FILE", default=None,
                    help="your own points, a CSV file of lines x1,x2,label (x1, x2 in [0, 1], "
@@ -148,7 +158,7 @@ def _sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizers", nargs="+", default=list(d.optimizers),
                    choices=hparams.OPTIMIZERS, metavar="OPTIMIZER",
                    help=f"one or more of {', '.join(hparams.OPTIMIZERS)} (default: all)")
-    p.add_argument("--folds", type=_positive_int, default=d.folds, help="k (default: 5)")
+    p.add_argument("--folds", type=_count(*jobs.COUNTS["folds"]), default=d.folds, help="k (default: 5)")
     p.add_argument("--epochs", type=_parser_of("epochs"), default=d.epochs,
                    help=f"epochs each network trains (default: {d.epochs})")
     p.add_argument("--seed", type=_seed, default=d.seed,
@@ -214,7 +224,8 @@ def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train every pair R times and write the report's table "
                        "and figures. The study is saved in --out and a rerun with the same "
                        "settings resumes it (finished pairs are kept).")
-    p.add_argument("--runs", type=_positive_int, default=10, help="runs per pair (default: 10)")
+    p.add_argument("--runs", type=_count(*jobs.COUNTS["runs"]), default=10,
+                   help="runs per pair (default: 10)")
     p.add_argument("--epochs", type=_parser_of("epochs"), default=100,
                    help="epochs per run (default: 100)")
     p.add_argument("--settings", default="paper",
@@ -257,7 +268,7 @@ def _ablate_parser(sub: argparse._SubParsersAction) -> None:
                            knob_name(k) for k in d.knobs[1:]) + "), then under the best "
                        "combination; writes a table per epoch budget and figures. Saved in "
                        "--out; a rerun resumes.")
-    p.add_argument("--runs", type=_positive_int, default=d.runs,
+    p.add_argument("--runs", type=_count(*jobs.COUNTS["runs"]), default=d.runs,
                    help=f"runs per pair and convention (default: {d.runs})")
     p.add_argument("--epochs", type=_parser_of("epochs", many=True), default=list(d.budgets),
                    metavar="E1,E2", help="epoch budgets at which accuracy is read (default: "
@@ -293,7 +304,7 @@ def _run_ablate(args: argparse.Namespace) -> int:
 def _job_arguments(p: argparse.ArgumentParser, folder: str) -> None:
     """``--workers``, ``--scheduler``, ``--out`` and ``--storage``, the same for every command
     that runs a saved job."""
-    p.add_argument("--workers", type=_positive_int, default=2,
+    p.add_argument("--workers", type=_count(1, MAX_WORKERS), default=2,
                    help="tasks trained at once, one core each (default: 2)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="train on the workers of the Dask scheduler at ADDRESS "

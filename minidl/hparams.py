@@ -55,6 +55,12 @@ MAX_OWN_POINTS = 10_000  # your own points (an upload or a drawing): ~200 KB of 
 # a grid past these is a typo or an attack, not a search: they bound a job's memory and lists
 MAX_GRID_VALUES = 100      # values of one setting
 MAX_CONFIGURATIONS = 2000  # grid points of one pair (the largest default grid has 192)
+# every number has an upper bound, so that a value of any length is an error, never an
+# overflow: a rate, penalty or gain past MAX_SCALE only diverges; MAX_EPOCHS is weeks of CPU
+MAX_SCALE = 1e6
+MAX_EPOCHS = 1_000_000
+MAX_NUMBER_TEXT = 40  # characters of a number as text: longer is refused before converting it
+MAX_VALUES_TEXT = MAX_GRID_VALUES * (MAX_NUMBER_TEXT + 2)  # of a list of values: ", "-separated
 
 
 def _stops(mantissas: tuple[int, ...], low_exp: int, high_exp: int) -> tuple[float, ...]:
@@ -208,7 +214,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("init", "choice", "xavier", "init", "initialisation", choices=INIT_METHODS,
             choice_labels=("Xavier", "zero"), fresh_run=True, grid={}),
     Setting("gain", "float", 1.0, "init", "Xavier gain", symbol="gain", low=0.0, low_open=True,
-            scale="log", ui_low=0.01, ui_high=32.0, ui_step=0.1, fresh_run=True,
+            high=MAX_SCALE, scale="log", ui_low=0.01, ui_high=32.0, ui_step=0.1, fresh_run=True,
             # Sigmoid's derivative is at most 1/4, so its gradients fade layer by layer:
             # it also tries a 16x init variance (Glorot & Bengio's 4x std for sigmoid)
             grid={"sigmoid": (1.0, 16.0)},
@@ -235,7 +241,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             choice_labels=("SGD", "Adam", "RMSProp"), optimizers=OPTIMIZERS,
             help="the update rule"),
     Setting("lr", "float", 0.01, "optimizer", "learning rate", symbol="lr", low=0.0,
-            low_open=True, scale="log", optimizers=OPTIMIZERS, stops=LR_STOPS,
+            low_open=True, high=MAX_SCALE, scale="log", optimizers=OPTIMIZERS, stops=LR_STOPS,
             optimizer_defaults={"adam": 1e-3},
             grid={"sgd": (*LR_GRID, 1.0), "*": LR_GRID},
             help="step size η"),
@@ -252,15 +258,15 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             high_open=True, optimizers=("rmsprop",), ui_high=0.999, ui_step=0.01,
             grid={"*": (0.9, 0.99)}, help="decay of RMSProp's squared-gradient average"),
     Setting("eps", "float", 1e-8, "optimizer", "ε", symbol="ε", low=0.0, low_open=True,
-            scale="log", optimizers=("adam", "rmsprop"), stops=EPS_STOPS,
+            high=1.0, scale="log", optimizers=("adam", "rmsprop"), stops=EPS_STOPS,
             grid={"*": (1e-9, 1e-8)}, help="added to the root of the squared-gradient "
             "average, against division by zero"),
     Setting("weight_decay", "float", 0.0, "optimizer", "weight decay (L2)", symbol="λ",
-            low=0.0, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
+            low=0.0, high=MAX_SCALE, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
             grid={"*": (0.0,)},
             help="L2 penalty λ: λ·θ is added to every gradient (PyTorch optimizers' weight_decay)"),
     Setting("l1", "float", 0.0, "optimizer", "L1 penalty", symbol="λ₁",
-            low=0.0, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
+            low=0.0, high=MAX_SCALE, scale="log", optimizers=OPTIMIZERS, stops=WEIGHT_DECAY_STOPS,
             grid={"*": (0.0,)},
             help="L1 penalty λ₁: λ₁·sign(θ) (the subgradient of λ₁·Σ|θ|, sign(0) = 0) is added "
             "to every gradient"),
@@ -278,7 +284,8 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             choices=TARGETS,
             choice_labels=("one-hot 0/1", "±1"), fresh_run=True, grid={}, convention=True,
             help="what the two outputs are trained towards: (1, 0) / (0, 1), or (1, −1) / (−1, 1)"),
-    Setting("epochs", "int", 200, "training", "epoch budget", low=1, ui_high=10_000,
+    Setting("epochs", "int", 200, "training", "epoch budget", low=1, high=MAX_EPOCHS,
+            ui_high=10_000,
             ui_step=50, help="passes over the training points"),
     Setting("shuffle", "bool", True, "training", "shuffle", where=("config", "cli"),
             help="a fresh order of the training points every epoch"),
@@ -424,12 +431,17 @@ def check(name: str, value: Any) -> Any:
                 isinstance(v, str) and v in s.choices for v in value) \
                 and len(set(value)) == len(value):
             return tuple(c for c in s.choices if c in value)
-    elif _is_number(value) and math.isfinite(value) and _in_range(s, value):
+    elif _is_number(value) and _finite(value) and _in_range(s, value):
         if s.kind == "float":
             return float(value)
         if float(value).is_integer():
             return int(value)
     _fail(s, value)
+
+
+def _finite(value: numbers.Real) -> bool:
+    # an integer of any size is finite; math.isfinite would convert it to a float (overflow)
+    return isinstance(value, numbers.Integral) or math.isfinite(value)
 
 
 def _in_range(s: Setting, v: float) -> bool:
@@ -486,6 +498,8 @@ def parse(name: str, text: str) -> Any:
             pass
     elif s.kind == "set":
         value = tuple(v.lower() for v in raw.replace(",", " ").split())
+    elif len(raw) > MAX_NUMBER_TEXT:  # refused unread: converting it is the attack
+        value = None
     else:
         for number in (int, float):  # int first: a float would round a large seed
             try:
@@ -624,7 +638,11 @@ def check_values(name: str, values: list) -> list:
 
 def parse_values(name: str, text: str) -> list:
     """``"0.001, 0.01"`` → ``[0.001, 0.01]``: comma- (or semicolon-) separated values of one
-    setting, each ``parse``d; duplicates dropped.  ``ValueError`` names the setting."""
+    setting, each ``parse``d; duplicates dropped.  ``ValueError`` names the setting; a text
+    longer than ``MAX_VALUES_TEXT`` is refused before it is read."""
+    if len(text) > MAX_VALUES_TEXT:
+        raise ValueError(f"Invalid {_what(setting(name))}: {len(text):,} characters (expected "
+                         f"at most {MAX_GRID_VALUES} values in {MAX_VALUES_TEXT:,} characters)")
     tokens = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
     return check_values(name, [parse(name, token) for token in tokens])
 

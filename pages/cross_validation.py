@@ -103,7 +103,7 @@ def grid_ui(optimizers: list[str]) -> tuple[dict[str, dict], list[str]]:
             for name in editable_grid(o):
                 setting = hparams.TABLE[name]
                 st.text_input(hparams.label(name), key=grid_key(o, name),
-                              persist_state="session",
+                              persist_state="session", max_chars=hparams.MAX_VALUES_TEXT,
                               help=f"{setting.help} — {setting.expectation()}".lstrip(" —"))
                 try:
                     grids[o][name] = hparams.parse_values(name, state[grid_key(o, name)])

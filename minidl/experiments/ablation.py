@@ -81,7 +81,7 @@ class AblationSpec:
         unknown = [p for p in pairs if p not in reproduce.PAIRS]
         if unknown or not pairs:
             raise ValueError(f"pairs must be some of the report's nine, got {unknown or pairs}")
-        jobs.check_counts(self, {"runs": 1, "long_epochs": 1, "seed": 0})
+        jobs.check_counts(self, ("runs", "long_epochs", "seed"))
         object.__setattr__(self, "knobs", knobs)
         object.__setattr__(self, "budgets", budgets)
         object.__setattr__(self, "pairs", pairs)

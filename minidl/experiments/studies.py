@@ -58,7 +58,7 @@ class StudySpec:
             if tuple(pair) not in reproduce.PAIRS:
                 raise ValueError(f"unknown activation × optimizer pair {pair!r}")
             cv.complete(config)  # every value checked by the settings table
-        jobs.check_counts(self, {"runs": 1, "epochs": 1, "seed": 0})
+        jobs.check_counts(self, ("runs", "epochs", "seed"))
         object.__setattr__(self, "configs", {tuple(p): dict(c) for p, c in self.configs.items()})
 
     @property

@@ -159,8 +159,7 @@ class SweepSpec:
         missing = [o for o in optimizers if o not in self.grids]
         if missing:
             raise ValueError(f"no grid given for {', '.join(missing)}")
-        jobs.check_counts(self, {"folds": 2, "epochs": 1, "seed": 0, "data_seed": 0,
-                                 "n_train": 2})
+        jobs.check_counts(self, ("folds", "epochs", "seed", "data_seed", "n_train"))
         if self.folds > self.n_train:
             raise ValueError(f"folds ({self.folds}) cannot exceed the training points "
                              f"({self.n_train})")

@@ -9,10 +9,10 @@
 - ``runner``: a job trained in this process; ``scheduler``: the app's job processes.
 """
 
-from .kind import RESULTS_ENV, Kind, Saved, check_counts, part_name, part_pair, results_root
+from .kind import COUNTS, RESULTS_ENV, Kind, Saved, check_counts, part_name, part_pair, results_root
 from .rows import check_columns, frame, read_rows, read_table
 from .saved import *  # noqa: F403  (the saved-job API)
 from .saved import __all__ as _saved
 
-__all__ = ["RESULTS_ENV", "Kind", "Saved", "check_columns", "check_counts", "part_name",
+__all__ = ["COUNTS", "RESULTS_ENV", "Kind", "Saved", "check_columns", "check_counts", "part_name",
            "frame", "part_pair", "read_rows", "read_table", "results_root", *_saved]

@@ -17,7 +17,7 @@ import io
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from .. import hparams
+from ..text import cut
 from . import limits, tasks
 from .store import Damaged, Store, default_url, open_store
 
@@ -196,13 +198,27 @@ class Kind:
         return limits.get(self.cap_env)
 
 
-def check_counts(spec, lows: dict[str, int]) -> None:
-    """Each named field of a job's spec is an integer at least its low bound (``ValueError``
-    naming the first that is not): folds, runs, seeds, budgets."""
-    for name, low in lows.items():
-        v = getattr(spec, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+def _setting_range(name: str) -> tuple[int, int]:
+    s = hparams.setting(name)
+    return int(s.low), int(s.high) - s.high_open
+
+
+# the counts a job's spec holds, each with its range: a job's fields, the command line's
+# flags and a saved spec's check all read them here (epochs and seeds: the settings table)
+COUNTS: dict[str, tuple[int, int]] = {
+    "folds": (2, 100), "runs": (1, 1000), "epochs": _setting_range("epochs"),
+    "long_epochs": _setting_range("epochs"), "seed": _setting_range("init_seed"),
+    "data_seed": _setting_range("data_seed"), "n_train": (2, int(hparams.MAX_POINTS))}
+
+
+def check_counts(spec, names: Iterable[str]) -> None:
+    """Each named field of a job's spec is an integer in its range (``COUNTS``;
+    ``ValueError`` naming the first that is not): folds, runs, seeds, budgets."""
+    for name in names:
+        v, (low, high) = getattr(spec, name), COUNTS[name]
+        if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+            raise ValueError(f"{name} must be an integer in [{low:,}, {high:,}], got "
+                             f"{cut(repr(v), 60)}")
 
 
 def part_name(pair: tuple[str, str]) -> str:
