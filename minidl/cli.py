@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, hparams, jobs, runtime
+from . import __version__, files, hparams, jobs, runtime
 from .jobs import runner
 from .text import cut
 
@@ -111,9 +111,11 @@ def _run_train(args: argparse.Namespace) -> int:
     points = None
     if args.points is not None:
         try:
-            with open(args.points, "rb") as file:
-                points = read_points_csv(file.read(MAX_CSV_BYTES + 1))
-        except (OSError, ValueError) as error:
+            raw = files.read_bytes(args.points, MAX_CSV_BYTES)
+            if raw is None:
+                raise files.Unreadable("no such file")
+            points = read_points_csv(raw)
+        except ValueError as error:
             return _error(f"{args.points}: {error}")
         values["dataset"] = "custom"
     try:

@@ -25,8 +25,9 @@ from pathlib import Path
 import streamlit as st
 
 import streamlit_app
-from minidl import hparams, jobs
+from minidl import files, hparams, jobs
 from minidl.experiments import ablation, studies, sweeps
+from minidl.jobs.rows import MAX_FILE_BYTES
 from minidl.viz import ablation as ablation_figures
 from minidl.viz import study as study_charts
 from minidl.viz import tables
@@ -218,9 +219,12 @@ def results_ui(info: jobs.JobInfo) -> None:
     with st.container(horizontal=True):
         for file, label in (("summary.csv", "Summary (CSV)"), ("runs.csv", "Every run (CSV)"),
                             ("losses.csv", "Loss per epoch (CSV)")):
-            path = info.folder / file
-            if path.is_file():
-                st.download_button(label, path.read_bytes(), f"{info.name}-{file}",
+            try:
+                data = files.read_bytes(info.folder / file, MAX_FILE_BYTES)
+            except files.Unreadable:
+                data = None
+            if data is not None:
+                st.download_button(label, data, f"{info.name}-{file}",
                                    "text/csv", key=f"rp_dl_{file}", on_click="ignore",
                                    icon=":material/download:")
 

@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # in minidl/ but the command line), and it may import only from its own layer and those below
 LAYERS = ["minidl", "minidl.engine", "minidl.jobs", "minidl.experiments", "minidl.viz",
           "minidl.cli", "ui"]
-FRAMEWORK = ["minidl.config", "minidl.data", "minidl.health", "minidl.hparams", "minidl.nn",
-             "minidl.optim", "minidl.runtime", "minidl.text"]
+FRAMEWORK = ["minidl.config", "minidl.data", "minidl.files", "minidl.health", "minidl.hparams",
+             "minidl.nn", "minidl.optim", "minidl.runtime", "minidl.text"]
 
 
 def modules() -> list[str]:

@@ -2,14 +2,23 @@
 tests: each finding is a test here, with hypothesis properties for the readers of saved
 files and the parsing of numbers from URLs, forms and flags."""
 
+import json
+import os
+import threading
 import time
+from pathlib import Path
 
 import helpers
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
 
-from minidl import hparams
+from minidl import hparams, jobs
+from minidl.experiments import sweeps
+from minidl.jobs import scheduler
+from minidl.jobs.store import ROWS
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -114,3 +123,146 @@ def test_a_huge_number_on_the_command_line_is_a_one_line_error(run_cli, args):
     result = run_cli(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "expected" in result.stderr or "at most" in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------- 2–4. any saved file
+
+def _sweep_folders() -> tuple[Path, Path]:
+    """Two finished tiny sweeps (one to damage, one that must still show)."""
+    return helpers.tiny_saved_sweep(), helpers.tiny_saved_sweep()
+
+
+def _cv_page() -> AppTest:
+    return helpers.open_app({}, "pages/cross_validation.py")
+
+
+def _edit_spec(folder: Path, **changes) -> None:
+    job = jobs.find(folder)
+    spec = json.loads(job.store.job(id=job.id)["spec"])
+    job.store.update(job.id, spec=json.dumps({**spec, **changes}))
+
+
+@pytest.mark.parametrize("changes", [{"seed": 2**64}, {"epochs": 10**30},
+                                     {"data_seed": -1}, {"folds": 10**400}])
+def test_a_saved_spec_with_a_huge_integer_is_a_damaged_job_not_a_crash(changes):
+    bad, good = _sweep_folders()
+    _edit_spec(bad, **changes)
+    at = _cv_page()
+    assert jobs.info(sweeps.SWEEP, bad).status == "damaged"
+    assert jobs.info(sweeps.SWEEP, good).status == "finished"
+    assert not at.exception and at.dataframe  # the overview and the good sweep show
+
+
+def test_a_saved_row_with_a_huge_integer_is_a_message_not_a_crash():
+    bad, good = _sweep_folders()
+    job = jobs.find(bad)
+    with job.store.begin() as c:
+        row = c.execute(sa.select(ROWS).where(ROWS.c.job == job.id)).mappings().first()
+        values = {**json.loads(row["data"]), "seed": 2**64, "epochs": 10**30, "n": 2**70}
+        c.execute(sa.update(ROWS).where(ROWS.c.id == row["id"]).values(data=json.dumps(values)))
+    at = _cv_page()
+    assert not at.exception and at.dataframe
+    assert jobs.info(sweeps.SWEEP, bad).status == "damaged"
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _folder_with(tmp: Path, meta: str | None = None) -> Path:
+    folder = jobs.results_root() / sweeps.SWEEP.folder / "handmade"
+    folder.mkdir(parents=True)
+    if meta is not None:
+        (folder / sweeps.SWEEP.meta_name).write_text(meta)
+    return folder
+
+
+def test_a_deeply_nested_meta_file_is_a_damaged_job_on_the_page_and_the_command_line(
+        run_cli, tmp_path):
+    folder = _folder_with(tmp_path, DEEP)
+    at = _cv_page()
+    assert not at.exception
+    assert jobs.info(sweeps.SWEEP, folder).status == "damaged"
+    for args in (["sweep", "--out", str(folder)], ["reproduce", "--settings", str(folder)],
+                 ["run-job", "sweep", str(folder)]):
+        result = run_cli(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and "error:" in result.stderr, result.stderr
+
+
+def test_a_deeply_nested_spec_or_row_in_the_store_is_damaged():
+    bad, good = _sweep_folders()
+    job = jobs.find(bad)
+    job.store.update(job.id, spec=DEEP)
+    assert jobs.info(sweeps.SWEEP, bad).status == "damaged"
+    job = jobs.find(good)
+    with job.store.begin() as c:
+        c.execute(sa.update(ROWS).where(ROWS.c.job == job.id).values(data=DEEP))
+    assert jobs.info(sweeps.SWEEP, good).status == "damaged"
+    assert not _cv_page().exception
+
+
+def _in_time(call, seconds: float = 20.0):
+    """``call()``'s result, or a failure if it has not returned within ``seconds`` (a hang)."""
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "it hangs"
+    return out[0]
+
+
+def _fifo(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("where", ["meta", "csv", "log"])
+def test_a_named_pipe_in_a_results_folder_never_hangs_a_page(where):
+    folder = helpers.tiny_saved_sweep()
+    if where == "meta":  # a folder of an older minidl, to import
+        folder = _folder_with(None)
+        _fifo(folder / sweeps.SWEEP.meta_name)
+    elif where == "csv":
+        folder = _folder_with(None, (next(jobs.results_root().rglob("*/sweep.json"))
+                                     ).read_text())
+        _fifo(folder / "tanh-sgd.csv")
+    else:
+        _fifo(folder / ".log")
+    at = _in_time(_cv_page)
+    assert not at.exception
+    assert _in_time(lambda: helpers.open_app({}, "pages/compare.py")).exception == []
+    if where != "log":
+        assert jobs.info(sweeps.SWEEP, folder).status == "damaged"
+
+
+def test_a_named_pipe_as_a_running_jobs_lock_never_hangs_a_page():
+    folder = helpers.tiny_saved_sweep()
+    job = jobs.find(folder)
+    job.store.update(job.id, status="running")
+    lock = job.store._lock_dir / job.id
+    lock.unlink(missing_ok=True)
+    _fifo(lock)
+    at = _in_time(_cv_page)
+    assert not at.exception
+    assert jobs.info(sweeps.SWEEP, folder).status == "interrupted"
+    with pytest.raises(jobs.Damaged, match="not a regular file"):
+        with job.store.lock(job.id):
+            pass
+
+
+def test_a_named_pipe_as_the_points_file_is_a_one_line_error(run_cli, tmp_path):
+    pipe = _fifo(tmp_path / "fifo.csv")
+    result = _in_time(lambda: run_cli("train", "--points", str(pipe), "--epochs", "1"))
+    assert result.returncode == 2 and "fifo.csv" in result.stderr
+    assert "not a regular file" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_job_process_log_that_is_a_link_is_replaced_not_written_through(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    folder = helpers.tiny_saved_sweep()
+    (folder / ".log").symlink_to(target)
+    process = scheduler._spawn(sweeps.SWEEP, folder, nice=0, workers=1)
+    process.wait(timeout=120)
+    assert target.read_text() == "keep me" and not (folder / ".log").is_symlink()

@@ -176,10 +176,10 @@ def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
         jobs.locked(tmp_path) and jobs.info(SWEEP, tmp_path).done >= 2), timeout=120)
     assert process.poll() is None, "it stopped before two were saved: " + process.stderr.read()
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=600)  # an exit, however busy the machine
     assert process.returncode == 1, f"it went on to the end after Ctrl-C:\n{err}"
     kept = len(pd.read_csv(tmp_path / "tanh-sgd.csv"))  # what it saved, exported as it stopped
-    said = re.search(r"sweep cancelled; (\d+) of 20 configurations saved(, and 1 more "
+    said = re.search(r"sweep cancelled; (\d+) of 20 configurations saved(, and \d+ more "
                      r"part-trained \(\d+% of their optimizer steps\))? in (\S+) ", err)
     assert said, err[-500:]
     assert int(said[1]) == kept and 2 <= kept < 20 and said[3] == str(tmp_path)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from .. import files
 from ..text import cut
 from .store import Damaged
 
@@ -44,31 +43,11 @@ def read_rows(path: Path, required: Mapping[str, str], optional: Mapping[str, st
 
 def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
     """A regular file's bytes (None if there is none); ``Damaged`` for a folder, a pipe or
-    a device in its place, a file too large, or one that cannot be read.  Opened without
-    blocking, so a named pipe never hangs the reader."""
+    a device in its place, a file too large, or one that cannot be read (``files``)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise Damaged(f"{path.name} is a folder, not a file") from None
-    except OSError as error:
-        raise Damaged(f"{path.name} cannot be read ({error.strerror or error})") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise Damaged(f"{path.name} is a folder, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise Damaged(f"{path.name} is not a regular file")
-        if info.st_size > limit:
-            raise Damaged(f"{path.name} has {info.st_size:,} bytes, more than a result "
-                          f"file of minidl's ({limit:,})")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(limit + 1)
-    except OSError as error:
-        raise Damaged(f"{path.name} cannot be read ({error.strerror or error})") from None
-    finally:
-        os.close(fd)
+        return files.read_bytes(path, limit)
+    except files.Unreadable as error:
+        raise Damaged(str(error)) from None
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -83,9 +83,8 @@ class Runner:
     def __init__(self, kind: Kind, folder: str | Path, workers: int = 1,
                  scheduler: str | None = None):
         self.kind, self.workers, self.scheduler = kind, workers, scheduler
-        self.job = saved.find(folder)
+        self.job, self.spec = saved.open_job(kind, folder)  # Damaged: never trained
         self.folder = self.job.folder
-        self.spec = saved.read_spec(kind, self.job.store.job(id=self.job.id)["spec"])
         self._held = contextlib.ExitStack()  # Busy if another process trains it; run() lets go
         self._held.enter_context(self.job.store.lock(self.job.id))
         self.cancel_event = threading.Event()

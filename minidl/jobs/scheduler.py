@@ -9,6 +9,7 @@ can neither slow the app's sessions much nor take the app down with it.  A page 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from .. import files
 from . import limits, saved
 from .kind import Kind
 from .runner import Progress, read_progress
@@ -228,6 +230,7 @@ class Scheduler:
 
 
 LOG_NAME = ".log"  # a job process's output (its traceback, if it crashed)
+LOG_BYTES = 1 << 20  # of it read back for the last line
 
 
 def _spawn(kind: Kind, folder: Path, nice: int, workers: int, scheduler: str | None = None
@@ -238,7 +241,11 @@ def _spawn(kind: Kind, folder: Path, nice: int, workers: int, scheduler: str | N
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOG_NAME, "wb") as log:
+    log = folder / LOG_NAME
+    with contextlib.suppress(FileNotFoundError):
+        log.unlink()  # whatever is there (a file, a link, a pipe): never written through
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "minidl", "run-job", kind.name, str(folder),
              "--nice", str(nice), "--workers", str(workers),
@@ -254,8 +261,9 @@ def _death(code: int, folder: Path) -> str:
             return f"its process was killed ({name}; the machine may have run out of memory)"
         return f"its process was stopped by signal {name}"
     try:
-        lines = (folder / LOG_NAME).read_text(errors="replace").strip().splitlines()
-    except OSError:
-        lines = []
+        raw = files.read_bytes(folder / LOG_NAME, LOG_BYTES) or b""
+    except files.Unreadable:  # a log too long or replaced by something else: the code only
+        raw = b""
+    lines = raw.decode(errors="replace").strip().splitlines()
     last = lines[-1][:200] if lines else ""
     return f"its process ended with exit code {code}" + (f": {last}" if last else "")

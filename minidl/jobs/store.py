@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from .. import files
 
 SCHEMA_VERSION = 1
 STORAGE_ENV = "MINIDL_STORAGE"
@@ -233,8 +236,11 @@ class Store:
     def lock(self, id: str) -> Iterator[None]:
         """Hold job ``id``'s lock while the block runs (``Busy`` if a process holds it)."""
         self._lock_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._lock_dir / id, os.O_RDWR | os.O_CREAT, 0o644)
+        path = self._lock_dir / id
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Damaged(f"the lock of {id} ({path}) is not a regular file; remove it")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -266,8 +272,8 @@ class Store:
     def holder(self, id: str) -> int | None:
         """The process id written in job ``id``'s lock (None if unreadable)."""
         try:
-            return int((self._lock_dir / id).read_text().strip())
-        except (OSError, ValueError):
+            return int(files.read_bytes(self._lock_dir / id, 64) or b"")
+        except ValueError:  # not a number, or not a regular file (files.Unreadable)
             return None
 
 
