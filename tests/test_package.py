@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, _free_port, _stop, _wait_healthy
 
-INSTALL_SECONDS = 300  # measured 137 s on the loaded 2-core machine; retrying an unreachable index took 10 min
+INSTALL_SECONDS = 300  # 137 s here under load; retrying an unreachable index took 10 min
 VENV_BYTES = 2 << 30   # the CPU build's venv is ~1.4 GB; with CUDA's it was 5.9 GB
 
 
