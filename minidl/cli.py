@@ -4,39 +4,59 @@
     minidl sweep        cross-validate every activation × optimizer pair (a saved, resumable job)
     minidl reproduce    train each pair R times; write the report's table and figures
     minidl ablate       Table I under each unstated convention (a saved, resumable job)
+    minidl app          start the Streamlit app
 
-Why this module is long: four commands, each a parser built from the settings
-table and a short function that runs it; they share one job runner with a
-progress bar.
+Only the command given is built (``parse``), and torch is imported only by the commands that
+train: ``minidl --version`` and ``minidl --help`` answer at once.  Every parser is a
+``_Parser``: an error is the command's usage line and one line saying what is wrong, with the
+nearest flag or command where one was misspelled.
+
+Why this module is long: five commands, each a parser built from the settings table and a
+short function that runs it; they share one job runner with a progress bar.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import importlib.util
 import os
 import sys
+import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, files, hparams, jobs, runtime
-from .jobs import runner
+from . import __version__, files, hparams
 from .text import cut
 
-DESCRIPTION = """\
-minidl: a deep-learning mini-framework in PyTorch tensor operations only.
+WIDTH = 100  # the columns a table printed to a terminal fits in (``--wide``: all on a line)
 
-commands:
-  train       train one network on a 2-D data set and print its error
-  sweep       k-fold cross-validation over hyperparameter grids for every
-              activation x optimizer pair; prints the optimal-settings table
-  reproduce   train every pair R times with the report's Table I (or a sweep's
-              optimum); writes the summary table and Fig. 2 / Fig. 3
-  ablate      the report's Table I under each convention it leaves unstated
 
-'minidl COMMAND --help' lists a command's options."""
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors a person reads at once: the command's one-line usage and one
+    line saying what is wrong; an unknown flag gets the nearest known one."""
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            flag = unknown[0].split("=", 1)[0]
+            known = [o for o in self._option_string_actions if o.startswith("--")]
+            self.error(f"unrecognized argument {cut(flag)!r}" + _did_you_mean(flag, known))
+        return parsed
+
+    def error(self, message: str):
+        usage = self.format_usage().strip().replace("\n", " ")
+        self.exit(2, f"{' '.join(usage.split())}  ('{self.prog} --help' lists them)\n"
+                     f"{self.prog}: error: {message}\n")
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word.lower(), known, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _flag(name: str) -> str:
@@ -52,6 +72,13 @@ def _parser_of(name: str, many: bool = False) -> Callable[[str], object]:
             raise argparse.ArgumentTypeError(str(error)) from None
     read.__name__ = name  # argparse names the type in some messages
     return read
+
+
+class _Union(argparse.Action):
+    """``--activations relu tanh,sigmoid``: every value of every list given, each once."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, list(dict.fromkeys(v for group in values for v in group)))
 
 
 def _help(s: hparams.Setting, default: str) -> str:
@@ -70,8 +97,8 @@ def _count(low: int, high: int) -> Callable[[str], int]:
         except ValueError:
             value = None
         if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{cut(text, 40)!r} (expected an integer in "
-                                             f"[{low:,}, {high:,}])")
+            raise argparse.ArgumentTypeError(f"invalid value {cut(text, 40)!r} (expected an "
+                                             f"integer in [{low:,}, {high:,}])")
         return value
     read.__name__ = "integer"
     return read
@@ -86,16 +113,15 @@ def _seed(text: str) -> int:
 
 # ---------------------------------------------------------------- train
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train one network and print its error",
-                       description="Train one network on a 2-D data set; every setting of "
-                       "the settings table is a flag.")
+def _train_parser(p: _Parser) -> None:
+    p.description = ("Train one network on a 2-D data set; every setting of "
+                     "the settings table is a flag.")
     for name in hparams.names("cli"):
         s = hparams.TABLE[name]
         p.add_argument(_flag(name), dest=name, type=_parser_of(name), default=s.default,
                        metavar=name.upper() if s.kind != "choice" else None,
                        help=_help(s, hparams.format_value(s.default)))
-    p.add_argument("--every", type=_count(*jobs.COUNTS["epochs"]), default=10,
+    p.add_argument("--every", type=_count(1, hparams.MAX_EPOCHS), default=10,
                    help="print progress every N epochs (default: 10)")
     p.add_argument("--points", metavar="FILE", default=None,
                    help="your own points, a CSV file of lines x1,x2,label (x1, x2 in [0, 1], "
@@ -145,22 +171,22 @@ def _run_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- sweep
 
-def _sweep_parser(sub: argparse._SubParsersAction) -> None:
+def _sweep_parser(p: _Parser) -> None:
     from .experiments.sweeps import SweepSpec
+    from .jobs import COUNTS
 
     d = SweepSpec()
-    p = sub.add_parser("sweep", help="cross-validate every activation x optimizer pair",
-                       description="k-fold cross-validation over hyperparameter grids for "
-                       "activation x optimizer pairs; prints the optimal-settings table. The "
-                       "sweep is saved in --out and a rerun with the same settings resumes it.")
-    p.add_argument("--activations", nargs="+", default=list(d.activations),
-                   choices=hparams.ACTIVATIONS, metavar="ACTIVATION",
-                   help=f"one or more of {', '.join(hparams.ACTIVATIONS)} "
-                        f"(default: {' '.join(d.activations)})")
-    p.add_argument("--optimizers", nargs="+", default=list(d.optimizers),
-                   choices=hparams.OPTIMIZERS, metavar="OPTIMIZER",
-                   help=f"one or more of {', '.join(hparams.OPTIMIZERS)} (default: all)")
-    p.add_argument("--folds", type=_count(*jobs.COUNTS["folds"]), default=d.folds, help="k (default: 5)")
+    p.description = ("k-fold cross-validation over hyperparameter grids for "
+                     "activation x optimizer pairs; prints the optimal-settings table. The "
+                     "sweep is saved in --out and a rerun with the same settings resumes it.")
+    for name, plural in (("activation", "activations"), ("optimizer", "optimizers")):
+        s = hparams.TABLE[name]
+        p.add_argument(f"--{plural}", nargs="+", type=_parser_of(name, many=True),
+                       action=_Union, default=list(getattr(d, plural)), metavar=name.upper(),
+                       help=f"one or more of {', '.join(s.choices)}, by spaces or commas "
+                            f"(default: {' '.join(getattr(d, plural))})")
+    p.add_argument("--folds", type=_count(*COUNTS["folds"]), default=d.folds,
+                   help="k (default: 5)")
     p.add_argument("--epochs", type=_parser_of("epochs"), default=d.epochs,
                    help=f"epochs each network trains (default: {d.epochs})")
     p.add_argument("--seed", type=_seed, default=d.seed,
@@ -189,7 +215,7 @@ def _grid_overrides(args: argparse.Namespace) -> dict[str, list]:
                  if k.startswith("grid_") and v is not None}
     for option in args.grid:
         key, _, values = option.partition("=")
-        key = key.strip()
+        key = key.strip().lower()
         if not values or key not in hparams.TABLE or not hparams.TABLE[key].searchable:
             raise ValueError(f"--grid expects KEY=V1,V2 with a searchable KEY, got {option!r}")
         overrides[key] = hparams.parse_values(key, values)
@@ -201,11 +227,11 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
     try:
         overrides = _grid_overrides(args)
+        optimizers = args.optimizers
         grids = {o: {**hparams.optimizer_grid(o),
                      **{k: v for k, v in overrides.items() if hparams.TABLE[k].applies_to(o)}}
-                 for o in args.optimizers}
-        spec = sweeps.SweepSpec(tuple(dict.fromkeys(args.activations)),
-                                tuple(dict.fromkeys(args.optimizers)), grids, folds=args.folds,
+                 for o in optimizers}
+        spec = sweeps.SweepSpec(tuple(args.activations), tuple(optimizers), grids, folds=args.folds,
                                 epochs=args.epochs, seed=args.seed, data_seed=args.data_seed)
     except ValueError as error:
         return _error(error)
@@ -215,22 +241,23 @@ def _run_sweep(args: argparse.Namespace) -> int:
     optimal = sweeps.load(folder).optimal
     optimal.to_csv(folder / "optimal.csv")
     print(f"{spec.folds}-fold cross-validation, {spec.epochs} epochs; results in {folder}")
-    print(optimal.to_string())
+    _print_table(optimal, args.wide)
     return 0
 
 
 # ---------------------------------------------------------------- reproduce
 
-def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="train all 9 activation x optimizer pairs R times",
-                       description="Train every pair R times and write the report's table "
-                       "and figures. The study is saved in --out and a rerun with the same "
-                       "settings resumes it (finished pairs are kept).")
-    p.add_argument("--runs", type=_count(*jobs.COUNTS["runs"]), default=10,
+def _reproduce_parser(p: _Parser) -> None:
+    from .jobs import COUNTS
+
+    p.description = ("Train every pair R times and write the report's table "
+                     "and figures. The study is saved in --out and a rerun with the same "
+                     "settings resumes it (finished pairs are kept).")
+    p.add_argument("--runs", type=_count(*COUNTS["runs"]), default=10,
                    help="runs per pair (default: 10)")
     p.add_argument("--epochs", type=_parser_of("epochs"), default=100,
                    help="epochs per run (default: 100)")
-    p.add_argument("--settings", default="paper",
+    p.add_argument("--settings", default="paper", type=_paper_or_folder,
                    help="'paper' (the report's Table I) or the folder of a saved sweep "
                         "(default: paper)")
     p.add_argument("--seed", type=_seed, default=0, help="seeds data draws and initial weights "
@@ -238,21 +265,26 @@ def _reproduce_parser(sub: argparse._SubParsersAction) -> None:
     _job_arguments(p, "studies")
 
 
+def _paper_or_folder(text: str) -> str:
+    return "paper" if text.lower() == "paper" else text
+
+
 def _run_reproduce(args: argparse.Namespace) -> int:
-    from .experiments import studies
+    from .experiments import reproduce, studies
 
     try:
         spec = (studies.paper_spec(args.runs, args.epochs, args.seed) if args.settings == "paper"
                 else studies.sweep_spec(args.settings, args.runs, args.epochs, args.seed))
     except (ValueError, OSError) as error:  # a sweep folder that is missing or damaged
-        return _error(error)
+        missing = isinstance(error, FileNotFoundError) and not Path(args.settings).exists()
+        return _error(f"{error}{_did_you_mean(args.settings, ['paper']) if missing else ''}")
     folder = _run_job(studies.STUDY, spec, args, "training")
     if not isinstance(folder, Path):
         return folder
     study = studies.load(folder, spec)
     written = _save_figures("study", study, folder)
     print(f"settings: {spec.source_label}; {spec.runs} runs per pair; {spec.epochs} epochs")
-    print((folder / "summary.md").read_text().split("\n\n", 1)[-1], end="")
+    _print_table(reproduce.table(study.summary), args.wide)
     print(f"wrote {folder}: " + ", ".join(p.name for p in [
         *sorted(folder.glob("*.csv")), folder / "summary.md", *written]))
     return 0
@@ -260,17 +292,17 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- ablate
 
-def _ablate_parser(sub: argparse._SubParsersAction) -> None:
+def _ablate_parser(p: _Parser) -> None:
     from .experiments.ablation import AblationSpec, knob_name
+    from .jobs import COUNTS
 
     d = AblationSpec()
-    p = sub.add_parser("ablate", help="Table I under each convention the report leaves unstated",
-                       description="Train the report's Table I settings under each unstated "
-                       "convention (one changed at a time from ours: " + ", ".join(
-                           knob_name(k) for k in d.knobs[1:]) + "), then under the best "
-                       "combination; writes a table per epoch budget and figures. Saved in "
-                       "--out; a rerun resumes.")
-    p.add_argument("--runs", type=_count(*jobs.COUNTS["runs"]), default=d.runs,
+    p.description = ("Train the report's Table I settings under each unstated "
+                     "convention (one changed at a time from ours: " + ", ".join(
+                         knob_name(k) for k in d.knobs[1:]) + "), then under the best "
+                     "combination; writes a table per epoch budget and figures. Saved in "
+                     "--out; a rerun resumes.")
+    p.add_argument("--runs", type=_count(*COUNTS["runs"]), default=d.runs,
                    help=f"runs per pair and convention (default: {d.runs})")
     p.add_argument("--epochs", type=_parser_of("epochs", many=True), default=list(d.budgets),
                    metavar="E1,E2", help="epoch budgets at which accuracy is read (default: "
@@ -294,8 +326,12 @@ def _run_ablate(args: argparse.Namespace) -> int:
     folder = _run_job(ablation.ABLATION, spec, args, "ablating")
     if not isinstance(folder, Path):
         return folder
-    written = _save_figures("ablation", ablation.summary(ablation.read_accuracy(folder)), folder)
-    print((folder / "summary.md").read_text(), end="")
+    summary = ablation.summary(ablation.read_accuracy(folder))
+    written = _save_figures("ablation", summary, folder)
+    print((folder / "summary.md").read_text().split("\n", 1)[0])  # what the tables hold
+    for epochs in sorted(summary["epochs"].unique()):
+        print(f"\n{epochs} epochs")
+        _print_table(ablation.wide(summary, int(epochs)), args.wide)
     print(f"wrote {folder}: " + ", ".join(p.name for p in [
         folder / "accuracy.csv", folder / "summary.csv", folder / "summary.md", *written]))
     return 0
@@ -303,9 +339,11 @@ def _run_ablate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- shared
 
-def _job_arguments(p: argparse.ArgumentParser, folder: str) -> None:
-    """``--workers``, ``--scheduler``, ``--out`` and ``--storage``, the same for every command
-    that runs a saved job."""
+def _job_arguments(p: _Parser, folder: str) -> None:
+    """``--workers``, ``--scheduler``, ``--out``, ``--storage`` and ``--wide``, the same for
+    every command that runs a saved job."""
+    from .jobs.store import STORAGE_ENV
+
     p.add_argument("--workers", type=_count(1, MAX_WORKERS), default=2,
                    help="tasks trained at once, one core each (default: 2)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -318,8 +356,18 @@ def _job_arguments(p: argparse.ArgumentParser, folder: str) -> None:
                    "settings resumes")
     p.add_argument("--storage", metavar="URL",
                    help=f"the store of saved jobs, a database URL such as sqlite:///path/to/"
-                        f"jobs.db (default: ${jobs.store.STORAGE_ENV}, else minidl.db in the "
-                        "results folder)")
+                        f"jobs.db (default: ${STORAGE_ENV}, else minidl.db in the results "
+                        "folder)")
+    p.add_argument("--wide", action="store_true",
+                   help=f"print tables with all their columns on a line (default: wrapped to "
+                        f"{WIDTH} characters)")
+
+
+def _print_table(table, wide: bool) -> None:
+    """A table for a terminal: its columns wrapped into blocks of ``WIDTH`` characters, or all
+    on one line (``--wide``)."""
+    text = table.to_string(line_width=None if wide else WIDTH)
+    print("\n".join(line.rstrip() for line in text.splitlines()))
 
 
 def _save_figures(module: str, data, folder: Path) -> list[Path]:
@@ -338,33 +386,29 @@ def _error(error: Exception) -> int:
     return 2
 
 
-def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Path | int:
+def _run_job(kind, spec, args: argparse.Namespace, label: str) -> Path | int:
     """Run the job of ``spec`` in this process with a progress bar: in ``--out`` (resumed if
     it holds the same job; a folder that cannot be written is found before any training)
     or a new folder.  Returns the folder once finished, else the exit code."""
+    from . import jobs
+    from .jobs import runner
+
     try:
         folder = (jobs.create(kind, spec) if args.out is None
                   else jobs.open_or_create(kind, spec, args.out))
-    except (ValueError, OSError) as error:
-        return _error(error)
-    try:
         job = runner.Runner(kind, folder, args.workers, args.scheduler)
-    except jobs.Busy as error:
+    except (ValueError, OSError, jobs.Busy) as error:
         return _error(error)
     thread = threading.Thread(target=job.run, daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.5)
-            _progress_bar(label, job.progress())
+        _follow(job, thread, label)
     except KeyboardInterrupt:
         job.cancel()
         while job.active:  # not join(): one that Ctrl-C interrupted may return at once after
             time.sleep(0.1)
         thread.join()
     p = job.progress()
-    _progress_bar(label, p)
-    sys.stderr.write("\n")
     if p.status != "finished":
         print(f"{kind.name} {p.status}" + (f": {p.error}" if p.error else "")
               + f"; {_kept(kind, folder)} (rerun the same command to resume)", file=sys.stderr)
@@ -372,17 +416,81 @@ def _run_job(kind: jobs.Kind, spec, args: argparse.Namespace, label: str) -> Pat
     return folder
 
 
-def _kept(kind: jobs.Kind, folder: Path) -> str:
+def _follow(job, thread: threading.Thread, label: str) -> None:
+    """A progress bar in optimizer steps on a terminal (tqdm's); none in a log or a pipe."""
+    from tqdm import tqdm
+
+    with tqdm(desc=label, unit=" steps", unit_scale=True, disable=None, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        while thread.is_alive():
+            thread.join(0.5)
+            p = job.progress()
+            bar.total, bar.n = p.total, p.done
+            bar.refresh()
+
+
+def _kept(kind, folder: Path) -> str:
     """Exactly what a stopped job keeps: ``"12 of 696 configurations saved in …"``
     (``JobInfo.kept``)."""
+    from . import jobs
+
     job = jobs.info(kind, folder)
     if job.status == jobs.DAMAGED:
         return f"its folder {folder} cannot be read ({job.error})"
     return f"{job.kept(kind.unit)} in {folder}"
 
 
-def _run_job_process(args: argparse.Namespace) -> int:
+# ---------------------------------------------------------------- app
+
+def _app_parser(p: _Parser) -> None:
+    p.description = ("Start the Streamlit app (it needs the app extra: pip install "
+                     "'minidl[app]'), then open http://localhost:8501 and press Train. "
+                     "Streamlit's own options pass through, e.g. --server.port 8502.")
+
+
+def app_folder() -> Path:
+    """The folder of ``streamlit_app.py``: the checkout that holds this ``minidl``, or in an
+    installed wheel the package ``minidl_app`` (the same files, see pyproject.toml)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "streamlit_app.py").is_file():
+        return checkout
+    return Path(importlib.util.find_spec("minidl_app").submodule_search_locations[0])
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    import tomllib
+
+    if importlib.util.find_spec("streamlit") is None:
+        return _error("the app needs Streamlit: pip install 'minidl[app]'")
+    folder = app_folder()
+    # Streamlit reads .streamlit/config.toml where it starts, not beside the app: say it here
+    config = tomllib.loads((folder / ".streamlit" / "config.toml").read_text())
+    flags = [f"--{section}.{key}={str(value).lower() if isinstance(value, bool) else value}"
+             for section, options in config.items() for key, value in options.items()]
+    # exec, not a child: Ctrl-C and a stop signal reach the server itself
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run",
+                              str(folder / "streamlit_app.py"), *flags, *args.streamlit])
+    return 0  # reached only where execv is replaced (tests)
+
+
+# ---------------------------------------------------------------- run-job (internal)
+
+def _run_job_parser(p: _Parser) -> None:
     from .experiments.kinds import KINDS
+
+    p.usage = None
+    p.add_argument("kind", choices=list(KINDS))
+    p.add_argument("folder")
+    p.add_argument("--nice", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--scheduler")
+
+
+def _run_job_process(args: argparse.Namespace) -> int:
+    from . import jobs
+    from .experiments.kinds import KINDS
+    from .jobs import runner
+
     try:
         return runner.run_in_this_process(KINDS[args.kind], args.folder, args.nice,
                                           max(1, args.workers), args.scheduler)
@@ -390,39 +498,81 @@ def _run_job_process(args: argparse.Namespace) -> int:
         return _error(error)
 
 
-def _progress_bar(label: str, p: runner.Progress) -> None:
-    """A one-line text progress bar on stderr."""
-    width = 30
-    filled = int(width * p.fraction)
-    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
-                     f"{100 * p.fraction:5.1f}%  {runner.format_seconds(p.elapsed)} elapsed, "
-                     f"about {runner.format_seconds(p.eta)} left ")
-    sys.stderr.flush()
+# ---------------------------------------------------------------- the commands
+
+@dataclass(frozen=True)
+class Command:
+    help: str                                  # its line in ``minidl --help`` ("": hidden)
+    build: Callable[[_Parser], None]           # adds its arguments to its parser
+    run: Callable[[argparse.Namespace], int]   # runs it; the exit code
+    trains: bool = True                        # trains with torch: one thread (``runtime``)
+    passes_on: bool = False                    # unknown options go on (``args.streamlit``)
 
 
-def main(argv: list[str] | None = None) -> int:
-    runtime.setup()  # one torch thread, the allocator kept: the process's settings
-    parser = argparse.ArgumentParser(prog="minidl", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"minidl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _train_parser(sub)
-    _sweep_parser(sub)
-    _reproduce_parser(sub)
-    _ablate_parser(sub)
-    from .experiments.kinds import KINDS
-    job = sub.add_parser("run-job")  # the app's job processes (``jobs.scheduler``)
-    job.add_argument("kind", choices=list(KINDS))
-    job.add_argument("folder")
-    job.add_argument("--nice", type=int, default=0)
-    job.add_argument("--workers", type=int, default=1)
-    job.add_argument("--scheduler")
-    args = parser.parse_args(argv)
+COMMANDS = {
+    "train": Command("train one network on a 2-D data set and print its error", _train_parser,
+                     _run_train),
+    "sweep": Command("k-fold cross-validation over hyperparameter grids for every activation "
+                     "x optimizer pair; prints the optimal-settings table", _sweep_parser,
+                     _run_sweep),
+    "reproduce": Command("train every pair R times with the report's Table I (or a sweep's "
+                         "optimum); writes the summary table and Fig. 2 / Fig. 3",
+                         _reproduce_parser, _run_reproduce),
+    "ablate": Command("the report's Table I under each convention it leaves unstated",
+                      _ablate_parser, _run_ablate),
+    "app": Command("start the Streamlit app (then open http://localhost:8501 and press Train)",
+                   _app_parser, _run_app, trains=False, passes_on=True),
+    "run-job": Command("", _run_job_parser, _run_job_process),  # the app's job processes
+}
+LISTED = [name for name, command in COMMANDS.items() if command.help]
+
+
+def _description() -> str:
+    lines = [textwrap.fill(command.help, 78, initial_indent=f"  {name:<12}",
+                           subsequent_indent=" " * 14) for name, command in COMMANDS.items()
+             if command.help]
+    return ("minidl: a deep-learning mini-framework in PyTorch tensor operations only.\n\n"
+            "commands:\n" + "\n".join(lines) + "\n\n'minidl COMMAND --help' lists a "
+            "command's options.")
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of a command line (``["train", "--lr", "0.1"]``), ``args.command`` its
+    command.  Only that command's parser is built.  A bad one exits with code 2 and a message
+    (argparse's way); ``--help`` and ``--version`` exit with code 0."""
+    top = _Parser(prog="minidl", usage="%(prog)s [--version] COMMAND [options]",
+                  description=_description(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"minidl {__version__}")
+    if not argv or argv[0].startswith("-"):
+        top.parse_args(argv)  # --help, --version or an unknown flag: exits
+        top.error(f"a COMMAND is required: one of {', '.join(LISTED)}")
+    name = argv[0].lower()
+    if name not in COMMANDS:
+        top.error(f"unknown command {cut(argv[0])!r}{_did_you_mean(name, LISTED)} "
+                  f"(commands: {', '.join(LISTED)})")
+    command = COMMANDS[name]
+    parser = _Parser(prog=f"minidl {name}", usage="%(prog)s [options]")
+    command.build(parser)
+    if command.passes_on:
+        args, args.streamlit = parser.parse_known_args(argv[1:])
+    else:
+        args = parser.parse_args(argv[1:])
+    args.command = name
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else list(argv))
+    command = COMMANDS[args.command]
+    if command.trains:
+        from . import runtime
+
+        runtime.setup()  # one torch thread, the allocator kept: the process's settings
     if getattr(args, "storage", None):  # this process's store, and its job processes'
-        os.environ[jobs.store.STORAGE_ENV] = args.storage
-    commands = {"train": _run_train, "reproduce": _run_reproduce, "sweep": _run_sweep,
-                "ablate": _run_ablate, "run-job": _run_job_process}
-    return commands[args.command](args)
+        from .jobs.store import STORAGE_ENV
+
+        os.environ[STORAGE_ENV] = args.storage
+    return command.run(args)
 
 
 if __name__ == "__main__":

@@ -480,6 +480,21 @@ def check_all(values: Mapping[str, Any]) -> dict[str, Any]:
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
+def _items(s: Setting, text: str, separators: str = ",") -> list[str]:
+    """``"25, 25"`` → ``["25", "25"]``: a list split at ``separators`` (or, with none of them
+    in it, at spaces); an empty item (``"25,,25"``, ``"25,"``) is a ``ValueError``, not
+    silently dropped."""
+    for separator in separators[1:]:
+        text = text.replace(separator, separators[0])
+    if separators[0] not in text:
+        return text.split()
+    items = [item.strip() for item in text.split(separators[0])]
+    if "" in items:
+        raise ValueError(f"Invalid {_what(s)}: {_shown(text.strip())} has an empty item "
+                         "(expected values separated by single commas)")
+    return items
+
+
 def parse(name: str, text: str) -> Any:
     """Text (a URL value, a CLI flag) → a checked value; ``ValueError`` naming the setting."""
     s = setting(name)
@@ -492,12 +507,13 @@ def parse(name: str, text: str) -> Any:
     elif s.kind == "bool":
         value = True if raw.lower() in _TRUE else False if raw.lower() in _FALSE else raw
     elif s.kind == "widths":
+        items = _items(s, raw)
         try:
-            value = tuple(int(w) for w in raw.replace(",", " ").split())
+            value = tuple(int(w) for w in items)
         except ValueError:
             pass
     elif s.kind == "set":
-        value = tuple(v.lower() for v in raw.replace(",", " ").split())
+        value = tuple(v.lower() for v in _items(s, raw))
     elif len(raw) > MAX_NUMBER_TEXT:  # refused unread: converting it is the attack
         value = None
     else:
@@ -643,8 +659,7 @@ def parse_values(name: str, text: str) -> list:
     if len(text) > MAX_VALUES_TEXT:
         raise ValueError(f"Invalid {_what(setting(name))}: {len(text):,} characters (expected "
                          f"at most {MAX_GRID_VALUES} values in {MAX_VALUES_TEXT:,} characters)")
-    tokens = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
-    return check_values(name, [parse(name, token) for token in tokens])
+    return check_values(name, [parse(name, item) for item in _items(setting(name), text, ",;")])
 
 
 def format_values(values: Iterable) -> str:

@@ -303,11 +303,6 @@ def markdown(summary_table: pd.DataFrame, spec: AblationSpec, combination: Mappi
              f"(mean ± SE). Best combination: {knob_name(combination)}.\n"]
     for epochs in sorted(summary_table["epochs"].unique()):
         table = wide(summary_table, int(epochs))
-        parts.append(f"\n**{int(epochs)} epochs**\n\n" + _markdown_table(table))
+        parts.append(f"\n**{int(epochs)} epochs**\n\n" + reproduce.markdown(table))
     return "".join(parts)
 
-
-def _markdown_table(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.values.tolist()]
-    return "\n".join(lines) + "\n"

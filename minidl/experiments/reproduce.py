@@ -185,19 +185,30 @@ def percent(mean: float, se: float | None = None) -> str:
                                   else f" ± {100 * se:.2f}")
 
 
-def markdown_table(summary: pd.DataFrame) -> str:
-    """The summary as a Markdown table (percentages, mean ± SE)."""
-    lines = ["| activation | optimizer | test accuracy % (mean ± SE) | train accuracy % "
-             "| final train loss | report % |",
-             "|---|---|---|---|---|---|"]
+def table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary for people: percentages as mean ± SE, the report's value beside."""
+    rows = []
     for row in summary.to_dict("records"):
         paper = row["paper_test_acc"]
         report = percent(paper) if not math.isnan(paper) else f"≥ {100 * PAPER_MIN_ACCURACY:.1f}"
         diverged = f" ({row['diverged']} of {row['runs']} runs diverged)" if row["diverged"] else ""
-        lines.append(f"| {row['activation']} | {row['optimizer']} | "
-                     f"{percent(row['test_acc'], row['test_acc_se'])}{diverged} | "
-                     f"{percent(row['train_acc'], row['train_acc_se'])} | "
-                     f"{row['final_loss']:.4f} | {report} |")
+        rows.append([row["activation"], row["optimizer"],
+                     percent(row["test_acc"], row["test_acc_se"]) + diverged,
+                     percent(row["train_acc"], row["train_acc_se"]), f"{row['final_loss']:.4f}",
+                     report])
+    return pd.DataFrame(rows, columns=["activation", "optimizer", "test accuracy % (mean ± SE)",
+                                       "train accuracy %", "final train loss", "report %"])
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The summary as a Markdown table (``table``)."""
+    return markdown(table(summary))
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A table of text as Markdown."""
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.values.tolist()]
     return "\n".join(lines) + "\n"
 
 

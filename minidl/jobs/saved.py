@@ -13,6 +13,7 @@ steps against the kind's cap).  A folder of an older minidl is imported when fir
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,11 +77,22 @@ def create(kind: Kind, spec, folder: str | Path | None = None, owner: str | None
             raise ValueError(f"{path} holds another job; give a new folder")
         if db.job(id=id) is None:
             break
+    path.mkdir(parents=True, exist_ok=True)
+    _check_writable(path)
     db.insert(id=id, kind=kind.name, folder=str(path), spec=json.dumps(spec.to_dict()),
               title=kind.describe(spec), owner=owner, status=status, created=stamp(), done=0,
               total=sum(kind.units(spec, p) for p in kind.parts(spec)))
-    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _check_writable(folder: Path) -> None:
+    """``OSError`` naming ``folder`` if files cannot be written in it: found now, not when the
+    job's tables are written after its training, and said with the folder, not a temp file."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write in {folder} ({error.strerror})") from None
 
 
 def open_or_create(kind: Kind, spec, folder: str | Path) -> Path:
@@ -89,11 +101,14 @@ def open_or_create(kind: Kind, spec, folder: str | Path) -> Path:
     folder = absolute(folder)
     row = _find(kind, folder)
     if row is not None:
+        if row["kind"] != kind.name:  # read as this kind, another kind's spec looks damaged
+            raise ValueError(f"{folder} holds a {row['kind']}, not a {kind.name}; give a new "
+                             "folder")
         job = _info(kind, row)
         if job.status == DAMAGED:
             raise Damaged(f"{folder} holds a damaged {kind.name} ({job.error}); give a new "
                           "folder")
-        if row["kind"] != kind.name or job.spec.to_dict() != spec.to_dict():
+        if job.spec.to_dict() != spec.to_dict():
             raise ValueError(f"{folder} holds another {kind.name}; give a new folder, or the "
                              "same settings to resume it")
         return folder

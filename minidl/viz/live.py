@@ -103,9 +103,11 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
     set_shape = alt.Shape("set:N", title="set",
                           scale=alt.Scale(domain=list(SET_SHAPES), range=list(SET_SHAPES.values())),
                           legend=alt.Legend(orient="bottom"))
+    # the same legend as the shape's: Vega-Lite merges the two (one field), and a hidden one
+    # would conflict with it ("Conflicting legend property disable" in the browser's console)
     set_rim = alt.Stroke("set:N", title="set",
                          scale=alt.Scale(domain=list(SET_RIMS), range=list(SET_RIMS.values())),
-                         legend=None)
+                         legend=alt.Legend(orient="bottom"))
     where = [alt.Tooltip("x:Q", title="x₁", format=".3f"),
              alt.Tooltip("y:Q", title="x₂", format=".3f")]
     layers.append(alt.Chart(alt.NamedData(name=POINTS)).mark_point(
