@@ -160,8 +160,7 @@ def sync_race(contestants: list[Config]) -> Race:
     state = st.session_state
     identity = [c.to_dict() for c in contestants]
     if TRAINER not in state:
-        state[TRAINER] = Trainer(new_race(contestants), training.slots(),
-                                 alive=training.session_alive())
+        state[TRAINER] = training.new_trainer(new_race(contestants))
     elif state.get(IDENTITY) != identity:
         trainer().replace(new_race(contestants))
         state[NOTICE] = ("A new race: the contestants changed.", time.monotonic())

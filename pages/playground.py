@@ -195,8 +195,7 @@ def sync_run(config: Config) -> Run:
     """Bring the session's run in line with ``config``: reset it or update it live."""
     state = st.session_state
     if TRAINER not in state:
-        state[TRAINER] = Trainer(new_run(config), training.slots(),
-                                 alive=training.session_alive())
+        state[TRAINER] = training.new_trainer(new_run(config))
         return trainer().run
     t = trainer()
     with t.lock:

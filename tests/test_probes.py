@@ -2,8 +2,13 @@
 tests: each finding is a test here, with hypothesis properties for the readers of saved
 files and the parsing of numbers from URLs, forms and flags."""
 
+import hashlib
 import json
+import multiprocessing
 import os
+import re
+import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -11,14 +16,17 @@ from pathlib import Path
 import helpers
 import pytest
 import sqlalchemy as sa
+from helpers import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from minidl import hparams, jobs
+from minidl import Config, Run, hparams, jobs
 from minidl.experiments import sweeps
-from minidl.jobs import scheduler
+from minidl.jobs import limits, retention, scheduler
 from minidl.jobs.store import ROWS
+from ui import jobs as job_widgets
+from ui.background import Slots, Trainer
 
 results_dir = pytest.fixture(autouse=True)(helpers.results_dir)
 
@@ -266,3 +274,240 @@ def test_a_job_process_log_that_is_a_link_is_replaced_not_written_through(tmp_pa
     process = scheduler._spawn(sweeps.SWEEP, folder, nice=0, workers=1)
     process.wait(timeout=120)
     assert target.read_text() == "keep me" and not (folder / ".log").is_symlink()
+
+
+# ---------------------------------------------------------------- 5. a training place, a turn
+
+SMALL = dict(n_train=40, n_test=20, hidden=(8, 8), batch_size=4, epochs=100_000)
+
+
+def test_a_training_place_is_held_one_turn_while_others_wait_then_they_go_first():
+    now = [0.0]
+    slots = Slots(1, turn=300, clock=lambda: now[0])
+    first, second = (Trainer(Run(Config(**SMALL)), slots, clock=lambda: now[0],
+                             idle_seconds=1e9) for _ in range(2))
+    first.train()
+    wait_until(lambda: first.run.epoch >= 1)
+    now[0] = 1000.0  # alone, it trains on past its turn
+    time.sleep(0.6)
+    assert first.state == "training"
+    second.train()
+    wait_until(lambda: second.state == "waiting")
+    assert slots.position(second) == 1
+    now[0] = 1301.0  # a turn has passed since anyone waited … since it took its place
+    wait_until(lambda: second.run.epoch >= 1)
+    assert first.state == "idle" and first.stop_reason == "turn"
+    first.train()  # queues again, behind
+    wait_until(lambda: first.state == "waiting")
+    assert slots.position(first) == 1 and second.state == "training"
+    second.close()
+    wait_until(lambda: first.state == "training")
+    first.close()
+
+
+def test_a_sessions_training_budget_is_bounded():
+    now = [0.0]
+    trainer = Trainer(Run(Config(**SMALL)), budget=60, clock=lambda: now[0], idle_seconds=1e9)
+    trainer.train()
+    wait_until(lambda: trainer.run.epoch >= 1)
+    now[0] = 61.0
+    wait_until(lambda: trainer.state == "idle")
+    assert trainer.stop_reason == "budget" and trainer.spent() and not trainer.trainable()
+    trainer.train()  # refused: nothing starts
+    assert trainer.state == "idle"
+    trainer.replace(Run(Config(**SMALL)))  # Reset keeps the session's budget spent
+    assert not trainer.trainable()
+
+
+def test_the_public_defaults_bound_a_turn_and_a_session_to_minutes(monkeypatch):
+    monkeypatch.setenv(limits.PUBLIC_ENV, "1")
+    assert 1 <= limits.get("MINIDL_TRAINING_TURN_MINUTES") <= 15
+    assert 1 <= limits.get("MINIDL_SESSION_TRAINING_MINUTES") <= 120
+    at = helpers.open_app({})
+    t = at.session_state["pg_trainer"]
+    assert t.budget == 60 * limits.get("MINIDL_SESSION_TRAINING_MINUTES")
+    assert t.slots.turn == 60 * limits.get("MINIDL_TRAINING_TURN_MINUTES")
+
+
+# ---------------------------------------------------------------- 6. a visitor, not a tab
+
+def _cookie(token: bytes) -> str:
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+    return generate_xsrf_token_string(token)  # Streamlit's own cookie, masked afresh
+
+
+def test_a_browser_is_one_visitor_whatever_the_mask_of_its_cookie():
+    one, other = os.urandom(16), os.urandom(16)
+    assert job_widgets.browser_token(_cookie(one)) == job_widgets.browser_token(_cookie(one))
+    assert job_widgets.browser_token(_cookie(one)) != job_widgets.browser_token(_cookie(other))
+    assert one.hex() not in job_widgets.browser_token(_cookie(one))
+    for junk in (None, "", "2|zz|yy|1", "2||", "x" * 5000, "2|00|00|1|1"):
+        assert job_widgets.browser_token(junk) is None
+
+
+def _tab(monkeypatch, cookie: str) -> AppTest:
+    """A Cross-validation tab of the browser that sends ``cookie``."""
+    monkeypatch.setattr(job_widgets, "browser_token",
+                        lambda _: hashlib.sha256(cookie.encode()).hexdigest()[:32])
+    return helpers.open_app({}, "pages/cross_validation.py")
+
+
+def _launch(at: AppTest) -> AppTest:
+    at.multiselect(key="cv_activations").set_value(["tanh"])
+    at.multiselect(key="cv_optimizers").set_value(["sgd"])
+    at.number_input(key="cv_folds").set_value(2)
+    at.number_input(key="cv_epochs").set_value(100)
+    for name, value in (("lr", "0.1"), ("momentum", "0"), ("batch_size", "1")):
+        at.text_input(key=f"cv_grid_sgd_{name}").set_value(value)
+    at.run()
+    return at.button(key="cv_launch").click().run()
+
+
+def test_the_jobs_quota_counts_a_browser_not_a_tab(monkeypatch):
+    monkeypatch.setenv(limits.PUBLIC_ENV, "1")
+    first = _launch(_tab(monkeypatch, "browser A"))
+    assert not first.exception and first.get("progress")
+    second = _tab(monkeypatch, "browser A")  # another tab of the same browser
+    assert second.button(key="cv_launch").disabled
+    assert "You already have 1 job" in second.button(key="cv_launch").help
+    other = _launch(_tab(monkeypatch, "browser B"))
+    assert not other.exception and other.get("progress")  # another browser: in line
+    line = job_widgets.scheduler()
+    for name in line.active():
+        line.cancel(name)
+    wait_until(lambda: not line.active())
+
+
+def test_a_waiting_job_of_a_visitor_who_left_gives_up_its_place(tmp_path):
+    line = scheduler.Scheduler(running=1, waiting=3, per_owner=1, nice=0)
+    here = threading.Event()
+    here.set()
+    try:
+        folders = [jobs.create(sweeps.SWEEP, _long_sweep(), tmp_path / f"s{i}") for i in (0, 1)]
+        running = line.submit(sweeps.SWEEP, folders[0], "a")
+        waiting = line.submit(sweeps.SWEEP, folders[1], "b", present=here.is_set)
+        wait_until(lambda: running.status == "running")
+        assert waiting.position == 1
+        here.clear()  # every tab of visitor b closed
+        wait_until(lambda: not waiting.active)
+        assert waiting.status == "cancelled" and line.refusal("c") is None
+        assert "left" in jobs.info(sweeps.SWEEP, folders[1]).error
+    finally:
+        line.shutdown()
+
+
+def _long_sweep() -> sweeps.SweepSpec:
+    return sweeps.SweepSpec(("tanh",), ("sgd",), {"sgd": {"lr": [0.1], "batch_size": [1]}},
+                            folds=2, epochs=500, n_train=200)
+
+
+# ---------------------------------------------------------------- 7. the command line's jobs
+
+def test_on_a_public_server_a_command_line_job_is_read_only_to_visitors(monkeypatch):
+    folder = jobs.create(sweeps.SWEEP, _long_sweep())  # owner None: the command line's
+    helpers.set_job(folder, status="cancelled")
+    at = helpers.open_app({}, "pages/cross_validation.py")
+    assert at.button(key="cv_resume")  # on your own machine, it is yours
+    monkeypatch.setenv(limits.PUBLIC_ENV, "1")
+    at = helpers.open_app({}, "pages/cross_validation.py")
+    assert not [b for b in at.button if b.key == "cv_resume"]
+    assert any("command line" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- 8. every spelling of a path
+
+@pytest.mark.parametrize("spelling", ["link", "dotdot", "slash"])
+def test_path_hiding_covers_every_spelling_of_the_results_folder(monkeypatch, tmp_path,
+                                                                  spelling):
+    real = tmp_path / "real" / "results"
+    real.mkdir(parents=True)
+    given = {"link": tmp_path / "link", "dotdot": tmp_path / "real" / ".." / "real" / "results",
+             "slash": f"{real}/"}[spelling]
+    if spelling == "link":
+        given.symlink_to(real)
+    monkeypatch.setenv(jobs.RESULTS_ENV, str(given))
+    monkeypatch.setenv(limits.PUBLIC_ENV, "1")
+    for text in (f"{given}/sweeps/x", f"{real}/sweeps/x", f"{os.path.abspath(given)}/sweeps"):
+        hidden = job_widgets.hide_paths(text)
+        assert str(tmp_path) not in hidden and hidden.startswith("<results>"), (text, hidden)
+    app = Path(job_widgets.__file__).parent.parent
+    assert str(app) not in job_widgets.hide_paths(f"{app}/pages/x.py")
+    at = helpers.open_app({}, "pages/cross_validation.py")
+    texts = [str(e.help or "") for e in at.selectbox] + [c.value for c in at.code]
+    assert not any(str(tmp_path) in t for t in texts)
+
+
+# ---------------------------------------------------------------- 10. limits in their range
+
+@pytest.mark.parametrize("name, bad", [("MINIDL_JOB_NICE", "1e30"), ("MINIDL_JOB_NICE", "20"),
+                                       ("MINIDL_JOB_WORKERS", "1e9"),
+                                       ("MINIDL_KEEP_DAYS", "1e300")])
+def test_a_limit_past_its_real_range_is_refused_at_start_up(monkeypatch, name, bad):
+    monkeypatch.setenv(name, bad)
+    [problem] = limits.problems()
+    assert name in problem and "is not a whole number in" in problem
+    at = AppTest.from_file(helpers.APP, default_timeout=30)
+    at.run()
+    assert not at.exception and "settings are wrong" in at.error[0].value
+
+
+# ---------------------------------------------------------------- 11. a killed trainer
+
+@pytest.mark.slow
+def test_a_run_whose_training_process_died_says_so_and_only_starts_over():
+    trainer = Trainer(Run(Config(**SMALL)))
+    trainer.train()
+    wait_until(lambda: trainer.run.epoch >= 2)
+    [child] = [p for p in multiprocessing.active_children() if p.is_alive()]
+    os.kill(child.pid, signal.SIGKILL)
+    wait_until(lambda: trainer.state == "idle")
+    assert trainer.stop_reason == "error" and trainer.broken and not trainer.trainable()
+    epoch = trainer.run.epoch
+    trainer.train()  # refused, not a silently different run
+    trainer.step()
+    assert trainer.state == "idle" and trainer.run.epoch == epoch
+    trainer.replace(Run(Config(**SMALL)))  # Reset: starts over
+    assert trainer.trainable()
+    trainer.step()
+    wait_until(lambda: trainer.run.epoch == 1 and trainer.state == "idle")
+
+
+def test_the_playground_disables_train_and_says_why_after_its_process_died():
+    at = helpers.open_app({"n_train": "60", "n_test": "60"})
+    t = at.session_state["pg_trainer"]
+    t.broken, t.stop_reason = True, "error"
+    at.run()
+    assert at.button(key="pg_train").disabled and at.button(key="pg_step").disabled
+    assert any("cannot go on exactly" in e.value for e in at.error)
+    at.button(key="pg_reset").click().run()
+    assert not at.button(key="pg_train").disabled
+
+
+# ---------------------------------------------------------------- 12. no autolink
+
+AUTOLINK = re.compile(r"(?i)(://|www\.|[\w.+-]@[\w-]|mailto:|xmpp:)")
+
+
+@given(st.text(alphabet=st.sampled_from("ab.:/@wWmMxX-_+ \\*[]()lto"), max_size=60)
+       | st.emails() | st.just("mail EVIL@Example.COM at WWW.EVIL.ORG, MAILTO:a@b, xmpp:c"))
+def test_text_from_a_file_never_becomes_a_link(text):
+    shown = re.sub(r"\\(.)", r"\1", job_widgets.plain(text, limit=1000))  # unescaped
+    assert not AUTOLINK.search(shown), shown
+    assert shown.replace("\u200b", "") == " ".join(text.split())  # nothing else changed
+
+
+# ---------------------------------------------------------------- 13. retention and links
+
+def test_retention_never_walks_or_deletes_through_a_link(monkeypatch, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "big.bin").write_bytes(b"x" * (3 << 20))
+    folder = helpers.tiny_saved_sweep()
+    shutil.rmtree(folder)
+    folder.symlink_to(outside)  # the job's folder replaced by a link
+    helpers.set_job(folder, updated="2000-01-01T00:00:00")
+    assert retention.folder_bytes(folder) == 0
+    monkeypatch.setenv("MINIDL_KEEP_JOBS", "1")
+    helpers.tiny_saved_sweep()  # a newer one: the linked job is past the limit
+    assert folder in jobs.prune([sweeps.SWEEP])
+    assert not folder.exists() and (outside / "deep" / "big.bin").stat().st_size == 3 << 20

@@ -72,6 +72,9 @@ class Trainee(Protocol):
 CHUNK_SECONDS = 0.05     # training between two looks at the commands (in the process)
 REPORT_SECONDS = 0.05    # progress sent to the page at most this often
 IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
+# why training stopped by itself: the tab was closed, nobody looked, the process died, its
+# turn was over while others waited, its budget is spent
+STOP_REASONS = ("closed", "idle", "error", "turn", "budget")
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -137,30 +140,55 @@ def _train_in_process(commands, results, data: bytes, steps: int) -> None:
 
 
 class Slots:
-    """At most ``limit`` trainers of the server train at once (``None``: no limit)."""
+    """At most ``limit`` trainers of the server train at once (``None``: no limit); the others
+    wait in line, first come first served.  With ``turn`` seconds, a trainer that has held its
+    place that long while others wait is told to give it up (``turn_over``)."""
 
-    def __init__(self, limit: int | None):
-        self.limit = limit
-        self._holders: set[int] = set()
+    def __init__(self, limit: int | None, turn: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.limit, self.turn, self.clock = limit, turn, clock
+        self._holders: dict[int, float] = {}  # holder -> when it took its place
+        self._line: list[int] = []            # waiting holders, first come first
         self._lock = threading.Lock()
 
     def acquire(self, holder: object) -> bool:
+        """Take a place if one is free and ``holder`` is next in line; else (join and) wait."""
+        key = id(holder)
         with self._lock:
-            if id(holder) in self._holders:
+            if key in self._holders:
                 return True
-            if self.limit is not None and len(self._holders) >= self.limit:
+            if key not in self._line:
+                self._line.append(key)
+            free = None if self.limit is None else self.limit - len(self._holders)
+            if free is not None and key not in self._line[:max(0, free)]:
                 return False
-            self._holders.add(id(holder))
+            self._line.remove(key)
+            self._holders[key] = self.clock()
             return True
 
     def release(self, holder: object) -> None:
+        """Give up a place, or a place in line."""
         with self._lock:
-            self._holders.discard(id(holder))
+            self._holders.pop(id(holder), None)
+            if id(holder) in self._line:
+                self._line.remove(id(holder))
 
     def busy(self) -> int:
-        """How many trainers hold a slot now."""
+        """How many trainers hold a place now."""
         with self._lock:
             return len(self._holders)
+
+    def position(self, holder: object) -> int | None:
+        """``holder``'s place in line (1: next), None if it is not waiting."""
+        with self._lock:
+            return self._line.index(id(holder)) + 1 if id(holder) in self._line else None
+
+    def turn_over(self, holder: object) -> bool:
+        """Whether ``holder`` has trained its turn while others wait for a place."""
+        with self._lock:
+            since = self._holders.get(id(holder))
+            return (self.turn is not None and since is not None and bool(self._line)
+                    and self.clock() - since >= self.turn)
 
 
 class Trainer:
@@ -168,11 +196,14 @@ class Trainer:
 
     def __init__(self, run: Trainee, slots: Slots | None = None,
                  alive: Callable[[], bool] = lambda: True, idle_seconds: float = IDLE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, budget: float | None = None):
         self.lock = threading.RLock()      # held while the mirror changes or is copied
         self.run = run
         self.slots = slots or Slots(None)
         self.alive, self.idle_seconds, self.clock = alive, idle_seconds, clock
+        self.budget = budget     # seconds this trainer may train in all (None: no limit)
+        self.used = 0.0          # seconds it has trained (held a place), every run together
+        self.broken = False      # its training process died: the run cannot go on exactly
         self.stop_reason: str | None = None   # why the last training stopped by itself
         self._wanted = False     # train until paused
         self._steps = 0          # epochs still to train for Step clicks
@@ -232,7 +263,7 @@ class Trainer:
         self.join()
         with self.lock:
             self.run = run
-            self.stop_reason = None
+            self.stop_reason, self.broken = None, False
 
     def touch(self) -> None:
         """A viewer looked at the run: it may keep training."""
@@ -250,8 +281,15 @@ class Trainer:
     # ------------------------------------------------------------ state
 
     def trainable(self) -> bool:
+        """Whether Train or Step can go on: the run is not done or diverged, its process did
+        not die (``broken``: a new run starts over), and the training budget is not spent."""
         run = self.run
-        return not run.diverged and run.epoch < run.budget
+        return (not run.diverged and run.epoch < run.budget and not self.broken
+                and not self.spent())
+
+    def spent(self) -> bool:
+        """Whether this trainer has trained its ``budget``."""
+        return self.budget is not None and self.used >= self.budget
 
     @property
     def state(self) -> str:
@@ -296,17 +334,25 @@ class Trainer:
                                             daemon=True)
             self._thread.start()
 
-    def _should_stop(self) -> str | None:
+    def _should_stop(self, training: float = 0.0) -> str | None:
+        """Why training must stop now, if it must (``training``: seconds trained in this
+        process so far, not yet in ``used``)."""
         if not self.alive():
             return "closed"
         if self.clock() - self._seen > self.idle_seconds:
             return "idle"
+        if self.slots.turn_over(self):
+            return "turn"
+        if self.budget is not None and self.used + training >= self.budget:
+            return "budget"
         return None
 
     def _finish(self, reason: str | None = None) -> None:
         """End the driver's work (called holding ``_changed``)."""
         if reason:
             self.stop_reason = reason
+        if reason == "error":  # what the process trained since its last report is lost
+            self.broken = True
         self._wanted, self._steps, self._waiting = False, 0, False
         self.slots.release(self)
         self._active = False
@@ -346,7 +392,7 @@ class Trainer:
 
     def _train_in_a_process(self, data: bytes) -> str | None:
         """Train the run (``dumps``) in a new process until it ends; keep the mirror up to
-        date.  Returns why it had to stop: "closed", "idle", "error", or None."""
+        date.  Returns why it had to stop (one of ``STOP_REASONS``), or None."""
         context = _context()
         their_commands, our_commands = context.Pipe(duplex=False)
         ours, their_results = context.Pipe(duplex=False)
@@ -359,12 +405,12 @@ class Trainer:
             their_commands.close()
             their_results.close()
             self._connection = our_commands
-        reason, checked = None, 0.0
+        reason, checked, began = None, 0.0, self.clock()
         try:
             while True:
                 now = time.monotonic()
                 if reason is None and now - checked >= 0.25:
-                    checked, reason = now, self._should_stop()
+                    checked, reason = now, self._should_stop(self.clock() - began)
                     if reason:  # the tab closed or nobody looks: stop, keep what was trained
                         with self._changed:
                             self._send("pause", None)
@@ -406,7 +452,8 @@ class Trainer:
             process.join(5)
             if process.is_alive():
                 process.kill()
-        return reason if reason in ("closed", "idle", "error") else None
+            self.used += self.clock() - began
+        return reason if reason in STOP_REASONS else None
 
     def _count_steps(self, new_epochs: int) -> None:
         """``new_epochs`` were trained: as many Step clicks are done."""

@@ -3,11 +3,15 @@ Reproduce's studies and ablations, and the one scheduler that trains them all.""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from minidl import jobs
 from minidl.jobs import limits, runner
@@ -20,6 +24,13 @@ APP_ROOT = Path(__file__).resolve().parent.parent
 OWNER = "_job_owner"  # Session State: this visitor's random token
 NOT_YOURS = "Started by another visitor: you can watch it and see its results, not stop or " \
     "resume it."
+NOBODYS = "Started from the command line on this server: on a public server you can watch " \
+    "it and see its results, not stop or resume it."
+
+
+def not_yours(owner: str | None) -> str:
+    """Why this session has no controls for a job of ``owner``."""
+    return NOBODYS if owner is None else NOT_YOURS
 
 
 def scheduler() -> line.Scheduler:
@@ -33,15 +44,70 @@ def _scheduler(*limits_now) -> line.Scheduler:
 
 
 def session_owner() -> str:
-    """This session's owner token (random, made on first use): the jobs it launches carry
-    it, and only it may cancel or resume them."""
-    return st.session_state.setdefault(OWNER, secrets.token_hex(16))
+    """This visitor's token: the jobs it launches carry it, only it may cancel or resume them,
+    and the server's quotas count it.  A visitor is a browser — every tab of it, reloads
+    included — known by Streamlit's XSRF cookie; where there is none (XSRF protection off,
+    AppTest), each session is a visitor of its own."""
+    state = st.session_state
+    if OWNER not in state:
+        token = browser_token(st.context.cookies.get(XSRF_COOKIE))
+        state[OWNER] = token or secrets.token_hex(16)
+    _visits().setdefault(state[OWNER], set()).add(_session_id())
+    return state[OWNER]
+
+
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+def browser_token(cookie: str | None) -> str | None:
+    """A visitor's token from the XSRF cookie its browser sends (None if it sends none that
+    reads).  The cookie (``2|mask|masked token|time``) is masked afresh at every page load;
+    the token under the mask is the browser's, so it is unmasked, then hashed: the cookie's
+    own value never leaves this function."""
+    parts = (cookie or "").strip("\"'").split("|")
+    try:
+        if len(parts) == 4 and parts[0] == "2":
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+            token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
+        elif len(parts) == 1 and parts[0]:
+            token = bytes.fromhex(parts[0])
+        else:
+            return None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return hashlib.sha256(b"minidl visitor " + token).hexdigest()[:32] if token else None
+
+
+@st.cache_resource
+def _visits() -> dict[str, set[str]]:
+    """The sessions (browser tabs) each visitor has opened on this server."""
+    return {}
+
+
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def visitor_present(owner: str) -> Callable[[], bool]:
+    """A test of whether visitor ``owner`` still has a tab open on this server."""
+    from streamlit.runtime import Runtime
+
+    def present() -> bool:
+        if not Runtime.exists():  # AppTest: no server, no tabs to close
+            return True
+        runtime, sessions = Runtime.instance(), _visits().get(owner, set())
+        return any(runtime.is_active_session(s) for s in list(sessions))
+    return present
 
 
 def controls(owner: str | None) -> bool:
-    """Whether this session may cancel or resume a job of ``owner`` (``None``: a job from the
-    command line, which belongs to whoever runs the app)."""
-    return owner is None or owner == session_owner()
+    """Whether this session may cancel or resume a job of ``owner``.  ``None``: a job from the
+    command line, which belongs to whoever runs the app — on a public server, to nobody: its
+    visitors may watch it, not stop or resume it."""
+    if owner is None:
+        return not limits.public()
+    return owner == session_owner()
 
 
 def refusal() -> str | None:
@@ -61,14 +127,13 @@ def launch(kind: jobs.Kind, folder) -> line.Job | None:
     line = scheduler()
     try:
         jobs.prune(kinds(), active=line.active() | {Path(folder).name})
-        return line.submit(kind, folder, session_owner())
+        owner = session_owner()
+        return line.submit(kind, folder, owner, visitor_present(owner))
     except (line.QueueFull, jobs.Busy) as error:
         st.warning(str(error), icon=":material/hourglass:")
         return None
 
 
-def ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def job_progress_ui(name: str, cancel_key: str, cancel_help: str | None = None,
@@ -81,9 +146,9 @@ def job_progress_ui(name: str, cancel_key: str, cancel_help: str | None = None,
         st.rerun()
     p = job.progress()
     place = job.position if p.status == "queued" else None
-    progress_bar(p, f"Waiting: {ordinal(place)} in line" if place else "Starting…")
+    progress_bar(p, f"Waiting: {tables.ordinal(place)} in line" if place else "Starting…")
     if not controls(owner):
-        st.caption(NOT_YOURS)
+        st.caption(not_yours(owner))
         return
     st.button("Stopping…" if job.cancelling else "Cancel", key=cancel_key,
               icon=":material/stop:", on_click=job.cancel, disabled=job.cancelling,
@@ -114,7 +179,7 @@ def resume_button(kind: jobs.Kind, job: jobs.JobInfo, key: str) -> None:
     when the job is over the work cap (``$<kind.cap_env>``) or the server's line is full;
     only its owner sees it."""
     if not controls(job.owner):
-        st.caption(NOT_YOURS)
+        st.caption(not_yours(job.owner))
         return
     try:
         size = jobs.estimate(kind, job.spec, folder=job.folder)  # the work still to do
@@ -161,9 +226,23 @@ def hide_paths(text: str) -> str:
     app's own folder become ``<results>`` and ``<app>``)."""
     if not limits.public():
         return text
-    for folder, name in ((jobs.results_root().resolve(), "<results>"), (APP_ROOT, "<app>")):
-        text = text.replace(str(folder), name)
+    for spelling, name in server_folders():
+        text = text.replace(spelling, name)
     return text
+
+
+def server_folders() -> list[tuple[str, str]]:
+    """Every spelling of the server's folders a message may carry — as configured (through
+    a link, with ``..``), absolute, normalised and fully resolved — each with the name that
+    replaces it, longest first (so that no spelling is left half-replaced)."""
+    spellings = {}
+    for folder, name in ((jobs.results_root(), "<results>"),
+                         (Path(__file__).absolute().parent.parent, "<app>")):
+        for form in (str(folder), os.path.abspath(folder), os.path.normpath(folder),
+                     os.path.realpath(folder)):
+            if os.path.isabs(form) and form != os.sep:
+                spellings.setdefault(form.rstrip(os.sep), name)
+    return sorted(spellings.items(), key=lambda item: -len(item[0]))
 
 
 def public_note() -> None:
@@ -180,6 +259,9 @@ def public_note() -> None:
 
 
 _MARKDOWN = "\\`*_{}[]()#+-.!|<>~:$&"
+# where a zero-width space keeps text from becoming a link (GFM autolinks, in any case: web
+# addresses, www., e-mail addresses, mailto: and xmpp:)
+_AUTOLINKS = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)|(?<=mailto)(?=:)|(?<=xmpp)(?=:)")
 
 
 def plain(text: object, limit: int = 80) -> str:
@@ -187,6 +269,5 @@ def plain(text: object, limit: int = 80) -> str:
     Streamlit gives a meaning is backslash-escaped, addresses are kept from becoming links,
     line breaks become spaces, and it is cut to ``limit`` characters."""
     text = cut(" ".join(str(text).split()), limit)
-    # a zero-width space keeps an address from being turned into a link (GFM autolinks)
-    text = text.replace("://", ":\u200b//").replace("www.", "www\u200b.")
+    text = _AUTOLINKS.sub("\u200b", text)
     return "".join("\\" + c if c in _MARKDOWN else c for c in text)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from minidl.jobs import limits
+from minidl.viz import tables
 from ui.background import Slots, Trainer
 from ui.playground import warnings_text
 
@@ -31,13 +32,25 @@ NOTICE_SECONDS = 20   # a notice (a new network, a new race, …) shows this lon
 
 def slots() -> Slots:
     """The server's places to train (``MINIDL_TRAINING_SESSIONS``): a Playground session and
-    a race take one each."""
-    return _slots(limits.get("MINIDL_TRAINING_SESSIONS"))
+    a race take one each, for turns of ``MINIDL_TRAINING_TURN_MINUTES`` while others wait."""
+    return _slots(limits.get("MINIDL_TRAINING_SESSIONS"), _minutes("MINIDL_TRAINING_TURN_MINUTES"))
 
 
 @st.cache_resource(show_spinner=False)
-def _slots(limit: int | None) -> Slots:
-    return Slots(limit)
+def _slots(limit: int | None, turn: float | None) -> Slots:
+    return Slots(limit, turn)
+
+
+def _minutes(name: str) -> float | None:
+    minutes = limits.get(name)
+    return None if minutes is None else 60.0 * minutes
+
+
+def new_trainer(run) -> Trainer:
+    """A trainer for this session's page: the server's places, the session's training budget
+    (``MINIDL_SESSION_TRAINING_MINUTES``), stopping when its tab closes."""
+    return Trainer(run, slots(), alive=session_alive(),
+                   budget=_minutes("MINIDL_SESSION_TRAINING_MINUTES"))
 
 
 def session_alive() -> Callable[[], bool]:
@@ -56,18 +69,31 @@ def status(t: Trainer) -> tuple[str, str, str] | None:
     """Why the trainer is not training although it was asked to, if it is not:
     ``(kind, text, icon)`` for ``st.<kind>(text, icon=icon)``, else None."""
     if t.state == "waiting":
-        busy = t.slots.busy()
+        busy, place = t.slots.busy(), t.slots.position(t) or 1
+        turn = (f" Each trains at most {t.slots.turn / 60:g} minutes while others wait."
+                if t.slots.turn else "")
         return ("warning", f"Waiting for a free place to train: {busy} session"
                 f"{' is' if busy == 1 else 's are'} training on this server, at most "
-                f"{t.slots.limit} at once. Yours starts when "
-                f"{'it' if busy == 1 else 'one of them'} pauses.", ":material/hourglass_top:")
+                f"{t.slots.limit} at once; you are {tables.ordinal(place)} in line.{turn}",
+                ":material/hourglass_top:")
     if t.stop_reason == "idle":
         return ("info", "Paused because nobody looked at this page for a few minutes; press "
                 "**Train** to go on.", ":material/pause_circle:")
-    if t.stop_reason == "error":
-        return ("error", "Training stopped with an error (see the server's log); press "
-                "**Reset**.", ":material/error:")
+    if t.stop_reason == "turn":
+        return ("info", f"Paused after {t.slots.turn / 60:g} minutes of training, because "
+                "others are waiting for a place on this server; press **Train** to queue "
+                "again.", ":material/pause_circle:")
+    if t.spent():
+        return ("info", f"This session has trained {t.budget / 60:g} minutes, the most one "
+                "session may on this public server; export your run, or install minidl to "
+                "train on (see the README).", ":material/timer_off:")
+    if t.broken:
+        return ("error", "The training process stopped unexpectedly (see the server's log): "
+                "what it trained since the last redraw, its optimizer state and minibatch "
+                "order are lost, so this run cannot go on exactly. Press **Reset** to start "
+                "over.", ":material/error:")
     return None
+
 
 
 def link_warnings_ui(warnings: list[str]) -> None:
@@ -97,6 +123,7 @@ def buttons(t: Trainer, finished: bool, prefix: str, toggle: Callable[[], None],
     returns the columns of ``widths`` after them.  ``finished``: the run is done or
     diverged, so only Reset is left."""
     running = t.running
+    finished = finished or not t.trainable()  # done, diverged, broken or out of budget
     columns = st.columns([1, 1, 1, *widths], vertical_alignment="center")
     columns[0].button("Pause" if running else "Train", key=f"{prefix}_train", type="primary",
                       icon=":material/pause:" if running else ":material/play_arrow:",

@@ -19,7 +19,10 @@ from .store import CHECKPOINTS, ROWS
 
 
 def folder_bytes(folder: Path) -> int:
-    """Bytes of the regular files under ``folder``, never following a link."""
+    """Bytes of the regular files under ``folder``, never following a link (``folder`` itself
+    a link: none)."""
+    if os.path.islink(folder):
+        return 0
     total = 0
     for top, _, files in os.walk(folder, followlinks=False):
         for name in files:
@@ -83,8 +86,17 @@ def prune(kinds: Collection[Kind], active: Collection[str] = (), now: float | No
             total -= sizes[row["id"]]
     for id, row in doomed.items():
         db.delete(id)
-        shutil.rmtree(row["folder"], ignore_errors=True)  # rmtree never follows a link
+        _remove(Path(row["folder"]))
     return sorted(Path(row["folder"]) for row in doomed.values())
+
+
+def _remove(folder: Path) -> None:
+    """Delete a job's folder; a link in its place is deleted itself, never what it points to
+    (``rmtree`` never follows a link inside)."""
+    if folder.is_symlink():
+        folder.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _changed(row: Mapping) -> float:

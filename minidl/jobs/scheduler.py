@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import files
@@ -32,8 +33,10 @@ class QueueFull(RuntimeError):
 class Job:
     """A job handed to a ``Scheduler``: waiting in line, then trained by a process of its own."""
 
-    def __init__(self, scheduler: Scheduler, kind: Kind, job: saved.Saved, owner: str | None):
+    def __init__(self, scheduler: Scheduler, kind: Kind, job: saved.Saved, owner: str | None,
+                 present: Callable[[], bool] | None = None):
         self.scheduler, self.kind, self.job, self.owner = scheduler, kind, job, owner
+        self.present = present  # whether its visitor is still here (None: always)
         self.folder = job.folder
         self.status = "queued"          # queued → running → the status the process ended with
         self.cancelling = False
@@ -117,9 +120,12 @@ class Scheduler:
                     f"{len(self._line)} waiting, the most it takes. Try again when one ends.")
         return None
 
-    def submit(self, kind: Kind, folder: str | Path, owner: str | None = None) -> Job:
+    def submit(self, kind: Kind, folder: str | Path, owner: str | None = None,
+               present: Callable[[], bool] | None = None) -> Job:
         """Queue the job saved in ``folder`` (to run or resume it); ``QueueFull`` when the
-        limits say no.  A job already queued or running is returned as is."""
+        limits say no.  A job already queued or running is returned as is.  ``present``:
+        whether its visitor is still here — one who left before it started gives up its
+        place in line."""
         stored = saved.find(folder)
         with self._lock:
             job = self._jobs.get(stored.id)
@@ -132,7 +138,7 @@ class Scheduler:
                 raise Busy(f"{stored.id} is being trained by another process")
             # queued, without the last run's progress
             stored.store.update(stored.id, status="queued", error=None, progress=None)
-            job = self._jobs[stored.id] = Job(self, kind, stored, owner)
+            job = self._jobs[stored.id] = Job(self, kind, stored, owner, present)
             self._line.append(job)
         self._tick()
         return job
@@ -195,6 +201,7 @@ class Scheduler:
 
     def _tick(self) -> None:
         self._reap()
+        self._drop_absent()
         with self._lock:
             while self._line and sum(j.status == "running" for j in self._jobs.values()) \
                     < self.running:
@@ -206,6 +213,19 @@ class Scheduler:
                 except OSError as e:
                     job.status = "failed"
                     saved.set_status(job.job, "failed", f"could not start its process: {e}")
+
+    def _drop_absent(self) -> None:
+        """Waiting jobs whose visitors have left (every tab closed) leave the line."""
+        with self._lock:
+            waiting = list(self._line)
+        gone = [j for j in waiting if j.present is not None and not j.present()]
+        for job in gone:
+            with self._lock:
+                if job not in self._line:
+                    continue
+                self._line.remove(job)
+                job.status = "cancelled"
+            saved.set_status(job.job, "cancelled", "its visitor left before it could start")
 
     def _reap(self) -> None:
         with self._lock:

@@ -24,6 +24,11 @@ ACCURACY_FORMAT = f".{ACCURACY_DECIMALS}%"  # d3-format, for Altair tooltips
 ACCURACY_STEP = 10.0 ** -(ACCURACY_DECIMALS + 2)
 
 
+def ordinal(n: int) -> str:
+    """1 → "1st", 2 → "2nd", 11 → "11th"."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def plural(n: int, word: str) -> str:
     """``plural(3, "epoch")`` → ``"3 epochs"``; ``plural(1, "run")`` → ``"1 run"``."""
     return f"{n:,} {word}{'s' * (n != 1)}"
