@@ -21,12 +21,19 @@ To add a page:
 
 To fill a placeholder page, replace everything below ``streamlit_app.enter()``.
 
-Why ``enter``: Streamlit still has its legacy router for apps with a
-``pages/`` folder, and on a freshly started server it serves the *first*
-request with it — a deep link such as ``/about`` as the first request would run
-``pages/about.py`` alone, without this file, the shared page config or our
-navigation.  ``enter`` notices that (the entry point did not start the page)
-and runs the real entry point instead, which shows the same page properly.
+Serving
+-------
+``streamlit run streamlit_app.py`` serves ``app`` below (it finds an ``st.App`` assigned
+here): Streamlit's server, plus a first load of our own (``ui/server.py``).  Without it, a
+fresh server's first visitor would see the legacy pages/ router's file names in the sidebar,
+and a deep link such as ``/about`` would make the browser probe ``/about/_stcore/health``.
+
+Why ``enter``: where no ``st.App`` starts Streamlit (``AppTest``, for one), Streamlit still
+has its legacy router for apps with a ``pages/`` folder and runs the *first* script run
+with it — a deep link such as ``/about`` would run ``pages/about.py`` alone, without this
+file, the shared page config or our navigation.  ``enter`` notices that (the entry point
+did not start the page) and runs the real entry point instead, which shows the same page
+properly.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import streamlit as st
 
 from minidl import runtime
 from minidl.jobs import limits
+from ui import server
 
 # (file name in pages/ = URL path, title, icon)
 PAGES: list[tuple[str, str, str]] = [
@@ -48,6 +56,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("about", "About", ":material/info:"),
 ]
 
+TITLE = "minidl playground"
 ICON = str(Path(__file__).resolve().parent / "ui" / "icon.png")  # the disk, in its colours
 # set in Session State while the entry point runs a page (see ``enter``)
 _RUNNING_PAGE = "_app_running_page"
@@ -58,7 +67,7 @@ def configure() -> None:
     # Tiny models run 25–100× faster on one torch thread than on two (README, Speed).
     runtime.setup()
     # a file, not a Material icon: Streamlit fetches those favicons from Google's font host
-    st.set_page_config(page_title="minidl playground", page_icon=ICON, layout="wide")
+    st.set_page_config(page_title=TITLE, page_icon=ICON, layout="wide")
 
 
 def check_limits() -> None:
@@ -98,5 +107,10 @@ def enter() -> None:
     st.stop()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # Streamlit runs this file as __main__ for every script run
     main()
+else:  # imported: by `streamlit run`, which finds `app` and serves it; by pages; by tests
+    # Streamlit's server with a first load of our own (``ui/server.py``): no legacy pages/
+    # router, and page URLs that carry our title and need no base-path probes.
+    app = st.App(__file__, lifespan=server.lifespan,
+                  routes=server.page_routes([name for name, _, _ in PAGES[1:]], TITLE))
