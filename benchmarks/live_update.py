@@ -68,12 +68,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(port: int):
+def streamlit_server(port: int, started: list | None = None):
+    """A server on ``port`` (its URL); ``started`` gets the server's process."""
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
                "--server.headless", "true", "--server.port", str(port),
                "--browser.gatherUsageStats", "false"]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
+    if started is not None:
+        started.append(server)
     try:
         deadline = time.monotonic() + 60
         while True:

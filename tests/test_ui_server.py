@@ -6,6 +6,7 @@ moves them fails here by name.
 """
 
 import asyncio
+import threading
 from pathlib import Path
 
 from streamlit import file_util
@@ -16,6 +17,16 @@ import streamlit_app
 from ui import server
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(coroutine):
+    """``coroutine``'s result, on an event loop of its own thread: the browser tests' Playwright
+    may be running one in this thread."""
+    out = []
+    thread = threading.Thread(target=lambda: out.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return out[0]
 
 
 def test_streamlit_run_serves_the_entry_points_app():
@@ -29,14 +40,14 @@ def test_the_lifespan_turns_the_legacy_pages_router_off(monkeypatch):
     async def start() -> None:
         async with server.lifespan(None):
             pass
-    asyncio.run(start())
+    run(start())
     assert PagesManager.uses_pages_directory is False
 
 
 def test_a_page_url_gets_streamlits_index_with_our_title_and_base_url():
     routes = server.page_routes(["about", "compare"], "minidl playground")
     assert [route.path for route in routes] == ["/", "/about", "/compare"]  # no other URL
-    pages = {route.path: asyncio.run(route.endpoint(None)) for route in routes}
+    pages = {route.path: run(route.endpoint(None)) for route in routes}
     for path in ("/about", "/compare"):
         assert pages[path].status_code == 200 and pages[path].headers["cache-control"] == "no-cache"
         html = pages[path].body.decode()
