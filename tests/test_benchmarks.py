@@ -28,7 +28,7 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 
 def test_every_benchmark_has_a_test():
     tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
-              "network_diagram", "scaling", "race_speed"}
+              "network_diagram", "scaling", "race_speed", "server_memory"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -100,3 +100,16 @@ def test_race_speed():
                         "--n-train", "100", timeout=180)
     assert re.search(r"^race speed-up over one after another: \d+\.\d\dx", out, re.M), out
     assert re.search(r"^redraws: \d+\.\d frames per second", out, re.M), out
+
+
+def test_server_memory_is_the_readmes_figure(chromium_browser):
+    # the Deploy section quotes this benchmark's load: its figure is what it measures, and
+    # the container it recommends holds it
+    out = run_benchmark("server_memory", "--visitors", "5", "--seconds", "15", "--settle", "3",
+                        timeout=600)
+    measured = float(re.search(r"peak (\d+) MB PSS", out)[1])
+    readme = (ROOT / "README.md").read_text()
+    quoted = float(re.search(r"peaks at \*\*([\d,]+) MB\*\* PSS", readme)[1].replace(",", ""))
+    container = int(re.search(r"docker run -p 8501:8501 -m (\d+)g", readme)[1]) << 10
+    assert abs(measured - quoted) <= 0.25 * quoted, (measured, quoted)
+    assert measured < container, (measured, container)
