@@ -167,7 +167,7 @@ def test_fuzzed_files_raise_only_the_clear_error(trained, draw):
 
 @pytest.mark.parametrize("setting, value, name", [("n_train", 100_000, "training points"),
                                                   ("hidden", [4096], "hidden layer widths"),
-                                                  ("epochs", 10**9, "epoch budget")])
+                                                  ("epochs", 100_000, "epoch budget")])
 def test_the_playground_refuses_files_beyond_its_widgets(trained, setting, value, name):
     """A file may ask for any valid run; the Playground takes only what its widgets offer,
     so an upload cannot make a shared server draw 100,000 points or a 4096-unit layer."""
