@@ -511,3 +511,21 @@ def test_retention_never_walks_or_deletes_through_a_link(monkeypatch, tmp_path):
     helpers.tiny_saved_sweep()  # a newer one: the linked job is past the limit
     assert folder in jobs.prune([sweeps.SWEEP])
     assert not folder.exists() and (outside / "deep" / "big.bin").stat().st_size == 3 << 20
+
+
+@pytest.mark.slow
+def test_a_waiting_playground_says_its_place_in_line_and_the_turn(monkeypatch):
+    monkeypatch.setenv(limits.PUBLIC_ENV, "1")
+    query = {"n_train": "60", "n_test": "60", "epochs": "10000"}
+    first, second = helpers.open_app(query), helpers.open_app(query)
+    first.button(key="pg_train").click().run()
+    wait_until(lambda: first.session_state["pg_trainer"].state == "training")
+    second.button(key="pg_train").click().run()
+    t = second.session_state["pg_trainer"]
+    wait_until(lambda: t.state == "waiting")
+    second.run()
+    [line] = [w.value for w in second.warning if "Waiting for a free place" in w.value]
+    assert "you are 1st in line" in line and "at most 5 minutes while others wait" in line
+    first.session_state["pg_trainer"].close()
+    wait_until(lambda: t.state == "training")
+    t.close()
