@@ -365,8 +365,9 @@ def _job_arguments(p: _Parser, folder: str) -> None:
 
 def _print_table(table, wide: bool) -> None:
     """A table for a terminal: its columns wrapped into blocks of ``WIDTH`` characters, or all
-    on one line (``--wide``)."""
-    text = table.to_string(line_width=None if wide else WIDTH)
+    on one line (``--wide``); a row number is no column of the table (a named index is)."""
+    text = table.to_string(line_width=None if wide else WIDTH,
+                           index=any(name is not None for name in table.index.names))
     print("\n".join(line.rstrip() for line in text.splitlines()))
 
 

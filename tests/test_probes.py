@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from minidl import Config, Run, hparams, jobs
 from minidl.experiments import sweeps
-from minidl.jobs import limits, retention, scheduler
+from minidl.jobs import limits, retention, runner, scheduler
 from minidl.jobs.store import ROWS
 from ui import jobs as job_widgets
 from ui.background import Slots, Trainer
@@ -529,3 +529,12 @@ def test_a_waiting_playground_says_its_place_in_line_and_the_turn(monkeypatch):
     first.session_state["pg_trainer"].close()
     wait_until(lambda: t.state == "training")
     t.close()
+
+
+def test_a_job_whose_folder_was_deleted_meanwhile_exports_into_it_again():
+    folder = jobs.create(sweeps.SWEEP, sweeps.SweepSpec(
+        ("tanh",), ("sgd",), {"sgd": {"lr": [0.1], "batch_size": [50]}}, folds=2, epochs=1,
+        n_train=100))
+    shutil.rmtree(folder)
+    assert runner.Runner(sweeps.SWEEP, folder).run().status == "finished"
+    assert (folder / "tanh-sgd.csv").stat().st_size > 0

@@ -190,6 +190,7 @@ class Runner:
         try:  # the files first: once the store says it stopped, they are there
             if status == "finished":  # nothing left to resume: stale checkpoints go too
                 self.job.store.drop_checkpoints(self.job.id)
+            self.job.folder.mkdir(parents=True, exist_ok=True)  # deleted meanwhile: again
             self.kind.finish(self.spec, self.job)
             saved.export_meta(self.kind, self.job, status, error)
         except Exception as e:
