@@ -19,9 +19,7 @@ from minidl.jobs import scheduler as line
 from minidl.text import cut
 from minidl.viz import tables
 
-APP_ROOT = Path(__file__).resolve().parent.parent
-
-OWNER = "_job_owner"  # Session State: this visitor's random token
+OWNER = "_job_owner"  # Session State: this visitor's token (session_owner)
 NOT_YOURS = "Started by another visitor: you can watch it and see its results, not stop or " \
     "resume it."
 NOBODYS = "Started from the command line on this server: on a public server you can watch " \
