@@ -22,6 +22,7 @@ import difflib
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 import textwrap
 import threading
@@ -400,6 +401,11 @@ def _run_job(kind, spec, args: argparse.Namespace, label: str) -> Path | int:
         job = runner.Runner(kind, folder, args.workers, args.scheduler)
     except (ValueError, OSError, jobs.Busy) as error:
         return _error(error)
+    # Ctrl-C cancels, keeping what was trained — even where this process was started with
+    # SIGINT ignored or blocked (both are inherited: from a script's background job, or
+    # from a thread of the parent that blocked it while starting a helper process)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     thread = threading.Thread(target=job.run, daemon=True)
     thread.start()
     try:

@@ -163,6 +163,11 @@ def test_a_cancelled_study_resumes_its_part_trained_pair_from_the_checkpoint(mon
     pd.testing.assert_frame_equal(ours.losses, theirs.losses)
 
 
+def _sigint_ignored_and_blocked() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
 @pytest.mark.slow
 def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
     # twenty batch sizes: twenty slices of ~1 s each (~2.5 s on a busy machine), saved one by
@@ -170,8 +175,11 @@ def test_the_command_lines_cancel_message_counts_the_rows_on_disk(tmp_path):
     args = ["sweep", "--activations", "tanh", "--optimizers", "sgd", "--folds", "2",
             "--epochs", "300", "--lr", "0.1", "--momentum", "0", "--batch-size",
             ",".join(map(str, range(20, 40))), "--workers", "1", "--out", str(tmp_path)]
+    # started with SIGINT ignored and blocked, as a script's background job or a thread that
+    # was starting a helper process would leave it: Ctrl-C still cancels
     process = subprocess.Popen([sys.executable, "-m", "minidl", *args], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_sigint_ignored_and_blocked)
     helpers.wait_until(lambda: process.poll() is not None or (
         jobs.locked(tmp_path) and jobs.info(SWEEP, tmp_path).done >= 2), timeout=120)
     assert process.poll() is None, "it stopped before two were saved: " + process.stderr.read()
