@@ -225,7 +225,7 @@ def test_a_visitor_has_one_job_at_a_time_on_a_public_server(monkeypatch):
 
 def test_problem_text_hides_the_servers_folders_in_public_mode(monkeypatch, tmp_path):
     from ui import jobs as job_widgets
-    text = f"{tmp_path}/sweeps/x holds another sweep; {job_widgets.APP_ROOT}/minidl/jobs.py"
+    text = f"{tmp_path}/sweeps/x holds another sweep; {ROOT}/minidl/jobs.py"
     assert job_widgets.hide_paths(text) == text
     monkeypatch.setenv(limits.PUBLIC_ENV, "1")
     assert job_widgets.hide_paths(text) == ("<results>/sweeps/x holds another sweep; "
