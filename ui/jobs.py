@@ -95,7 +95,9 @@ def visitor_present(owner: str) -> Callable[[], bool]:
         if not Runtime.exists():  # AppTest: no server, no tabs to close
             return True
         runtime, sessions = Runtime.instance(), _visits().get(owner, set())
-        return any(runtime.is_active_session(s) for s in list(sessions))
+        sessions.intersection_update([s for s in list(sessions)
+                                      if runtime.is_active_session(s)])  # closed tabs go
+        return bool(sessions)
     return present
 
 
