@@ -191,10 +191,9 @@ def live_view(ticking: bool, target: float, smooth: bool) -> None:
     began = time.monotonic()
     slots = {"status": Slot(), "message": Slot(), "epoch": Slot(), "tiles": Slot(changes=True)}
     match, frame = draw(t, target, smooth, slots)
-    st.dataframe(compare.ranking_table(frame.standings, target), hide_index=True,
-                 column_config={
-                     "test accuracy %": st.column_config.NumberColumn(format="%.1f"),
-                     "training loss": st.column_config.NumberColumn(format="%.4f")})
+    st.dataframe(compare.ranking_view(compare.ranking_table(frame.standings, target)),
+                 hide_index=True, column_config={"settings": st.column_config.TextColumn(
+                     width="large")})  # a hand-made contestant's settings are long
     curves_ui(match, target)
     training.redraw(t, ticking, began, lambda: draw(t, target, smooth, slots))
 

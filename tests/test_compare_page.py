@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlparse
 
 import helpers
 import pytest
+from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from minidl import hparams
@@ -54,6 +55,13 @@ def tiles(at: AppTest) -> list[str]:
 def ranking(at: AppTest):
     [table] = at.dataframe
     return table.value
+
+
+def ranking_shown(at: AppTest):
+    """The ranking's cells as the grid writes them (its Styler's display values)."""
+    [table] = at.dataframe
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(
+        table.proto.arrow_data.styler.display_values)
 
 
 def links(at: AppTest) -> list[str]:
@@ -141,6 +149,20 @@ def test_a_diverging_contestant_is_shown_as_diverged_and_the_race_goes_on():
     assert tiles(at)[1].endswith("diverged")
     table = ranking(at)
     assert list(table["diverged"]) == ["", "diverged"]
+    shown = ranking_shown(at)  # a lost number is a dash, not "None"
+    assert list(shown["test accuracy %"])[1] == list(shown["training loss"])[1] == "—"
+
+
+def test_the_ranking_writes_a_dash_for_numbers_not_measured_yet_and_rounds_the_rest():
+    at = open_page()
+    shown = ranking_shown(at)
+    assert set(shown["test accuracy %"]) == set(shown["training loss"]) == {"—"}
+    assert "None" not in shown.to_string() and "nan" not in shown.to_string()
+    shown = ranking_shown(settle(click(at, "cmp_step")))
+    assert all(len(v.split(".")[1]) == 1 for v in shown["test accuracy %"])
+    assert all(len(v.split(".")[1]) == 4 for v in shown["training loss"])
+    [table] = at.dataframe  # a hand-made contestant's long settings get the room
+    assert '"settings": {"width": "large"' in table.proto.columns
 
 
 def test_a_value_between_the_playgrounds_stops_is_snapped_with_a_warning():

@@ -161,3 +161,13 @@ def ranking_table(standings: pd.DataFrame, target: float) -> pd.DataFrame:
         "diverged": ["diverged" if d else "" for d in standings["diverged"]],
         "settings": standings["settings"],  # last: on a phone the numbers come first
     })
+
+
+MISSING = "—"  # a number not measured yet (before the first epoch) or lost (diverged)
+
+
+def ranking_view(table: pd.DataFrame):
+    """``ranking_table`` as ``st.dataframe`` shows it: numbers to the digits that matter and
+    ``MISSING`` for none (pandas' Styler: Streamlit's grid would write "None")."""
+    return table.style.format({"test accuracy %": "{:.1f}", "training loss": "{:.4f}"},
+                              na_rep=MISSING)
