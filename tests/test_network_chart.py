@@ -34,8 +34,12 @@ def model(sizes: list[int], activation: str = "tanh", seed: int = 0) -> nn.Seque
 
 
 def layers_of(spec: dict) -> dict[str, dict]:
-    """The spec's layers by mark type (the diagram has one of each but text)."""
-    return {layer["mark"]["type"]: layer for layer in spec["layer"]}
+    """The spec's layers by mark type, the first of each (the diagram's own: the legend's
+    rules and text come last)."""
+    found: dict[str, dict] = {}
+    for layer in spec["layer"]:
+        found.setdefault(layer["mark"]["type"], layer)
+    return found
 
 
 @pytest.mark.parametrize("sizes", [[2, 25, 25, 25, 2], [2, 3, 2], [2] + [64] * 6 + [2],
@@ -62,6 +66,44 @@ def test_all_links_are_drawn_when_asked_and_carry_their_weight_and_sign():
     assert ((links["weight"] >= 0) == (links["sign"] == "positive")).all()
     strongest = links.loc[links["weight"].abs().idxmax()]
     assert strongest["stroke"] == links["stroke"].max()
+
+
+def test_links_are_drawn_on_one_scale_so_shrunk_weights_draw_thinner():
+    # the report's diagram with all weights shrunk 100-fold, as L1 does: the links must thin
+    # (a scale relative to the largest weight drew them exactly as thick as before)
+    sizes = [2, 25, 25, 25, 2]
+    m = model(sizes)
+    before = network.network_data(m, 380)[network.LINKS]
+    for linear, _ in health.layers(m):
+        linear.weight.mul_(0.01)
+    after = network.network_data(m, 380)[network.LINKS]
+    assert after["weight"].to_numpy() == pytest.approx(0.01 * before["weight"].to_numpy())
+    unclipped = (before["weight"].abs() < network.FULL_WEIGHT).to_numpy()
+    assert unclipped.mean() > 0.9
+    assert after["stroke"].to_numpy()[unclipped] == pytest.approx(
+        0.1 * before["stroke"].to_numpy()[unclipped])
+    # one weight draws one width in every network (√|w|, thickest from |w| = 1, 0 is nothing)
+    plan = network.layout(sizes, 380)
+    widths = network.link_width([0.0, 0.01, 0.25, 1.0, 30.0, -1.0], plan)
+    thickest = widths[3]
+    assert list(widths) == pytest.approx([0.0, 0.1 * thickest, 0.5 * thickest, thickest,
+                                          thickest, thickest])
+    assert after["stroke"].max() < 0.5 * before["stroke"].max()
+
+
+def test_the_diagram_has_a_legend_of_its_link_scale_and_colours():
+    spec = network.spec((2, 25, 25, 25, 2), 380)
+    texts = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
+    legend = json.dumps([texts, spec["datasets"]])
+    for word in ("|weight|", "0.01", "0.1", "positive", "negative"):
+        assert word in legend
+    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    drawn = [row for layer in rules[1:] for row in spec["datasets"][layer["data"]["name"]]]
+    plan = network.layout((2, 25, 25, 25, 2), 380)
+    assert [row["stroke"] for row in drawn[:3]] == pytest.approx(
+        list(network.link_width(network.LEGEND_WEIGHTS, plan)))
+    assert all(row["y"] > plan.centre_all(1).max() + plan.unit / 2 for row in drawn)
+    assert all(row["x2"] <= plan.width for row in drawn)
 
 
 def test_kept_links_are_the_strongest_into_each_unit():

@@ -3,8 +3,11 @@
 Diagram: one column per layer, one small square per unit showing the unit's
 activation over the input square ``[0, 1]²`` as a tiny PNG, links between
 consecutive columns coloured by the weight's sign (orange positive, blue
-negative — the boundary's colours) and as thick as ``|w|`` (at most
-``max_links`` strongest links into each unit, so 64-unit layers stay legible).
+negative — the boundary's colours) and as thick as ``|w|`` on one scale for every
+network and epoch (``link_width``: ``√|w|``, thickest from ``|w| = 1``; a legend
+row under the columns), so weights that L1 shrinks towards 0 draw visibly thinner
+(at most ``max_links`` strongest links into each unit, so 64-unit layers stay
+legible).
 
 All units' maps come from *one* forward pass of a coarse grid (``resolution²``
 points) through the model, collecting every layer's output
@@ -49,6 +52,9 @@ INPUT_NAMES = ("x₁", "x₂")
 MAX_UNIT, MIN_UNIT = 30, 5        # a unit's square, in pixels
 LABEL_MARGIN = 30                 # room left of the inputs for their names
 HEADER = 18                       # room above the columns for their titles
+FOOTER = 16                       # room below them for the links' legend
+FULL_WEIGHT = 1.0                 # |w| from which a link is drawn its thickest
+LEGEND_WEIGHTS = (0.01, 0.1, 1.0)
 TOOLTIP_FORMAT = ".4~g"           # at most 4 significant digits
 
 
@@ -66,7 +72,7 @@ class Layout:
 
     def centre_all(self, column: int) -> np.ndarray:
         """The y of every unit of ``column``, top to bottom."""
-        top = HEADER + (self.height - HEADER - self.sizes[column] * self.pitch) / 2
+        top = HEADER + (self.height - FOOTER - HEADER - self.sizes[column] * self.pitch) / 2
         return top + (np.arange(self.sizes[column]) + 0.5) * self.pitch
 
 
@@ -85,7 +91,7 @@ def layout(sizes: Sequence[int], width: int = 420, max_height: int | None = None
     unit = min(MAX_UNIT, 0.55 * step, (max_height - HEADER - 4) / (1.25 * tallest))
     unit = max(MIN_UNIT, int(unit))
     pitch = 1.25 * unit
-    height = int(math.ceil(HEADER + tallest * pitch + 4))
+    height = int(math.ceil(HEADER + tallest * pitch + 4 + FOOTER))
     first = LABEL_MARGIN + unit / 2
     step = (width - unit / 2 - 2 - first) / (len(sizes) - 1)
     return Layout(sizes, width, height, unit, pitch, tuple(first + c * step
@@ -192,17 +198,51 @@ def network_data(model: nn.Sequential, width: int = 420,
         targets.append(first[c + 1] + np.repeat(np.arange(w.shape[0]), k))
         between += [f"{titles[c]} → {titles[c + 1]}"] * (k * w.shape[0])
     source, target, weight = (np.concatenate(t) for t in (sources, targets, weights))
-    strength = np.nan_to_num(np.abs(weight))
-    strength = strength / strength.max() if strength.max() > 0 else strength
-    thickest = min(4.0, max(1.0, 0.35 * plan.unit))
     name_of = np.asarray(names)
     links = pd.DataFrame({
         "x": centre_x[source] + half, "x2": centre_x[target] - half,
         "y": centre_y[source], "y2": centre_y[target], "weight": weight,
         "sign": np.where(weight >= 0, "positive", "negative"),
-        "stroke": 0.3 + (thickest - 0.3) * strength,
+        "stroke": link_width(weight, plan),
         "source": name_of[source], "target": name_of[target], "between": between})
     return {UNITS: units, LINKS: links}
+
+
+def link_width(weight: np.ndarray, plan: Layout) -> np.ndarray:
+    """A link's stroke in pixels, on one scale for every network and epoch: the thickest
+    (up to 4 px, less for small units) times ``√(|w| / FULL_WEIGHT)``, capped at 1 — so a
+    weight of 0.01 draws a tenth of the thickest, and 0 draws nothing."""
+    thickest = min(4.0, max(1.0, 0.35 * plan.unit))
+    strength = np.nan_to_num(np.abs(np.asarray(weight, dtype=np.float64)), nan=0.0)
+    return thickest * np.sqrt(np.minimum(strength / FULL_WEIGHT, 1.0))
+
+
+def _legend(plan: Layout) -> list[alt.Chart]:
+    """The links' scale under the columns: a short link per weight of ``LEGEND_WEIGHTS``."""
+    y = plan.height - FOOTER / 2
+    x = LABEL_MARGIN + 44.0 + 50.0 * np.arange(len(LEGEND_WEIGHTS))
+    rules = pd.DataFrame({"x": x, "x2": x + 16, "y": y, "color": "#777777",
+                          "stroke": link_width(np.asarray(LEGEND_WEIGHTS), plan)})
+    words = [f"{w:g}" for w in LEGEND_WEIGHTS]
+    if plan.width >= 380:  # and the colours, where there is room
+        signs = x[-1] + 60 + 75 * np.arange(2)
+        rules = pd.concat([rules, pd.DataFrame({
+            "x": signs, "x2": signs + 16, "y": y, "color": [POSITIVE, NEGATIVE],
+            "stroke": link_width(np.ones(2) * 0.25, plan)})], ignore_index=True)
+        x, words = np.concatenate([x, signs]), [*words, "positive", "negative"]
+    words = pd.DataFrame({"x": x + 20, "y": y, "text": words})
+    px = {"scale": None, "axis": None}
+    lines = alt.Chart(rules).mark_rule(tooltip=None).encode(
+        x=alt.X("x:Q", **px), x2="x2:Q", y=alt.Y("y:Q", **px),
+        color=alt.Color("color:N", scale=None),
+        strokeWidth=alt.StrokeWidth("stroke:Q", scale=None))
+    text = alt.Chart(words).mark_text(fontSize=10, color="#555555", align="left",
+                                      baseline="middle", tooltip=None).encode(
+        x=alt.X("x:Q", **px), y=alt.Y("y:Q", **px), text="text:N")
+    title = alt.Chart(pd.DataFrame({"x": [x[0] - 4], "y": [y]})).mark_text(
+        text="|weight|", fontSize=10, color="#555555", align="right", baseline="middle",
+        tooltip=None).encode(x=alt.X("x:Q", **px), y=alt.Y("y:Q", **px))
+    return [lines, text, title]
 
 
 def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None = None
@@ -255,7 +295,7 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
     titles = pd.DataFrame({"x": title_x, "title": names, "y": HEADER / 2})
     headers = alt.Chart(titles).mark_text(fontSize=10, color="#555555", tooltip=None).encode(
         x=alt.X("x:Q", **px), y=alt.Y("y:Q", **px), text="title:N")
-    return alt.layer(links, maps, targets, input_labels, headers).properties(
+    return alt.layer(links, maps, targets, input_labels, headers, *_legend(plan)).properties(
         width=plan.width, height=plan.height, padding=0,
         autosize=alt.AutoSizeParams(type="none")).configure_view(stroke=None)
 
