@@ -162,7 +162,7 @@ def sync_race(contestants: list[Config]) -> Race:
     if TRAINER not in state:
         state[TRAINER] = training.new_trainer(new_race(contestants))
     elif state.get(IDENTITY) != identity:
-        trainer().replace(new_race(contestants))
+        trainer().replace(new_race(contestants), keep_training=True)
         state[NOTICE] = ("A new race: the contestants changed.", time.monotonic())
     state[IDENTITY] = identity
     return trainer().run

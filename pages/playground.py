@@ -205,8 +205,8 @@ def sync_run(config: Config) -> Run:
             reasons = ["your points changed"]
     if live and not reasons:
         t.set_hyperparameters(**live)  # here and in the training process
-    if reasons:
-        t.replace(new_run(config))
+    if reasons:  # a new network trains on if the old one was training (as a setting
+        t.replace(new_run(config), keep_training=True)  # changed live would)
         notify("New network (weights re-initialised) because " + "; ".join(reasons) + ".")
     elif "optimizer" in live:
         notify(f"Optimizer switched to {hparams.label(live['optimizer'])}: weights kept, "

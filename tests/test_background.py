@@ -142,6 +142,20 @@ def test_replace_lets_the_old_run_go_before_the_new_one_is_trained():
     assert old.epoch == stopped_at and trainer.run.epoch == 0 and trainer.state == "idle"
 
 
+def test_a_replaced_run_trains_on_when_asked_and_the_old_one_was_training():
+    trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
+    trainer.replace(Run(Config(**SMALL, epochs=100_000)), keep_training=True)
+    assert trainer.state == "idle"  # it was not training: nothing starts
+    trainer.train()
+    wait_until(lambda: trainer.run.epoch >= 1, timeout=20)
+    old = trainer.run
+    trainer.replace(Run(Config(**SMALL, epochs=100_000)), keep_training=True)
+    assert trainer.run is not old and trainer.running
+    wait_until(lambda: trainer.run.epoch >= 2, timeout=20)
+    trainer.close()
+    assert trainer.state == "idle"
+
+
 def test_a_finished_or_diverged_run_does_not_start():
     done = Trainer(Run(Config(**SMALL, epochs=1)))
     done.step()

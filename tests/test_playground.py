@@ -175,6 +175,19 @@ def test_changing_the_architecture_resets_with_a_notice():
     assert metric(at, "Parameters") == f"{nn.parameter_count(new.model):,}"
 
 
+def test_a_new_network_trains_on_when_the_old_one_was_training():
+    at = click(open_app(), "pg_train")
+    old = run_of(at)
+    wait_until(lambda: old.epoch >= 1)
+    widget(at, "hidden_layers").set_value(2).run()
+    new = run_of(at)
+    assert new is not old and new.config.hidden == (25, 25)
+    assert trainer_of(at).running and at.button(key="pg_train").label == "Pause"
+    wait_until(lambda: new.epoch >= 1)
+    settle(click(at, "pg_train"))
+    assert not trainer_of(at).running
+
+
 def test_changing_the_data_resets_with_a_notice():
     at = open_app()
     settle(click(at, "pg_step"))

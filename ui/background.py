@@ -257,13 +257,17 @@ class Trainer:
             self.run.set_hyperparameters(**values)
             self._send("set", values)
 
-    def replace(self, run: Trainee) -> None:
-        """Pause, wait for the process to let go, and train ``run`` from now on."""
+    def replace(self, run: Trainee, keep_training: bool = False) -> None:
+        """Pause, wait for the process to let go, and train ``run`` from now on — at once
+        if ``keep_training`` and the old run was training until paused."""
+        was_training = self.running
         self.pause()
         self.join()
         with self.lock:
             self.run = run
             self.stop_reason, self.broken = None, False
+        if keep_training and was_training:
+            self.train()
 
     def touch(self) -> None:
         """A viewer looked at the run: it may keep training."""
