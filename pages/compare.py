@@ -163,7 +163,7 @@ def sync_race(contestants: list[Config]) -> Race:
         state[TRAINER] = training.new_trainer(new_race(contestants))
     elif state.get(IDENTITY) != identity:
         trainer().replace(new_race(contestants), keep_training=True)
-        state[NOTICE] = ("A new race: the contestants changed.", time.monotonic())
+        state[NOTICE] = "A new race: the contestants changed."
     state[IDENTITY] = identity
     return trainer().run
 
@@ -293,7 +293,7 @@ def main() -> None:
                    icon=":material/tune:")
         st.code(playground.warnings_text(warnings), language=None)
     match = sync_race(contestants)
-    training.notice_ui(state.get(NOTICE))
+    training.notice_ui(NOTICE)
 
     t = trainer()
     finished = compare.status(match) in ("done", "diverged")

@@ -188,7 +188,7 @@ def trainer() -> Trainer:
 
 
 def notify(text: str | None) -> None:
-    st.session_state[NOTICE] = (text, time.monotonic()) if text else None
+    st.session_state[NOTICE] = text
 
 
 def sync_run(config: Config) -> Run:
@@ -553,7 +553,7 @@ def main() -> None:
         st.query_params.from_dict(query)
 
     training.link_warnings_ui(state[URL_WARNINGS])  # one message per page load
-    training.notice_ui(state.get(NOTICE))
+    training.notice_ui(NOTICE)
 
     t = trainer()
     finished = playground.status(run) in ("done", "diverged")

@@ -165,6 +165,15 @@ def test_the_ranking_writes_a_dash_for_numbers_not_measured_yet_and_rounds_the_r
     assert '"settings": {"width": "large"' in table.proto.columns
 
 
+def test_new_contestants_make_a_new_race_said_once_in_a_toast():
+    at = open_page(preset="lrs")
+    first = race_of(at)
+    at.selectbox(key="cmp_preset").set_value("optimizers").run()
+    assert race_of(at) is not first and race_of(at).epoch == 0
+    assert [t.value for t in at.toast] == ["A new race: the contestants changed."]
+    assert not at.info and not at.run().toast  # gone at the next redraw, not stale
+
+
 def test_a_value_between_the_playgrounds_stops_is_snapped_with_a_warning():
     at = open_page(preset="custom", contestants="lr=0.0007")
     assert race_of(at).contestants[0].lr in hparams.TABLE["lr"].stops

@@ -131,7 +131,7 @@ def test_changing_the_learning_rate_mid_run_keeps_epochs_and_weights():
     assert run_of(at) is run and run.epoch >= epochs       # same run, nothing reset
     assert run.optimizer.lr == 0.1 and run.config.lr == 0.1
     assert trainer_of(at).running                          # still training
-    assert not at.info                                     # no reset notice
+    assert not at.toast                                    # no reset notice
     assert at.query_params["lr"] == "0.1"
     wait_until(lambda: run.epoch > epochs + 1)
     click(at, "pg_train")
@@ -148,7 +148,7 @@ def test_switching_the_optimizer_keeps_the_weights_and_says_so():
     assert run_of(at) is run and run.epoch == 1
     assert (run.model.param()[0][0] == weights).all()
     assert type(run.optimizer).__name__ == "Adam"
-    assert "Optimizer switched to Adam" in at.info[0].value
+    assert "Optimizer switched to Adam" in at.toast[0].value
 
 
 @pytest.mark.parametrize("optimizer, shown, hidden", [
@@ -171,7 +171,7 @@ def test_changing_the_architecture_resets_with_a_notice():
     widget(at, "hidden_layers").set_value(2).run()
     new = run_of(at)
     assert new is not old and new.epoch == 0 and new.config.hidden == (25, 25)
-    assert "hidden layer widths: 3 × 25 → 2 × 25" in at.info[0].value
+    assert "hidden layer widths: 3 × 25 → 2 × 25" in at.toast[0].value
     assert metric(at, "Parameters") == f"{nn.parameter_count(new.model):,}"
 
 
@@ -193,7 +193,9 @@ def test_changing_the_data_resets_with_a_notice():
     settle(click(at, "pg_step"))
     widget(at, "dataset").set_value("xor").run()
     assert run_of(at).epoch == 0 and run_of(at).config.dataset == "xor"
-    assert "data set: disk → XOR" in at.info[0].value
+    assert "data set: disk → XOR" in at.toast[0].value
+    # a toast, shown once: it fades by itself, never stays stale, never moves the page
+    assert not at.info and not at.run().toast
 
 
 def train_until_stopped(at: AppTest) -> None:
@@ -314,7 +316,7 @@ def test_the_reports_conventions_come_from_the_link_and_train_from_the_sidebar()
     assert widget(at, "init_bias").value == "drawn"
     widget(at, "init_bias").set_value("zero").run()
     assert run_of(at) is not run and run_of(at).config.init_bias == "zero"  # a new network
-    assert "biases at init: drawn like the weights → zero" in at.info[0].value
+    assert "biases at init: drawn like the weights → zero" in at.toast[0].value
     settle(click(at, "pg_step"))
     assert run_of(at).epoch == 1 and not run_of(at).diverged
     assert at.query_params["init_bias"] == "zero"
@@ -391,7 +393,7 @@ def test_an_uploaded_csv_replaces_the_points_and_a_bad_one_changes_nothing():
     assert not at.exception
     run = run_of(at)
     assert len(run.X_train) + len(run.X_test) == 20 and run.epoch == 0
-    assert "your points changed" in at.info[0].value
+    assert "your points changed" in at.toast[0].value
     bad = "x1,x2,label\n0.5,0.5,1\n0.2,`# evil`,0\n"
     at.file_uploader[0].set_value(("bad.csv", bad.encode(), "text/csv")).run()
     assert not at.exception and run_of(at) is run           # nothing changed
@@ -421,7 +423,7 @@ def test_a_model_file_round_trips_through_the_page():
     assert run.config.features == ("x1", "x2", "sinx1")
     assert torch.equal(run.model.param()[0][0], run_of(at).model.param()[0][0])
     assert widget(fresh, "optimizer").value == "adam" and widget(fresh, "hidden_1").value == 4
-    assert metric(fresh, "Epoch") == "2 / 200" and "Imported the model file" in fresh.info[0].value
+    assert metric(fresh, "Epoch") == "2 / 200" and "Imported the model file" in fresh.toast[0].value
     fresh.run()
     assert run_of(fresh) is run                            # the widgets agree with the run
 
@@ -461,7 +463,7 @@ def test_the_l1_penalty_is_a_live_setting_of_every_optimizer():
     run = run_of(at)
     widget(at, "l1").set_value(1e-3).run()
     assert run_of(at) is run and run.config.l1 == 1e-3 and run.optimizer.l1 == 1e-3
-    assert at.query_params["l1"] == "0.001" and not at.info
+    assert at.query_params["l1"] == "0.001" and not at.toast
 
 
 def test_the_health_panel_records_every_layer_from_the_first_epoch():

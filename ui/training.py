@@ -27,7 +27,6 @@ from ui.playground import warnings_text
 TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws once
-NOTICE_SECONDS = 20   # a notice (a new network, a new race, …) shows this long
 
 
 def slots() -> Slots:
@@ -108,12 +107,12 @@ def link_warnings_ui(warnings: list[str]) -> None:
             st.code(warnings_text(warnings), language=None)
 
 
-def notice_ui(notice: tuple[str, float] | None) -> None:
-    """``(text, time.monotonic() when given)``, shown for ``NOTICE_SECONDS`` (in a place
-    that is always there, as ``link_warnings_ui``)."""
-    with st.empty():
-        if notice and time.monotonic() - notice[1] < NOTICE_SECONDS:
-            st.info(notice[0], icon=":material/restart_alt:")
+def notice_ui(key: str) -> None:
+    """The notice in Session State ``key`` (a new network, a new race, …), shown once as a
+    toast: it fades by itself, so it never stays stale and never moves the page."""
+    text = st.session_state.pop(key, None)
+    if text:
+        st.toast(text, icon=":material/restart_alt:", duration="long")
 
 
 def buttons(t: Trainer, finished: bool, prefix: str, toggle: Callable[[], None],
