@@ -16,7 +16,6 @@ State.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 
@@ -52,6 +51,7 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 # and the metrics ~5 times a second in place).
 GRID = 100             # boundary image resolution (GRID × GRID cells)
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
+METRIC_COLUMNS = [1.45, 1, 1]  # the metrics' grid: epoch, train loss, test loss / accuracies …
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
 
 
@@ -266,10 +266,16 @@ def metrics_ui(frame: playground.Frame, slots: list[Slot]) -> None:
     values += [("Train accuracy", f"{100 * m['train_acc']:.1f}%"),
                ("Test accuracy", f"{100 * m['test_acc']:.1f}%"),
                ("Parameters", f"{frame.parameters:,}")]
-    with st.container(horizontal=True, gap="medium") if slots[0].place is None \
-            else contextlib.nullcontext():
+    if slots[0].place is not None:  # redrawn in place
         for slot, (label, value) in zip(slots, values):
-            slot.show("metric", label, value, width="content")
+            slot.show("metric", label, value)
+        return
+    # two rows of fixed columns (the epoch's wider), so that a longer value ("100 / 200")
+    # never rewraps the rows and moves the boundary below them
+    cells = [*st.columns(METRIC_COLUMNS), *st.columns(METRIC_COLUMNS)]
+    for cell, slot, (label, value) in zip(cells, slots, values):
+        with cell:
+            slot.show("metric", label, value)
 
 
 def live_view(ticking: bool) -> None:
@@ -317,8 +323,9 @@ def history_ui(run: Run) -> None:
 
 
 def draw(t: Trainer, run: Run, slots: dict) -> None:
-    """Fill the ``live_slots`` from ``run``: status, message, metrics and the boundary (or
-    the clicked unit's map) with the points."""
+    """Fill the ``live_slots`` from ``run``: the metrics, the boundary (or the clicked unit's
+    map) with the points, and under them the map's caption, the status and the finished
+    run's message — below, so that their coming and going never moves the boundary."""
     state = st.session_state
     config = run.config
     smooth = state[key("view")] == "smooth"
@@ -326,6 +333,37 @@ def draw(t: Trainer, run: Run, slots: dict) -> None:
     with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
         frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test)
     points = points_table(run, show_test)
+    metrics_ui(frame, slots["metrics"])
+
+    fresh = frame.status == "fresh"
+    disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
+    unit, caption = state.get(UNIT), None
+    if unit:  # the clicked unit's map in the boundary's place, with the points
+        try:
+            image = network.unit_image(run.model, unit, resolution=GRID,
+                                       **network.run_options(run))
+            title = network.unit_title(unit, network.model_sizes(run.model),
+                                       network.input_names(run))
+        except ValueError:  # a unit of a network since replaced
+            unit = None
+        else:
+            caption = (f"{title.capitalize()}: its activation over the square (double-click "
+                       "the diagram to go back to the output).")
+            tables = charts.boundary_data(image, points, frame.mistakes.iloc[:0])
+    if not unit:
+        # before the first epoch: no mistakes marked, and the noise of an untrained
+        # network's boundary faded under an invitation
+        tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
+                                      else frame.mistakes,
+                                      "untrained: press Train" if fresh else "")
+    slots["chart"].show("vega_lite_chart",
+                        charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
+                                         tables),
+                        width="content", alt="decision boundary over the unit square")
+    if caption:
+        slots["caption"].show("caption", caption)
+    else:
+        slots["caption"].show("empty")
     training.status_ui(t, slots["status"])
     if frame.status == "diverged":
         slots["message"].show("error", f"Training diverged at epoch {frame.epoch}: the loss "
@@ -336,34 +374,6 @@ def draw(t: Trainer, run: Run, slots: dict) -> None:
                               icon=":material/flag:")
     else:
         slots["message"].show("empty")
-    metrics_ui(frame, slots["metrics"])
-
-    fresh = frame.status == "fresh"
-    disk = (data.DISK_CENTER, data.DISK_RADIUS) if config.dataset == "disk" else None
-    unit = state.get(UNIT)
-    if unit:  # the clicked unit's map in the boundary's place, with the points
-        try:
-            image = network.unit_image(run.model, unit, resolution=GRID,
-                                       **network.run_options(run))
-            title = network.unit_title(unit, network.model_sizes(run.model),
-                                       network.input_names(run))
-        except ValueError:  # a unit of a network since replaced
-            unit = None
-        else:
-            slots["caption"].show("caption", f"{title.capitalize()}: its activation over the "
-                                  "square (double-click the diagram to go back to the output).")
-            tables = charts.boundary_data(image, points, frame.mistakes.iloc[:0])
-    if not unit:
-        slots["caption"].show("empty")
-        # before the first epoch: no mistakes marked, and the noise of an untrained
-        # network's boundary faded under an invitation
-        tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
-                                      else frame.mistakes,
-                                      "untrained: press Train" if fresh else "")
-    slots["chart"].show("vega_lite_chart",
-                        charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
-                                         tables),
-                        width="content", alt="decision boundary over the unit square")
 
 
 def diagram_ui(run: Run) -> str | None:

@@ -222,3 +222,29 @@ def test_the_health_panel_shows_the_sigmoid_plateau(app_server, browser_page, wa
     assert float(metric_value(page, "Train loss")) > 0.24
     expect(page.get_by_text("Layer health", exact=True)).to_be_visible()
     expect(page.get_by_text("the layer health panel shows where the gradient fades")).to_be_visible()
+
+
+def test_the_boundary_stays_put_through_a_200_epoch_run(app_server, browser_page,
+                                                        wait_for_app, artifacts):
+    # the epoch's value grows from "0 / 200" to "200 / 200" and a notice or the budget's
+    # message comes and goes: none of it may move the boundary (it moved down a row of
+    # metrics at epoch 100, out of sight)
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{app_server}/?n_train=100&n_test=100&epochs=200")
+    wait_for_app(page)
+    boundary = page.locator("[data-testid='stVegaLiteChart']").nth(1)
+    expect(boundary).to_be_visible()
+    top = boundary.bounding_box()["y"]
+    page.get_by_role("button", name="Train").click()
+    seen = set()
+    while "200" not in seen:  # sampled for as long as it trains, however fast that is
+        epoch_now = metric_value(page, "Epoch").split("/")[0].strip()
+        seen.add(epoch_now)
+        assert boundary.bounding_box()["y"] == top, f"the boundary moved at epoch {epoch_now}"
+        page.wait_for_timeout(100)
+    expect(page.get_by_text("Epoch budget reached")).to_be_visible(timeout=30_000)
+    wait_for_app(page)
+    page.screenshot(path=artifacts / "playground-200-epochs.png")
+    assert boundary.bounding_box()["y"] == top
+    assert any(len(e) == 3 for e in seen - {"200"}) or len(seen) > 1
