@@ -28,6 +28,7 @@ import streamlit_app
 from minidl import Config, Run, data, hparams
 from minidl.engine import export
 from minidl.engine.member import diverged
+from minidl.viz import boundary
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
 from minidl.viz import network
@@ -340,8 +341,8 @@ def draw(t: Trainer, run: Run, slots: dict) -> None:
     unit, caption = state.get(UNIT), None
     if unit:  # the clicked unit's map in the boundary's place, with the points
         try:
-            image = network.unit_image(run.model, unit, resolution=GRID,
-                                       **network.run_options(run))
+            picture = network.unit_picture(run.model, unit, resolution=GRID,
+                                           **network.run_options(run))
             title = network.unit_title(unit, network.model_sizes(run.model),
                                        network.input_names(run))
         except ValueError:  # a unit of a network since replaced
@@ -349,13 +350,16 @@ def draw(t: Trainer, run: Run, slots: dict) -> None:
         else:
             caption = (f"{title.capitalize()}: its activation over the square (double-click "
                        "the diagram to go back to the output).")
-            tables = charts.boundary_data(image, points, frame.mistakes.iloc[:0])
+            tables = charts.boundary_data(
+                boundary.data_url(boundary.png_bytes(picture)), points,
+                frame.mistakes.iloc[:0], under=charts.underlay(picture))
     if not unit:
         # before the first epoch: no mistakes marked, and the noise of an untrained
         # network's boundary faded under an invitation
         tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
                                       else frame.mistakes,
-                                      "untrained: press Train" if fresh else "")
+                                      "untrained: press Train" if fresh else "",
+                                      under=frame.underlay)
     slots["chart"].show("vega_lite_chart",
                         charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
                                          tables),

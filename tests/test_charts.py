@@ -95,9 +95,11 @@ def test_boundary_chart_layers_image_disk_points_and_mistakes():
     chart = charts.boundary_chart(((0.5, 0.5), data.DISK_RADIUS), size=300)
     assert isinstance(chart, alt.LayerChart)
     spec = chart.to_dict()
-    assert layer_marks(spec) == ["image", "line", "point", "point", "text", "text"]
+    assert layer_marks(spec) == ["rect", "image", "line", "point", "point", "text", "text"]
     assert [layer["data"].get("name") for layer in spec["layer"]] == [
-        charts.IMAGE, None, charts.POINTS, charts.WRONG, charts.IMAGE, charts.IMAGE]
+        charts.UNDERLAY, charts.IMAGE, None, charts.POINTS, charts.WRONG, charts.IMAGE,
+        charts.IMAGE]
+    spec["layer"] = spec["layer"][1:]  # the underlay aside (below), the image is the first
     assert spec["width"] == spec["height"] == 300
     assert spec["autosize"]["type"] == "pad"   # the square stays square
     # one image mark over the whole square, not a rect per cell
@@ -113,19 +115,40 @@ def test_boundary_chart_layers_image_disk_points_and_mistakes():
 
 
 def test_boundary_chart_without_a_disk_has_no_outline():
-    assert layer_marks(charts.boundary_chart(None).to_dict()) == ["image", "point", "point",
-                                                                  "text", "text"]
+    assert layer_marks(charts.boundary_chart(None).to_dict()) == ["rect", "image", "point",
+                                                                  "point", "text", "text"]
 
 
 def test_boundary_data_fills_the_named_data_sets():
     points, wrong, _ = frames()
     tables = charts.boundary_data("data:image/png;base64,AAAA", points, wrong)
-    assert set(tables) == {charts.IMAGE, charts.POINTS, charts.WRONG}
+    assert set(tables) == {charts.IMAGE, charts.POINTS, charts.WRONG, charts.UNDERLAY}
+    assert tables[charts.UNDERLAY].empty
     assert tables[charts.IMAGE].iloc[0].to_dict() == {
         "x0": 0.0, "x1": 1.0, "y0": 0.0, "y1": 1.0, "url": "data:image/png;base64,AAAA",
         "opacity": 1.0, "note": ""}
     faded = charts.boundary_data("data:image/png;base64,AAAA", points, wrong, "press Train")
     assert faded[charts.IMAGE].iloc[0][["opacity", "note"]].tolist() == [0.2, "press Train"]
+
+
+def test_the_underlay_is_the_picture_in_coarse_cells_and_shows_only_under_a_full_one():
+    # a picture of four quadrants, row 0 at the top: the underlay's cells take their colours
+    picture = torch.zeros(100, 100, 3, dtype=torch.uint8)
+    picture[:50, :50] = torch.tensor([255, 0, 0], dtype=torch.uint8)   # top left
+    picture[50:, 50:] = torch.tensor([0, 0, 255], dtype=torch.uint8)   # bottom right
+    cells = charts.underlay(picture, cells=4)
+    assert len(cells) == 16
+    assert ((cells["x1"] - cells["x0"]) == 0.25).all() and ((cells["y1"] - cells["y0"]) == 0.25).all()
+    top_left = cells[(cells["x1"] <= 0.5) & (cells["y0"] >= 0.5)]
+    bottom_right = cells[(cells["x0"] >= 0.5) & (cells["y1"] <= 0.5)]
+    assert set(top_left["color"]) == {"#ff0000"} and set(bottom_right["color"]) == {"#0000ff"}
+    assert set(cells["color"]) == {"#ff0000", "#0000ff", "#000000"}
+    points, wrong, _ = frames()
+    url = "data:image/png;base64,AAAA"
+    assert len(charts.boundary_data(url, points, wrong, under=cells)[charts.UNDERLAY]) == 16
+    # under a faded picture (before training) it would show through: none
+    assert charts.boundary_data(url, points, wrong, "press Train",
+                                under=cells)[charts.UNDERLAY].empty
 
 
 @pytest.mark.parametrize("metric", ["loss", "acc"])

@@ -248,3 +248,47 @@ def test_the_boundary_stays_put_through_a_200_epoch_run(app_server, browser_page
     page.screenshot(path=artifacts / "playground-200-epochs.png")
     assert boundary.bounding_box()["y"] == top
     assert any(len(e) == 3 for e in seen - {"200"}) or len(seen) > 1
+
+
+# the share of near-white pixels in the middle of the boundary's canvas (the second chart,
+# beside the diagram): a frame drawn without its picture shows the white plot background
+# between the points; -1 when there is no canvas at that moment
+WHITE_SHARE = """() => {
+  const canvas = document.querySelectorAll("[data-testid='stVegaLiteChart'] canvas")[1];
+  if (!canvas) return -1;
+  const w = canvas.width, h = canvas.height;
+  const d = canvas.getContext('2d').getImageData(Math.floor(0.3 * w), Math.floor(0.3 * h),
+                                                  Math.floor(0.4 * w), Math.floor(0.4 * h)).data;
+  let white = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4 * 7) {
+    n++;
+    if (d[i] > 250 && d[i + 1] > 250 && d[i + 2] > 250) white++;
+  }
+  return white / n;
+}"""
+
+
+def test_no_frame_of_the_boundary_is_blank_while_it_trains(app_server, browser_page,
+                                                            wait_for_app):
+    # Vega draws a new picture only once the browser has decoded it: without the coarse
+    # underlay beneath it, 7 frames in 30 showed the points on white
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{app_server}/?epochs=100000")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    first = epoch(page)
+    deadline = time.monotonic() + 120
+    while epoch(page) < first + 2:  # redraws have begun, however slow the machine
+        assert time.monotonic() < deadline, "training did not start"
+        page.wait_for_timeout(100)
+    shares = []
+    for _ in range(100):
+        shares.append(page.evaluate(WHITE_SHARE))
+        page.wait_for_timeout(47)
+    trained = epoch(page)
+    page.get_by_role("button", name="Pause").click()
+    assert trained > first + 2  # it redrew while sampled
+    blank = [s for s in shares if s < 0 or s > 0.5]
+    assert not blank, f"{len(blank)} of {len(shares)} frames blank: {blank[:5]}"

@@ -217,6 +217,7 @@ class Frame:
     parameters: int
     metrics: dict              # the last epoch's metrics (the initial ones before epoch 1)
     image: str                 # the boundary as a PNG data URL
+    underlay: pd.DataFrame     # live.underlay of it: what shows while the browser decodes it
     mistakes: pd.DataFrame     # live.wrong_frame rows of training and test points
     history: list[dict]        # Run.history (a copy): one dict of metrics per epoch
 
@@ -233,10 +234,12 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool
     for X, y, name in shown:
         parts.append(live.wrong_frame(X, y, predicted[start:start + len(X)], name))
         start += len(X)
+    picture = boundary.colorize(boundary.scores(run.predict, resolution), discrete)
     return Frame(epoch=run.epoch, budget=run.config.epochs, status=status(run),
                  parameters=nn.parameter_count(run.model),
                  metrics=run.history[-1] if run.history else run.metrics(),
-                 image=boundary.boundary_image(run.predict, resolution, discrete),
+                 image=boundary.data_url(boundary.png_bytes(picture)),
+                 underlay=live.underlay(picture),
                  mistakes=pd.concat(parts, ignore_index=True), history=run.history)
 
 

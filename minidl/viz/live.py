@@ -38,6 +38,8 @@ from .boundary import CLASS_COLORS
 
 # names of the data sets the charts read; ``with_data`` fills them in
 IMAGE, POINTS, WRONG, HISTORY = "boundary_image", "points", "wrong_points", "history"
+UNDERLAY = "boundary_underlay"
+UNDERLAY_CELLS = 20    # the underlay's rectangles per side
 
 SET_SHAPES = {"train": "circle", "test": "square"}
 SET_RIMS = {"train": "white", "test": "#333333"}
@@ -66,9 +68,10 @@ def wrong_frame(X: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor, set_n
 
 def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: int = 420,
                    smooth: bool = True) -> alt.LayerChart:
-    """Decision boundary image + true disk outline (``(center, radius)``) + points.
+    """Decision boundary image (over its ``underlay``) + true disk outline
+    (``(center, radius)``) + points.
 
-    Reads the named data sets ``IMAGE`` (one row: ``url``), ``POINTS``
+    Reads the named data sets ``UNDERLAY``, ``IMAGE`` (one row: ``url``), ``POINTS``
     (``points_frame``) and ``WRONG`` (``wrong_frame``); see ``boundary_data``.  ``smooth``
     lets the browser interpolate the image's pixels (False: crisp cells).
     """
@@ -86,7 +89,10 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
     notes = [note_base.mark_text(fontSize=16, fontWeight="bold", tooltip=None, **style)
              for style in ({"stroke": "white", "strokeWidth": 6, "color": "white"},
                            {"color": "#222222"})]
-    layers: list[alt.Chart] = [image]
+    under = alt.Chart(alt.NamedData(name=UNDERLAY)).mark_rect(tooltip=None).encode(
+        x=alt.X("x0:Q", **_square("x₁")), x2="x1:Q", y=alt.Y("y0:Q", **_square("x₂")),
+        y2="y1:Q", color=alt.Color("color:N", scale=None, legend=None))
+    layers: list[alt.Chart] = [under, image]
 
     if disk is not None:
         (cx, cy), r = disk
@@ -125,9 +131,28 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
                                          autosize=alt.AutoSizeParams(type="pad"))
 
 
+def underlay(picture: torch.Tensor, cells: int = UNDERLAY_CELLS) -> pd.DataFrame:
+    """``picture`` (``(h, w, 3)`` uint8, row 0 at the top) as ``cells × cells`` rectangles
+    of its colour at their centres: ``x0``, ``x1``, ``y0``, ``y1``, ``color``.
+
+    Drawn beneath the picture they show while the browser decodes a new one: Vega draws an
+    image mark only once its image has loaded, so without them a redraw was blank for that
+    moment (7 frames in 30 sampled during training)."""
+    h, w, _ = picture.shape
+    centre = torch.arange(cells, dtype=torch.float64) + 0.5
+    rows, columns = (centre * h / cells).long(), (centre * w / cells).long()
+    rgb = picture[rows][:, columns].reshape(-1, 3).tolist()
+    i, j = torch.meshgrid(torch.arange(cells), torch.arange(cells), indexing="ij")
+    i, j = i.reshape(-1).numpy(), j.reshape(-1).numpy()
+    return pd.DataFrame({"x0": j / cells, "x1": (j + 1) / cells, "y0": 1 - (i + 1) / cells,
+                         "y1": 1 - i / cells, "color": [f"#{r:02x}{g:02x}{b:02x}"
+                                                         for r, g, b in rgb]})
+
+
 def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame,
-                  note: str = "") -> dict[str, pd.DataFrame]:
-    """The tables ``boundary_chart`` reads: the image spanning the square, points, mistakes.
+                  note: str = "", under: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The tables ``boundary_chart`` reads: the image spanning the square, points, mistakes,
+    and the image's ``underlay`` (``under``; none under a faded image, or if None).
 
     ``points`` may also be that table already converted to Arrow (``pyarrow.Table``).
     ``note``: a line written over a faded image (e.g. before training); "" for none.
@@ -141,6 +166,8 @@ def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame,
                              "note": [note]}),
         POINTS: points,
         WRONG: wrong,
+        UNDERLAY: (under if under is not None and not note else
+                   pd.DataFrame(columns=["x0", "x1", "y0", "y1", "color"])),
     }
 
 

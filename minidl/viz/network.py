@@ -350,8 +350,17 @@ def unit_image(model: nn.Sequential, unit: str,
                encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
                resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0)
                ) -> str:
+    """``unit_picture`` as a PNG data URL: the large map."""
+    return boundary.data_url(boundary.png_bytes(
+        unit_picture(model, unit, encode, resolution, output_range)))
+
+
+def unit_picture(model: nn.Sequential, unit: str,
+                 encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0)
+                 ) -> torch.Tensor:
     """Unit ``unit`` (``"column:index"``, as in the ``UNITS`` table) over the square at
-    ``resolution``, coloured as in the diagram, as a PNG data URL: the large map."""
+    ``resolution``, coloured as in the diagram: ``(resolution, resolution, 3)`` uint8."""
     try:
         column, index = (int(part) for part in unit.split(":"))
         columns = unit_values(model, encode, resolution)
@@ -362,8 +371,7 @@ def unit_image(model: nn.Sequential, unit: str,
                          f"network)") from None
     kind = "input" if column == 0 else _activation_name(health.layers(model)[column - 1][1])
     shown = _shown(columns[column], kind, column, len(columns), output_range)[:, index]
-    return boundary.data_url(boundary.png_bytes(
-        boundary.colorize(shown.reshape(resolution, resolution))))
+    return boundary.colorize(shown.reshape(resolution, resolution))
 
 
 def unit_title(unit: str, sizes: Sequence[int], input_names: Sequence[str] = INPUT_NAMES
