@@ -123,12 +123,26 @@ def test_link_colours_follow_the_boundary_classes():
         "positive": boundary.CLASS_COLORS[1], "negative": boundary.CLASS_COLORS[0]}
 
 
+def test_each_unit_has_its_maps_mean_colour_beneath_it_while_a_new_map_loads():
+    m = model([2, 5, 2])
+    units = network.network_data(m, 420)[network.UNITS]
+    for url, fill in zip(units["url"], units["fill"]):
+        mean = decode_png(url).float().mean((0, 1)).round().int().tolist()
+        assert fill == "#{:02x}{:02x}{:02x}".format(*mean)
+    kinds = [(layer["mark"]["type"], layer["data"].get("name"))
+             for layer in network.spec((2, 5, 2), 420)["layer"]]
+    under, maps = kinds.index(("rect", network.UNITS)), kinds.index(("image", network.UNITS))
+    assert under < maps  # drawn first, so the map covers it once loaded
+
+
 def test_tooltips_name_their_fields_and_never_show_a_data_url():
     spec = network.spec((2, 5, 2), 420)
     marks = layers_of(spec)
     assert marks["image"]["mark"]["tooltip"] is None
+    [targets] = [layer for layer in spec["layer"]
+                 if layer["mark"]["type"] == "rect" and "tooltip" in layer["encoding"]]
     unit_tips = [t["title"] if "title" in t else t["field"]
-                 for t in marks["rect"]["encoding"]["tooltip"]]
+                 for t in targets["encoding"]["tooltip"]]
     assert {"layer", "unit", "mean activation", "min", "max", "bias"} <= set(unit_tips)
     link_tips = [t["title"] for t in marks["rule"]["encoding"]["tooltip"]]
     assert {"from", "to", "weight"} <= set(link_tips)

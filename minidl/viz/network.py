@@ -167,7 +167,11 @@ def network_data(model: nn.Sequential, width: int = 420,
     # every unit's picture in one colouring pass: (units, pixels, pixels, 3)
     shown = torch.cat([_shown(v, kinds[c], c, len(columns), output_range)
                        for c, v in enumerate(columns)], dim=1)[picked]
-    urls = boundary.png_urls(boundary.colorize(shown.t().reshape(-1, pixels, pixels)))
+    pictures = boundary.colorize(shown.t().reshape(-1, pixels, pixels))
+    urls = boundary.png_urls(pictures)
+    # each picture's mean colour, drawn beneath it: what shows while the browser decodes it
+    fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in
+             pictures.float().mean((1, 2)).round().to(torch.uint8).tolist()]
     values = torch.cat(columns, dim=1)
 
     column = np.repeat(np.arange(len(sizes)), sizes)
@@ -185,7 +189,7 @@ def network_data(model: nn.Sequential, width: int = 420,
         "x0": centre_x - half, "x1": centre_x + half,
         "y0": centre_y - half, "y1": centre_y + half,
         "mean": values.mean(0).numpy(), "min": values.amin(0).numpy(),
-        "max": values.amax(0).numpy(), "bias": bias, "url": urls})
+        "max": values.amax(0).numpy(), "bias": bias, "url": urls, "fill": fills})
 
     first = np.cumsum((0, *sizes))  # row of each column's first unit in ``units``
     sources, targets, weights, between = [], [], [], []
@@ -265,6 +269,10 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
         tooltip=[alt.Tooltip("between:N", title="layers"), alt.Tooltip("source:N", title="from"),
                  alt.Tooltip("target:N", title="to"),
                  alt.Tooltip("weight:Q", title="weight", format=TOOLTIP_FORMAT)])
+    # under each map its mean colour, which shows while a new map is decoded (Vega draws an
+    # image only once loaded: without it, the units blinked blank at every redraw)
+    under = alt.Chart(alt.NamedData(name=UNITS)).mark_rect(tooltip=None).encode(
+        **xy("x0", "x1", "y0", "y1"), color=alt.Color("fill:N", scale=None, legend=None))
     # the maps themselves never show a tooltip (it would be the data URL)
     maps = alt.Chart(alt.NamedData(name=UNITS)).mark_image(
         aspect=False, smooth=False, tooltip=None).encode(**xy("x0", "x1", "y0", "y1"),
@@ -295,7 +303,7 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
     titles = pd.DataFrame({"x": title_x, "title": names, "y": HEADER / 2})
     headers = alt.Chart(titles).mark_text(fontSize=10, color="#555555", tooltip=None).encode(
         x=alt.X("x:Q", **px), y=alt.Y("y:Q", **px), text="title:N")
-    return alt.layer(links, maps, targets, input_labels, headers, *_legend(plan)).properties(
+    return alt.layer(links, under, maps, targets, input_labels, headers, *_legend(plan)).properties(
         width=plan.width, height=plan.height, padding=0,
         autosize=alt.AutoSizeParams(type="none")).configure_view(stroke=None)
 
