@@ -7,8 +7,9 @@ section quotes (issue 24, finding 14).
    the public app offers (5,000 + 5,000 points, six layers of 64 units, every input
    feature, batch 1), and one Compare tab racing the report's nine pairs; presses Train in
    every tab.
-3. For ``--seconds`` s samples the proportional set size (PSS) of the server's process tree
-   — the server, its fork server and training processes — and times the health check.
+3. Once the first tab has trained an epoch, for ``--seconds`` s samples the proportional set
+   size (PSS) of the server's process tree — the server, its fork server and training
+   processes — and times the health check.
 4. Closes every tab, waits ``--settle`` s and samples again.
 
 Prints the peak and settled PSS in MB and the slowest health check.  The browser's own
@@ -72,6 +73,17 @@ def health_seconds(url: str) -> float:
     return time.perf_counter() - began
 
 
+def trained(page, timeout: float) -> None:
+    """Wait until the Playground in ``page`` shows epoch 1 or later."""
+    value = page.locator("[data-testid='stMetric']").filter(
+        has=page.get_by_text("Epoch", exact=True)).locator("[data-testid='stMetricValue']").first
+    deadline = time.monotonic() + timeout
+    while int(value.inner_text().split("/")[0]) < 1:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no epoch trained in {timeout:g} s")
+        time.sleep(0.5)
+
+
 def measure(visitors: int, seconds: float, settle: float) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
@@ -88,6 +100,9 @@ def measure(visitors: int, seconds: float, settle: float) -> dict[str, float]:
                 page.wait_for_selector(IDLE, timeout=120_000)
                 page.get_by_role("button", name="Train").first.click()
                 pages.append(page)
+            # sampled from when the first tab's training process has trained an epoch, not
+            # from a time: on a busy machine the processes take longer to be at full size
+            trained(pages[0], timeout=600)
             peak, slowest, end = 0.0, 0.0, time.monotonic() + seconds
             while time.monotonic() < end:
                 peak = max(peak, pss_mb(server))

@@ -458,7 +458,9 @@ def test_a_run_whose_training_process_died_says_so_and_only_starts_over():
     trainer = Trainer(Run(Config(**SMALL)))
     trainer.train()
     wait_until(lambda: trainer.run.epoch >= 2)
-    [child] = [p for p in multiprocessing.active_children() if p.is_alive()]
+    # its own process (another test's may still be ending in this worker)
+    child = trainer.process
+    assert child is not None and child in multiprocessing.active_children()
     os.kill(child.pid, signal.SIGKILL)
     wait_until(lambda: trainer.state == "idle")
     assert trainer.stop_reason == "error" and trainer.broken and not trainer.trainable()

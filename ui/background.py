@@ -211,6 +211,7 @@ class Trainer:
         self._thread: threading.Thread | None = None   # drives the process
         self._active = False     # a driver thread is at work (set and cleared holding _changed)
         self._connection = None  # to the training process, while one runs
+        self.process: multiprocessing.Process | None = None  # that process, while one runs
         self._seen = clock()
         self._changed = threading.Condition()
 
@@ -406,6 +407,7 @@ class Trainer:
                                       args=(their_commands, their_results, data, steps),
                                       daemon=True)
             process.start()
+            self.process = process
             their_commands.close()
             their_results.close()
             self._connection = our_commands
@@ -456,6 +458,7 @@ class Trainer:
             process.join(5)
             if process.is_alive():
                 process.kill()
+            self.process = None
             self.used += self.clock() - began
         return reason if reason in STOP_REASONS else None
 
