@@ -28,10 +28,9 @@ import streamlit_app
 from minidl import Config, Run, data, hparams
 from minidl.engine import export
 from minidl.engine.member import diverged
-from minidl.viz import boundary
+from minidl.viz import boundary, network
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
-from minidl.viz import network
 from ui import playground, training
 from ui.background import Trainer
 from ui.playground import SETTINGS
