@@ -51,7 +51,6 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 # and the metrics ~5 times a second in place).
 GRID = 100             # boundary image resolution (GRID × GRID cells)
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
-METRIC_COLUMNS = [1.45, 1, 1]  # the metrics' grid: epoch, train loss, test loss / accuracies …
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
 
 
@@ -270,11 +269,11 @@ def metrics_ui(frame: playground.Frame, slots: list[Slot]) -> None:
         for slot, (label, value) in zip(slots, values):
             slot.show("metric", label, value)
         return
-    # two rows of fixed columns (the epoch's wider), so that a longer value ("100 / 200")
-    # never rewraps the rows and moves the boundary below them
-    cells = [*st.columns(METRIC_COLUMNS), *st.columns(METRIC_COLUMNS)]
-    for cell, slot, (label, value) in zip(cells, slots, values):
-        with cell:
+    # two rows of three that never wrap, on a phone too, so that a longer value ("100 /
+    # 200") never rewraps them and moves the boundary below (one wrapping row did)
+    rows = [st.container(horizontal=True, wrap=False, gap="small") for _ in range(2)]
+    for i, (slot, (label, value)) in enumerate(zip(slots, values)):
+        with rows[i // 3]:
             slot.show("metric", label, value)
 
 

@@ -61,6 +61,10 @@ def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait
         chart.scroll_into_view_if_needed()
         page.screenshot(path=artifacts / f"playground-420px-chart{i}.png")
     helpers.assert_fits(page, "[data-testid='stVegaLiteChart'] canvas", 420)
+    # the six metrics stay two rows of three, as on a wide screen (stacked, they were six)
+    boxes = [m.bounding_box() for m in page.locator("[data-testid='stMetric']").all()]
+    assert len(boxes) == 6 and len({round(b["y"]) for b in boxes}) == 2, boxes
+    helpers.assert_fits(page, "[data-testid='stMetric']", 420)
     context.close()
 
 
