@@ -505,9 +505,12 @@ def import_model(widget: str) -> None:
     except export.ModelFileError as error:
         state[FILE_PROBLEM] = ("model file", str(error))
         return
+    # the settings as a link would bring them (a value between a slider's stops snaps to
+    # one, said below), but the data set: a link never brings your own points, a file does
     settings, warnings = playground.parse_query(playground.to_query(
-        {**playground.from_config(run.config.to_dict()), "view": state[key("view")],
-         "show_test": state[key("show_test")]}))
+        {**playground.from_config(run.config.to_dict()), "dataset": "disk",
+         "view": state[key("view")], "show_test": state[key("show_test")]}))
+    settings["dataset"] = run.config.dataset
     config = playground.to_config(settings)
     _, live = playground.classify_change(run.config, config)
     if live:  # a value between the sliders' stops: the nearest stop, said below
