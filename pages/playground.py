@@ -206,8 +206,11 @@ def sync_run(config: Config) -> Run:
     if live and not reasons:
         t.set_hyperparameters(**live)  # here and in the training process
     if reasons:
+        chose_own = config.dataset == "custom" and t.run.config.dataset != "custom"
         t.replace(new_run(config))
-        notify("New network (weights re-initialised) because " + "; ".join(reasons) + ".")
+        notify("A new network, with new weights, now trains on your own points: add some by "
+               "dragging on the chart below, or upload a CSV." if chose_own else
+               "New network (weights re-initialised) because " + "; ".join(reasons) + ".")
     elif "optimizer" in live:
         notify(f"Optimizer switched to {hparams.label(live['optimizer'])}: weights kept, "
                "its state (momentum, moment estimates) starts afresh.")

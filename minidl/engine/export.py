@@ -304,5 +304,5 @@ def to_script(run: Run) -> str:
                   f"    'label': {y.tolist()!r},\n"
                   "}\n")
     title = (f"{'-'.join(map(str, c.sizes()))} {hparams.label(c.activation)} network, "
-             f"{hparams.label(c.optimizer)}, on {hparams.label(c.dataset)}")
+             f"{hparams.label(c.optimizer)}, on {hparams.display('dataset', c.dataset)}")
     return _SCRIPT.format(title=title, version=__version__, settings=settings, points=points)
