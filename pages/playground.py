@@ -121,10 +121,20 @@ def setting_ui(name: str) -> None:
                             format=f"%.{decimals}f" if s.kind == "float" else None, **common)
 
 
+def new_seed(name: str) -> int:
+    """Set the seed ``name`` to another value picked at random (its widget and the URL show
+    it); return it."""
+    state, high = st.session_state, int(SETTINGS[name].app_high)
+    seed = state[key(name)]
+    while seed == state[key(name)]:
+        seed = random.randrange(high + 1)
+    state[key(name)] = seed
+    return seed
+
+
 def new_draw() -> None:
-    """Another random draw of the data: a data seed picked at random (so the URL keeps it)."""
-    high = int(SETTINGS["data_seed"].app_high)
-    st.session_state[key("data_seed")] = random.randrange(high + 1)
+    """Another random draw of the data."""
+    new_seed("data_seed")
 
 
 def widths_ui(s: hparams.Setting) -> None:
@@ -228,9 +238,12 @@ def step_once() -> None:
 
 
 def reset_run() -> None:
-    notify(None)
+    """New weights, as TensorFlow Playground's reset draws them: from a new init seed (the
+    minibatch order with them), the other settings kept."""
     t = trainer()
-    t.replace(new_run(t.run.config))
+    seed = new_seed("init_seed")
+    t.replace(new_run(t.run.config.replace(init_seed=seed)))
+    notify(f"New weights, drawn with init seed {seed}; the other settings are kept.")
 
 
 # ---------------------------------------------------------------- live view
@@ -564,7 +577,8 @@ def main() -> None:
     t = trainer()
     finished = playground.status(run) in ("done", "diverged")
     buttons = training.buttons(t, finished, "pg", toggle_training, step_once, reset_run,
-                               "new weights, same settings", [2.2, 2, 1])
+                               "new weights from a new init seed, the other settings kept",
+                               [2.2, 2, 1])
     with buttons[0]:
         st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
                  horizontal=True, help=SETTINGS["view"].help)
