@@ -198,7 +198,10 @@ def trainer() -> Trainer:
 
 
 def notify(text: str | None) -> None:
+    """Say ``text`` for a while (None: nothing).  Whatever the visitor did next worked, so a
+    message about an earlier file that could not be used goes."""
     st.session_state[NOTICE] = (text, time.monotonic()) if text else None
+    st.session_state[FILE_PROBLEM] = None
 
 
 def sync_run(config: Config) -> Run:
@@ -215,6 +218,7 @@ def sync_run(config: Config) -> Run:
             reasons = ["your points changed"]
     if live and not reasons:
         t.set_hyperparameters(**live)  # here and in the training process
+        state[FILE_PROBLEM] = None  # as ``notify`` does
     if reasons:
         chose_own = config.dataset == "custom" and t.run.config.dataset != "custom"
         t.replace(new_run(config))
@@ -434,7 +438,7 @@ def own_points_ui() -> bool:
                                on_select=add_dragged_points, selection_mode=charts.BRUSH,
                                key=f"pg_editor_{round_}", width="content",
                                alt="your points; drag a rectangle to add some")
-        file_problem_ui()
+        file_problem_ui("file")
     try:
         data.check_points(X, y)
     except ValueError as error:
@@ -443,10 +447,11 @@ def own_points_ui() -> bool:
     return True
 
 
-def file_problem_ui() -> None:
-    """A file that could not be read: one fixed sentence, the reason as plain text."""
+def file_problem_ui(kind: str) -> None:
+    """A file of ``kind`` ("file": your points, "model file") that could not be used, beside
+    its uploader: one fixed sentence, the reason as plain text."""
     problem = st.session_state.get(FILE_PROBLEM)
-    if problem:
+    if problem and problem[0] == kind:
         st.error(f"That {problem[0]} could not be used; nothing was changed:",
                  icon=":material/error:")
         st.code(problem[1], language=None, wrap_lines=True)
@@ -506,7 +511,7 @@ def export_ui(run: Run) -> None:
                          key=f"pg_import_{round_}", on_change=import_model,
                          max_upload_size=max(1, export.MAX_BYTES >> 20),
                          args=(f"pg_import_{round_}",))
-        file_problem_ui()
+        file_problem_ui("model file")
 
 
 def import_model(widget: str) -> None:
