@@ -497,7 +497,8 @@ def export_ui(run: Run) -> None:
     with st.expander("Export or import this network", icon=":material/download:"):
         st.caption("JSON: the settings, input features, weights and history (no code runs "
                    "when a file is read). The script rebuilds and retrains the same network "
-                   "with minidl.")
+                   "with minidl: run it where minidl is installed (pip install . in a copy "
+                   "of its source); elsewhere it says just that.")
         live = trainer()  # the files are made at the click, from the run as it is then
         row = st.columns(3)
         row[0].download_button("Model as JSON", lambda: export.to_json(live.view()),
