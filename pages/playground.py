@@ -591,7 +591,7 @@ def main() -> None:
     buttons[1].toggle(SETTINGS["show_test"].label, key=key("show_test"),
                       help=SETTINGS["show_test"].help)
 
-    training.live_fragment(live_view, t.state != "idle")
+    training.live_fragment(live_view, t)
     export_ui(run)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"

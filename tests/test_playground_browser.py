@@ -222,3 +222,26 @@ def test_the_health_panel_shows_the_sigmoid_plateau(app_server, browser_page, wa
     assert float(metric_value(page, "Train loss")) > 0.24
     expect(page.get_by_text("Layer health", exact=True)).to_be_visible()
     expect(page.get_by_text("the layer health panel shows where the gradient fades")).to_be_visible()
+
+
+
+def test_streamlits_own_stop_pauses_training_for_good(app_server, browser_page, wait_for_app):
+    """Streamlit offers its Stop (top right) while the live view's script runs; it stopped
+    one redraw, and training went on.  Now it pauses, as Pause does."""
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200&n_test=100&epochs=10000")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train").click()
+    expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(2000)  # the live view's own runs, each a second long
+    page.locator("[data-testid='stStatusWidget']").get_by_role("button", name="Stop").click()
+    expect(page.get_by_role("button", name="Train")).to_be_visible(timeout=10_000)
+    wait_for_app(page)
+    paused_at = epoch(page)
+    assert paused_at > 0
+    page.wait_for_timeout(3000)
+    page.get_by_text("show test points").click()  # a rerun of the page draws where it is
+    wait_for_app(page)
+    page.wait_for_timeout(500)
+    assert epoch(page) == paused_at
+    expect(page.get_by_role("button", name="Train")).to_be_visible()
