@@ -217,10 +217,12 @@ def _is_float(text: str) -> bool:
 
 
 def points_csv(X: torch.Tensor, y: torch.Tensor) -> str:
-    """The points as CSV that ``read_points_csv`` reads back exactly (a header, then
-    ``repr`` of each coordinate)."""
+    """The points as CSV that ``read_points_csv`` reads back exactly: a header, then each
+    float32 coordinate in the fewest digits that give it back (0.134, not the float64
+    0.1340000033378601 that equals it)."""
     lines = [",".join(CSV_HEADER)]
-    lines += [f"{float(a)!r},{float(b)!r},{int(c)}" for (a, b), c in zip(X.tolist(), y.tolist())]
+    # str of a NumPy float32 is its shortest repr; formatting it plainly would widen it first
+    lines += [f"{a!s},{b!s},{int(c)}" for (a, b), c in zip(X.float().numpy(), y.tolist())]
     return "\n".join(lines) + "\n"
 
 

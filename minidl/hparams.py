@@ -552,11 +552,14 @@ def display(name: str, value: Any) -> str:
     s = TABLE.get(name)
     if is_missing(value):
         return ""
-    if s is not None and s.kind == "choice":
-        return label(value)
-    if s is not None and s.kind == "set" and isinstance(value, (tuple, list)):
+    if s is not None and s.kind in ("choice", "set"):
+        # its own setting's labels: one value may mean two things ("custom": your own points
+        # as a data set, a hand-made list of contestants in a race)
         labels = dict(zip(s.choices, s.choice_labels))
-        return ", ".join(labels.get(v, str(v)) for v in value)
+        if s.kind == "choice":
+            return labels.get(value, label(value))
+        if isinstance(value, (tuple, list)):
+            return ", ".join(labels.get(v, str(v)) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (tuple, list)):

@@ -304,7 +304,7 @@ def main() -> None:
                  horizontal=True, help=hparams.TABLE["view"].help)
     smooth = state[key("view")] == "smooth"
 
-    training.live_fragment(live_view, t.state != "idle", settings["target_acc"], smooth)
+    training.live_fragment(live_view, t, settings["target_acc"], smooth)
     links_ui(match)
     st.caption("Tiles: each contestant's class-1 score (blue: class 0, orange: class 1, one "
                "colour scale for all)" + (", dashed: the true disk" if base["dataset"] == "disk"

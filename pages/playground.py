@@ -120,10 +120,20 @@ def setting_ui(name: str) -> None:
                             format=f"%.{decimals}f" if s.kind == "float" else None, **common)
 
 
+def new_seed(name: str) -> int:
+    """Set the seed ``name`` to another value picked at random (its widget and the URL show
+    it); return it."""
+    state, high = st.session_state, int(SETTINGS[name].app_high)
+    seed = state[key(name)]
+    while seed == state[key(name)]:
+        seed = random.randrange(high + 1)
+    state[key(name)] = seed
+    return seed
+
+
 def new_draw() -> None:
-    """Another random draw of the data: a data seed picked at random (so the URL keeps it)."""
-    high = int(SETTINGS["data_seed"].app_high)
-    st.session_state[key("data_seed")] = random.randrange(high + 1)
+    """Another random draw of the data."""
+    new_seed("data_seed")
 
 
 def widths_ui(s: hparams.Setting) -> None:
@@ -187,7 +197,10 @@ def trainer() -> Trainer:
 
 
 def notify(text: str | None) -> None:
+    """Say ``text`` once, in a toast (None: nothing).  Whatever the visitor did next worked,
+    so a message about an earlier file that could not be used goes."""
     st.session_state[NOTICE] = text
+    st.session_state[FILE_PROBLEM] = None
 
 
 def sync_run(config: Config) -> Run:
@@ -204,9 +217,13 @@ def sync_run(config: Config) -> Run:
             reasons = ["your points changed"]
     if live and not reasons:
         t.set_hyperparameters(**live)  # here and in the training process
-    if reasons:  # a new network trains on if the old one was training (as a setting
-        t.replace(new_run(config), keep_training=True)  # changed live would)
-        notify("New network (weights re-initialised) because " + "; ".join(reasons) + ".")
+        state[FILE_PROBLEM] = None  # as ``notify`` does
+    if reasons:
+        chose_own = config.dataset == "custom" and t.run.config.dataset != "custom"
+        t.replace(new_run(config), keep_training=True)  # trains on if it was training
+        notify("A new network, with new weights, now trains on your own points: add some by "
+               "dragging on the chart below, or upload a CSV." if chose_own else
+               "New network (weights re-initialised) because " + "; ".join(reasons) + ".")
     elif "optimizer" in live:
         notify(f"Optimizer switched to {hparams.label(live['optimizer'])}: weights kept, "
                "its state (momentum, moment estimates) starts afresh.")
@@ -224,9 +241,12 @@ def step_once() -> None:
 
 
 def reset_run() -> None:
-    notify(None)
+    """New weights, as TensorFlow Playground's reset draws them: from a new init seed (the
+    minibatch order with them), the other settings kept."""
     t = trainer()
-    t.replace(new_run(t.run.config))
+    seed = new_seed("init_seed")
+    t.replace(new_run(t.run.config.replace(init_seed=seed)))
+    notify(f"New weights, drawn with init seed {seed}; the other settings are kept.")
 
 
 # ---------------------------------------------------------------- live view
@@ -430,7 +450,7 @@ def own_points_ui() -> bool:
                                on_select=add_dragged_points, selection_mode=charts.BRUSH,
                                key=f"pg_editor_{round_}", width="content",
                                alt="your points; drag a rectangle to add some")
-        file_problem_ui()
+        file_problem_ui("file")
     try:
         data.check_points(X, y)
     except ValueError as error:
@@ -439,10 +459,11 @@ def own_points_ui() -> bool:
     return True
 
 
-def file_problem_ui() -> None:
-    """A file that could not be read: one fixed sentence, the reason as plain text."""
+def file_problem_ui(kind: str) -> None:
+    """A file of ``kind`` ("file": your points, "model file") that could not be used, beside
+    its uploader: one fixed sentence, the reason as plain text."""
     problem = st.session_state.get(FILE_PROBLEM)
-    if problem:
+    if problem and problem[0] == kind:
         st.error(f"That {problem[0]} could not be used; nothing was changed:",
                  icon=":material/error:")
         st.code(problem[1], language=None, wrap_lines=True)
@@ -488,7 +509,8 @@ def export_ui(run: Run) -> None:
     with st.expander("Export or import this network", icon=":material/download:"):
         st.caption("JSON: the settings, input features, weights and history (no code runs "
                    "when a file is read). The script rebuilds and retrains the same network "
-                   "with minidl.")
+                   "with minidl: run it where minidl is installed (pip install . in a copy "
+                   "of its source); elsewhere it says just that.")
         live = trainer()  # the files are made at the click, from the run as it is then
         row = st.columns(3)
         row[0].download_button("Model as JSON", lambda: export.to_json(live.view()),
@@ -502,7 +524,7 @@ def export_ui(run: Run) -> None:
                          key=f"pg_import_{round_}", on_change=import_model,
                          max_upload_size=max(1, export.MAX_BYTES >> 20),
                          args=(f"pg_import_{round_}",))
-        file_problem_ui()
+        file_problem_ui("model file")
 
 
 def import_model(widget: str) -> None:
@@ -517,9 +539,12 @@ def import_model(widget: str) -> None:
     except export.ModelFileError as error:
         state[FILE_PROBLEM] = ("model file", str(error))
         return
+    # the settings as a link would bring them (a value between a slider's stops snaps to
+    # one, said below), but the data set: a link never brings your own points, a file does
     settings, warnings = playground.parse_query(playground.to_query(
-        {**playground.from_config(run.config.to_dict()), "view": state[key("view")],
-         "show_test": state[key("show_test")]}))
+        {**playground.from_config(run.config.to_dict()), "dataset": "disk",
+         "view": state[key("view")], "show_test": state[key("show_test")]}))
+    settings["dataset"] = run.config.dataset
     config = playground.to_config(settings)
     _, live = playground.classify_change(run.config, config)
     if live:  # a value between the sliders' stops: the nearest stop, said below
@@ -570,14 +595,15 @@ def main() -> None:
     t = trainer()
     finished = playground.status(run) in ("done", "diverged")
     buttons = training.buttons(t, finished, "pg", toggle_training, step_once, reset_run,
-                               "new weights, same settings", [2.2, 2, 1])
+                               "new weights from a new init seed, the other settings kept",
+                               [2.2, 2, 1])
     with buttons[0]:
         st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
                  horizontal=True, help=SETTINGS["view"].help)
     buttons[1].toggle(SETTINGS["show_test"].label, key=key("show_test"),
                       help=SETTINGS["show_test"].help)
 
-    training.live_fragment(live_view, t.state != "idle")
+    training.live_fragment(live_view, t)
     export_ui(run)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"

@@ -76,6 +76,23 @@ def test_the_script_retrains_to_the_same_final_metrics(tmp_path):
         assert final == run.history[-1]
 
 
+@pytest.mark.slow
+def test_the_script_says_how_to_get_minidl_where_it_is_not_installed(tmp_path):
+    """Run outside the clone (``-I``: neither the working folder nor PYTHONPATH on the path):
+    one line that says what to install, not a traceback."""
+    isolated = [sys.executable, "-I"]
+    if subprocess.run([*isolated, "-c", "import minidl"], cwd=tmp_path,
+                      capture_output=True).returncode == 0:
+        pytest.skip("minidl is installed in this Python")
+    script = tmp_path / "minidl_model.py"
+    script.write_text(export.to_script(Run(small())), encoding="utf-8")
+    out = subprocess.run([*isolated, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 1 and out.stdout == ""
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "needs the minidl package" in out.stderr and "pip install" in out.stderr
+
+
 def test_no_pickle_anywhere():
     source = (ROOT / "minidl" / "engine" / "export.py").read_text()
     assert "pickle" not in source.replace("no pickle", "") and "torch.save" not in source

@@ -99,6 +99,12 @@ def test_labels_symbols_and_pairs_read_as_people_write_them():
     assert hparams.display("hidden", (25, 25)) == "25-25"
 
 
+def test_a_choice_reads_as_its_own_setting_labels_it():
+    """"custom" is your own points as a data set, a hand-made list as a race's contestants."""
+    assert hparams.display("dataset", "custom") == "your own points"
+    assert hparams.display("preset", "custom") == "a hand-made list"
+
+
 @pytest.mark.slow
 def test_every_path_checks_a_new_hyperparameter_the_same_way():
     """weight_decay = -1 is refused by the optimizer, Config, a grid, a URL and the CLI."""

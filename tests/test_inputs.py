@@ -100,6 +100,17 @@ def test_read_points_csv_with_or_without_a_header():
     assert torch.equal(again[0], X) and torch.equal(again[1], y)
 
 
+def test_points_csv_writes_float32_values_without_float64_noise():
+    X = torch.tensor([[0.134, 0.5], [1e-5, 0.1], [1.0, 0.0]], dtype=torch.float32)
+    y = torch.tensor([1, 0, 1])
+    assert data.points_csv(X, y).splitlines() == [
+        "x1,x2,label", "0.134,0.5,1", "1e-05,0.1,0", "1.0,0.0,1"]  # not 0.1340000033378601
+    X = torch.rand(2000, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(2000) % 2
+    again = data.read_points_csv(data.points_csv(X, y))      # still read back exactly
+    assert torch.equal(again[0], X) and torch.equal(again[1], y)
+
+
 @pytest.mark.parametrize("text, message", [
     ("a,b,c\n0.1,0.1,0\n", "line 1: header 'a,b,c'"),
     (CSV + "0.5,0.5\n", "line 10: 2 values"),

@@ -106,16 +106,26 @@ def test_train_trains_in_the_background_until_paused():
     assert [h["epoch"] for h in history] == list(range(1, paused_at + 1))
 
 
-def test_reset_starts_a_fresh_network_with_the_same_settings():
+def test_reset_draws_new_weights_from_a_new_init_seed_and_keeps_the_other_settings():
     at = open_app(activation="relu")
     click(at, "pg_step")
     settle(click(at, "pg_step"))
     old = run_of(at)
+    first = Run(old.config)  # the weights the old run started from
+    reset = at.button(key="pg_reset")
+    assert "new weights" in reset.help and "init seed" in reset.help
     click(at, "pg_reset")
     new = run_of(at)
     assert new is not old and new.epoch == 0 and new.history == []
-    assert new.config == old.config
+    seed = new.config.init_seed
+    assert seed != old.config.init_seed
+    assert new.config == old.config.replace(init_seed=seed)
+    assert not torch.equal(new.model.param()[0][0], first.model.param()[0][0])
+    assert widget(at, "init_seed").value == seed and at.query_params["init_seed"] == str(seed)
+    assert f"init seed {seed}" in at.toast[0].value
     assert metric(at, "Epoch") == "0 / 200"
+    at.run()
+    assert run_of(at) is new                               # the widgets agree with the run
 
 
 @pytest.mark.slow
@@ -401,6 +411,25 @@ def test_an_uploaded_csv_replaces_the_points_and_a_bad_one_changes_nothing():
     assert "line 3" in at.code[0].value and "`# evil`" in at.code[0].value  # plain text
 
 
+def test_choosing_your_own_points_says_plainly_what_the_network_now_trains_on():
+    at = open_app()
+    settle(click(at, "pg_step"))
+    choose_own_points(at)
+    notice = at.toast[0].value
+    assert "trains on your own points" in notice and "new weights" in notice.lower()
+    assert "hand-made" not in notice and "→" not in notice
+
+
+def test_a_bad_file_message_goes_once_something_else_succeeds():
+    at = choose_own_points(open_app())
+    bad = "x1,x2,label\n0.5,0.5,1\n0.2,oops,0\n"
+    at.file_uploader[0].set_value(("bad.csv", bad.encode(), "text/csv")).run()
+    assert len(at.error) == 1 and "could not be used" in at.error[0].value  # in one place
+    settle(click(at, "pg_step"))
+    assert run_of(at).epoch == 1
+    assert not at.error and not at.code
+
+
 def test_too_few_points_say_what_is_missing_instead_of_training():
     at = choose_own_points(open_app())
     click(at, "pg_clear_points")
@@ -426,6 +455,27 @@ def test_a_model_file_round_trips_through_the_page():
     assert metric(fresh, "Epoch") == "2 / 200" and "Imported the model file" in fresh.toast[0].value
     fresh.run()
     assert run_of(fresh) is run                            # the widgets agree with the run
+
+
+def test_a_model_trained_on_your_own_points_comes_back_with_its_points_and_epoch():
+    at = choose_own_points(open_app())
+    settle(click(at, "pg_step"))
+    settle(click(at, "pg_step"))
+    exported = run_of(at)
+    text = export.to_json(exported)
+    fresh = open_app()
+    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
+    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    assert not fresh.exception, fresh.exception
+    run = run_of(fresh)
+    assert run.config.dataset == "custom" and run.epoch == 2
+    assert torch.equal(run.X_train, exported.X_train) and torch.equal(run.y_test, exported.y_test)
+    assert torch.equal(run.model.param()[0][0], exported.model.param()[0][0])
+    assert widget(fresh, "dataset").value == "custom" and metric(fresh, "Epoch") == "2 / 200"
+    assert fresh.expander[0].label.startswith("Your points: 60")
+    assert "Imported the model file" in fresh.toast[0].value
+    fresh.run()
+    assert run_of(fresh) is run and not fresh.warning      # not reopened on the disk
 
 
 def test_a_damaged_model_file_is_a_message_and_changes_nothing():

@@ -296,3 +296,24 @@ def test_no_frame_of_the_boundary_is_blank_while_it_trains(app_server, browser_p
     assert trained > first + 2  # it redrew while sampled
     blank = [s for s in shares if s < 0 or s > 0.5]
     assert not blank, f"{len(blank)} of {len(shares)} frames blank: {blank[:5]}"
+
+def test_streamlits_own_stop_pauses_training_for_good(app_server, browser_page, wait_for_app):
+    """Streamlit offers its Stop (top right) while the live view's script runs; it stopped
+    one redraw, and training went on.  Now it pauses, as Pause does."""
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200&n_test=100&epochs=10000")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train").click()
+    expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(2000)  # the live view's own runs, each a second long
+    page.locator("[data-testid='stStatusWidget']").get_by_role("button", name="Stop").click()
+    expect(page.get_by_role("button", name="Train")).to_be_visible(timeout=10_000)
+    wait_for_app(page)
+    paused_at = epoch(page)
+    assert paused_at > 0
+    page.wait_for_timeout(3000)
+    page.get_by_text("show test points").click()  # a rerun of the page draws where it is
+    wait_for_app(page)
+    page.wait_for_timeout(500)
+    assert epoch(page) == paused_at
+    expect(page.get_by_role("button", name="Train")).to_be_visible()

@@ -10,6 +10,13 @@ the boundary and the metrics redrawn 5 times a second in place took 0.26 of a co
 rerunning a fragment 0.52; on a 2-core machine the browser's time is what training loses
 (``benchmarks/live_update.py``: 68 % of the bare library's speed with three timed fragments,
 80–87 % with one).
+
+So the script runs most of the time while a run trains, and Streamlit offers its own **Stop**
+(top right, after half a second of running).  It stops one run of the live view, and the
+browser's timer would start the next a second later; so the live view takes a Stop of its
+run as Pause (``live_fragment``).  A run is also stopped when a click reruns the whole page
+meanwhile (fast reruns), which must not pause: what tells them apart is that such a page
+run begins after the stopped run did.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import time
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import StopException
 
 from minidl.jobs import limits
 from minidl.viz import tables
@@ -27,6 +35,9 @@ from ui.playground import warnings_text
 TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws once
+# when the last run of the whole page began, and the last run of the live view that Stop cut
+# short (time.monotonic())
+LIVE_RUNS = "live_runs"
 
 
 def slots() -> Slots:
@@ -166,11 +177,29 @@ def status_ui(t: Trainer, slot: Slot) -> None:
         slot.show("empty")
 
 
-def live_fragment(view: Callable[..., None], ticking: bool, *args) -> None:
+def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
     """Draw ``view(ticking, *args)`` as the page's live fragment, which the browser reruns
-    every ``SLOW_SECONDS`` while ``ticking`` (its trainer is not idle)."""
+    every ``SLOW_SECONDS`` while ``ticking`` (trainer ``t`` is not idle).  Streamlit's Stop
+    pauses ``t`` (see the module docstring)."""
     st.session_state[FULL_RUN] = True
-    st.fragment(run_every=SLOW_SECONDS if ticking else None)(view)(ticking, *args)
+    # a plain dict: once Stop is pressed, every use of Session State stops the script again
+    runs = st.session_state.setdefault(LIVE_RUNS, {})
+    runs["page_began"] = time.monotonic()
+    ticking = t.state != "idle"
+
+    def live(ticking: bool, *args) -> None:
+        began = time.monotonic()
+        stopped = runs.pop("stopped", None)
+        if stopped is not None and stopped >= runs["page_began"] and t.state != "idle":
+            t.pause()   # no page run began since that run: the visitor pressed Stop
+            st.rerun()  # relabel the buttons, stop the timer
+        try:
+            view(ticking, *args)
+        except StopException:
+            runs["stopped"] = began
+            raise
+
+    st.fragment(run_every=SLOW_SECONDS if ticking else None)(live)(ticking, *args)
 
 
 def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) -> None:

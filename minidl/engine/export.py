@@ -20,7 +20,9 @@ other exception escapes ``from_json``.
 ``to_script(run)`` writes a Python script that rebuilds the same model with
 ``minidl`` from the same settings and seeds and trains it from scratch, printing
 the final metrics: it reproduces the run's history exactly (same library
-version, same machine type).
+version, same machine type).  It imports ``minidl`` rather than carrying a copy of
+the training loop, which is what makes it exact; where minidl is not installed it
+says in one line how to install it.
 """
 
 from __future__ import annotations
@@ -248,14 +250,21 @@ _SCRIPT = '''\
 
 Written by minidl {version}.  It trains a fresh network from the same settings and seeds
 as the exported run, so it ends with the same metrics (same minidl, same kind of machine).
-Run it where the minidl package can be imported:  python {{this file}}
+It needs the minidl package (Python 3.11 or later; it brings torch): in a copy of the
+minidl playground's source folder run  pip install .  then  python {{this file}}
 """
 
 import json
+import sys
 
-import torch
+try:
+    import torch
 
-from minidl import Config, Run
+    from minidl import Config, Run
+except ModuleNotFoundError as missing:  # one line that says what to do, not a traceback
+    sys.exit(f"This script needs the minidl package ({{missing.name}} is not installed): in a "
+             "copy of the minidl playground's source folder run  pip install .  then run "
+             "this script again.")
 
 SETTINGS = {{
 {settings}
@@ -304,5 +313,5 @@ def to_script(run: Run) -> str:
                   f"    'label': {y.tolist()!r},\n"
                   "}\n")
     title = (f"{'-'.join(map(str, c.sizes()))} {hparams.label(c.activation)} network, "
-             f"{hparams.label(c.optimizer)}, on {hparams.label(c.dataset)}")
+             f"{hparams.label(c.optimizer)}, on {hparams.display('dataset', c.dataset)}")
     return _SCRIPT.format(title=title, version=__version__, settings=settings, points=points)
