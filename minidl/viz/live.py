@@ -91,7 +91,7 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
                            {"color": "#222222"})]
     under = alt.Chart(alt.NamedData(name=UNDERLAY)).mark_rect(tooltip=None).encode(
         x=alt.X("x0:Q", **_square("x₁")), x2="x1:Q", y=alt.Y("y0:Q", **_square("x₂")),
-        y2="y1:Q", color=alt.Color("color:N", scale=None, legend=None))
+        y2="y1:Q", fill=alt.Fill("color:N", scale=None))  # fill: no legend to merge
     layers: list[alt.Chart] = [under, image]
 
     if disk is not None:

@@ -238,7 +238,7 @@ def _legend(plan: Layout) -> list[alt.Chart]:
     px = {"scale": None, "axis": None}
     lines = alt.Chart(rules).mark_rule(tooltip=None).encode(
         x=alt.X("x:Q", **px), x2="x2:Q", y=alt.Y("y:Q", **px),
-        color=alt.Color("color:N", scale=None),
+        stroke=alt.Stroke("color:N", scale=None),  # not the links' colour legend
         strokeWidth=alt.StrokeWidth("stroke:Q", scale=None))
     text = alt.Chart(words).mark_text(fontSize=10, color="#555555", align="left",
                                       baseline="middle", tooltip=None).encode(
@@ -272,7 +272,7 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
     # under each map its mean colour, which shows while a new map is decoded (Vega draws an
     # image only once loaded: without it, the units blinked blank at every redraw)
     under = alt.Chart(alt.NamedData(name=UNITS)).mark_rect(tooltip=None).encode(
-        **xy("x0", "x1", "y0", "y1"), color=alt.Color("fill:N", scale=None, legend=None))
+        **xy("x0", "x1", "y0", "y1"), fill=alt.Fill("fill:N", scale=None))
     # the maps themselves never show a tooltip (it would be the data URL)
     maps = alt.Chart(alt.NamedData(name=UNITS)).mark_image(
         aspect=False, smooth=False, tooltip=None).encode(**xy("x0", "x1", "y0", "y1"),
