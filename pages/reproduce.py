@@ -9,9 +9,9 @@ trains, a fragment polls it every
 ``POLL_SECONDS`` for a progress bar and ETA (Cancel stops it; the pairs already
 finished are kept, and **Resume** trains the others).  Finished, cancelled and
 past studies are read back from disk, and the README's, shipped in ``docs/results``
-(read-only): Fig. 2, Fig. 3, the summary table and CSV downloads.  Below them, the ablation of the report's unstated conventions
-(``minidl.ablation``): its table and figure per epoch budget, run here or with
-``minidl ablate``.
+(read-only): Fig. 2, Fig. 3, the summary table and CSV downloads.  Below them, the
+ablation of the report's unstated conventions (``minidl.ablation``): its table and
+figure per epoch budget, run here or with ``minidl ablate``.
 
 Why this module is long: two jobs (studies and the ablation) on one page, each
 with a launcher, progress and results; every part is a short ``*_ui`` function.
@@ -361,7 +361,7 @@ def ablation_ui() -> None:
     budget = st.segmented_control("Epochs", budgets, key=ABLATION_BUDGET,
                                   default=max(info.spec.budgets)) or max(info.spec.budgets)
     st.dataframe(ablation.wide(summary, budget), hide_index=True)
-    st.altair_chart(ablation_figures.figure(summary, budget), width="content")
+    st.altair_chart(ablation_figures.figure(summary, budget), width="stretch")
     combination = ablation.best_combination(accuracy, info.spec)
     st.caption("Best combination (per setting, the value that brought the most pairs to "
                f"96.9 %, then the highest mean, at {max(info.spec.budgets)} epochs): "
