@@ -5,13 +5,17 @@ The data are the README's results in ``docs/results``; screenshots go to ``test-
 """
 
 import json
+import shutil
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
 
 from minidl import hparams
+from minidl.experiments import sweeps
 from minidl.viz import ablation as ablation_figures
+from minidl.viz import cv as cv_charts
 from minidl.viz import study as study_charts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +94,7 @@ def test_numbers_on_the_heatmap_contrast_with_their_cells():
         assert contrast >= 4.3, (accuracy, contrast)
 
 
-# ---------------------------------------------------------------- Fig. 2
+# ---------------------------------------------------------------- Fig. 2 and the CV charts
 
 @pytest.mark.parametrize("study", ["ours200", "ours400", "paper400"])
 def test_fig2_names_all_nine_pairs_with_labels_that_need_little_room(study):
@@ -102,6 +106,30 @@ def test_fig2_names_all_nine_pairs_with_labels_that_need_little_room(study):
     # 9 bands fit a phone's column (~330 px after the y axis)
     assert 45 <= abs(x["axis"]["labelAngle"]) <= 90
     assert all(len(line) <= 50 for line in spec["title"]["subtitle"])
+
+
+def sweep_table() -> pd.DataFrame:
+    return sweeps.load(DOCS / "sweep200").table
+
+
+def test_the_lr_chart_is_a_chart_per_optimizer_each_as_wide_as_its_column():
+    charts = cv_charts.lr_charts(sweep_table())
+    specs = [c.to_dict() for c in charts]
+    assert [s["title"]["text"] for s in specs] == ["SGD", "Adam", "RMSProp"]
+    for spec in specs:  # no facet of fixed width: each fits the column the page gives it
+        assert "facet" not in spec and spec["autosize"] == {"type": "fit", "contains": "padding"}
+        legend = spec["layer"][0]["encoding"]["color"]["legend"]
+        assert legend["orient"] in ("top", "bottom")  # not beside the plot, narrowing it
+    domains = {json.dumps(s["layer"][0]["encoding"]["y"]["scale"]["domain"]) for s in specs}
+    assert len(domains) == 1  # one y scale: the panels compare at a glance
+
+
+def test_the_fold_chart_fits_its_column_with_each_configuration_on_two_lines():
+    spec = cv_charts.fold_chart(sweeps.load(DOCS / "sweep200").best_rows).to_dict()
+    assert "width" not in spec and spec["autosize"] == {"type": "fit", "contains": "padding"}
+    y = spec["layer"][0]["encoding"]["y"]["axis"]
+    assert y["labelExpr"] == "split(datum.label, ' · ')" and y["labelLimit"] == 0
+    assert spec["layer"][0]["encoding"]["color"]["legend"]["orient"] == "bottom"
 
 
 # ---------------------------------------------------------------- in Chromium
@@ -198,3 +226,58 @@ def test_reproduce_figures_fit_their_column_and_name_every_row_and_column(
             assert drawn["height"] >= CONVENTIONS * ablation_figures.ROW_STEP, drawn  # cells
             heatmap.screenshot(path=artifacts / f"figures-ablation-{budget}-{width}.png")
         assert page.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_the_cross_validation_charts_fit_their_column(
+        fresh_app_servers, browser_page, wait_for_app, artifacts):
+    (url,) = fresh_app_servers(1)
+    # the server's results root (conftest: test-artifacts/results-PORT): the README's sweep
+    root = artifacts / f"results-{urlparse(url).port}"
+    shutil.copytree(DOCS / "sweep200", root / "sweeps" / "sweep200")
+    from playwright.sync_api import expect
+    best = sweeps.load(DOCS / "sweep200").best_rows
+    configurations = [f"{hparams.pair_label((r['activation'], r['optimizer']))} "
+                      f"{cv_charts.describe(r)}" for _, r in best.iterrows()]
+    page = browser_page
+    for width in WIDTHS:
+        open_at(page, f"{url}/cross_validation", width, wait_for_app)
+        charts = page.locator("[data-testid='stVegaLiteChart']")
+        expect(charts.nth(1)).to_be_visible(timeout=60_000)
+        column = column_of(page)
+        for i in range(charts.count()):
+            charts.nth(i).scroll_into_view_if_needed()
+            fits(charts.nth(i), column)
+        assert charts.count() == 4  # SGD, Adam, RMSProp; the folds
+        for i, optimizer in enumerate(["SGD", "Adam", "RMSProp"]):
+            charts.nth(i).scroll_into_view_if_needed()
+            shows_in_full(charts.nth(i), column, [optimizer, "ReLU", "Tanh", "Sigmoid"])
+        folds = charts.last
+        folds.scroll_into_view_if_needed()
+        fits(folds, column)
+        shows_in_full(folds, column, configurations)
+        page.get_by_text("Accuracy against learning rate").scroll_into_view_if_needed()
+        page.screenshot(path=artifacts / f"figures-cv-{width}.png")
+        folds.screenshot(path=artifacts / f"figures-cv-folds-{width}.png")
+        assert page.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_the_about_pages_equations_fit_the_column(app_server, browser_page, wait_for_app,
+                                                 artifacts):
+    page = browser_page
+    for width in WIDTHS:
+        open_at(page, f"{app_server}/about", width, wait_for_app)
+        column = column_of(page)
+        equations = page.locator(".katex-display")
+        assert equations.count() >= 6
+        for i in range(equations.count()):
+            equation = equations.nth(i)
+            equation.scroll_into_view_if_needed()
+            box = equation.locator(".katex").first.bounding_box()  # what is drawn
+            assert box["x"] >= column["x"] - 0.5, (i, box, column)
+            assert box["x"] + box["width"] <= column["x"] + column["width"] + 0.5, (i, box, column)
+        page.get_by_role("heading", name="Adam", exact=True).scroll_into_view_if_needed()
+        page.screenshot(path=artifacts / f"figures-about-{width}.png")
