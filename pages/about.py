@@ -39,14 +39,18 @@ $\eta$ for the learning rate.  All three match PyTorch's implementations exactly
 """)
 
 st.subheader("SGD with momentum")
-st.latex(r"b_t = \mu\, b_{t-1} + g_t \quad (b_0 = 0), \qquad \theta_t = \theta_{t-1} - \eta\, b_t")
+# one equation a line, aligned at "=": side by side they overflowed a phone's column
+st.latex(r"""\begin{aligned}
+b_t &= \mu\, b_{t-1} + g_t \quad (b_0 = 0) \\
+\theta_t &= \theta_{t-1} - \eta\, b_t
+\end{aligned}""")
 st.markdown(r"With momentum $\mu = 0$ this is plain gradient descent, $\theta \leftarrow \theta - \eta g$.")
 
 st.subheader("Adam")
-st.latex(r"""
-m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad
-v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2
-""")
+st.latex(r"""\begin{aligned}
+m_t &= \beta_1 m_{t-1} + (1-\beta_1)\, g_t \\
+v_t &= \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2
+\end{aligned}""")
 st.latex(r"""
 \theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t}\;
 \frac{m_t}{\sqrt{v_t}\,/\sqrt{1-\beta_2^t} + \epsilon}
@@ -58,10 +62,10 @@ moves by roughly $\eta$ in the direction of its average gradient, whatever the g
 """)
 
 st.subheader("RMSProp")
-st.latex(r"""
-v_t = \rho\, v_{t-1} + (1-\rho)\, g_t^2, \qquad
-\theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{v_t} + \epsilon}
-""")
+st.latex(r"""\begin{aligned}
+v_t &= \rho\, v_{t-1} + (1-\rho)\, g_t^2 \\
+\theta_t &= \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{v_t} + \epsilon}
+\end{aligned}""")
 st.markdown("Adam without the momentum term and without bias correction.")
 
 st.subheader("Weight decay (L2)")

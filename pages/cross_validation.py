@@ -288,8 +288,10 @@ def charts_ui(result: sweeps.SweepResult, picked: pd.DataFrame | None) -> None:
     st.caption("Mean validation accuracy ± one standard deviation over the folds; at each "
                "learning rate the best of the other hyperparameters. Diverged configurations "
                "are left out.")
-    if table["mean_score"].notna().any():
-        st.altair_chart(cv_charts.lr_chart(table), width="content")
+    charts = cv_charts.lr_charts(table)
+    if charts:
+        for column, chart in zip(st.columns(len(charts)), charts):  # stacked on a phone
+            column.altair_chart(chart, width="stretch")
     else:
         st.info("Every configuration diverged: nothing to draw.")
     st.subheader("Per-fold accuracy")
@@ -299,7 +301,7 @@ def charts_ui(result: sweeps.SweepResult, picked: pd.DataFrame | None) -> None:
                   and not picked.empty else "each pair's optimal settings; select rows in the "
                   "table below to compare others."))
     if not rows.empty:
-        st.altair_chart(cv_charts.fold_chart(rows), width="content")
+        st.altair_chart(cv_charts.fold_chart(rows), width="stretch")
 
 
 def accuracy_column(label: str, help: str | None = None):

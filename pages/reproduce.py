@@ -8,10 +8,10 @@ epochs; **Run study** saves a ``studies.StudySpec`` under the results root
 trains, a fragment polls it every
 ``POLL_SECONDS`` for a progress bar and ETA (Cancel stops it; the pairs already
 finished are kept, and **Resume** trains the others).  Finished, cancelled and
-past studies are read back from disk: Fig. 2, Fig. 3, the summary table and CSV
-downloads.  Below them, the ablation of the report's unstated conventions
-(``minidl.ablation``): its table and figure per epoch budget, run here or with
-``minidl ablate``.
+past studies are read back from disk, and the README's, shipped in ``docs/results``
+(read-only): Fig. 2, Fig. 3, the summary table and CSV downloads.  Below them, the
+ablation of the report's unstated conventions (``minidl.ablation``): its table and
+figure per epoch budget, run here or with ``minidl ablate``.
 
 Why this module is long: two jobs (studies and the ablation) on one page, each
 with a launcher, progress and results; every part is a short ``*_ui`` function.
@@ -20,7 +20,6 @@ with a launcher, progress and results; every part is a short ``*_ui`` function.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import streamlit as st
 
@@ -182,7 +181,7 @@ def status_ui(study: jobs.JobInfo) -> None:
                    "saved is shown.", icon=":material/warning:")
     elif study.status == "created":
         st.info("Not started yet.", icon=":material/schedule:")
-    if study.resumable:
+    if study.resumable and not job_widgets.is_shipped(study):  # docs/results: read-only
         st.caption("**Resume** trains only the pairs not finished yet, each from where it "
                    "stopped.")
         job_widgets.resume_button(KIND, study, "rp_resume")
@@ -198,10 +197,12 @@ def results_ui(info: jobs.JobInfo) -> None:
         st.info("No finished pair to show.", icon=":material/hourglass_empty:")
         return
     spec = info.spec
+    where = (f"shipped with the app in docs/results/{info.folder.name} (read-only)"
+             if job_widgets.is_shipped(info) else
+             f"saved as {job_widgets.plain(KIND.folder + '/' + info.name)} under the results folder")
     st.caption(f"Settings from {job_widgets.plain(spec.source_label)}; "
                f"{tables.plural(spec.runs, 'run')} per pair, "
-               f"{tables.plural(spec.epochs, 'epoch')}, seed {spec.seed}; {info.status}; saved as "
-               f"{job_widgets.plain(KIND.folder + '/' + info.name)} under the results folder.")
+               f"{tables.plural(spec.epochs, 'epoch')}, seed {spec.seed}; {info.status}; {where}.")
     summary = study.summary
     diverged = int(summary["diverged"].sum())
     if diverged:
@@ -229,10 +230,17 @@ def results_ui(info: jobs.JobInfo) -> None:
                                    icon=":material/download:")
 
 
+def study_sources(active: set[str]) -> dict[str, jobs.JobInfo]:
+    """Saved studies, newest first, then the README's (shipped in docs/results)."""
+    shipped = job_widgets.shipped(KIND)
+    listed = jobs.list_jobs(KIND, active=active)
+    return {s.name: s for s in sorted(listed, key=lambda s: s.folder in shipped)}
+
+
 def study_ui() -> None:
     active = job_widgets.scheduler().active()
     try:
-        saved = {s.name: s for s in jobs.list_jobs(KIND, active=active)}
+        saved = study_sources(active)
     except (OSError, jobs.Damaged) as error:
         job_widgets.problem("Cannot list the saved studies:", error)
         return
@@ -261,7 +269,7 @@ def study_ui() -> None:
 # ---------------------------------------------------------------- the conventions' ablation
 
 # the README's ablation, shipped with the repository (``minidl ablate --out docs/results/ablation``)
-SHIPPED_ABLATION = Path(streamlit_app.__file__).resolve().parent / "docs" / "results" / "ablation"
+SHIPPED_ABLATION = job_widgets.SHIPPED / "ablation"
 ABLATION_VIEW, ABLATION_BUDGET, ABLATION_RUNS = "rp_ablation", "rp_ablation_budget", \
     "rp_ablation_runs"
 
@@ -353,7 +361,7 @@ def ablation_ui() -> None:
     budget = st.segmented_control("Epochs", budgets, key=ABLATION_BUDGET,
                                   default=max(info.spec.budgets)) or max(info.spec.budgets)
     st.dataframe(ablation.wide(summary, budget), hide_index=True)
-    st.altair_chart(ablation_figures.figure(summary, budget), width="content")
+    st.altair_chart(ablation_figures.figure(summary, budget), width="stretch")
     combination = ablation.best_combination(accuracy, info.spec)
     st.caption("Best combination (per setting, the value that brought the most pairs to "
                f"96.9 %, then the highest mean, at {max(info.spec.budgets)} epochs): "

@@ -212,3 +212,21 @@ def test_a_listing_reads_the_store_not_the_jobs_rows(monkeypatch):
     reads = []
     monkeypatch.setattr(Counting, "units_done", lambda *a: reads.append(1))
     assert sorted(j.done for j in jobs.list_jobs(COUNTING)) == [1] * 5 and not reads
+
+
+def test_a_folder_another_process_imports_first_is_read_not_a_store_error(tmp_path,
+                                                                          monkeypatch):
+    # two sessions of a cold server open the same page: both look a folder up, find no job
+    # and import it; the second's insert meets the first's row
+    folder = tmp_path / "elsewhere" / "good"
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text('{"n": 2, "status": "finished"}')
+    (folder / "done.txt").write_text("xx")
+    imports = jobs.saved.import_folder
+
+    def raced(kind, path):
+        imports(kind, path)  # the other process, between our lookup and our import
+        imports(kind, path)
+    monkeypatch.setattr(jobs.saved, "import_folder", raced)
+    info = jobs.info(COUNTING, folder)
+    assert (info.status, info.done, info.total) == ("finished", 2, 2)

@@ -49,12 +49,14 @@ def charts(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
 
 
+def chart_title(spec: dict) -> str:
+    t = spec.get("title", "")
+    return t.get("text", "") if isinstance(t, dict) else t
+
+
 def study_charts(at: AppTest) -> list[dict]:
     """The study's Fig. 2 and Fig. 3 (the ablation's figure further down left out)."""
-    def title(spec: dict) -> str:
-        t = spec.get("title", "")
-        return t.get("text", "") if isinstance(t, dict) else t
-    return [c for c in charts(at) if not title(c).startswith("Table I under each convention")]
+    return [c for c in charts(at) if not chart_title(c).startswith("Table I under each convention")]
 
 
 def chart_data(at: AppTest, index: int) -> list[pd.DataFrame]:
@@ -79,7 +81,23 @@ def test_page_shows_the_reports_table_one_before_launching(results):
     assert len(table) == 9
     assert table.loc["Adam + Tanh", "β₁"] == "0.8" and table.loc["SGD + Tanh", "β₁"] == ""
     assert "2,400,000 optimizer steps" in " ".join(c.value for c in at.caption)
-    assert at.info[0].value.startswith("No saved studies yet")
+
+
+@pytest.mark.slow
+def test_a_cold_page_offers_the_readmes_studies_and_ablation_from_docs_results(results):
+    at = open_page()  # an empty results folder: nothing saved yet
+    assert not [i for i in at.info if i.value.startswith("No saved studies yet")]
+    shipped = [o for o in at.selectbox(key="rp_view").options if "(docs/results)" in o]
+    assert [o.split(" · ")[0] for o in shipped] == [
+        "the README's ours200 (docs/results)", "the README's ours400 (docs/results)",
+        "the README's paper400 (docs/results)"]
+    assert [o.split(" · ")[-1] for o in shipped] == [
+        "9 pairs × 10 runs × 200 epochs", *["9 pairs × 10 runs × 400 epochs"] * 2]
+    assert len(study_charts(at)) == 2  # the first one's Fig. 2 and Fig. 3
+    assert any("docs/results/ours200" in c.value and "read-only" in c.value for c in at.caption)
+    assert not at.get("button") or "rp_resume" not in [b.key for b in at.button]
+    assert at.selectbox(key="rp_ablation").value == "README"
+    assert not at.error and not at.exception
 
 
 @pytest.mark.slow
@@ -233,11 +251,9 @@ def test_the_ablation_section_shows_a_saved_ablation_and_runs_one(results, monke
     [table] = [d.value for d in at.dataframe if "convention" in d.value.columns]
     assert table["convention"].tolist() == ["as we read it", "targets: ±1", "best combination"]
     assert list(table.columns)[1] == "Adam + ReLU" and "pairs ≥ 96.9 %" in table.columns
-    titles = [c.get("title", {}).get("text", "") for c in charts(at)]
-    assert "Table I under each convention, 2 epochs" in titles
+    assert "Table I under each convention, 2 epochs" in [chart_title(c) for c in charts(at)]
     at.segmented_control(key="rp_ablation_budget").set_value(1).run()
-    assert "Table I under each convention, 1 epochs" in [
-        c.get("title", {}).get("text", "") for c in charts(at)]
+    assert "Table I under each convention, 1 epochs" in [chart_title(c) for c in charts(at)]
     assert any("Best combination" in c.value for c in at.caption)
 
     # the launcher refuses work over the cap, and runs what fits

@@ -99,13 +99,14 @@ def test_a_hand_edited_row_makes_the_job_damaged_with_the_reason():
 def test_the_shipped_results_import_once_as_finished_jobs():
     docs = ROOT / "docs" / "results"
     imported = {"sweep200": sweeps.SWEEP, "ours200": studies.STUDY, "ours400": studies.STUDY,
-                "ablation": ablation.ABLATION}
+                "paper400": studies.STUDY, "ablation": ablation.ABLATION}
     for name, kind in imported.items():
         info = jobs.info(kind, docs / name)
         assert info.status == "finished" and info.done == info.total > 0, (name, info.error)
-    assert len(jobs.list_jobs(studies.STUDY)) == 2  # once: looking again imports nothing
+    assert len(jobs.list_jobs(studies.STUDY)) == 3  # once: looking again imports nothing
     jobs.info(studies.STUDY, docs / "ours200")
-    assert len(jobs.list_jobs(studies.STUDY)) == 2
+    assert len(jobs.list_jobs(studies.STUDY)) == 3
+    assert jobs.info(studies.STUDY, docs / "paper400").spec == studies.paper_spec(10, 400)
     assert sweeps.load(docs / "sweep200").optimal.shape[0] == 3
     assert not list((docs / "sweep200").glob("*.tmp"))  # nothing written into the repository
 

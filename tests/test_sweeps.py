@@ -282,7 +282,7 @@ def test_charts_skip_diverged_rows():
         "std_score": [0.05, 0.0, math.nan], "diverged": [False, False, True]})
     frame = cv_charts.lr_frame(table)
     assert frame["lr"].tolist() == [0.01] and frame["mean"].tolist() == [0.9]
-    assert cv_charts.lr_chart(table).to_dict()
+    assert [c.to_dict() for c in cv_charts.lr_charts(table)]
     folds = cv_charts.fold_frame(table)
     assert len(folds) == 4 and folds["fold"].tolist() == [1, 2, 1, 2]
     assert cv_charts.fold_chart(table).to_dict()
@@ -300,6 +300,6 @@ def test_the_learning_rate_axis_is_ticked_at_the_grids_values():
         "activation": ["tanh"] * 4, "optimizer": ["adam"] * 4, "lr": lrs, "batch_size": 10,
         "split0_score": 0.8, "split1_score": 0.9, "mean_score": 0.85, "std_score": 0.05,
         "diverged": False})
-    spec = cv_charts.lr_chart(table).to_dict()
-    axis = spec["spec"]["layer"][0]["encoding"]["x"]["axis"]
+    [chart] = cv_charts.lr_charts(table)
+    axis = chart.to_dict()["layer"][0]["encoding"]["x"]["axis"]
     assert axis["values"] == lrs and axis["format"] == "~g"

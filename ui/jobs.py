@@ -26,6 +26,30 @@ NOBODYS = "Started from the command line on this server: on a public server you 
     "it and see its results, not stop or resume it."
 
 
+# the README's results, shipped with the app: offered beside the saved jobs, read-only
+SHIPPED = Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def shipped(kind: jobs.Kind) -> set[Path]:
+    """The folders of ``kind``'s jobs shipped in ``docs/results`` (those with its meta file).
+    A listing of the store sees them only once imported (they lie outside the results root
+    that ``jobs.list_jobs`` looks in): each is imported the first time it is met."""
+    folders = {Path(os.path.abspath(meta.parent)) for meta in SHIPPED.glob(f"*/{kind.meta_name}")}
+    for folder in folders:
+        try:
+            jobs.find(folder)
+        except FileNotFoundError:
+            try:
+                jobs.open_job(kind, folder)  # imports it
+            except jobs.Damaged:  # imported as damaged: listed with the reason
+                pass
+    return folders
+
+
+def is_shipped(job: jobs.JobInfo) -> bool:
+    return job.folder.parent == Path(os.path.abspath(SHIPPED))
+
+
 def not_yours(owner: str | None) -> str:
     """Why this session has no controls for a job of ``owner``."""
     return NOBODYS if owner is None else NOT_YOURS
@@ -206,6 +230,8 @@ def label(job: jobs.JobInfo, describe: Callable[[object], str]) -> str:
     its folder's name and "damaged"."""
     if job.spec is None:
         return f"{job.name} · damaged"
+    if is_shipped(job):
+        return f"the README's {job.folder.name} (docs/results) · {describe(job.spec)}"
     return f"{job.created_text} · {describe(job.spec)}"
 
 

@@ -147,7 +147,11 @@ def _find(kind: Kind, folder: Path) -> dict | None:
     db = store()
     row = db.job(folder=str(folder))
     if row is None and (folder / kind.meta_name).exists():
-        import_folder(kind, folder)
+        try:
+            import_folder(kind, folder)
+        except Damaged:  # imported meanwhile by another process (the folder is unique)
+            if db.job(folder=str(folder)) is None:
+                raise
         row = db.job(folder=str(folder))
     return row
 
