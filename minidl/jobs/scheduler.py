@@ -211,8 +211,8 @@ class Scheduler:
                     job.process = _spawn(job.kind, job.folder, self.nice, self.workers,
                                          self.scheduler)
                 except OSError as e:
-                    job.status = "failed"
                     saved.set_status(job.job, "failed", f"could not start its process: {e}")
+                    job.status = "failed"  # after the store has the reason
 
     def _drop_absent(self) -> None:
         """Waiting jobs whose visitors have left (every tab closed) leave the line."""
@@ -224,8 +224,10 @@ class Scheduler:
                 if job not in self._line:
                     continue
                 self._line.remove(job)
-                job.status = "cancelled"
+            # stored first: whoever sees the job end reads why
             saved.set_status(job.job, "cancelled", "its visitor left before it could start")
+            with self._lock:
+                job.status = "cancelled"
 
     def _reap(self) -> None:
         with self._lock:
