@@ -28,7 +28,7 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 
 def test_every_benchmark_has_a_test():
     tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
-              "network_diagram", "scaling", "race_speed", "server_memory"}
+              "network_diagram", "scaling", "race_speed", "server_memory", "instant"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -69,6 +69,16 @@ def test_live_update(chromium_browser):
                         "--report-only", timeout=240)
     assert re.search(r"^boundary updates in the browser: \d+\.\d per second", out, re.M), out
     assert re.search(r"^app / bare: \d+ %", out, re.M), out
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_instant(chromium_browser):
+    out = run_benchmark("instant", "--repeats", "2", "--report-only", timeout=400)
+    for name in ("cold page → interactive", "slider change → first redraw", "Train → epoch 1"):
+        assert re.search(rf"^{name}: median \d+\.\d\d, p95 \d+\.\d\d, slowest \d+\.\d\d; "
+                         rf"p95/target \d+\.\d\d", out, re.M), out
+    assert len(re.findall(r"; first on a fresh server \d+\.\d\d$", out, re.M)) == 2, out
 
 
 @pytest.mark.browser
