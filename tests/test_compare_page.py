@@ -165,6 +165,29 @@ def test_the_ranking_writes_a_dash_for_numbers_not_measured_yet_and_rounds_the_r
     assert '"settings": {"width": "large"' in table.proto.columns
 
 
+def test_untrained_tiles_are_faded_and_trained_ones_are_not():
+    # an untrained network's near-constant score painted each cold tile one solid colour
+    import io
+    import statistics
+
+    from PIL import Image
+
+    from ui import compare
+
+    match = race_of(open_page(preset="lrs"))
+
+    def background(match: Race) -> list[float]:
+        """Each tile's median grey level: its background's, the points aside."""
+        shown = compare.snapshot(match, 0.969, resolution=20, scale=2).tiles
+        return [statistics.median(Image.open(io.BytesIO(png)).convert("L").tobytes())
+                for png in shown]
+
+    cold = background(match)
+    assert min(cold) > 225  # pale: the points stand out (unfaded: 157, one solid orange)
+    match.train_epoch()
+    assert max(background(match)) < min(cold)  # a trained boundary in its full colours
+
+
 def test_new_contestants_make_a_new_race_said_once_in_a_toast():
     at = open_page(preset="lrs")
     first = race_of(at)

@@ -125,8 +125,8 @@ def status(match: Race) -> str:
 def snapshot(match: Race, target: float, resolution: int = 60, scale: int = 3,
              discrete: bool = False) -> Frame:
     """Every contestant's boundary tile (its mistakes among the training points marked;
-    none before the first epoch; a diverged contestant's tile grey), the standings and the
-    history."""
+    before the first epoch none, and its colours faded; a diverged contestant's tile grey),
+    the standings and the history."""
     grid = boundary.grid(resolution)
     scores = match.predict_all(grid)
     predicted = match.predict_all(match.X_train)
@@ -140,7 +140,7 @@ def snapshot(match: Race, target: float, resolution: int = 60, scale: int = 3,
         if i in out_of_race:  # frozen at zero weights: grey (NaN), no mistakes to mark
             score, wrong = torch.full_like(score, float("nan")), none
         pictures.append(tiles.tile_png(score, match.X_train, match.y_train, wrong, disk, scale,
-                                       discrete))
+                                       discrete, faded=match.epoch == 0))
     return Frame(epoch=match.epoch, budget=match.budget, status=status(match), tiles=pictures,
                  standings=race.standings(match, target), history=match.history_frame())
 

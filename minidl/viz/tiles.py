@@ -52,11 +52,18 @@ def circle(size: int, center: tuple[float, float], radius: float, dashes: int = 
     return _pixels(X, size)
 
 
+FADE = 0.2  # an untrained network's colours, blended with white (as the Playground's)
+
+
 def tile(score: torch.Tensor, X: torch.Tensor, y: torch.Tensor, wrong: torch.Tensor,
          disk: tuple[tuple[float, float], float] | None = None, scale: int = 2,
-         discrete: bool = False) -> torch.Tensor:
-    """One contestant's picture; see the module docstring."""
+         discrete: bool = False, faded: bool = False) -> torch.Tensor:
+    """One contestant's picture; see the module docstring.  ``faded``: its colours at
+    ``FADE`` over white (before the first epoch an untrained network's near-constant score
+    painted every tile one solid colour)."""
     rgb = colorize(score, discrete)
+    if faded:
+        rgb = (FADE * rgb.float() + (1 - FADE) * 255.0).round().to(torch.uint8)
     rgb = rgb.repeat_interleave(scale, 0).repeat_interleave(scale, 1).contiguous()
     size = rgb.shape[0]
     if disk is not None:
@@ -72,6 +79,6 @@ def tile(score: torch.Tensor, X: torch.Tensor, y: torch.Tensor, wrong: torch.Ten
 
 def tile_png(score: torch.Tensor, X: torch.Tensor, y: torch.Tensor, wrong: torch.Tensor,
              disk: tuple[tuple[float, float], float] | None = None, scale: int = 2,
-             discrete: bool = False) -> bytes:
+             discrete: bool = False, faded: bool = False) -> bytes:
     """``tile`` as PNG bytes (``st.image`` takes them as they are)."""
-    return png_bytes(tile(score, X, y, wrong, disk, scale, discrete))
+    return png_bytes(tile(score, X, y, wrong, disk, scale, discrete, faded))
