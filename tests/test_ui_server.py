@@ -6,9 +6,13 @@ moves them fails here by name.
 """
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import pytest
 from streamlit import file_util
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web.server.app_discovery import discover_asgi_app
@@ -42,6 +46,42 @@ def test_the_lifespan_turns_the_legacy_pages_router_off(monkeypatch):
             pass
     run(start())
     assert PagesManager.uses_pages_directory is False
+
+
+@pytest.mark.slow
+def test_the_lifespan_starts_the_training_processes_fork_server():
+    # in a process of its own, which has no fork server yet (this one may have, from a test)
+    script = """
+import asyncio, os, time
+from ui import server
+
+def fork_servers():
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and b"forkserver" in command:
+            found.append(entry)
+    return found
+
+async def start():
+    async with server.lifespan(None):
+        deadline = time.monotonic() + 60
+        while not fork_servers():
+            assert time.monotonic() < deadline, "no fork server"
+            await asyncio.sleep(0.05)
+asyncio.run(start())
+print("started")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and out.stdout.strip() == "started", out.stderr[-2000:]
 
 
 def test_a_page_url_gets_streamlits_index_with_our_title_and_base_url():

@@ -83,6 +83,15 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def warm_up() -> None:
+    """Start the fork server now (torch and the engine imported once, seconds), so that the
+    first Train on a fresh server does not wait for it."""
+    from multiprocessing import forkserver
+
+    _context()  # its preload list
+    forkserver.ensure_running()
+
+
 def dumps(run: Trainee) -> bytes:
     buffer = io.BytesIO()
     torch.save(run, buffer)

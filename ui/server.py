@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -41,11 +42,16 @@ from starlette.routing import Route
 from streamlit import config, file_util
 from streamlit.runtime.pages_manager import PagesManager
 
+from ui import background
+
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """At start-up: no legacy pages/ router (our entry point calls ``st.navigation``)."""
+    """At start-up: no legacy pages/ router (our entry point calls ``st.navigation``), and
+    the training processes' fork server started in the background (the first Train on a
+    fresh server waited ~3 s for it)."""
     PagesManager.uses_pages_directory = False
+    threading.Thread(target=background.warm_up, name="fork server", daemon=True).start()
     yield
 
 
