@@ -142,7 +142,9 @@ def pss(pid: int) -> int:
 def peak_while_training(at: AppTest, kind: jobs.Kind, seconds: float, cancel: str) -> int:
     """Launched from ``at``: the peak of this process's plus the job process's memory
     while it trains for ``seconds``; then the page's ``cancel`` button stops it."""
-    [info] = jobs.list_jobs(kind, active={f.name for f in kind.root().iterdir()})
+    launched = {f.name for f in kind.root().iterdir()}
+    # the one just launched (the README's studies in docs/results are listed too)
+    [info] = [j for j in jobs.list_jobs(kind, active=launched) if j.folder.name in launched]
     deadline = time.monotonic() + 60
     while not jobs.locked(info.folder):
         assert time.monotonic() < deadline, "the job did not start"
