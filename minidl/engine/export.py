@@ -8,11 +8,9 @@ it), per-epoch history and, for your own points (data set ``custom``), the
 points themselves.  ``from_json(text)`` rebuilds the ``Run``: same data, same
 weights, same history, ready to be inspected or trained further.  What is *not*
 kept: the optimizer's state (momentum, Adam's moments: a continued run starts
-them afresh), the random stream of minibatch orders (it restarts from the
+them afresh) and the random stream of minibatch orders (it restarts from the
 init seed), so training on after an import is not the run that was never
-interrupted, and the weights of earlier epochs (``Run.snapshots``: up to 2 MiB
-of floats, too many for a file meant to be shared), so an imported run replays
-from its import on.
+interrupted; nor past epochs' weights (``Run.snapshots``): it replays from its import on.
 
 A file that is not what ``to_json`` writes — not JSON, too large, an unknown
 setting, a weight of the wrong shape or not a finite number, … — raises

@@ -59,17 +59,20 @@ class Snapshots:
     def record(self, epoch: int, model: Module) -> None:
         """Keep ``model``'s weights as they are at the end of ``epoch`` (later than any
         kept), thinning the older ones if they no longer fit."""
-        epochs = self.epochs
-        if epochs and epoch <= epochs[-1]:
-            raise ValueError(f"epoch {epoch} is not after the latest snapshot ({epochs[-1]})")
-        if len(epochs) > 1 and not self._on_grid(epochs[-1], epochs[0]):
-            del self._kept[epochs[-1]]  # it was kept only as the latest
-        self._kept[epoch] = flat(model)
-        while self.nbytes > self.max_bytes and len(self) > 2:
+        weights = flat(model)
+        if self._kept:
+            first, latest = next(iter(self._kept)), next(reversed(self._kept))
+            if epoch <= latest:
+                raise ValueError(f"epoch {epoch} is not after the latest snapshot ({latest})")
+            if latest != first and not self._on_grid(latest, first):
+                del self._kept[latest]  # it was kept only as the latest
+        self._kept[epoch] = weights
+        # every snapshot is the same size: their count says their bytes, without a sum
+        while len(self) * weights.nbytes > self.max_bytes and len(self) > 2:
             self.every *= 2
-            first, *_, latest = self.epochs
+            first = next(iter(self._kept))
             self._kept = {e: w for e, w in self._kept.items()
-                          if e == latest or self._on_grid(e, first)}
+                          if e == epoch or self._on_grid(e, first)}
 
     def _on_grid(self, epoch: int, first: int) -> bool:
         return epoch == first or epoch % self.every == 0
