@@ -576,8 +576,9 @@ def export_ui(run: Run) -> None:
                                "minidl-replay.gif", "image/gif", icon=":material/movie:",
                                width="stretch", on_click="ignore",
                                disabled=live.state != "idle" or not run.snapshots,
-                               help="the boundary and the training points at each epoch kept, "
-                               f"{replay.SIZE} px square (pause training to make it)")
+                               help=f"the boundary and the training points at up to "
+                               f"{replay.FRAMES} of the epochs kept, {replay.SIZE} px square "
+                               "(pause training to make it)")
         round_ = st.session_state.get(ROUND, 0)
         st.file_uploader("Import a model JSON to inspect it or train it on", type=["json"],
                          key=f"pg_import_{round_}", on_change=import_model,

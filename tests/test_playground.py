@@ -530,6 +530,23 @@ def test_a_model_trained_on_your_own_points_comes_back_with_its_points_and_epoch
     assert run_of(fresh) is run and not fresh.warning      # not reopened on the disk
 
 
+@pytest.mark.slow
+def test_an_imported_run_replays_from_its_import_on_and_says_so():
+    at = open_app()
+    settle(click(at, "pg_step"))
+    settle(click(at, "pg_step"))
+    text = export.to_json(run_of(at))
+    fresh = open_app()
+    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
+    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    assert replay_toggle(fresh) is None                  # one epoch kept: nothing to scrub
+    settle(click(fresh, "pg_step"))
+    assert run_of(fresh).snapshots.epochs == [2, 3]
+    replay_toggle(fresh).set_value(True).run()
+    assert fresh.select_slider(key="pg_replay_epoch").options == ["2", "3"]
+    assert any("Epochs before 2 came from a model file" in c.value for c in fresh.caption)
+
+
 def test_a_damaged_model_file_is_a_message_and_changes_nothing():
     at = open_app()
     run = run_of(at)
