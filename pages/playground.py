@@ -8,10 +8,13 @@ around the run but never restarts or kills it.  Every widget is drawn
 from its row of the settings table (``minidl.hparams``); settings ↔ URL and
 pacing live in ``ui.playground``, charts in ``minidl.viz``.
 
+While the run is idle, **Replay** scrubs the epochs it kept (``Run.snapshots``): the live
+view then draws the run as it was at the chosen epoch (``Run.at``), never changing it.
+
 Why this module is long: besides drawing the live view (one fragment whose parts
-redraw at their own pace), the page owns your own points' editor, the export and
-import of a run, and the commands to the session's trainer; they share its Session
-State.
+redraw at their own pace) and its replay, the page owns your own points' editor, the
+export and import of a run, and the commands to the session's trainer; they share its
+Session State.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ import streamlit_app
 from minidl import Config, Run, data, hparams
 from minidl.engine import export
 from minidl.engine.member import diverged
-from minidl.viz import boundary, network
+from minidl.viz import boundary, network, replay
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
+from minidl.viz.tables import ordinal
 from ui import playground, training
 from ui.background import Trainer
 from ui.playground import SETTINGS
@@ -41,6 +45,7 @@ streamlit_app.enter()
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
 UNIT = "pg_unit"  # the diagram's clicked unit, shown large in the boundary's place
+REPLAY, REPLAY_EPOCH = "pg_replay", "pg_replay_epoch"  # the Replay toggle, its epoch
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 # your own points (X, y), a problem with them or with a file, and counters that give the
 # editor chart and the uploaders fresh keys (which clears them)
@@ -230,13 +235,21 @@ def sync_run(config: Config) -> Run:
     return t.run
 
 
+def leave_replay() -> None:
+    """Back to the run as it is (a command to the trainer always acts on that run)."""
+    for name in (REPLAY, REPLAY_EPOCH):
+        st.session_state.pop(name, None)
+
+
 def toggle_training() -> None:
     notify(None)
+    leave_replay()
     trainer().toggle()
 
 
 def step_once() -> None:
     notify(None)
+    leave_replay()
     trainer().step()
 
 
@@ -244,6 +257,7 @@ def reset_run() -> None:
     """New weights, as TensorFlow Playground's reset draws them: from a new init seed (the
     minibatch order with them), the other settings kept."""
     t = trainer()
+    leave_replay()
     seed = new_seed("init_seed")
     t.replace(new_run(t.run.config.replace(init_seed=seed)))
     notify(f"New weights, drawn with init seed {seed}; the other settings are kept.")
@@ -310,15 +324,50 @@ def live_view(ticking: bool) -> None:
     t = trainer()
     t.touch()
     began = time.monotonic()
-    run = t.view()
+    live = t.view()
+    run = replayed(t, live)
     inside, output = st.columns(2, gap="medium")
     with inside:
         state[UNIT] = diagram_ui(run)
     slots = live_slots()
     with output:
         draw(t, run, slots)
+        replay_ui(t, live)  # below everything that shows the run: it never moves the boundary
     history_ui(run)
     training.redraw(t, ticking, began, lambda: draw(t, t.view(), slots))
+
+
+def replayed(t: Trainer, run: Run) -> Run:
+    """What the live view draws: ``run``, or while Replay is on (the run idle), the run as it
+    was at the chosen epoch (the latest kept until one is chosen)."""
+    state, epochs = st.session_state, run.snapshots.epochs
+    if not state.get(REPLAY) or t.state != "idle" or len(epochs) < 2:
+        return run
+    epoch = state.get(REPLAY_EPOCH)
+    return run.at(epoch if epoch in run.snapshots else epochs[-1])
+
+
+def replay_ui(t: Trainer, run: Run) -> None:
+    """The Replay toggle and, while it is on, a slider over the epochs ``run`` kept; shown
+    while the run is idle and has kept two epochs or more."""
+    state, snapshots = st.session_state, run.snapshots
+    epochs = snapshots.epochs
+    if t.state != "idle" or len(epochs) < 2:
+        return
+    if state.get(REPLAY_EPOCH) not in epochs:  # a choice among another run's epochs
+        state.pop(REPLAY_EPOCH, None)
+    if not st.toggle("Replay", key=REPLAY, help="scrub through the epochs trained: the "
+                     "boundary, the diagram, the metrics and the curves as they were"):
+        return
+    st.select_slider("Epoch shown", epochs, value=epochs[-1], key=REPLAY_EPOCH,
+                     help="the weights kept at the end of each epoch")
+    kept = ("every epoch" if snapshots.every == 1 else
+            f"every {ordinal(snapshots.every)} epoch (a run keeps at most "
+            f"{snapshots.max_bytes >> 20} MiB of past weights), the first and the last")
+    imported = (f" Epochs before {epochs[0]} came from a model file, which keeps no past "
+                "weights." if epochs[0] > 1 else "")
+    st.caption(f"The run as it was at the end of the chosen epoch; kept: {kept}.{imported} "
+               "Turn Replay off, or press Train, to go back to the run as it is.")
 
 
 def history_ui(run: Run) -> None:
@@ -508,10 +557,13 @@ def export_ui(run: Run) -> None:
     """Download the run as JSON or as a script that retrains it; load a JSON file back."""
     with st.expander("Export or import this network", icon=":material/download:"):
         st.caption("JSON: the settings, input features, weights and history (no code runs "
-                   "when a file is read). The script rebuilds and retrains the same network "
-                   "with minidl: run it where minidl is installed (pip install . in a copy "
-                   "of its source); elsewhere it says just that.")
+                   "when a file is read), but not the weights of past epochs, so an imported "
+                   "run replays from its import on. The script rebuilds and retrains the same "
+                   "network with minidl: run it where minidl is installed (pip install . in a "
+                   "copy of its source); elsewhere it says just that. The GIF replays the "
+                   f"boundary over the epochs kept (at most {replay.FRAMES} frames).")
         live = trainer()  # the files are made at the click, from the run as it is then
+        discrete = st.session_state[key("view")] == "discrete"
         row = st.columns(3)
         row[0].download_button("Model as JSON", lambda: export.to_json(live.view()),
                                "minidl-model.json", "application/json",
@@ -519,6 +571,14 @@ def export_ui(run: Run) -> None:
         row[1].download_button("Python script", lambda: export.to_script(live.view()),
                                "minidl_model.py", "text/x-python", icon=":material/code:",
                                width="stretch", on_click="ignore")
+        row[2].download_button("Replay as GIF",
+                               lambda: replay.gif(live.view(), discrete=discrete),
+                               "minidl-replay.gif", "image/gif", icon=":material/movie:",
+                               width="stretch", on_click="ignore",
+                               disabled=live.state != "idle" or not run.snapshots,
+                               help=f"the boundary and the training points at up to "
+                               f"{replay.FRAMES} of the epochs kept, {replay.SIZE} px square "
+                               "(pause training to make it)")
         round_ = st.session_state.get(ROUND, 0)
         st.file_uploader("Import a model JSON to inspect it or train it on", type=["json"],
                          key=f"pg_import_{round_}", on_change=import_model,
@@ -552,6 +612,7 @@ def import_model(widget: str) -> None:
     if run.config.dataset == "custom":
         state[OWN] = run.source = export.run_points(run)
     state[FILE_PROBLEM] = None
+    leave_replay()
     trainer().replace(run)
     state[SETTINGS_KEY] = settings
     for name, value in settings.items():

@@ -73,6 +73,23 @@ def test_pause_stops_training_and_train_goes_on_from_there():
     assert [h["epoch"] for h in trainer.run.history] == list(range(1, trainer.run.epoch + 1))
 
 
+@pytest.mark.slow
+def test_the_epochs_kept_for_replay_come_back_from_every_training_process():
+    config = Config(**SMALL, epochs=9)
+    trainer = Trainer(Run(config))
+    for _ in range(4):  # one process …
+        trainer.step()
+    wait_until(lambda: trainer.state == "idle", timeout=20)
+    trainer.train()      # … and another to the end
+    wait_until(lambda: trainer.state == "idle", timeout=20)
+    trainer.join()
+    foreground = Run(config).fit()
+    kept = trainer.run.snapshots
+    assert kept.epochs == foreground.snapshots.epochs == list(range(1, 10))
+    for epoch in kept.epochs:
+        assert torch.equal(kept.weights(epoch), foreground.snapshots.weights(epoch))
+
+
 def test_training_stops_when_the_browser_session_is_gone():
     open_tab = threading.Event()
     open_tab.set()

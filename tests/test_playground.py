@@ -224,6 +224,58 @@ def test_training_stops_by_itself_at_the_epoch_budget():
     assert not at.button(key="pg_train").disabled and run_of(at).epoch == 3
 
 
+def replay_toggle(at: AppTest):
+    return next((t for t in at.toggle if t.key == "pg_replay"), None)
+
+
+def diagram_biases(at: AppTest) -> list[float]:
+    from minidl.viz import network
+    return [b for b in chart_table(at, network.UNITS)["bias"] if b == b]  # inputs: none
+
+
+@pytest.mark.slow
+def test_replay_draws_the_chosen_epoch_and_never_changes_the_run():
+    at = open_app(epochs="4")
+    assert replay_toggle(at) is None                      # nothing to replay yet
+    train_until_stopped(at)
+    run = run_of(at)
+    weights = [p.clone() for p, _ in run.model.param()]
+    replay_toggle(at).set_value(True).run()
+    slider = at.select_slider(key="pg_replay_epoch")
+    assert slider.value == 4 and metric(at, "Epoch") == "4 / 4"
+    slider.set_value(2).run()
+    assert not at.exception, at.exception
+    second = run.history[1]
+    assert metric(at, "Epoch") == "2 / 4"
+    assert metric(at, "Train loss") == f"{second['train_loss']:.4f}"
+    assert metric(at, "Test accuracy") == f"{100 * second['test_acc']:.1f}%"
+    then = run.at(2).model  # the diagram shows the weights of epoch 2
+    assert diagram_biases(at) == pytest.approx(
+        [b for p, _ in then.param()[1::2] for b in p.tolist()])
+    assert not at.success                                 # "budget reached" is epoch 4's
+    assert any("as it was at the end of the chosen epoch" in c.value for c in at.caption)
+    assert run_of(at) is run and run.epoch == 4
+    assert all(torch.equal(p, w) for (p, _), w in zip(run.model.param(), weights))
+    replay_toggle(at).set_value(False).run()              # back to the run as it is
+    assert metric(at, "Epoch") == "4 / 4" and at.success
+
+
+@pytest.mark.slow
+def test_pressing_train_leaves_replay_for_the_run_as_it_is():
+    at = open_app(epochs="3")
+    train_until_stopped(at)
+    widget(at, "epochs").set_value(5).run()               # room to train on
+    replay_toggle(at).set_value(True).run()
+    at.select_slider(key="pg_replay_epoch").set_value(1).run()
+    assert metric(at, "Epoch") == "1 / 5"
+    click(at, "pg_train")
+    assert replay_toggle(at) is None                      # no replay while it trains
+    settle(at)
+    assert run_of(at).epoch == 5 and metric(at, "Epoch") == "5 / 5"
+    assert replay_toggle(at).value is False
+    assert run_of(at).snapshots.epochs == [1, 2, 3, 4, 5]
+
+
 def test_divergence_stops_training_with_a_message_not_a_traceback():
     at = open_app(lr="1.0")
     train_until_stopped(at)
@@ -476,6 +528,23 @@ def test_a_model_trained_on_your_own_points_comes_back_with_its_points_and_epoch
     assert "Imported the model file" in fresh.toast[0].value
     fresh.run()
     assert run_of(fresh) is run and not fresh.warning      # not reopened on the disk
+
+
+@pytest.mark.slow
+def test_an_imported_run_replays_from_its_import_on_and_says_so():
+    at = open_app()
+    settle(click(at, "pg_step"))
+    settle(click(at, "pg_step"))
+    text = export.to_json(run_of(at))
+    fresh = open_app()
+    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
+    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    assert replay_toggle(fresh) is None                  # one epoch kept: nothing to scrub
+    settle(click(fresh, "pg_step"))
+    assert run_of(fresh).snapshots.epochs == [2, 3]
+    replay_toggle(fresh).set_value(True).run()
+    assert fresh.select_slider(key="pg_replay_epoch").options == ["2", "3"]
+    assert any("Epochs before 2 came from a model file" in c.value for c in fresh.caption)
 
 
 def test_a_damaged_model_file_is_a_message_and_changes_nothing():

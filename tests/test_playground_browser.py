@@ -254,6 +254,63 @@ def test_the_boundary_stays_put_through_a_200_epoch_run(app_server, browser_page
     assert any(len(e) == 3 for e in seen - {"200"}) or len(seen) > 1
 
 
+def test_replay_scrubs_back_through_the_epochs_and_the_gif_downloads(
+        app_server, browser_page, wait_for_app, artifacts, tmp_path):
+    import io
+
+    from PIL import Image
+
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 1100})
+    page.goto(f"{app_server}/?n_train=200&n_test=100&optimizer=adam&lr=0.03&batch_size=10"
+              "&epochs=12")
+    wait_for_app(page)
+    boundary = page.locator("[data-testid='stVegaLiteChart']").nth(1)
+    title = page.get_by_role("heading", name="Playground")
+
+    def top() -> float:  # below the title, wherever the page is scrolled
+        return boundary.bounding_box()["y"] - title.bounding_box()["y"]
+    first = top()
+    expect(page.get_by_text("Replay", exact=True)).to_have_count(0)  # nothing to replay yet
+    train_to_the_budget(page, wait_for_app)
+    assert metric_value(page, "Epoch") == "12 / 12"
+    page.get_by_text("Replay", exact=True).click()
+    wait_for_app(page)
+    thumb = page.get_by_role("slider", name="Epoch shown")
+    expect(thumb).to_be_visible()
+    thumb.focus()
+    thumb.press("Home")     # to the first epoch kept …
+    wait_for_app(page)
+    expect(page.locator("[data-testid='stMetricValue']").first).to_have_text("1 / 12")
+    for _ in range(2):      # … and two on
+        thumb.press("ArrowRight")
+        page.wait_for_timeout(300)
+    wait_for_app(page)
+    expect(page.locator("[data-testid='stMetricValue']").first).to_have_text("3 / 12")
+    title.scroll_into_view_if_needed()  # focusing the slider scrolled the page
+    page.wait_for_timeout(1000)
+    page.screenshot(path=artifacts / "playground-replay.png")
+    assert top() == first  # scrubbing never moves the boundary
+    expect(page.get_by_text("Epoch budget reached")).to_have_count(0)  # that was epoch 12
+    assert page.locator("[data-testid='stException']").count() == 0
+
+    page.get_by_text("Export or import this network").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Replay as GIF").click()
+    saved = tmp_path / "replay.gif"
+    download.value.save_as(saved)
+    gif = Image.open(io.BytesIO(saved.read_bytes()))
+    assert gif.n_frames == 12 and gif.size == (240, 240)
+    gif.seek(2)
+    gif.convert("RGB").save(artifacts / "playground-replay-gif-epoch-3.png")
+
+    page.get_by_text("Replay", exact=True).click()  # off: the run as it is
+    wait_for_app(page)
+    expect(page.locator("[data-testid='stMetricValue']").first).to_have_text("12 / 12")
+    expect(page.get_by_text("Epoch budget reached")).to_be_visible()
+    assert top() == first
+
+
 # the share of near-white pixels in the middle of the boundary's canvas (the second chart,
 # beside the diagram): a frame drawn without its picture shows the white plot background
 # between the points; -1 when there is no canvas at that moment

@@ -20,7 +20,7 @@ def test_ci_runs_exactly_the_readme_full_test_command():
 
 def test_requirements_pin_every_runtime_package():
     pins = dict(re.findall(r"^([a-z]+)==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M))
-    assert set(pins) == {"torch", "streamlit", "altair", "pandas", "sqlalchemy", "tqdm"}
+    assert set(pins) == {"torch", "streamlit", "altair", "pandas", "sqlalchemy", "tqdm", "pillow"}
     assert pins["torch"] == "2.13.0"
 
 

@@ -16,7 +16,8 @@ small protocol (``Trainee``) — a ``minidl.race.Race`` trains several runs side
   history and health rows) and the mirror takes it in; when it stops (paused, done,
   diverged), the process sends the whole run back (``torch.save`` keeps the optimizer's
   views of the weights) and the mirror becomes that run, so the next start goes on
-  exactly where this one stopped;
+  exactly where this one stopped (a ``Run``'s ``snapshots``, the epochs it keeps for
+  replay, come back this way only: the page replays only a run that is not training);
 - ``view()`` returns a frozen copy of the mirror to draw;
 - ``touch()`` says a viewer looked.  Training stops when ``alive()`` turns false (the
   browser tab was closed) or nobody has looked for ``idle_seconds``;

@@ -10,7 +10,7 @@ weights, same history, ready to be inspected or trained further.  What is *not*
 kept: the optimizer's state (momentum, Adam's moments: a continued run starts
 them afresh) and the random stream of minibatch orders (it restarts from the
 init seed), so training on after an import is not the run that was never
-interrupted.
+interrupted; nor past epochs' weights (``Run.snapshots``): it replays from its import on.
 
 A file that is not what ``to_json`` writes — not JSON, too large, an unknown
 setting, a weight of the wrong shape or not a finite number, … — raises
@@ -160,6 +160,8 @@ def _read(doc: Any, app_ranges: bool = False) -> Run:
     for (p, _), w in zip(run.model.param(), weights):
         p.copy_(w)
     run.history, run.epoch = history, epoch
+    if epoch:  # its replay starts here: a file keeps no earlier weights
+        run.snapshots.record(epoch, run.model)
     return run
 
 

@@ -12,10 +12,14 @@ exactly as the same settings do in a race or a sweep.
 
 ``model`` is the network as plain ``minidl.nn`` modules whose weights are the
 population's: what the page draws, exports and measures layer health on.
+
+``snapshots`` keeps the weights at the end of every epoch (thinned evenly within a few
+MB, ``minidl.engine.snapshots``), and ``at(epoch)`` is the run as it was then: a replay.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -28,6 +32,7 @@ from .. import data, health, nn
 from ..config import RESET_FIELDS, Config
 from .member import Member
 from .population import Population
+from .snapshots import Snapshots
 
 Callback = Callable[[int, dict], "bool | None"]
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "diverged"]
@@ -61,7 +66,8 @@ class Run:
     ``minidl.health.statistics``).  A record costs one forward and backward pass over the
     training set — next to nothing at batch 1, as much as the epoch itself at full batch —
     so epochs go unrecorded while the records have taken over ``health_share`` of the
-    training time (the first and the last epoch always are).
+    training time (the first and the last epoch always are).  ``snapshots``: the weights
+    at the ends of epochs, for ``at``.
     """
 
     config: Config
@@ -104,6 +110,7 @@ class Run:
         self.diverged = False
         self._epoch_start: list[torch.Tensor] | None = None  # parameters as the epoch began
         self._seconds = {"train": 0.0, "health": 0.0}  # what health_share compares
+        self.snapshots = Snapshots()
 
     # ------------------------------------------------------------ the population's state
 
@@ -159,6 +166,7 @@ class Run:
         self.diverged = bool(record["diverged"][0])
         if self.track_health:
             self._record_health()
+        self.snapshots.record(self.epoch, self.model)
         row = metrics(self.population, self.epoch, measured=record["metrics"])
         row["diverged"] = self.diverged
         self.history.append(row)
@@ -198,6 +206,23 @@ class Run:
         """The network's outputs for points ``X : (rows, 2)`` of the unit square."""
         return self.model.forward(data.encode_inputs(X, self.config.inputs,
                                                      self.config.features))
+
+    def at(self, epoch: int) -> Run:
+        """The run as it was at the end of ``epoch`` (one of ``snapshots.epochs``), to read
+        and draw: a copy whose model holds that epoch's weights and whose history and health
+        end there.  It shares the data with this run, which it never changes; it has no
+        population (``population`` is None), so it cannot train."""
+        if epoch not in self.snapshots:
+            raise ValueError(f"epoch {epoch} is not kept for replay (kept: "
+                             f"{', '.join(map(str, self.snapshots.epochs)) or 'none'})")
+        then = copy.copy(self)
+        then.population = None
+        then.model = self.snapshots.load(epoch, copy.deepcopy(self.model))
+        then.history = [h for h in self.history if h["epoch"] <= epoch]
+        then.health = [h for h in self.health if h["epoch"] <= epoch]
+        then.epoch = epoch
+        then.diverged = bool(then.history and then.history[-1]["diverged"])
+        return then
 
     def metrics(self) -> dict:
         """The metrics of the weights as they are now (``epoch`` and the four numbers)."""

@@ -26,6 +26,7 @@ _BLACK = torch.tensor([20, 20, 20], dtype=torch.uint8)
 _OUTLINE = torch.tensor([60, 60, 60], dtype=torch.uint8)
 _DOT = [(0, 0), (0, 1), (1, 0), (1, 1)]  # 2 × 2 pixels
 _CROSS = [(d, d) for d in range(-2, 3)] + [(d, -d) for d in range(-2, 3)]
+MARK_COLORS = (*_RGB, _BLACK, _OUTLINE)  # every colour painted over the boundary's
 
 
 def _pixels(X: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
