@@ -18,7 +18,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web.server.app_discovery import discover_asgi_app
 
 import streamlit_app
-from ui import server
+from ui import background, server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,7 @@ def test_streamlit_run_serves_the_entry_points_app():
 
 def test_the_lifespan_turns_the_legacy_pages_router_off(monkeypatch):
     monkeypatch.setattr(PagesManager, "uses_pages_directory", None)  # as on a fresh server
+    monkeypatch.setattr(background, "warm_up", lambda: None)  # no fork server in this process
 
     async def start() -> None:
         async with server.lifespan(None):
@@ -53,7 +54,7 @@ def test_the_lifespan_starts_the_training_processes_fork_server():
     # in a process of its own, which has no fork server yet (this one may have, from a test)
     script = """
 import asyncio, os, time
-from ui import server
+from ui import background, server
 
 def fork_servers():
     found = []
