@@ -34,7 +34,7 @@ from ui.playground import warnings_text
 
 TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts
-FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws once
+FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws until a new epoch
 # when the last run of the whole page began, and the last run of the live view that Stop cut
 # short (time.monotonic())
 LIVE_RUNS = "live_runs"
@@ -205,17 +205,23 @@ def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
 def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) -> None:
     """The end of a live view's run that began at ``began`` (``time.monotonic()``): in a
     run of the fragment alone, ``draw()`` the fast parts every ``TICK_SECONDS`` until the
-    next run is due.  When the trainer has stopped since the page started the timer (done,
-    diverged, paused by itself), rerun the whole page once: it shows the final epoch,
-    relabels the buttons and stops the timer."""
-    looping = ticking and not st.session_state.pop(FULL_RUN, False)
+    next run is due.  In a run of the whole page (a click: Train, a setting) the same, but
+    only until a new epoch has been drawn — the browser's timer starts the fragment's runs a
+    second later, so without it Train showed epoch 1 after 1.6 s.  When the trainer has
+    stopped since the page started the timer (done, diverged, paused by itself), rerun the
+    whole page once: it shows the final epoch, relabels the buttons and stops the timer."""
+    whole_page = st.session_state.pop(FULL_RUN, False)
+    first = t.run.epoch
     tick = began
     while True:
         if ticking and t.state == "idle":
             st.rerun()
         tick += TICK_SECONDS
-        if not looping or tick - began >= SLOW_SECONDS:
+        if not ticking or tick - began >= SLOW_SECONDS:
             return  # the next run is due
         time.sleep(max(0.0, tick - time.monotonic()))
         t.touch()
+        shown = t.run.epoch
         draw()
+        if whole_page and shown != first:
+            return  # the rest of the page waits no longer than that
