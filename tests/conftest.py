@@ -161,9 +161,12 @@ def chromium_browser():
     if not Path(CHROMIUM).exists():
         _browser_unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _browser_unavailable("playwright is not installed (pip install -r requirements-dev.txt)")
+    # an expectation waits for what it expects, up to the pages' own 30 s: its 5 s default
+    # lost the race on a busy machine (full suite beside a CPU hog)
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
