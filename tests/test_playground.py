@@ -493,15 +493,21 @@ def test_too_few_points_say_what_is_missing_instead_of_training():
     assert all(b.key != "pg_train" for b in at.button)    # nothing to train yet
 
 
+def imported(text: str) -> AppTest:
+    """A fresh page that has imported the model file ``text``."""
+    fresh = open_app()
+    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
+    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    return fresh
+
+
 @pytest.mark.slow
 def test_a_model_file_round_trips_through_the_page():
     at = open_app(optimizer="adam", lr="0.003", hidden="6,4", features="x1,x2,sinx1")
     settle(click(at, "pg_step"))
     settle(click(at, "pg_step"))
     text = export.to_json(run_of(at))
-    fresh = open_app()
-    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
-    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    fresh = imported(text)
     assert not fresh.exception, fresh.exception
     run = run_of(fresh)
     assert run.epoch == 2 and run.config.hidden == (6, 4) and run.config.optimizer == "adam"
@@ -519,9 +525,7 @@ def test_a_model_trained_on_your_own_points_comes_back_with_its_points_and_epoch
     settle(click(at, "pg_step"))
     exported = run_of(at)
     text = export.to_json(exported)
-    fresh = open_app()
-    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
-    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    fresh = imported(text)
     assert not fresh.exception, fresh.exception
     run = run_of(fresh)
     assert run.config.dataset == "custom" and run.epoch == 2
@@ -540,9 +544,7 @@ def test_an_imported_run_replays_from_its_import_on_and_says_so():
     settle(click(at, "pg_step"))
     settle(click(at, "pg_step"))
     text = export.to_json(run_of(at))
-    fresh = open_app()
-    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
-    uploader.set_value(("model.json", text.encode(), "application/json")).run()
+    fresh = imported(text)
     assert replay_toggle(fresh) is None                  # one epoch kept: nothing to scrub
     settle(click(fresh, "pg_step"))
     assert run_of(fresh).snapshots.epochs == [2, 3]
