@@ -28,7 +28,8 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 
 def test_every_benchmark_has_a_test():
     tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
-              "network_diagram", "scaling", "race_speed", "server_memory", "instant"}
+              "network_diagram", "scaling", "race_speed", "server_memory", "instant",
+              "freed_memory"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -89,6 +90,12 @@ def test_fairness(chromium_browser):
     rows = re.findall(r"^  (alone|beside a sweep \(nice \d+, \d workers?\))\s+\d+\.\d\d epochs/s "
                       r"\(\s*\d+ % of alone\),\s+\d+\.\d redraws/s$", out, re.M)
     assert len(rows) == 4, out
+
+
+def test_freed_memory():
+    out = run_benchmark("freed_memory", "--epochs", "1", "--repeats", "1", timeout=120)
+    assert len(re.findall(r"^ ?o(n|ff): median [\d,]+ page faults, \d+\.\d\d s", out, re.M)) == 2
+    assert re.search(r"^faults off / on: \d+\.\d\dx; time off / on: \d+\.\d\dx$", out, re.M), out
 
 
 def test_listing():

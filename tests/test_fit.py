@@ -1,18 +1,12 @@
 """minidl.engine.fit: many members to the end in memory-bounded populations, pausable and
 resumable; a population's members match the same members trained alone."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-from minidl import data, runtime
+from minidl import data
 from minidl.engine import fit as pop
 from minidl.experiments import cv
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def paired(members: list, activation: str, optimizer: str) -> list:
@@ -187,40 +181,3 @@ def test_a_checkpoint_resumes_only_the_fit_it_came_from(disk):
             pop.fit(X, y, paired(*args[:3]), cv.SIZES, args[3], resume=paused.value.state)
 
 
-FAULTS = """
-import resource, sys, torch
-from minidl import data, runtime
-from minidl.engine import fit as pop
-from minidl.experiments import cv
-if sys.argv[1] == "on":
-    runtime.keep_freed_memory()
-torch.set_num_threads(1)
-X, y = data.disk(1000, seed=0)
-splits = cv.kfold(1000, 5, seed=0)
-members = [pop.Member({**cv.complete({"lr": lr, "batch_size": 20}), "optimizer": "adam"},
-                      train, val, seed=f)
-           for lr in (0.001, 0.01, 0.1, 0.2) for f, (train, val) in enumerate(splits)]
-pop.fit(X, y, members, cv.SIZES, 1)  # warm: the allocator's pools fill
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-pop.fit(X, y, members, cv.SIZES, 2)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
-@pytest.mark.slow
-def test_a_population_reuses_freed_memory_instead_of_faulting_pages_in_again():
-    if not runtime.keep_freed_memory():
-        pytest.skip("the C library is not glibc: mallopt is not there to tune")
-    def faults(setting: str) -> int:
-        out = subprocess.run([sys.executable, "-c", FAULTS, setting], cwd=ROOT,
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr[-2000:]
-        return int(out.stdout.split()[-1])
-
-    # glibc's defaults hand freed blocks back and fault them in again at every step
-    off = faults("off")
-    assert off > 500, off
-    # kept, they are reused: 0-260 faults here, though once in CI a run faulted as many as
-    # off (1,172 against 1,171, cause not found), hence the best of three
-    on = [faults("on") for _ in range(3)]
-    assert min(on) < off / 4, (on, off)
