@@ -201,9 +201,9 @@ class AblationKind(jobs.Kind):
     def units(self, spec: AblationSpec, part: str) -> int:
         return self._knobs(part, spec) * spec.runs
 
-    def _done(self, spec: AblationSpec, part: str, job: jobs.Saved) -> bool:
+    def _done(self, spec: AblationSpec, part: str, table: pd.DataFrame) -> bool:
+        """Whether ``table`` (the stored accuracy rows) holds every unit of ``part``."""
         stage, pair = part.split(":", 1)
-        table = stored(job)
         if table.empty:
             return False
         rows = table[(table["activation"] + "-" + table["optimizer"] == pair)
@@ -211,7 +211,12 @@ class AblationKind(jobs.Kind):
         return rows[["convention", "run"]].drop_duplicates().shape[0] >= self.units(spec, part)
 
     def units_done(self, spec: AblationSpec, part: str, job: jobs.Saved) -> int:
-        return self.units(spec, part) if self._done(spec, part, job) else 0
+        return self.units(spec, part) if self._done(spec, part, stored(job)) else 0
+
+    def done_by_part(self, spec: AblationSpec, job: jobs.Saved) -> dict[str, int]:
+        table = stored(job)
+        return {part: self.units(spec, part) if self._done(spec, part, table) else 0
+                for part in self.parts(spec)}
 
     def steps(self, spec: AblationSpec, part: str, job: jobs.Saved | None = None) -> int:
         if job is not None:  # what is left: a part-trained pair's checkpoint counts
@@ -223,14 +228,15 @@ class AblationKind(jobs.Kind):
     def tasks(self, spec: AblationSpec, part: str, job: jobs.Saved) -> list[tasks.Task]:
         """One task per unfinished part: a pair's knobs (or its best combination, known once
         every pair's knobs are saved), all its runs as one population."""
-        if self._done(spec, part, job):
+        table = stored(job)
+        if self._done(spec, part, table):
             return []
         stage, name = part.split(":", 1)
         pair = jobs.part_pair(name)
         if stage == "knobs":
             knobs = [[knob_name(k), dict(k)] for k in spec.knobs]
         else:
-            knobs = [[BEST, best_combination(stored(job), spec)]]
+            knobs = [[BEST, best_combination(table, spec)]]
         return job.resumed([tasks.Task(
             part, self.steps(spec, part, None), train_pair,
             (list(pair), knobs, spec.runs, spec.epochs_for(pair),

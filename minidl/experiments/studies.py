@@ -151,6 +151,11 @@ class StudyKind(jobs.Kind):
     def units_done(self, spec: StudySpec, part: str, job: jobs.Saved) -> int:
         return spec.runs if jobs.part_pair(part) in self._finished(spec, job) else 0
 
+    def done_by_part(self, spec: StudySpec, job: jobs.Saved) -> dict[str, int]:
+        finished = self._finished(spec, job)
+        return {part: spec.runs if jobs.part_pair(part) in finished else 0
+                for part in self.parts(spec)}
+
     def check(self, spec: StudySpec, job: jobs.Saved) -> None:
         stored(job)  # the losses too
 

@@ -86,7 +86,7 @@ def import_folder(kind: Kind, folder: str | Path) -> None:
               done=0, total=sum(kind.units(spec, p) for p in kind.parts(spec)))
     job = Saved(db, id, folder)
     job.add(by_part, 0)
-    done = sum(kind.units_done(spec, p, job) for p in kind.parts(spec))
+    done = sum(kind.done_by_part(spec, job).values())
     db.update(id, done=done)
 
 

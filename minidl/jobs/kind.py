@@ -166,6 +166,10 @@ class Kind:
     def units_done(self, spec, part: str, job: Saved) -> int:
         raise NotImplementedError
 
+    def done_by_part(self, spec, job: Saved) -> dict[str, int]:
+        """``units_done`` of every part; a kind whose parts share their rows reads them once."""
+        return {part: self.units_done(spec, part, job) for part in self.parts(spec)}
+
     def check(self, spec, job: Saved) -> None:
         """Raise ``Damaged`` if saved rows that ``units_done`` does not read are damaged."""
 

@@ -168,8 +168,7 @@ def _info(kind: Kind, row: Mapping, active: Collection[str] = (), check: bool = 
         spec = read_spec(kind, row["spec"])
         if check:
             job = Saved(store(), row["id"], Path(row["folder"]))
-            for part in kind.parts(spec):
-                kind.units_done(spec, part, job)
+            kind.done_by_part(spec, job)
             kind.check(spec, job)
     except Damaged as error:
         return JobInfo(spec=None, status=DAMAGED, error=str(error), **base)
