@@ -74,6 +74,7 @@ def _no_grad_and_one_thread():
 #   app_server        session-scoped base URL of one server ("http://127.0.0.1:PORT")
 #   fresh_app_servers factory: fresh_app_servers(n) -> n base URLs of servers that have
 #                     served nothing yet (for first-request / deep-link checks)
+#   start_app_servers the same as a context manager, for fixtures of module scope
 #   browser_page      a new Chromium page (1400×1000) per test
 #   wait_for_app      wait_for_app(page): blocks until the script run finished
 #   artifacts         the test-artifacts/ folder (gitignored) for screenshots
@@ -178,6 +179,13 @@ def app_server(chromium_browser):
     """Base URL of a Streamlit server running streamlit_app.py, shared by the session."""
     with _servers(1) as (url,):
         yield url
+
+
+@pytest.fixture(scope="session")
+def start_app_servers(chromium_browser):
+    """``with start_app_servers(n) as urls``: n newly started servers, stopped when the block
+    ends (for a fixture of wider scope than a test)."""
+    return _servers
 
 
 @pytest.fixture

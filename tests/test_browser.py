@@ -42,25 +42,15 @@ def metric_value(page, label: str) -> str:
     return metric(page, label).inner_text()
 
 
-def test_every_page_url_works_as_the_first_request_to_a_fresh_server(
-        fresh_app_servers, browser_page, wait_for_app, artifacts):
-    servers = fresh_app_servers(len(PAGE_URLS))
-    for base, (path, heading) in zip(servers, PAGE_URLS):
-        page = browser_page
-        page.goto(f"{base}/{path}")
-        wait_for_app(page)
-        expect(page.get_by_role("heading", name=heading).first).to_be_visible()
-        page.screenshot(path=artifacts / f"page-{path or 'playground'}-cold.png")
+def test_every_page_url_works_as_the_first_request_to_a_fresh_server(first_loads):
+    for path, _ in PAGE_URLS:
+        load = first_loads.pages[path]
         # the shared navigation, not the legacy pages/ router's file list
-        links = page.locator("[data-testid='stSidebarNav'] [data-testid='stSidebarNavLink']")
-        assert [nav_label(text) for text in links.all_inner_texts()] == NAV_TITLES
-        current = links.and_(page.locator("[aria-current='page']")).inner_text()
-        assert nav_label(current) == NAV_TITLES[PAGE_URLS.index((path, heading))]
-        assert urlparse(page.url).path == f"/{path}"
-        assert page.locator("[data-testid='stException']").count() == 0
-        # wide layout from the entry point's page config
-        assert page.locator("[data-testid='stMain'] [data-testid='stMainBlockContainer']"
-                            ).bounding_box()["width"] > 900
+        assert load.nav == NAV_TITLES, path
+        assert load.current == NAV_TITLES[[p for p, _ in PAGE_URLS].index(path)]
+        assert load.path == f"/{path}"
+        assert load.exceptions == 0, path
+        assert load.width > 900, path  # wide layout from the entry point's page config
 
 
 def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
@@ -294,24 +284,38 @@ new MutationObserver(() => {
 """
 
 
-@pytest.fixture
-def first_loads(fresh_app_servers, browser_page, wait_for_app, artifacts):
-    """The Playground (its boundary and points chart) and a deep link (``/about``), each the
-    first request to a fresh server: the navigation labels and tab titles shown from the
-    first frame on, the browser console's warnings and errors, and the responses that failed."""
-    page = browser_page
-    seen, titles, console, failed = set(), set(), [], []
-    page.on("console", lambda m: m.type in ("warning", "error") and console.append(m.text))
+@pytest.fixture(scope="module")
+def first_loads(start_app_servers, chromium_browser, wait_for_app, artifacts):
+    """Every page's URL, each the first request to a fresh server: what each page showed
+    (``pages``), the navigation labels and tab titles shown from the first frame on, the
+    browser console's warnings and errors, and the responses that failed."""
+    context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    seen, titles, console, failed, pages = set(), set(), [], [], {}
+    page.on("console", lambda m: m.type in ("warning", "error")
+            and console.append(f"{urlparse(page.url).path}: {m.text}"))
     page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
     page.add_init_script(RECORD_NAV)
-    for base, (path, heading) in zip(fresh_app_servers(2), [PAGE_URLS[0], PAGE_URLS[-1]]):
-        page.goto(f"{base}/{path}")
-        wait_for_app(page)
-        expect(page.get_by_role("heading", name=heading).first).to_be_visible()
-        page.screenshot(path=artifacts / f"first-load-{path or 'playground'}.png")
-        seen |= {nav_label(text) for text in page.evaluate("window.__navSeen")}
-        titles |= set(page.evaluate("window.__titlesSeen"))
-    return SimpleNamespace(seen=seen, titles=titles, console=console, failed=failed)
+    with start_app_servers(len(PAGE_URLS)) as servers:
+        for base, (path, heading) in zip(servers, PAGE_URLS):
+            page.goto(f"{base}/{path}")
+            wait_for_app(page)
+            expect(page.get_by_role("heading", name=heading).first).to_be_visible()
+            page.screenshot(path=artifacts / f"page-{path or 'playground'}-cold.png")
+            links = page.locator("[data-testid='stSidebarNav'] "
+                                 "[data-testid='stSidebarNavLink']")
+            pages[path] = SimpleNamespace(
+                nav=[nav_label(text) for text in links.all_inner_texts()],
+                current=nav_label(links.and_(page.locator("[aria-current='page']")).inner_text()),
+                path=urlparse(page.url).path,
+                exceptions=page.locator("[data-testid='stException']").count(),
+                width=page.locator("[data-testid='stMain'] [data-testid='stMainBlockContainer']"
+                                   ).bounding_box()["width"])
+            seen |= {nav_label(text) for text in page.evaluate("window.__navSeen")}
+            titles |= set(page.evaluate("window.__titlesSeen"))
+        context.close()  # before its server stops (the socket's close is no warning of the app)
+    return SimpleNamespace(pages=pages, seen=seen, titles=titles, console=console, failed=failed)
 
 
 def test_a_first_load_warns_nothing_in_the_console(first_loads):

@@ -60,12 +60,13 @@ def figure(summary: pd.DataFrame, epochs: int) -> alt.LayerChart:
         text="text:N", color=alt.condition(f"datum.accuracy < {DARK_BELOW}",
                                            alt.value("white"), alt.value("black")))
     # fit-x: the width (the page's column, or ``width`` when saved) holds the labels too;
-    # the height grows with the rows
+    # the height grows with the rows (a number, not ``alt.Step``: in Streamlit a step height
+    # made Vega-Lite warn in the browser's console that it dropped fit-y)
     return alt.layer(cells, text).properties(
         title=alt.TitleParams(f"Table I under each convention, {epochs} epochs", subtitle=[
             "mean test accuracy % over runs",
             f"green at or above the report's {floor:.1f} %"]),
-        width=160 + 64 * len(columns), height=alt.Step(ROW_STEP),
+        width=160 + 64 * len(columns), height=ROW_STEP * len(rows),
         autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
