@@ -9,7 +9,8 @@ sweep at normal priority and beside one on two workers (the local default).
 Targets (issue 9, for the public demo): beside a job, ≥ 70 % of the alone
 throughput and ≥ 5 redraws/s.  Exits 1 when a target is missed, unless
 ``--report-only``.
-Usage: python benchmarks/fairness.py [--seconds 10] [--report-only]
+``--quick``: alone and beside the public server's job only (the two the targets are about).
+Usage: python benchmarks/fairness.py [--seconds 10] [--quick] [--report-only]
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="each measuring window")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="leave out the comparisons")
     args = parser.parse_args()
     os.environ[jobs.RESULTS_ENV] = tempfile.mkdtemp()
     os.environ[limits.PUBLIC_ENV] = "1"  # the public server's limits
@@ -72,15 +74,15 @@ def main() -> int:
         alone = measure_app(url, QUERY, args.warmup, args.seconds)
         with sweep_process(nice, workers):
             beside = measure_app(url, QUERY, args.warmup, args.seconds)
-        with sweep_process(0, workers):
-            same_priority = measure_app(url, QUERY, args.warmup, args.seconds)
-        with sweep_process(nice, local_workers):
-            local = measure_app(url, QUERY, args.warmup, args.seconds)
+        rows = [("alone", alone), (f"beside a sweep (nice {nice}, {workers} worker)", beside)]
+        for row_nice, row_workers in ([] if args.quick else
+                                      [(0, workers), (nice, local_workers)]):
+            with sweep_process(row_nice, row_workers):
+                rows.append((f"beside a sweep (nice {row_nice}, {row_workers} worker"
+                             f"{'s' if row_workers > 1 else ''})",
+                             measure_app(url, QUERY, args.warmup, args.seconds)))
     print(f"{os.cpu_count()} CPUs; Playground with default settings, {args.seconds:g} s windows")
-    for name, (redraws, epochs) in (
-            ("alone", alone), (f"beside a sweep (nice {nice}, {workers} worker)", beside),
-            (f"beside a sweep (nice 0, {workers} worker)", same_priority),
-            (f"beside a sweep (nice {nice}, {local_workers} workers)", local)):
+    for name, (redraws, epochs) in rows:
         print(f"  {name:36} {epochs:6.2f} epochs/s ({100 * epochs / alone[1]:3.0f} % of alone), "
               f"{redraws:4.1f} redraws/s")
     ok = beside[1] >= 0.7 * alone[1] and beside[0] >= 5

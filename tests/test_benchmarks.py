@@ -85,11 +85,11 @@ def test_instant(chromium_browser):
 @pytest.mark.browser
 @pytest.mark.xdist_group("browser")
 def test_fairness(chromium_browser):
-    out = run_benchmark("fairness", "--seconds", "2", "--warmup", "1", "--report-only",
-                        timeout=300)
+    out = run_benchmark("fairness", "--seconds", "2", "--warmup", "1", "--quick",
+                        "--report-only", timeout=300)
     rows = re.findall(r"^  (alone|beside a sweep \(nice \d+, \d workers?\))\s+\d+\.\d\d epochs/s "
                       r"\(\s*\d+ % of alone\),\s+\d+\.\d redraws/s$", out, re.M)
-    assert len(rows) == 4, out
+    assert len(rows) == 2 and rows[0] == "alone" and "1 worker)" in rows[1], out
 
 
 def test_freed_memory():
