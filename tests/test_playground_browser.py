@@ -10,9 +10,10 @@ import helpers
 import pytest
 
 try:
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect
 except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_BROWSER=1)
-    expect = None
+    expect, PlaywrightError = None, Exception
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -180,6 +181,9 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
         time.sleep(0.2)
     assert epoch(page) == 1
     page.get_by_text("Export or import this network").click()
+    # the page's last run after training stopped (it enables the GIF): a click before it
+    # could ask for a file that run has just replaced, and no download would come
+    expect(page.get_by_role("button", name="Replay as GIF")).to_be_enabled()
     with page.expect_download() as download:
         page.get_by_role("button", name="Model as JSON").click()
     saved = tmp_path / "model.json"
@@ -362,9 +366,25 @@ def test_streamlits_own_stop_pauses_training_for_good(app_server, browser_page, 
     wait_for_app(page)
     page.get_by_role("button", name="Train").click()
     expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=30_000)
-    page.wait_for_timeout(2000)  # the live view's own runs, each a second long
-    page.locator("[data-testid='stStatusWidget']").get_by_role("button", name="Stop").click()
-    expect(page.get_by_role("button", name="Train")).to_be_visible(timeout=10_000)
+    deadline = time.monotonic() + 60
+    while epoch(page) < 2:  # the live view's own runs have drawn epochs
+        assert time.monotonic() < deadline, "no epoch drawn"
+        time.sleep(0.1)
+    # Stop stops the run under way; one that ends as the click arrives leaves nothing to
+    # stop (Streamlit's Stop, not ours): press it again, as a person would
+    stop = page.locator("[data-testid='stStatusWidget']").get_by_role("button", name="Stop")
+    train = page.get_by_role("button", name="Train")
+    for _ in range(5):
+        try:
+            stop.click(timeout=5_000)
+        except PlaywrightError:  # no run under way to stop (it may have been stopped)
+            pass
+        try:
+            expect(train).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            continue
+    expect(train).to_be_visible()
     wait_for_app(page)
     paused_at = epoch(page)
     assert paused_at > 0
