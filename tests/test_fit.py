@@ -1,6 +1,11 @@
 """minidl.engine.fit: many members to the end in memory-bounded populations, pausable and
 resumable; a population's members match the same members trained alone."""
 
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -181,3 +186,45 @@ def test_a_checkpoint_resumes_only_the_fit_it_came_from(disk):
             pop.fit(X, y, paired(*args[:3]), cv.SIZES, args[3], resume=paused.value.state)
 
 
+
+
+# an 8 MB block allocated, written and freed again and again, as a population's biggest
+# tensors are at every step (the workload-level effect: benchmarks/freed_memory.py, whose
+# fault counts vary too much from run to run to be asserted)
+REUSE = """
+import ctypes, resource, sys
+from minidl import runtime
+if sys.argv[1] == "on":
+    runtime.keep_freed_memory()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+SIZE = 8 << 20
+def block():
+    p = libc.malloc(SIZE)
+    ctypes.memset(p, 1, SIZE)
+    libc.free(p)
+block()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    block()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.slow
+def test_kept_freed_memory_is_reused_without_faulting_its_pages_in_again():
+    if platform.libc_ver()[0] != "glibc":  # (asked without tuning this test process)
+        pytest.skip("the C library is not glibc: mallopt is not there to tune")
+
+    def faults(setting: str) -> int:
+        out = subprocess.run([sys.executable, "-c", REUSE, setting],
+                             cwd=Path(__file__).resolve().parent.parent,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return int(out.stdout.split()[-1])
+
+    pages = (8 << 20) // 4096
+    off, on = faults("off"), faults("on")
+    assert off >= pages // 2, off  # glibc's defaults: the block's pages faulted in again
+    assert on < pages // 20, on    # kept: the same pages reused
