@@ -63,7 +63,7 @@ def test_scaling():
 
 
 @pytest.mark.browser
-@pytest.mark.xdist_group("browser")
+@pytest.mark.xdist_group("browser-playground")
 def test_live_update(chromium_browser):
     # chromium_browser: skips (or, with MINIDL_REQUIRE_BROWSER=1, fails) without Chromium/Playwright
     out = run_benchmark("live_update", "--seconds", "2", "--warmup", "1", "--bare-seconds", "1",
@@ -73,7 +73,7 @@ def test_live_update(chromium_browser):
 
 
 @pytest.mark.browser
-@pytest.mark.xdist_group("browser")
+@pytest.mark.xdist_group("browser-playground")
 def test_instant(chromium_browser):
     out = run_benchmark("instant", "--repeats", "2", "--report-only", timeout=400)
     for name in ("cold page → interactive", "slider change → first redraw", "Train → epoch 1"):
@@ -83,7 +83,7 @@ def test_instant(chromium_browser):
 
 
 @pytest.mark.browser
-@pytest.mark.xdist_group("browser")
+@pytest.mark.xdist_group("browser-playground")
 def test_fairness(chromium_browser):
     out = run_benchmark("fairness", "--seconds", "2", "--warmup", "1", "--quick",
                         "--report-only", timeout=300)

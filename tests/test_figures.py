@@ -195,7 +195,7 @@ def pairs_of(summary: pd.DataFrame) -> list[str]:
 
 
 @pytest.mark.browser
-@pytest.mark.xdist_group("browser")
+@pytest.mark.xdist_group("browser-playground")
 def test_reproduce_figures_fit_their_column_and_name_every_row_and_column(
         app_server, browser_page, wait_for_app, artifacts):
     from playwright.sync_api import expect
@@ -230,7 +230,7 @@ def test_reproduce_figures_fit_their_column_and_name_every_row_and_column(
 
 
 @pytest.mark.browser
-@pytest.mark.xdist_group("browser")
+@pytest.mark.xdist_group("browser-playground")
 def test_the_cross_validation_charts_fit_their_column(
         fresh_app_servers, browser_page, wait_for_app, artifacts):
     (url,) = fresh_app_servers(1)
@@ -265,7 +265,7 @@ def test_the_cross_validation_charts_fit_their_column(
 
 
 @pytest.mark.browser
-@pytest.mark.xdist_group("browser")
+@pytest.mark.xdist_group("browser-playground")
 def test_the_about_pages_equations_fit_the_column(app_server, browser_page, wait_for_app,
                                                  artifacts):
     # KaTeX scrolls a display equation wider than its box, with no scroll bar in sight:

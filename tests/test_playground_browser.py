@@ -15,7 +15,7 @@ try:
 except ImportError:  # the browser fixtures skip (or fail under MINIDL_REQUIRE_BROWSER=1)
     expect, PlaywrightError = None, Exception
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-playground")]
 
 
 def metric_value(page, label: str) -> str:
