@@ -243,8 +243,11 @@ def test_the_boundary_stays_put_through_a_200_epoch_run(app_server, browser_page
     wait_for_app(page)
     boundary = page.locator("[data-testid='stVegaLiteChart']").nth(1)
     expect(boundary).to_be_visible()
-    top = boundary.bounding_box()["y"]
     page.get_by_role("button", name="Train").click()
+    # where it is once training runs (in 1 of 4 full runs it was 72 px higher at the page's
+    # load than at the click, not seen in 6 loads probed since: issue 22's note)
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    top = boundary.bounding_box()["y"]
     seen = set()
     while "200" not in seen:  # sampled for as long as it trains, however fast that is
         epoch_now = metric_value(page, "Epoch").split("/")[0].strip()
@@ -274,10 +277,10 @@ def test_replay_scrubs_back_through_the_epochs_and_the_gif_downloads(
 
     def top() -> float:  # below the title, wherever the page is scrolled
         return boundary.bounding_box()["y"] - title.bounding_box()["y"]
-    first = top()
     expect(page.get_by_text("Replay", exact=True)).to_have_count(0)  # nothing to replay yet
     train_to_the_budget(page, wait_for_app)
     assert metric_value(page, "Epoch") == "12 / 12"
+    first = top()
     page.get_by_text("Replay", exact=True).click()
     wait_for_app(page)
     thumb = page.get_by_role("slider", name="Epoch shown")
