@@ -210,9 +210,6 @@ class AblationKind(jobs.Kind):
                      & ((table["convention"] == BEST) == (stage == "best"))]
         return rows[["convention", "run"]].drop_duplicates().shape[0] >= self.units(spec, part)
 
-    def units_done(self, spec: AblationSpec, part: str, job: jobs.Saved) -> int:
-        return self.units(spec, part) if self._done(spec, part, stored(job)) else 0
-
     def done_by_part(self, spec: AblationSpec, job: jobs.Saved) -> dict[str, int]:
         table = stored(job)
         return {part: self.units(spec, part) if self._done(spec, part, table) else 0

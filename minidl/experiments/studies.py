@@ -148,9 +148,6 @@ class StudyKind(jobs.Kind):
         runs = reproduce.check_runs(jobs.frame(job.rows("runs")), "the runs")
         return _finished_pairs(runs, spec.runs)
 
-    def units_done(self, spec: StudySpec, part: str, job: jobs.Saved) -> int:
-        return spec.runs if jobs.part_pair(part) in self._finished(spec, job) else 0
-
     def done_by_part(self, spec: StudySpec, job: jobs.Saved) -> dict[str, int]:
         finished = self._finished(spec, job)
         return {part: spec.runs if jobs.part_pair(part) in finished else 0

@@ -303,8 +303,9 @@ class SweepKind(jobs.Kind):
                        for c in self._configs(spec, part))
         return sum(t.cost for t in self.tasks(spec, part, job))
 
-    def units_done(self, spec: SweepSpec, part: str, job: jobs.Saved) -> int:
-        return len(stored_rows(job, spec, jobs.part_pair(part)))
+    def done_by_part(self, spec: SweepSpec, job: jobs.Saved) -> dict[str, int]:
+        return {part: len(stored_rows(job, spec, jobs.part_pair(part)))
+                for part in self.parts(spec)}
 
     def _todo(self, spec: SweepSpec, part: str, job: jobs.Saved) -> list[dict]:
         done = {cv.config_id(r) for r in stored_rows(job, spec, jobs.part_pair(part))}

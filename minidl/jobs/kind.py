@@ -163,15 +163,13 @@ class Kind:
         """Optimizer steps ``part`` still needs (all of them without a ``job``)."""
         raise NotImplementedError
 
-    def units_done(self, spec, part: str, job: Saved) -> int:
+    def done_by_part(self, spec, job: Saved) -> dict[str, int]:
+        """How many units of each part ``job`` has saved (the rows the parts share read
+        once); ``Damaged`` if those rows are."""
         raise NotImplementedError
 
-    def done_by_part(self, spec, job: Saved) -> dict[str, int]:
-        """``units_done`` of every part; a kind whose parts share their rows reads them once."""
-        return {part: self.units_done(spec, part, job) for part in self.parts(spec)}
-
     def check(self, spec, job: Saved) -> None:
-        """Raise ``Damaged`` if saved rows that ``units_done`` does not read are damaged."""
+        """Raise ``Damaged`` if saved rows that ``done_by_part`` does not read are damaged."""
 
     def tasks(self, spec, part: str, job: Saved) -> list[tasks.Task]:
         """``part``'s missing work as tasks (``minidl.jobs.tasks``: checkpointable slices
