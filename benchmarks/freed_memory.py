@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 WORKLOAD = """
 import resource, sys, time, torch
-sys.path.insert(0, sys.argv[3])
 from minidl import data, runtime
 from minidl.engine import fit
 from minidl.experiments import cv
@@ -41,7 +40,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, time.perf_cou
 
 
 def measure(setting: str, epochs: int) -> tuple[int, float]:
-    out = subprocess.run([sys.executable, "-c", WORKLOAD, setting, str(epochs), str(ROOT)],
+    # run in ROOT: ``python -c`` finds the minidl package of this checkout there
+    out = subprocess.run([sys.executable, "-c", WORKLOAD, setting, str(epochs)], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     if out.returncode:
         sys.exit(out.stderr[-2000:])

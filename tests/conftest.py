@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
+import helpers
 import pytest
 import torch
 
@@ -201,11 +202,9 @@ def fresh_app_servers(chromium_browser):
 
 @pytest.fixture
 def browser_page(chromium_browser):
-    context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
+    page = helpers.new_page(chromium_browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,14 @@ def cancel_after(job: runner.Runner, steps: int) -> runner.Runner:
     return job
 
 
+def new_page(browser, width: int = 1400, height: int = 1000):
+    """A Chromium page in a context of its own (close it with ``page.context.close()``),
+    whose actions wait up to 30 s."""
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(30_000)
+    return page
+
+
 def wait_until(condition, timeout: float = 30.0) -> None:
     """Poll ``condition()`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, quote, urlparse
 
+import helpers
 import pytest
 
 try:
@@ -291,9 +292,7 @@ def first_loads(start_app_servers, chromium_browser, wait_for_app, artifacts):
     """Every page's URL, each the first request to a fresh server: what each page showed
     (``pages``), the navigation labels and tab titles shown from the first frame on, the
     browser console's warnings and errors, and the responses that failed."""
-    context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
+    page = helpers.new_page(chromium_browser)
     seen, titles, console, failed, pages = set(), set(), [], [], {}
     page.on("console", lambda m: m.type in ("warning", "error")
             and console.append(f"{urlparse(page.url).path}: {m.text}"))
@@ -316,7 +315,7 @@ def first_loads(start_app_servers, chromium_browser, wait_for_app, artifacts):
                                    ).bounding_box()["width"])
             seen |= {nav_label(text) for text in page.evaluate("window.__navSeen")}
             titles |= set(page.evaluate("window.__titlesSeen"))
-        context.close()  # before its server stops (the socket's close is no warning of the app)
+        page.context.close()  # before its server stops (the socket's close is no warning of the app)
     return SimpleNamespace(pages=pages, seen=seen, titles=titles, console=console, failed=failed)
 
 

@@ -186,8 +186,6 @@ def test_a_checkpoint_resumes_only_the_fit_it_came_from(disk):
             pop.fit(X, y, paired(*args[:3]), cv.SIZES, args[3], resume=paused.value.state)
 
 
-
-
 # an 8 MB block allocated, written and freed again and again, as a population's biggest
 # tensors are at every step (the workload-level effect: benchmarks/freed_memory.py, whose
 # fault counts vary too much from run to run to be asserted)

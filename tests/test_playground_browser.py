@@ -369,10 +369,7 @@ def test_streamlits_own_stop_pauses_training_for_good(app_server, browser_page, 
     wait_for_app(page)
     page.get_by_role("button", name="Train").click()
     expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=30_000)
-    deadline = time.monotonic() + 60
-    while epoch(page) < 2:  # the live view's own runs have drawn epochs
-        assert time.monotonic() < deadline, "no epoch drawn"
-        time.sleep(0.1)
+    helpers.wait_until(lambda: epoch(page) >= 2, timeout=60)  # the live view's runs drew
     # Stop stops the run under way; one that ends as the click arrives leaves nothing to
     # stop (Streamlit's Stop, not ours): press it again, as a person would
     stop = page.locator("[data-testid='stStatusWidget']").get_by_role("button", name="Stop")

@@ -139,21 +139,21 @@ def pss(pid: int) -> int:
         return 0
 
 
-FRESH_APP = """
-import os, streamlit, altair, pandas, torch
-import minidl, ui.jobs, ui.training
-with open(f"/proc/{os.getpid()}/smaps_rollup") as f:
-    print(next(int(line.split()[1]) << 10 for line in f if line.startswith("Pss:")))
-"""
+# imports what the app's pages import, says so, and waits to be measured
+FRESH_APP = ("import streamlit, altair, pandas, torch, minidl, ui.jobs, ui.training; "
+             "print('imported', flush=True); input()")
 
 
 def fresh_app_bytes() -> int:
-    """The memory of a fresh process that has imported what the app's pages import: the
-    server's own share before any visitor (this test process carries every earlier test's
-    memory, so its own size would say little)."""
-    out = subprocess.run([sys.executable, "-c", FRESH_APP], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
-    return int(out.stdout.split()[-1])
+    """The memory (``pss``) of a fresh process that has imported what the app's pages
+    import: the server's own share before any visitor (this test process carries every
+    earlier test's memory, so its own size would say little)."""
+    with subprocess.Popen([sys.executable, "-c", FRESH_APP], cwd=ROOT, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout.readline().strip() == "imported"
+        size = pss(process.pid)
+        process.stdin.close()  # its input() ends, and so does it
+    return size
 
 
 def peak_while_training(at: AppTest, kind: jobs.Kind, seconds: float, cancel: str,
