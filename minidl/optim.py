@@ -107,6 +107,7 @@ class Optimizer:
     """
 
     name: str
+    counts_steps = False  # whether the update reads ``step_count`` (Adam's bias correction)
 
     def __init__(self, params: list[ParamGrad], **hypers: Hyper):
         params = list(params)
@@ -379,6 +380,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    counts_steps = True
 
     def __init__(self, params: list[ParamGrad], lr: Hyper = _ADAM["lr"],
                  betas: tuple[Hyper, Hyper] = (_ADAM["beta1"], _ADAM["beta2"]),

@@ -87,24 +87,12 @@ class Population:
         features = hparams.check("features", features)
         if sizes[0] != len(features):
             raise ValueError(f"a network of sizes {sizes} cannot take {len(features)} features")
-        self.members, self.sizes, self.features = members, list(sizes), features
-        self.measure_at = None if measure_at is None else frozenset(measure_at)
-        M = len(members)
-        self.network = Network(sizes, [m.get("activation") for m in members])
-        self.generators = [torch.Generator().manual_seed(m.seed) for m in members]
-        for i, (member, generator) in enumerate(zip(members, self.generators)):
-            for linear in self.network.linears:
+        network = Network(sizes, [m.get("activation") for m in members])
+        generators = [torch.Generator().manual_seed(m.seed) for m in members]
+        for i, (member, generator) in enumerate(zip(members, generators)):
+            for linear in network.linears:
                 linear.init_member(i, generator, member.get("init"), member.get("gain"),
                                    **{k: member.get(k) for k in INIT_CONVENTIONS})
-        params = self.network.param()
-        # one member-major (M, P) buffer of weights, one of gradients (``optim.flatten_``) …
-        self._weights = optim.flatten_([p for p, _ in params], M).view(M, -1)
-        optim.flatten_([g for _, g in params], M)
-        self.optimizers: list[tuple[optim.Optimizer, int, int]] = []
-        for kind, start, stop in _runs([m.get("optimizer") for m in members]):
-            self.optimizers.append((self._optimizer(kind, start, stop), start, stop))
-        self.loss = Loss([m.get("loss") for m in members])
-        self.batch_size, self.shuffle = members[0].get("batch_size"), members[0].get("shuffle")
         # what every member sees: its rows, encoded by its conventions (``data``)
         inputs = _affine([data.input_affine(m.get("inputs")) for m in members])
         targets = _affine([data.target_affine(m.get("targets")) for m in members])
@@ -114,14 +102,112 @@ class Population:
             points = X[rows]
             return (data.with_features(points, _apply(inputs, points), features),
                     _apply(targets, T[rows]), y[rows])
-        self.train = encoded(torch.stack([m.train_rows for m in members]))
-        self.eval = encoded(torch.stack([m.eval_rows for m in members]))
+        self._assemble(members, list(sizes), features, network, generators,
+                       encoded(torch.stack([m.train_rows for m in members])),
+                       encoded(torch.stack([m.eval_rows for m in members])))
+        self.measure_at = None if measure_at is None else frozenset(measure_at)
+
+    def _assemble(self, members: list[Member], sizes: list[int], features: tuple[str, ...],
+                  network: Network, generators: list[torch.Generator],
+                  train: tuple[torch.Tensor, ...], eval: tuple[torch.Tensor, ...],
+                  step_counts: Sequence[int] | None = None) -> None:
+        """Set up a population of ``members`` from its network (weights in place), their
+        generators and their encoded training and evaluation rows, between epochs.
+        ``step_counts``: each member's optimizer step count, where an optimizer reads it
+        (``Optimizer.counts_steps``): members share an optimizer only where theirs agree."""
+        M = len(members)
+        self.members, self.sizes, self.features = members, sizes, features
+        self.measure_at: frozenset[int] | None = None
+        self.network, self.generators = network, generators
+        params = network.param()
+        # one member-major (M, P) buffer of weights, one of gradients (``optim.flatten_``) …
+        self._weights = optim.flatten_([p for p, _ in params], M).view(M, -1)
+        optim.flatten_([g for _, g in params], M)
+        counts = list(step_counts or [0] * M)
+        kinds = [(m.get("optimizer"), counts[i] if optim.OPTIMIZERS[m.get("optimizer")]
+                  .counts_steps else 0) for i, m in enumerate(members)]
+        self.optimizers: list[tuple[optim.Optimizer, int, int]] = []
+        for (kind, count), start, stop in _runs(kinds):
+            optimizer = self._optimizer(kind, start, stop)
+            optimizer.step_count = count
+            self.optimizers.append((optimizer, start, stop))
+        self.loss = Loss([m.get("loss") for m in members])
+        self.batch_size, self.shuffle = members[0].get("batch_size"), members[0].get("shuffle")
+        self.train, self.eval = train, eval
         self.epoch = 0
         self.cursor = 0
         self.order: torch.Tensor | None = None  # the epoch in progress: (M, rows) positions
         self._epoch_data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._batches: list[tuple[torch.Tensor, torch.Tensor]] = []  # the rest of the epoch
         self.diverged = torch.zeros(M, dtype=torch.bool)
+
+    @classmethod
+    def combine(cls, parts: Sequence[tuple[Population, int]]) -> Population:
+        """A population of members taken from others: member ``k`` of ``population`` for each
+        ``(population, k)`` of ``parts``, in that order.  Each goes on exactly where it was
+        (weights, optimizer state, generator, frozen or not, the epoch in progress), on its
+        own data, with its own settings: what the shared trainer co-batches visitors' runs
+        with, and splits them back with (``combine([(population, k)])``).
+
+        The members must share the shape of their work (``shape_of``), network sizes and
+        input features, and where they are in an epoch: every one between epochs, or every
+        one at the same row of one.  The result's ``epoch`` is the largest of the parts'.
+        """
+        parts = list(parts)
+        if not parts:
+            raise ValueError("a population needs at least one member")
+        first = parts[0][0]
+        places = {None if p.order is None else p.cursor for p, _ in parts}
+        if (len({shape_of(p.members[k]) for p, k in parts}) > 1
+                or any(p.sizes != first.sizes or p.features != first.features
+                       or p.batch_size != first.batch_size for p, _ in parts)):
+            raise ValueError("members of different shapes cannot share a population")
+        if len(places) > 1:
+            raise ValueError("members at different places of an epoch cannot share a population")
+        if any(p.measure_at is not None for p, _ in parts):
+            raise ValueError("a population measured at some epochs only cannot be combined")
+        members = [p.members[k] for p, k in parts]
+        network = Network(first.sizes, [m.get("activation") for m in members])
+        for j, linear in enumerate(network.linears):
+            linear.weight.copy_(torch.stack([p.network.linears[j].weight[k] for p, k in parts]))
+            linear.bias.copy_(torch.stack([p.network.linears[j].bias[k] for p, k in parts]))
+        generators = []
+        for p, k in parts:
+            generators.append(torch.Generator())
+            generators[-1].set_state(p.generators[k].get_state())
+        sources = [p._optimizer_of(k) for p, k in parts]
+        combined = cls.__new__(cls)
+        combined._assemble(members, list(first.sizes), first.features, network, generators,
+                           *(tuple(torch.cat([getattr(p, name)[i][k:k + 1] for p, k in parts])
+                                   for i in range(3)) for name in ("train", "eval")),
+                           step_counts=[o.step_count for o, _ in sources])
+        for optimizer, start, stop in combined.optimizers:
+            mine = optimizer._state()
+            theirs = [(o._state(), row) for o, row in sources[start:stop]]
+            if not mine and any(buffers for buffers, _ in theirs):
+                optimizer._allocate_state()  # SGD's momentum (zero: as if not yet needed)
+                mine = optimizer._state()
+            for b, buffer in enumerate(mine):
+                for i, (buffers, row) in enumerate(theirs):
+                    if buffers:
+                        buffer[i].copy_(buffers[b][row])
+        combined.epoch = max(p.epoch for p, _ in parts)
+        frozen = torch.cat([p.diverged[k:k + 1] for p, k in parts])
+        if frozen.any():
+            combined.freeze(frozen)
+        (place,) = places
+        if place is not None:
+            combined.order = torch.cat([p.order[k:k + 1] for p, k in parts])
+            combined._gather()
+            combined._split(place)
+        return combined
+
+    def _optimizer_of(self, k: int) -> tuple[optim.Optimizer, int]:
+        """The optimizer that updates member ``k``, and ``k``'s row in its buffers."""
+        for optimizer, start, stop in self.optimizers:
+            if start <= k < stop:
+                return optimizer, k - start
+        raise IndexError(f"no member {k} in a population of {len(self)}")
 
     def _optimizer(self, kind: str, start: int, stop: int) -> optim.Optimizer:
         """One optimizer for members ``start:stop`` (views of their rows of the buffers); a

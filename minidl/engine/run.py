@@ -104,6 +104,7 @@ class Run:
         # what the network sees and is trained towards (the conventions of ``hparams``)
         (self.inputs_train,), (self.T_train,), _ = self.population.train
         (self.inputs_test,), (self.T_test,), _ = self.population.eval
+        self.member = 0  # this run's member of ``population`` (see ``bind``)
         self.model = self.population.network.member(0, c.activation)
         self.loss = nn.LossMSE(reduction=c.loss)  # for layer health's full-set gradient
         self.epoch = 0          # epochs done (an imported run's count goes on from its file's)
@@ -114,9 +115,16 @@ class Run:
 
     # ------------------------------------------------------------ the population's state
 
+    def bind(self, population: Population, member: int) -> None:
+        """Train from now on as member ``member`` of ``population``, which goes on from where
+        this run is (``Population.combine``): the shared trainer co-batches runs this way
+        (``minidl.engine.cohort``).  ``model`` becomes a view of that member's weights."""
+        self.population, self.member = population, member
+        self.model = population.network.member(member, self.config.activation)
+
     @property
     def optimizer(self):
-        return self.population.optimizers[0][0]
+        return self.population._optimizer_of(self.member)[0]
 
     @property
     def budget(self) -> int:
@@ -153,21 +161,34 @@ class Run:
         ended, else ``None``: the next call goes on where this one stopped, so a
         live view can redraw in the middle of a long epoch.
         """
+        self.begin_steps()
+        wall = time.perf_counter()
+        record = self.population.step(max_seconds, clock)
+        self.count_training(time.perf_counter() - wall)
+        return None if record is None else self.end_epoch(record)
+
+    def begin_steps(self) -> None:
+        """What comes before training steps of this run's population (``train_steps``, or a
+        cohort's): at an epoch's start, the weights that layer health compares with."""
         if self.diverged:
             raise RuntimeError("this run diverged; start a new one")
         if self.population.order is None and self.track_health:
             self._epoch_start = health.snapshot(self.model)
-        wall = time.perf_counter()
-        record = self.population.step(max_seconds, clock)
-        self._seconds["train"] += time.perf_counter() - wall
-        if record is None:
-            return None
+
+    def count_training(self, seconds: float) -> None:
+        """``seconds`` of training were this run's (what ``health_share`` compares with)."""
+        self._seconds["train"] += seconds
+
+    def end_epoch(self, record: dict) -> dict:
+        """Take in the population's ``record`` of an epoch that ended (``Population.step``):
+        count it, record health and a snapshot, append the metrics to ``history`` and return
+        them."""
         self.epoch += 1
-        self.diverged = bool(record["diverged"][0])
+        self.diverged = bool(record["diverged"][self.member])
         if self.track_health:
             self._record_health()
         self.snapshots.record(self.epoch, self.model)
-        row = metrics(self.population, self.epoch, measured=record["metrics"])
+        row = metrics(self.population, self.epoch, self.member, measured=record["metrics"])
         row["diverged"] = self.diverged
         self.history.append(row)
         return row
@@ -226,7 +247,7 @@ class Run:
 
     def metrics(self) -> dict:
         """The metrics of the weights as they are now (``epoch`` and the four numbers)."""
-        return metrics(self.population, self.epoch)
+        return metrics(self.population, self.epoch, self.member)
 
     def history_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.history, columns=HISTORY_COLUMNS)
