@@ -17,7 +17,8 @@ VISITORS = [Config(**SMALL),
             Config(**SMALL, dataset="spiral", optimizer="rmsprop", activation="sigmoid",
                    init_seed=7, weight_decay=1e-3),
             Config(**SMALL, optimizer="sgd", momentum=0.9, lr=0.01, data_seed=3, l1=1e-4),
-            Config(**SMALL, dataset="gaussians", optimizer="adam", inputs="standardised", targets="signed", loss="sum")]
+            Config(**SMALL, dataset="gaussians", optimizer="adam", inputs="standardised",
+                   targets="signed", loss="sum")]
 
 
 def weights(run: Run) -> torch.Tensor:

@@ -37,15 +37,20 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import multiprocessing
+import queue
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Protocol
 
 import torch
 
 from minidl import nn, runtime
+from minidl.engine import cohort
+from minidl.engine.run import Run
 
 
 class Trainee(Protocol):
@@ -70,8 +75,9 @@ class Trainee(Protocol):
 
     def restart_epoch(self) -> None: ...
 
-CHUNK_SECONDS = 0.05     # training between two looks at the commands (in the process)
-REPORT_SECONDS = 0.05    # progress sent to the page at most this often
+CHUNK_SECONDS = 0.05     # training of one network between two looks at the commands
+MAX_CHUNK_SECONDS = 0.2  # … of a cohort (CHUNK_SECONDS a member, up to this)
+REPORT_SECONDS = 0.1     # progress sent to the page at most this often
 IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
 # why training stopped by itself: the tab was closed, nobody looked, the process died, its
 # turn was over while others waited, its budget is spent
@@ -114,39 +120,236 @@ def _weights(run: Trainee) -> bytes:
     return torch.cat([p.reshape(-1) for p, _ in run.model.param()]).numpy().tobytes()
 
 
-def _train_in_process(commands, results, data: bytes, steps: int) -> None:
-    """The training process: train ``run`` until told to stop (``steps`` epochs if > 0),
-    sending progress; at the end send the run back.  Two one-way pipes: a socket pair
-    would lose the last messages if the page's last command were still unread."""
+class _Alone:
+    """A trainee that trains by itself in the service (a race: populations of its own), with
+    a cohort's small protocol."""
+
+    def __init__(self, trainee: Trainee):
+        self.runs = [trainee]
+
+    def __len__(self) -> int:  # the networks it trains (a race's contestants)
+        return len(getattr(self.runs[0], "contestants", self.runs))
+
+    def train_steps(self, max_seconds: float) -> bool:
+        return self.runs[0].train_steps(max_seconds) is not None
+
+    def split(self) -> list:
+        return self.runs
+
+
+class _Entry:
+    """A trainer's run in the service: what it is asked to do, and what was last sent."""
+
+    def __init__(self, trainee: Trainee, steps: int):
+        self.trainee, self.wanted, self.steps = trainee, steps == 0, steps
+        self.sent_history, self.sent_health = len(trainee.history), len(trainee.health)
+        self.reported = 0.0
+        self.changes: list[dict] = []  # settings to apply between steps, in order
+
+    @property
+    def training(self) -> bool:
+        t = self.trainee
+        return (self.wanted or self.steps > 0) and not t.diverged and t.epoch < t.budget
+
+    def progress(self) -> tuple:
+        t = self.trainee
+        message = (t.epoch, t.diverged, _weights(t), t.history[self.sent_history:],
+                   t.health[self.sent_health:])
+        self.sent_history, self.sent_health = len(t.history), len(t.health)
+        self.reported = time.monotonic()
+        return message
+
+
+class _Classroom:
+    """The service's state: every trainer's run, and the units they train in (cohorts of
+    ``Run``s of one shape, co-batched; anything else alone), taken in turns."""
+
+    def __init__(self, results):
+        self.results = results
+        self.entries: dict[int, _Entry] = {}
+        self.units: list = []
+        self.owner: dict[int, int] = {}  # id(trainee) -> its entry's key
+        self.turn = 0
+        self.dirty = False  # the units must be formed again before the next turn
+
+    def command(self, command: str, key: int, value) -> None:
+        if command == "join":
+            data, steps = value
+            self.entries[key] = _Entry(loads(data), steps)
+            self.dirty = True
+            return
+        entry = self.entries.get(key)
+        if entry is None:  # it has just ended: the trainer starts another if it must
+            return
+        if command == "pause":
+            entry.wanted, entry.steps = False, 0
+        elif command == "train":
+            entry.wanted = True
+        elif command == "step":
+            entry.steps += value
+        elif command == "set":
+            entry.changes.append(value)
+        self.dirty = True
+
+    def training(self) -> bool:
+        return bool(self.entries)
+
+    def regroup(self) -> None:
+        """Split every unit, apply settings changes, send back what no longer trains, and
+        form the units again."""
+        for unit in self.units:
+            unit.split()
+        for key, entry in list(self.entries.items()):
+            for values in entry.changes:
+                entry.trainee.set_hyperparameters(**values)
+            entry.changes.clear()
+            if not entry.training:
+                self.finish(key)
+        trainees = [e.trainee for e in self.entries.values()]
+        self.owner = {id(e.trainee): key for key, e in self.entries.items()}
+        self.units = [*cohort.cohorts([t for t in trainees if isinstance(t, Run)]),
+                      *(_Alone(t) for t in trainees if not isinstance(t, Run))]
+        self.dirty = False
+
+    def finish(self, key: int) -> None:
+        entry = self.entries.pop(key)
+        self.results.send(("done", key, dumps(entry.trainee)))
+
+    def _held(self, unit) -> bool:
+        """A cohort between epochs waits while another of its shape is in the middle of one:
+        at its end they become one cohort."""
+        if not isinstance(unit, cohort.Cohort) or cohort.place(unit.runs[0]) is not None:
+            return False
+        shape = cohort.key(unit.runs[0])
+        return any(isinstance(u, cohort.Cohort) and cohort.key(u.runs[0]) == shape
+                   and cohort.place(u.runs[0]) is not None for u in self.units)
+
+    def train_turn(self) -> None:
+        """Train the next unit in turn for a chunk of time (more for a bigger cohort)."""
+        units = [u for u in self.units if not self._held(u)]
+        unit = units[self.turn % len(units)]
+        self.turn += 1
+        try:
+            ended = unit.train_steps(min(MAX_CHUNK_SECONDS, CHUNK_SECONDS * len(unit)))
+        except Exception:  # noqa: BLE001 - one run's failure must not stop the others
+            traceback.print_exc()
+            for trainee in unit.split():
+                key = self.owner[id(trainee)]
+                del self.entries[key]
+                self.results.send(("failed", key, None))
+            self.dirty = True
+            return
+        if not ended:
+            return
+        for trainee in unit.runs:
+            entry = self.entries[self.owner[id(trainee)]]
+            if not entry.wanted and entry.steps:
+                entry.steps -= 1
+            if not entry.training:
+                self.dirty = True
+        shapes = [cohort.key(u.runs[0]) for u in self.units
+                  if isinstance(u, cohort.Cohort) and cohort.place(u.runs[0]) is None]
+        if len(shapes) != len(set(shapes)):  # cohorts of one shape, all between epochs: merge
+            self.dirty = True
+
+    def report(self) -> None:
+        """Progress of every run not reported for ``REPORT_SECONDS``, in one message."""
+        now = time.monotonic()
+        due = [(key, e.progress()) for key, e in self.entries.items()
+               if now - e.reported >= REPORT_SECONDS or e.trainee.diverged]
+        if due:
+            self.results.send(("progress", due, None))
+
+
+def _serve(commands, results) -> None:
+    """The training service: one process that trains every trainer's run of this server.
+    Commands come as ``(command, key, value)``; results go as ``(kind, key, value)``."""
     runtime.setup()  # an entry point: a process of its own
-    run = loads(data)
-    sent_history, sent_health, last_report = len(run.history), len(run.health), 0.0
-    wanted = steps == 0
+    classroom = _Classroom(results)
     try:
-        while not run.diverged and run.epoch < run.budget and (wanted or steps > 0):
-            while commands.poll():
-                command, value = commands.recv()
-                if command == "pause":
-                    wanted, steps = False, 0
-                elif command == "train":
-                    wanted = True
-                elif command == "step":
-                    steps += value
-                elif command == "set":
-                    run.set_hyperparameters(**value)
-            if not (wanted or steps > 0):
-                break
-            if run.train_steps(CHUNK_SECONDS) is not None and not wanted:
-                steps -= 1
-            now = time.monotonic()
-            if now - last_report >= REPORT_SECONDS or run.diverged:
-                results.send(("progress", (run.epoch, run.diverged, _weights(run),
-                                              run.history[sent_history:],
-                                              run.health[sent_health:])))
-                sent_history, sent_health, last_report = len(run.history), len(run.health), now
-        results.send(("done", dumps(run)))
-    except (EOFError, BrokenPipeError):  # the page went away: nothing to send back to
+        while True:
+            wait = None if not classroom.training() else 0.0
+            while commands.poll(wait):
+                classroom.command(*commands.recv())
+                wait = 0.0
+            if classroom.dirty:
+                classroom.regroup()
+            if classroom.units:
+                classroom.train_turn()
+                classroom.report()
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the app process went away
         pass
+
+
+class _Service:
+    """The app's side of the training service: starts its process (again, if it died), sends
+    trainers' commands, and routes its messages to each trainer's inbox."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.process: multiprocessing.Process | None = None
+        self._commands = None
+        self._inboxes: dict[int, queue.SimpleQueue] = {}
+
+    def join(self, key: int, inbox: queue.SimpleQueue, data: bytes, steps: int
+             ) -> multiprocessing.Process:
+        """Train the run ``data`` (``dumps``) as ``key``; its messages go to ``inbox``."""
+        with self._lock:
+            if self.process is None or not self.process.is_alive():
+                self._start()
+            self._inboxes[key] = inbox
+            self._commands.send(("join", key, (data, steps)))
+            return self.process
+
+    def send(self, command: str, key: int, value) -> None:
+        with self._lock:
+            if key in self._inboxes:
+                try:
+                    self._commands.send((command, key, value))
+                except (OSError, ValueError):  # the service has just died: its router says so
+                    pass
+
+    def leave(self, key: int) -> None:
+        with self._lock:
+            self._inboxes.pop(key, None)
+
+    def _start(self) -> None:
+        context = _context()
+        their_commands, self._commands = context.Pipe(duplex=False)
+        results, their_results = context.Pipe(duplex=False)
+        process = context.Process(target=_serve, args=(their_commands, their_results),
+                                  daemon=True, name="minidl-training-service")
+        process.start()
+        their_commands.close()
+        their_results.close()
+        self.process = process
+        threading.Thread(target=self._route, args=(results, process), daemon=True,
+                         name="minidl-service-router").start()
+
+    def _route(self, results, process: multiprocessing.Process) -> None:
+        while True:
+            try:
+                kind, key, value = results.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                if kind == "progress":
+                    for k, progress in key:
+                        inbox = self._inboxes.get(k)
+                        if inbox is not None:
+                            inbox.put(("progress", progress))
+                elif key in self._inboxes:
+                    self._inboxes[key].put((kind, value))
+        process.join(5)
+        with self._lock:  # the service died: every run it trained is lost
+            if self.process is process:
+                self.process = None
+                for inbox in self._inboxes.values():
+                    inbox.put(("failed", None))
+
+
+_SERVICE = _Service()
+_KEYS = itertools.count()
 
 
 class Slots:
@@ -332,12 +535,10 @@ class Trainer:
     # ------------------------------------------------------------ the driver thread
 
     def _send(self, command: str, value) -> None:
-        """A command to the training process, if one runs (called holding ``_changed``)."""
+        """A command to the training service about this trainer's run, while the service
+        trains it (called holding ``_changed``)."""
         if self._connection is not None:
-            try:
-                self._connection.send((command, value))
-            except (OSError, ValueError):  # it has just ended
-                pass
+            _SERVICE.send(command, self._connection, value)
 
     def _ensure_thread(self) -> None:
         with self._changed:
@@ -406,21 +607,14 @@ class Trainer:
                     return
 
     def _train_in_a_process(self, data: bytes) -> str | None:
-        """Train the run (``dumps``) in a new process until it ends; keep the mirror up to
-        date.  Returns why it had to stop (one of ``STOP_REASONS``), or None."""
-        context = _context()
-        their_commands, our_commands = context.Pipe(duplex=False)
-        ours, their_results = context.Pipe(duplex=False)
+        """Train the run (``dumps``) in the server's training service until it ends; keep the
+        mirror up to date.  Returns why it had to stop (one of ``STOP_REASONS``), or None."""
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        key = next(_KEYS)
         with self._changed:
             steps = 0 if self._wanted else self._steps
-            process = context.Process(target=_train_in_process,
-                                      args=(their_commands, their_results, data, steps),
-                                      daemon=True)
-            process.start()
-            self.process = process
-            their_commands.close()
-            their_results.close()
-            self._connection = our_commands
+            self.process = _SERVICE.join(key, inbox, data, steps)
+            self._connection = key
         reason, checked, began = None, 0.0, self.clock()
         try:
             while True:
@@ -430,15 +624,16 @@ class Trainer:
                     if reason:  # the tab closed or nobody looks: stop, keep what was trained
                         with self._changed:
                             self._send("pause", None)
-                if not ours.poll(0.25):
-                    if not process.is_alive() and not ours.poll():
-                        reason = reason or "error"
-                        break
+                try:
+                    kind, value = inbox.get(timeout=0.25)
+                except queue.Empty:
                     continue
-                kind, value = ours.recv()
+                if kind == "failed":
+                    reason = reason or "error"
+                    break
                 if kind == "done":
                     finished = loads(value)
-                    with self.lock:  # the mirror becomes the run the process trained …
+                    with self.lock:  # the mirror becomes the run the service trained …
                         new_epochs = finished.epoch - self.run.epoch
                         kept = {k: v for k, v in vars(self.run).items() if k in _DATA}
                         vars(self.run).update(vars(finished))
@@ -460,14 +655,8 @@ class Trainer:
                     run.epoch, run.diverged = epoch, diverged
                     run.restart_epoch()  # the mirror's own epoch state is stale
                 self._count_steps(new_epochs)
-        except (EOFError, OSError):
-            reason = reason or "error"
         finally:
-            ours.close()
-            our_commands.close()
-            process.join(5)
-            if process.is_alive():
-                process.kill()
+            _SERVICE.leave(key)
             self.process = None
             self.used += self.clock() - began
         return reason if reason in STOP_REASONS else None
