@@ -3,8 +3,8 @@ initialisation — by default the report's nine activation × optimizer pairs.
 
 The page reads the race's settings from the sidebar (seeded from the URL on a session's
 first run), builds its contestants (``ui.compare``, ``minidl.experiments.race``) and keeps one
-``ui.background.Trainer`` over a ``minidl.experiments.race.Race`` in Session State: a process of its
-own trains the race while one fragment redraws frozen copies, as on the Playground.  A race
+``ui.background.Trainer`` over a ``minidl.experiments.race.Race`` in Session State: the server's
+training service trains the race while one fragment redraws frozen copies, as on the Playground.  A race
 takes one of the server's places to train, like a Playground session.
 
 Why this module is long: the sidebar offers different settings per preset (a saved sweep,

@@ -2,7 +2,7 @@
 
 The page reads the settings from the sidebar (seeded from the URL on a
 session's first run) and keeps one ``ui.background.Trainer`` in Session State;
-while it trains, a process of its own trains the run and a fragment that reruns
+while it trains, the server's training service trains the run and a fragment that reruns
 itself redraws frozen copies — so a widget interaction reruns the script
 around the run but never restarts or kills it.  Every widget is drawn
 from its row of the settings table (``minidl.hparams``); settings ↔ URL and

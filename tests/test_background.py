@@ -8,7 +8,12 @@ import pytest
 import torch
 from helpers import wait_until
 
+from test_race import assert_same_trajectory
+
 from minidl import Config, Run
+from minidl.engine import cohort
+from minidl.experiments.race import Race
+from ui import background
 from ui.background import Slots, Trainer
 
 SMALL = dict(n_train=40, n_test=20, hidden=(8, 8), batch_size=4)
@@ -183,3 +188,104 @@ def test_a_finished_or_diverged_run_does_not_start():
     diverging.train()
     wait_until(lambda: diverging.state == "idle", timeout=20)
     assert diverging.run.diverged and diverging.run.epoch < 100
+
+
+# ---------------------------------------------------------------- the training service
+
+class Sent(list):
+    """What the service sends the app, kept (the results pipe's ``send``)."""
+
+    send = list.append
+
+    def done(self) -> dict[int, Run]:
+        return {key: background.loads(value) for kind, key, value in self if kind == "done"}
+
+
+def classroom(*runs: Run, steps: int = 0) -> tuple[background._Classroom, Sent]:
+    sent = Sent()
+    room = background._Classroom(sent)
+    for key, run in enumerate(runs):
+        room.command("join", key, (background.dumps(run), steps))
+    room.regroup()
+    return room, sent
+
+
+def turns_until(room: background._Classroom, done) -> None:
+    for _ in range(100_000):
+        if room.dirty:
+            room.regroup()
+        if done():
+            return
+        room.train_turn()
+    raise AssertionError("the service never got there")
+
+
+def test_the_service_co_batches_runs_of_one_shape_and_trains_the_others_in_turns():
+    configs = [Config(**SMALL, epochs=100), Config(**SMALL, epochs=100, lr=0.05, dataset="xor"),
+               Config(**SMALL, epochs=100, optimizer="adam", lr=0.01, activation="relu"),
+               Config(**{**SMALL, "hidden": (5,)}, epochs=100)]
+    race = Race([configs[0], configs[2]])
+    room, sent = classroom(*(Run(c) for c in configs), race)
+    assert sorted(len(u) for u in room.units) == [1, 2, 3]  # a cohort of 3, one alone, a race
+    trainees = [e.trainee for e in room.entries.values()]
+    turns_until(room, lambda: all(t.epoch >= 3 for t in trainees))
+    for key in range(5):
+        room.command("pause", key, None)
+    room.regroup()
+    back = sent.done()
+    assert not room.entries and not room.units and sorted(back) == list(range(5))
+    for key, config in enumerate(configs):
+        run = back[key]
+        assert len(run.population) == 1 and run.epoch >= 3
+        assert_same_trajectory(run.history, Run(config).fit(epochs=run.epoch).history)
+    assert back[4].epoch >= 3 and back[4].history == Race([configs[0], configs[2]]).fit(
+        epochs=back[4].epoch).history
+
+
+def test_a_step_trains_one_epoch_and_pause_and_settings_apply_between_steps():
+    config = Config(**SMALL, epochs=100)
+    room, sent = classroom(Run(config), Run(config.replace(init_seed=5)), steps=2)
+    turns_until(room, lambda: not room.entries)  # two epochs each, then sent back
+    back = sent.done()
+    assert [back[k].epoch for k in (0, 1)] == [2, 2]
+    # a run sent back trains on where it stopped, with a new learning rate between epochs
+    room.command("join", 2, (background.dumps(back[0]), 0))
+    room.regroup()
+    room.command("set", 2, {"lr": 0.03})
+    turns_until(room, lambda: room.entries[2].trainee.epoch >= 4)
+    room.command("pause", 2, None)
+    room.regroup()
+    alone = Run(config).fit(epochs=2)
+    alone.set_hyperparameters(lr=0.03)
+    alone.fit(epochs=sent.done()[2].epoch - 2)
+    assert_same_trajectory(sent.done()[2].history, alone.history)
+
+
+def test_a_cohort_between_epochs_waits_for_one_of_its_shape_to_end_its_epoch_then_joins_it():
+    config = Config(**SMALL, epochs=100)
+    middle = Run(config)
+    middle.train_steps(max_seconds=0.0)  # one minibatch into its epoch
+    room, _ = classroom(middle, Run(config.replace(init_seed=3)))
+    assert sorted(len(u) for u in room.units) == [1, 1]
+    waiting = room.entries[1].trainee
+    while room.entries[0].trainee.epoch < 1:
+        room.train_turn()
+        assert waiting.epoch == 0 and cohort.place(waiting) is None  # held, not trained
+    room.regroup()
+    assert [len(u) for u in room.units] == [2]
+
+
+@pytest.mark.slow
+def test_trainers_of_a_server_train_at_once_in_one_process_as_they_would_alone():
+    configs = [Config(**SMALL, epochs=20), Config(**SMALL, epochs=20, lr=0.05, data_seed=4),
+               Config(**SMALL, epochs=20, optimizer="rmsprop", lr=0.003)]
+    trainers = [Trainer(Run(c)) for c in configs]
+    for trainer in trainers:
+        trainer.train()
+    wait_until(lambda: all(t.process is not None or t.run.epoch for t in trainers), timeout=20)
+    processes = {t.process.pid for t in trainers if t.process is not None}
+    assert len(processes) == 1  # one service process trains them all
+    wait_until(lambda: all(t.state == "idle" for t in trainers), timeout=60)
+    for trainer, config in zip(trainers, configs):
+        assert_same_trajectory(trainer.run.history, Run(config).fit().history)
+    assert background._SERVICE.members() == 0  # every run has left the service

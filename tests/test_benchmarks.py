@@ -29,7 +29,7 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 def test_every_benchmark_has_a_test():
     tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
               "network_diagram", "scaling", "race_speed", "server_memory", "instant",
-              "freed_memory"}
+              "freed_memory", "cohort_speed"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -38,6 +38,13 @@ def test_step_speed():
     cases = re.findall(r"^\s*(sgd|adam|rmsprop)\s+(1|20)\s.*\s\d+\.\d\dx$", out, re.M)
     assert len(cases) == 6, out
     assert "geometric mean speed-up of minidl over torch.nn + autograd + torch.optim:" in out
+
+
+def test_cohort_speed():
+    out = run_benchmark("cohort_speed", "--quick", timeout=120)
+    rows = re.findall(r"^\s+([14]) +(\d+\.\d\d) +(\d+\.\d\d) +(\d+\.\d)x$", out, re.M)
+    assert [r[0] for r in rows] == ["1", "4"], out
+    assert all(float(r[1]) > 0 and float(r[2]) > 0 for r in rows), out
 
 
 def test_cv_speed():

@@ -1,36 +1,44 @@
-"""Training in the background: while a Playground session trains, a process of its own
-trains its run and the page only redraws snapshots — without Streamlit, so it is tested on
-its own.
+"""Training in the background: every Playground session and Compare race of a server trains
+in one *training service*, a process of its own, and the pages only redraw snapshots —
+without Streamlit, so it is tested on its own.
 
 Why a process, not a thread: the network is tiny, so training is mostly Python, and so is
 drawing a frame.  In one process they share Python's lock: with a training thread the
 whole server used one core, and each redraw cost training ~60 ms (the app trained at
-50–70 % of the bare library's speed).  A process trains on a core of its own.
+50–70 % of the bare library's speed).  The service trains on a core of its own.
+
+Why one service, not a process per session: on networks this small a step's time is
+per-op dispatch, so runs of one shape (network, input features, batch size, numbers of
+rows) train as one population — a *cohort* (``minidl.engine.cohort``), each with its own
+data, settings and seed, each on the trajectory it would follow alone — at nearly the
+speed of one (``benchmarks/cohort_speed.py``).  So a class that opens the demo's link
+trains at once.  The service forms cohorts again whenever a run joins, leaves, changes a
+setting or ends an epoch beside a cohort of its shape; runs of other shapes and races
+train alone; all take turns, a cohort's turn as long as its members' (up to a bound).
 
 A ``Trainer`` owns one *trainee* (the *mirror*): a ``minidl.Run``, or anything with the same
 small protocol (``Trainee``) — a ``minidl.race.Race`` trains several runs side by side:
 
 - ``train()`` / ``pause()`` / ``step()`` (one more epoch) / ``replace(run)`` /
   ``set_hyperparameters(...)``;
-- while it trains, the process sends progress ~20 times a second (weights, new
+- while it trains, the service sends progress ~10 times a second (weights, new
   history and health rows) and the mirror takes it in; when it stops (paused, done,
-  diverged), the process sends the whole run back (``torch.save`` keeps the optimizer's
+  diverged), the service sends the whole run back (``torch.save`` keeps the optimizer's
   views of the weights) and the mirror becomes that run, so the next start goes on
   exactly where this one stopped (a ``Run``'s ``snapshots``, the epochs it keeps for
   replay, come back this way only: the page replays only a run that is not training);
 - ``view()`` returns a frozen copy of the mirror to draw;
 - ``touch()`` says a viewer looked.  Training stops when ``alive()`` turns false (the
-  browser tab was closed) or nobody has looked for ``idle_seconds``;
-- a shared ``Slots`` bounds how many sessions of the server train at once: the others
-  wait, and ``state`` says so.
+  browser tab was closed) or nobody has looked for ``idle_seconds``: the run leaves the
+  service within a quarter of a second;
+- a shared ``Slots`` bounds how many sessions of the server train at once (the service's
+  memory): the others wait, and ``state`` says so and where they are in line.
 
-Processes start from a fork server that has imported torch and minidl once, so a start
-costs ~50 ms and the processes share those pages (the fork server ~115 MB, each training
-process ~80 MB more, measured as PSS).
+The service starts from a fork server that has imported torch and minidl once (~50 ms);
+if it dies, every run it trained says so (``broken``) and the next start begins a new one.
 
-Why this module is long: the commands, the training process's loop and the thread that
-drives it and keeps the mirror up to date are one protocol; they must agree on every
-message.
+Why this module is long: the commands, the service's loop and the thread that drives each
+trainer and keeps its mirror up to date are one protocol; they must agree on every message.
 """
 
 from __future__ import annotations
@@ -313,6 +321,11 @@ class _Service:
         with self._lock:
             self._inboxes.pop(key, None)
 
+    def members(self) -> int:
+        """How many trainers' runs the service trains now."""
+        with self._lock:
+            return len(self._inboxes)
+
     def _start(self) -> None:
         context = _context()
         their_commands, self._commands = context.Pipe(duplex=False)
@@ -405,7 +418,7 @@ class Slots:
 
 
 class Trainer:
-    """Trains one run in a process of its own; see the module docstring."""
+    """Trains one run in the server's training service; see the module docstring."""
 
     def __init__(self, run: Trainee, slots: Slots | None = None,
                  alive: Callable[[], bool] = lambda: True, idle_seconds: float = IDLE_SECONDS,
@@ -416,15 +429,15 @@ class Trainer:
         self.alive, self.idle_seconds, self.clock = alive, idle_seconds, clock
         self.budget = budget     # seconds this trainer may train in all (None: no limit)
         self.used = 0.0          # seconds it has trained (held a place), every run together
-        self.broken = False      # its training process died: the run cannot go on exactly
+        self.broken = False      # the training service died: the run cannot go on exactly
         self.stop_reason: str | None = None   # why the last training stopped by itself
         self._wanted = False     # train until paused
         self._steps = 0          # epochs still to train for Step clicks
         self._waiting = False    # wants to train but no slot is free
-        self._thread: threading.Thread | None = None   # drives the process
+        self._thread: threading.Thread | None = None   # drives the training
         self._active = False     # a driver thread is at work (set and cleared holding _changed)
-        self._connection = None  # to the training process, while one runs
-        self.process: multiprocessing.Process | None = None  # that process, while one runs
+        self._connection: int | None = None  # its key in the service, while it trains there
+        self.process: multiprocessing.Process | None = None  # the service, while it trains
         self._seen = clock()
         self._changed = threading.Condition()
 
@@ -466,13 +479,13 @@ class Trainer:
 
     def set_hyperparameters(self, **values) -> None:
         """Change settings a run absorbs live (learning rate, optimizer, …), here and in the
-        training process."""
+        training service."""
         with self._changed, self.lock:
             self.run.set_hyperparameters(**values)
             self._send("set", values)
 
     def replace(self, run: Trainee, keep_training: bool = False) -> None:
-        """Pause, wait for the process to let go, and train ``run`` from now on — at once
+        """Pause, wait for the service to let go, and train ``run`` from now on — at once
         if ``keep_training`` and the old run was training until paused."""
         was_training = self.running
         self.pause()
@@ -499,7 +512,7 @@ class Trainer:
     # ------------------------------------------------------------ state
 
     def trainable(self) -> bool:
-        """Whether Train or Step can go on: the run is not done or diverged, its process did
+        """Whether Train or Step can go on: the run is not done or diverged, its service did
         not die (``broken``: a new run starts over), and the training budget is not spent."""
         run = self.run
         return (not run.diverged and run.epoch < run.budget and not self.broken
@@ -552,7 +565,7 @@ class Trainer:
 
     def _should_stop(self, training: float = 0.0) -> str | None:
         """Why training must stop now, if it must (``training``: seconds trained in this
-        process so far, not yet in ``used``)."""
+        service so far, not yet in ``used``)."""
         if not self.alive():
             return "closed"
         if self.clock() - self._seen > self.idle_seconds:
@@ -567,7 +580,7 @@ class Trainer:
         """End the driver's work (called holding ``_changed``)."""
         if reason:
             self.stop_reason = reason
-        if reason == "error":  # what the process trained since its last report is lost
+        if reason == "error":  # what the service trained since its last report is lost
             self.broken = True
         self._wanted, self._steps, self._waiting = False, 0, False
         self.slots.release(self)
@@ -590,23 +603,23 @@ class Trainer:
                 self._changed.wait(0.25)
 
     def _drive(self) -> None:
-        """The driver thread: train in a process until nothing more is wanted.  A command
-        can reach a process that has just decided to end (a Step or Train click a moment
-        after its last epoch), so what is still wanted then starts another one."""
+        """The driver thread: train in the service until nothing more is wanted.  A command
+        can reach the service just after it sent the run back (a Step or Train click a moment
+        after its last epoch), so what is still wanted then joins it again."""
         while True:
             if not self._wait_for_slot():
                 return
             with self.lock:
                 trainable = self.trainable()
                 data = dumps(self.run) if trainable else b""
-            reason = self._train_in_a_process(data) if trainable else None
+            reason = self._train_in_the_service(data) if trainable else None
             with self._changed:
                 self._connection = None
                 if reason or not (self._wanted or self._steps) or not self.trainable():
                     self._finish(reason)
                     return
 
-    def _train_in_a_process(self, data: bytes) -> str | None:
+    def _train_in_the_service(self, data: bytes) -> str | None:
         """Train the run (``dumps``) in the server's training service until it ends; keep the
         mirror up to date.  Returns why it had to stop (one of ``STOP_REASONS``), or None."""
         inbox: queue.SimpleQueue = queue.SimpleQueue()
