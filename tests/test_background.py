@@ -7,7 +7,6 @@ import time
 import pytest
 import torch
 from helpers import wait_until
-
 from test_race import assert_same_trajectory
 
 from minidl import Config, Run
