@@ -599,3 +599,19 @@ def test_the_health_panel_records_every_layer_from_the_first_epoch():
     health = chart_table(at, "layer_health")
     assert set(health["layer"]) == {"hidden 1", "hidden 2", "hidden 3", "output"}
     assert set(health["epoch"]) == {1}
+
+
+@pytest.mark.parametrize("apart, says_busy", [(2.0, True), (0.05, False)])
+def test_a_view_whose_redraws_come_slowly_says_the_server_is_busy(apart, says_busy):
+    at = open_app(epochs="10000")
+    click(at, "pg_train")
+    wait_until(lambda: run_of(at).epoch >= 1)
+    now = time.monotonic()  # the last redraws came ``apart`` seconds apart
+    at.session_state["live_pace"] = {"drawn": [now - apart * i for i in range(4, 0, -1)],
+                                     "busy": False}
+    at.run()
+    busy = [c for c in at.caption if "server is busy" in c.value]
+    assert bool(busy) == says_busy
+    click(at, "pg_train")  # Pause
+    settle(at)
+    assert not [c for c in at.caption if "server is busy" in c.value]

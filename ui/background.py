@@ -440,6 +440,8 @@ class Trainer:
         self.process: multiprocessing.Process | None = None  # the service, while it trains
         self._seen = clock()
         self._changed = threading.Condition()
+        self.version = 0         # counts the mirror's changes: a view of an unchanged one is
+                                 # not drawn again
 
     # ------------------------------------------------------------ commands
 
@@ -482,6 +484,7 @@ class Trainer:
         training service."""
         with self._changed, self.lock:
             self.run.set_hyperparameters(**values)
+            self.version += 1
             self._send("set", values)
 
     def replace(self, run: Trainee, keep_training: bool = False) -> None:
@@ -492,6 +495,7 @@ class Trainer:
         self.join()
         with self.lock:
             self.run = run
+            self.version += 1
             self.stop_reason, self.broken = None, False
         if keep_training and was_training:
             self.train()
@@ -651,6 +655,7 @@ class Trainer:
                         kept = {k: v for k, v in vars(self.run).items() if k in _DATA}
                         vars(self.run).update(vars(finished))
                         vars(self.run).update(kept)  # … on its own (identical) data
+                        self.version += 1
                     self._count_steps(new_epochs)
                     break
                 epoch, diverged, weights, history, health = value
@@ -667,6 +672,7 @@ class Trainer:
                     new_epochs = epoch - run.epoch
                     run.epoch, run.diverged = epoch, diverged
                     run.restart_epoch()  # the mirror's own epoch state is stale
+                    self.version += 1
                 self._count_steps(new_epochs)
         finally:
             _SERVICE.leave(key)

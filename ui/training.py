@@ -32,12 +32,15 @@ from minidl.viz import tables
 from ui.background import Slots, Trainer
 from ui.playground import warnings_text
 
-TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second
+TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second (fewer on a busy server)
+BUSY_REDRAWS = 2      # redraws a second below which a live view says the server is busy …
+PACE_REDRAWS = 5      # … over its last this many redraws
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws until a new epoch
 # when the last run of the whole page began, and the last run of the live view that Stop cut
 # short (time.monotonic())
 LIVE_RUNS = "live_runs"
+PACE = "live_pace"  # when the fast parts were drawn lately, and whether that was slow
 
 
 def slots() -> Slots:
@@ -167,12 +170,22 @@ class Slot:
         self.shown = what
 
 
+def busy(times: list[float]) -> bool:
+    """Whether the last ``PACE_REDRAWS`` redraws (``time.monotonic()`` each) came fewer than
+    ``BUSY_REDRAWS`` a second."""
+    return (len(times) == PACE_REDRAWS
+            and (times[-1] - times[0]) / (PACE_REDRAWS - 1) > 1 / BUSY_REDRAWS)
+
+
 def status_ui(t: Trainer, slot: Slot) -> None:
     """``status`` shown in ``slot`` (nothing when there is none)."""
     line = status(t)
     if line:
         kind, text, icon = line
         slot.show(kind, text, icon=icon)
+    elif t.state == "training" and st.session_state.get(PACE, {}).get("busy"):
+        slot.show("caption", ":material/speed: This server is busy, so the view redraws less "
+                  "often; training goes on at its own pace.")
     else:
         slot.show("empty")
 
@@ -209,19 +222,34 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
     only until a new epoch has been drawn — the browser's timer starts the fragment's runs a
     second later, so without it Train showed epoch 1 after 1.6 s.  When the trainer has
     stopped since the page started the timer (done, diverged, paused by itself), rerun the
-    whole page once: it shows the final epoch, relabels the buttons and stops the timer."""
+    whole page once: it shows the final epoch, relabels the buttons and stops the timer.
+
+    On a busy server it redraws less often, never more than half its time: it draws only
+    what changed since the last redraw (the trainer's ``version``), and after a redraw that
+    took ``d`` seconds it waits at least ``d``.  A class's sessions share the server's
+    Python, so their redraws slow down together while training (another process) goes on;
+    ``status_ui`` says so when a session's redraws fall below ``BUSY_REDRAWS`` a second."""
     whole_page = st.session_state.pop(FULL_RUN, False)
-    first = t.run.epoch
-    tick = began
+    pace = st.session_state.setdefault(PACE, {"drawn": [], "busy": False})
+    if not ticking:
+        pace["drawn"], pace["busy"] = [], False
+    first, drawn = t.run.epoch, t.version
+    tick, spent = began, 0.0
     while True:
         if ticking and t.state == "idle":
             st.rerun()
-        tick += TICK_SECONDS
+        tick = max(tick + TICK_SECONDS, time.monotonic() + spent)
         if not ticking or tick - began >= SLOW_SECONDS:
             return  # the next run is due
         time.sleep(max(0.0, tick - time.monotonic()))
         t.touch()
-        shown = t.run.epoch
+        if t.version == drawn:
+            continue  # nothing new to show
+        shown, drawn = t.run.epoch, t.version
+        start = time.monotonic()
+        pace["drawn"] = (pace["drawn"] + [start])[-PACE_REDRAWS:]
+        pace["busy"] = busy(pace["drawn"])
         draw()
+        spent = time.monotonic() - start
         if whole_page and shown != first:
             return  # the rest of the page waits no longer than that

@@ -56,9 +56,9 @@ TABLE: dict[str, Limit] = {limit.name: limit for limit in [
           "cores one job trains on (tasks at a time); a public server leaves one to its visitors"),
     Limit("MINIDL_JOB_NICE", 10, 10, 0, 19,
           "how much lower than the app's the priority of a job's process is (Unix nice, 0-19)"),
-    Limit("MINIDL_TRAINING_SESSIONS", None, 1, 1, 1000,
-          "Playground sessions and Compare races training at once (a process of ~80 MB "
-          "each); the others wait"),
+    Limit("MINIDL_TRAINING_SESSIONS", None, 50, 1, 1000,
+          "Playground sessions and Compare races training at once, co-batched in the "
+          "server's one training process; the others wait"),
     Limit("MINIDL_TRAINING_TURN_MINUTES", None, 5, 1, 10_080,
           "minutes a session trains on while others wait for a place; then it pauses and "
           "the first in line starts"),
