@@ -23,7 +23,14 @@ train and are evaluated on — as one batched network (``layers.Network``):
 ``Run`` (a population of one), ``Race`` (contestants grouped into populations)
 and ``fit`` (sweeps, studies, ablations) are built on it.
 
+- ``combine(parts)`` builds a population of members taken from others, each going on where
+  it was: the training service co-batches visitors' runs with it (``minidl.engine.cohort``).
+
 Shapes: ``X : (N, 2)`` points, ``y : (N,)`` labels, shared; a member's rows index them.
+
+Why this module is long: the loop, its checkpoints (``state``) and ``combine`` each touch
+every part of a population's state — weights, optimizers, generators, the epoch in
+progress — and must agree on all of it.
 """
 
 from __future__ import annotations
