@@ -100,9 +100,11 @@ def test_training_stops_when_the_browser_session_is_gone():
     trainer = Trainer(Run(Config(**SMALL, epochs=100_000)), alive=open_tab.is_set)
     trainer.train()
     wait_until(lambda: trainer.run.epoch >= 1, timeout=20)
+    assert background._SERVICE.members() == 1
     open_tab.clear()                     # the tab was closed
     wait_until(lambda: trainer.state == "idle", timeout=20)
     assert trainer.stop_reason == "closed" and not trainer.running
+    assert background._SERVICE.members() == 0  # its run has left the service
 
 
 def test_training_pauses_when_nobody_has_looked_for_a_while():
