@@ -321,10 +321,10 @@ class _Service:
         with self._lock:
             self._inboxes.pop(key, None)
 
-    def members(self) -> int:
-        """How many trainers' runs the service trains now."""
+    def members(self) -> set[int]:
+        """The keys of the trainers' runs the service trains now."""
         with self._lock:
-            return len(self._inboxes)
+            return set(self._inboxes)
 
     def _start(self) -> None:
         context = _context()
