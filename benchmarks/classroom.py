@@ -296,6 +296,7 @@ async def classroom(url: str, server: int, presets: list[str], seconds: float, r
         except (OSError, WebSocketException) as error:  # refused, reset, closed
             visitor.error = f"{type(error).__name__}: {error}"
 
+    load = os.getloadavg()[0]
     cpu, mine, began = cpu_seconds(server), time.process_time(), time.monotonic()
     sampler = asyncio.create_task(sampling())
     await asyncio.gather(*(arrive(i, v) for i, v in enumerate(visitors)))
@@ -304,7 +305,8 @@ async def classroom(url: str, server: int, presets: list[str], seconds: float, r
     client_cores = (time.process_time() - mine) / wall
     sampler.cancel()
     return {"visitors": [v.result() for v in visitors], "server_cores": server_cores,
-            "pss_mb": max(peak, pss_mb(server)), "client_cores": client_cores}
+            "pss_mb": max(peak, pss_mb(server)), "client_cores": client_cores,
+            "load_average": (load, os.getloadavg()[0])}
 
 
 async def warm_up(url: str) -> None:
@@ -368,7 +370,8 @@ def notes(s: dict) -> str:
     return (f"     {len(firsts)}/{len(seen)} trained (Train → epoch 1 slowest "
             f"{max(firsts) if firsts else math.nan:.1f} s); learning rate in the URL "
             f"{lr}/{len(seen)}, run went on after it {on}/{len(seen)}; this script "
-            f"{s['client_cores']:.2f} cores" + (f"; errors: {'; '.join(errors)}" if errors
+            f"{s['client_cores']:.2f} cores; 1-min load average {s['load_average'][0]:.1f} "
+            f"before, {s['load_average'][1]:.1f} after" + (f"; errors: {'; '.join(errors)}" if errors
                                                 else ""))
 
 
