@@ -11,6 +11,10 @@ preset asks for 10,000 epochs, a budget no visitor uses up.
 A visitor is no browser but speaks the browser's protocol (``Visitor``): Streamlit's
 websocket, ``/_stcore/stream``, with ``BackMsg`` / ``ForwardMsg`` protobufs.  On a real demo
 the browsers run on the visitors' machines; here only the server's side of the work is done.
+So "page load" is the server's part of it: no HTML or JavaScript is fetched.  All visitors
+share one asyncio loop and the ``websockets`` client that Streamlit's server itself depends
+on (no load tool: locust would need gevent and a websocket plugin for the same), and parse
+only the messages' types, the widgets, the Epoch metric and the boundary chart's alt text.
 
 Per visitor, from what the server sends: epochs/s (the "Epoch" metric's ``e / budget`` at
 leaving, over the time since Train), redraws/s (replacements of the boundary chart, over
@@ -20,7 +24,7 @@ and stime from /proc, its exited children included) and memory (peak PSS of that
 sampled every ``--sample`` s), and this script's own CPU.
 
 Targets (issue 21) for default visitors on a 2-core machine: up to 25 visitors, every one
-≥ 2 epochs/s and ≥ 2 redraws/s, page load p95 ≤ 3 s, server < 1.5 GB; at 50, every
+≥ 2 epochs/s and ≥ 2 redraws/s, page load p95 ≤ 3 s, server < 1.5 GB (1,536 MB); at 50, every
 visitor still trains (≥ 1 epoch/s).  Exits 1 when one is missed, unless ``--report-only``.
 ``--quick``: 2 default visitors for 15 s.  ``--json FILE``: every row and visitor as JSON.
 Usage: python benchmarks/classroom.py [--visitors 1,10,25,50] [--seconds 60]
@@ -78,11 +82,12 @@ class Visitor:
       token and a reconnecting session's id; a new visitor needs neither);
     - a run of the page is a ``rerun_script`` BackMsg: the URL's query string, the page
       (none on the first run: the default page, the Playground; then the hash that the
-      server's ``new_session`` names) and widget states.  The browser sends every widget's
-      state; a visitor sends only what it changed, and the server keeps the others' last
-      values (``SessionState`` falls back to them);
-    - a button press is ``trigger_value`` for the button's id, a select slider's value is
-      the index of its option (``double_array_value``); ids come from the deltas;
+      server's ``new_session`` names) and the state of every widget drawn so far, as the
+      browser keeps it (``browser_state``; a fragment's run needs the others' too: without
+      them the server forgets their values);
+    - a button press adds ``trigger_value`` for the button's id; the learning rate, a
+      select slider, holds its option's text (``string_array_value``); ids are the
+      widgets' in the deltas, which end in their keys;
     - ``auto_rerun`` (a fragment's ``run_every``): rerun that fragment (``fragment_id``,
       ``is_auto_rerun``) every ``interval`` s, whether or not its last run has ended, until
       ``stop_auto_rerun`` names it or a run of the whole page begins (a ``new_session``
@@ -128,8 +133,7 @@ class Visitor:
                            open_timeout=seconds, ping_interval=None) as ws:
             listening = asyncio.create_task(self.listen(ws, began))
             try:
-                await self.send(ws)
-                await asyncio.wait_for(self._ready.wait(), seconds)
+                await self.open(ws, seconds)
                 self._pressed = time.monotonic()
                 await self.send(ws, pressed=self._widgets[TRAIN].id)
                 await asyncio.sleep(began + seconds / 2 - time.monotonic())
@@ -142,6 +146,11 @@ class Visitor:
                 for task, _ in self._timers.values():
                     task.cancel()
                 listening.cancel()
+
+    async def open(self, ws: ClientConnection, timeout: float) -> None:
+        """Ask for the page's first run and wait for its end (its ``script_finished``)."""
+        await self.send(ws)
+        await asyncio.wait_for(self._ready.wait(), timeout)
 
     async def send(self, ws: ClientConnection, pressed: str = "", fragment: str = "") -> None:
         """Ask for a run of the page (of ``fragment`` only, if given) with every widget's
@@ -315,8 +324,7 @@ async def warm_up(url: str) -> None:
     async with connect(url.replace("http", "ws", 1) + "/_stcore/stream",
                        subprotocols=["streamlit"], max_size=None) as ws:
         listening = asyncio.create_task(visitor.listen(ws, time.monotonic()))
-        await visitor.send(ws)
-        await asyncio.wait_for(visitor._ready.wait(), 120)
+        await visitor.open(ws, 120)
         listening.cancel()
 
 
