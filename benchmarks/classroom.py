@@ -26,7 +26,7 @@ sampled every ``--sample`` s), and this script's own CPU.
 Targets (issue 21) for default visitors on a 2-core machine: up to 25 visitors, every one
 ≥ 2 epochs/s and ≥ 2 redraws/s, page load p95 ≤ 3 s, server < 1.5 GB (1,536 MB); at 50, every
 visitor still trains (≥ 1 epoch/s).  Exits 1 when one is missed, unless ``--report-only``.
-``--quick``: 2 default visitors for 15 s.  ``--json FILE``: every row and visitor as JSON.
+``--quick``: 2 default visitors for 15 s (or ``--seconds``).  ``--json FILE``: every row and visitor as JSON.
 Usage: python benchmarks/classroom.py [--visitors 1,10,25,50] [--seconds 60]
        [--scenario default,mixed] [--env MINIDL_TRAINING_SESSIONS=50] [--quick]
 """
@@ -386,7 +386,7 @@ def notes(s: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", default="1,10,25,50", help="numbers of visitors, e.g. 1,10")
-    parser.add_argument("--seconds", type=float, default=60.0, help="each visitor's stay")
+    parser.add_argument("--seconds", type=float, help="each visitor's stay (60; --quick: 15)")
     parser.add_argument("--ramp", type=float, default=10.0,
                         help="the visitors arrive evenly over this many seconds")
     parser.add_argument("--scenario", default="default,mixed", help="default, mixed or both")
@@ -395,13 +395,14 @@ def main() -> int:
                         "MINIDL_TRAINING_SESSIONS=50 (repeatable)")
     parser.add_argument("--sample", type=float, default=2.0,
                         help="seconds between samples of the server's memory")
-    parser.add_argument("--quick", action="store_true", help="2 default visitors for 15 s")
+    parser.add_argument("--quick", action="store_true", help="2 default visitors")
     parser.add_argument("--json", type=Path, help="write every row and visitor here")
     parser.add_argument("--report-only", action="store_true",
                         help="exit 0 even when a target is missed")
     args = parser.parse_args()
     if args.quick:
-        args.visitors, args.seconds, args.ramp, args.scenario = "2", 15.0, 1.0, "default"
+        args.visitors, args.ramp, args.scenario = "2", 1.0, "default"
+    args.seconds = args.seconds or (15.0 if args.quick else 60.0)
     counts = [int(n) for n in args.visitors.split(",")]
     scenarios = args.scenario.split(",")
     if not set(scenarios) <= {"default", "mixed"}:
