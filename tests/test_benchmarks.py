@@ -5,6 +5,7 @@ work; the test checks the exit code and that the script printed its ratio lines.
 The numbers themselves are not checked: at these sizes they mean little.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -29,7 +30,7 @@ def run_benchmark(name: str, *args: str, timeout: float) -> str:
 def test_every_benchmark_has_a_test():
     tested = {"step_speed", "cv_speed", "live_update", "fairness", "listing",
               "network_diagram", "scaling", "race_speed", "server_memory", "instant",
-              "freed_memory", "cohort_speed"}
+              "freed_memory", "cohort_speed", "classroom"}
     assert {p.stem for p in (ROOT / "benchmarks").glob("*.py")} == tested
 
 
@@ -124,6 +125,27 @@ def test_race_speed():
                         "--n-train", "100", timeout=180)
     assert re.search(r"^race speed-up over one after another: \d+\.\d\dx", out, re.M), out
     assert re.search(r"^redraws: \d+\.\d frames per second", out, re.M), out
+
+
+def test_classroom(tmp_path):
+    # two simulated visitors, each with a place to train (a public server trains one
+    # session at a time unless told otherwise); a 30 s stay, not --quick's 15: on a machine
+    # busy with other tests (load average 11 on 2 cores) a visitor once had no epoch in 15 s
+    report = tmp_path / "classroom.json"
+    out = run_benchmark("classroom", "--quick", "--seconds", "30", "--env",
+                        "MINIDL_TRAINING_SESSIONS=2", "--report-only", "--json", str(report),
+                        timeout=300)
+    assert re.search(r"^  2  default\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\.\d\d", out, re.M), out
+    [row] = json.loads(report.read_text())
+    visitors = row["visitors"]
+    assert len(visitors) == 2 and not any(v["error"] for v in visitors), visitors
+    for v in visitors:
+        assert 0 < v["loaded"] < 60, v  # the page loaded
+        assert v["epoch"] > 0 and v["redraws"] > 0, v  # it trained, and the boundary was redrawn
+        # the new learning rate reached the page (its URL), and the run went on with it
+        assert v["lr"] == "0.02" and v["lr_in_url"], v
+        assert v["epoch"] > v["epoch_at_lr"] and not v["restarted"], v
+    assert row["server_cores"] > 0 and row["pss_mb"] > 0 and row["client_cores"] > 0, row
 
 
 def test_server_memory_is_the_readmes_figure(chromium_browser):
