@@ -291,10 +291,17 @@ def _serve(commands, results) -> None:
 
 class _Service:
     """The app's side of the training service: starts its process (again, if it died), sends
-    trainers' commands, and routes its messages to each trainer's inbox."""
+    trainers' commands, and routes its messages to each trainer's inbox.
+
+    Two locks: ``_lock`` for the inboxes and the process, held only briefly — the router
+    takes it for every message — and ``_sending`` for the command pipe, whose ``send``
+    waits while the service, busy with a turn, has not read it.  One lock for both
+    deadlocked a class of 25: a sender held it, waiting for the service, which waited for
+    the router to read its results, which waited for the lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._sending = threading.Lock()
         self.process: multiprocessing.Process | None = None
         self._commands = None
         self._inboxes: dict[int, queue.SimpleQueue] = {}
@@ -306,16 +313,22 @@ class _Service:
             if self.process is None or not self.process.is_alive():
                 self._start()
             self._inboxes[key] = inbox
-            self._commands.send(("join", key, (data, steps)))
-            return self.process
+            process, commands = self.process, self._commands
+        self._post(commands, ("join", key, (data, steps)))
+        return process
 
     def send(self, command: str, key: int, value) -> None:
         with self._lock:
-            if key in self._inboxes:
-                try:
-                    self._commands.send((command, key, value))
-                except (OSError, ValueError):  # the service has just died: its router says so
-                    pass
+            commands = self._commands if key in self._inboxes else None
+        if commands is not None:
+            self._post(commands, (command, key, value))
+
+    def _post(self, commands, message: tuple) -> None:
+        with self._sending:
+            try:
+                commands.send(message)
+            except (OSError, ValueError):  # the service has just died: its router says so
+                pass
 
     def leave(self, key: int) -> None:
         with self._lock:
@@ -424,7 +437,11 @@ class Trainer:
                  alive: Callable[[], bool] = lambda: True, idle_seconds: float = IDLE_SECONDS,
                  clock: Callable[[], float] = time.monotonic, budget: float | None = None):
         self.lock = threading.RLock()      # held while the mirror changes or is copied
-        self.run = run
+        self._run = run
+        # the latest weights the service sent, not yet copied into the mirror: ~10 reports a
+        # second for each of a class's runs cost the app's Python more than the redraws
+        # that read them, which come less often on a busy server
+        self._weights: bytes | None = None
         self.slots = slots or Slots(None)
         self.alive, self.idle_seconds, self.clock = alive, idle_seconds, clock
         self.budget = budget     # seconds this trainer may train in all (None: no limit)
@@ -442,6 +459,20 @@ class Trainer:
         self._changed = threading.Condition()
         self.version = 0         # counts the mirror's changes: a view of an unchanged one is
                                  # not drawn again
+
+    @property
+    def run(self) -> Trainee:
+        """The mirror, with the latest weights the service sent."""
+        with self.lock:
+            if self._weights is not None:
+                run, weights = self._run, self._weights
+                flat = torch.frombuffer(bytearray(weights), dtype=run.model.param()[0][0].dtype)
+                offset = 0
+                for p, _ in run.model.param():
+                    p.copy_(flat[offset:offset + p.numel()].view_as(p))
+                    offset += p.numel()
+                self._weights = None
+            return self._run
 
     # ------------------------------------------------------------ commands
 
@@ -494,7 +525,7 @@ class Trainer:
         self.pause()
         self.join()
         with self.lock:
-            self.run = run
+            self._run, self._weights = run, None
             self.version += 1
             self.stop_reason, self.broken = None, False
         if keep_training and was_training:
@@ -651,22 +682,18 @@ class Trainer:
                 if kind == "done":
                     finished = loads(value)
                     with self.lock:  # the mirror becomes the run the service trained …
-                        new_epochs = finished.epoch - self.run.epoch
-                        kept = {k: v for k, v in vars(self.run).items() if k in _DATA}
-                        vars(self.run).update(vars(finished))
-                        vars(self.run).update(kept)  # … on its own (identical) data
+                        new_epochs = finished.epoch - self._run.epoch
+                        kept = {k: v for k, v in vars(self._run).items() if k in _DATA}
+                        vars(self._run).update(vars(finished))
+                        vars(self._run).update(kept)  # … on its own (identical) data
+                        self._weights = None
                         self.version += 1
                     self._count_steps(new_epochs)
                     break
                 epoch, diverged, weights, history, health = value
                 with self.lock:
-                    run = self.run
-                    weights = torch.frombuffer(bytearray(weights),
-                                               dtype=run.model.param()[0][0].dtype)
-                    offset = 0
-                    for p, _ in run.model.param():
-                        p.copy_(weights[offset:offset + p.numel()].view_as(p))
-                        offset += p.numel()
+                    run = self._run
+                    self._weights = weights  # copied in when the run is next read
                     run.history += history
                     run.health += health
                     new_epochs = epoch - run.epoch

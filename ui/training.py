@@ -3,7 +3,8 @@ server's one bound on sessions training at once, the test of whether a browser t
 open, the line that says why training waits or stopped, and how a live view redraws.
 
 A live view is one fragment.  While its trainer trains, the browser reruns it every
-``SLOW_SECONDS``; such a run draws the slow parts (curves, diagram, ranking) once and then
+``SLOW_SECONDS`` (less often while a class trains on the server: ``slow_seconds``); such a
+run draws the slow parts (curves, diagram, ranking) once and then
 redraws the fast ones (boundary, tiles, metrics) in place every ``TICK_SECONDS`` (~5 a
 second) until the next run is due (``redraw``).  Measured in Chromium on the Playground:
 the boundary and the metrics redrawn 5 times a second in place took 0.26 of a core, by
@@ -35,7 +36,8 @@ from ui.playground import warnings_text
 TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second (fewer on a busy server)
 BUSY_REDRAWS = 2      # redraws a second below which a live view says the server is busy …
 PACE_REDRAWS = 5      # … over its last this many redraws
-SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts
+SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts …
+SLOW_SESSIONS = 8     # … with up to this many sessions training on the server
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws until a new epoch
 # when the last run of the whole page began, and the last run of the live view that Stop cut
 # short (time.monotonic())
@@ -190,15 +192,24 @@ def status_ui(t: Trainer, slot: Slot) -> None:
         slot.show("empty")
 
 
+def slow_seconds(t: Trainer) -> float:
+    """How often a live view's slow parts are drawn: every ``SLOW_SECONDS``, and less often
+    when more than ``SLOW_SESSIONS`` sessions train on the server — they share its Python,
+    and at 25 sessions the slow parts alone took more than its one core."""
+    return SLOW_SECONDS * max(1.0, t.slots.busy() / SLOW_SESSIONS)
+
+
 def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
     """Draw ``view(ticking, *args)`` as the page's live fragment, which the browser reruns
-    every ``SLOW_SECONDS`` while ``ticking`` (trainer ``t`` is not idle).  Streamlit's Stop
-    pauses ``t`` (see the module docstring)."""
+    every ``slow_seconds`` while ``ticking`` (trainer ``t`` is not idle); when that pace
+    should change by half or more, the whole page reruns to set the new one.  Streamlit's
+    Stop pauses ``t`` (see the module docstring)."""
     st.session_state[FULL_RUN] = True
     # a plain dict: once Stop is pressed, every use of Session State stops the script again
     runs = st.session_state.setdefault(LIVE_RUNS, {})
     runs["page_began"] = time.monotonic()
     ticking = t.state != "idle"
+    every = runs["every"] = slow_seconds(t)
 
     def live(ticking: bool, *args) -> None:
         began = time.monotonic()
@@ -206,13 +217,15 @@ def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
         if stopped is not None and stopped >= runs["page_began"] and t.state != "idle":
             t.pause()   # no page run began since that run: the visitor pressed Stop
             st.rerun()  # relabel the buttons, stop the timer
+        if ticking and not 2 / 3 < slow_seconds(t) / every < 3 / 2:
+            st.rerun()  # the server got busier, or less busy: a new pace
         try:
             view(ticking, *args)
         except StopException:
             runs["stopped"] = began
             raise
 
-    st.fragment(run_every=SLOW_SECONDS if ticking else None)(live)(ticking, *args)
+    st.fragment(run_every=every if ticking else None)(live)(ticking, *args)
 
 
 def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) -> None:
@@ -230,6 +243,7 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
     Python, so their redraws slow down together while training (another process) goes on;
     ``status_ui`` says so when a session's redraws fall below ``BUSY_REDRAWS`` a second."""
     whole_page = st.session_state.pop(FULL_RUN, False)
+    runs = st.session_state.get(LIVE_RUNS, {})
     pace = st.session_state.setdefault(PACE, {"drawn": [], "busy": False})
     if not ticking:
         pace["drawn"], pace["busy"] = [], False
@@ -239,7 +253,7 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
         if ticking and t.state == "idle":
             st.rerun()
         tick = max(tick + TICK_SECONDS, time.monotonic() + spent)
-        if not ticking or tick - began >= SLOW_SECONDS:
+        if not ticking or tick - began >= runs.get("every", SLOW_SECONDS):
             return  # the next run is due
         time.sleep(max(0.0, tick - time.monotonic()))
         t.touch()
