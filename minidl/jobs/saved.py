@@ -5,9 +5,9 @@ files are exported when it stops (``<results root>/<kind.folder>/<id>`` unless g
 by ``--out``): ``create`` / ``open_or_create``; ``info`` / ``list_jobs`` (``JobInfo``:
 spec, status, progress in units, what part-trained work its checkpoints keep); status
 created → queued → running → finished | cancelled | failed, and a job whose status says
-queued or running that no process trains reads as "interrupted"; ``estimate`` (optimizer
-steps against the kind's cap).  A folder of an older minidl is imported when first met
-(``minidl.jobs.imports``).
+queued or running that no process trains (nor a server's line holds) reads as
+"interrupted"; ``estimate`` (optimizer steps against the kind's cap).  A folder of an older
+minidl is imported when first met (``minidl.jobs.imports``).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def _info(kind: Kind, row: Mapping, active: Collection[str] = (), check: bool = 
     except Damaged as error:
         return JobInfo(spec=None, status=DAMAGED, error=str(error), **base)
     status = row["status"]
-    if status in ACTIVE and row["id"] not in active and not store().locked(row["id"]):
+    if status in ACTIVE and row["id"] not in active and not store().claimed(row["id"]):
         status = "interrupted"
     return JobInfo(spec=spec, status=status, error=row["error"], **base)
 

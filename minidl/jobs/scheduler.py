@@ -5,6 +5,12 @@ The app hands jobs to a ``Scheduler``: at most ``running`` train at once, each i
 its own (``python -m minidl run-job``, a ``runner.Runner``) at a lower OS priority, so a job
 can neither slow the app's sessions much nor take the app down with it.  A page polls
 ``Job.progress()`` and is never called back.
+
+Several servers (replicas behind a proxy) may share one store: each has its own line, and a
+job is in at most one of them.  A scheduler holds a job's "waiting" lock
+(``Store.lock``) from the moment it takes the job until the job's process holds the
+"training" lock (or ends), so at every moment one of the two is held, and another server's
+``submit`` of the same job is refused (``Busy``) instead of training it twice.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class Job:
         self.cancelling = False
         self.process: subprocess.Popen | None = None
         self.queued_at = time.perf_counter()
+        # its "waiting" lock (``Scheduler.submit`` takes it), None once let go
+        self.waiting: contextlib.ExitStack | None = contextlib.ExitStack()
 
     @property
     def name(self) -> str:
@@ -67,6 +75,12 @@ class Job:
 
     def cancel(self) -> None:
         self.scheduler.cancel(self.name)
+
+    def let_go(self) -> None:
+        """Release its "waiting" lock (its process holds the job now, or it ended)."""
+        if self.waiting is not None:
+            self.waiting.close()
+            self.waiting = None
 
 
 class Scheduler:
@@ -134,11 +148,14 @@ class Scheduler:
             reason = self._refusal(owner)
             if reason:
                 raise QueueFull(reason)
+            job = Job(self, kind, stored, owner, present)
+            job.waiting.enter_context(stored.store.lock(stored.id, "waiting"))  # or Busy
             if stored.store.locked(stored.id):
+                job.let_go()
                 raise Busy(f"{stored.id} is being trained by another process")
             # queued, without the last run's progress
             stored.store.update(stored.id, status="queued", error=None, progress=None)
-            job = self._jobs[stored.id] = Job(self, kind, stored, owner, present)
+            self._jobs[stored.id] = job
             self._line.append(job)
         self._tick()
         return job
@@ -177,6 +194,7 @@ class Scheduler:
                 self._line.remove(job)
                 job.status = "cancelled"
                 saved.set_status(job.job, "cancelled")
+                job.let_go()
             elif job.process is not None:
                 job.process.send_signal(signal.SIGTERM)
 
@@ -184,6 +202,8 @@ class Scheduler:
         """Cancel every job and wait for the processes to end."""
         self._stop.set()
         with self._lock:
+            for job in self._line:
+                job.let_go()  # left "queued": interrupted, resumable by any server
             self._line.clear()
             running = [j for j in self._jobs.values() if j.process is not None and j.active]
         for job in running:
@@ -201,6 +221,7 @@ class Scheduler:
 
     def _tick(self) -> None:
         self._reap()
+        self._hand_over()
         self._drop_absent()
         with self._lock:
             while self._line and sum(j.status == "running" for j in self._jobs.values()) \
@@ -213,6 +234,7 @@ class Scheduler:
                 except OSError as e:
                     saved.set_status(job.job, "failed", f"could not start its process: {e}")
                     job.status = "failed"  # after the store has the reason
+                    job.let_go()
 
     def _drop_absent(self) -> None:
         """Waiting jobs whose visitors have left (every tab closed) leave the line."""
@@ -228,6 +250,20 @@ class Scheduler:
             saved.set_status(job.job, "cancelled", "its visitor left before it could start")
             with self._lock:
                 job.status = "cancelled"
+            job.let_go()
+
+    def _hand_over(self) -> None:
+        """Let go of the "waiting" lock of each job whose process now holds its "training"
+        lock (never before: another server could take the job in between)."""
+        with self._lock:
+            started = [j for j in self._jobs.values()
+                       if j.status == "running" and j.waiting is not None]
+        for job in started:
+            try:
+                if job.job.store.locked(job.name):
+                    job.let_go()
+            except saved.Damaged:  # the store cannot be read now: ask again next tick
+                pass
 
     def _reap(self) -> None:
         with self._lock:
@@ -237,9 +273,12 @@ class Scheduler:
             code = job.process.returncode
             try:
                 status = job.job.store.job(id=job.name)["status"]
+                elsewhere = job.job.store.locked(job.name)
             except (saved.Damaged, TypeError):
-                status = None
-            if status in ACTIVE or status is None:  # it died before it could say so
+                status, elsewhere = None, False
+            if elsewhere:  # another process took the job first (its process was refused):
+                status = "cancelled"  # gone from this line; the store says what the other does
+            elif status in ACTIVE or status is None:  # it died before it could say so
                 # (asked to stop before it could listen, it stops all the same: cancelled)
                 status = "cancelled" if job.cancelling else "failed"
                 reason = None if job.cancelling else _death(code, job.folder)
@@ -249,6 +288,7 @@ class Scheduler:
                     pass
             with self._lock:
                 job.status = status
+            job.let_go()  # after the status: no one sees it stopped without a reason
 
 
 LOG_NAME = ".log"  # a job process's output (its traceback, if it crashed)
