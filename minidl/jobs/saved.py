@@ -244,6 +244,12 @@ def locked(folder: str | Path) -> bool:
     return row is not None and store().locked(row["id"])
 
 
+def claimed(folder: str | Path) -> bool:
+    """Whether the job at ``folder`` waits in a server's line or a process trains it now."""
+    row = store().job(folder=str(absolute(folder)))
+    return row is not None and store().claimed(row["id"])
+
+
 def lock(folder: str | Path):
     """A context in which this process holds the lock of the job at ``folder`` (``Busy`` if
     another holds it): what a process that trains the job does."""
@@ -262,6 +268,6 @@ def set_status(job: Saved, status: str, error: str | None = None) -> None:
 
 
 __all__ = ["ACTIVE", "DAMAGED", "RESUMABLE", "STATUSES", "Busy", "Damaged", "Estimate",
-           "JobInfo", "create", "estimate", "export_meta", "find", "import_folder",
+           "JobInfo", "claimed", "create", "estimate", "export_meta", "find", "import_folder",
            "import_new", "info", "list_jobs", "lock", "lock_holder", "locked",
            "open_job", "open_or_create", "prune", "read_meta", "read_spec", "set_status"]
