@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import Damaged
 from .imports import export_meta, import_folder, import_new, read_meta
 from .kind import ACTIVE, DAMAGED, RESUMABLE, STATUSES, Kind, Saved, absolute, new_id, read_spec, stamp, store
+from .locks import Busy
 from .retention import prune
-from .store import Busy, Damaged
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,9 @@ its own (``python -m minidl run-job``, a ``runner.Runner``) at a lower OS priori
 can neither slow the app's sessions much nor take the app down with it.  A page polls
 ``Job.progress()`` and is never called back.
 
-Several servers (replicas behind a proxy) may share one store: each has its own line, and a
-job is in at most one of them.  A scheduler holds a job's "waiting" lock
-(``Store.lock``) from the moment it takes the job until the job's process holds the
-"training" lock (or ends), so at every moment one of the two is held, and another server's
-``submit`` of the same job is refused (``Busy``) instead of training it twice.
+Servers that share one store (replicas behind a proxy) each have a line, and a job is in one
+at a time: a line holds the job's "waiting" lock (``minidl.jobs.locks``) until the job's
+process holds its "training" lock, so another server's ``submit`` of it is refused (``Busy``).
 """
 
 from __future__ import annotations
@@ -48,8 +46,7 @@ class Job:
         self.cancelling = False
         self.process: subprocess.Popen | None = None
         self.queued_at = time.perf_counter()
-        # its "waiting" lock (``Scheduler.submit`` takes it), None once let go
-        self.waiting: contextlib.ExitStack | None = contextlib.ExitStack()
+        self.waiting: contextlib.ExitStack | None = contextlib.ExitStack()  # None: let go
 
     @property
     def name(self) -> str:
@@ -221,7 +218,6 @@ class Scheduler:
 
     def _tick(self) -> None:
         self._reap()
-        self._hand_over()
         self._drop_absent()
         with self._lock:
             while self._line and sum(j.status == "running" for j in self._jobs.values()) \
@@ -252,24 +248,17 @@ class Scheduler:
                 job.status = "cancelled"
             job.let_go()
 
-    def _hand_over(self) -> None:
-        """Let go of the "waiting" lock of each job whose process now holds its "training"
-        lock (never before: another server could take the job in between)."""
-        with self._lock:
-            started = [j for j in self._jobs.values()
-                       if j.status == "running" and j.waiting is not None]
-        for job in started:
-            try:
-                if job.job.store.locked(job.name):
-                    job.let_go()
-            except saved.Damaged:  # the store cannot be read now: ask again next tick
-                pass
-
     def _reap(self) -> None:
+        """Let go of each job its process holds now; record how those whose process ended."""
         with self._lock:
-            ended = [j for j in self._jobs.values() if j.status == "running"
-                     and j.process is not None and j.process.poll() is not None]
-        for job in ended:
+            running = [j for j in self._jobs.values()
+                       if j.status == "running" and j.process is not None]
+        for job in running:
+            if job.process.poll() is None:
+                with contextlib.suppress(saved.Damaged):  # unreadable now: ask next tick
+                    if job.waiting is not None and job.job.store.locked(job.name):
+                        job.let_go()
+                continue
             code = job.process.returncode
             try:
                 status = job.job.store.job(id=job.name)["status"]
