@@ -188,14 +188,18 @@ def progress_bar(p: runner.Progress | None, idle: str) -> None:
 
 def elsewhere_ui(folder: Path) -> None:
     """Progress of a job that another process trains — the command line, another server —
-    with no controls (its process holds the job's lock); reruns the page once it ends.  For
-    a fragment that reruns every second or so."""
-    if not jobs.locked(folder):
+    or that waits in another server's line, with no controls (that process or server holds
+    the job's lock); reruns the page once it ends.  For a fragment that reruns every second
+    or so."""
+    if not jobs.claimed(folder):
         st.rerun()
-    progress_bar(runner.read_progress(folder), "Training…")
-    pid = None if limits.public() else jobs.lock_holder(folder)
-    st.caption("Trained by another process" + (f" (pid {pid})" if pid else "") + ", such as "
-               "the command line's: you can watch it here, not stop or resume it.")
+    training = jobs.locked(folder)
+    progress_bar(runner.read_progress(folder),
+                 "Training…" if training else "Waiting in another server's line…")
+    pid = None if limits.public() or not training else jobs.lock_holder(folder)
+    where = ("Trained by another process" + (f" (pid {pid})" if pid else "") + ", such as the "
+             "command line's or another server's" if training else "Waiting in another server's line")
+    st.caption(f"{where}: you can watch it here, not stop or resume it.")
 
 
 def resume_button(kind: jobs.Kind, job: jobs.JobInfo, key: str) -> None:

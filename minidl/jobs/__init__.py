@@ -2,6 +2,8 @@
 
 - ``limits``: the server's limits (environment variables, local and public defaults);
 - ``store``: one database of jobs, rows and checkpoints (SQLite, or a server's by URL);
+- ``locks``: one process trains a job, one server's line holds it while it waits;
+- ``errors``: what goes wrong with saved jobs (``Damaged``, ``StoreError``);
 - ``rows``: result tables checked column by column, from the store or a CSV file;
 - ``kind``: what a kind of job is, and one saved job as a kind reads and writes it;
 - ``saved``: create, find, list, size, import and retire jobs (re-exported here);

@@ -15,9 +15,9 @@ import json
 import os
 from pathlib import Path
 
+from .errors import Damaged
 from .kind import DAMAGED, STATUSES, Kind, Saved, absolute, json_type, new_id, read_spec, stamp, store
 from .rows import read_bytes
-from .store import Damaged
 
 MAX_META_BYTES = 1 << 20  # a meta file of minidl's is a few kilobytes
 

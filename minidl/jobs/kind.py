@@ -28,7 +28,8 @@ import torch
 from .. import hparams
 from ..text import cut
 from . import limits, tasks
-from .store import Damaged, Store, default_url, open_store
+from .errors import Damaged
+from .store import Store, default_url, open_store
 
 ACTIVE = ("queued", "running")
 RESUMABLE = ("created", "cancelled", "failed", "interrupted")

@@ -67,7 +67,7 @@ def prune(kinds: Collection[Kind], active: Collection[str] = (), now: float | No
         rows = [r for r in db.jobs(kind.name) if Path(r["folder"]).parent == root]
         newest_first = sorted(rows, key=lambda r: _changed(r), reverse=True)
         for rank, row in enumerate(newest_first):
-            if row["id"] in active or db.locked(row["id"]):
+            if row["id"] in active or db.claimed(row["id"]):
                 continue
             if (keep_jobs is not None and rank >= keep_jobs) or \
                     (keep_days is not None and moment - _changed(row) > keep_days * 86400):

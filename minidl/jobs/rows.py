@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import files
 from ..text import cut
-from .store import Damaged
+from .errors import Damaged
 
 # What a column of a result table may hold: kind -> (a test of the values read as numbers
 # — None for text — and what the values should be, in words).

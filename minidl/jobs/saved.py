@@ -5,9 +5,9 @@ files are exported when it stops (``<results root>/<kind.folder>/<id>`` unless g
 by ``--out``): ``create`` / ``open_or_create``; ``info`` / ``list_jobs`` (``JobInfo``:
 spec, status, progress in units, what part-trained work its checkpoints keep); status
 created → queued → running → finished | cancelled | failed, and a job whose status says
-queued or running that no process trains reads as "interrupted"; ``estimate`` (optimizer
-steps against the kind's cap).  A folder of an older minidl is imported when first met
-(``minidl.jobs.imports``).
+queued or running that no process trains (nor a server's line holds) reads as
+"interrupted"; ``estimate`` (optimizer steps against the kind's cap).  A folder of an older
+minidl is imported when first met (``minidl.jobs.imports``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import Damaged
 from .imports import export_meta, import_folder, import_new, read_meta
 from .kind import ACTIVE, DAMAGED, RESUMABLE, STATUSES, Kind, Saved, absolute, new_id, read_spec, stamp, store
+from .locks import Busy
 from .retention import prune
-from .store import Busy, Damaged
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _info(kind: Kind, row: Mapping, active: Collection[str] = (), check: bool = 
     except Damaged as error:
         return JobInfo(spec=None, status=DAMAGED, error=str(error), **base)
     status = row["status"]
-    if status in ACTIVE and row["id"] not in active and not store().locked(row["id"]):
+    if status in ACTIVE and row["id"] not in active and not store().claimed(row["id"]):
         status = "interrupted"
     return JobInfo(spec=spec, status=status, error=row["error"], **base)
 
@@ -244,6 +245,12 @@ def locked(folder: str | Path) -> bool:
     return row is not None and store().locked(row["id"])
 
 
+def claimed(folder: str | Path) -> bool:
+    """Whether the job at ``folder`` waits in a server's line or a process trains it now."""
+    row = store().job(folder=str(absolute(folder)))
+    return row is not None and store().claimed(row["id"])
+
+
 def lock(folder: str | Path):
     """A context in which this process holds the lock of the job at ``folder`` (``Busy`` if
     another holds it): what a process that trains the job does."""
@@ -262,6 +269,6 @@ def set_status(job: Saved, status: str, error: str | None = None) -> None:
 
 
 __all__ = ["ACTIVE", "DAMAGED", "RESUMABLE", "STATUSES", "Busy", "Damaged", "Estimate",
-           "JobInfo", "create", "estimate", "export_meta", "find", "import_folder",
+           "JobInfo", "claimed", "create", "estimate", "export_meta", "find", "import_folder",
            "import_new", "info", "list_jobs", "lock", "lock_holder", "locked",
            "open_job", "open_or_create", "prune", "read_meta", "read_spec", "set_status"]

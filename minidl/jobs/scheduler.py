@@ -5,6 +5,10 @@ The app hands jobs to a ``Scheduler``: at most ``running`` train at once, each i
 its own (``python -m minidl run-job``, a ``runner.Runner``) at a lower OS priority, so a job
 can neither slow the app's sessions much nor take the app down with it.  A page polls
 ``Job.progress()`` and is never called back.
+
+Servers that share one store (replicas behind a proxy) each have a line, and a job is in one
+at a time: a line holds the job's "waiting" lock (``minidl.jobs.locks``) until the job's
+process holds its "training" lock, so another server's ``submit`` of it is refused (``Busy``).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Job:
         self.cancelling = False
         self.process: subprocess.Popen | None = None
         self.queued_at = time.perf_counter()
+        self.waiting: contextlib.ExitStack | None = contextlib.ExitStack()  # None: let go
 
     @property
     def name(self) -> str:
@@ -67,6 +72,12 @@ class Job:
 
     def cancel(self) -> None:
         self.scheduler.cancel(self.name)
+
+    def let_go(self) -> None:
+        """Release its "waiting" lock (its process holds the job now, or it ended)."""
+        if self.waiting is not None:
+            self.waiting.close()
+            self.waiting = None
 
 
 class Scheduler:
@@ -134,11 +145,14 @@ class Scheduler:
             reason = self._refusal(owner)
             if reason:
                 raise QueueFull(reason)
+            job = Job(self, kind, stored, owner, present)
+            job.waiting.enter_context(stored.store.lock(stored.id, "waiting"))  # or Busy
             if stored.store.locked(stored.id):
+                job.let_go()
                 raise Busy(f"{stored.id} is being trained by another process")
             # queued, without the last run's progress
             stored.store.update(stored.id, status="queued", error=None, progress=None)
-            job = self._jobs[stored.id] = Job(self, kind, stored, owner, present)
+            self._jobs[stored.id] = job
             self._line.append(job)
         self._tick()
         return job
@@ -177,6 +191,7 @@ class Scheduler:
                 self._line.remove(job)
                 job.status = "cancelled"
                 saved.set_status(job.job, "cancelled")
+                job.let_go()
             elif job.process is not None:
                 job.process.send_signal(signal.SIGTERM)
 
@@ -184,6 +199,8 @@ class Scheduler:
         """Cancel every job and wait for the processes to end."""
         self._stop.set()
         with self._lock:
+            for job in self._line:
+                job.let_go()  # left "queued": interrupted, resumable by any server
             self._line.clear()
             running = [j for j in self._jobs.values() if j.process is not None and j.active]
         for job in running:
@@ -213,6 +230,7 @@ class Scheduler:
                 except OSError as e:
                     saved.set_status(job.job, "failed", f"could not start its process: {e}")
                     job.status = "failed"  # after the store has the reason
+                    job.let_go()
 
     def _drop_absent(self) -> None:
         """Waiting jobs whose visitors have left (every tab closed) leave the line."""
@@ -228,18 +246,28 @@ class Scheduler:
             saved.set_status(job.job, "cancelled", "its visitor left before it could start")
             with self._lock:
                 job.status = "cancelled"
+            job.let_go()
 
     def _reap(self) -> None:
+        """Let go of each job its process holds now; record how those whose process ended."""
         with self._lock:
-            ended = [j for j in self._jobs.values() if j.status == "running"
-                     and j.process is not None and j.process.poll() is not None]
-        for job in ended:
+            running = [j for j in self._jobs.values()
+                       if j.status == "running" and j.process is not None]
+        for job in running:
+            if job.process.poll() is None:
+                with contextlib.suppress(saved.Damaged):  # unreadable now: ask next tick
+                    if job.waiting is not None and job.job.store.locked(job.name):
+                        job.let_go()
+                continue
             code = job.process.returncode
             try:
                 status = job.job.store.job(id=job.name)["status"]
+                elsewhere = job.job.store.locked(job.name)
             except (saved.Damaged, TypeError):
-                status = None
-            if status in ACTIVE or status is None:  # it died before it could say so
+                status, elsewhere = None, False
+            if elsewhere:  # another process took the job first (its process was refused):
+                status = "cancelled"  # gone from this line; the store says what the other does
+            elif status in ACTIVE or status is None:  # it died before it could say so
                 # (asked to stop before it could listen, it stops all the same: cancelled)
                 status = "cancelled" if job.cancelling else "failed"
                 reason = None if job.cancelling else _death(code, job.folder)
@@ -249,6 +277,7 @@ class Scheduler:
                     pass
             with self._lock:
                 job.status = status
+            job.let_go()  # after the status: no one sees it stopped without a reason
 
 
 LOG_NAME = ".log"  # a job process's output (its traceback, if it crashed)

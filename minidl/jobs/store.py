@@ -15,17 +15,14 @@ transaction, so a process killed at any moment leaves what its last commit saved
 A file that is not a database, or a database written by a newer minidl, raises
 ``StoreError`` with a message, never a traceback from the driver.
 
-A job is trained by one process at a time: ``lock`` holds an operating-system lock that
-ends with the process however it ends (``flock`` on a file beside a SQLite database), so
-a job whose status says running without a holder was interrupted.
+A job is trained by one process at a time and waits in one server's line at a time: the
+store's locks (``Store.lock``, ``locked``, ``claimed``) are ``minidl.jobs.locks``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import stat
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,23 +31,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .. import files
+from .errors import StoreError
+from .locks import PG_SPACE, Locks
 
 SCHEMA_VERSION = 1
 STORAGE_ENV = "MINIDL_STORAGE"
 DB_NAME = "minidl.db"
-
-
-class Damaged(ValueError):
-    """Saved data does not hold what it should; the message says which and why."""
-
-
-class StoreError(Damaged):
-    """The store cannot be opened or read (not a database, a newer minidl's, unreachable)."""
-
-
-class Busy(RuntimeError):
-    """Another process is training this job."""
 
 
 meta = sa.MetaData()
@@ -100,7 +86,7 @@ def default_url(root: Path) -> str:
     return os.environ.get(STORAGE_ENV, "").strip() or f"sqlite:///{Path(root) / DB_NAME}"
 
 
-class Store:
+class Store(Locks):
     """One database of jobs; see the module docstring.  Thread-safe (a connection pool)."""
 
     def __init__(self, url: str):
@@ -114,6 +100,8 @@ class Store:
             self._lock_dir = Path(f"{self.engine.url.database}.locks")
         with self._errors():
             with self.engine.begin() as c:
+                if self.engine.dialect.name == "postgresql":  # servers starting side by side
+                    c.execute(sa.text("SELECT pg_advisory_xact_lock(:a, 0)"), {"a": PG_SPACE})
                 meta.create_all(c)
                 version = c.execute(sa.select(META.c.value).where(
                     META.c.key == "schema_version")).scalar()
@@ -229,52 +217,6 @@ class Store:
         with self.begin() as c:
             return [dict(r) for r in c.execute(sa.select(CHECKPOINTS).where(
                 (CHECKPOINTS.c.job == id) & (CHECKPOINTS.c.part == part))).mappings()]
-
-    # ------------------------------------------------------------ one process per job
-
-    @contextmanager
-    def lock(self, id: str) -> Iterator[None]:
-        """Hold job ``id``'s lock while the block runs (``Busy`` if a process holds it)."""
-        self._lock_dir.mkdir(parents=True, exist_ok=True)
-        path = self._lock_dir / id
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise Damaged(f"the lock of {id} ({path}) is not a regular file; remove it")
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = self.holder(id)
-                raise Busy(f"{id} is being trained by another process"
-                           + (f" (pid {pid})" if pid else "") + "; wait for it or stop it "
-                           "first") from None
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-            yield
-        finally:
-            os.close(fd)  # drops the lock
-
-    def locked(self, id: str) -> bool:
-        """Whether a process (this one included) holds job ``id``'s lock now."""
-        try:
-            fd = os.open(self._lock_dir / id, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-
-    def holder(self, id: str) -> int | None:
-        """The process id written in job ``id``'s lock (None if unreadable)."""
-        try:
-            return int(files.read_bytes(self._lock_dir / id, 64) or b"")
-        except ValueError:  # not a number, or not a regular file (files.Unreadable)
-            return None
 
 
 def _engine_options(url: str) -> dict:
