@@ -35,7 +35,7 @@ from minidl.viz import boundary, network, replay
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
 from minidl.viz.tables import ordinal
-from ui import playground, training
+from ui import background, playground, training
 from ui.background import Trainer
 from ui.playground import SETTINGS
 from ui.training import Slot
@@ -54,7 +54,7 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 # A process of the session's (ui.background) trains; the page only redraws, in one live
 # fragment (ui.training: the diagram, curves and health panel once a second, the boundary
 # and the metrics ~5 times a second in place).
-GRID = 100             # boundary image resolution (GRID × GRID cells)
+GRID = background.GRID  # boundary image resolution (GRID × GRID cells), as the service scores it
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
 
@@ -324,17 +324,17 @@ def live_view(ticking: bool) -> None:
     t = trainer()
     t.touch()
     began = time.monotonic()
-    live = t.view()
+    live, scores = t.frame()
     run = replayed(t, live)
     inside, output = st.columns(2, gap="medium")
     with inside:
         state[UNIT] = diagram_ui(run)
     slots = live_slots()
     with output:
-        draw(t, run, slots)
+        draw(t, run, scores if run is live else None, slots)
         replay_ui(t, live)  # below everything that shows the run: it never moves the boundary
     history_ui(run)
-    training.redraw(t, ticking, began, lambda: draw(t, t.view(), slots))
+    training.redraw(t, ticking, began, lambda: draw(t, *t.frame(), slots))
 
 
 def replayed(t: Trainer, run: Run) -> Run:
@@ -390,7 +390,7 @@ def history_ui(run: Run) -> None:
                            width="content", alt="per-layer statistics per epoch")
 
 
-def draw(t: Trainer, run: Run, slots: dict) -> None:
+def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None:
     """Fill the ``live_slots`` from ``run``: the metrics, the boundary (or the clicked unit's
     map) with the points, and under them the map's caption, the status and the finished
     run's message — below, so that their coming and going never moves the boundary."""
@@ -399,7 +399,8 @@ def draw(t: Trainer, run: Run, slots: dict) -> None:
     smooth = state[key("view")] == "smooth"
     show_test = state[key("show_test")]
     with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
-        frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test)
+        frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test,
+                                    scores=scores)
     points = points_table(run, show_test)
     metrics_ui(frame, slots["metrics"])
 

@@ -12,6 +12,7 @@ from test_race import assert_same_trajectory
 from minidl import Config, Run
 from minidl.engine import cohort
 from minidl.experiments.race import Race
+from minidl.viz import boundary
 from ui import background
 from ui.background import Slots, Trainer
 
@@ -295,3 +296,17 @@ def test_trainers_of_a_server_train_at_once_in_one_process_as_they_would_alone()
     for trainer, config in zip(trainers, configs):
         alone = Run(config).fit(epochs=trainer.run.epoch)
         assert_same_trajectory(trainer.run.history, alone.history)
+
+
+def test_the_service_scores_each_runs_boundary_for_the_weights_it_sends():
+    trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
+    trainer.train()
+    wait_until(lambda: trainer.run.epoch >= 2 and trainer.frame()[1] is not None, timeout=30)
+    for _ in range(3):
+        view, scores = trainer.frame()
+        with torch.inference_mode():
+            mine = boundary.scores(view.predict, background.GRID)
+        torch.testing.assert_close(scores, mine, rtol=1e-4, atol=1e-5)
+        time.sleep(0.1)
+    trainer.close()
+    assert trainer.frame()[1] is None  # a run sent back: the page scores it itself

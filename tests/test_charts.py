@@ -123,12 +123,16 @@ def test_boundary_data_fills_the_named_data_sets():
     points, wrong, _ = frames()
     tables = charts.boundary_data("data:image/png;base64,AAAA", points, wrong)
     assert set(tables) == {charts.IMAGE, charts.POINTS, charts.WRONG, charts.UNDERLAY}
-    assert tables[charts.UNDERLAY].empty
-    assert tables[charts.IMAGE].iloc[0].to_dict() == {
+    assert tables[charts.UNDERLAY].num_rows == 0
+    assert tables[charts.IMAGE].to_pylist() == [{
         "x0": 0.0, "x1": 1.0, "y0": 0.0, "y1": 1.0, "url": "data:image/png;base64,AAAA",
-        "opacity": 1.0, "note": ""}
+        "opacity": 1.0, "note": ""}]
+    # the frames as Arrow tables, as Streamlit sends them: the same rows
+    assert tables[charts.POINTS].to_pandas().equals(points)
+    assert tables[charts.WRONG].to_pandas().equals(wrong)
     faded = charts.boundary_data("data:image/png;base64,AAAA", points, wrong, "press Train")
-    assert faded[charts.IMAGE].iloc[0][["opacity", "note"]].tolist() == [0.2, "press Train"]
+    [row] = faded[charts.IMAGE].to_pylist()
+    assert [row["opacity"], row["note"]] == [0.2, "press Train"]
 
 
 def test_the_underlay_is_the_picture_in_coarse_cells_and_shows_only_under_a_full_one():
@@ -145,10 +149,10 @@ def test_the_underlay_is_the_picture_in_coarse_cells_and_shows_only_under_a_full
     assert set(cells["color"]) == {"#ff0000", "#0000ff", "#000000"}
     points, wrong, _ = frames()
     url = "data:image/png;base64,AAAA"
-    assert len(charts.boundary_data(url, points, wrong, under=cells)[charts.UNDERLAY]) == 16
+    assert charts.boundary_data(url, points, wrong, under=cells)[charts.UNDERLAY].num_rows == 16
     # under a faded picture (before training) it would show through: none
     assert charts.boundary_data(url, points, wrong, "press Train",
-                                under=cells)[charts.UNDERLAY].empty
+                                under=cells)[charts.UNDERLAY].num_rows == 0
 
 
 @pytest.mark.parametrize("metric", ["loss", "acc"])

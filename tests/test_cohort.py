@@ -109,3 +109,16 @@ def test_a_diverging_run_is_frozen_and_its_cohort_trains_on():
     while not cohort.train_steps():
         pass
     assert_same_run(cohort.split()[1], trained(VISITORS[0], epochs + 1))
+
+
+def test_a_cohorts_outputs_are_each_runs_own_over_any_points():
+    runs = [Run(c) for c in VISITORS]
+    cohort = Cohort(runs)
+    while not cohort.train_steps():
+        pass
+    X = torch.rand(3000, 2)  # more than one slice of rows
+    out = cohort.population.outputs(X, rows=1000)
+    assert out.shape == (len(runs), 3000, 2)
+    for run in runs:
+        with torch.inference_mode():
+            torch.testing.assert_close(out[run.member], run.predict(X), rtol=1e-4, atol=1e-5)

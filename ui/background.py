@@ -59,6 +59,7 @@ import torch
 from minidl import nn, runtime
 from minidl.engine import cohort
 from minidl.engine.run import Run
+from minidl.viz import boundary
 
 
 class Trainee(Protocol):
@@ -85,7 +86,9 @@ class Trainee(Protocol):
 
 CHUNK_SECONDS = 0.05     # training of one network between two looks at the commands
 MAX_CHUNK_SECONDS = 0.2  # … of a cohort (CHUNK_SECONDS a member, up to this)
-REPORT_SECONDS = 0.1     # progress sent to the page at most this often
+REPORT_SECONDS = 0.2     # progress sent to the page at most this often (as often as it draws)
+GRID = 100               # the boundary's resolution: the service scores GRID × GRID points
+_GRID_POINTS = boundary.grid(GRID)
 IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
 # why training stopped by itself: the tab was closed, nobody looked, the process died, its
 # turn was over while others waited, its budget is spent
@@ -159,10 +162,10 @@ class _Entry:
         t = self.trainee
         return (self.wanted or self.steps > 0) and not t.diverged and t.epoch < t.budget
 
-    def progress(self) -> tuple:
+    def progress(self, boundary: bytes | None) -> tuple:
         t = self.trainee
         message = (t.epoch, t.diverged, _weights(t), t.history[self.sent_history:],
-                   t.health[self.sent_health:])
+                   t.health[self.sent_health:], boundary)
         self.sent_history, self.sent_health = len(t.history), len(t.health)
         self.reported = time.monotonic()
         return message
@@ -261,12 +264,23 @@ class _Classroom:
             self.dirty = True
 
     def report(self) -> None:
-        """Progress of every run not reported for ``REPORT_SECONDS``, in one message."""
+        """Progress of every run not reported for ``REPORT_SECONDS``, in one message, with
+        the scores of its boundary grid: one batched forward pass for a whole cohort."""
         now = time.monotonic()
-        due = [(key, e.progress()) for key, e in self.entries.items()
-               if now - e.reported >= REPORT_SECONDS or e.trainee.diverged]
-        if due:
-            self.results.send(("progress", due, None))
+        due = {key for key, e in self.entries.items()
+               if now - e.reported >= REPORT_SECONDS or e.trainee.diverged}
+        if not due:
+            return
+        boundaries: dict[int, bytes] = {}
+        for unit in self.units:
+            keys = [self.owner[id(run)] for run in unit.runs]
+            if isinstance(unit, cohort.Cohort) and due.intersection(keys):
+                out = unit.population.outputs(_GRID_POINTS)
+                scores = (out[..., 1] - out[..., 0]).numpy()
+                for run, key in zip(unit.runs, keys):
+                    boundaries[key] = scores[run.member].tobytes()
+        self.results.send(("progress", [(key, self.entries[key].progress(boundaries.get(key)))
+                                        for key in due], None))
 
 
 def _serve(commands, results) -> None:
@@ -442,6 +456,8 @@ class Trainer:
         # second for each of a class's runs cost the app's Python more than the redraws
         # that read them, which come less often on a busy server
         self._weights: bytes | None = None
+        self._scores: bytes | None = None  # the boundary's scores for those weights
+        self.boundary: torch.Tensor | None = None  # … once copied in: ``frame``
         self.slots = slots or Slots(None)
         self.alive, self.idle_seconds, self.clock = alive, idle_seconds, clock
         self.budget = budget     # seconds this trainer may train in all (None: no limit)
@@ -471,7 +487,9 @@ class Trainer:
                 for p, _ in run.model.param():
                     p.copy_(flat[offset:offset + p.numel()].view_as(p))
                     offset += p.numel()
-                self._weights = None
+                self.boundary = None if self._scores is None else torch.frombuffer(
+                    bytearray(self._scores), dtype=torch.float32).view(GRID, GRID)
+                self._weights = self._scores = None
             return self._run
 
     # ------------------------------------------------------------ commands
@@ -525,7 +543,7 @@ class Trainer:
         self.pause()
         self.join()
         with self.lock:
-            self._run, self._weights = run, None
+            self._run, self._weights, self.boundary = run, None, None
             self.version += 1
             self.stop_reason, self.broken = None, False
         if keep_training and was_training:
@@ -573,12 +591,17 @@ class Trainer:
 
     def view(self) -> Trainee:
         """A copy of the run to draw from: its own model and history, the same data."""
+        return self.frame()[0]
+
+    def frame(self) -> tuple[Trainee, torch.Tensor | None]:
+        """``view()``, and the class-1 scores of its boundary over ``boundary.grid(GRID)``,
+        ``(GRID, GRID)``, where the service computed them for these weights (else None)."""
         with self.lock:
             run = self.run
             frozen = copy.copy(run)
             frozen.model = copy.deepcopy(run.model)
             frozen.history, frozen.health = list(run.history), list(run.health)
-        return frozen
+            return frozen, self.boundary
 
     # ------------------------------------------------------------ the driver thread
 
@@ -686,14 +709,15 @@ class Trainer:
                         kept = {k: v for k, v in vars(self._run).items() if k in _DATA}
                         vars(self._run).update(vars(finished))
                         vars(self._run).update(kept)  # … on its own (identical) data
-                        self._weights = None
+                        self._weights = self.boundary = None
                         self.version += 1
                     self._count_steps(new_epochs)
                     break
-                epoch, diverged, weights, history, health = value
+                epoch, diverged, weights, history, health, scores = value
                 with self.lock:
                     run = self._run
-                    self._weights = weights  # copied in when the run is next read
+                    self._weights = weights  # copied in when the run is next read …
+                    self._scores = scores    # … with the boundary's scores for them
                     run.history += history
                     run.health += health
                     new_epochs = epoch - run.epoch

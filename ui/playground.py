@@ -222,11 +222,12 @@ class Frame:
     history: list[dict]        # Run.history (a copy): one dict of metrics per epoch
 
 
-def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool = True
-             ) -> Frame:
+def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool = True,
+             scores: torch.Tensor | None = None) -> Frame:
     """Everything the live view needs from ``run``, so drawing never touches the model:
     the mistakes among the training points (and the test points if ``test``), found in
-    one forward pass."""
+    one forward pass.  ``scores``: the boundary's scores (``boundary.scores``) where they
+    are known already (the training service computes them), else computed here."""
     shown = [(run.X_train, run.y_train, "train")] + (
         [(run.X_test, run.y_test, "test")] if test else [])
     predicted = run.predict(torch.cat([X for X, _, _ in shown])).argmax(1)
@@ -234,7 +235,9 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool
     for X, y, name in shown:
         parts.append(live.wrong_frame(X, y, predicted[start:start + len(X)], name))
         start += len(X)
-    picture = boundary.colorize(boundary.scores(run.predict, resolution), discrete)
+    if scores is None:
+        scores = boundary.scores(run.predict, resolution)
+    picture = boundary.colorize(scores, discrete)
     return Frame(epoch=run.epoch, budget=run.config.epochs, status=status(run),
                  parameters=nn.parameter_count(run.model),
                  metrics=run.history[-1] if run.history else run.metrics(),

@@ -320,6 +320,20 @@ class Population:
 
     # ------------------------------------------------------------ reading
 
+    def outputs(self, X: torch.Tensor, rows: int = 2500) -> torch.Tensor:
+        """Every member's network outputs for points ``X : (N, 2)`` of the unit square, each
+        encoded by its own conventions — one batched forward pass for all members (in
+        slices of ``rows`` points, to bound the memory): ``(M, N, outputs)``.  Call it
+        between ``step`` calls (a forward pass overwrites what backward would read)."""
+        affine = _affine([data.input_affine(m.get("inputs")) for m in self.members])
+        parts = []
+        with torch.inference_mode():
+            for chunk in X.split(rows):
+                points = chunk.expand(len(self), *chunk.shape)
+                x = data.with_features(points, _apply(affine, points), self.features)
+                parts.append(self.network.forward(self._rows(x)).view(len(self), len(chunk), -1))
+        return torch.cat(parts, dim=1)
+
     def measure(self, network: Network | None = None) -> dict[str, torch.Tensor]:
         """Every member's loss (the mean squared error against its targets, whatever its
         reduction, so that runs compare on one scale) and accuracy on its training and its
