@@ -45,7 +45,7 @@ import streamlit as st
 
 from minidl import runtime
 from minidl.jobs import limits
-from ui import server
+from ui import server, training
 
 # (file name in pages/ = URL path, title, icon)
 PAGES: list[tuple[str, str, str]] = [
@@ -92,7 +92,8 @@ def main() -> None:
                           for i, (name, title, icon) in enumerate(PAGES)])
     st.session_state[_RUNNING_PAGE] = True
     try:
-        page.run()
+        with training.page_run():
+            page.run()
     finally:
         st.session_state.pop(_RUNNING_PAGE, None)
 

@@ -22,8 +22,10 @@ run begins after the stopped run did.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import StopException
@@ -43,6 +45,7 @@ FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draw
 # short (time.monotonic())
 LIVE_RUNS = "live_runs"
 PACE = "live_pace"  # when the fast parts were drawn lately, and whether that was slow
+PAGE_COUNTED = "live_page_counted"  # [whether this session's page run holds others' redraws]
 
 
 def slots() -> Slots:
@@ -192,6 +195,34 @@ def status_ui(t: Trainer, slot: Slot) -> None:
         slot.show("empty")
 
 
+_PAGE_RUNS = [0]  # runs of a whole page in progress on this server (``page_run``)
+_PAGE_RUNS_LOCK = threading.Lock()
+
+
+@contextmanager
+def page_run() -> Iterator[None]:
+    """Count a run of a whole page (the entry point's) until it is drawn: its end, or its
+    live view's first redraw in place (``page_drawn``).  Live views of other sessions hold
+    their redraws meanwhile: on a server where a class trains, a page that opened (or a
+    click) otherwise waited seconds for the server's one Python."""
+    counted = st.session_state[PAGE_COUNTED] = [True]
+    with _PAGE_RUNS_LOCK:
+        _PAGE_RUNS[0] += 1
+    try:
+        yield
+    finally:
+        page_drawn(counted)
+
+
+def page_drawn(counted: list[bool] | None = None) -> None:
+    """This session's page run is drawn: it no longer holds other sessions' redraws."""
+    counted = counted or st.session_state.get(PAGE_COUNTED, [False])
+    with _PAGE_RUNS_LOCK:
+        if counted[0]:
+            counted[0] = False
+            _PAGE_RUNS[0] -= 1
+
+
 def slow_seconds(t: Trainer) -> float:
     """How often a live view's slow parts are drawn: every ``SLOW_SECONDS``, and less often
     when more than ``SLOW_SESSIONS`` sessions train on the server — they share its Python,
@@ -238,11 +269,14 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
     whole page once: it shows the final epoch, relabels the buttons and stops the timer.
 
     On a busy server it redraws less often, never more than half its time: it draws only
-    what changed since the last redraw (the trainer's ``version``), and after a redraw that
-    took ``d`` seconds it waits at least ``d``.  A class's sessions share the server's
+    what changed since the last redraw (the trainer's ``version``), after a redraw that
+    took ``d`` seconds it waits at least ``d``, and it holds its redraws while another
+    session's page is being drawn (``page_run``).  A class's sessions share the server's
     Python, so their redraws slow down together while training (another process) goes on;
     ``status_ui`` says so when a session's redraws fall below ``BUSY_REDRAWS`` a second."""
     whole_page = st.session_state.pop(FULL_RUN, False)
+    if whole_page:
+        page_drawn()
     runs = st.session_state.get(LIVE_RUNS, {})
     pace = st.session_state.setdefault(PACE, {"drawn": [], "busy": False})
     if not ticking:
@@ -257,8 +291,8 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
             return  # the next run is due
         time.sleep(max(0.0, tick - time.monotonic()))
         t.touch()
-        if t.version == drawn:
-            continue  # nothing new to show
+        if t.version == drawn or _PAGE_RUNS[0]:
+            continue  # nothing new to show, or another session's page is being drawn
         shown, drawn = t.run.epoch, t.version
         start = time.monotonic()
         pace["drawn"] = (pace["drawn"] + [start])[-PACE_REDRAWS:]
