@@ -492,6 +492,11 @@ class Trainer:
                 self._weights = self._scores = None
             return self._run
 
+    @property
+    def epoch(self) -> int:
+        """The mirror's epoch, read without waiting for the lock (a redraw loop asks often)."""
+        return self._run.epoch
+
     # ------------------------------------------------------------ commands
 
     def train(self) -> None:

@@ -39,7 +39,7 @@ TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second (fewer on a busy 
 BUSY_REDRAWS = 2      # redraws a second below which a live view says the server is busy …
 PACE_REDRAWS = 5      # … over its last this many redraws
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts …
-SLOW_SESSIONS = 8     # … with up to this many sessions training on the server
+SLOW_SESSIONS = 5     # … with up to this many sessions training on the server
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws until a new epoch
 # when the last run of the whole page began, and the last run of the live view that Stop cut
 # short (time.monotonic())
@@ -226,7 +226,8 @@ def page_drawn(counted: list[bool] | None = None) -> None:
 def slow_seconds(t: Trainer) -> float:
     """How often a live view's slow parts are drawn: every ``SLOW_SECONDS``, and less often
     when more than ``SLOW_SESSIONS`` sessions train on the server — they share its Python,
-    and at 25 sessions the slow parts alone took more than its one core."""
+    and at 25 sessions the slow parts alone took more than its one core (each second: 5 s
+    at 25)."""
     return SLOW_SECONDS * max(1.0, t.slots.busy() / SLOW_SESSIONS)
 
 
@@ -281,7 +282,7 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
     pace = st.session_state.setdefault(PACE, {"drawn": [], "busy": False})
     if not ticking:
         pace["drawn"], pace["busy"] = [], False
-    first, drawn = t.run.epoch, t.version
+    first, drawn = t.epoch, t.version
     tick, spent = began, 0.0
     while True:
         if ticking and t.state == "idle":
@@ -293,7 +294,7 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
         t.touch()
         if t.version == drawn or _PAGE_RUNS[0]:
             continue  # nothing new to show, or another session's page is being drawn
-        shown, drawn = t.run.epoch, t.version
+        shown, drawn = t.epoch, t.version
         start = time.monotonic()
         pace["drawn"] = (pace["drawn"] + [start])[-PACE_REDRAWS:]
         pace["busy"] = busy(pace["drawn"])

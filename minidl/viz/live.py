@@ -28,9 +28,11 @@ stays byte-identical the browser can update the data in place.
 
 from __future__ import annotations
 
+import functools
 from functools import lru_cache
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import torch
@@ -142,12 +144,17 @@ def underlay(picture: torch.Tensor, cells: int = UNDERLAY_CELLS) -> pd.DataFrame
     h, w, _ = picture.shape
     centre = torch.arange(cells, dtype=torch.float64) + 0.5
     rows, columns = (centre * h / cells).long(), (centre * w / cells).long()
-    rgb = picture[rows][:, columns].reshape(-1, 3).tolist()
-    i, j = torch.meshgrid(torch.arange(cells), torch.arange(cells), indexing="ij")
-    i, j = i.reshape(-1).numpy(), j.reshape(-1).numpy()
-    return pd.DataFrame({"x0": j / cells, "x1": (j + 1) / cells, "y0": 1 - (i + 1) / cells,
-                         "y1": 1 - i / cells, "color": [f"#{r:02x}{g:02x}{b:02x}"
-                                                         for r, g, b in rgb]})
+    hexes = picture[rows][:, columns].contiguous().numpy().tobytes().hex()
+    return pd.DataFrame({**_cells(cells), "color": ["#" + hexes[i:i + 6]
+                                                    for i in range(0, len(hexes), 6)]})
+
+
+@functools.cache
+def _cells(cells: int) -> dict[str, np.ndarray]:
+    """The underlay's rectangles, row-major from the top-left: ``x0``, ``x1``, ``y0``, ``y1``."""
+    i, j = np.divmod(np.arange(cells * cells), cells)
+    return {"x0": j / cells, "x1": (j + 1) / cells, "y0": 1 - (i + 1) / cells,
+            "y1": 1 - i / cells}
 
 
 def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame,
