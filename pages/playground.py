@@ -420,11 +420,11 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
                        "the diagram to go back to the output).")
             tables = charts.boundary_data(
                 boundary.data_url(boundary.png_bytes(picture)), points,
-                frame.mistakes.iloc[:0], under=charts.underlay(picture))
+                frame.mistakes.slice(0, 0), under=charts.underlay(picture))
     if not unit:
         # before the first epoch: no mistakes marked, and the noise of an untrained
         # network's boundary faded under an invitation
-        tables = charts.boundary_data(frame.image, points, frame.mistakes.iloc[:0] if fresh
+        tables = charts.boundary_data(frame.image, points, frame.mistakes.slice(0, 0) if fresh
                                       else frame.mistakes,
                                       "untrained: press Train" if fresh else "",
                                       under=frame.underlay)

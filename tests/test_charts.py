@@ -84,7 +84,7 @@ def test_points_and_mistakes_frames():
     points, wrong, y = frames()
     assert list(points.columns) == ["x", "y", "label", "set"] and len(points) == 10
     assert len(wrong) == int(y.sum())           # everything predicted 0: the 1s are wrong
-    assert list(wrong.columns) == ["x", "y", "set"]
+    assert wrong.column_names == ["x", "y", "set"]
 
 
 def layer_marks(spec: dict) -> list:
@@ -129,7 +129,7 @@ def test_boundary_data_fills_the_named_data_sets():
         "opacity": 1.0, "note": ""}]
     # the frames as Arrow tables, as Streamlit sends them: the same rows
     assert tables[charts.POINTS].to_pandas().equals(points)
-    assert tables[charts.WRONG].to_pandas().equals(wrong)
+    assert tables[charts.WRONG] is wrong
     faded = charts.boundary_data("data:image/png;base64,AAAA", points, wrong, "press Train")
     [row] = faded[charts.IMAGE].to_pylist()
     assert [row["opacity"], row["note"]] == [0.2, "press Train"]
@@ -140,7 +140,7 @@ def test_the_underlay_is_the_picture_in_coarse_cells_and_shows_only_under_a_full
     picture = torch.zeros(100, 100, 3, dtype=torch.uint8)
     picture[:50, :50] = torch.tensor([255, 0, 0], dtype=torch.uint8)   # top left
     picture[50:, 50:] = torch.tensor([0, 0, 255], dtype=torch.uint8)   # bottom right
-    cells = charts.underlay(picture, cells=4)
+    cells = charts.underlay(picture, cells=4).to_pandas()
     assert len(cells) == 16
     assert ((cells["x1"] - cells["x0"]) == 0.25).all() and ((cells["y1"] - cells["y0"]) == 0.25).all()
     top_left = cells[(cells["x1"] <= 0.5) & (cells["y0"] >= 0.5)]
@@ -149,10 +149,11 @@ def test_the_underlay_is_the_picture_in_coarse_cells_and_shows_only_under_a_full
     assert set(cells["color"]) == {"#ff0000", "#0000ff", "#000000"}
     points, wrong, _ = frames()
     url = "data:image/png;base64,AAAA"
-    assert charts.boundary_data(url, points, wrong, under=cells)[charts.UNDERLAY].num_rows == 16
+    under = charts.underlay(picture, cells=4)
+    assert charts.boundary_data(url, points, wrong, under=under)[charts.UNDERLAY].num_rows == 16
     # under a faded picture (before training) it would show through: none
     assert charts.boundary_data(url, points, wrong, "press Train",
-                                under=cells)[charts.UNDERLAY].num_rows == 0
+                                under=under)[charts.UNDERLAY].num_rows == 0
 
 
 @pytest.mark.parametrize("metric", ["loss", "acc"])

@@ -116,7 +116,8 @@ def test_snapshot_has_what_the_view_draws():
     frame = playground.snapshot(run, resolution=20)
     assert (frame.epoch, frame.budget, frame.status, frame.parameters) == (0, 5, "fresh", 1427)
     assert frame.image.startswith("data:image/png;base64,")
-    assert set(frame.mistakes["set"]) <= {"train", "test"} and len(frame.mistakes) <= 50
+    mistakes = frame.mistakes.to_pandas()
+    assert set(mistakes["set"]) <= {"train", "test"} and len(mistakes) <= 50
     assert frame.history == [] and 0 <= frame.metrics["test_acc"] <= 1
     run.train_epoch()
     frame = playground.snapshot(run, resolution=20)
@@ -125,9 +126,9 @@ def test_snapshot_has_what_the_view_draws():
     # the mistakes are exactly the misclassified shown points, with or without the test set
     wrong_train = int((run.predict(run.X_train).argmax(1) != run.y_train).sum())
     wrong_test = int((run.predict(run.X_test).argmax(1) != run.y_test).sum())
-    assert frame.mistakes["set"].value_counts().reindex(["train", "test"], fill_value=0
+    assert frame.mistakes.to_pandas()["set"].value_counts().reindex(["train", "test"], fill_value=0
                                                         ).tolist() == [wrong_train, wrong_test]
-    assert set(playground.snapshot(run, 20, test=False).mistakes["set"]) <= {"train"}
+    assert set(playground.snapshot(run, 20, test=False).mistakes.to_pandas()["set"]) <= {"train"}
 
 
 @given(st.dictionaries(st.text(max_size=60), st.text(max_size=300), max_size=30))

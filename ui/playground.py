@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import pandas as pd
+import pyarrow as pa
 import torch
 
 from minidl import Config, Run, hparams, nn
@@ -217,8 +217,8 @@ class Frame:
     parameters: int
     metrics: dict              # the last epoch's metrics (the initial ones before epoch 1)
     image: str                 # the boundary as a PNG data URL
-    underlay: pd.DataFrame     # live.underlay of it: what shows while the browser decodes it
-    mistakes: pd.DataFrame     # live.wrong_frame rows of training and test points
+    underlay: pa.Table         # live.underlay of it: what shows while the browser decodes it
+    mistakes: pa.Table         # live.wrong_frame rows of training and test points
     history: list[dict]        # Run.history (a copy): one dict of metrics per epoch
 
 
@@ -243,7 +243,7 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool
                  metrics=run.history[-1] if run.history else run.metrics(),
                  image=boundary.data_url(boundary.png_bytes(picture)),
                  underlay=live.underlay(picture),
-                 mistakes=pd.concat(parts, ignore_index=True), history=run.history)
+                 mistakes=pa.concat_tables(parts), history=run.history)
 
 
 def done_text(config: Config, metrics: dict) -> str:

@@ -63,10 +63,13 @@ def points_frame(X: torch.Tensor, y: torch.Tensor, set_name: str) -> pd.DataFram
 
 
 def wrong_frame(X: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor, set_name: str
-                ) -> pd.DataFrame:
-    """The rows of ``points_frame`` whose ``predicted`` label is not ``y`` (``x``, ``y``, ``set``)."""
+                ) -> pa.Table:
+    """The rows of ``points_frame`` whose ``predicted`` label is not ``y`` (``x``, ``y``, ``set``),
+    as Arrow: it is made at every redraw, and pandas' frame took longer than the rest of it."""
     mask = predicted != y
-    return pd.DataFrame({"x": X[mask, 0].numpy(), "y": X[mask, 1].numpy(), "set": set_name})
+    count = int(mask.sum())
+    return pa.table({"x": X[mask, 0].numpy(), "y": X[mask, 1].numpy(),
+                     "set": pa.array([set_name] * count, pa.string())})
 
 
 def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: int = 420,
@@ -134,9 +137,10 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
                                          autosize=alt.AutoSizeParams(type="pad"))
 
 
-def underlay(picture: torch.Tensor, cells: int = UNDERLAY_CELLS) -> pd.DataFrame:
+def underlay(picture: torch.Tensor, cells: int = UNDERLAY_CELLS) -> pa.Table:
     """``picture`` (``(h, w, 3)`` uint8, row 0 at the top) as ``cells × cells`` rectangles
-    of its colour at their centres: ``x0``, ``x1``, ``y0``, ``y1``, ``color``.
+    of its colour at their centres: ``x0``, ``x1``, ``y0``, ``y1``, ``color`` (Arrow, as
+    ``wrong_frame``).
 
     Drawn beneath the picture they show while the browser decodes a new one: Vega draws an
     image mark only once its image has loaded, so without them a redraw was blank for that
@@ -145,8 +149,8 @@ def underlay(picture: torch.Tensor, cells: int = UNDERLAY_CELLS) -> pd.DataFrame
     centre = torch.arange(cells, dtype=torch.float64) + 0.5
     rows, columns = (centre * h / cells).long(), (centre * w / cells).long()
     hexes = picture[rows][:, columns].contiguous().numpy().tobytes().hex()
-    return pd.DataFrame({**_cells(cells), "color": ["#" + hexes[i:i + 6]
-                                                    for i in range(0, len(hexes), 6)]})
+    return pa.table({**_cells(cells), "color": ["#" + hexes[i:i + 6]
+                                                for i in range(0, len(hexes), 6)]})
 
 
 @functools.cache
@@ -157,12 +161,13 @@ def _cells(cells: int) -> dict[str, np.ndarray]:
             "y1": 1 - i / cells}
 
 
-def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame,
-                  note: str = "", under: pd.DataFrame | None = None) -> dict[str, pa.Table]:
+def boundary_data(image_url: str, points: pd.DataFrame | pa.Table, wrong: pa.Table,
+                  note: str = "", under: pa.Table | None = None) -> dict[str, pa.Table]:
     """The tables ``boundary_chart`` reads: the image spanning the square, points, mistakes,
     and the image's ``underlay`` (``under``; none under a faded image, or if None).
 
-    ``points`` may also be that table already converted to Arrow (``pyarrow.Table``).
+    ``points`` may also be that table already converted to Arrow (``pyarrow.Table``);
+    ``wrong`` is ``wrong_frame``'s, ``under`` ``underlay``'s.
     ``note``: a line written over a faded image (e.g. before training); "" for none.
 
     While a run trains only the image and the mistakes change; the points table
@@ -175,9 +180,10 @@ def boundary_data(image_url: str, points: pd.DataFrame, wrong: pd.DataFrame,
                          "url": [image_url], "opacity": [0.2 if note else 1.0],
                          "note": [note]}),
         POINTS: points if isinstance(points, pa.Table) else arrow(points),
-        WRONG: arrow(wrong),
-        UNDERLAY: arrow(under if under is not None and not note else
-                        pd.DataFrame(columns=["x0", "x1", "y0", "y1", "color"])),
+        WRONG: wrong,
+        UNDERLAY: (under if under is not None and not note else
+                   pa.table({k: pa.array([], pa.float64()) for k in ("x0", "x1", "y0", "y1")}
+                            | {"color": pa.array([], pa.string())})),
     }
 
 
