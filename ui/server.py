@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,13 +45,20 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from ui import background
 
+# Every session's script runs in a thread of the server's one Python.  While a class trains,
+# ~25 of them redraw; a page opening meanwhile gave the lock up at each of its many small
+# torch calls and waited up to the switch interval to get it back (page loads of 3–7 s).
+SWITCH_SECONDS = 0.001
+
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """At start-up: no legacy pages/ router (our entry point calls ``st.navigation``), and
-    the training processes' fork server started in the background (the first Train on a
-    fresh server waited ~3 s for it)."""
+    """At start-up: no legacy pages/ router (our entry point calls ``st.navigation``), the
+    training service's fork server started in the background (the first Train on a
+    fresh server waited ~3 s for it), and Python's thread switch interval cut from 5 ms to
+    ``SWITCH_SECONDS``."""
     PagesManager.uses_pages_directory = False
+    sys.setswitchinterval(SWITCH_SECONDS)
     threading.Thread(target=background.warm_up, name="fork server", daemon=True).start()
     yield
 

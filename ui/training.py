@@ -40,6 +40,7 @@ BUSY_REDRAWS = 2      # redraws a second below which a live view says the server
 PACE_REDRAWS = 5      # … over its last this many redraws
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts …
 SLOW_SESSIONS = 5     # … with up to this many sessions training on the server
+HOLD_SECONDS = 2.0    # the longest a live view holds its slow parts for others' pages
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws until a new epoch
 # when the last run of the whole page began, and the last run of the live view that Stop cut
 # short (time.monotonic())
@@ -223,6 +224,12 @@ def page_drawn(counted: list[bool] | None = None) -> None:
             _PAGE_RUNS[0] -= 1
 
 
+def others_drawing() -> bool:
+    """Whether another session's page run is being drawn (``page_run``)."""
+    mine = st.session_state.get(PAGE_COUNTED, [False])[0]
+    return _PAGE_RUNS[0] > mine
+
+
 def slow_seconds(t: Trainer) -> float:
     """How often a live view's slow parts are drawn: every ``SLOW_SECONDS``, and less often
     when more than ``SLOW_SESSIONS`` sessions train on the server — they share its Python,
@@ -234,7 +241,8 @@ def slow_seconds(t: Trainer) -> float:
 def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
     """Draw ``view(ticking, *args)`` as the page's live fragment, which the browser reruns
     every ``slow_seconds`` while ``ticking`` (trainer ``t`` is not idle); when that pace
-    should change by half or more, the whole page reruns to set the new one.  Streamlit's
+    should halve or double, the whole page reruns to set the new one.  A run of it waits
+    (up to ``HOLD_SECONDS``) while another session's page is being drawn.  Streamlit's
     Stop pauses ``t`` (see the module docstring)."""
     st.session_state[FULL_RUN] = True
     # a plain dict: once Stop is pressed, every use of Session State stops the script again
@@ -249,8 +257,11 @@ def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
         if stopped is not None and stopped >= runs["page_began"] and t.state != "idle":
             t.pause()   # no page run began since that run: the visitor pressed Stop
             st.rerun()  # relabel the buttons, stop the timer
-        if ticking and not 2 / 3 < slow_seconds(t) / every < 3 / 2:
-            st.rerun()  # the server got busier, or less busy: a new pace
+        if ticking and not 1 / 2 < slow_seconds(t) / every < 2:
+            st.rerun()  # the server got much busier, or less busy: a new pace
+        waited = time.monotonic()
+        while ticking and others_drawing() and time.monotonic() - waited < HOLD_SECONDS:
+            time.sleep(TICK_SECONDS / 4)  # a page opening elsewhere goes first
         try:
             view(ticking, *args)
         except StopException:
@@ -292,7 +303,7 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
             return  # the next run is due
         time.sleep(max(0.0, tick - time.monotonic()))
         t.touch()
-        if t.version == drawn or _PAGE_RUNS[0]:
+        if t.version == drawn or others_drawing():
             continue  # nothing new to show, or another session's page is being drawn
         shown, drawn = t.epoch, t.version
         start = time.monotonic()
