@@ -518,6 +518,7 @@ def test_retention_never_walks_or_deletes_through_a_link(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_a_waiting_playground_says_its_place_in_line_and_the_turn(monkeypatch):
     monkeypatch.setenv(limits.PUBLIC_ENV, "1")
+    monkeypatch.setenv("MINIDL_TRAINING_SESSIONS", "1")  # a class is 50; here, a full server
     query = {"n_train": "60", "n_test": "60", "epochs": "10000"}
     first, second = helpers.open_app(query), helpers.open_app(query)
     first.button(key="pg_train").click().run()

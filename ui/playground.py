@@ -224,10 +224,9 @@ class Frame:
 
 def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool = True,
              scores: torch.Tensor | None = None) -> Frame:
-    """Everything the live view needs from ``run``, so drawing never touches the model:
-    the mistakes among the training points (and the test points if ``test``), found in
-    one forward pass.  ``scores``: the boundary's scores (``boundary.scores``) where they
-    are known already (the training service computes them), else computed here."""
+    """Everything the live view needs from ``run``, so drawing never touches the model: the
+    mistakes among the training points (and the test points if ``test``), found in one
+    forward pass.  ``scores``: the boundary's (``boundary.scores``) if the service sent them."""
     shown = [(run.X_train, run.y_train, "train")] + (
         [(run.X_test, run.y_test, "test")] if test else [])
     predicted = run.predict(torch.cat([X for X, _, _ in shown])).argmax(1)
