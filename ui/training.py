@@ -40,7 +40,8 @@ BUSY_REDRAWS = 2      # redraws a second below which a live view says the server
 PACE_REDRAWS = 5      # … over its last this many redraws
 SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts …
 SLOW_SESSIONS = 5     # … with up to this many sessions training on the server
-HOLD_SECONDS = 2.0    # the longest a live view holds its slow parts for others' pages
+HOLD_SECONDS = 2.0    # the longest a live view holds its slow parts for others' pages …
+HOLD_REDRAW = 1.0     # … and its redraws
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws until a new epoch
 # when the last run of the whole page began, and the last run of the live view that Stop cut
 # short (time.monotonic())
@@ -282,9 +283,10 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
 
     On a busy server it redraws less often, never more than half its time: it draws only
     what changed since the last redraw (the trainer's ``version``), after a redraw that
-    took ``d`` seconds it waits at least ``d``, and it holds its redraws while another
-    session's page is being drawn (``page_run``).  A class's sessions share the server's
-    Python, so their redraws slow down together while training (another process) goes on;
+    took ``d`` seconds it waits at least ``d``, and while another session's page is being
+    drawn (``page_run``) it redraws at most once in ``HOLD_REDRAW`` seconds.  A class's
+    sessions share the server's Python, so their redraws slow down together while training
+    (another process) goes on;
     ``status_ui`` says so when a session's redraws fall below ``BUSY_REDRAWS`` a second."""
     whole_page = st.session_state.pop(FULL_RUN, False)
     if whole_page:
@@ -303,7 +305,8 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
             return  # the next run is due
         time.sleep(max(0.0, tick - time.monotonic()))
         t.touch()
-        if t.version == drawn or others_drawing():
+        if t.version == drawn or (others_drawing() and pace["drawn"]
+                                  and time.monotonic() - pace["drawn"][-1] < HOLD_REDRAW):
             continue  # nothing new to show, or another session's page is being drawn
         shown, drawn = t.epoch, t.version
         start = time.monotonic()
