@@ -10,11 +10,12 @@ whole server used one core, and each redraw cost training ~60 ms (the app traine
 Why one service, not a process per session: on networks this small a step's time is
 per-op dispatch, so runs of one shape (network, input features, batch size, numbers of
 rows) train as one population — a *cohort* (``minidl.engine.cohort``), each with its own
-data, settings and seed, each on the trajectory it would follow alone — at nearly the
-speed of one (``benchmarks/cohort_speed.py``).  So a class that opens the demo's link
-trains at once.  The service forms cohorts again whenever a run joins, leaves, changes a
-setting or ends an epoch beside a cohort of its shape; runs of other shapes and races
-train alone; all take turns, a cohort's turn as long as its members' (up to a bound).
+data, settings and seed, each on the trajectory it would follow alone — 16 of them each at
+~60 % of one run's speed, 10× what taking turns gives (``benchmarks/cohort_speed.py``).
+So a class that opens the demo's link trains at once.  The service forms cohorts again
+whenever a run joins, leaves, changes a setting or ends an epoch beside a cohort of its
+shape; runs of other shapes and races train alone; all take turns, a cohort's turn as long
+as its members' (up to a bound).
 
 A ``Trainer`` owns one *trainee* (the *mirror*): a ``minidl.Run``, or anything with the same
 small protocol (``Trainee``) — a ``minidl.race.Race`` trains several runs side by side:

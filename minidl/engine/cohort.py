@@ -5,7 +5,8 @@ features, batch size, shuffling, numbers of training and test rows) that train a
 population (``Population.combine``) — each with its own data, settings and seed, each on
 the trajectory it would follow alone (within float rounding: the batched matmuls add in
 another order).  On networks this small a step's time is per-op dispatch, not arithmetic,
-so a cohort of 25 trains at nearly the speed of one run (``benchmarks/scaling.py``).
+so a cohort of 16 trains at ~60 % of the speed of one run, 10× what taking turns gives
+(``benchmarks/cohort_speed.py``).
 
 ``split()`` hands each run a population of its own again, where it was — between
 epochs or in the middle of one; runs at the same row of an epoch can join one cohort again.
