@@ -89,10 +89,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
-def _browser_unavailable(reason: str) -> None:
-    if os.environ.get("MINIDL_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} — MINIDL_REQUIRE_BROWSER=1, so browser tests must run here")
+def _unavailable(reason: str, required: str, what: str) -> None:
+    """Skip for ``reason`` — or fail, where ``$required`` is 1 (CI: ``what`` must run)."""
+    if os.environ.get(required) == "1":
+        pytest.fail(f"{reason} — {required}=1, so {what} must run here")
     pytest.skip(reason)
+
+
+def _browser_unavailable(reason: str) -> None:
+    _unavailable(reason, "MINIDL_REQUIRE_BROWSER", "browser tests")
 
 
 def _free_port() -> int:

@@ -13,7 +13,6 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,22 +22,15 @@ from types import SimpleNamespace
 
 import helpers
 import pytest
+from conftest import _free_port, _unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 COOKIE = "MINIDL_REPLICA"  # the proxy's, naming a visitor's replica
 pytestmark = [pytest.mark.browser, pytest.mark.cluster, pytest.mark.xdist_group("replicas")]
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("MINIDL_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} — MINIDL_REQUIRE_SERVICES=1, so the replicas test must run here")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _services_unavailable(reason: str) -> None:
+    _unavailable(reason, "MINIDL_REQUIRE_SERVICES", "the replicas test")
 
 
 def _answers(url: str) -> bool:
@@ -93,13 +85,13 @@ def replicas(chromium_browser):
     initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
     if not initdb:
-        _unavailable("PostgreSQL is not installed (apt-get install postgresql)")
+        _services_unavailable("PostgreSQL is not installed (apt-get install postgresql)")
     if not haproxy:
-        _unavailable("HAProxy is not installed (apt-get install haproxy)")
+        _services_unavailable("HAProxy is not installed (apt-get install haproxy)")
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        _unavailable("the PostgreSQL driver is not installed (pip install -r requirements-dev.txt)")
+        _services_unavailable("the PostgreSQL driver is not installed (pip install -r requirements-dev.txt)")
     bin_dir = Path(initdb[-1]).parent
     # PostgreSQL refuses to run as root: its data then belongs to the postgres user
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []

@@ -26,7 +26,7 @@ from .run import Run
 def key(run: Run) -> tuple:
     """What runs must share to train in one cohort: the shape of their network and work."""
     population = run.population
-    return (tuple(population.sizes), population.features, population.batch_size,
+    return (tuple(population.sizes), population.features,
             shape_of(population.members[run.member]))
 
 
