@@ -199,6 +199,10 @@ class Sent(list):
     """What the service sends the app, kept (the results pipe's ``send``)."""
 
     send = list.append
+    busy = False  # the last message still on its way (``_Outbox.idle``)
+
+    def idle(self) -> bool:
+        return not self.busy
 
     def done(self) -> dict[int, Run]:
         return {key: background.loads(value) for kind, key, value in self if kind == "done"}
@@ -310,3 +314,30 @@ def test_the_service_scores_each_runs_boundary_for_the_weights_it_sends():
         time.sleep(0.1)
     trainer.close()
     assert trainer.frame()[1] is None  # a run sent back: the page scores it itself
+
+
+def test_the_service_reports_progress_only_once_its_last_report_has_gone():
+    room, sent = classroom(Run(Config(**SMALL, epochs=100)))
+    room.train_turn()
+    sent.busy = True  # the app has not read the last message yet
+    room.report()
+    assert not [kind for kind, *_ in sent if kind == "progress"]
+    sent.busy = False
+    room.report()
+    assert [kind for kind, *_ in sent] == ["progress"]
+
+
+def test_the_outbox_sends_in_order_without_making_the_service_wait_and_says_when_the_app_left():
+    import multiprocessing
+
+    theirs, mine = multiprocessing.Pipe(duplex=False)
+    outbox = background._Outbox(mine)
+    big = b"x" * 1_000_000  # far more than a pipe holds: a send waits for the reader
+    for i in range(3):  # a send that waited for the reader would never return here
+        outbox.send(("progress", i, big))
+    assert not outbox.idle()  # nobody has read yet
+    assert [theirs.recv()[1] for _ in range(3)] == [0, 1, 2]
+    wait_until(outbox.idle, timeout=30)
+    theirs.close()
+    outbox.send(("progress", 3, big))
+    wait_until(lambda: outbox.closed, timeout=30)

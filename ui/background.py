@@ -172,6 +172,35 @@ class _Entry:
         return message
 
 
+class _Outbox:
+    """The service's messages to the app, in order, sent by a thread of their own.  A send
+    waits until the app's router has read the message, and the router shares the app's
+    Python with every page drawn: at 25 visitors the service spent much of its time waiting
+    there instead of training.  Progress is built only when the last message has gone
+    (``idle``), so what waits is never more than one report."""
+
+    def __init__(self, connection):
+        self._connection, self._queue = connection, queue.Queue()
+        self.closed = False  # the app went away
+        threading.Thread(target=self._send, daemon=True, name="minidl-service-outbox").start()
+
+    def send(self, message: tuple) -> None:
+        self._queue.put(message)
+
+    def idle(self) -> bool:
+        return self._queue.unfinished_tasks == 0
+
+    def _send(self) -> None:
+        while True:
+            message = self._queue.get()
+            try:
+                self._connection.send(message)
+            except (OSError, ValueError):  # the app process went away
+                self.closed = True
+                return
+            self._queue.task_done()
+
+
 class _Classroom:
     """The service's state: every trainer's run, and the units they train in (cohorts of
     ``Run``s of one shape, co-batched; anything else alone), taken in turns."""
@@ -267,6 +296,8 @@ class _Classroom:
     def report(self) -> None:
         """Progress of every run not reported for ``REPORT_SECONDS``, in one message, with
         the scores of its boundary grid: one batched forward pass for a whole cohort."""
+        if not self.results.idle():
+            return  # the last report is still on its way: this one would only wait
         now = time.monotonic()
         due = {key for key, e in self.entries.items()
                if now - e.reported >= REPORT_SECONDS or e.trainee.diverged}
@@ -288,9 +319,10 @@ def _serve(commands, results) -> None:
     """The training service: one process that trains every trainer's run of this server.
     Commands come as ``(command, key, value)``; results go as ``(kind, key, value)``."""
     runtime.setup()  # an entry point: a process of its own
-    classroom = _Classroom(results)
+    outbox = _Outbox(results)
+    classroom = _Classroom(outbox)
     try:
-        while True:
+        while not outbox.closed:
             wait = None if not classroom.training() else 0.0
             while commands.poll(wait):
                 classroom.command(*commands.recv())

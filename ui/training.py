@@ -3,8 +3,8 @@ server's one bound on sessions training at once, the test of whether a browser t
 open, the line that says why training waits or stopped, and how a live view redraws.
 
 A live view is one fragment.  While its trainer trains, the browser reruns it every
-``SLOW_SECONDS`` (less often while a class trains on the server: ``slow_seconds``); such a
-run draws the slow parts (curves, diagram, ranking) once and then
+``SLOW_SECONDS`` (a run lasts longer while a class trains on the server: ``slow_seconds``);
+such a run draws the slow parts (curves, diagram, ranking) once and then
 redraws the fast ones (boundary, tiles, metrics) in place every ``TICK_SECONDS`` (~5 a
 second) until the next run is due (``redraw``).  Measured in Chromium on the Playground:
 the boundary and the metrics redrawn 5 times a second in place took 0.26 of a core, by
@@ -241,35 +241,40 @@ def slow_seconds(t: Trainer) -> float:
 
 def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
     """Draw ``view(ticking, *args)`` as the page's live fragment, which the browser reruns
-    every ``slow_seconds`` while ``ticking`` (trainer ``t`` is not idle); when that pace
-    should halve or double, the whole page reruns to set the new one.  A run of it waits
-    (up to ``HOLD_SECONDS``) while another session's page is being drawn.  Streamlit's
-    Stop pauses ``t`` (see the module docstring)."""
+    every ``SLOW_SECONDS`` while ``ticking`` (trainer ``t`` is not idle).  A run lasts
+    ``slow_seconds(t)``, set at its start: the browser's timer asks for the next run
+    meanwhile, and Streamlit keeps that request until the run ends (an automatic rerun
+    never cuts a run short), so runs follow each other at the pace the server's load sets,
+    with no run of the whole page to change the timer.  (Changing it did: at the 10th and
+    20th visitor of a class every live page reran at once, and the pages opening then waited
+    seconds.)  A run waits (up to ``HOLD_SECONDS``) while another session's page is being
+    drawn.  Streamlit's Stop pauses ``t`` (see the module docstring)."""
     st.session_state[FULL_RUN] = True
     # a plain dict: once Stop is pressed, every use of Session State stops the script again
     runs = st.session_state.setdefault(LIVE_RUNS, {})
     runs["page_began"] = time.monotonic()
     ticking = t.state != "idle"
-    every = runs["every"] = slow_seconds(t)
 
     def live(ticking: bool, *args) -> None:
         began = time.monotonic()
+        runs["every"] = slow_seconds(t)
         stopped = runs.pop("stopped", None)
         if stopped is not None and stopped >= runs["page_began"] and t.state != "idle":
             t.pause()   # no page run began since that run: the visitor pressed Stop
             st.rerun()  # relabel the buttons, stop the timer
-        if ticking and not 1 / 2 < slow_seconds(t) / every < 2:
-            st.rerun()  # the server got much busier, or less busy: a new pace
-        waited = time.monotonic()
-        while ticking and others_drawing() and time.monotonic() - waited < HOLD_SECONDS:
-            time.sleep(TICK_SECONDS / 4)  # a page opening elsewhere goes first
+        # a page opening elsewhere goes first — but not before this page's own run: waiting
+        # pages would wait for each other
+        waited, whole_page = time.monotonic(), st.session_state.get(FULL_RUN, False)
+        while (ticking and not whole_page and others_drawing()
+               and time.monotonic() - waited < HOLD_SECONDS):
+            time.sleep(TICK_SECONDS / 4)
         try:
             view(ticking, *args)
         except StopException:
             runs["stopped"] = began
             raise
 
-    st.fragment(run_every=every if ticking else None)(live)(ticking, *args)
+    st.fragment(run_every=SLOW_SECONDS if ticking else None)(live)(ticking, *args)
 
 
 def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) -> None:
@@ -305,7 +310,7 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
             return  # the next run is due
         time.sleep(max(0.0, tick - time.monotonic()))
         t.touch()
-        if t.version == drawn or (others_drawing() and pace["drawn"]
+        if t.version == drawn or (not whole_page and others_drawing() and pace["drawn"]
                                   and time.monotonic() - pace["drawn"][-1] < HOLD_REDRAW):
             continue  # nothing new to show, or another session's page is being drawn
         shown, drawn = t.epoch, t.version
