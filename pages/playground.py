@@ -324,17 +324,17 @@ def live_view(ticking: bool) -> None:
     t = trainer()
     t.touch()
     began = time.monotonic()
-    live, scores = t.frame()
+    live, scores, units = t.frame()
     run = replayed(t, live)
     inside, output = st.columns(2, gap="medium")
     with inside:
-        state[UNIT] = diagram_ui(run)
+        state[UNIT] = diagram_ui(run, units if run is live else None)
     slots = live_slots()
     with output:
         draw(t, run, scores if run is live else None, slots)
         replay_ui(t, live)  # below everything that shows the run: it never moves the boundary
     history_ui(run)
-    training.redraw(t, ticking, began, lambda: draw(t, *t.frame(), slots))
+    training.redraw(t, ticking, began, lambda: draw(t, *t.frame()[:2], slots))
 
 
 def replayed(t: Trainer, run: Run) -> Run:
@@ -448,11 +448,12 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
         slots["message"].show("empty")
 
 
-def diagram_ui(run: Run) -> str | None:
-    """The network diagram (each unit's map, links by weight); returns the clicked unit."""
+def diagram_ui(run: Run, units: list[torch.Tensor] | None = None) -> str | None:
+    """The network diagram (each unit's map, links by weight); returns the clicked unit.
+    ``units``: the unit maps' values, where the training service sent them."""
     sizes = network.model_sizes(run.model)
     tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
-                                  **network.run_options(run))
+                                  columns=units, **network.run_options(run))
     event = st.vega_lite_chart(charts.with_data(network.spec(sizes, PANEL_WIDTH), tables),
                                on_select="rerun", selection_mode=network.SELECT,
                                key="pg_diagram", width="content",

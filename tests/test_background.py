@@ -12,7 +12,7 @@ from test_race import assert_same_trajectory
 from minidl import Config, Run
 from minidl.engine import cohort
 from minidl.experiments.race import Race
-from minidl.viz import boundary
+from minidl.viz import boundary, network
 from ui import background
 from ui.background import Slots, Trainer
 
@@ -307,13 +307,51 @@ def test_the_service_scores_each_runs_boundary_for_the_weights_it_sends():
     trainer.train()
     wait_until(lambda: trainer.run.epoch >= 2 and trainer.frame()[1] is not None, timeout=30)
     for _ in range(3):
-        view, scores = trainer.frame()
+        view, scores, _ = trainer.frame()
         with torch.inference_mode():
             mine = boundary.scores(view.predict, background.GRID)
         torch.testing.assert_close(scores, mine, rtol=1e-4, atol=1e-5)
         time.sleep(0.1)
     trainer.close()
     assert trainer.frame()[1] is None  # a run sent back: the page scores it itself
+
+
+def test_the_service_computes_each_runs_unit_maps_in_one_batched_pass_for_its_cohort():
+    configs = [Config(**SMALL, epochs=100), Config(**SMALL, epochs=100, lr=0.05, init_seed=3,
+                                                   inputs="standardised", activation="relu")]
+    room, sent = classroom(*(Run(c) for c in configs))
+    assert [len(u) for u in room.units] == [2]
+    turns_until(room, lambda: all(e.trainee.epoch >= 1 for e in room.entries.values()))
+    room.report()
+    (_, reports, _), = [m for m in sent if m[0] == "progress"]
+    for key, (*_, units) in reports:
+        run = room.entries[key].trainee
+        mine = network.unit_values(run.model, network.run_options(run)["encode"],
+                                   network.RESOLUTION)
+        sizes = network.model_sizes(run.model)
+        theirs = torch.frombuffer(bytearray(units), dtype=torch.float16).view(
+            -1, sum(sizes)).float().split(sizes, dim=1)
+        for a, b in zip(theirs, mine, strict=True):
+            torch.testing.assert_close(a, b, rtol=2e-3, atol=2e-3)  # float16 on the way
+    sent.clear()
+    for entry in room.entries.values():
+        entry.reported = 0.0  # progress due again, within UNIT_SECONDS of the unit maps
+    room.report()
+    (_, reports, _), = sent
+    assert [units for _, (*_, units) in reports] == [None, None]
+
+
+def test_a_trainer_hands_the_page_the_unit_maps_the_service_sent():
+    trainer = Trainer(Run(Config(**SMALL, epochs=100_000)))
+    trainer.train()
+    wait_until(lambda: trainer.run.epoch >= 1 and trainer.frame()[2] is not None, timeout=30)
+    view, _, units = trainer.frame()
+    assert [c.shape for c in units] == [(network.RESOLUTION ** 2, n)
+                                        for n in network.model_sizes(view.model)]
+    tables = network.network_data(view.model, columns=units, **network.run_options(view))
+    assert len(tables[network.UNITS]) == sum(network.model_sizes(view.model))
+    trainer.close()
+    assert trainer.frame()[2] is None  # a run sent back: the page draws its maps itself
 
 
 def test_the_service_reports_progress_only_once_its_last_report_has_gone():

@@ -60,7 +60,7 @@ import torch
 from minidl import nn, runtime
 from minidl.engine import cohort
 from minidl.engine.run import Run
-from minidl.viz import boundary
+from minidl.viz import boundary, network
 
 
 class Trainee(Protocol):
@@ -90,6 +90,8 @@ MAX_CHUNK_SECONDS = 0.2  # … of a cohort (CHUNK_SECONDS a member, up to this)
 REPORT_SECONDS = 0.2     # progress sent to the page at most this often (as often as it draws)
 GRID = 100               # the boundary's resolution: the service scores GRID × GRID points
 _GRID_POINTS = boundary.grid(GRID)
+UNIT_SECONDS = 1.0       # the diagram's unit maps sent at most this often (the slow parts')
+_UNIT_POINTS = boundary.grid(network.RESOLUTION)
 IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
 # why training stopped by itself: the tab was closed, nobody looked, the process died, its
 # turn was over while others waited, its budget is spent
@@ -155,7 +157,7 @@ class _Entry:
     def __init__(self, trainee: Trainee, steps: int):
         self.trainee, self.wanted, self.steps = trainee, steps == 0, steps
         self.sent_history, self.sent_health = len(trainee.history), len(trainee.health)
-        self.reported = 0.0
+        self.reported = self.units_reported = 0.0
         self.changes: list[dict] = []  # settings to apply between steps, in order
 
     @property
@@ -163,12 +165,14 @@ class _Entry:
         t = self.trainee
         return (self.wanted or self.steps > 0) and not t.diverged and t.epoch < t.budget
 
-    def progress(self, boundary: bytes | None) -> tuple:
+    def progress(self, boundary: bytes | None, units: bytes | None) -> tuple:
         t = self.trainee
         message = (t.epoch, t.diverged, _weights(t), t.history[self.sent_history:],
-                   t.health[self.sent_health:], boundary)
+                   t.health[self.sent_health:], boundary, units)
         self.sent_history, self.sent_health = len(t.history), len(t.health)
         self.reported = time.monotonic()
+        if units is not None:
+            self.units_reported = self.reported
         return message
 
 
@@ -295,7 +299,9 @@ class _Classroom:
 
     def report(self) -> None:
         """Progress of every run not reported for ``REPORT_SECONDS``, in one message, with
-        the scores of its boundary grid: one batched forward pass for a whole cohort."""
+        the scores of its boundary grid, and every ``UNIT_SECONDS`` the values of its
+        diagram's unit maps (``network.unit_values``, as float16): one batched forward pass
+        for a whole cohort each."""
         if not self.results.idle():
             return  # the last report is still on its way: this one would only wait
         now = time.monotonic()
@@ -304,15 +310,24 @@ class _Classroom:
         if not due:
             return
         boundaries: dict[int, bytes] = {}
+        unit_maps: dict[int, bytes] = {}
         for unit in self.units:
             keys = [self.owner[id(run)] for run in unit.runs]
-            if isinstance(unit, cohort.Cohort) and due.intersection(keys):
-                out = unit.population.outputs(_GRID_POINTS)
-                scores = (out[..., 1] - out[..., 0]).numpy()
+            if not isinstance(unit, cohort.Cohort) or not due.intersection(keys):
+                continue
+            out = unit.population.outputs(_GRID_POINTS)
+            scores = (out[..., 1] - out[..., 0]).numpy()
+            for run, key in zip(unit.runs, keys):
+                boundaries[key] = scores[run.member].tobytes()
+            if any(now - self.entries[k].units_reported >= UNIT_SECONDS for k in due
+                   if k in keys):
+                values = torch.cat(unit.population.layer_values(_UNIT_POINTS), dim=2)
+                values = values.to(torch.float16).numpy()
                 for run, key in zip(unit.runs, keys):
-                    boundaries[key] = scores[run.member].tobytes()
-        self.results.send(("progress", [(key, self.entries[key].progress(boundaries.get(key)))
-                                        for key in due], None))
+                    unit_maps[key] = values[run.member].tobytes()
+        self.results.send(("progress", [
+            (key, self.entries[key].progress(boundaries.get(key), unit_maps.get(key)))
+            for key in due], None))
 
 
 def _serve(commands, results) -> None:
@@ -491,6 +506,8 @@ class Trainer:
         self._weights: bytes | None = None
         self._scores: bytes | None = None  # the boundary's scores for those weights
         self.boundary: torch.Tensor | None = None  # … once copied in: ``frame``
+        self._units: bytes | None = None  # the diagram's unit maps' values, if sent with them
+        self.units: list[torch.Tensor] | None = None  # … once copied in: ``frame``
         self.slots = slots or Slots(None)
         self.alive, self.idle_seconds, self.clock = alive, idle_seconds, clock
         self.budget = budget     # seconds this trainer may train in all (None: no limit)
@@ -522,7 +539,12 @@ class Trainer:
                     offset += p.numel()
                 self.boundary = None if self._scores is None else torch.frombuffer(
                     bytearray(self._scores), dtype=torch.float32).view(GRID, GRID)
-                self._weights = self._scores = None
+                if self._units is not None:
+                    sizes = network.model_sizes(run.model)
+                    self.units = list(torch.frombuffer(bytearray(self._units),
+                                                       dtype=torch.float16)
+                                      .view(-1, sum(sizes)).float().split(sizes, dim=1))
+                self._weights = self._scores = self._units = None
             return self._run
 
     @property
@@ -581,7 +603,8 @@ class Trainer:
         self.pause()
         self.join()
         with self.lock:
-            self._run, self._weights, self.boundary = run, None, None
+            self._run, self._weights, self._units = run, None, None
+            self.boundary = self.units = None
             self.version += 1
             self.stop_reason, self.broken = None, False
         if keep_training and was_training:
@@ -631,15 +654,17 @@ class Trainer:
         """A copy of the run to draw from: its own model and history, the same data."""
         return self.frame()[0]
 
-    def frame(self) -> tuple[Trainee, torch.Tensor | None]:
-        """``view()``, and the class-1 scores of its boundary over ``boundary.grid(GRID)``,
-        ``(GRID, GRID)``, where the service computed them for these weights (else None)."""
+    def frame(self) -> tuple[Trainee, torch.Tensor | None, list[torch.Tensor] | None]:
+        """``view()``; the class-1 scores of its boundary over ``boundary.grid(GRID)``,
+        ``(GRID, GRID)``, where the service computed them for these weights (else None);
+        and its diagram's ``network.unit_values``, where the service computed them for these
+        weights or, while it trains, up to ``UNIT_SECONDS`` earlier (else None)."""
         with self.lock:
             run = self.run
             frozen = copy.copy(run)
             frozen.model = copy.deepcopy(run.model)
             frozen.history, frozen.health = list(run.history), list(run.health)
-            return frozen, self.boundary
+            return frozen, self.boundary, self.units
 
     # ------------------------------------------------------------ the driver thread
 
@@ -747,15 +772,16 @@ class Trainer:
                         kept = {k: v for k, v in vars(self._run).items() if k in _DATA}
                         vars(self._run).update(vars(finished))
                         vars(self._run).update(kept)  # … on its own (identical) data
-                        self._weights = self.boundary = None
+                        self._weights = self.boundary = self._units = self.units = None
                         self.version += 1
                     self._count_steps(new_epochs)
                     break
-                epoch, diverged, weights, history, health, scores = value
+                epoch, diverged, weights, history, health, scores, units = value
                 with self.lock:
                     run = self._run
                     self._weights = weights  # copied in when the run is next read …
                     self._scores = scores    # … with the boundary's scores for them
+                    self._units = units or self._units  # … and its unit maps, now and then
                     run.history += history
                     run.health += health
                     new_epochs = epoch - run.epoch

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 
 from .. import data, hparams, optim
-from .layers import Loss, Network
+from .layers import Linear, Loss, Network
 from .member import INIT_CONVENTIONS, Member, diverged, shape_of
 
 METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc")
@@ -325,14 +325,27 @@ class Population:
         encoded by its own conventions — one batched forward pass for all members (in
         slices of ``rows`` points, to bound the memory): ``(M, N, outputs)``.  Call it
         between ``step`` calls (a forward pass overwrites what backward would read)."""
+        return self.layer_values(X, rows)[-1]
+
+    def layer_values(self, X: torch.Tensor, rows: int = 2500) -> list[torch.Tensor]:
+        """``outputs``, with what comes before them: every member's inputs (its encoding of
+        ``X``) and each hidden layer's output after its activation, then the network's
+        outputs — ``(M, N, units)`` each, from the same one batched forward pass."""
         affine = _affine([data.input_affine(m.get("inputs")) for m in self.members])
+        last = self.network.layers[-1]
         parts = []
         with torch.inference_mode():
             for chunk in X.split(rows):
                 points = chunk.expand(len(self), *chunk.shape)
-                x = data.with_features(points, _apply(affine, points), self.features)
-                parts.append(self.network.forward(self._rows(x)).view(len(self), len(chunk), -1))
-        return torch.cat(parts, dim=1)
+                x = self._rows(data.with_features(points, _apply(affine, points),
+                                                  self.features))
+                values = [x]
+                for layer in self.network.layers:
+                    x = layer.forward(x)
+                    if not isinstance(layer, Linear) or layer is last:
+                        values.append(x)
+                parts.append([v.reshape(len(self), len(chunk), -1) for v in values])
+        return [torch.cat(columns, dim=1) for columns in zip(*parts)]
 
     def measure(self, network: Network | None = None) -> dict[str, torch.Tensor]:
         """Every member's loss (the mean squared error against its targets, whatever its

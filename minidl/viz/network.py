@@ -54,6 +54,7 @@ LABEL_MARGIN = 30                 # room left of the inputs for their names
 HEADER = 18                       # room above the columns for their titles
 FOOTER = 16                       # room below them for the links' legend
 FULL_WEIGHT = 1.0                 # |w| from which a link is drawn its thickest
+RESOLUTION = 24                   # unit maps: the network's values on RESOLUTION² points
 LEGEND_WEIGHTS = (0.01, 0.1, 1.0)
 TOOLTIP_FORMAT = ".4~g"           # at most 4 significant digits
 
@@ -139,9 +140,10 @@ def default_links(sizes: Sequence[int]) -> int:
 
 def network_data(model: nn.Sequential, width: int = 420,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 input_names: Sequence[str] = INPUT_NAMES, resolution: int = 24,
+                 input_names: Sequence[str] = INPUT_NAMES, resolution: int = RESOLUTION,
                  max_links: int | None = None, output_range: tuple[float, float] = (0.0, 1.0),
-                 max_height: int | None = None) -> dict[str, pd.DataFrame]:
+                 max_height: int | None = None, columns: Sequence[torch.Tensor] | None = None
+                 ) -> dict[str, pd.DataFrame]:
     """The tables ``spec(sizes, width)`` reads: ``UNITS`` (one row per unit: position,
     PNG data URL, tooltip fields) and ``LINKS`` (one row per drawn weight).
 
@@ -149,14 +151,16 @@ def network_data(model: nn.Sequential, width: int = 420,
     encoding and features; default: the points themselves), named ``input_names``.
     ``output_range`` is the (low, high) training target (one-hot: (0, 1); ±1: (−1, 1)).
     Each unit keeps its ``max_links`` strongest incoming links (default: 8, fewer in
-    tall layers — ``default_links``).
+    tall layers — ``default_links``).  ``columns``: ``unit_values`` for this model, where
+    they were computed already (the training service does, for a class's runs at once).
     """
     found = health.layers(model)
     sizes = model_sizes(model)
     if len(input_names) != sizes[0]:
         raise ValueError(f"{len(input_names)} input names for {sizes[0]} inputs")
     plan = layout(sizes, width, max_height)
-    columns = unit_values(model, encode, resolution)
+    if columns is None or [c.shape[1] for c in columns] != list(sizes):
+        columns = unit_values(model, encode, resolution)
     # pictures no finer than the square has pixels (smaller PNGs for small units), by taking
     # the nearest grid cells; the tooltip's statistics use the whole grid
     pixels = max(4, min(resolution, plan.unit))
