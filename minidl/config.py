@@ -25,6 +25,7 @@ class Config:
     n_train: int = _D["n_train"]
     n_test: int = _D["n_test"]
     noise: float = _D["noise"]
+    jitter: float = _D["jitter"]
     split: float = _D["split"]
     data_seed: int = _D["data_seed"]
     inputs: str = _D["inputs"]

@@ -189,6 +189,11 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("noise", "float", 0.0, "data", "label noise", low=0.0, high=0.5, ui_step=0.05,
             fresh_run=True,
             help="fraction of training labels flipped at random (test labels stay true)"),
+    Setting("jitter", "float", 0.0, "data", "point jitter", symbol="jitter", low=0.0,
+            high=0.5, ui_step=0.01, fresh_run=True,
+            help="moves every drawn point (training and test) by up to this much along each "
+            "axis, uniformly at random, kept inside the unit square; its label comes from "
+            "where it was drawn (TensorFlow Playground's noise); your own points stay put"),
     Setting("split", "float", 0.8, "data", "training share", symbol="split", low=0.0,
             high=1.0, low_open=True, high_open=True, ui_low=0.1, ui_high=0.9, ui_step=0.05,
             fresh_run=True, help="your own points: the share used for training (a seeded "

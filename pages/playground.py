@@ -60,10 +60,11 @@ PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float
+def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float,
+              jitter: float = 0.0
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One seeded training/test draw, cached on its plain-valued settings."""
-    return data.train_test(name, n_train, n_test, seed, noise)
+    return data.train_test(name, n_train, n_test, seed, noise, jitter)
 
 
 def new_run(config: Config) -> Run:
@@ -73,7 +74,7 @@ def new_run(config: Config) -> Run:
         run.source = points  # which version of your points it trains on
         return run
     return Run(config, data_sets=load_data(config.dataset, config.n_train, config.n_test,
-                                           config.data_seed, config.noise))
+                                           config.data_seed, config.noise, config.jitter))
 
 
 # ---------------------------------------------------------------- settings
@@ -175,7 +176,7 @@ def settings_ui(settings: dict) -> list[str]:
                 if name == "gain" and state[key("init")] != "xavier":
                     continue
                 own = state[key("dataset")] == "custom"
-                if (name == "split" and not own) or (name in ("n_train", "n_test") and own):
+                if (name == "split" and not own) or (name in ("n_train", "n_test", "jitter") and own):
                     continue  # your own points come in their number, split by a share
                 setting_ui(name)
                 drawn.append(name)

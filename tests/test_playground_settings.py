@@ -18,6 +18,7 @@ def test_defaults_are_the_reference_network_with_a_200_epoch_budget():
 
 def test_every_setting_round_trips_through_the_url():
     settings = dict(playground.defaults(), dataset="gaussians", n_train=123, noise=0.25,
+                    jitter=0.07,
                     hidden=(64, 8, 1, 3, 5, 64), activation="sigmoid", init="zero", gain=0.37,
                     features=("x1", "x1sq", "x1x2", "sinx2"), split=0.65,
                     optimizer="adam", lr=2e-5, beta1=0.5, beta2=0.98, eps=1e-10, rho=0.5,
@@ -40,7 +41,8 @@ def test_defaults_are_left_out_of_the_url():
     ("hidden", "25,25,25,25,25,25,25"), ("hidden", "65"), ("hidden", "0"), ("hidden", ""),
     ("features", ""), ("features", "x1,x1"), ("features", "x3"), ("l1", "-1"),
     ("split", "1"), ("split", "0.01"),
-    ("n_train", "1e9"), ("noise", "0.6"), ("activation", "softmax"), ("dataset", ""),
+    ("n_train", "1e9"), ("noise", "0.6"), ("jitter", "0.7"), ("jitter", "-0.1"),
+    ("activation", "softmax"), ("dataset", ""),
     ("beta2", "1"), ("eps", "0"), ("epochs", "-5"), ("view", "3d"),
 ])
 def test_invalid_values_fall_back_to_the_default_with_a_warning(name, text):

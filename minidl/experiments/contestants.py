@@ -16,7 +16,7 @@ from . import reproduce
 
 MAX_CONTESTANTS = 9
 # what every contestant shares: one data draw and one epoch budget
-SHARED = ("dataset", "n_train", "n_test", "noise", "data_seed", "epochs")
+SHARED = ("dataset", "n_train", "n_test", "noise", "jitter", "data_seed", "epochs")
 PRESETS = hparams.TABLE["preset"].choices
 
 
