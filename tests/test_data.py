@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from minidl import data
+from minidl import data, hparams
 
 
 def test_disk_shapes_dtypes_and_range():
@@ -32,7 +32,10 @@ def test_same_seed_same_data_different_seed_different_data():
     assert not torch.equal(data.disk(50, seed=3)[0], data.disk(50, seed=4)[0])
 
 
-@pytest.mark.parametrize("name", list(data.DATASETS))
+CLASSIFIERS = [d for d in data.DATASETS if hparams.problem_of(d) == "classification"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_every_data_set_is_in_the_unit_square_with_both_labels(name):
     X, y = data.make(name, 400, seed=0)
     assert X.shape == (400, 2) and X.dtype == torch.float32 and y.dtype == torch.int64
