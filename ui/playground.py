@@ -13,7 +13,9 @@ page draws one widget per row from the row's kind, label, help and app range.
   defaults, formatted so that ``parse_query`` reads them back exactly;
 - ``to_config(settings)`` builds the ``minidl.Config`` of a run; ``from_widgets``
   turns widget values (a multiselect's list) into settings, ``offered`` says which
-  choices the page offers (not ``custom``: your own points never come from a link);
+  choices the page offers (the problem type's data sets; not ``custom``: your own points
+  never come from a link); ``fit_problem`` makes the data set and label noise fit the
+  problem type (a link may pair regression with the spiral);
   old links' ``layers=3&width=25`` read as ``hidden=25,25,25``;
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb;
@@ -84,7 +86,7 @@ def _parse_one(s: Setting, text: str) -> tuple[object, str | None]:
 def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
     """URL query parameters → (complete settings, warnings).  Never raises; every warning is
     plain text naming the parameter (names and values shortened to ``SHOWN_CHARACTERS``)."""
-    settings = defaults()
+    settings, given = defaults(), {}
     params, warnings = _old_widths(params)
     for name, raw in params.items():
         text = raw[-1] if isinstance(raw, list) and raw else raw
@@ -96,14 +98,37 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
         if not isinstance(text, str):
             warnings.append(f"{name}: no value; using the default.")
             continue
+        given[name] = text
         settings[name], warning = _parse_one(SETTINGS[name], text)
-        if SETTINGS[name].kind == "choice" and settings[name] not in offered(SETTINGS[name]):
+        if name == "dataset" and settings[name] == "custom":
             settings[name] = SETTINGS[name].default
             warning = f"{name}={shorten(text)}: your own points cannot come from a link; " \
                       f"using the default {format_value(SETTINGS[name].default)}."
         if warning:
             warnings.append(warning)
+    if "dataset" in given and "problem" not in given:  # a link that names only the data set
+        settings["problem"] = hparams.problem_of(settings["dataset"])
+    settings, changed = fit_problem(settings)
+    warnings += [f"{name}={shorten(given[name])}: {why}" for name, why in changed.items()
+                 if name in given]
     return settings, warnings
+
+
+def fit_problem(settings: Mapping[str, object]) -> tuple[dict, dict[str, str]]:
+    """``settings`` with the data set and the label noise made to fit the problem type (a
+    data set of the other problem becomes the problem's first; regression takes no label
+    noise), and what was changed: ``{name: why}`` in plain words.  The problem type wins,
+    as in TensorFlow Playground, where it chooses which data sets are shown."""
+    out, changed = dict(settings), {}
+    problem = out["problem"]
+    if out["dataset"] not in hparams.datasets_of(problem):
+        out["dataset"] = hparams.datasets_of(problem)[0]
+        changed["dataset"] = (f"not a data set for {problem}; using "
+                              f"{format_value(out['dataset'])}.")
+    if problem == "regression" and out["noise"]:
+        out["noise"] = 0.0
+        changed["noise"] = "label noise flips classes, and regression has none; using 0."
+    return out, changed
 
 
 def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
@@ -134,10 +159,13 @@ def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
     return params, warnings
 
 
-def offered(s: Setting) -> tuple:
-    """The choices the page offers: all but your own points, which no link or select box
-    can provide (they come from an upload or a drawing)."""
-    return tuple(c for c in s.choices if not (s.name == "dataset" and c == "custom"))
+def offered(s: Setting, problem: str = "classification") -> tuple:
+    """The choices the page offers: for the data set, those of the ``problem`` type but your
+    own points, which no link or select box can provide (they come from an upload or a
+    drawing)."""
+    if s.name != "dataset":
+        return s.choices
+    return tuple(c for c in hparams.datasets_of(problem) if c != "custom")
 
 
 def from_widgets(values: Mapping[str, object]) -> dict:
