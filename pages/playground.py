@@ -19,6 +19,7 @@ Session State.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -104,7 +105,9 @@ def setting_ui(name: str) -> None:
     common = {"key": key(name), "help": s.help or None}
     if s.kind == "choice":
         labels = dict(zip(s.choices, s.choice_labels))
-        st.selectbox(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
+        choices = (hparams.datasets_of(st.session_state[key("problem")]) if name == "dataset"
+                   else s.choices)  # the problem type's data sets
+        st.selectbox(s.label, choices, format_func=lambda v: labels.get(v, v), **common)
     elif s.kind == "set":
         labels = dict(zip(s.choices, s.choice_labels))
         st.multiselect(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
@@ -124,6 +127,16 @@ def setting_ui(name: str) -> None:
                                 for x in (step, low, high)))
             st.number_input(s.label, min_value=low, max_value=high, step=step,
                             format=f"%.{decimals}f" if s.kind == "float" else None, **common)
+
+
+def fit_problem_widgets() -> None:
+    """Make the data set and label noise fit the problem type before any widget is drawn:
+    choosing regression picks its first data set and drops label noise, as TensorFlow
+    Playground's problem type switches its data sets (``playground.fit_problem``)."""
+    state, names = st.session_state, ("problem", "dataset", "noise")
+    fitted, _ = playground.fit_problem({name: state[key(name)] for name in names})
+    for name in names:
+        state[key(name)] = fitted[name]
 
 
 def new_seed(name: str) -> int:
@@ -178,6 +191,8 @@ def settings_ui(settings: dict) -> list[str]:
                 own = state[key("dataset")] == "custom"
                 if (name == "split" and not own) or (name in ("n_train", "n_test", "jitter") and own):
                     continue  # your own points come in their number, split by a share
+                if name == "noise" and state[key("problem")] == "regression":
+                    continue  # no classes to flip
                 setting_ui(name)
                 drawn.append(name)
                 if name == "data_seed":
@@ -292,14 +307,21 @@ def live_slots() -> dict[str, Slot | list[Slot]]:
 
 
 def metrics_ui(frame: playground.Frame, slots: list[Slot]) -> None:
+    """Epoch, losses and accuracies (a regression: losses, the test error's root and what
+    always guessing the mean would score), parameters: two rows of three."""
     m = frame.metrics
     values = [("Epoch", f"{frame.epoch} / {frame.budget}")]
     for label, name in (("Train loss", "train_loss"), ("Test loss", "test_loss")):
         # an exploded loss (NaN, inf, 1e24) reads as what it means, not as 28 digits
         values.append((label, "diverged" if diverged(m[name]) else f"{m[name]:.4f}"))
-    values += [("Train accuracy", f"{100 * m['train_acc']:.1f}%"),
-               ("Test accuracy", f"{100 * m['test_acc']:.1f}%"),
-               ("Parameters", f"{frame.parameters:,}")]
+    if math.isnan(frame.baseline):
+        values += [("Train accuracy", f"{100 * m['train_acc']:.1f}%"),
+                   ("Test accuracy", f"{100 * m['test_acc']:.1f}%")]
+    else:
+        values += [("Test RMSE", "diverged" if diverged(m["test_loss"])
+                    else f"{math.sqrt(m['test_loss']):.3f}"),
+                   ("Mean guess's test loss", f"{frame.baseline:.4f}")]
+    values.append(("Parameters", f"{frame.parameters:,}"))
     if slots[0].place is not None:  # redrawn in place
         for slot, (label, value) in zip(slots, values):
             slot.show("metric", label, value)
@@ -380,7 +402,7 @@ def history_ui(run: Run) -> None:
     curves, health = st.columns(2, gap="medium")
     with curves:
         history = charts.history_data(run.history_frame())
-        for metric in ("loss", "acc"):
+        for metric in ("loss",) if run.config.regression else ("loss", "acc"):
             st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
                                width="stretch", alt=f"{metric} per epoch")
     with health:
@@ -430,9 +452,9 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
                                       "untrained: press Train" if fresh else "",
                                       under=frame.underlay)
     slots["chart"].show("vega_lite_chart",
-                        charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
-                                         tables),
-                        width="content", alt="decision boundary over the unit square")
+                        charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth,
+                                                     config.regression), tables),
+                        width="content", alt="the network's output over the unit square")
     if caption:
         slots["caption"].show("caption", caption)
     else:
@@ -632,6 +654,7 @@ def import_model(widget: str) -> None:
 def main() -> None:
     state = st.session_state
     settings = initial_settings()
+    fit_problem_widgets()
     drawn = settings_ui(settings)
 
     st.title("Playground")
@@ -640,6 +663,7 @@ def main() -> None:
                "Press **Train** and watch its decision boundary form.")
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
+    settings, _ = playground.fit_problem(settings)  # a hidden widget's value (noise) too
     if settings["dataset"] == "custom" and not own_points_ui():
         return  # too few points to train on: the editor says so
     run = sync_run(playground.to_config(settings))
@@ -668,6 +692,11 @@ def main() -> None:
 
     training.live_fragment(live_view, t)
     export_ui(run)
+    if run.config.regression:
+        st.caption("Colour: the network's output, its predicted value (blue: −1, orange: +1); "
+                   "each point is coloured by its target value on the same scale; ● training "
+                   "point, ■ test point (shown with the toggle above).")
+        return
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"
                                      else "") + "; ✕: misclassified point; ● training point, "

@@ -185,3 +185,24 @@ def test_the_cli_trains_a_regression_and_prints_its_test_loss(run_cli):
 def test_the_cli_names_a_mismatched_data_set(run_cli):
     out = run_cli("train", "--problem", "regression", "--dataset", "disk")
     assert out.returncode != 0 and "'disk' for regression" in out.stdout + out.stderr
+
+
+def test_the_output_map_of_one_output_is_its_value_on_the_class_scores_colours():
+    from minidl.viz import boundary
+    out = torch.tensor([[0.25], [-0.5]])
+    assert boundary.score_of(out).tolist() == [0.25, -0.5]
+    assert boundary.score_of(torch.tensor([[0.2, 0.7]])).tolist() == pytest.approx([0.5])
+    run = Run(regression()).fit()
+    scores = boundary.scores(run.predict, 10)
+    torch.testing.assert_close(scores.reshape(-1), run.predict(boundary.grid(10))[:, 0])
+
+
+def test_a_regression_run_draws_its_diagram_and_replays_as_a_gif():
+    from minidl.viz import network, replay
+    run = Run(regression(epochs=2)).fit()
+    assert network.run_options(run)["output_range"] == (-1.0, 1.0)
+    tables = network.network_data(run.model, 380, input_names=network.input_names(run),
+                                  **network.run_options(run))
+    assert "out (value)" in set(tables[network.UNITS]["name"])
+    assert network.unit_title("3:0", (2, 8, 8, 1)) == "output (value)"
+    assert replay.gif(run, most=2, size=60)[:6] == b"GIF89a"

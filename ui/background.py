@@ -277,7 +277,7 @@ class _Classroom:
             keys = [self.owner[id(run)] for run in unit.runs]
             if isinstance(unit, cohort.Cohort) and due.intersection(keys):
                 out = unit.population.outputs(_GRID_POINTS)
-                scores = (out[..., 1] - out[..., 0]).numpy()
+                scores = boundary.score_of(out).numpy()
                 for run, key in zip(unit.runs, keys):
                     boundaries[key] = scores[run.member].tobytes()
         self.results.send(("progress", [(key, self.entries[key].progress(boundaries.get(key)))

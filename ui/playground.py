@@ -248,16 +248,27 @@ class Frame:
     underlay: pa.Table         # live.underlay of it: what shows while the browser decodes it
     mistakes: pa.Table         # live.wrong_frame rows of training and test points
     history: list[dict]        # Run.history (a copy): one dict of metrics per epoch
+    baseline: float = math.nan  # regression: the test loss of always guessing the mean
+
+
+def constant_loss(run: Run) -> float:
+    """The test loss of the best constant guess, the mean training target:
+    ``mean((t_test − mean(t_train))²)`` — what a regression must beat to have learnt."""
+    return float((run.y_test.float() - run.y_train.float().mean()).square().mean())
 
 
 def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool = True,
              scores: torch.Tensor | None = None) -> Frame:
     """Everything the live view needs from ``run``, so drawing never touches the model: the
     mistakes among the training points (and the test points if ``test``), found in one
-    forward pass.  ``scores``: the boundary's (``boundary.scores``) if the service sent them."""
+    forward pass (a regression has none: no classes).  ``scores``: the boundary's
+    (``boundary.scores``: a regression's output map) if the service sent them."""
     shown = [(run.X_train, run.y_train, "train")] + (
         [(run.X_test, run.y_test, "test")] if test else [])
-    predicted = run.predict(torch.cat([X for X, _, _ in shown])).argmax(1)
+    if run.config.regression:
+        predicted = torch.cat([y for _, y, _ in shown])  # nothing is "wrong"
+    else:
+        predicted = run.predict(torch.cat([X for X, _, _ in shown])).argmax(1)
     parts, start = [], 0
     for X, y, name in shown:
         parts.append(live.wrong_frame(X, y, predicted[start:start + len(X)], name))
@@ -270,17 +281,18 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool
                  metrics=run.history[-1] if run.history else run.metrics(),
                  image=boundary.data_url(boundary.png_bytes(picture)),
                  underlay=live.underlay(picture),
-                 mistakes=pa.concat_tables(parts), history=run.history)
+                 mistakes=pa.concat_tables(parts), history=run.history,
+                 baseline=constant_loss(run) if run.config.regression else math.nan)
 
 
 def done_text(config: Config, metrics: dict) -> str:
-    """What the page says when the epoch budget is used up; below 90 % test accuracy, what
-    to try: with few optimizer steps in all (batch 1000 over 200 epochs is 200 steps) the
+    """What the page says when the epoch budget is used up; below 90 % test accuracy (of a
+    classifier), what to try: with few optimizer steps in all (batch 1000 over 200 epochs is 200 steps) the
     batch size, else the budget or the learning rate."""
     steps_per_epoch = math.ceil(config.n_train / config.batch_size)
     steps = config.epochs * steps_per_epoch
     text = f"Epoch budget reached ({config.epochs} epochs, {steps:,} optimizer steps)."
-    if metrics["test_acc"] >= POOR_ACCURACY:
+    if config.regression or metrics["test_acc"] >= POOR_ACCURACY:
         return text + " Raise the budget to train on, or press **Reset**."
     if steps < FEW_STEPS:
         return text + (f" With batch size {config.batch_size} an epoch is only "
