@@ -510,6 +510,22 @@ def check_problem(problem: str, dataset: str, noise: float = 0.0) -> None:
                          "0: label noise flips classes; point jitter moves points instead)")
 
 
+def fit_problem(settings: Mapping[str, Any]) -> tuple[dict, dict[str, str]]:
+    """``settings`` with the data set and the label noise made to fit the problem type (a
+    data set of the other problem becomes the problem's first; regression takes no label
+    noise), and what was changed: ``{name: why}`` in plain words.  The problem type wins,
+    as in TensorFlow Playground, where it chooses which data sets are shown."""
+    out, changed = dict(settings), {}
+    problem = out["problem"]
+    if out["dataset"] not in datasets_of(problem):
+        out["dataset"] = datasets_of(problem)[0]
+        changed["dataset"] = f"not a data set for {problem}; using {out['dataset']}."
+    if problem == "regression" and out["noise"]:
+        out["noise"] = 0.0
+        changed["noise"] = "label noise flips classes, and regression has none; using 0."
+    return out, changed
+
+
 def check_all(values: Mapping[str, Any]) -> dict[str, Any]:
     """``check`` every item; the first bad one raises."""
     return {name: check(name, value) for name, value in values.items()}

@@ -95,7 +95,7 @@ def test_every_setting_in_range_builds_a_valid_config():
             settings = dict(playground.defaults(), **{name: value})
             if name == "dataset":  # a data set poses its problem
                 settings["problem"] = hparams.problem_of(value)
-            fitted, changed = playground.fit_problem(settings)
+            fitted, changed = hparams.fit_problem(settings)
             assert name not in changed or name == "noise"  # regression: no label noise
             playground.to_config(fitted)
 

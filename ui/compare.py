@@ -44,7 +44,7 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, dict, list
     if base["problem"] != "classification":  # a race ranks classifiers
         warnings.append(f"problem={base['problem']}: a race cannot take a regression "
                         f"({CLASSIFIERS_ONLY}); using classification.")
-        base, _ = playground.fit_problem({**base, "problem": "classification"})
+        base, _ = hparams.fit_problem({**base, "problem": "classification"})
     settings = defaults()
     for name, s in RACE_SETTINGS.items():
         if name not in params:

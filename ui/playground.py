@@ -14,8 +14,8 @@ page draws one widget per row from the row's kind, label, help and app range.
 - ``to_config(settings)`` builds the ``minidl.Config`` of a run; ``from_widgets``
   turns widget values (a multiselect's list) into settings, ``offered`` says which
   choices the page offers (the problem type's data sets; not ``custom``: your own points
-  never come from a link); ``fit_problem`` makes the data set and label noise fit the
-  problem type (a link may pair regression with the spiral);
+  never come from a link); a link's data set is made to fit its problem type
+  (``hparams.fit_problem``);
   old links' ``layers=3&width=25`` read as ``hidden=25,25,25``;
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb;
@@ -108,27 +108,10 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
             warnings.append(warning)
     if "dataset" in given and "problem" not in given:  # a link that names only the data set
         settings["problem"] = hparams.problem_of(settings["dataset"])
-    settings, changed = fit_problem(settings)
+    settings, changed = hparams.fit_problem(settings)
     warnings += [f"{name}={shorten(given[name])}: {why}" for name, why in changed.items()
                  if name in given]
     return settings, warnings
-
-
-def fit_problem(settings: Mapping[str, object]) -> tuple[dict, dict[str, str]]:
-    """``settings`` with the data set and the label noise made to fit the problem type (a
-    data set of the other problem becomes the problem's first; regression takes no label
-    noise), and what was changed: ``{name: why}`` in plain words.  The problem type wins,
-    as in TensorFlow Playground, where it chooses which data sets are shown."""
-    out, changed = dict(settings), {}
-    problem = out["problem"]
-    if out["dataset"] not in hparams.datasets_of(problem):
-        out["dataset"] = hparams.datasets_of(problem)[0]
-        changed["dataset"] = (f"not a data set for {problem}; using "
-                              f"{format_value(out['dataset'])}.")
-    if problem == "regression" and out["noise"]:
-        out["noise"] = 0.0
-        changed["noise"] = "label noise flips classes, and regression has none; using 0."
-    return out, changed
 
 
 def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
@@ -160,9 +143,8 @@ def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
 
 
 def offered(s: Setting, problem: str = "classification") -> tuple:
-    """The choices the page offers: for the data set, those of the ``problem`` type but your
-    own points, which no link or select box can provide (they come from an upload or a
-    drawing)."""
+    """The choices a link may bring: for the data set, those of the ``problem`` type but your
+    own points (they come from an upload or a drawing)."""
     if s.name != "dataset":
         return s.choices
     return tuple(c for c in hparams.datasets_of(problem) if c != "custom")
@@ -248,27 +230,19 @@ class Frame:
     underlay: pa.Table         # live.underlay of it: what shows while the browser decodes it
     mistakes: pa.Table         # live.wrong_frame rows of training and test points
     history: list[dict]        # Run.history (a copy): one dict of metrics per epoch
-    baseline: float = math.nan  # regression: the test loss of always guessing the mean
-
-
-def constant_loss(run: Run) -> float:
-    """The test loss of the best constant guess, the mean training target:
-    ``mean((t_test − mean(t_train))²)`` — what a regression must beat to have learnt."""
-    return float((run.y_test.float() - run.y_train.float().mean()).square().mean())
+    baseline: float = math.nan  # regression: Run.mean_guess_loss()
 
 
 def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool = True,
              scores: torch.Tensor | None = None) -> Frame:
     """Everything the live view needs from ``run``, so drawing never touches the model: the
     mistakes among the training points (and the test points if ``test``), found in one
-    forward pass (a regression has none: no classes).  ``scores``: the boundary's
-    (``boundary.scores``: a regression's output map) if the service sent them."""
+    forward pass (a regression has none).  ``scores``: the boundary's (``boundary.scores``)
+    if the service sent them."""
     shown = [(run.X_train, run.y_train, "train")] + (
         [(run.X_test, run.y_test, "test")] if test else [])
-    if run.config.regression:
-        predicted = torch.cat([y for _, y, _ in shown])  # nothing is "wrong"
-    else:
-        predicted = run.predict(torch.cat([X for X, _, _ in shown])).argmax(1)
+    predicted = (torch.cat([y for _, y, _ in shown]) if run.config.regression else
+                 run.predict(torch.cat([X for X, _, _ in shown])).argmax(1))
     parts, start = [], 0
     for X, y, name in shown:
         parts.append(live.wrong_frame(X, y, predicted[start:start + len(X)], name))
@@ -282,12 +256,12 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool
                  image=boundary.data_url(boundary.png_bytes(picture)),
                  underlay=live.underlay(picture),
                  mistakes=pa.concat_tables(parts), history=run.history,
-                 baseline=constant_loss(run) if run.config.regression else math.nan)
+                 baseline=run.mean_guess_loss() if run.config.regression else math.nan)
 
 
 def done_text(config: Config, metrics: dict) -> str:
-    """What the page says when the epoch budget is used up; below 90 % test accuracy (of a
-    classifier), what to try: with few optimizer steps in all (batch 1000 over 200 epochs is 200 steps) the
+    """What the page says when the epoch budget is used up; below 90 % test accuracy, what
+    to try: with few optimizer steps in all (batch 1000 over 200 epochs is 200 steps) the
     batch size, else the budget or the learning rate."""
     steps_per_epoch = math.ceil(config.n_train / config.batch_size)
     steps = config.epochs * steps_per_epoch
@@ -315,46 +289,3 @@ def status(run: Run) -> str:
     if run.epoch >= run.config.epochs:
         return "done"
     return "fresh" if run.epoch == 0 else "partial"
-
-
-# ---------------------------------------------------------------- your own points
-
-POINTS_PER_AREA = 400   # points one drag adds per unit of area …
-MOST_PER_DRAG = 60      # … at most this many, at least one
-
-
-def starter_points(run: Run, count: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
-    """Your points when you first choose them: the first ``count`` training points of the
-    run you were looking at (their labels as drawn), to edit from."""
-    return run.X_train[:count].clone(), run.y_train[:count].clone()
-
-
-def drag_box(event: Mapping | None, name: str) -> tuple[float, float, float, float] | None:
-    """``(x0, x1, y0, y1)`` of the rectangle a drag on the editor selected (clipped to the
-    square), from what Streamlit reports for the interval selection ``name``; None if
-    there is none (a click, a cleared selection, anything malformed)."""
-    try:
-        box = event["selection"][name]
-        (x0, x1), (y0, y1) = sorted(map(float, box["x"])), sorted(map(float, box["y"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    x0, x1, y0, y1 = (min(max(v, 0.0), 1.0) for v in (x0, x1, y0, y1))
-    if not all(math.isfinite(v) for v in (x0, x1, y0, y1)) or x1 <= x0 or y1 <= y0:
-        return None
-    return x0, x1, y0, y1
-
-
-def add_points(points: tuple[torch.Tensor, torch.Tensor], box: tuple[float, float, float, float],
-               label: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``points`` plus points of class ``label`` spread uniformly over ``box``: about
-    ``POINTS_PER_AREA`` per unit area, 1 to ``MOST_PER_DRAG``, never past
-    ``hparams.MAX_OWN_POINTS`` in all."""
-    X, y = points
-    x0, x1, y0, y1 = box
-    count = min(max(round((x1 - x0) * (y1 - y0) * POINTS_PER_AREA), 1), MOST_PER_DRAG,
-                hparams.MAX_OWN_POINTS - len(X))
-    if count <= 0:
-        return X, y
-    new = torch.rand(count, 2, generator=generator)
-    new = new * torch.tensor([x1 - x0, y1 - y0]) + torch.tensor([x0, y0])
-    return torch.cat([X, new]), torch.cat([y, torch.full((count,), int(label), dtype=y.dtype)])

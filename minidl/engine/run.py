@@ -245,6 +245,11 @@ class Run:
         then.diverged = bool(then.history and then.history[-1]["diverged"])
         return then
 
+    def mean_guess_loss(self) -> float:
+        """A regression's yardstick: the test loss of always guessing the mean training
+        target, ``mean((t_test − mean(t_train))²)`` (the best constant on the training set)."""
+        return float((self.y_test.float() - self.y_train.float().mean()).square().mean())
+
     def metrics(self) -> dict:
         """The metrics of the weights as they are now (``epoch`` and the four numbers)."""
         return metrics(self.population, self.epoch, self.member)
