@@ -6,6 +6,7 @@ import math
 
 import helpers
 import pyarrow as pa
+import torch
 from streamlit.testing.v1 import AppTest
 
 from minidl.engine.run import Run
@@ -129,3 +130,22 @@ def test_a_diverging_regression_is_a_message_not_a_traceback():
     assert run_of(at).diverged and not at.exception
     assert "diverged" in at.error[0].value
     assert metric(at, "Test loss") == "diverged" and metric(at, "Test RMSE") == "diverged"
+
+
+def test_a_regression_model_file_imports_into_the_page_with_its_problem_type():
+    from minidl import Config
+    from minidl.engine import export
+    trained = Run(Config(problem="regression", dataset="multigauss", n_train=60, n_test=60,
+                         jitter=0.05, hidden=(6, 4), epochs=5)).fit(epochs=2)
+    fresh = open_app()  # a classification
+    uploader = next(u for u in fresh.file_uploader if "Import" in u.label)
+    uploader.set_value(("model.json", export.to_json(trained).encode(), "application/json")).run()
+    assert not fresh.exception, fresh.exception
+    run = run_of(fresh)
+    assert run.epoch == 2 and run.config == trained.config
+    assert torch.equal(run.model.param()[0][0], trained.model.param()[0][0])
+    assert fresh.sidebar.selectbox(key="pg_problem").value == "regression"
+    assert fresh.sidebar.selectbox(key="pg_dataset").value == "multigauss"
+    assert metric(fresh, "Test loss") == f"{trained.history[-1]['test_loss']:.4f}"
+    fresh.run()
+    assert run_of(fresh) is run  # the widgets agree with the run
