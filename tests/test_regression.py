@@ -4,6 +4,9 @@ replay, divergence, the command line)."""
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +18,7 @@ from minidl.engine.member import Member
 from minidl.engine.population import Population
 
 REGRESSIONS = ("plane", "multigauss")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def regression(**changes) -> Config:
@@ -170,6 +174,19 @@ def test_the_exported_script_of_a_regression_run_reports_test_loss():
     script = export.to_script(Run(regression()))
     assert "'problem': 'regression'" in script and "test loss" in script
     compile(script, "script.py", "exec")
+
+
+@pytest.mark.slow
+def test_the_exported_script_retrains_a_regression_to_the_same_final_metrics(tmp_path):
+    run = Run(regression(dataset="multigauss", jitter=0.05, epochs=10)).fit()
+    script = tmp_path / "retrain.py"
+    script.write_text(export.to_script(run), encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""},
+                         timeout=120, check=True).stdout
+    assert "epoch 10: train loss" in out and "test loss" in out and "accuracy" not in out
+    final = json.loads(out.strip().splitlines()[-1].removeprefix("final "))
+    assert all(same(final[k], run.history[-1][k]) for k in export.HISTORY_KEYS)
 
 
 def test_the_cli_trains_a_regression_and_prints_its_test_loss(run_cli):
