@@ -660,7 +660,11 @@ def main() -> None:
     st.title("Playground")
     st.caption("A network written with PyTorch tensor operations only learns to separate two "
                "classes of points — by default those inside the disk from those outside. "
-               "Press **Train** and watch its decision boundary form.")
+               "Press **Train** and watch its decision boundary form."
+               if state[key("problem")] == "classification" else
+               "A network written with PyTorch tensor operations only learns a number for "
+               "every point of the square (regression). Press **Train** and watch its output "
+               "map take the shape of the targets.")
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
     settings, _ = hparams.fit_problem(settings)  # a hidden widget's value (noise) too
