@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from minidl import Config, Run, data, hparams
+from minidl import Config, Run, data, hparams, nn
 from minidl.engine import export, layers
 from minidl.engine.cohort import key
 from minidl.engine.member import Member
@@ -101,6 +101,11 @@ def test_one_output_gradients_agree_with_autograd(reduction):
         loss.backward()
     for (_, ours), leaf in zip(net.param(), leaves):
         torch.testing.assert_close(ours.reshape(leaf.shape), leaf.grad)
+    # the loss itself: minidl's MSE of a one-output network against torch's
+    value = nn.LossMSE(reduction).forward(h.detach(), t)
+    torch.testing.assert_close(torch.as_tensor(value, dtype=torch.float64), loss.detach())
+    if reduction == "mean":
+        torch.testing.assert_close(loss.detach(), torch.nn.functional.mse_loss(h.detach(), t))
 
 
 def test_a_population_measures_the_mse_of_the_value_and_no_accuracy():
