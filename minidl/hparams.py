@@ -299,7 +299,8 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("targets", "choice", "one_hot", "training", "targets", symbol="targets",
             choices=TARGETS,
             choice_labels=("one-hot 0/1", "±1"), fresh_run=True, grid={}, convention=True,
-            help="what the two outputs are trained towards: (1, 0) / (0, 1), or (1, −1) / (−1, 1)"),
+            help="what the two outputs are trained towards: (1, 0) / (0, 1), or (1, −1) / (−1, 1) "
+            "(a regression's one output is trained towards its target value)"),
     Setting("epochs", "int", 200, "training", "epoch budget", low=1, high=MAX_EPOCHS,
             ui_high=10_000,
             ui_step=50, help="passes over the training points"),
