@@ -156,14 +156,19 @@ def _run_train(args: argparse.Namespace) -> int:
 
     def progress(epoch: int, m: dict) -> None:
         if epoch % args.every == 0 or epoch == c.epochs or m["diverged"]:
-            print(f"epoch {epoch:4d}  train loss {m['train_loss']:.4f}  "
-                  f"train acc {100 * m['train_acc']:6.2f}%  test acc {100 * m['test_acc']:6.2f}%")
+            scores = (f"test loss {m['test_loss']:.4f}" if c.regression else
+                      f"train acc {100 * m['train_acc']:6.2f}%  test acc {100 * m['test_acc']:6.2f}%")
+            print(f"epoch {epoch:4d}  train loss {m['train_loss']:.4f}  {scores}")
 
     run.fit(progress)
     if run.diverged:
         print(f"diverged at epoch {run.epoch} (loss became NaN/inf); try a smaller learning rate")
         return 1
     final = run.history[-1]
+    if c.regression:  # no classes, no error rate: the mean squared error of the values
+        print(f"final train loss {final['train_loss']:.4f}  test loss {final['test_loss']:.4f} "
+              "(mean squared error)")
+        return 0
     print(f"final train error {100 * (1 - final['train_acc']):.2f}%  "
           f"test error {100 * (1 - final['test_acc']):.2f}%  "
           f"(test accuracy {100 * final['test_acc']:.2f}%)")

@@ -21,10 +21,12 @@ class Config:
     """Every setting of one run; see the module docstring and ``hparams.TABLE`` for each."""
 
     # data
+    problem: str = _D["problem"]
     dataset: str = _D["dataset"]
     n_train: int = _D["n_train"]
     n_test: int = _D["n_test"]
     noise: float = _D["noise"]
+    jitter: float = _D["jitter"]
     split: float = _D["split"]
     data_seed: int = _D["data_seed"]
     inputs: str = _D["inputs"]
@@ -64,14 +66,20 @@ class Config:
         one) and bring each to its type."""
         for name in hparams.names("config"):
             setattr(self, name, hparams.check(name, getattr(self, name)))
+        hparams.check_problem(self.problem, self.dataset, self.noise)
 
     def optimizer_kwargs(self) -> dict:
         """The hyperparameters the chosen optimizer reads (``hparams.optimizer_keys``)."""
         return {k: getattr(self, k) for k in hparams.optimizer_keys(self.optimizer)}
 
+    @property
+    def regression(self) -> bool:
+        return self.problem == "regression"
+
     def sizes(self) -> list[int]:
-        """The network's layer sizes: its input features, the hidden widths, two outputs."""
-        return [len(self.features), *self.hidden, 2]
+        """The network's layer sizes: its input features, the hidden widths, and two outputs
+        (one score per class) or, for regression, one (the predicted value)."""
+        return [len(self.features), *self.hidden, 1 if self.regression else 2]
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,7 +1,9 @@
 """Two-dimensional toy data sets, seeded and deterministic; your own points; input features.
 
 Every generator returns ``(X, y)`` with ``X : (n, 2) float32`` in the unit
-square ``[0, 1]²`` and ``y : (n,) int64`` labels in ``{0, 1}``.  Your own points
+square ``[0, 1]²`` and ``y : (n,) int64`` labels in ``{0, 1}`` — or, for the
+regression data sets (``plane``, ``multigauss``), ``y : (n,) float32`` targets in
+``[−1, 1]``.  Your own points
 (the data set ``custom``) come from ``read_points_csv`` or a drawing, are checked
 by ``check_points`` and split by ``split_points``.
 
@@ -76,31 +78,70 @@ def spiral(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return X.clamp_(0.0, 1.0).float(), y
 
 
+def plane(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Regression: uniform points, target ``t = x₁ + x₂ − 1`` (a tilted plane, −1 at the
+    bottom-left corner, +1 at the top-right)."""
+    _check_n(n)
+    X = torch.rand(n, 2, generator=_generator(seed))
+    return X, plane_target(X)
+
+
+def plane_target(X: torch.Tensor) -> torch.Tensor:
+    return X[:, 0] + X[:, 1] - 1.0
+
+
+# multi-Gaussian: six bumps on a 3 × 2 grid, signs alternating like a chessboard's squares
+BUMP_CENTRES = torch.tensor([[x, y] for y in (0.3, 0.7) for x in (1 / 6, 0.5, 5 / 6)])
+BUMP_SIGNS = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+BUMP_WIDTH = 0.15  # σ: a bump is ~8 % of its height at its neighbours' centres, 1/3 away
+
+
+def multigauss(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Regression: uniform points, target a sum of signed Gaussian bumps,
+    ``t = Σₖ sₖ · exp(−|x − cₖ|² / (2σ²))`` (``multigauss_target``), clipped to [−1, 1]."""
+    _check_n(n)
+    X = torch.rand(n, 2, generator=_generator(seed))
+    return X, multigauss_target(X)
+
+
+def multigauss_target(X: torch.Tensor) -> torch.Tensor:
+    squared = (X.unsqueeze(1) - BUMP_CENTRES).square().sum(-1)  # (n, 6) squared distances
+    bumps = torch.exp(-squared / (2 * BUMP_WIDTH ** 2)) @ BUMP_SIGNS
+    return bumps.clamp_(-1.0, 1.0)
+
+
 # one generator per ``hparams.DATASETS`` name (a test keeps the two in step)
-DATASETS = {"disk": disk, "xor": xor, "gaussians": gaussians, "spiral": spiral}
+DATASETS = {"disk": disk, "xor": xor, "gaussians": gaussians, "spiral": spiral,
+            "plane": plane, "multigauss": multigauss}
 
 
-def make(name: str, n: int, seed: int = 0, noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Data set ``name`` with a fraction ``noise`` of labels flipped (seeded too)."""
+def make(name: str, n: int, seed: int = 0, noise: float = 0.0, jitter: float = 0.0
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Data set ``name`` with a fraction ``noise`` of labels flipped and every point moved by
+    up to ``jitter`` along each axis (``jittered``); each noise seeded by a stream of its own."""
     if hparams.check("dataset", name) == "custom":
         raise ValueError("the data set 'custom' is your own points: it has no generator "
                          "(see read_points_csv and split_points)")
-    noise = hparams.check("noise", noise)
+    noise, jitter = hparams.check("noise", noise), hparams.check("jitter", jitter)
+    hparams.check_problem(hparams.problem_of(name), name, noise)  # no label noise in regression
     X, y = DATASETS[name](n, seed)
     if noise > 0:  # a stream of its own, so that noise changes labels but never positions
         y = _flip(y, seed, noise)
-    return X, y
+    return jittered(X, seed, jitter), y
 
 
-def train_test(name: str, n_train: int, n_test: int, seed: int = 0, noise: float = 0.0
+def train_test(name: str, n_train: int, n_test: int, seed: int = 0, noise: float = 0.0,
+               jitter: float = 0.0
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One seeded draw of ``n_train + n_test`` points, split into training and test sets.
 
-    Label noise flips training labels only: the test set measures the true rule.
+    Label noise flips training labels only: the test set measures the true rule.  Jitter
+    moves training and test points alike (as TensorFlow Playground's noise does); their
+    labels stay those of the clean positions.
     """
     _check_n(n_train)
     _check_n(n_test)
-    X, y = make(name, n_train + n_test, seed)
+    X, y = make(name, n_train + n_test, seed, jitter=jitter)
     if noise:
         _, y_noisy = make(name, n_train + n_test, seed, noise)
         y = torch.cat([y_noisy[:n_train], y[n_train:]])
@@ -111,6 +152,18 @@ def _flip(y: torch.Tensor, seed: int, noise: float) -> torch.Tensor:
     """``y`` with a fraction ``noise`` of labels flipped, from a stream of its own."""
     flip = torch.rand(len(y), generator=_generator((seed + 1_000_003) % hparams.SEED_HIGH)) < noise
     return torch.where(flip, 1 - y, y)
+
+
+def jittered(X: torch.Tensor, seed: int, jitter: float) -> torch.Tensor:
+    """``X : (n, 2)`` with each coordinate moved by ``u ~ U(−jitter, jitter)``, then clipped to
+    [0, 1] (so no point moves by more than ``jitter`` along an axis, and none leaves the
+    square the view shows).  The offsets come from a stream of their own: jitter never
+    changes which points are drawn, nor their labels.  ``jitter = 0`` returns ``X`` itself."""
+    if jitter == 0:
+        return X
+    g = _generator((seed + 2_000_003) % hparams.SEED_HIGH)
+    offsets = (torch.rand(X.shape, generator=g) * 2.0 - 1.0) * jitter
+    return (X + offsets).clamp_(0.0, 1.0)
 
 
 # ---------------------------------------------------------------- your own points

@@ -158,7 +158,11 @@ REPORT_MIN_ACCURACY = 0.969
 LR_GRID = (1e-4, 1e-3, 1e-2, 1e-1)  # cross-validation's default learning rates (SGD adds 1)
 RACE_PRESETS = ("paper", "cv", "optimizers", "activations", "lrs", "custom")
 MAX_TEXT = 2000  # characters of a text setting (a URL may carry far more)
-DATASETS = ("disk", "xor", "gaussians", "spiral", "custom")  # custom: points you give
+DATASETS = ("disk", "xor", "gaussians", "spiral", "plane", "multigauss",
+            "custom")  # custom: points you give
+PROBLEMS = ("classification", "regression")
+# the data sets of a regression problem (targets in [−1, 1]); every other one is a classifier's
+REGRESSION_DATASETS = ("plane", "multigauss")
 INIT_METHODS = ("xavier", "zero")
 VIEWS = ("smooth", "discrete")
 INPUTS = ("raw", "standardised")
@@ -175,11 +179,18 @@ _DEFAULT_HIDDEN = (25, 25, 25)
 
 TABLE: dict[str, Setting] = {s.name: s for s in [
     # ---------------------------------------------------------------- data
+    Setting("problem", "choice", "classification", "data", "problem type", symbol="problem",
+            choices=PROBLEMS, choice_labels=("classification", "regression"), fresh_run=True,
+            help="classification: two classes, two outputs (accuracy); regression: a number "
+            "in [−1, 1] per point, one output, scored by its mean squared error"),
     Setting("dataset", "choice", "disk", "data", "data set", choices=DATASETS,
-            choice_labels=("disk", "XOR", "two Gaussians", "spiral", "your own points"),
+            choice_labels=("disk", "XOR", "two Gaussians", "spiral", "plane", "multi-Gaussian",
+                           "your own points"),
             fresh_run=True,
-            help="the 2-D task: points in the unit square and their class (your own: "
-            "uploaded or drawn, split into training and test points by the split share)"),
+            help="the 2-D task: points in the unit square and their class — or, for "
+            "regression, their value: plane (a linear slope) or multi-Gaussian (signed "
+            "bumps). Your own points: uploaded or drawn (classes), split into training and "
+            "test points by the split share"),
     Setting("n_train", "int", 1000, "data", "training points", symbol="n", low=1,
             high=MAX_POINTS,
             ui_low=10, ui_high=5000, ui_step=100, fresh_run=True),
@@ -189,6 +200,11 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("noise", "float", 0.0, "data", "label noise", low=0.0, high=0.5, ui_step=0.05,
             fresh_run=True,
             help="fraction of training labels flipped at random (test labels stay true)"),
+    Setting("jitter", "float", 0.0, "data", "point jitter", symbol="jitter", low=0.0,
+            high=0.5, ui_step=0.01, fresh_run=True,
+            help="moves every drawn point (training and test) by up to this much along each "
+            "axis, uniformly at random, kept inside the unit square; its label comes from "
+            "where it was drawn (TensorFlow Playground's noise); your own points stay put"),
     Setting("split", "float", 0.8, "data", "training share", symbol="split", low=0.0,
             high=1.0, low_open=True, high_open=True, ui_low=0.1, ui_high=0.9, ui_step=0.05,
             fresh_run=True, help="your own points: the share used for training (a seeded "
@@ -283,7 +299,8 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     Setting("targets", "choice", "one_hot", "training", "targets", symbol="targets",
             choices=TARGETS,
             choice_labels=("one-hot 0/1", "±1"), fresh_run=True, grid={}, convention=True,
-            help="what the two outputs are trained towards: (1, 0) / (0, 1), or (1, −1) / (−1, 1)"),
+            help="what the two outputs are trained towards: (1, 0) / (0, 1), or (1, −1) / (−1, 1) "
+            "(a regression's one output is trained towards its target value)"),
     Setting("epochs", "int", 200, "training", "epoch budget", low=1, high=MAX_EPOCHS,
             ui_high=10_000,
             ui_step=50, help="passes over the training points"),
@@ -468,6 +485,46 @@ def _fail(s: Setting, value: object) -> None:
 def _what(s: Setting) -> str:
     """``"learning rate (lr)"``: the label people read and the name code and flags use."""
     return s.label if s.label == s.name else f"{s.label} ({s.name})"
+
+
+def problem_of(dataset: str) -> str:
+    """The problem a data set poses: ``"regression"`` for ``REGRESSION_DATASETS``."""
+    return "regression" if check("dataset", dataset) in REGRESSION_DATASETS else "classification"
+
+
+def datasets_of(problem: str) -> tuple[str, ...]:
+    """The data sets of ``problem``, in table order (``custom`` among classification's)."""
+    check("problem", problem)
+    return tuple(d for d in DATASETS if problem_of(d) == problem)
+
+
+def check_problem(problem: str, dataset: str, noise: float = 0.0) -> None:
+    """``ValueError`` unless ``dataset`` poses ``problem`` (and, for regression, without label
+    noise, which flips classes that a regression has not):
+    ``Invalid data set (dataset): 'spiral' for regression (expected plane or multigauss)``."""
+    if problem_of(dataset) != check("problem", problem):
+        raise ValueError(f"Invalid {_what(TABLE['dataset'])}: {dataset!r} for {problem} "
+                         f"(expected one of {', '.join(datasets_of(problem))}: the problem type "
+                         "chooses which data sets there are)")
+    if problem == "regression" and check("noise", noise) > 0:
+        raise ValueError(f"Invalid {_what(TABLE['noise'])}: {noise!r} for regression (expected "
+                         "0: label noise flips classes; point jitter moves points instead)")
+
+
+def fit_problem(settings: Mapping[str, Any]) -> tuple[dict, dict[str, str]]:
+    """``settings`` with the data set and the label noise made to fit the problem type (a
+    data set of the other problem becomes the problem's first; regression takes no label
+    noise), and what was changed: ``{name: why}`` in plain words.  The problem type wins,
+    as in TensorFlow Playground, where it chooses which data sets are shown."""
+    out, changed = dict(settings), {}
+    problem = out["problem"]
+    if out["dataset"] not in datasets_of(problem):
+        out["dataset"] = datasets_of(problem)[0]
+        changed["dataset"] = f"not a data set for {problem}; using {out['dataset']}."
+    if problem == "regression" and out["noise"]:
+        out["noise"] = 0.0
+        changed["noise"] = "label noise flips classes, and regression has none; using 0."
+    return out, changed
 
 
 def check_all(values: Mapping[str, Any]) -> dict[str, Any]:

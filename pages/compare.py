@@ -45,8 +45,9 @@ PRESET_WIDGETS = {"paper": (), "cv": (), "optimizers": ("activation", "lr", "bat
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float):
-    return data.train_test(name, n_train, n_test, seed, noise)
+def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float,
+              jitter: float = 0.0):
+    return data.train_test(name, n_train, n_test, seed, noise, jitter)
 
 
 def key(name: str) -> str:
@@ -152,7 +153,7 @@ def trainer() -> Trainer:
 def new_race(contestants: list[Config]) -> Race:
     c = contestants[0]
     return Race(contestants, data_sets=load_data(c.dataset, c.n_train, c.n_test, c.data_seed,
-                                                 c.noise))
+                                                 c.noise, c.jitter))
 
 
 def sync_race(contestants: list[Config]) -> Race:

@@ -19,6 +19,7 @@ Session State.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -35,7 +36,7 @@ from minidl.viz import boundary, network, replay
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
 from minidl.viz.tables import ordinal
-from ui import background, playground, training
+from ui import background, own_points, playground, training
 from ui.background import Trainer
 from ui.playground import SETTINGS
 from ui.training import Slot
@@ -60,10 +61,11 @@ PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float
+def load_data(name: str, n_train: int, n_test: int, seed: int, noise: float,
+              jitter: float = 0.0
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One seeded training/test draw, cached on its plain-valued settings."""
-    return data.train_test(name, n_train, n_test, seed, noise)
+    return data.train_test(name, n_train, n_test, seed, noise, jitter)
 
 
 def new_run(config: Config) -> Run:
@@ -73,7 +75,7 @@ def new_run(config: Config) -> Run:
         run.source = points  # which version of your points it trains on
         return run
     return Run(config, data_sets=load_data(config.dataset, config.n_train, config.n_test,
-                                           config.data_seed, config.noise))
+                                           config.data_seed, config.noise, config.jitter))
 
 
 # ---------------------------------------------------------------- settings
@@ -103,7 +105,9 @@ def setting_ui(name: str) -> None:
     common = {"key": key(name), "help": s.help or None}
     if s.kind == "choice":
         labels = dict(zip(s.choices, s.choice_labels))
-        st.selectbox(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
+        choices = (hparams.datasets_of(st.session_state[key("problem")]) if name == "dataset"
+                   else s.choices)  # the problem type's data sets
+        st.selectbox(s.label, choices, format_func=lambda v: labels.get(v, v), **common)
     elif s.kind == "set":
         labels = dict(zip(s.choices, s.choice_labels))
         st.multiselect(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
@@ -123,6 +127,16 @@ def setting_ui(name: str) -> None:
                                 for x in (step, low, high)))
             st.number_input(s.label, min_value=low, max_value=high, step=step,
                             format=f"%.{decimals}f" if s.kind == "float" else None, **common)
+
+
+def fit_problem_widgets() -> None:
+    """Make the data set and label noise fit the problem type before any widget is drawn:
+    choosing regression picks its first data set and drops label noise, as TensorFlow
+    Playground's problem type switches its data sets (``playground.fit_problem``)."""
+    state, names = st.session_state, ("problem", "dataset", "noise")
+    fitted, _ = hparams.fit_problem({name: state[key(name)] for name in names})
+    for name in names:
+        state[key(name)] = fitted[name]
 
 
 def new_seed(name: str) -> int:
@@ -175,8 +189,10 @@ def settings_ui(settings: dict) -> list[str]:
                 if name == "gain" and state[key("init")] != "xavier":
                     continue
                 own = state[key("dataset")] == "custom"
-                if (name == "split" and not own) or (name in ("n_train", "n_test") and own):
+                if (name == "split" and not own) or (name in ("n_train", "n_test", "jitter") and own):
                     continue  # your own points come in their number, split by a share
+                if name == "noise" and state[key("problem")] == "regression":
+                    continue  # no classes to flip
                 setting_ui(name)
                 drawn.append(name)
                 if name == "data_seed":
@@ -291,14 +307,21 @@ def live_slots() -> dict[str, Slot | list[Slot]]:
 
 
 def metrics_ui(frame: playground.Frame, slots: list[Slot]) -> None:
+    """Epoch, losses and accuracies (a regression: losses, the test error's root and what
+    always guessing the mean would score), parameters: two rows of three."""
     m = frame.metrics
     values = [("Epoch", f"{frame.epoch} / {frame.budget}")]
     for label, name in (("Train loss", "train_loss"), ("Test loss", "test_loss")):
         # an exploded loss (NaN, inf, 1e24) reads as what it means, not as 28 digits
         values.append((label, "diverged" if diverged(m[name]) else f"{m[name]:.4f}"))
-    values += [("Train accuracy", f"{100 * m['train_acc']:.1f}%"),
-               ("Test accuracy", f"{100 * m['test_acc']:.1f}%"),
-               ("Parameters", f"{frame.parameters:,}")]
+    if math.isnan(frame.baseline):
+        values += [("Train accuracy", f"{100 * m['train_acc']:.1f}%"),
+                   ("Test accuracy", f"{100 * m['test_acc']:.1f}%")]
+    else:
+        values += [("Test RMSE", "diverged" if diverged(m["test_loss"])
+                    else f"{math.sqrt(m['test_loss']):.3f}"),
+                   ("Mean guess's test loss", f"{frame.baseline:.4f}")]
+    values.append(("Parameters", f"{frame.parameters:,}"))
     if slots[0].place is not None:  # redrawn in place
         for slot, (label, value) in zip(slots, values):
             slot.show("metric", label, value)
@@ -379,7 +402,7 @@ def history_ui(run: Run) -> None:
     curves, health = st.columns(2, gap="medium")
     with curves:
         history = charts.history_data(run.history_frame())
-        for metric in ("loss", "acc"):
+        for metric in ("loss",) if run.config.regression else ("loss", "acc"):
             st.vega_lite_chart(charts.with_data(charts.spec("curve", metric), history),
                                width="stretch", alt=f"{metric} per epoch")
     with health:
@@ -429,9 +452,9 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
                                       "untrained: press Train" if fresh else "",
                                       under=frame.underlay)
     slots["chart"].show("vega_lite_chart",
-                        charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth),
-                                         tables),
-                        width="content", alt="decision boundary over the unit square")
+                        charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth,
+                                                     config.regression), tables),
+                        width="content", alt="the network's output over the unit square")
     if caption:
         slots["caption"].show("caption", caption)
     else:
@@ -469,7 +492,7 @@ def own_points_ui() -> bool:
     a CSV, download them, clear them.  Returns whether they can be trained on."""
     state = st.session_state
     if OWN not in state:  # first time: a copy of the points you were looking at
-        state[OWN] = (playground.starter_points(trainer().run) if TRAINER in state
+        state[OWN] = (own_points.starter_points(trainer().run) if TRAINER in state
                       else data.disk(200, seed=0))
     X, y = state[OWN]
     counts = [int((y == c).sum()) for c in (0, 1)]
@@ -481,8 +504,8 @@ def own_points_ui() -> bool:
             st.radio("Add points of", (0, 1), key="pg_add_class", horizontal=True,
                      format_func=lambda c: f"class {c}")
             st.caption("Drag a rectangle on the chart: points of that class fill it "
-                       f"({playground.POINTS_PER_AREA} per unit of area, at most "
-                       f"{playground.MOST_PER_DRAG} a drag).")
+                       f"({own_points.POINTS_PER_AREA} per unit of area, at most "
+                       f"{own_points.MOST_PER_DRAG} a drag).")
             st.file_uploader("Upload a CSV of points (x1,x2,label)", type=["csv", "txt"],
                              key=f"pg_upload_points_{round_}", on_change=upload_points,
                              max_upload_size=max(1, data.MAX_CSV_BYTES >> 20),
@@ -527,10 +550,10 @@ def next_round() -> None:
 
 def add_dragged_points() -> None:
     state = st.session_state
-    box = playground.drag_box(state.get(f"pg_editor_{state.get(ROUND, 0)}"), charts.BRUSH)
+    box = own_points.drag_box(state.get(f"pg_editor_{state.get(ROUND, 0)}"), charts.BRUSH)
     if box is not None:
         generator = torch.Generator().manual_seed(random.randrange(2**31))
-        state[OWN] = playground.add_points(state[OWN], box, state["pg_add_class"], generator)
+        state[OWN] = own_points.add_points(state[OWN], box, state["pg_add_class"], generator)
     next_round()
 
 
@@ -632,14 +655,20 @@ def import_model(widget: str) -> None:
 def main() -> None:
     state = st.session_state
     settings = initial_settings()
+    fit_problem_widgets()
     drawn = settings_ui(settings)
 
     st.title("Playground")
     st.caption("A network written with PyTorch tensor operations only learns to separate two "
                "classes of points — by default those inside the disk from those outside. "
-               "Press **Train** and watch its decision boundary form.")
+               "Press **Train** and watch its decision boundary form."
+               if state[key("problem")] == "classification" else
+               "A network written with PyTorch tensor operations only learns a number for "
+               "every point of the square (regression). Press **Train** and watch its output "
+               "map take the shape of the targets.")
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
+    settings, _ = hparams.fit_problem(settings)  # a hidden widget's value (noise) too
     if settings["dataset"] == "custom" and not own_points_ui():
         return  # too few points to train on: the editor says so
     run = sync_run(playground.to_config(settings))
@@ -668,6 +697,11 @@ def main() -> None:
 
     training.live_fragment(live_view, t)
     export_ui(run)
+    if run.config.regression:
+        st.caption("Colour: the network's output, its predicted value (blue: −1, orange: +1); "
+                   "each point is coloured by its target value on the same scale; ● training "
+                   "point, ■ test point (shown with the toggle above).")
+        return
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
                "orange: class 1)" + (", dashed: the true disk" if run.config.dataset == "disk"
                                      else "") + "; ✕: misclassified point; ● training point, "

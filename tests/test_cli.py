@@ -266,3 +266,11 @@ def test_app_starts_streamlit_on_the_app_with_streamlits_own_options(run_cli, mo
     assert (Path(argv[4]).parent / "pages" / "playground.py").is_file()
     assert argv[-4:] == ["--server.port", "8502", "--server.headless", "true"]
     assert "--runner.postScriptGC=false" in argv  # the app's .streamlit/config.toml, wherever
+
+
+def test_train_takes_point_jitter_from_the_table_and_refuses_too_much(run_cli):
+    out = run_cli("train", "--n-train", "50", "--n-test", "50", "--epochs", "1",
+                  "--jitter", "0.1")
+    assert out.returncode == 0, out.stderr
+    out = run_cli("train", "--jitter", "0.7")
+    assert out.returncode == 2 and "point jitter" in out.stderr and "0.7" in out.stderr

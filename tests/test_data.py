@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from minidl import data
+from minidl import data, hparams
 
 
 def test_disk_shapes_dtypes_and_range():
@@ -32,7 +32,10 @@ def test_same_seed_same_data_different_seed_different_data():
     assert not torch.equal(data.disk(50, seed=3)[0], data.disk(50, seed=4)[0])
 
 
-@pytest.mark.parametrize("name", list(data.DATASETS))
+CLASSIFIERS = [d for d in data.DATASETS if hparams.problem_of(d) == "classification"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_every_data_set_is_in_the_unit_square_with_both_labels(name):
     X, y = data.make(name, 400, seed=0)
     assert X.shape == (400, 2) and X.dtype == torch.float32 and y.dtype == torch.int64
@@ -70,3 +73,48 @@ def test_one_hot():
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---------------------------------------------------------------- point jitter
+
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_jitter_moves_points_by_at_most_its_amount_and_keeps_them_in_the_square(name):
+    X0, y0 = data.make(name, 2000, seed=5)
+    X1, y1 = data.make(name, 2000, seed=5, jitter=0.1)
+    moved = (X1 - X0).abs()
+    assert moved.max().item() <= 0.1 + 1e-6
+    assert moved.mean().item() > 0.02  # they did move: U(−0.1, 0.1) has mean |u| 0.05
+    assert X1.min() >= 0 and X1.max() <= 1
+    assert torch.equal(y0, y1)  # labels of the clean positions
+
+
+def test_jittered_points_keep_the_label_of_where_they_were_drawn():
+    Xtr, ytr, Xte, yte = data.train_test("disk", 1500, 1500, seed=0, jitter=0.2)
+    clean_tr, _, clean_te, _ = data.train_test("disk", 1500, 1500, seed=0)
+    assert torch.equal(ytr, data.disk_label(clean_tr)) and torch.equal(yte, data.disk_label(clean_te))
+    # near the circle, a moved point may now lie on the other side: the rule is noisy
+    assert not torch.equal(ytr, data.disk_label(Xtr))
+    assert not torch.equal(Xte, clean_te)  # test points move too
+
+
+def test_zero_jitter_is_the_old_data_exactly_and_jitter_is_seeded():
+    for a, b in zip(data.train_test("spiral", 300, 200, seed=3, noise=0.1),
+                    data.train_test("spiral", 300, 200, seed=3, noise=0.1, jitter=0.0)):
+        assert torch.equal(a, b)
+    assert torch.equal(data.make("xor", 300, seed=3, jitter=0.3)[0],
+                       data.make("xor", 300, seed=3, jitter=0.3)[0])
+    assert not torch.equal(data.make("xor", 300, seed=3, jitter=0.3)[0],
+                           data.make("xor", 300, seed=4, jitter=0.3)[0])
+
+
+def test_jitter_never_changes_which_points_are_drawn_nor_label_noise():
+    # a stream of its own: the clean positions and the flipped labels are the same at any jitter
+    X0, y0 = data.make("disk", 500, seed=1, noise=0.2)
+    X1, y1 = data.make("disk", 500, seed=1, noise=0.2, jitter=0.05)
+    assert torch.equal(y0, y1) and (X1 - X0).abs().max() <= 0.05 + 1e-6
+
+
+@pytest.mark.parametrize("jitter", [-0.1, 0.6, float("nan")])
+def test_bad_jitter_is_refused_naming_the_setting(jitter):
+    with pytest.raises(ValueError, match="point jitter"):
+        data.make("disk", 10, jitter=jitter)

@@ -18,6 +18,7 @@ def test_defaults_are_the_reference_network_with_a_200_epoch_budget():
 
 def test_every_setting_round_trips_through_the_url():
     settings = dict(playground.defaults(), dataset="gaussians", n_train=123, noise=0.25,
+                    jitter=0.07,
                     hidden=(64, 8, 1, 3, 5, 64), activation="sigmoid", init="zero", gain=0.37,
                     features=("x1", "x1sq", "x1x2", "sinx2"), split=0.65,
                     optimizer="adam", lr=2e-5, beta1=0.5, beta2=0.98, eps=1e-10, rho=0.5,
@@ -40,7 +41,8 @@ def test_defaults_are_left_out_of_the_url():
     ("hidden", "25,25,25,25,25,25,25"), ("hidden", "65"), ("hidden", "0"), ("hidden", ""),
     ("features", ""), ("features", "x1,x1"), ("features", "x3"), ("l1", "-1"),
     ("split", "1"), ("split", "0.01"),
-    ("n_train", "1e9"), ("noise", "0.6"), ("activation", "softmax"), ("dataset", ""),
+    ("n_train", "1e9"), ("noise", "0.6"), ("jitter", "0.7"), ("jitter", "-0.1"),
+    ("activation", "softmax"), ("dataset", ""),
     ("beta2", "1"), ("eps", "0"), ("epochs", "-5"), ("view", "3d"),
 ])
 def test_invalid_values_fall_back_to_the_default_with_a_warning(name, text):
@@ -90,7 +92,12 @@ def test_every_setting_in_range_builds_a_valid_config():
         if s.kind == "widths":
             values = [(s.app_low,), (s.app_high,) * s.ui_length]
         for value in values:
-            playground.to_config(dict(playground.defaults(), **{name: value}))
+            settings = dict(playground.defaults(), **{name: value})
+            if name == "dataset":  # a data set poses its problem
+                settings["problem"] = hparams.problem_of(value)
+            fitted, changed = hparams.fit_problem(settings)
+            assert name not in changed or name == "noise"  # regression: no label noise
+            playground.to_config(fitted)
 
 
 def test_learning_rate_stops_are_log_spaced_and_exact():
@@ -165,3 +172,52 @@ def test_the_end_of_a_poor_run_says_what_to_try():
     sigmoid = Config(activation="sigmoid", epochs=15)       # batch 1: 15,000 steps
     assert "batch size" not in playground.done_text(sigmoid, poor)
     assert "layer health panel" in playground.done_text(sigmoid, poor)
+
+
+# ---------------------------------------------------------------- problem type
+
+def test_a_regression_round_trips_through_the_url():
+    settings = dict(playground.defaults(), problem="regression", dataset="multigauss",
+                    jitter=0.1)
+    query = to_query(settings)
+    assert query == {"problem": "regression", "dataset": "multigauss", "jitter": "0.1"}
+    assert parse_query(query) == (settings, [])
+    assert playground.to_config(settings).sizes()[-1] == 1
+
+
+def test_a_link_naming_only_a_regression_data_set_is_a_regression():
+    settings, warnings = parse_query({"dataset": "plane"})
+    assert (settings["problem"], settings["dataset"], warnings) == ("regression", "plane", [])
+
+
+@pytest.mark.parametrize("query, dataset, warned", [
+    ({"problem": "regression", "dataset": "spiral"}, "plane", "dataset=spiral: not a data set "
+     "for regression; using plane."),
+    ({"problem": "classification", "dataset": "plane"}, "disk", "dataset=plane: not a data set "
+     "for classification; using disk."),
+])
+def test_a_data_set_of_the_other_problem_in_a_link_falls_back_with_a_warning(query, dataset,
+                                                                             warned):
+    settings, warnings = parse_query(query)
+    assert settings["problem"] == query["problem"] and settings["dataset"] == dataset
+    assert warnings == [warned]
+    playground.to_config(settings)  # a valid run
+
+
+def test_label_noise_in_a_regression_link_becomes_zero_with_a_warning():
+    settings, warnings = parse_query({"problem": "regression", "noise": "0.2"})
+    assert settings["noise"] == 0.0 and settings["dataset"] == "plane"
+    assert len(warnings) == 1 and warnings[0].startswith("noise=0.2: label noise flips classes")
+
+
+def test_the_page_offers_each_problem_its_own_data_sets():
+    s = SETTINGS["dataset"]
+    assert playground.offered(s, "regression") == ("plane", "multigauss")
+    assert playground.offered(s) == ("disk", "xor", "gaussians", "spiral")
+
+
+def test_a_race_link_with_a_regression_races_classifiers_and_says_why():
+    from ui import compare
+    base, _, warnings = compare.parse_query({"problem": "regression", "dataset": "plane"})
+    assert base["problem"] == "classification" and base["dataset"] == "disk"
+    assert len(warnings) == 1 and "races, sweeps and studies rank classifiers" in warnings[0]

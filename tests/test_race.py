@@ -115,6 +115,9 @@ def test_a_race_whose_every_contestant_diverged_stops():
     ([Config(**SMALL)] * 10, "Invalid number of contestants: 10"),
     ([Config(**SMALL), Config(**{**SMALL, "data_seed": 1})], "share the data seed"),
     ([Config(**SMALL), Config(**{**SMALL, "epochs": 7})], "share the epoch budget"),
+    ([Config(**{**SMALL, "problem": "regression", "dataset": "plane"})],
+     r"a race cannot take a regression: regression runs in the Playground and in minidl "
+     r"train \(--problem regression\); races, sweeps and studies rank classifiers"),
 ])
 def test_bad_contestants_get_clear_messages(configs, message):
     with pytest.raises(ValueError, match=message):

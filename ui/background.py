@@ -316,7 +316,7 @@ class _Classroom:
             if not isinstance(unit, cohort.Cohort) or not due.intersection(keys):
                 continue
             out = unit.population.outputs(_GRID_POINTS)
-            scores = (out[..., 1] - out[..., 0]).numpy()
+            scores = boundary.score_of(out).numpy()
             for run, key in zip(unit.runs, keys):
                 boundaries[key] = scores[run.member].tobytes()
             if any(now - self.entries[k].units_reported >= UNIT_SECONDS for k in due

@@ -24,7 +24,7 @@ import torch
 
 from minidl import Config, data, hparams
 from minidl.experiments import race
-from minidl.experiments.contestants import check_contestants, preset
+from minidl.experiments.contestants import CLASSIFIERS_ONLY, check_contestants, preset
 from minidl.experiments.race import Race
 from minidl.viz import boundary, tiles
 from ui import playground
@@ -41,6 +41,10 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, dict, list
     """URL query parameters → (base settings, race settings, warnings); never raises."""
     base, warnings = playground.parse_query(
         {k: v for k, v in params.items() if k not in RACE_SETTINGS})
+    if base["problem"] != "classification":  # a race ranks classifiers
+        warnings.append(f"problem={base['problem']}: a race cannot take a regression "
+                        f"({CLASSIFIERS_ONLY}); using classification.")
+        base, _ = hparams.fit_problem({**base, "problem": "classification"})
     settings = defaults()
     for name, s in RACE_SETTINGS.items():
         if name not in params:

@@ -13,7 +13,9 @@ page draws one widget per row from the row's kind, label, help and app range.
   defaults, formatted so that ``parse_query`` reads them back exactly;
 - ``to_config(settings)`` builds the ``minidl.Config`` of a run; ``from_widgets``
   turns widget values (a multiselect's list) into settings, ``offered`` says which
-  choices the page offers (not ``custom``: your own points never come from a link);
+  choices the page offers (the problem type's data sets; not ``custom``: your own points
+  never come from a link); a link's data set is made to fit its problem type
+  (``hparams.fit_problem``);
   old links' ``layers=3&width=25`` read as ``hidden=25,25,25``;
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb;
@@ -84,7 +86,7 @@ def _parse_one(s: Setting, text: str) -> tuple[object, str | None]:
 def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
     """URL query parameters → (complete settings, warnings).  Never raises; every warning is
     plain text naming the parameter (names and values shortened to ``SHOWN_CHARACTERS``)."""
-    settings = defaults()
+    settings, given = defaults(), {}
     params, warnings = _old_widths(params)
     for name, raw in params.items():
         text = raw[-1] if isinstance(raw, list) and raw else raw
@@ -96,13 +98,19 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
         if not isinstance(text, str):
             warnings.append(f"{name}: no value; using the default.")
             continue
+        given[name] = text
         settings[name], warning = _parse_one(SETTINGS[name], text)
-        if SETTINGS[name].kind == "choice" and settings[name] not in offered(SETTINGS[name]):
+        if name == "dataset" and settings[name] == "custom":
             settings[name] = SETTINGS[name].default
             warning = f"{name}={shorten(text)}: your own points cannot come from a link; " \
                       f"using the default {format_value(SETTINGS[name].default)}."
         if warning:
             warnings.append(warning)
+    if "dataset" in given and "problem" not in given:  # a link that names only the data set
+        settings["problem"] = hparams.problem_of(settings["dataset"])
+    settings, changed = hparams.fit_problem(settings)
+    warnings += [f"{name}={shorten(given[name])}: {why}" for name, why in changed.items()
+                 if name in given]
     return settings, warnings
 
 
@@ -134,10 +142,12 @@ def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
     return params, warnings
 
 
-def offered(s: Setting) -> tuple:
-    """The choices the page offers: all but your own points, which no link or select box
-    can provide (they come from an upload or a drawing)."""
-    return tuple(c for c in s.choices if not (s.name == "dataset" and c == "custom"))
+def offered(s: Setting, problem: str = "classification") -> tuple:
+    """The choices a link may bring: for the data set, those of the ``problem`` type but your
+    own points (they come from an upload or a drawing)."""
+    if s.name != "dataset":
+        return s.choices
+    return tuple(c for c in hparams.datasets_of(problem) if c != "custom")
 
 
 def from_widgets(values: Mapping[str, object]) -> dict:
@@ -220,16 +230,19 @@ class Frame:
     underlay: pa.Table         # live.underlay of it: what shows while the browser decodes it
     mistakes: pa.Table         # live.wrong_frame rows of training and test points
     history: list[dict]        # Run.history (a copy): one dict of metrics per epoch
+    baseline: float = math.nan  # regression: Run.mean_guess_loss()
 
 
 def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool = True,
              scores: torch.Tensor | None = None) -> Frame:
     """Everything the live view needs from ``run``, so drawing never touches the model: the
     mistakes among the training points (and the test points if ``test``), found in one
-    forward pass.  ``scores``: the boundary's (``boundary.scores``) if the service sent them."""
+    forward pass (a regression has none).  ``scores``: the boundary's (``boundary.scores``)
+    if the service sent them."""
     shown = [(run.X_train, run.y_train, "train")] + (
         [(run.X_test, run.y_test, "test")] if test else [])
-    predicted = run.predict(torch.cat([X for X, _, _ in shown])).argmax(1)
+    predicted = (torch.cat([y for _, y, _ in shown]) if run.config.regression else
+                 run.predict(torch.cat([X for X, _, _ in shown])).argmax(1))
     parts, start = [], 0
     for X, y, name in shown:
         parts.append(live.wrong_frame(X, y, predicted[start:start + len(X)], name))
@@ -242,7 +255,8 @@ def snapshot(run: Run, resolution: int = 100, discrete: bool = False, test: bool
                  metrics=run.history[-1] if run.history else run.metrics(),
                  image=boundary.data_url(boundary.png_bytes(picture)),
                  underlay=live.underlay(picture),
-                 mistakes=pa.concat_tables(parts), history=run.history)
+                 mistakes=pa.concat_tables(parts), history=run.history,
+                 baseline=run.mean_guess_loss() if run.config.regression else math.nan)
 
 
 def done_text(config: Config, metrics: dict) -> str:
@@ -252,7 +266,7 @@ def done_text(config: Config, metrics: dict) -> str:
     steps_per_epoch = math.ceil(config.n_train / config.batch_size)
     steps = config.epochs * steps_per_epoch
     text = f"Epoch budget reached ({config.epochs} epochs, {steps:,} optimizer steps)."
-    if metrics["test_acc"] >= POOR_ACCURACY:
+    if config.regression or metrics["test_acc"] >= POOR_ACCURACY:
         return text + " Raise the budget to train on, or press **Reset**."
     if steps < FEW_STEPS:
         return text + (f" With batch size {config.batch_size} an epoch is only "
@@ -275,46 +289,3 @@ def status(run: Run) -> str:
     if run.epoch >= run.config.epochs:
         return "done"
     return "fresh" if run.epoch == 0 else "partial"
-
-
-# ---------------------------------------------------------------- your own points
-
-POINTS_PER_AREA = 400   # points one drag adds per unit of area …
-MOST_PER_DRAG = 60      # … at most this many, at least one
-
-
-def starter_points(run: Run, count: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
-    """Your points when you first choose them: the first ``count`` training points of the
-    run you were looking at (their labels as drawn), to edit from."""
-    return run.X_train[:count].clone(), run.y_train[:count].clone()
-
-
-def drag_box(event: Mapping | None, name: str) -> tuple[float, float, float, float] | None:
-    """``(x0, x1, y0, y1)`` of the rectangle a drag on the editor selected (clipped to the
-    square), from what Streamlit reports for the interval selection ``name``; None if
-    there is none (a click, a cleared selection, anything malformed)."""
-    try:
-        box = event["selection"][name]
-        (x0, x1), (y0, y1) = sorted(map(float, box["x"])), sorted(map(float, box["y"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    x0, x1, y0, y1 = (min(max(v, 0.0), 1.0) for v in (x0, x1, y0, y1))
-    if not all(math.isfinite(v) for v in (x0, x1, y0, y1)) or x1 <= x0 or y1 <= y0:
-        return None
-    return x0, x1, y0, y1
-
-
-def add_points(points: tuple[torch.Tensor, torch.Tensor], box: tuple[float, float, float, float],
-               label: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``points`` plus points of class ``label`` spread uniformly over ``box``: about
-    ``POINTS_PER_AREA`` per unit area, 1 to ``MOST_PER_DRAG``, never past
-    ``hparams.MAX_OWN_POINTS`` in all."""
-    X, y = points
-    x0, x1, y0, y1 = box
-    count = min(max(round((x1 - x0) * (y1 - y0) * POINTS_PER_AREA), 1), MOST_PER_DRAG,
-                hparams.MAX_OWN_POINTS - len(X))
-    if count <= 0:
-        return X, y
-    new = torch.rand(count, 2, generator=generator)
-    new = new * torch.tensor([x1 - x0, y1 - y0]) + torch.tensor([x0, y0])
-    return torch.cat([X, new]), torch.cat([y, torch.full((count,), int(label), dtype=y.dtype)])

@@ -115,7 +115,6 @@ def status(t: Trainer) -> tuple[str, str, str] | None:
     return None
 
 
-
 def link_warnings_ui(warnings: list[str]) -> None:
     """The settings of the page's link that could not be used, as plain text (the link's
     text is never Markdown).  In a place that is there, filled or not, so that one
@@ -242,13 +241,12 @@ def slow_seconds(t: Trainer) -> float:
 def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
     """Draw ``view(ticking, *args)`` as the page's live fragment, which the browser reruns
     every ``SLOW_SECONDS`` while ``ticking`` (trainer ``t`` is not idle).  A run lasts
-    ``slow_seconds(t)``, set at its start: the browser's timer asks for the next run
-    meanwhile, and Streamlit keeps that request until the run ends (an automatic rerun
-    never cuts a run short), so runs follow each other at the pace the server's load sets,
-    with no run of the whole page to change the timer.  (Changing it did: at the 10th and
-    20th visitor of a class every live page reran at once, and the pages opening then waited
-    seconds.)  A run waits (up to ``HOLD_SECONDS``) while another session's page is being
-    drawn.  Streamlit's Stop pauses ``t`` (see the module docstring)."""
+    ``slow_seconds(t)``: Streamlit keeps the timer's request until it ends (an automatic
+    rerun never cuts a run short), so runs follow at the pace the server's load sets with
+    no run of the whole page to change the timer.  (Changing it did: at a class's 10th and
+    20th visitor every live page reran at once, and opening pages waited seconds.)  A run
+    waits (up to ``HOLD_SECONDS``) while another session's page is drawn.  Streamlit's Stop
+    pauses ``t`` (see the module docstring)."""
     st.session_state[FULL_RUN] = True
     # a plain dict: once Stop is pressed, every use of Session State stops the script again
     runs = st.session_state.setdefault(LIVE_RUNS, {})

@@ -286,8 +286,9 @@ def main() -> None:
 
     def report(epoch: int, metrics: dict) -> None:
         if epoch % 10 == 0 or epoch == config.epochs:
-            print(f"epoch {{epoch}}: train loss {{metrics['train_loss']:.4f}}, "
-                  f"test accuracy {{metrics['test_acc']:.3f}}")
+            score = (f"test loss {{metrics['test_loss']:.4f}}" if config.problem == "regression"
+                     else f"test accuracy {{metrics['test_acc']:.3f}}")
+            print(f"epoch {{epoch}}: train loss {{metrics['train_loss']:.4f}}, {{score}}")
 
     run.fit(report)
     print("final", json.dumps(run.history[-1]))

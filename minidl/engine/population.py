@@ -27,6 +27,8 @@ and ``fit`` (sweeps, studies, ablations) are built on it.
   it was: the training service co-batches visitors' runs with it (``minidl.engine.cohort``).
 
 Shapes: ``X : (N, 2)`` points, ``y : (N,)`` labels, shared; a member's rows index them.
+A population of regression members (setting ``problem``) has float targets ``y : (N,)`` in
+[−1, 1], networks with one output trained towards ``y`` itself, and no accuracy (NaN).
 
 Why this module is long: the loop, its checkpoints (``state``) and ``combine`` each touch
 every part of a population's state — weights, optimizers, generators, the epoch in
@@ -94,6 +96,13 @@ class Population:
         features = hparams.check("features", features)
         if sizes[0] != len(features):
             raise ValueError(f"a network of sizes {sizes} cannot take {len(features)} features")
+        problems = {m.get("problem") for m in members}
+        if len(problems) > 1:
+            raise ValueError("classification and regression members cannot share a population")
+        regression = problems == {"regression"}
+        if sizes[-1] != (1 if regression else 2):
+            raise ValueError(f"a network of sizes {sizes} cannot solve {problems.pop()} (expected "
+                             f"{'1 output' if regression else '2 outputs'})")
         network = Network(sizes, [m.get("activation") for m in members])
         generators = [torch.Generator().manual_seed(m.seed) for m in members]
         for i, (member, generator) in enumerate(zip(members, generators)):
@@ -102,8 +111,10 @@ class Population:
                                    **{k: member.get(k) for k in INIT_CONVENTIONS})
         # what every member sees: its rows, encoded by its conventions (``data``)
         inputs = _affine([data.input_affine(m.get("inputs")) for m in members])
-        targets = _affine([data.target_affine(m.get("targets")) for m in members])
-        T = data.one_hot(y)
+        # classification: one-hot rows (or ±1, the targets convention); regression: the value
+        targets = None if regression else _affine([data.target_affine(m.get("targets"))
+                                                   for m in members])
+        T = y.float().unsqueeze(-1) if regression else data.one_hot(y)
 
         def encoded(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             points = X[rows]
@@ -124,6 +135,7 @@ class Population:
         (``Optimizer.counts_steps``): members share an optimizer only where theirs agree."""
         M = len(members)
         self.members, self.sizes, self.features = members, sizes, features
+        self.regression = members[0].get("problem") == "regression"
         self.measure_at: frozenset[int] | None = None
         self.network, self.generators = network, generators
         params = network.param()
@@ -301,9 +313,7 @@ class Population:
         metrics = None
         if self.measure_at is None or self.epoch in self.measure_at:
             metrics = self.measure()
-            bad = diverged(metrics["train_loss"]) | ~torch.stack(
-                [torch.isfinite(v) for v in metrics.values()]).all(0)
-            newly |= bad
+            newly |= diverged(metrics["train_loss"]) | ~torch.isfinite(metrics["eval_loss"])
         newly &= ~self.diverged
         if newly.any():
             self.freeze(newly)
@@ -351,14 +361,17 @@ class Population:
         """Every member's loss (the mean squared error against its targets, whatever its
         reduction, so that runs compare on one scale) and accuracy on its training and its
         evaluation rows: ``METRICS`` → ``(M,)`` tensors.  ``network``: a copy to measure
-        instead (the same shape); diverged members read NaN."""
+        instead (the same shape); diverged members read NaN.  Regression has no accuracy:
+        NaN (its loss is the mean of (prediction − target)² over the rows)."""
         network = network or self.network
         out = {}
         with torch.inference_mode():
             for name, (X, T, y) in (("train", self.train), ("eval", self.eval)):
                 pred = network.forward(self._rows(X)).view(T.shape)
                 out[f"{name}_loss"] = (pred - T).square().mean(dim=(-2, -1))
-                out[f"{name}_acc"] = (pred.argmax(-1) == y).to(pred.dtype).mean(-1)
+                out[f"{name}_acc"] = (torch.full_like(out[f"{name}_loss"], math.nan)
+                                      if self.regression else
+                                      (pred.argmax(-1) == y).to(pred.dtype).mean(-1))
         return out
 
     def set_settings(self, changes: Mapping[str, Any]) -> None:

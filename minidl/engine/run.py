@@ -95,7 +95,7 @@ class Run:
         self.X_train, self.y_train, self.X_test, self.y_test = self.data_sets or (
             data.split_points(*self.points, c.split, c.data_seed, c.noise)
             if self.points is not None else
-            data.train_test(c.dataset, c.n_train, c.n_test, c.data_seed, c.noise))
+            data.train_test(c.dataset, c.n_train, c.n_test, c.data_seed, c.noise, c.jitter))
         self.data_sets = None  # the attributes above hold them
         n_train, n_test = len(self.y_train), len(self.y_test)
         self.population = Population(torch.cat([self.X_train, self.X_test]),
@@ -244,6 +244,11 @@ class Run:
         then.epoch = epoch
         then.diverged = bool(then.history and then.history[-1]["diverged"])
         return then
+
+    def mean_guess_loss(self) -> float:
+        """A regression's yardstick: the test loss of always guessing the mean training
+        target, ``mean((t_test − mean(t_train))²)`` (the best constant on the training set)."""
+        return float((self.y_test.float() - self.y_train.float().mean()).square().mean())
 
     def metrics(self) -> dict:
         """The metrics of the weights as they are now (``epoch`` and the four numbers)."""

@@ -16,7 +16,10 @@ from . import reproduce
 
 MAX_CONTESTANTS = 9
 # what every contestant shares: one data draw and one epoch budget
-SHARED = ("dataset", "n_train", "n_test", "noise", "data_seed", "epochs")
+# races, sweeps and studies rank classifiers (by accuracy): what a regression run is told
+CLASSIFIERS_ONLY = ("regression runs in the Playground and in minidl train (--problem "
+                    "regression); races, sweeps and studies rank classifiers by accuracy")
+SHARED = ("dataset", "n_train", "n_test", "noise", "jitter", "data_seed", "epochs")
 PRESETS = hparams.TABLE["preset"].choices
 
 
@@ -109,6 +112,8 @@ def check_contestants(configs: Sequence[Config]) -> list[Config]:
         if not isinstance(c, Config):
             raise TypeError(f"a contestant must be a train.Config, got {type(c).__name__}")
         c.validate()
+        if c.regression:
+            raise ValueError(f"a race cannot take a regression: {CLASSIFIERS_ONLY}")
         if c.dataset == "custom":
             raise ValueError("a race draws its data: the data set 'custom' (your own points) "
                              "cannot race")

@@ -74,7 +74,7 @@ class Race:
         self.names = labels(self.contestants)
         c = self.contestants[0]
         self.X_train, self.y_train, self.X_test, self.y_test = data_sets or data.train_test(
-            c.dataset, c.n_train, c.n_test, c.data_seed, c.noise)
+            c.dataset, c.n_train, c.n_test, c.data_seed, c.noise, c.jitter)
         self.budget = c.epochs
         self.epoch = 0
         self.history: list[dict] = []

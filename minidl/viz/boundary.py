@@ -4,7 +4,9 @@ The input square ``[0, 1]²`` is cut into ``resolution × resolution`` cells;
 each cell's centre is fed to the model and gets the *class-1 score*
 ``s = out₁ − out₀`` (the networks are trained with MSE towards one-hot rows,
 so ``s ≈ +1`` deep inside class 1, ``≈ −1`` deep inside class 0, and the
-decision ``argmax`` flips exactly where ``s = 0``).
+decision ``argmax`` flips exactly where ``s = 0``).  A regression network has one
+output, its predicted value in ``[−1, 1]``: its score is that value (``score_of``), so
+the same picture is its continuous output map.
 
 Colours: a diverging map from class-0 blue through a pale middle to class-1
 orange, with ``s`` clipped to ``[−1, 1]`` (*smooth*), or only the two end
@@ -35,6 +37,8 @@ _PALETTE = torch.tensor([
     [246, 196, 150],   # s = +0.5
     [232, 137, 59],    # s = +1   class 1
 ], dtype=torch.float32)
+# the same stops as CSS colours: a regression's points, coloured by value on the image's scale
+VALUE_COLORS = ["#{:02x}{:02x}{:02x}".format(*(int(c) for c in row)) for row in _PALETTE]
 
 
 def grid(resolution: int = 100) -> torch.Tensor:
@@ -50,13 +54,18 @@ def grid(resolution: int = 100) -> torch.Tensor:
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
 
 
+def score_of(out: torch.Tensor) -> torch.Tensor:
+    """``(..., outputs)`` network outputs → ``(...)`` scores: ``out₁ − out₀`` of two outputs
+    (the class-1 score), the value itself of one (regression)."""
+    return out[..., 0] if out.shape[-1] == 1 else out[..., 1] - out[..., 0]
+
+
 def scores(model: Module | Callable[[torch.Tensor], torch.Tensor], resolution: int = 100
            ) -> torch.Tensor:
-    """The class-1 score ``out₁ − out₀`` on the grid, ``(resolution, resolution)``; ``model``
-    is a module or a function from points to outputs (``Run.predict``, which encodes them)."""
+    """The score (``score_of``) on the grid, ``(resolution, resolution)``; ``model`` is a
+    module or a function from points to outputs (``Run.predict``, which encodes them)."""
     predict = model.forward if isinstance(model, Module) else model
-    out = predict(grid(resolution))
-    return (out[:, 1] - out[:, 0]).reshape(resolution, resolution)
+    return score_of(predict(grid(resolution))).reshape(resolution, resolution)
 
 
 def colorize(score: torch.Tensor, discrete: bool = False) -> torch.Tensor:

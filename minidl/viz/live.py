@@ -9,7 +9,8 @@
 2. the true rule's outline (the disk's circle) as a dashed line;
 3. training and test points, coloured by label: training points are circles with a
    white rim, test points squares with a dark rim, so both stay visible on a
-   region of their own colour;
+   region of their own colour (a regression's points: by their target value, on the
+   image's blue–orange scale, so a point matches the map where it is learnt);
 4. a black ✕ over every point the model currently gets wrong.
 
 Only points and mistakes have tooltips (coordinates to 3 decimals); the image and
@@ -37,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from .boundary import CLASS_COLORS
+from .boundary import CLASS_COLORS, VALUE_COLORS
 
 # names of the data sets the charts read; ``with_data`` fills them in
 IMAGE, POINTS, WRONG, HISTORY = "boundary_image", "points", "wrong_points", "history"
@@ -73,9 +74,10 @@ def wrong_frame(X: torch.Tensor, y: torch.Tensor, predicted: torch.Tensor, set_n
 
 
 def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: int = 420,
-                   smooth: bool = True) -> alt.LayerChart:
+                   smooth: bool = True, regression: bool = False) -> alt.LayerChart:
     """Decision boundary image (over its ``underlay``) + true disk outline
-    (``(center, radius)``) + points.
+    (``(center, radius)``) + points.  ``regression``: the image is the output map and the
+    points' ``label`` is their target value in [−1, 1], coloured on the image's scale.
 
     Reads the named data sets ``UNDERLAY``, ``IMAGE`` (one row: ``url``), ``POINTS``
     (``points_frame``) and ``WRONG`` (``wrong_frame``); see ``boundary_data``.  ``smooth``
@@ -112,6 +114,12 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
     label_color = alt.Color("label:N", title="label",
                             scale=alt.Scale(domain=[0, 1], range=list(CLASS_COLORS)),
                             legend=alt.Legend(orient="bottom", labelExpr="'class ' + datum.label"))
+    label_tip = alt.Tooltip("label:N", title="class")
+    if regression:
+        label_color = alt.Color("label:Q", title="target", scale=alt.Scale(
+            domain=[-1.0, -0.5, 0.0, 0.5, 1.0], range=VALUE_COLORS, clamp=True),
+            legend=alt.Legend(orient="bottom"))
+        label_tip = alt.Tooltip("label:Q", title="target", format=".3f")
     set_shape = alt.Shape("set:N", title="set",
                           scale=alt.Scale(domain=list(SET_SHAPES), range=list(SET_SHAPES.values())),
                           legend=alt.Legend(orient="bottom"))
@@ -125,7 +133,7 @@ def boundary_chart(disk: tuple[tuple[float, float], float] | None = None, size: 
     layers.append(alt.Chart(alt.NamedData(name=POINTS)).mark_point(
         filled=True, size=24, opacity=1.0, strokeWidth=0.6).encode(
         x=x, y=y, color=label_color, shape=set_shape, stroke=set_rim,
-        tooltip=[*where, alt.Tooltip("label:N", title="class"), alt.Tooltip("set:N")]))
+        tooltip=[*where, label_tip, alt.Tooltip("set:N")]))
     layers.append(alt.Chart(alt.NamedData(name=WRONG)).mark_point(
         shape=CROSS, size=34, color="black", strokeWidth=1.3, filled=False).encode(
         x=x, y=y, tooltip=[*where, alt.Tooltip("set:N", title="misclassified")]))

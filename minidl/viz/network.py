@@ -181,7 +181,8 @@ def network_data(model: nn.Sequential, width: int = 420,
     column = np.repeat(np.arange(len(sizes)), sizes)
     index = np.concatenate([np.arange(n) for n in sizes])
     names = [*input_names, *(f"unit {j + 1}" for n in sizes[1:-1] for j in range(n)),
-             *(f"out {j} (class {j})" for j in range(sizes[-1]))]
+             *(f"out {j} (class {j})" if sizes[-1] > 1 else "out (value)"
+               for j in range(sizes[-1]))]
     centre_x = np.asarray(plan.x)[column]
     centre_y = np.concatenate([plan.centre_all(c) for c in range(len(sizes))])
     half = plan.unit / 2
@@ -329,7 +330,8 @@ def run_options(run) -> dict:
     """``encode`` and ``output_range`` of a ``minidl.train.Run``, for ``network_data`` and
     ``unit_image``: its input encoding (features included) and its training targets'
     range."""
-    scale, shift = data.target_affine(run.config.targets)
+    scale, shift = (2.0, -1.0) if run.config.regression else data.target_affine(
+        run.config.targets)  # a regression's targets lie in [−1, 1]
     inputs, features = run.config.inputs, run.config.features
     return {"encode": lambda X: data.encode_inputs(X, inputs, features),
             "output_range": (shift, shift + scale)}
@@ -394,5 +396,5 @@ def unit_title(unit: str, sizes: Sequence[int], input_names: Sequence[str] = INP
     if column == 0:
         return f"input {input_names[index] if index < len(input_names) else index + 1}"
     if column == len(sizes) - 1:
-        return f"output {index} (class {index})"
+        return f"output {index} (class {index})" if sizes[-1] > 1 else "output (value)"
     return f"{_column_titles(len(sizes))[column]}, unit {index + 1}"

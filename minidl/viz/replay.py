@@ -64,9 +64,14 @@ def frame(run: Run, epoch: int, size: int = SIZE, discrete: bool = False) -> tor
     then = run.at(epoch)
     with torch.inference_mode():
         score = boundary.scores(then.predict, size // SCALE)
-        wrong = then.predict(run.X_train).argmax(1) != run.y_train
+        if run.config.regression:  # no classes, no mistakes: dots by the sign of the target
+            labels = (run.y_train > 0).long()
+            wrong = torch.zeros(len(labels), dtype=torch.bool)
+        else:
+            labels = run.y_train
+            wrong = then.predict(run.X_train).argmax(1) != labels
     disk = (data.DISK_CENTER, data.DISK_RADIUS) if run.config.dataset == "disk" else None
-    return tiles.tile(score, run.X_train, run.y_train, wrong, disk, SCALE, discrete)
+    return tiles.tile(score, run.X_train, labels, wrong, disk, SCALE, discrete)
 
 
 def labelled(rgb: torch.Tensor, text: str) -> Image.Image:
