@@ -296,8 +296,7 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
         page_drawn()
     runs = st.session_state.get(LIVE_RUNS, {})
     pace = st.session_state.setdefault(PACE, {"drawn": [], "busy": False})
-    if not ticking:
-        pace["drawn"], pace["busy"] = [], False
+    pace.update({} if ticking else {"drawn": [], "busy": False})
     first, drawn = t.epoch, t.version
     tick, spent = began, 0.0
     while True:
