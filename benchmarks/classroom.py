@@ -58,6 +58,7 @@ from live_update import free_port, streamlit_server  # noqa: E402
 from server_memory import pss_mb, tree  # noqa: E402
 
 from minidl import hparams  # noqa: E402
+from ui import playground  # noqa: E402
 
 BUDGET = "epochs=10000"
 PRESETS = {  # the Playground's URL query of each (ui/playground.py: settings â†” URL)
@@ -68,7 +69,7 @@ PRESETS = {  # the Playground's URL query of each (ui/playground.py: settings â†
     "XOR": f"dataset=xor&{BUDGET}",
 }
 TRAIN, LR = "pg_train", "pg_lr"  # widget keys (pages/playground.py)
-BOUNDARY = "decision boundary over the unit square"  # the boundary chart's alt text (ditto)
+BOUNDARY = playground.BOUNDARY_ALT  # how a visitor tells the boundary chart from the others
 ALL_TRAIN, ALL_REDRAW, LOAD_P95, MEMORY_MB, ALL_TRAIN_50 = 2.0, 2.0, 3.0, 1536, 1.0
 
 

@@ -454,7 +454,7 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
     slots["chart"].show("vega_lite_chart",
                         charts.with_data(charts.spec("boundary", disk, CHART_SIZE, smooth,
                                                      config.regression), tables),
-                        width="content", alt="the network's output over the unit square")
+                        width="content", alt=playground.BOUNDARY_ALT)
     if caption:
         slots["caption"].show("caption", caption)
     else:

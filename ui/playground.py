@@ -49,6 +49,7 @@ def defaults() -> dict:
 
 
 SHOWN_CHARACTERS = 40   # of a name or value from a link, in a message
+BOUNDARY_ALT = "the network's output over the unit square"  # the boundary chart's alt text
 SHOWN_WARNINGS = 10     # link problems listed; the rest are counted
 
 
