@@ -335,12 +335,16 @@ class Population:
         encoded by its own conventions — one batched forward pass for all members (in
         slices of ``rows`` points, to bound the memory): ``(M, N, outputs)``.  Call it
         between ``step`` calls (a forward pass overwrites what backward would read)."""
-        return self.layer_values(X, rows)[-1]
+        return self._forward(X, rows, every_layer=False)[0]
 
     def layer_values(self, X: torch.Tensor, rows: int = 2500) -> list[torch.Tensor]:
         """``outputs``, with what comes before them: every member's inputs (its encoding of
         ``X``) and each hidden layer's output after its activation, then the network's
         outputs — ``(M, N, units)`` each, from the same one batched forward pass."""
+        return self._forward(X, rows, every_layer=True)
+
+    def _forward(self, X: torch.Tensor, rows: int, every_layer: bool) -> list[torch.Tensor]:
+        # only what is asked for is kept: every layer of a class's boundary grid is ~80 MB
         affine = _affine([data.input_affine(m.get("inputs")) for m in self.members])
         last = self.network.layers[-1]
         parts = []
@@ -349,10 +353,10 @@ class Population:
                 points = chunk.expand(len(self), *chunk.shape)
                 x = self._rows(data.with_features(points, _apply(affine, points),
                                                   self.features))
-                values = [x]
+                values = [x] if every_layer else []
                 for layer in self.network.layers:
                     x = layer.forward(x)
-                    if not isinstance(layer, Linear) or layer is last:
+                    if layer is last or (every_layer and not isinstance(layer, Linear)):
                         values.append(x)
                 parts.append([v.reshape(len(self), len(chunk), -1) for v in values])
         return [torch.cat(columns, dim=1) for columns in zip(*parts)]
