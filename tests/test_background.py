@@ -335,7 +335,7 @@ def test_the_service_computes_each_runs_unit_maps_in_one_batched_pass_for_its_co
             torch.testing.assert_close(a, b, rtol=2e-3, atol=2e-3)  # float16 on the way
     sent.clear()
     for entry in room.entries.values():
-        entry.reported = 0.0  # progress due again, within UNIT_SECONDS of the unit maps
+        entry.reported = 0.0  # progress due again, within slow_seconds of the unit maps
     room.report()
     (_, reports, _), = sent
     assert [units for _, (*_, units) in reports] == [None, None]
@@ -379,3 +379,22 @@ def test_the_outbox_sends_in_order_without_making_the_service_wait_and_says_when
     theirs.close()
     outbox.send(("progress", 3, big))
     wait_until(lambda: outbox.closed, timeout=30)
+
+
+def test_unit_maps_come_as_often_as_the_pages_draw_the_diagram_which_is_less_often_in_a_class():
+    sessions = 2 * background.SLOW_SESSIONS  # the diagram is drawn every 2 SLOW_SECONDS
+    room, sent = classroom(*(Run(Config(**SMALL, epochs=100, init_seed=i))
+                             for i in range(sessions)))
+    turns_until(room, lambda: all(e.trainee.epoch >= 1 for e in room.entries.values()))
+
+    def units_sent_after(seconds: float) -> bool:
+        sent.clear()
+        for entry in room.entries.values():
+            entry.reported, entry.units_reported = 0.0, entry.units_reported - seconds
+        room.report()
+        (_, reports, _), = sent
+        return all(units is not None for _, (*_, units) in reports)
+
+    assert units_sent_after(0.0)  # never sent yet
+    assert not units_sent_after(1.5 * background.SLOW_SECONDS)
+    assert units_sent_after(1.0 * background.SLOW_SECONDS)  # 2.5 since the last

@@ -90,12 +90,20 @@ MAX_CHUNK_SECONDS = 0.2  # … of a cohort (CHUNK_SECONDS a member, up to this)
 REPORT_SECONDS = 0.2     # progress sent to the page at most this often (as often as it draws)
 GRID = 100               # the boundary's resolution: the service scores GRID × GRID points
 _GRID_POINTS = boundary.grid(GRID)
-UNIT_SECONDS = 1.0       # the diagram's unit maps sent at most this often (the slow parts')
+SLOW_SECONDS = 1.0       # a live view's slow parts (diagram, curves) are drawn this often …
+SLOW_SESSIONS = 5        # … with up to this many sessions training on the server
 _UNIT_POINTS = boundary.grid(network.RESOLUTION)
 IDLE_SECONDS = 180.0     # a run nobody has looked at for this long pauses
 # why training stopped by itself: the tab was closed, nobody looked, the process died, its
 # turn was over while others waited, its budget is spent
 STOP_REASONS = ("closed", "idle", "error", "turn", "budget")
+
+
+def slow_seconds(sessions: int) -> float:
+    """How often a live view's slow parts are drawn with ``sessions`` training on the server:
+    every ``SLOW_SECONDS``, less often beyond ``SLOW_SESSIONS`` — they share the app's Python,
+    and at 25 sessions the slow parts alone took more than its one core (5 s at 25)."""
+    return SLOW_SECONDS * max(1.0, sessions / SLOW_SESSIONS)
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -299,9 +307,9 @@ class _Classroom:
 
     def report(self) -> None:
         """Progress of every run not reported for ``REPORT_SECONDS``, in one message, with
-        the scores of its boundary grid, and every ``UNIT_SECONDS`` the values of its
-        diagram's unit maps (``network.unit_values``, as float16): one batched forward pass
-        for a whole cohort each."""
+        the scores of its boundary grid, and as often as pages draw the diagram
+        (``slow_seconds``) the values of its unit maps (``network.unit_values``, float16):
+        one batched forward pass for a whole cohort each."""
         if not self.results.idle():
             return  # the last report is still on its way: this one would only wait
         now = time.monotonic()
@@ -311,6 +319,7 @@ class _Classroom:
             return
         boundaries: dict[int, bytes] = {}
         unit_maps: dict[int, bytes] = {}
+        every = slow_seconds(len(self.entries))
         for unit in self.units:
             keys = [self.owner[id(run)] for run in unit.runs]
             if not isinstance(unit, cohort.Cohort) or not due.intersection(keys):
@@ -319,7 +328,7 @@ class _Classroom:
             scores = boundary.score_of(out).numpy()
             for run, key in zip(unit.runs, keys):
                 boundaries[key] = scores[run.member].tobytes()
-            if any(now - self.entries[k].units_reported >= UNIT_SECONDS for k in due
+            if any(now - self.entries[k].units_reported >= every for k in due
                    if k in keys):
                 values = torch.cat(unit.population.layer_values(_UNIT_POINTS), dim=2)
                 values = values.to(torch.float16).numpy()
@@ -658,7 +667,7 @@ class Trainer:
         """``view()``; the class-1 scores of its boundary over ``boundary.grid(GRID)``,
         ``(GRID, GRID)``, where the service computed them for these weights (else None);
         and its diagram's ``network.unit_values``, where the service computed them for these
-        weights or, while it trains, up to ``UNIT_SECONDS`` earlier (else None)."""
+        weights or, while it trains, up to ``slow_seconds`` earlier (else None)."""
         with self.lock:
             run = self.run
             frozen = copy.copy(run)

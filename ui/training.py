@@ -32,14 +32,13 @@ from streamlit.runtime.scriptrunner import StopException
 
 from minidl.jobs import limits
 from minidl.viz import tables
-from ui.background import Slots, Trainer
+from ui import background
+from ui.background import SLOW_SECONDS, Slots, Trainer
 from ui.playground import warnings_text
 
 TICK_SECONDS = 0.19   # the fast parts: ≥ 5 redraws a second (fewer on a busy server)
 BUSY_REDRAWS = 2      # redraws a second below which a live view says the server is busy …
 PACE_REDRAWS = 5      # … over its last this many redraws
-SLOW_SECONDS = 1.0    # a run of the live view's fragment, and of its slow parts …
-SLOW_SESSIONS = 5     # … with up to this many sessions training on the server
 HOLD_SECONDS = 2.0    # the longest a live view holds its slow parts for others' pages …
 HOLD_REDRAW = 1.0     # … and its redraws
 FULL_RUN = "live_full_run"  # set by a run of the whole page: the live view draws until a new epoch
@@ -231,11 +230,9 @@ def others_drawing() -> bool:
 
 
 def slow_seconds(t: Trainer) -> float:
-    """How often a live view's slow parts are drawn: every ``SLOW_SECONDS``, and less often
-    when more than ``SLOW_SESSIONS`` sessions train on the server — they share its Python,
-    and at 25 sessions the slow parts alone took more than its one core (each second: 5 s
-    at 25)."""
-    return SLOW_SECONDS * max(1.0, t.slots.busy() / SLOW_SESSIONS)
+    """How often a live view's slow parts are drawn on this server now
+    (``background.slow_seconds``; the service sends unit maps as often)."""
+    return background.slow_seconds(t.slots.busy())
 
 
 def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
