@@ -95,12 +95,12 @@ def initial_settings() -> dict:
     return state[SETTINGS_KEY]
 
 
-def setting_ui(name: str) -> None:
+def setting_ui(name: str, width: int | str = "stretch") -> None:
     """One widget for one setting, drawn from its row of the settings table: a select box
     for a choice, a slider over its stops or (for a linear setting with an app range of at
-    most 100 steps) its range, else a number input."""
+    most 100 steps) its range, else a number input; ``width`` in pixels or "stretch"."""
     s = SETTINGS[name]
-    common = {"key": key(name), "help": s.help or None}
+    common = {"key": key(name), "help": s.help or None, "width": width}
     if s.kind == "choice":
         labels = dict(zip(s.choices, s.choice_labels))
         st.selectbox(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
@@ -108,7 +108,7 @@ def setting_ui(name: str) -> None:
         labels = dict(zip(s.choices, s.choice_labels))
         st.multiselect(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
     elif s.kind == "widths":
-        widths_ui(s)
+        widths_ui(s, width)
     elif s.stops:
         st.select_slider(s.label, s.stops, format_func=lambda v: f"{v:g}", **common)
     else:
@@ -141,42 +141,85 @@ def new_draw() -> None:
     new_seed("data_seed")
 
 
-def widths_ui(s: hparams.Setting) -> None:
-    """A layer count, then one width per layer; their tuple is the setting's value."""
+def widths_ui(s: hparams.Setting, width: int | str = "stretch") -> None:
+    """A layer count, then one width per layer (number inputs with − and + buttons, as
+    compact as TensorFlow Playground's), side by side; their tuple is the setting's value."""
     state = st.session_state
     hidden = tuple(state[key(s.name)])
     state.setdefault(key("hidden_layers"), len(hidden))
-    layers = st.slider("hidden layers", 1, s.ui_length, key=key("hidden_layers"))
-    hidden = hparams.resize_widths(hidden, layers)
-    widths = []
-    for i in range(layers):
-        state.setdefault(key(f"hidden_{i}"), hidden[i])
-        widths.append(st.slider(f"units in layer {i + 1}", 1, int(s.app_high),
-                                key=key(f"hidden_{i}")))
+    with st.container(horizontal=True, gap="small", width=width):
+        layers = st.number_input("hidden layers", 1, s.ui_length, step=1,
+                                 key=key("hidden_layers"), help=s.help or None)
+        hidden = hparams.resize_widths(hidden, layers)
+        widths = []
+        for i in range(layers):
+            state.setdefault(key(f"hidden_{i}"), hidden[i])
+            widths.append(st.number_input(f"units {i + 1}", 1, int(s.app_high), step=1,
+                                          key=key(f"hidden_{i}"),
+                                          help=f"units of hidden layer {i + 1}"))
     state[key(s.name)] = tuple(widths)
 
 
-def settings_ui(settings: dict) -> list[str]:
-    """Draw the sidebar controls, a section per part of the settings table (an optimizer's
-    hyperparameters only for the chosen optimizer, Xavier's gain only with Xavier init);
-    return the names of the settings drawn."""
+def shown(name: str) -> bool:
+    """Whether the page offers setting ``name`` now: an optimizer's hyperparameters only for
+    that optimizer, Xavier's gain only with Xavier init, point counts not for your own
+    points (they come in their number, split by a share)."""
+    state, s = st.session_state, SETTINGS[name]
+    if s.part == "optimizer" and name != "optimizer" and state[key("optimizer")] not in \
+            s.optimizers:
+        return False
+    if name == "gain" and state[key("init")] != "xavier":
+        return False
+    own = state[key("dataset")] == "custom"
+    return not ((name == "split" and not own) or (name in ("n_train", "n_test") and own))
+
+
+BAR_WIDTH = 180     # pixels of a widget in the bar: two side by side fit a 420 px phone
+HIDDEN_WIDTH = 380  # … of the hidden layers' counts (up to seven number inputs, wrapping)
+
+
+def bar_ui() -> list[str]:
+    """The compact bar above the network (``playground.BAR``), wrapping on narrow screens, and
+    the report's network one click away; returns the names of the settings drawn."""
+    drawn = []
+    with st.container(horizontal=True, wrap=True, gap="small", key="pg_bar",
+                      vertical_alignment="bottom"):
+        for name in playground.BAR:
+            if shown(name):
+                setting_ui(name, HIDDEN_WIDTH if SETTINGS[name].kind == "widths" else BAR_WIDTH)
+                drawn.append(name)
+        preset = playground.other_network(st.session_state[key("hidden")])
+        report = preset == playground.REPORT_HIDDEN
+        st.button(("Report's network" if report else "Small network") + " ("
+                  + "-".join(map(str, preset)) + ")", key="pg_preset", icon=":material/hub:",
+                  on_click=set_hidden, args=(preset,),
+                  help="the report's hidden layers, 25-25-25" if report else
+                  "back to the Playground's small default")
+    return drawn
+
+
+def set_hidden(widths: tuple[int, ...]) -> None:
+    """Set the hidden layers' widgets to ``widths`` (before they are drawn)."""
     state = st.session_state
+    state[key("hidden")] = tuple(widths)
+    state[key("hidden_layers")] = len(widths)
+    for i, width in enumerate(widths):
+        state[key(f"hidden_{i}")] = width
+
+
+def settings_ui() -> list[str]:
+    """Draw the sidebar controls (all but the bar's), a section per part of the settings
+    table, those the page offers now (``shown``); return the names of the settings drawn."""
     drawn = []
     sections = {"data": "Data", "network": "Network", "init": "Initialisation",
                 "optimizer": "Optimizer", "training": "Training"}
     with st.sidebar:
         for part, title in sections.items():
-            st.subheader(title)
-            for name in hparams.names("app", part):
-                s = SETTINGS[name]
-                if s.convention or (part == "optimizer" and name != "optimizer"
-                                    and state[key("optimizer")] not in s.optimizers):
-                    continue
-                if name == "gain" and state[key("init")] != "xavier":
-                    continue
-                own = state[key("dataset")] == "custom"
-                if (name == "split" and not own) or (name in ("n_train", "n_test") and own):
-                    continue  # your own points come in their number, split by a share
+            names = [n for n in hparams.names("app", part) if not SETTINGS[n].convention
+                     and n not in playground.BAR and shown(n)]
+            if names:
+                st.subheader(title)
+            for name in names:
                 setting_ui(name)
                 drawn.append(name)
                 if name == "data_seed":
@@ -618,9 +661,7 @@ def import_model(widget: str) -> None:
     state[SETTINGS_KEY] = settings
     for name, value in settings.items():
         state[key(name)] = list(value) if SETTINGS[name].kind == "set" else value
-    state[key("hidden_layers")] = len(settings["hidden"])
-    for i, width in enumerate(settings["hidden"]):
-        state[key(f"hidden_{i}")] = width
+    set_hidden(settings["hidden"])
     notify("Imported the model file: its settings, weights and history ("
            f"{run.epoch} epochs); the optimizer's state starts afresh."
            + (" " + " ".join(warnings) if warnings else ""))
@@ -631,12 +672,13 @@ def import_model(widget: str) -> None:
 def main() -> None:
     state = st.session_state
     settings = initial_settings()
-    drawn = settings_ui(settings)
+    drawn = settings_ui()
 
     st.title("Playground")
     st.caption("A network written with PyTorch tensor operations only learns to separate two "
                "classes of points — by default those inside the disk from those outside. "
                "Press **Train** and watch its decision boundary form.")
+    drawn += bar_ui()
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
     if settings["dataset"] == "custom" and not own_points_ui():

@@ -44,13 +44,17 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def widget(at: AppTest, name: str):
-    """The sidebar widget of setting ``name`` (keys are "pg_<name>")."""
+def widget(at: AppTest, name: str, where=None):
+    """The widget of setting ``name`` (keys are "pg_<name>"), in the sidebar or the bar
+    above the diagram (or only ``where``: ``at.sidebar``, ``at.main``)."""
     for kind in ("selectbox", "slider", "select_slider", "number_input", "multiselect"):
-        for element in getattr(at.sidebar, kind):
+        for element in getattr(where or at, kind):
             if element.key == f"pg_{name}":
                 return element
     raise KeyError(name)
+
+
+REPORT = {"hidden": "25,25,25"}  # the report's 2-25-25-25-2, where a test needs its size
 
 
 def click(at: AppTest, key: str) -> AppTest:
@@ -59,17 +63,40 @@ def click(at: AppTest, key: str) -> AppTest:
     return at
 
 
-def test_opens_on_the_playground_with_the_reference_network():
+def test_opens_on_the_playground_with_a_small_network_and_the_reports_one_click_away():
     at = open_app()
     assert at.title[0].value == "Playground"
     assert metric(at, "Epoch") == "0 / 200"
-    assert metric(at, "Parameters") == "1,427"  # 2-25-25-25-2
+    assert metric(at, "Parameters") == "74"  # 2-6-6-2: unit maps large enough to read
     config = run_of(at).config
     assert (config.dataset, config.hidden, config.activation, config.init, config.gain) == (
-        "disk", (25, 25, 25), "tanh", "xavier", 1.0)
+        "disk", (6, 6), "tanh", "xavier", 1.0)
     assert (config.optimizer, config.lr, config.batch_size) == ("sgd", 0.01, 1)
     assert not at.warning and not at.info
     assert at.button(key="pg_train").label == "Train"
+    assert "hidden" not in at.query_params                  # the app's default: not in links
+    click(at, "pg_preset")                                  # the report's 2-25-25-25-2
+    assert run_of(at).config.hidden == (25, 25, 25) and metric(at, "Parameters") == "1,427"
+    assert at.query_params["hidden"] == "25,25,25" and widget(at, "hidden_2").value == 25
+    click(at, "pg_preset")                                  # and back
+    assert run_of(at).config.hidden == (6, 6) and "hidden" not in at.query_params
+
+
+def test_a_link_with_the_reports_network_opens_it():
+    at = open_app(**REPORT)
+    assert run_of(at).config.hidden == (25, 25, 25) and metric(at, "Parameters") == "1,427"
+    assert at.query_params["hidden"] == "25,25,25" and not at.warning
+
+
+def test_the_bar_above_the_diagram_holds_its_settings_and_the_sidebar_the_rest():
+    at = open_app()
+    for name in ("dataset", "features", "hidden_layers", "hidden_0", "activation", "lr",
+                 "weight_decay", "l1"):
+        widget(at, name, at.main)
+        with pytest.raises(KeyError):
+            widget(at, name, at.sidebar)                    # one widget per setting
+    for name in ("optimizer", "momentum", "batch_size", "epochs", "n_train", "init_seed"):
+        widget(at, name, at.sidebar)
 
 
 @pytest.mark.slow
@@ -176,7 +203,7 @@ def test_only_the_chosen_optimizers_hyperparameters_are_shown(optimizer, shown, 
 
 
 def test_changing_the_architecture_resets_with_a_notice():
-    at = open_app()
+    at = open_app(**REPORT)
     settle(click(at, "pg_step"))
     old = run_of(at)
     widget(at, "hidden_layers").set_value(2).run()
@@ -187,7 +214,7 @@ def test_changing_the_architecture_resets_with_a_notice():
 
 
 def test_a_new_network_trains_on_when_the_old_one_was_training():
-    at = click(open_app(), "pg_train")
+    at = click(open_app(**REPORT), "pg_train")
     old = run_of(at)
     wait_until(lambda: old.epoch >= 1)
     widget(at, "hidden_layers").set_value(2).run()
@@ -321,7 +348,7 @@ def test_an_old_link_with_layers_and_width_opens_as_per_layer_widths():
     assert widget(at, "hidden_layers").value == 2 and widget(at, "hidden_1").value == 9
 
 
-def test_features_are_toggled_in_the_sidebar_and_written_to_the_url():
+def test_features_are_chosen_in_the_bar_and_written_to_the_url():
     at = open_app()
     widget(at, "features").set_value(["x1", "x2", "x1sq"]).run()
     assert run_of(at).config.sizes()[0] == 3 and at.query_params["features"] == "x1,x2,x1sq"
@@ -347,9 +374,9 @@ def test_settings_changes_are_written_to_the_url():
     at = open_app()
     widget(at, "hidden_0").set_value(12).run()
     widget(at, "activation").set_value("sigmoid").run()
-    assert at.query_params["hidden"] == "12,25,25"
+    assert at.query_params["hidden"] == "12,6"
     assert at.query_params["activation"] == "sigmoid"
-    widget(at, "hidden_0").set_value(25).run()             # back to the default: dropped
+    widget(at, "hidden_0").set_value(6).run()              # back to the default: dropped
     assert "hidden" not in at.query_params
 
 
@@ -567,8 +594,8 @@ def test_a_damaged_model_file_is_a_message_and_changes_nothing():
 # ---------------------------------------------------------------- inside the network
 
 def test_features_and_per_layer_widths_shape_the_network_and_its_diagram():
-    at = open_app()
-    at.sidebar.multiselect(key="pg_features").set_value(["x1", "x2", "x1sq", "sinx2"]).run()
+    at = open_app(**REPORT)
+    widget(at, "features").set_value(["x1", "x2", "x1sq", "sinx2"]).run()
     widget(at, "hidden_layers").set_value(2).run()
     widget(at, "hidden_1").set_value(7).run()
     assert not at.exception
@@ -593,7 +620,7 @@ def test_the_l1_penalty_is_a_live_setting_of_every_optimizer():
 
 
 def test_the_health_panel_records_every_layer_from_the_first_epoch():
-    at = open_app(activation="relu")
+    at = open_app(activation="relu", **REPORT)
     assert all("layer_health" not in {d.name for d in c.proto.datasets}
                for c in at.get("vega_lite_chart"))           # nothing to show yet
     settle(click(at, "pg_step"))
