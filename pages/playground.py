@@ -57,6 +57,12 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 GRID = background.GRID  # boundary image resolution (GRID × GRID cells), as the service scores it
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
+# Streamlit stacks columns below 640 px, in their order: on a phone, the boundary first, right
+# after the bar and the buttons, and the diagram under it
+PHONE_ORDER = """<style>@media (max-width: 640px) {
+  .st-key-pg_live > [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] {
+    flex-direction: column-reverse; }
+}</style>"""
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -142,21 +148,20 @@ def new_draw() -> None:
 
 
 def widths_ui(s: hparams.Setting, width: int | str = "stretch") -> None:
-    """A layer count, then one width per layer (number inputs with − and + buttons, as
-    compact as TensorFlow Playground's), side by side; their tuple is the setting's value."""
+    """A layer count, then one width per layer: number inputs ``width`` wide with − and +
+    buttons, as compact as TensorFlow Playground's; their tuple is the setting's value."""
     state = st.session_state
     hidden = tuple(state[key(s.name)])
     state.setdefault(key("hidden_layers"), len(hidden))
-    with st.container(horizontal=True, gap="small", width=width):
-        layers = st.number_input("hidden layers", 1, s.ui_length, step=1,
-                                 key=key("hidden_layers"), help=s.help or None)
-        hidden = hparams.resize_widths(hidden, layers)
-        widths = []
-        for i in range(layers):
-            state.setdefault(key(f"hidden_{i}"), hidden[i])
-            widths.append(st.number_input(f"units {i + 1}", 1, int(s.app_high), step=1,
-                                          key=key(f"hidden_{i}"),
-                                          help=f"units of hidden layer {i + 1}"))
+    layers = st.number_input("hidden layers", 1, s.ui_length, step=1, width=width,
+                             key=key("hidden_layers"), help=s.help or None)
+    hidden = hparams.resize_widths(hidden, layers)
+    widths = []
+    for i in range(layers):
+        state.setdefault(key(f"hidden_{i}"), hidden[i])
+        widths.append(st.number_input(f"units {i + 1}", 1, int(s.app_high), step=1,
+                                      width=width, key=key(f"hidden_{i}"),
+                                      help=f"units of hidden layer {i + 1}"))
     state[key(s.name)] = tuple(widths)
 
 
@@ -174,8 +179,10 @@ def shown(name: str) -> bool:
     return not ((name == "split" and not own) or (name in ("n_train", "n_test") and own))
 
 
-BAR_WIDTH = 180     # pixels of a widget in the bar: two side by side fit a 420 px phone
-HIDDEN_WIDTH = 380  # … of the hidden layers' counts (up to seven number inputs, wrapping)
+# pixels of the bar's widgets, by kind: at 1280 px two rows beside the sidebar, at 420 px
+# two or three a row
+BAR_WIDTHS = {"set": 200, "widths": 112}
+BAR_WIDTH = 140
 
 
 def bar_ui() -> list[str]:
@@ -186,12 +193,12 @@ def bar_ui() -> list[str]:
                       vertical_alignment="bottom"):
         for name in playground.BAR:
             if shown(name):
-                setting_ui(name, HIDDEN_WIDTH if SETTINGS[name].kind == "widths" else BAR_WIDTH)
+                setting_ui(name, BAR_WIDTHS.get(SETTINGS[name].kind, BAR_WIDTH))
                 drawn.append(name)
         preset = playground.other_network(st.session_state[key("hidden")])
         report = preset == playground.REPORT_HIDDEN
-        st.button(("Report's network" if report else "Small network") + " ("
-                  + "-".join(map(str, preset)) + ")", key="pg_preset", icon=":material/hub:",
+        st.button(("Report's " if report else "Small ") + "-".join(map(str, preset)),
+                  key="pg_preset", icon=":material/hub:",
                   on_click=set_hidden, args=(preset,),
                   help="the report's hidden layers, 25-25-25" if report else
                   "back to the Playground's small default")
@@ -369,7 +376,8 @@ def live_view(ticking: bool) -> None:
     began = time.monotonic()
     live, scores = t.frame()
     run = replayed(t, live)
-    inside, output = st.columns(2, gap="medium")
+    # diagram | boundary; on a phone (stacked) the boundary comes first (``PHONE_ORDER``)
+    inside, output = st.container(key="pg_live").columns(2, gap="medium")
     with inside:
         state[UNIT] = diagram_ui(run)
     slots = live_slots()
@@ -699,14 +707,14 @@ def main() -> None:
     t = trainer()
     finished = playground.status(run) in ("done", "diverged")
     buttons = training.buttons(t, finished, "pg", toggle_training, step_once, reset_run,
-                               "new weights from a new init seed, the other settings kept",
-                               [2.2, 2, 1])
+                               "new weights from a new init seed, the other settings kept", 2)
     with buttons[0]:
         st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
                  horizontal=True, help=SETTINGS["view"].help)
     buttons[1].toggle(SETTINGS["show_test"].label, key=key("show_test"),
                       help=SETTINGS["show_test"].help)
 
+    st.html(PHONE_ORDER)
     training.live_fragment(live_view, t)
     export_ui(run)
     st.caption("Boundary colour: the network's class-1 score, output₁ − output₀ (blue: class 0, "
