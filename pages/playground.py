@@ -45,6 +45,8 @@ streamlit_app.enter()
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
 UNIT = "pg_unit"  # the diagram's clicked unit, shown large in the boundary's place
+# an input feature clicked on the diagram, to switch on or off; the diagram's key's counter
+TOGGLE, DIAGRAM_ROUND = "pg_toggle", "pg_diagram_round"
 REPLAY, REPLAY_EPOCH = "pg_replay", "pg_replay_epoch"  # the Replay toggle, its epoch
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 # your own points (X, y), a problem with them or with a file, and counters that give the
@@ -500,15 +502,41 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
 
 
 def diagram_ui(run: Run) -> str | None:
-    """The network diagram (each unit's map, links by weight); returns the clicked unit."""
-    sizes = network.model_sizes(run.model)
+    """The network diagram (each unit's map, links by weight; every candidate input, those
+    not read dimmed); returns the clicked unit.  A click on an input switches it on or off
+    (``TOGGLE``), in a run of the whole page: the bar, the run and the link follow."""
+    state = st.session_state
     tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
                                   **network.run_options(run))
-    event = st.vega_lite_chart(charts.with_data(network.spec(sizes, PANEL_WIDTH), tables),
-                               on_select="rerun", selection_mode=network.SELECT,
-                               key="pg_diagram", width="content",
+    chart = charts.with_data(network.spec(network.diagram_sizes(run), PANEL_WIDTH), tables)
+    # a fresh key after each switch: a chart keeps its selection, and clicking the same input
+    # again would not select anything new
+    event = st.vega_lite_chart(chart, on_select="rerun", selection_mode=network.SELECT,
+                               key=f"pg_diagram_{state.get(DIAGRAM_ROUND, 0)}",
+                               width="content",
                                alt="the network: inputs, hidden units and outputs")
-    return network.selected_unit(event)
+    unit = network.selected_unit(event)
+    feature = network.clicked_feature(unit)
+    if feature is not None:
+        state[TOGGLE] = feature
+        state[DIAGRAM_ROUND] = state.get(DIAGRAM_ROUND, 0) + 1
+        st.rerun()
+    st.caption("Click an input to switch it on or off; a unit, to see its map large.")
+    return unit
+
+
+def toggle_feature() -> None:
+    """Switch the input feature a click on the diagram chose (``TOGGLE``) on or off in the
+    bar's widget, before it is drawn; the last one stays on, and says so."""
+    state = st.session_state
+    feature = state.pop(TOGGLE, None)
+    if feature is None:
+        return
+    chosen = tuple(state[key("features")])
+    features = playground.toggle_feature(chosen, feature)
+    if features == chosen:
+        notify(f"{hparams.label(feature)} is the only input left: switch another on first.")
+    state[key("features")] = list(features)
 
 
 
@@ -680,6 +708,7 @@ def import_model(widget: str) -> None:
 def main() -> None:
     state = st.session_state
     settings = initial_settings()
+    toggle_feature()
     drawn = settings_ui()
 
     st.title("Playground")

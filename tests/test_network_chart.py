@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from minidl import Config, Run, data, health, nn
+from minidl.hparams import FEATURE_LABELS, FEATURES
 from minidl.viz import boundary, live, network
 
 
@@ -268,10 +269,45 @@ def test_the_large_map_of_a_selected_unit():
 @pytest.mark.parametrize("targets, expected", [("one_hot", (0.0, 1.0)), ("signed", (-1.0, 1.0))])
 def test_run_options_carry_the_runs_encoding_and_targets(targets, expected):
     run = Run(Config(hidden=(3,), n_train=20, n_test=10, inputs="standardised",
-                     targets=targets))
+                     targets=targets, features=("x2", "sinx1")))
     options = network.run_options(run)
     assert options["output_range"] == expected
     X = boundary.grid(4)
-    assert torch.equal(options["encode"](X), data.encode_inputs(X, "standardised"))
+    # every candidate feature, in the run's encoding; the run's own marked active
+    assert torch.equal(options["encode"](X), data.encode_inputs(X, "standardised", FEATURES))
+    assert options["active"] == [f in ("x2", "sinx1") for f in FEATURES]
     assert network.unit_image(run.model, "2:1", resolution=8, **options).startswith(
         "data:image/png;base64,")
+
+
+def test_inputs_the_network_does_not_read_are_drawn_dimmed_without_links():
+    run = Run(Config(hidden=(3,), n_train=20, n_test=10, features=("x2", "sinx1")))
+    tables = network.network_data(run.model, 380, input_names=network.input_names(run),
+                                  max_links=100, **network.run_options(run))
+    units, links = tables[network.UNITS], tables[network.LINKS]
+    inputs = units[units["column"] == 0]
+    assert list(inputs["name"]) == list(FEATURE_LABELS)
+    assert list(inputs.loc[inputs["active"], "name"]) == ["x₂", "sin x₁"]
+    assert set(inputs.loc[~inputs["active"], "opacity"]) == {network.INACTIVE_OPACITY}
+    # the links leave the inputs the network reads, with their weights in its input order
+    first = links[links["between"] == "input → hidden 1"]
+    w = run.model.param()[0][0]
+    assert sorted(first["weight"]) == pytest.approx(sorted(w.reshape(-1).tolist()))
+    for name, column in (("x₂", 0), ("sin x₁", 1)):
+        assert sorted(first.loc[first["source"] == name, "weight"]) == pytest.approx(
+            sorted(w[:, column].tolist()))
+    # the hidden units' maps are the network's own: the same as with only its inputs drawn
+    alone = network.network_data(run.model, 380, input_names=("x₂", "sin x₁"),
+                                 encode=lambda X: data.encode_inputs(X, "raw", ("x2", "sinx1")))
+    hidden = units[units["column"] > 0].reset_index(drop=True)
+    own = alone[network.UNITS]
+    assert list(hidden["mean"]) == pytest.approx(list(own[own["column"] > 0]["mean"]))
+    assert network.diagram_sizes(run) == (7, 3, 2)
+    picture = network.unit_picture(run.model, "0:4", resolution=8, **network.run_options(run))
+    assert picture.shape == (8, 8, 3)                     # a dimmed input's map, large
+
+
+def test_a_click_on_an_input_names_its_feature():
+    assert network.clicked_feature("0:2") == "x1sq" and network.clicked_feature("0:6") == "sinx2"
+    for other in ("1:2", "0:7", "0:x", "", None):
+        assert network.clicked_feature(other) is None

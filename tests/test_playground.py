@@ -605,8 +605,56 @@ def test_features_and_per_layer_widths_shape_the_network_and_its_diagram():
     assert at.query_params["features"] == "x1,x2,x1sq,sinx2"
     assert at.query_params["hidden"] == "25,7"
     units = chart_table(at, "network_units")
-    assert len(units) == 4 + 25 + 7 + 2
-    assert list(units.loc[units["column"] == 0, "name"]) == ["x₁", "x₂", "x₁²", "sin x₂"]
+    assert len(units) == 7 + 25 + 7 + 2                    # every candidate input is drawn
+    inputs = units[units["column"] == 0]
+    assert list(inputs.loc[inputs["active"], "name"]) == ["x₁", "x₂", "x₁²", "sin x₂"]
+
+
+ALL_INPUTS = ["x₁", "x₂", "x₁²", "x₂²", "x₁x₂", "sin x₁", "sin x₂"]
+
+
+def click_unit(at: AppTest, unit: str) -> AppTest:
+    """A click on the diagram's unit ``unit`` ("column:index"), as Streamlit reports it."""
+    round_ = at.session_state["pg_diagram_round"] if "pg_diagram_round" in at.session_state \
+        else 0
+    at.session_state[f"pg_diagram_{round_}"] = {"selection": {"unit_pick": [{"unit": unit}]}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_clicking_an_input_on_the_diagram_switches_it_on_and_off():
+    at = open_app()
+    inputs = chart_table(at, "network_units").query("column == 0")
+    assert list(inputs["name"]) == ALL_INPUTS
+    assert list(inputs["active"]) == [True, True] + [False] * 5   # the others dimmed
+    assert set(chart_table(at, "network_links")["source"]) & set(ALL_INPUTS) == {"x₁", "x₂"}
+    click_unit(at, "0:2")                                          # x₁² on
+    assert run_of(at).config.features == ("x1", "x2", "x1sq")
+    assert widget(at, "features").value == ["x1", "x2", "x1sq"]
+    assert at.query_params["features"] == "x1,x2,x1sq"
+    assert "input features: x₁, x₂ → x₁, x₂, x₁²" in at.toast[0].value
+    assert list(chart_table(at, "network_units").query("column == 0")["active"]) == [
+        True, True, True] + [False] * 4
+    assert "x₁²" in set(chart_table(at, "network_links")["source"])
+    assert at.session_state["pg_unit"] is None                     # no map shown large
+    click_unit(at, "0:2")                                          # the same input again: off
+    assert run_of(at).config.features == ("x1", "x2") and "features" not in at.query_params
+    click_unit(at, "0:0")                                          # x₁ off
+    click_unit(at, "0:1")                                          # x₂, the last: stays on
+    assert run_of(at).config.features == ("x2",)
+    assert "only input left" in at.toast[0].value
+
+
+def test_switching_an_input_on_the_diagram_keeps_training_if_it_was_training():
+    at = click(open_app(epochs="10000"), "pg_train")
+    old = run_of(at)
+    click_unit(at, "0:4")                                          # x₁x₂
+    new = run_of(at)
+    assert new is not old and new.config.features == ("x1", "x2", "x1x2")
+    assert trainer_of(at).running
+    wait_until(lambda: new.epoch >= 1)
+    settle(click(at, "pg_train"))
 
 
 @pytest.mark.slow

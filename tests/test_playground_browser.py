@@ -117,7 +117,7 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
 
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1400})
-    page.goto(f"{app_server}/?n_train=300&epochs=10000")
+    page.goto(f"{app_server}/?n_train=300&epochs=10000&hidden=25,25,25")
     wait_for_app(page)
     page.get_by_role("button", name="Train").click()
     page.get_by_role("button", name="Pause").wait_for()
@@ -131,7 +131,7 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     page.wait_for_timeout(800)
     diagram = page.locator("[data-testid='stVegaLiteChart']").first
     box = diagram.locator("canvas, svg").first.bounding_box()
-    layout = network.layout((2, 25, 25, 25, 2), 380)
+    layout = network.layout((7, 25, 25, 25, 2), 380)  # every candidate input is drawn
     x, y = layout.x[2], layout.centre_all(2)[4]      # hidden 2, unit 5
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_timeout(1500)
@@ -140,6 +140,33 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     page.wait_for_timeout(800)
     page.screenshot(path=artifacts / "playground-unit-map.png")
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_clicking_an_input_on_the_diagram_switches_it_on(app_server, browser_page,
+                                                         wait_for_app, artifacts):
+    from minidl.viz import network
+
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200")
+    wait_for_app(page)
+    expect(metric(page, "Parameters")).to_have_text(["74"])      # 2-6-6-2
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first
+    box = diagram.locator("canvas, svg").first.bounding_box()
+    layout = network.layout((7, 6, 6, 2), 380)
+    page.mouse.click(box["x"] + layout.x[0], box["y"] + layout.centre_all(0)[2])  # x₁²
+    page.wait_for_function("() => location.search.includes('features=x1%2Cx2%2Cx1sq')"
+                           " || location.search.includes('features=x1,x2,x1sq')")
+    expect(metric(page, "Parameters")).to_have_text(["80"])      # 3-6-6-2
+    expect(page.locator(".st-key-pg_bar")).to_contain_text("x₁²")  # the bar's widget agrees
+    wait_for_app(page)
+    page.wait_for_timeout(800)
+    page.screenshot(path=artifacts / "playground-input-switched-on.png")
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def metric(page, label: str):
+    return page.locator("[data-testid='stMetric']").filter(
+        has=page.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")
 
 
 def test_own_points_drawn_by_dragging_train_and_the_model_downloads(

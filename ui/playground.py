@@ -165,6 +165,14 @@ def from_widgets(values: Mapping[str, object]) -> dict:
     return out
 
 
+def toggle_feature(features: tuple[str, ...], feature: str) -> tuple[str, ...]:
+    """``features`` with ``feature`` switched on or off, in the table's order; the last
+    feature stays on (a network needs an input)."""
+    if feature not in features:
+        return hparams.check("features", (*features, feature))
+    return tuple(f for f in features if f != feature) or features
+
+
 def warnings_text(warnings: list[str]) -> str:
     """The link's problems as one plain-text block: at most ``SHOWN_WARNINGS`` lines, then a
     count of the rest."""

@@ -48,6 +48,7 @@ UNITS, LINKS = "network_units", "network_links"
 SELECT = "unit_pick"   # the point selection's name: Streamlit reports it under this key
 POSITIVE, NEGATIVE = boundary.CLASS_COLORS[1], boundary.CLASS_COLORS[0]
 INPUT_NAMES = ("x₁", "x₂")
+INACTIVE_OPACITY = 0.3            # an input the network does not read
 
 MAX_UNIT, MIN_UNIT = 30, 5        # a unit's square, in pixels
 LABEL_MARGIN = 30                 # room left of the inputs for their names
@@ -123,12 +124,14 @@ def _shown(values: torch.Tensor, kind: str, column: int, columns: int,
 
 
 def unit_values(model: nn.Sequential, encode: Callable[[torch.Tensor], torch.Tensor] | None,
-                resolution: int) -> list[torch.Tensor]:
+                resolution: int, active: Sequence[bool] | None = None) -> list[torch.Tensor]:
     """Every column's values on the ``resolution²`` grid, inputs first: ``(points, units)``
-    each, from one forward pass (``encode`` maps grid points to the network's inputs)."""
+    each, from one forward pass (``encode`` maps grid points to the diagram's inputs, of which
+    the ``active`` ones feed the network; None: all)."""
     points = boundary.grid(resolution)
     inputs = points if encode is None else encode(points)
-    return [inputs, *health.layer_outputs(model, inputs)]
+    fed = inputs if active is None else inputs[:, torch.tensor(list(active), dtype=torch.bool)]
+    return [inputs, *health.layer_outputs(model, fed)]
 
 
 def default_links(sizes: Sequence[int]) -> int:
@@ -141,22 +144,29 @@ def network_data(model: nn.Sequential, width: int = 420,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  input_names: Sequence[str] = INPUT_NAMES, resolution: int = 24,
                  max_links: int | None = None, output_range: tuple[float, float] = (0.0, 1.0),
-                 max_height: int | None = None) -> dict[str, pd.DataFrame]:
+                 max_height: int | None = None, active: Sequence[bool] | None = None
+                 ) -> dict[str, pd.DataFrame]:
     """The tables ``spec(sizes, width)`` reads: ``UNITS`` (one row per unit: position,
     PNG data URL, tooltip fields) and ``LINKS`` (one row per drawn weight).
 
-    ``encode`` turns points of the square into the network's inputs (the run's input
-    encoding and features; default: the points themselves), named ``input_names``.
+    ``encode`` turns points of the square into the diagram's inputs (the run's input
+    encoding and features; default: the points themselves), named ``input_names``; with
+    ``active``, every candidate input is drawn and only the ``active`` ones feed the network
+    (the others dimmed, without links, to be switched on: ``sizes[0]`` counts them all).
     ``output_range`` is the (low, high) training target (one-hot: (0, 1); ±1: (−1, 1)).
     Each unit keeps its ``max_links`` strongest incoming links (default: 8, fewer in
     tall layers — ``default_links``).
     """
     found = health.layers(model)
     sizes = model_sizes(model)
+    active = [True] * sizes[0] if active is None else [bool(a) for a in active]
+    if sum(active) != sizes[0]:
+        raise ValueError(f"{sum(active)} active inputs for {sizes[0]} inputs")
+    sizes = (len(active), *sizes[1:])
     if len(input_names) != sizes[0]:
         raise ValueError(f"{len(input_names)} input names for {sizes[0]} inputs")
     plan = layout(sizes, width, max_height)
-    columns = unit_values(model, encode, resolution)
+    columns = unit_values(model, encode, resolution, active)
     # pictures no finer than the square has pixels (smaller PNGs for small units), by taking
     # the nearest grid cells; the tooltip's statistics use the whole grid
     pixels = max(4, min(resolution, plan.unit))
@@ -189,16 +199,21 @@ def network_data(model: nn.Sequential, width: int = 420,
         "x0": centre_x - half, "x1": centre_x + half,
         "y0": centre_y - half, "y1": centre_y + half,
         "mean": values.mean(0).numpy(), "min": values.amin(0).numpy(),
-        "max": values.amax(0).numpy(), "bias": bias, "url": urls, "fill": fills})
+        "max": values.amax(0).numpy(), "bias": bias, "url": urls, "fill": fills,
+        # an input the network does not read: dimmed, there to be switched on
+        "active": active + [True] * (len(column) - sizes[0])})
+    units["opacity"] = np.where(units["active"], 1.0, INACTIVE_OPACITY)
 
     first = np.cumsum((0, *sizes))  # row of each column's first unit in ``units``
+    fed = np.flatnonzero(active)    # the inputs' rows, by the network's input index
     sources, targets, weights, between = [], [], [], []
     for c, (linear, _) in enumerate(found):  # column c → column c + 1, w : (out, in)
         w = linear.weight
         k = min(max_links or default_links(sizes), w.shape[1])
         source = torch.nan_to_num(w.abs(), nan=0.0).topk(k, dim=1).indices
         weights.append(w.gather(1, source).reshape(-1).numpy())
-        sources.append(first[c] + source.reshape(-1).numpy())
+        source = source.reshape(-1).numpy()
+        sources.append(first[c] + (fed[source] if c == 0 else source))
         targets.append(first[c + 1] + np.repeat(np.arange(w.shape[0]), k))
         between += [f"{titles[c]} → {titles[c + 1]}"] * (k * w.shape[0])
     source, target, weight = (np.concatenate(t) for t in (sources, targets, weights))
@@ -271,12 +286,13 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
                  alt.Tooltip("weight:Q", title="weight", format=TOOLTIP_FORMAT)])
     # under each map its mean colour, which shows while a new map is decoded (Vega draws an
     # image only once loaded: without it, the units blinked blank at every redraw)
+    dimmed = alt.Opacity("opacity:Q", scale=None)  # an input the network does not read
     under = alt.Chart(alt.NamedData(name=UNITS)).mark_rect(tooltip=None).encode(
-        **xy("x0", "x1", "y0", "y1"), fill=alt.Fill("fill:N", scale=None))
+        **xy("x0", "x1", "y0", "y1"), fill=alt.Fill("fill:N", scale=None), opacity=dimmed)
     # the maps themselves never show a tooltip (it would be the data URL)
     maps = alt.Chart(alt.NamedData(name=UNITS)).mark_image(
         aspect=False, smooth=False, tooltip=None).encode(**xy("x0", "x1", "y0", "y1"),
-                                                          url="url:N")
+                                                          url="url:N", opacity=dimmed)
     picked = alt.selection_point(name=SELECT, fields=["unit"], on="click", empty=False,
                                  clear="dblclick")
     targets = alt.Chart(alt.NamedData(name=UNITS)).mark_rect(
@@ -295,7 +311,8 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
     input_labels = alt.Chart(alt.NamedData(name=UNITS)).transform_filter(
         "datum.column == 0").mark_text(align="right", baseline="middle", dx=-4, fontSize=11,
                                        tooltip=None).encode(
-        x=alt.X("x0:Q", **px), y=alt.Y("y_mid:Q", **px), text="name:N").transform_calculate(
+        x=alt.X("x0:Q", **px), y=alt.Y("y_mid:Q", **px), text="name:N",
+        opacity=dimmed).transform_calculate(
         y_mid="(datum.y0 + datum.y1) / 2")
     names = _column_titles(len(plan.sizes))
     # ~6 px per character at font size 10: keep the last title inside the plot
@@ -322,18 +339,35 @@ def model_sizes(model: nn.Sequential) -> tuple[int, ...]:
 
 
 def run_options(run) -> dict:
-    """``encode`` and ``output_range`` of a ``minidl.train.Run``, for ``network_data`` and
-    ``unit_image``: its input encoding (features included) and its training targets'
-    range."""
+    """``encode``, ``active`` and ``output_range`` of a ``minidl.train.Run``, for
+    ``network_data`` and ``unit_image``: every candidate input feature (``hparams.FEATURES``)
+    in the run's input encoding, which of them the run's network reads, and its training
+    targets' range."""
     scale, shift = data.target_affine(run.config.targets)
     inputs, features = run.config.inputs, run.config.features
-    return {"encode": lambda X: data.encode_inputs(X, inputs, features),
+    return {"encode": lambda X: data.encode_inputs(X, inputs, hparams.FEATURES),
+            "active": [f in features for f in hparams.FEATURES],
             "output_range": (shift, shift + scale)}
 
 
 def input_names(run) -> tuple[str, ...]:
-    """The diagram's names of a run's inputs: its features' labels (x₁, x₂, sin x₁, …)."""
-    return tuple(hparams.label(f) for f in run.config.features)
+    """The diagram's names of a run's inputs: every candidate feature's label (x₁, x₂, x₁², …,
+    sin x₂), those the run does not read drawn dimmed."""
+    return hparams.FEATURE_LABELS
+
+
+def diagram_sizes(run) -> tuple[int, ...]:
+    """The diagram's columns for a run: every candidate input, then the network's layers."""
+    return (len(hparams.FEATURES), *model_sizes(run.model)[1:])
+
+
+def clicked_feature(unit: str | None) -> str | None:
+    """The input feature (``hparams.FEATURES``) a click on the input unit ``unit`` of a run's
+    diagram (``run_options``) switches on or off; None for any other unit."""
+    column, _, index = (unit or "").partition(":")
+    if column != "0" or not index.isdigit() or int(index) >= len(hparams.FEATURES):
+        return None
+    return hparams.FEATURES[int(index)]
 
 
 def selected_unit(event: Mapping | None) -> str | None:
@@ -356,22 +390,22 @@ def selected_unit(event: Mapping | None) -> str | None:
 
 def unit_image(model: nn.Sequential, unit: str,
                encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0)
-               ) -> str:
+               resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0),
+               active: Sequence[bool] | None = None) -> str:
     """``unit_picture`` as a PNG data URL: the large map."""
     return boundary.data_url(boundary.png_bytes(
-        unit_picture(model, unit, encode, resolution, output_range)))
+        unit_picture(model, unit, encode, resolution, output_range, active)))
 
 
 def unit_picture(model: nn.Sequential, unit: str,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0)
-                 ) -> torch.Tensor:
+                 resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0),
+                 active: Sequence[bool] | None = None) -> torch.Tensor:
     """Unit ``unit`` (``"column:index"``, as in the ``UNITS`` table) over the square at
     ``resolution``, coloured as in the diagram: ``(resolution, resolution, 3)`` uint8."""
     try:
         column, index = (int(part) for part in unit.split(":"))
-        columns = unit_values(model, encode, resolution)
+        columns = unit_values(model, encode, resolution, active)
         if column < 0 or index < 0 or index >= columns[column].shape[1]:
             raise IndexError
     except (ValueError, IndexError, AttributeError):
