@@ -44,7 +44,7 @@ streamlit_app.enter()
 
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
-UNIT = "pg_unit"  # the diagram's clicked unit, shown large in the boundary's place
+UNIT = "pg_unit"  # the diagram's unit pointed at or clicked, shown large in the boundary's place
 # an input feature clicked on the diagram, to switch on or off; the diagram's key's counter
 TOGGLE, DIAGRAM_ROUND = "pg_toggle", "pg_diagram_round"
 REPLAY, REPLAY_EPOCH = "pg_replay", "pg_replay_epoch"  # the Replay toggle, its epoch
@@ -469,8 +469,9 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
         except ValueError:  # a unit of a network since replaced
             unit = None
         else:
-            caption = (f"{title.capitalize()}: its activation over the square (double-click "
-                       "the diagram to go back to the output).")
+            caption = (f"{title.capitalize()}: its activation over the square (move off the "
+                       "unit, or double-click the diagram after a click, to go back to the "
+                       "output).")
             tables = charts.boundary_data(
                 boundary.data_url(boundary.png_bytes(picture)), points,
                 frame.mistakes.slice(0, 0), under=charts.underlay(picture))
@@ -511,18 +512,22 @@ def diagram_ui(run: Run) -> str | None:
     chart = charts.with_data(network.spec(network.diagram_sizes(run), PANEL_WIDTH), tables)
     # a fresh key after each switch: a chart keeps its selection, and clicking the same input
     # again would not select anything new
-    event = st.vega_lite_chart(chart, on_select="rerun", selection_mode=network.SELECT,
+    # a selection reruns the live fragment only (Streamlit sends the pointer's after 150 ms
+    # without a move): pointing at units costs no run of the whole page
+    event = st.vega_lite_chart(chart, on_select="rerun",
+                               selection_mode=[network.SELECT, network.HOVER],
                                key=f"pg_diagram_{state.get(DIAGRAM_ROUND, 0)}",
                                width="content",
                                alt="the network: inputs, hidden units and outputs")
-    unit = network.selected_unit(event)
-    feature = network.clicked_feature(unit)
+    clicked = network.selected_unit(event)
+    feature = network.clicked_feature(clicked)
     if feature is not None:
         state[TOGGLE] = feature
         state[DIAGRAM_ROUND] = state.get(DIAGRAM_ROUND, 0) + 1
         st.rerun()
-    st.caption("Click an input to switch it on or off; a unit, to see its map large.")
-    return unit
+    st.caption("Point at a unit to see its map large (tap it on a touch screen); click an "
+               "input to switch it on or off.")
+    return network.selected_unit(event, network.HOVER) or clicked
 
 
 def toggle_feature() -> None:

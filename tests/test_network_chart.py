@@ -254,6 +254,17 @@ def test_clicking_a_unit_selects_it_by_key():
     assert network.selected_unit(None) is None
 
 
+def test_pointing_at_a_unit_selects_it_until_the_pointer_leaves():
+    params = {p["name"]: p["select"] for p in network.spec((2, 3, 2), 420)["params"]}
+    hover = params[network.HOVER]
+    assert hover["on"] == "pointerover" and hover["clear"] == "pointerout"
+    assert hover["fields"] == ["unit"] and params[network.SELECT]["on"] == "click"
+    event = {"selection": {network.SELECT: [{"unit": "1:0"}], network.HOVER: [{"unit": "2:1"}]}}
+    assert network.selected_unit(event, network.HOVER) == "2:1"
+    assert network.selected_unit(event) == "1:0"
+    assert network.selected_unit({"selection": {network.HOVER: []}}, network.HOVER) is None
+
+
 def test_the_large_map_of_a_selected_unit():
     m = model([2, 3, 2])
     url = network.unit_image(m, "1:2", resolution=40)

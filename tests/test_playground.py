@@ -613,14 +613,37 @@ def test_features_and_per_layer_widths_shape_the_network_and_its_diagram():
 ALL_INPUTS = ["x₁", "x₂", "x₁²", "x₂²", "x₁x₂", "sin x₁", "sin x₂"]
 
 
-def click_unit(at: AppTest, unit: str) -> AppTest:
-    """A click on the diagram's unit ``unit`` ("column:index"), as Streamlit reports it."""
+def click_unit(at: AppTest, unit: str | None, hover: str | None = None) -> AppTest:
+    """A click on the diagram's unit ``unit`` ("column:index"; None: none), the pointer over
+    unit ``hover``, as Streamlit reports them."""
     round_ = at.session_state["pg_diagram_round"] if "pg_diagram_round" in at.session_state \
         else 0
-    at.session_state[f"pg_diagram_{round_}"] = {"selection": {"unit_pick": [{"unit": unit}]}}
+    at.session_state[f"pg_diagram_{round_}"] = {"selection": {
+        "unit_pick": [{"unit": unit}] if unit else [],
+        "unit_hover": [{"unit": hover}] if hover else []}}
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def big_chart_image(at: AppTest) -> str:
+    """The picture the boundary's chart shows (the boundary, or a unit's map)."""
+    return chart_table(at, "boundary_image")["url"][0]
+
+
+def test_pointing_at_a_unit_shows_its_map_in_the_boundarys_place_until_the_pointer_leaves():
+    at = open_app()
+    boundary = big_chart_image(at)
+    click_unit(at, None, hover="1:3")                              # hidden 1, unit 4
+    assert at.session_state["pg_unit"] == "1:3" and big_chart_image(at) != boundary
+    assert any(c.value.startswith("Hidden 1, unit 4: its activation") for c in at.caption)
+    click_unit(at, "2:0", hover="1:3")                             # pointed at beats clicked
+    assert at.session_state["pg_unit"] == "1:3"
+    click_unit(at, "2:0")                                          # moved off: the clicked one
+    assert at.session_state["pg_unit"] == "2:0"
+    click_unit(at, None)                                           # nothing: the boundary
+    assert at.session_state["pg_unit"] is None and big_chart_image(at) == boundary
+    assert not any("its activation" in c.value for c in at.caption)
 
 
 def test_clicking_an_input_on_the_diagram_switches_it_on_and_off():

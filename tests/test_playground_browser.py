@@ -164,6 +164,30 @@ def test_clicking_an_input_on_the_diagram_switches_it_on(app_server, browser_pag
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def test_pointing_at_a_unit_shows_its_map_and_moving_off_the_boundary(
+        app_server, browser_page, wait_for_app, artifacts):
+    from minidl.viz import network
+
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200")
+    wait_for_app(page)
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first
+    box = diagram.locator("canvas, svg").first.bounding_box()
+    layout = network.layout((7, 6, 6, 2), 380)
+    page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[2])  # hidden 1, 3
+    caption = page.get_by_text("Hidden 1, unit 3: its activation over the square")
+    expect(caption).to_be_visible()
+    wait_for_app(page)
+    page.screenshot(path=artifacts / "playground-unit-hover.png")
+    page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[2] + 2)
+    page.wait_for_timeout(1000)   # resting on the unit: no more runs of the page
+    expect(page.locator("[data-testid='stApp']")).to_have_attribute(
+        "data-test-script-state", "notRunning")
+    page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)        # off the diagram
+    expect(caption).to_have_count(0)
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 def metric(page, label: str):
     return page.locator("[data-testid='stMetric']").filter(
         has=page.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")

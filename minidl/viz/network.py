@@ -20,9 +20,11 @@ class 1, blue for class 0, like the boundary.
 Live redraws follow ``minidl.viz.live``: the Vega-Lite spec depends only on
 the layer sizes and the width (``spec(sizes, width)``, cached) and every frame
 swaps in the tables from ``network_data`` (``live.with_data``).  Clicking a unit
-selects it (point selection ``SELECT`` on the field ``unit``);
-``selected_unit(event)`` reads Streamlit's selection and ``unit_image`` draws
-that unit's map large.
+selects it (point selection ``SELECT`` on the field ``unit``), and so does the pointer
+over it (``HOVER``, cleared as it leaves); ``selected_unit(event, name)`` reads
+Streamlit's selection and ``unit_image`` draws that unit's map large.  With a run's
+options (``run_options``) the input column shows every candidate feature, those the
+network does not read dimmed (``clicked_feature``: which one a click switches).
 
 Why this module is long: the layout (pixels per unit and column), the per-frame
 tables (unit maps, links, tooltips) and the selection a click makes are one
@@ -46,6 +48,7 @@ from . import boundary
 
 UNITS, LINKS = "network_units", "network_links"
 SELECT = "unit_pick"   # the point selection's name: Streamlit reports it under this key
+HOVER = "unit_hover"   # … of the unit under the pointer (cleared when it leaves the unit)
 POSITIVE, NEGATIVE = boundary.CLASS_COLORS[1], boundary.CLASS_COLORS[0]
 INPUT_NAMES = ("x₁", "x₂")
 INACTIVE_OPACITY = 0.3            # an input the network does not read
@@ -295,19 +298,24 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
                                                           url="url:N", opacity=dimmed)
     picked = alt.selection_point(name=SELECT, fields=["unit"], on="click", empty=False,
                                  clear="dblclick")
+    # pointerover, not mouseover: a tap on a touch screen selects both, and its pointerout
+    # clears the hover at once, leaving the tapped unit picked
+    hovered = alt.selection_point(name=HOVER, fields=["unit"], on="pointerover",
+                                  clear="pointerout", empty=False)
+    marked = picked | hovered
     targets = alt.Chart(alt.NamedData(name=UNITS)).mark_rect(
         fill="white", fillOpacity=0.01, cursor="pointer").encode(
         **xy("x0", "x1", "y0", "y1"),
-        stroke=alt.condition(picked, alt.value("#111111"), alt.value("#9a9a9a")),
+        stroke=alt.condition(marked, alt.value("#111111"), alt.value("#9a9a9a")),
         # a frame around small units would hide their picture
-        strokeWidth=alt.condition(picked, alt.value(2.0),
+        strokeWidth=alt.condition(marked, alt.value(2.0),
                                   alt.value(0.6 if plan.unit >= 10 else 0.0)),
         tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("name:N", title="unit"),
                  alt.Tooltip("activation:N"),
                  alt.Tooltip("mean:Q", title="mean activation", format=TOOLTIP_FORMAT),
                  alt.Tooltip("min:Q", title="min", format=TOOLTIP_FORMAT),
                  alt.Tooltip("max:Q", title="max", format=TOOLTIP_FORMAT),
-                 alt.Tooltip("bias:Q", format=TOOLTIP_FORMAT)]).add_params(picked)
+                 alt.Tooltip("bias:Q", format=TOOLTIP_FORMAT)]).add_params(picked, hovered)
     input_labels = alt.Chart(alt.NamedData(name=UNITS)).transform_filter(
         "datum.column == 0").mark_text(align="right", baseline="middle", dx=-4, fontSize=11,
                                        tooltip=None).encode(
@@ -370,15 +378,15 @@ def clicked_feature(unit: str | None) -> str | None:
     return hparams.FEATURES[int(index)]
 
 
-def selected_unit(event: Mapping | None) -> str | None:
-    """The unit key (``"column:index"``) a click selected, from what
-    ``st.vega_lite_chart(..., on_select="rerun", selection_mode=SELECT)`` returned; None when
-    nothing is selected."""
+def selected_unit(event: Mapping | None, name: str = SELECT) -> str | None:
+    """The unit key (``"column:index"``) a click (``SELECT``) or the pointer (``HOVER``)
+    selected, from what ``st.vega_lite_chart(..., on_select="rerun",
+    selection_mode=[SELECT, HOVER])`` returned; None when nothing is selected."""
     if not event:
         return None
     selection = event.get("selection", {}) if isinstance(event, Mapping) else \
         getattr(event, "selection", {})
-    picked = selection.get(SELECT) if isinstance(selection, Mapping) else None
+    picked = selection.get(name) if isinstance(selection, Mapping) else None
     if isinstance(picked, Mapping):  # {"unit": [...]}, as some Vega versions store it
         values = picked.get("unit")
         picked = [{"unit": v} for v in values] if isinstance(values, list) else [picked]
