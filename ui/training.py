@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import StopException
+from streamlit.runtime.scriptrunner import StopException, get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
 from minidl.jobs import limits
 from minidl.viz import tables
@@ -276,6 +277,15 @@ def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
     st.fragment(run_every=every if ticking else None)(live)(ticking, *args)
 
 
+def rerun_waiting() -> bool:
+    """Whether a rerun waits for this script run to end: Streamlit starts a fragment's rerun
+    (a selection on a chart in it) only then, so a live view that redraws for a second would
+    answer a pointer a second late.  (Streamlit's own request state: no public API says it.)"""
+    ctx = get_script_run_ctx()
+    requests = getattr(ctx, "script_requests", None)
+    return getattr(requests, "_state", None) == ScriptRequestType.RERUN
+
+
 def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) -> None:
     """The end of a live view's run that began at ``began`` (``time.monotonic()``): in a
     run of the fragment alone, ``draw()`` the fast parts every ``TICK_SECONDS`` until the
@@ -304,6 +314,8 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
     while True:
         if ticking and t.state == "idle":
             st.rerun()
+        if rerun_waiting():
+            return  # a rerun of the fragment waits for this one's end (a unit pointed at)
         tick = max(tick + TICK_SECONDS, time.monotonic() + spent)
         if not ticking or tick - began >= runs.get("every", SLOW_SECONDS):
             return  # the next run is due
