@@ -9,7 +9,7 @@ import torch
 from helpers import wait_until
 from test_race import assert_same_trajectory
 
-from minidl import Config, Run
+from minidl import Config, Run, health
 from minidl.engine import cohort
 from minidl.experiments.race import Race
 from minidl.viz import boundary
@@ -310,3 +310,45 @@ def test_the_service_scores_each_runs_boundary_for_the_weights_it_sends():
         time.sleep(0.1)
     trainer.close()
     assert trainer.frame()[1] is None  # a run sent back: the page scores it itself
+
+
+def weight(trainer: Trainer, layer: int, row: int, column: int) -> float:
+    return float(health.layers(trainer.run.model)[layer][0].weight[row, column])
+
+
+def test_a_weight_set_while_training_reaches_the_run_in_the_service_and_training_goes_on():
+    # two runs of one shape train as one cohort: the weight is one run's, not its neighbour's;
+    # a tiny learning rate keeps the trained weight within 1e-3 of the value set
+    config = Config(**SMALL, epochs=100_000, lr=1e-5)
+    trainer, neighbour = Trainer(Run(config)), Trainer(Run(config))
+    before = weight(neighbour, 1, 3, 5)
+    for t in (trainer, neighbour):
+        t.train()
+    wait_until(lambda: trainer.run.epoch >= 2 and neighbour.run.epoch >= 2)
+    trainer.set_weight(1, 3, 5, 2.5)
+    assert weight(trainer, 1, 3, 5) == 2.5                 # the mirror (the diagram) at once
+    epoch = trainer.run.epoch
+    wait_until(lambda: trainer.run.epoch >= epoch + 3)     # training goes on
+    assert trainer.running
+    for t in (trainer, neighbour):
+        t.pause()
+    wait_until(lambda: trainer.state == neighbour.state == "idle")
+    assert weight(trainer, 1, 3, 5) == pytest.approx(2.5, abs=1e-3)   # the service's run
+    assert weight(neighbour, 1, 3, 5) == pytest.approx(before, abs=1e-3)
+
+
+def test_a_weight_set_while_idle_is_where_the_next_epoch_starts():
+    trainer = Trainer(Run(Config(**SMALL, epochs=10, lr=1e-5)))
+    trainer.set_weight(0, 2, 1, -1.75)
+    trainer.step()
+    wait_until(lambda: trainer.state == "idle")
+    assert trainer.run.epoch == 1 and weight(trainer, 0, 2, 1) == pytest.approx(-1.75, abs=1e-3)
+
+
+@pytest.mark.parametrize("link, value", [((3, 0, 0), 1.0), ((0, 8, 0), 1.0), ((0, 0, 2), 1.0),
+                                         ((0, -1, 0), 1.0), ((0, 0, 0), float("nan")),
+                                         ((0, 0, 0), "1")])
+def test_a_weight_the_network_does_not_have_or_not_a_number_is_refused(link, value):
+    trainer = Trainer(Run(Config(**SMALL)))
+    with pytest.raises(ValueError, match="Invalid (link|weight)"):
+        trainer.set_weight(*link, value)
