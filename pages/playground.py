@@ -381,7 +381,7 @@ def live_view(ticking: bool) -> None:
     # diagram | boundary; on a phone (stacked) the boundary comes first (``PHONE_ORDER``)
     inside, output = st.container(key="pg_live").columns(2, gap="medium")
     with inside:
-        state[UNIT] = diagram_ui(run)
+        state[UNIT] = diagram_ui(run, editable=run is live)
     slots = live_slots()
     with output:
         draw(t, run, scores if run is live else None, slots)
@@ -502,10 +502,11 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
         slots["message"].show("empty")
 
 
-def diagram_ui(run: Run) -> str | None:
+def diagram_ui(run: Run, editable: bool = True) -> str | None:
     """The network diagram (each unit's map, links by weight; every candidate input, those
-    not read dimmed); returns the clicked unit.  A click on an input switches it on or off
-    (``TOGGLE``), in a run of the whole page: the bar, the run and the link follow."""
+    not read dimmed); returns the unit pointed at or clicked.  A click on an input switches
+    it on or off (``TOGGLE``), in a run of the whole page: the bar, the run and the link
+    follow; a click on a link offers its weight to set (``weight_ui``) if ``editable``."""
     state = st.session_state
     tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
                                   **network.run_options(run))
@@ -515,7 +516,7 @@ def diagram_ui(run: Run) -> str | None:
     # a selection reruns the live fragment only (Streamlit sends the pointer's after 150 ms
     # without a move): pointing at units costs no run of the whole page
     event = st.vega_lite_chart(chart, on_select="rerun",
-                               selection_mode=[network.SELECT, network.HOVER],
+                               selection_mode=[network.SELECT, network.HOVER, network.LINK],
                                key=f"pg_diagram_{state.get(DIAGRAM_ROUND, 0)}",
                                width="content",
                                alt="the network: inputs, hidden units and outputs")
@@ -526,8 +527,42 @@ def diagram_ui(run: Run) -> str | None:
         state[DIAGRAM_ROUND] = state.get(DIAGRAM_ROUND, 0) + 1
         st.rerun()
     st.caption("Point at a unit to see its map large (tap it on a touch screen); click an "
-               "input to switch it on or off.")
+               "input to switch it on or off, a link to set its weight.")
+    link = network.selected_link(event)
+    if editable and link is not None:
+        weight_ui(tables[network.LINKS], link)
     return network.selected_unit(event, network.HOVER) or clicked
+
+
+WEIGHT_LIMIT = 10.0  # the largest |weight| the weight's input takes (|w| ≥ 1 draws thickest)
+
+
+def weight_ui(links: pd.DataFrame, link: tuple[int, int, int]) -> None:
+    """A number input for the weight of the clicked ``link`` (``network.selected_link``), of
+    the run as it is: a new value goes to the run at once, training or not, and the run
+    trains on from it (``Trainer.set_weight``)."""
+    name = ":".join(map(str, link))
+    drawn = links[links["link"] == name]
+    if drawn.empty:  # another network's link, or no longer among the strongest drawn
+        return
+    row = drawn.iloc[0]
+    # the value at the click, once: a value that changed with every frame would reset the
+    # input while you type; the caption says where training has taken it since
+    widget = f"pg_weight_{id(trainer().run)}_{name}"
+    st.session_state.setdefault(widget, min(max(float(row["weight"]), -WEIGHT_LIMIT),
+                                            WEIGHT_LIMIT))
+    st.number_input(f"weight {row['source']} → {row['target']} ({row['between']})",
+                    -WEIGHT_LIMIT, WEIGHT_LIMIT, step=0.1, format="%.4f", key=widget,
+                    on_change=set_weight, args=(link, widget), width=PANEL_WIDTH,
+                    help="a new value applies at once, while the network trains or not")
+    st.caption(f"The weight is now {row['weight']:.4g}; double-click the diagram to close this.")
+
+
+def set_weight(link: tuple[int, int, int], widget: str) -> None:
+    try:
+        trainer().set_weight(*link, st.session_state[widget])
+    except ValueError as error:  # a link of a network since replaced
+        notify(str(error))
 
 
 def toggle_feature() -> None:

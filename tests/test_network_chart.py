@@ -98,8 +98,9 @@ def test_the_diagram_has_a_legend_of_its_link_scale_and_colours():
     legend = json.dumps([texts, spec["datasets"]])
     for word in ("|weight|", "0.01", "0.1", "positive", "negative"):
         assert word in legend
-    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
-    drawn = [row for layer in rules[1:] for row in spec["datasets"][layer["data"]["name"]]]
+    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"
+             and layer["data"]["name"] != network.LINKS]       # the links and their targets
+    drawn = [row for layer in rules for row in spec["datasets"][layer["data"]["name"]]]
     plan = network.layout((2, 25, 25, 25, 2), 380)
     assert [row["stroke"] for row in drawn[:3]] == pytest.approx(
         list(network.link_width(network.LEGEND_WEIGHTS, plan)))
@@ -245,13 +246,29 @@ def test_spec_is_valid_vega_lite_and_the_data_swaps_in():
 
 
 def test_clicking_a_unit_selects_it_by_key():
-    params = network.spec((2, 3, 2), 420)["params"]
-    assert params[0]["name"] == network.SELECT and params[0]["select"]["fields"] == ["unit"]
+    params = {p["name"]: p["select"] for p in network.spec((2, 3, 2), 420)["params"]}
+    assert params[network.SELECT]["fields"] == ["unit"]
     event = {"selection": {network.SELECT: [{"unit": "1:2"}]}}
     assert network.selected_unit(event) == "1:2"
     assert network.selected_unit({"selection": {network.SELECT: []}}) is None
     assert network.selected_unit({"selection": {}}) is None
     assert network.selected_unit(None) is None
+
+
+def test_clicking_a_link_selects_its_weight_by_layer_row_and_column():
+    m = model([2, 3, 2])
+    links = network.network_data(m, 420, max_links=100)[network.LINKS]
+    w = health.layers(m)[1][0].weight
+    for _, link in links[links["between"] == "hidden 1 → output"].iterrows():
+        layer, row, column = map(int, link["link"].split(":"))
+        assert layer == 1 and link["weight"] == pytest.approx(float(w[row, column]))
+        assert (link["source"], link["target"]) == (f"unit {column + 1}",
+                                                   f"out {row} (class {row})")
+    params = {p["name"]: p["select"] for p in network.spec((2, 3, 2), 420)["params"]}
+    assert params[network.LINK]["fields"] == ["link"] and params[network.LINK]["on"] == "click"
+    assert network.selected_link({"selection": {network.LINK: [{"link": "1:0:2"}]}}) == (1, 0, 2)
+    for bad in ([], [{"link": None}], [{"link": "1:x:2"}], [{"link": "1:2"}]):
+        assert network.selected_link({"selection": {network.LINK: bad}}) is None
 
 
 def test_pointing_at_a_unit_selects_it_until_the_pointer_leaves():

@@ -14,7 +14,7 @@ import torch
 from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
-from minidl import nn
+from minidl import health, nn
 from minidl.engine import export
 from minidl.engine.run import Run
 from ui import training
@@ -718,3 +718,39 @@ def test_busy_means_fewer_than_two_redraws_a_second_over_the_last_five():
     assert training.busy([0.0, 0.6, 1.2, 1.8, 2.4])
     assert not training.busy([0.0, 0.2, 0.4, 0.6, 0.8])
     assert not training.busy([0.0, 5.0, 10.0])  # too few to tell
+
+
+def select_link(at: AppTest, link: str) -> AppTest:
+    """A click on the diagram's link ``link`` ("layer:row:column"), as Streamlit reports it."""
+    at.session_state["pg_diagram_0"] = {"selection": {"link_pick": [{"link": link}]}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def weight_input(at: AppTest):
+    return next((n for n in at.number_input if n.label.startswith("weight ")), None)
+
+
+def test_a_links_weight_set_while_training_goes_to_the_run_and_training_goes_on():
+    # a learning rate of 1e-5 keeps the trained weight near the value set (it moves ~1e-4 a
+    # second here), far from where it was
+    at = click(open_app(epochs="10000", lr="1e-05"), "pg_train")
+    assert weight_input(at) is None                       # no link clicked yet
+    select_link(at, "1:2:3")                              # hidden 1, unit 4 → hidden 2, unit 3
+    field = weight_input(at)
+    assert field.label == "weight unit 4 → unit 3 (hidden 1 → hidden 2)"
+    run = run_of(at)
+    linear = lambda: health.layers(run_of(at).model)[1][0]  # noqa: E731
+    assert field.value == pytest.approx(float(linear().weight[2, 3]), abs=0.01)
+    field.set_value(2.5).run()
+    assert not at.exception and run_of(at) is run         # the same run, not a new one
+    # the diagram's copy at once (or already the service's, trained on from it)
+    assert float(linear().weight[2, 3]) == pytest.approx(2.5, abs=0.05)
+    epoch = run.epoch
+    wait_until(lambda: run_of(at).epoch >= epoch + 2)     # training goes on
+    assert trainer_of(at).running
+    settle(click(at, "pg_train"))                         # Pause: the service's run comes back
+    assert float(linear().weight[2, 3]) == pytest.approx(2.5, abs=0.05)
+    now = next(c.value for c in at.caption if c.value.startswith("The weight is now"))
+    assert float(now.split()[4].rstrip(";")) == pytest.approx(2.5, abs=0.05)

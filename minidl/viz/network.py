@@ -49,6 +49,8 @@ from . import boundary
 UNITS, LINKS = "network_units", "network_links"
 SELECT = "unit_pick"   # the point selection's name: Streamlit reports it under this key
 HOVER = "unit_hover"   # … of the unit under the pointer (cleared when it leaves the unit)
+LINK = "link_pick"     # … of a clicked link, on the field ``link``: "layer:row:column"
+LINK_TARGET = 9        # pixels: a link is this wide to a click, however thin it is drawn
 POSITIVE, NEGATIVE = boundary.CLASS_COLORS[1], boundary.CLASS_COLORS[0]
 INPUT_NAMES = ("x₁", "x₂")
 INACTIVE_OPACITY = 0.3            # an input the network does not read
@@ -209,13 +211,15 @@ def network_data(model: nn.Sequential, width: int = 420,
 
     first = np.cumsum((0, *sizes))  # row of each column's first unit in ``units``
     fed = np.flatnonzero(active)    # the inputs' rows, by the network's input index
-    sources, targets, weights, between = [], [], [], []
+    sources, targets, weights, between, keys = [], [], [], [], []
     for c, (linear, _) in enumerate(found):  # column c → column c + 1, w : (out, in)
         w = linear.weight
         k = min(max_links or default_links(sizes), w.shape[1])
         source = torch.nan_to_num(w.abs(), nan=0.0).topk(k, dim=1).indices
         weights.append(w.gather(1, source).reshape(-1).numpy())
         source = source.reshape(-1).numpy()
+        row = np.repeat(np.arange(w.shape[0]), k)
+        keys += [f"{c}:{r}:{j}" for r, j in zip(row.tolist(), source.tolist())]
         sources.append(first[c] + (fed[source] if c == 0 else source))
         targets.append(first[c + 1] + np.repeat(np.arange(w.shape[0]), k))
         between += [f"{titles[c]} → {titles[c + 1]}"] * (k * w.shape[0])
@@ -226,7 +230,9 @@ def network_data(model: nn.Sequential, width: int = 420,
         "y": centre_y[source], "y2": centre_y[target], "weight": weight,
         "sign": np.where(weight >= 0, "positive", "negative"),
         "stroke": link_width(weight, plan),
-        "source": name_of[source], "target": name_of[target], "between": between})
+        "source": name_of[source], "target": name_of[target], "between": between,
+        # which weight: W[row, column] of Linear layer ``layer`` (``selected_link``)
+        "link": keys})
     return {UNITS: units, LINKS: links}
 
 
@@ -287,6 +293,18 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
         tooltip=[alt.Tooltip("between:N", title="layers"), alt.Tooltip("source:N", title="from"),
                  alt.Tooltip("target:N", title="to"),
                  alt.Tooltip("weight:Q", title="weight", format=TOOLTIP_FORMAT)])
+    # a wide, nearly transparent copy of each link over it (under the units): a click target
+    link_picked = alt.selection_point(name=LINK, fields=["link"], on="click", empty=False,
+                                      clear="dblclick")
+    link_targets = alt.Chart(alt.NamedData(name=LINKS)).mark_rule(
+        strokeWidth=LINK_TARGET, cursor="pointer").encode(
+        **xy("x", "x2", "y", "y2"),
+        color=alt.condition(link_picked, alt.value("#111111"), alt.value("#ffffff")),
+        strokeOpacity=alt.condition(link_picked, alt.value(0.25), alt.value(0.01)),
+        tooltip=[alt.Tooltip("between:N", title="layers"), alt.Tooltip("source:N", title="from"),
+                 alt.Tooltip("target:N", title="to"),
+                 alt.Tooltip("weight:Q", title="weight",
+                             format=TOOLTIP_FORMAT)]).add_params(link_picked)
     # under each map its mean colour, which shows while a new map is decoded (Vega draws an
     # image only once loaded: without it, the units blinked blank at every redraw)
     dimmed = alt.Opacity("opacity:Q", scale=None)  # an input the network does not read
@@ -328,7 +346,8 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
     titles = pd.DataFrame({"x": title_x, "title": names, "y": HEADER / 2})
     headers = alt.Chart(titles).mark_text(fontSize=10, color="#555555", tooltip=None).encode(
         x=alt.X("x:Q", **px), y=alt.Y("y:Q", **px), text="title:N")
-    return alt.layer(links, under, maps, targets, input_labels, headers, *_legend(plan)).properties(
+    return alt.layer(links, link_targets, under, maps, targets, input_labels, headers,
+                     *_legend(plan)).properties(
         width=plan.width, height=plan.height, padding=0,
         autosize=alt.AutoSizeParams(type="none")).configure_view(stroke=None)
 
@@ -378,22 +397,35 @@ def clicked_feature(unit: str | None) -> str | None:
     return hparams.FEATURES[int(index)]
 
 
-def selected_unit(event: Mapping | None, name: str = SELECT) -> str | None:
+def selected_unit(event: Mapping | None, name: str = SELECT, field: str = "unit"
+                  ) -> str | None:
     """The unit key (``"column:index"``) a click (``SELECT``) or the pointer (``HOVER``)
     selected, from what ``st.vega_lite_chart(..., on_select="rerun",
-    selection_mode=[SELECT, HOVER])`` returned; None when nothing is selected."""
+    selection_mode=[SELECT, HOVER, LINK])`` returned; None when nothing is selected.
+    (A selection reports the ``field`` of what was clicked: a link's click is a unit
+    selection without a unit.)"""
     if not event:
         return None
     selection = event.get("selection", {}) if isinstance(event, Mapping) else \
         getattr(event, "selection", {})
     picked = selection.get(name) if isinstance(selection, Mapping) else None
     if isinstance(picked, Mapping):  # {"unit": [...]}, as some Vega versions store it
-        values = picked.get("unit")
-        picked = [{"unit": v} for v in values] if isinstance(values, list) else [picked]
+        values = picked.get(field)
+        picked = [{field: v} for v in values] if isinstance(values, list) else [picked]
     for row in picked or []:
-        if isinstance(row, Mapping) and isinstance(row.get("unit"), str):
-            return row["unit"]
+        if isinstance(row, Mapping) and isinstance(row.get(field), str):
+            return row[field]
     return None
+
+
+def selected_link(event: Mapping | None) -> tuple[int, int, int] | None:
+    """``(layer, row, column)`` of the link a click selected (``LINK``): weight ``W[row,
+    column]`` of the network's Linear layer ``layer``; None when there is none."""
+    key = selected_unit(event, LINK, "link")
+    parts = (key or "").split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
 
 
 def unit_image(model: nn.Sequential, unit: str,
