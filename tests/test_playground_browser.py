@@ -69,6 +69,26 @@ def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait
     context.close()
 
 
+def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_comes_before_the_diagram(
+        chromium_browser, app_server, wait_for_app, artifacts):
+    context = chromium_browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    page.goto(app_server)
+    wait_for_app(page)
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    expect(charts).to_have_count(2)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=artifacts / "playground-420px-first-screen.png")
+    sidebar = page.locator("[data-testid='stSidebar']").bounding_box()
+    assert sidebar is None or sidebar["x"] + sidebar["width"] <= 0, sidebar   # closed
+    bar = page.locator(".st-key-pg_bar").bounding_box()
+    diagram, boundary = charts.nth(0).bounding_box(), charts.nth(1).bounding_box()
+    # the bar, the buttons, the metrics, then the boundary; the diagram under it
+    assert bar["y"] + bar["height"] < boundary["y"] < diagram["y"], (bar, boundary, diagram)
+    helpers.assert_fits(page, ".st-key-pg_bar", 420)
+    context.close()
+
+
 def test_five_quick_steps_train_five_epochs(app_server, browser_page, wait_for_app):
     page = browser_page
     page.goto(f"{app_server}/?n_train=200&n_test=100")
@@ -185,6 +205,29 @@ def test_pointing_at_a_unit_shows_its_map_and_moving_off_the_boundary(
         "data-test-script-state", "notRunning")
     page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)        # off the diagram
     expect(caption).to_have_count(0)
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_clicking_a_link_sets_its_weight(app_server, browser_page, wait_for_app, artifacts):
+    from minidl.viz import network
+
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200")
+    wait_for_app(page)
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first
+    box = diagram.locator("canvas, svg").first.bounding_box()
+    layout = network.layout((7, 6, 6, 2), 380)
+    # the middle of the top link between hidden 1 and hidden 2 (unit 1 → unit 1: level)
+    x = (layout.x[1] + layout.x[2]) / 2
+    page.mouse.click(box["x"] + x, box["y"] + layout.centre_all(1)[0])
+    field = page.get_by_role("spinbutton", name="weight unit 1 → unit 1 (hidden 1 → hidden 2)")
+    expect(field).to_be_visible()
+    field.fill("1.5")
+    field.press("Enter")
+    expect(page.get_by_text("The weight is now 1.5;")).to_be_visible()
+    wait_for_app(page)
+    page.wait_for_timeout(800)
+    page.screenshot(path=artifacts / "playground-link-weight.png")
     assert page.locator("[data-testid='stException']").count() == 0
 
 
