@@ -35,7 +35,7 @@ from minidl.viz import boundary, network, replay
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
 from minidl.viz.tables import ordinal
-from ui import background, playground, training
+from ui import background, own_points, playground, training
 from ui.background import Trainer
 from ui.playground import SETTINGS
 from ui.training import Slot
@@ -587,7 +587,7 @@ def own_points_ui() -> bool:
     a CSV, download them, clear them.  Returns whether they can be trained on."""
     state = st.session_state
     if OWN not in state:  # first time: a copy of the points you were looking at
-        state[OWN] = (playground.starter_points(trainer().run) if TRAINER in state
+        state[OWN] = (own_points.starter_points(trainer().run) if TRAINER in state
                       else data.disk(200, seed=0))
     X, y = state[OWN]
     counts = [int((y == c).sum()) for c in (0, 1)]
@@ -599,8 +599,8 @@ def own_points_ui() -> bool:
             st.radio("Add points of", (0, 1), key="pg_add_class", horizontal=True,
                      format_func=lambda c: f"class {c}")
             st.caption("Drag a rectangle on the chart: points of that class fill it "
-                       f"({playground.POINTS_PER_AREA} per unit of area, at most "
-                       f"{playground.MOST_PER_DRAG} a drag).")
+                       f"({own_points.POINTS_PER_AREA} per unit of area, at most "
+                       f"{own_points.MOST_PER_DRAG} a drag).")
             st.file_uploader("Upload a CSV of points (x1,x2,label)", type=["csv", "txt"],
                              key=f"pg_upload_points_{round_}", on_change=upload_points,
                              max_upload_size=max(1, data.MAX_CSV_BYTES >> 20),
@@ -645,10 +645,10 @@ def next_round() -> None:
 
 def add_dragged_points() -> None:
     state = st.session_state
-    box = playground.drag_box(state.get(f"pg_editor_{state.get(ROUND, 0)}"), charts.BRUSH)
+    box = own_points.drag_box(state.get(f"pg_editor_{state.get(ROUND, 0)}"), charts.BRUSH)
     if box is not None:
         generator = torch.Generator().manual_seed(random.randrange(2**31))
-        state[OWN] = playground.add_points(state[OWN], box, state["pg_add_class"], generator)
+        state[OWN] = own_points.add_points(state[OWN], box, state["pg_add_class"], generator)
     next_round()
 
 

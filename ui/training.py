@@ -28,8 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import StopException, get_script_run_ctx
-from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+from streamlit.runtime.scriptrunner import StopException
 
 from minidl.jobs import limits
 from minidl.viz import tables
@@ -116,7 +115,6 @@ def status(t: Trainer) -> tuple[str, str, str] | None:
     return None
 
 
-
 def link_warnings_ui(warnings: list[str]) -> None:
     """The settings of the page's link that could not be used, as plain text (the link's
     text is never Markdown).  In a place that is there, filled or not, so that one
@@ -140,9 +138,8 @@ def notice_ui(key: str) -> None:
 def buttons(t: Trainer, finished: bool, prefix: str, toggle: Callable[[], None],
             step: Callable[[], None], reset: Callable[[], None], reset_help: str,
             extras: int) -> list:
-    """Train / Pause, Step and Reset (keys ``<prefix>_train`` …) side by side, then
-    ``extras`` places for more, in one row that wraps on a narrow screen (on a phone the
-    three buttons stay one row: columns would stack them); returns those places.
+    """Train / Pause, Step and Reset (keys ``<prefix>_train`` …), then ``extras`` places for
+    more (returned), in one row that wraps (columns would stack the buttons on a phone).
     ``finished``: the run is done or diverged, so only Reset is left."""
     running = t.running
     finished = finished or not t.trainable()  # done, diverged, broken or out of budget
@@ -277,15 +274,6 @@ def live_fragment(view: Callable[..., None], t: Trainer, *args) -> None:
     st.fragment(run_every=every if ticking else None)(live)(ticking, *args)
 
 
-def rerun_waiting() -> bool:
-    """Whether a rerun waits for this script run to end: Streamlit starts a fragment's rerun
-    (a selection on a chart in it) only then, so a live view that redraws for a second would
-    answer a pointer a second late.  (Streamlit's own request state: no public API says it.)"""
-    ctx = get_script_run_ctx()
-    requests = getattr(ctx, "script_requests", None)
-    return getattr(requests, "_state", None) == ScriptRequestType.RERUN
-
-
 def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) -> None:
     """The end of a live view's run that began at ``began`` (``time.monotonic()``): in a
     run of the fragment alone, ``draw()`` the fast parts every ``TICK_SECONDS`` until the
@@ -314,8 +302,6 @@ def redraw(t: Trainer, ticking: bool, began: float, draw: Callable[[], None]) ->
     while True:
         if ticking and t.state == "idle":
             st.rerun()
-        if rerun_waiting():
-            return  # a rerun of the fragment waits for this one's end (a unit pointed at)
         tick = max(tick + TICK_SECONDS, time.monotonic() + spent)
         if not ticking or tick - began >= runs.get("every", SLOW_SECONDS):
             return  # the next run is due
