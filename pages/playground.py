@@ -1,7 +1,8 @@
 """Playground: train the hand-written network live and watch its decision boundary form.
 
-The page reads the settings from the sidebar (seeded from the URL on a
-session's first run) and keeps one ``ui.background.Trainer`` in Session State;
+The page reads the settings from a compact bar above the network (the controls
+TensorFlow Playground puts there, ``playground.BAR``) and the sidebar (all seeded from the
+URL on a session's first run) and keeps one ``ui.background.Trainer`` in Session State;
 while it trains, the server's training service trains the run and a fragment that reruns
 itself redraws frozen copies — so a widget interaction reruns the script
 around the run but never restarts or kills it.  Every widget is drawn
@@ -150,8 +151,9 @@ def new_draw() -> None:
 
 
 def widths_ui(s: hparams.Setting, width: int | str = "stretch") -> None:
-    """A layer count, then one width per layer: number inputs ``width`` wide with − and +
-    buttons, as compact as TensorFlow Playground's; their tuple is the setting's value."""
+    """A layer count, then one width per layer: number inputs ``width`` wide (too narrow for
+    Streamlit's − and + buttons: type, or use the arrow keys), as compact as TensorFlow
+    Playground's; their tuple is the setting's value."""
     state = st.session_state
     hidden = tuple(state[key(s.name)])
     state.setdefault(key("hidden_layers"), len(hidden))
