@@ -34,7 +34,7 @@ from minidl import jobs  # noqa: E402
 from minidl.experiments import sweeps  # noqa: E402
 from minidl.jobs import limits  # noqa: E402
 
-QUERY = "epochs=10000"
+QUERY = "hidden=25,25,25&epochs=10000"  # the report's network, as measured before
 
 
 @contextlib.contextmanager
@@ -81,7 +81,8 @@ def main() -> int:
                 rows.append((f"beside a sweep (nice {row_nice}, {row_workers} worker"
                              f"{'s' if row_workers > 1 else ''})",
                              measure_app(url, QUERY, args.warmup, args.seconds)))
-    print(f"{os.cpu_count()} CPUs; Playground with default settings, {args.seconds:g} s windows")
+    print(f"{os.cpu_count()} CPUs; Playground with default settings and the report's "
+          f"2-25-25-25-2, {args.seconds:g} s windows")
     for name, (redraws, epochs) in rows:
         print(f"  {name:36} {epochs:6.2f} epochs/s ({100 * epochs / alone[1]:3.0f} % of alone), "
               f"{redraws:4.1f} redraws/s")

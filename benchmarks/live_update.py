@@ -1,7 +1,8 @@
 """Measure the Playground's live training in headless Chromium against the bare library.
 
 1. Starts ``streamlit run streamlit_app.py`` on a free port and opens the
-   Playground (default settings unless ``--query`` says otherwise) in Debian's
+   Playground (default settings with the report's 2-25-25-25-2 unless ``--query`` says
+   otherwise) in Debian's
    Chromium, with ``CanvasRenderingContext2D.drawImage`` wrapped so that every
    *new* boundary image Vega paints is timestamped.
 2. Presses Train, waits ``--warmup`` s, then for ``--seconds`` s counts
@@ -151,6 +152,8 @@ def main() -> int:
     args = parser.parse_args()
     if "epochs=" not in args.query:  # a budget that outlasts the measurement
         args.query = "&".join(filter(None, [args.query, "epochs=10000"]))
+    if "hidden=" not in args.query:  # the report's network, as measured before the
+        args.query += "&hidden=25,25,25"  # Playground opened on a smaller one
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium")
     torch.set_num_threads(1)

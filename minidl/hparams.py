@@ -96,6 +96,9 @@ class Setting:
     ui_step: float | None = None
     stops: tuple = ()                 # the app's slider stops (log scale)
     ui_length: int | None = None      # kind "widths": the most layers the app offers
+    # what the app opens with where it differs from ``default`` (the library's, the CLI's,
+    # sweeps'): the Playground's small network, whose unit maps are large enough to read
+    app_default: Any = None
     convention: bool = False          # an unstated convention of the report (issue: Table I)
     # part "optimizer": what an optimizer built without this value takes, where it is not
     # ``default`` (a run's value): PyTorch's default for that optimizer
@@ -132,6 +135,11 @@ class Setting:
         if self.high is not None:
             return f"{what} {'<' if self.high_open else '<='} {_num(self.high)}"
         return what
+
+    @property
+    def app_value(self) -> Any:
+        """The value the app opens with: ``app_default`` where set, else ``default``."""
+        return self.default if self.app_default is None else self.app_default
 
     @property
     def app_low(self) -> float | None:
@@ -175,7 +183,8 @@ LR_STOPS = _stops((1, 2, 3, 5), -5, 0)     # 1e-5 … 1, four stops per decade
 EPS_STOPS = _stops((1,), -10, -2)          # 1e-10 … 1e-2
 WEIGHT_DECAY_STOPS = (0.0, *_stops((1, 2, 3, 5), -6, -1))
 
-_DEFAULT_HIDDEN = (25, 25, 25)
+_DEFAULT_HIDDEN = (25, 25, 25)  # the report's 2-25-25-25-2
+_APP_HIDDEN = (6, 6)            # two small layers, as TensorFlow Playground opens with
 
 TABLE: dict[str, Setting] = {s.name: s for s in [
     # ---------------------------------------------------------------- data
@@ -222,7 +231,7 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
     # ---------------------------------------------------------------- network
     Setting("hidden", "widths", _DEFAULT_HIDDEN, "network", "hidden layer widths", low=1,
             high=4096, ui_high=64, ui_step=1, ui_length=6, fresh_run=True,
-            help="units of each hidden layer"),
+            app_default=_APP_HIDDEN, help="units of each hidden layer"),
     Setting("activation", "choice", "tanh", "network", "activation", choices=ACTIVATIONS,
             choice_labels=("ReLU", "Tanh", "Sigmoid", "Identity"), fresh_run=True,
             help="the nonlinearity after every hidden layer"),

@@ -299,7 +299,7 @@ def main() -> None:
     t = trainer()
     finished = compare.status(match) in ("done", "diverged")
     buttons = training.buttons(t, finished, "cmp", toggle_training, step_once, reset_race,
-                               "the same race from its start", [2.5])
+                               "the same race from its start", 1)
     with buttons[0]:
         st.radio(hparams.TABLE["view"].label, hparams.TABLE["view"].choices, key=key("view"),
                  horizontal=True, help=hparams.TABLE["view"].help)

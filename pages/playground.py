@@ -1,7 +1,8 @@
 """Playground: train the hand-written network live and watch its decision boundary form.
 
-The page reads the settings from the sidebar (seeded from the URL on a
-session's first run) and keeps one ``ui.background.Trainer`` in Session State;
+The page reads the settings from a compact bar above the network (the controls
+TensorFlow Playground puts there, ``playground.BAR``) and the sidebar (all seeded from the
+URL on a session's first run) and keeps one ``ui.background.Trainer`` in Session State;
 while it trains, the server's training service trains the run and a fragment that reruns
 itself redraws frozen copies — so a widget interaction reruns the script
 around the run but never restarts or kills it.  Every widget is drawn
@@ -45,7 +46,9 @@ streamlit_app.enter()
 
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
-UNIT = "pg_unit"  # the diagram's clicked unit, shown large in the boundary's place
+UNIT = "pg_unit"  # the diagram's unit pointed at or clicked, shown large in the boundary's place
+# an input feature clicked on the diagram, to switch on or off; the diagram's key's counter
+TOGGLE, DIAGRAM_ROUND = "pg_toggle", "pg_diagram_round"
 REPLAY, REPLAY_EPOCH = "pg_replay", "pg_replay_epoch"  # the Replay toggle, its epoch
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
 # your own points (X, y), a problem with them or with a file, and counters that give the
@@ -58,6 +61,12 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 GRID = background.GRID  # boundary image resolution (GRID × GRID cells), as the service scores it
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
+# Streamlit stacks columns below 640 px, in their order: on a phone, the boundary first, right
+# after the bar and the buttons, and the diagram under it
+PHONE_ORDER = """<style>@media (max-width: 640px) {
+  .st-key-pg_live > [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] {
+    flex-direction: column-reverse; }
+}</style>"""
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -97,12 +106,12 @@ def initial_settings() -> dict:
     return state[SETTINGS_KEY]
 
 
-def setting_ui(name: str) -> None:
+def setting_ui(name: str, width: int | str = "stretch") -> None:
     """One widget for one setting, drawn from its row of the settings table: a select box
     for a choice, a slider over its stops or (for a linear setting with an app range of at
-    most 100 steps) its range, else a number input."""
+    most 100 steps) its range, else a number input; ``width`` in pixels or "stretch"."""
     s = SETTINGS[name]
-    common = {"key": key(name), "help": s.help or None}
+    common = {"key": key(name), "help": s.help or None, "width": width}
     if s.kind == "choice":
         labels = dict(zip(s.choices, s.choice_labels))
         choices = (hparams.datasets_of(st.session_state[key("problem")]) if name == "dataset"
@@ -112,7 +121,7 @@ def setting_ui(name: str) -> None:
         labels = dict(zip(s.choices, s.choice_labels))
         st.multiselect(s.label, s.choices, format_func=lambda v: labels.get(v, v), **common)
     elif s.kind == "widths":
-        widths_ui(s)
+        widths_ui(s, width)
     elif s.stops:
         st.select_slider(s.label, s.stops, format_func=lambda v: f"{v:g}", **common)
     else:
@@ -155,44 +164,91 @@ def new_draw() -> None:
     new_seed("data_seed")
 
 
-def widths_ui(s: hparams.Setting) -> None:
-    """A layer count, then one width per layer; their tuple is the setting's value."""
+def widths_ui(s: hparams.Setting, width: int | str = "stretch") -> None:
+    """A layer count, then one width per layer: number inputs ``width`` wide (too narrow for
+    Streamlit's − and + buttons: type, or use the arrow keys), as compact as TensorFlow
+    Playground's; their tuple is the setting's value."""
     state = st.session_state
     hidden = tuple(state[key(s.name)])
     state.setdefault(key("hidden_layers"), len(hidden))
-    layers = st.slider("hidden layers", 1, s.ui_length, key=key("hidden_layers"))
+    layers = st.number_input("hidden layers", 1, s.ui_length, step=1, width=width,
+                             key=key("hidden_layers"), help=s.help or None)
     hidden = hparams.resize_widths(hidden, layers)
     widths = []
     for i in range(layers):
         state.setdefault(key(f"hidden_{i}"), hidden[i])
-        widths.append(st.slider(f"units in layer {i + 1}", 1, int(s.app_high),
-                                key=key(f"hidden_{i}")))
+        widths.append(st.number_input(f"units {i + 1}", 1, int(s.app_high), step=1,
+                                      width=width, key=key(f"hidden_{i}"),
+                                      help=f"units of hidden layer {i + 1}"))
     state[key(s.name)] = tuple(widths)
 
 
-def settings_ui(settings: dict) -> list[str]:
-    """Draw the sidebar controls, a section per part of the settings table (an optimizer's
-    hyperparameters only for the chosen optimizer, Xavier's gain only with Xavier init);
-    return the names of the settings drawn."""
+def shown(name: str) -> bool:
+    """Whether the page offers setting ``name`` now: an optimizer's hyperparameters only for
+    that optimizer, Xavier's gain only with Xavier init, point counts and jitter not for your
+    own points (they come in their number, split by a share), label noise not for a
+    regression (no classes to flip)."""
+    state, s = st.session_state, SETTINGS[name]
+    if s.part == "optimizer" and name != "optimizer" and state[key("optimizer")] not in \
+            s.optimizers:
+        return False
+    if name == "gain" and state[key("init")] != "xavier":
+        return False
+    if name == "noise" and state[key("problem")] == "regression":
+        return False
+    own = state[key("dataset")] == "custom"
+    return not ((name == "split" and not own)
+                or (name in ("n_train", "n_test", "jitter") and own))
+
+
+# pixels of the bar's widgets, by kind: at 1280 px two rows beside the sidebar, at 420 px
+# two or three a row
+BAR_WIDTHS = {"set": 200, "widths": 112}
+BAR_WIDTH = 140
+
+
+def bar_ui() -> list[str]:
+    """The compact bar above the network (``playground.BAR``), wrapping on narrow screens, and
+    the report's network one click away; returns the names of the settings drawn."""
+    drawn = []
+    with st.container(horizontal=True, wrap=True, gap="small", key="pg_bar",
+                      vertical_alignment="bottom"):
+        for name in playground.BAR:
+            if shown(name):
+                setting_ui(name, BAR_WIDTHS.get(SETTINGS[name].kind, BAR_WIDTH))
+                drawn.append(name)
+        preset = playground.other_network(st.session_state[key("hidden")])
+        report = preset == playground.REPORT_HIDDEN
+        st.button(("Report's " if report else "Small ") + "-".join(map(str, preset)),
+                  key="pg_preset", icon=":material/hub:",
+                  on_click=set_hidden, args=(preset,),
+                  help="the report's hidden layers, 25-25-25" if report else
+                  "back to the Playground's small default")
+    return drawn
+
+
+def set_hidden(widths: tuple[int, ...]) -> None:
+    """Set the hidden layers' widgets to ``widths`` (before they are drawn)."""
     state = st.session_state
+    state[key("hidden")] = tuple(widths)
+    state[key("hidden_layers")] = len(widths)
+    for i, width in enumerate(widths):
+        state[key(f"hidden_{i}")] = width
+
+
+def settings_ui() -> list[str]:
+    """Draw the sidebar controls (all but the bar's), a section per part of the settings
+    table, those the page offers now (``shown``); return the names of the settings drawn."""
     drawn = []
     sections = {"data": "Data", "network": "Network", "init": "Initialisation",
                 "optimizer": "Optimizer", "training": "Training"}
     with st.sidebar:
         for part, title in sections.items():
-            st.subheader(title)
-            for name in hparams.names("app", part):
-                s = SETTINGS[name]
-                if s.convention or (part == "optimizer" and name != "optimizer"
-                                    and state[key("optimizer")] not in s.optimizers):
-                    continue
-                if name == "gain" and state[key("init")] != "xavier":
-                    continue
-                own = state[key("dataset")] == "custom"
-                if (name == "split" and not own) or (name in ("n_train", "n_test", "jitter") and own):
-                    continue  # your own points come in their number, split by a share
-                if name == "noise" and state[key("problem")] == "regression":
-                    continue  # no classes to flip
+            names = [n for n in hparams.names("app", part) if not SETTINGS[n].convention
+                     and n not in playground.BAR and shown(n)]
+            if names:
+                st.subheader(title)
+            for name in names:
                 setting_ui(name)
                 drawn.append(name)
                 if name == "data_seed":
@@ -349,9 +405,10 @@ def live_view(ticking: bool) -> None:
     began = time.monotonic()
     live, scores, units = t.frame()
     run = replayed(t, live)
-    inside, output = st.columns(2, gap="medium")
+    # diagram | boundary; on a phone (stacked) the boundary comes first (``PHONE_ORDER``)
+    inside, output = st.container(key="pg_live").columns(2, gap="medium")
     with inside:
-        state[UNIT] = diagram_ui(run, units if run is live else None)
+        state[UNIT] = diagram_ui(run, units if run is live else None, editable=run is live)
     slots = live_slots()
     with output:
         draw(t, run, scores if run is live else None, slots)
@@ -439,8 +496,9 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
         except ValueError:  # a unit of a network since replaced
             unit = None
         else:
-            caption = (f"{title.capitalize()}: its activation over the square (double-click "
-                       "the diagram to go back to the output).")
+            caption = (f"{title.capitalize()}: its activation over the square (move off the "
+                       "unit, or double-click the diagram after a click, to go back to the "
+                       "output).")
             tables = charts.boundary_data(
                 boundary.data_url(boundary.png_bytes(picture)), points,
                 frame.mistakes.slice(0, 0), under=charts.underlay(picture))
@@ -471,17 +529,83 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
         slots["message"].show("empty")
 
 
-def diagram_ui(run: Run, units: list[torch.Tensor] | None = None) -> str | None:
-    """The network diagram (each unit's map, links by weight); returns the clicked unit.
-    ``units``: the unit maps' values, where the training service sent them."""
-    sizes = network.model_sizes(run.model)
+def diagram_ui(run: Run, units: list[torch.Tensor] | None = None, editable: bool = True
+               ) -> str | None:
+    """The network diagram (each unit's map, links by weight; every candidate input, those
+    not read dimmed); returns the unit pointed at or clicked.  A click on an input switches
+    it on or off (``TOGGLE``), in a run of the whole page: the bar, the run and the link
+    follow; a click on a link offers its weight to set (``weight_ui``) if ``editable``.
+    ``units``: the layers' values for the unit maps, where the training service sent them."""
+    state = st.session_state
     tables = network.network_data(run.model, PANEL_WIDTH, input_names=network.input_names(run),
-                                  columns=units, **network.run_options(run))
-    event = st.vega_lite_chart(charts.with_data(network.spec(sizes, PANEL_WIDTH), tables),
-                               on_select="rerun", selection_mode=network.SELECT,
-                               key="pg_diagram", width="content",
+                                  layers=units, **network.run_options(run))
+    chart = charts.with_data(network.spec(network.diagram_sizes(run), PANEL_WIDTH), tables)
+    # a fresh key after each switch: a chart keeps its selection, and clicking the same input
+    # again would not select anything new
+    # a selection reruns the live fragment only (Streamlit sends the pointer's after 150 ms
+    # without a move): pointing at units costs no run of the whole page
+    event = st.vega_lite_chart(chart, on_select="rerun",
+                               selection_mode=[network.SELECT, network.HOVER, network.LINK],
+                               key=f"pg_diagram_{state.get(DIAGRAM_ROUND, 0)}",
+                               width="content",
                                alt="the network: inputs, hidden units and outputs")
-    return network.selected_unit(event)
+    clicked = network.selected_unit(event)
+    feature = network.clicked_feature(clicked)
+    if feature is not None:
+        state[TOGGLE] = feature
+        state[DIAGRAM_ROUND] = state.get(DIAGRAM_ROUND, 0) + 1
+        st.rerun()
+    st.caption("Point at a unit to see its map large (tap it on a touch screen); click an "
+               "input to switch it on or off, a link to set its weight.")
+    link = network.selected_link(event)
+    if editable and link is not None:
+        weight_ui(tables[network.LINKS], link)
+    return network.selected_unit(event, network.HOVER) or clicked
+
+
+WEIGHT_LIMIT = 10.0  # the largest |weight| the weight's input takes (|w| ≥ 1 draws thickest)
+
+
+def weight_ui(links: pd.DataFrame, link: tuple[int, int, int]) -> None:
+    """A number input for the weight of the clicked ``link`` (``network.selected_link``), of
+    the run as it is: a new value goes to the run at once, training or not, and the run
+    trains on from it (``Trainer.set_weight``)."""
+    name = ":".join(map(str, link))
+    drawn = links[links["link"] == name]
+    if drawn.empty:  # another network's link, or no longer among the strongest drawn
+        return
+    row = drawn.iloc[0]
+    # the value at the click, once: a value that changed with every frame would reset the
+    # input while you type; the caption says where training has taken it since
+    widget = f"pg_weight_{id(trainer().run)}_{name}"
+    st.session_state.setdefault(widget, min(max(float(row["weight"]), -WEIGHT_LIMIT),
+                                            WEIGHT_LIMIT))
+    st.number_input(f"weight {row['source']} → {row['target']} ({row['between']})",
+                    -WEIGHT_LIMIT, WEIGHT_LIMIT, step=0.1, format="%.4f", key=widget,
+                    on_change=set_weight, args=(link, widget), width=PANEL_WIDTH,
+                    help="a new value applies at once, while the network trains or not")
+    st.caption(f"The weight is now {row['weight']:.4g}; double-click the diagram to close this.")
+
+
+def set_weight(link: tuple[int, int, int], widget: str) -> None:
+    try:
+        trainer().set_weight(*link, st.session_state[widget])
+    except ValueError as error:  # a link of a network since replaced
+        notify(str(error))
+
+
+def toggle_feature() -> None:
+    """Switch the input feature a click on the diagram chose (``TOGGLE``) on or off in the
+    bar's widget, before it is drawn; the last one stays on, and says so."""
+    state = st.session_state
+    feature = state.pop(TOGGLE, None)
+    if feature is None:
+        return
+    chosen = tuple(state[key("features")])
+    features = playground.toggle_feature(chosen, feature)
+    if features == chosen:
+        notify(f"{hparams.label(feature)} is the only input left: switch another on first.")
+    state[key("features")] = list(features)
 
 
 
@@ -642,9 +766,7 @@ def import_model(widget: str) -> None:
     state[SETTINGS_KEY] = settings
     for name, value in settings.items():
         state[key(name)] = list(value) if SETTINGS[name].kind == "set" else value
-    state[key("hidden_layers")] = len(settings["hidden"])
-    for i, width in enumerate(settings["hidden"]):
-        state[key(f"hidden_{i}")] = width
+    set_hidden(settings["hidden"])
     notify("Imported the model file: its settings, weights and history ("
            f"{run.epoch} epochs); the optimizer's state starts afresh."
            + (" " + " ".join(warnings) if warnings else ""))
@@ -655,8 +777,9 @@ def import_model(widget: str) -> None:
 def main() -> None:
     state = st.session_state
     settings = initial_settings()
+    toggle_feature()
     fit_problem_widgets()
-    drawn = settings_ui(settings)
+    drawn = settings_ui()
 
     st.title("Playground")
     st.caption("A network written with PyTorch tensor operations only learns to separate two "
@@ -666,6 +789,7 @@ def main() -> None:
                "A network written with PyTorch tensor operations only learns a number for "
                "every point of the square (regression). Press **Train** and watch its output "
                "map take the shape of the targets.")
+    drawn += bar_ui()
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
     settings, _ = hparams.fit_problem(settings)  # a hidden widget's value (noise) too
@@ -687,14 +811,14 @@ def main() -> None:
     t = trainer()
     finished = playground.status(run) in ("done", "diverged")
     buttons = training.buttons(t, finished, "pg", toggle_training, step_once, reset_run,
-                               "new weights from a new init seed, the other settings kept",
-                               [2.2, 2, 1])
+                               "new weights from a new init seed, the other settings kept", 2)
     with buttons[0]:
         st.radio(SETTINGS["view"].label, SETTINGS["view"].choices, key=key("view"),
                  horizontal=True, help=SETTINGS["view"].help)
     buttons[1].toggle(SETTINGS["show_test"].label, key=key("show_test"),
                       help=SETTINGS["show_test"].help)
 
+    st.html(PHONE_ORDER)
     training.live_fragment(live_view, t)
     export_ui(run)
     if run.config.regression:

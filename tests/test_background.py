@@ -9,7 +9,7 @@ import torch
 from helpers import wait_until
 from test_race import assert_same_trajectory
 
-from minidl import Config, Run
+from minidl import Config, Run, health
 from minidl.engine import cohort
 from minidl.experiments.race import Race
 from minidl.viz import boundary, network
@@ -326,9 +326,10 @@ def test_the_service_computes_each_runs_unit_maps_in_one_batched_pass_for_its_co
     (_, reports, _), = [m for m in sent if m[0] == "progress"]
     for key, (*_, units) in reports:
         run = room.entries[key].trainee
-        mine = network.unit_values(run.model, network.run_options(run)["encode"],
-                                   network.RESOLUTION)
-        sizes = network.model_sizes(run.model)
+        options = network.run_options(run)
+        mine = network.unit_values(run.model, options["encode"], network.RESOLUTION,
+                                   options["active"])[1:]  # every layer, inputs aside
+        sizes = network.model_sizes(run.model)[1:]
         theirs = torch.frombuffer(bytearray(units), dtype=torch.float16).view(
             -1, sum(sizes)).float().split(sizes, dim=1)
         for a, b in zip(theirs, mine, strict=True):
@@ -347,9 +348,15 @@ def test_a_trainer_hands_the_page_the_unit_maps_the_service_sent():
     wait_until(lambda: trainer.run.epoch >= 1 and trainer.frame()[2] is not None, timeout=30)
     view, _, units = trainer.frame()
     assert [c.shape for c in units] == [(network.RESOLUTION ** 2, n)
-                                        for n in network.model_sizes(view.model)]
-    tables = network.network_data(view.model, columns=units, **network.run_options(view))
-    assert len(tables[network.UNITS]) == sum(network.model_sizes(view.model))
+                                        for n in network.model_sizes(view.model)[1:]]
+    options = network.run_options(view)
+    drawn = network.unit_values(view.model, options["encode"], network.RESOLUTION,
+                                options["active"], layers=units)
+    assert all(a is b for a, b in zip(drawn[1:], units, strict=True))  # drawn, not recomputed
+    tables = network.network_data(view.model, input_names=network.input_names(view),
+                                  layers=units, **options)
+    assert len(tables[network.UNITS]) == len(drawn[0][0]) + sum(
+        network.model_sizes(view.model)[1:])
     trainer.close()
     assert trainer.frame()[2] is None  # a run sent back: the page draws its maps itself
 
@@ -398,3 +405,48 @@ def test_unit_maps_come_as_often_as_the_pages_draw_the_diagram_which_is_less_oft
     assert units_sent_after(0.0)  # never sent yet
     assert not units_sent_after(1.5 * background.SLOW_SECONDS)
     assert units_sent_after(1.0 * background.SLOW_SECONDS)  # 2.5 since the last
+
+
+def weight(trainer: Trainer, layer: int, row: int, column: int) -> float:
+    return float(health.layers(trainer.run.model)[layer][0].weight[row, column])
+
+
+def test_a_weight_set_while_training_reaches_the_run_in_the_service_and_training_goes_on():
+    # two runs of one shape train as one cohort: the weight is one run's, not its neighbour's;
+    # a tiny learning rate keeps the trained weights near where they were set (they drift
+    # ~1e-3 in the seconds this takes), far from 2.5
+    config = Config(**SMALL, epochs=100_000, lr=1e-5)
+    trainer, neighbour = Trainer(Run(config)), Trainer(Run(config))
+    before = weight(neighbour, 1, 3, 5)
+    for t in (trainer, neighbour):
+        t.train()
+    wait_until(lambda: trainer.run.epoch >= 2 and neighbour.run.epoch >= 2)
+    trainer.set_weight(1, 3, 5, 2.5)
+    # the mirror (the diagram) at once, or after a report the service sent before it read
+    # the command, from the next one on
+    wait_until(lambda: abs(weight(trainer, 1, 3, 5) - 2.5) < 0.05, timeout=5)
+    epoch = trainer.run.epoch
+    wait_until(lambda: trainer.run.epoch >= epoch + 3)     # training goes on
+    assert trainer.running
+    for t in (trainer, neighbour):
+        t.pause()
+    wait_until(lambda: trainer.state == neighbour.state == "idle")
+    assert weight(trainer, 1, 3, 5) == pytest.approx(2.5, abs=0.05)   # the service's run
+    assert weight(neighbour, 1, 3, 5) == pytest.approx(before, abs=0.05)
+
+
+def test_a_weight_set_while_idle_is_where_the_next_epoch_starts():
+    trainer = Trainer(Run(Config(**SMALL, epochs=10, lr=1e-5)))
+    trainer.set_weight(0, 2, 1, -1.75)
+    trainer.step()
+    wait_until(lambda: trainer.state == "idle")
+    assert trainer.run.epoch == 1 and weight(trainer, 0, 2, 1) == pytest.approx(-1.75, abs=0.05)
+
+
+@pytest.mark.parametrize("link, value", [((3, 0, 0), 1.0), ((0, 8, 0), 1.0), ((0, 0, 2), 1.0),
+                                         ((0, -1, 0), 1.0), ((0, 0, 0), float("nan")),
+                                         ((0, 0, 0), "1")])
+def test_a_weight_the_network_does_not_have_or_not_a_number_is_refused(link, value):
+    trainer = Trainer(Run(Config(**SMALL)))
+    with pytest.raises(ValueError, match="Invalid (link|weight)"):
+        trainer.set_weight(*link, value)

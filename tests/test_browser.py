@@ -60,7 +60,7 @@ def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
     page.goto(app_server)
     wait_for_app(page)
     expect(metric(page, "Epoch")).to_have_text("0 / 200")
-    expect(metric(page, "Parameters")).to_have_text("1,427")
+    expect(metric(page, "Parameters")).to_have_text("74")     # 2-6-6-2, the app's default
     page.screenshot(path=artifacts / "playground-before-training.png")
 
     page.get_by_role("button", name="Train").click()
@@ -93,8 +93,9 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
     wait_for_app(page)
     # (expect(...) retries: the script run being over does not mean everything is painted)
     sidebar = page.locator("[data-testid='stSidebar']")
+    bar = page.locator(".st-key-pg_bar")  # the compact bar above the diagram
     expect(sidebar.get_by_role("combobox", name="optimizer")).to_have_value("Adam")
-    expect(sidebar.get_by_role("combobox", name="activation")).to_have_value("Tanh")
+    expect(bar.get_by_role("combobox", name="activation")).to_have_value("Tanh")
     expect(sidebar.get_by_role("spinbutton", name="β₁")).to_have_value("0.900")  # Adam's own
     expect(sidebar.get_by_role("slider", name="momentum")).to_have_count(0)       # not SGD's
     expect(page.locator("[data-testid='stAlertContentWarning']")).to_contain_text(
@@ -106,11 +107,11 @@ def test_url_restores_settings_and_follows_changes(app_server, browser_page, wai
     # (an old link's layers=2&width=8 reads, and is rewritten, as per-layer widths)
     assert query == {"optimizer": ["adam"], "lr": ["0.003"], "hidden": ["8,8"]}
 
-    # moving a slider rewrites the URL and (architecture) starts a new network
-    layers = sidebar.get_by_role("slider", name="hidden layers")
+    # one layer less rewrites the URL and (architecture) starts a new network
+    layers = bar.get_by_role("spinbutton", name="hidden layers")
     expect(layers).to_have_value("2")
-    layers.focus()
-    page.keyboard.press("ArrowLeft")
+    layers.fill("1")
+    layers.press("Enter")
     page.wait_for_function("() => location.search.includes('hidden=8&')"
                            " || location.search.endsWith('hidden=8')")
     expect(page.locator("[data-testid='stToast']")).to_contain_text(

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from minidl import Config, Run, data, health, nn
+from minidl.hparams import FEATURE_LABELS, FEATURES
 from minidl.viz import boundary, live, network
 
 
@@ -97,8 +98,9 @@ def test_the_diagram_has_a_legend_of_its_link_scale_and_colours():
     legend = json.dumps([texts, spec["datasets"]])
     for word in ("|weight|", "0.01", "0.1", "positive", "negative"):
         assert word in legend
-    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
-    drawn = [row for layer in rules[1:] for row in spec["datasets"][layer["data"]["name"]]]
+    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"
+             and layer["data"]["name"] != network.LINKS]       # the links and their targets
+    drawn = [row for layer in rules for row in spec["datasets"][layer["data"]["name"]]]
     plan = network.layout((2, 25, 25, 25, 2), 380)
     assert [row["stroke"] for row in drawn[:3]] == pytest.approx(
         list(network.link_width(network.LEGEND_WEIGHTS, plan)))
@@ -244,13 +246,40 @@ def test_spec_is_valid_vega_lite_and_the_data_swaps_in():
 
 
 def test_clicking_a_unit_selects_it_by_key():
-    params = network.spec((2, 3, 2), 420)["params"]
-    assert params[0]["name"] == network.SELECT and params[0]["select"]["fields"] == ["unit"]
+    params = {p["name"]: p["select"] for p in network.spec((2, 3, 2), 420)["params"]}
+    assert params[network.SELECT]["fields"] == ["unit"]
     event = {"selection": {network.SELECT: [{"unit": "1:2"}]}}
     assert network.selected_unit(event) == "1:2"
     assert network.selected_unit({"selection": {network.SELECT: []}}) is None
     assert network.selected_unit({"selection": {}}) is None
     assert network.selected_unit(None) is None
+
+
+def test_clicking_a_link_selects_its_weight_by_layer_row_and_column():
+    m = model([2, 3, 2])
+    links = network.network_data(m, 420, max_links=100)[network.LINKS]
+    w = health.layers(m)[1][0].weight
+    for _, link in links[links["between"] == "hidden 1 → output"].iterrows():
+        layer, row, column = map(int, link["link"].split(":"))
+        assert layer == 1 and link["weight"] == pytest.approx(float(w[row, column]))
+        assert (link["source"], link["target"]) == (f"unit {column + 1}",
+                                                   f"out {row} (class {row})")
+    params = {p["name"]: p["select"] for p in network.spec((2, 3, 2), 420)["params"]}
+    assert params[network.LINK]["fields"] == ["link"] and params[network.LINK]["on"] == "click"
+    assert network.selected_link({"selection": {network.LINK: [{"link": "1:0:2"}]}}) == (1, 0, 2)
+    for bad in ([], [{"link": None}], [{"link": "1:x:2"}], [{"link": "1:2"}]):
+        assert network.selected_link({"selection": {network.LINK: bad}}) is None
+
+
+def test_pointing_at_a_unit_selects_it_until_the_pointer_leaves():
+    params = {p["name"]: p["select"] for p in network.spec((2, 3, 2), 420)["params"]}
+    hover = params[network.HOVER]
+    assert hover["on"] == "pointerover" and hover["clear"] == "pointerout"
+    assert hover["fields"] == ["unit"] and params[network.SELECT]["on"] == "click"
+    event = {"selection": {network.SELECT: [{"unit": "1:0"}], network.HOVER: [{"unit": "2:1"}]}}
+    assert network.selected_unit(event, network.HOVER) == "2:1"
+    assert network.selected_unit(event) == "1:0"
+    assert network.selected_unit({"selection": {network.HOVER: []}}, network.HOVER) is None
 
 
 def test_the_large_map_of_a_selected_unit():
@@ -268,10 +297,45 @@ def test_the_large_map_of_a_selected_unit():
 @pytest.mark.parametrize("targets, expected", [("one_hot", (0.0, 1.0)), ("signed", (-1.0, 1.0))])
 def test_run_options_carry_the_runs_encoding_and_targets(targets, expected):
     run = Run(Config(hidden=(3,), n_train=20, n_test=10, inputs="standardised",
-                     targets=targets))
+                     targets=targets, features=("x2", "sinx1")))
     options = network.run_options(run)
     assert options["output_range"] == expected
     X = boundary.grid(4)
-    assert torch.equal(options["encode"](X), data.encode_inputs(X, "standardised"))
+    # every candidate feature, in the run's encoding; the run's own marked active
+    assert torch.equal(options["encode"](X), data.encode_inputs(X, "standardised", FEATURES))
+    assert options["active"] == [f in ("x2", "sinx1") for f in FEATURES]
     assert network.unit_image(run.model, "2:1", resolution=8, **options).startswith(
         "data:image/png;base64,")
+
+
+def test_inputs_the_network_does_not_read_are_drawn_dimmed_without_links():
+    run = Run(Config(hidden=(3,), n_train=20, n_test=10, features=("x2", "sinx1")))
+    tables = network.network_data(run.model, 380, input_names=network.input_names(run),
+                                  max_links=100, **network.run_options(run))
+    units, links = tables[network.UNITS], tables[network.LINKS]
+    inputs = units[units["column"] == 0]
+    assert list(inputs["name"]) == list(FEATURE_LABELS)
+    assert list(inputs.loc[inputs["active"], "name"]) == ["x₂", "sin x₁"]
+    assert set(inputs.loc[~inputs["active"], "opacity"]) == {network.INACTIVE_OPACITY}
+    # the links leave the inputs the network reads, with their weights in its input order
+    first = links[links["between"] == "input → hidden 1"]
+    w = run.model.param()[0][0]
+    assert sorted(first["weight"]) == pytest.approx(sorted(w.reshape(-1).tolist()))
+    for name, column in (("x₂", 0), ("sin x₁", 1)):
+        assert sorted(first.loc[first["source"] == name, "weight"]) == pytest.approx(
+            sorted(w[:, column].tolist()))
+    # the hidden units' maps are the network's own: the same as with only its inputs drawn
+    alone = network.network_data(run.model, 380, input_names=("x₂", "sin x₁"),
+                                 encode=lambda X: data.encode_inputs(X, "raw", ("x2", "sinx1")))
+    hidden = units[units["column"] > 0].reset_index(drop=True)
+    own = alone[network.UNITS]
+    assert list(hidden["mean"]) == pytest.approx(list(own[own["column"] > 0]["mean"]))
+    assert network.diagram_sizes(run) == (7, 3, 2)
+    picture = network.unit_picture(run.model, "0:4", resolution=8, **network.run_options(run))
+    assert picture.shape == (8, 8, 3)                     # a dimmed input's map, large
+
+
+def test_a_click_on_an_input_names_its_feature():
+    assert network.clicked_feature("0:2") == "x1sq" and network.clicked_feature("0:6") == "sinx2"
+    for other in ("1:2", "0:7", "0:x", "", None):
+        assert network.clicked_feature(other) is None

@@ -14,7 +14,7 @@ import torch
 from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
-from minidl import nn
+from minidl import health, nn
 from minidl.engine import export
 from minidl.engine.run import Run
 from ui import training
@@ -44,13 +44,17 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def widget(at: AppTest, name: str):
-    """The sidebar widget of setting ``name`` (keys are "pg_<name>")."""
+def widget(at: AppTest, name: str, where=None):
+    """The widget of setting ``name`` (keys are "pg_<name>"), in the sidebar or the bar
+    above the diagram (or only ``where``: ``at.sidebar``, ``at.main``)."""
     for kind in ("selectbox", "slider", "select_slider", "number_input", "multiselect"):
-        for element in getattr(at.sidebar, kind):
+        for element in getattr(where or at, kind):
             if element.key == f"pg_{name}":
                 return element
     raise KeyError(name)
+
+
+REPORT = {"hidden": "25,25,25"}  # the report's 2-25-25-25-2, where a test needs its size
 
 
 def click(at: AppTest, key: str) -> AppTest:
@@ -59,17 +63,40 @@ def click(at: AppTest, key: str) -> AppTest:
     return at
 
 
-def test_opens_on_the_playground_with_the_reference_network():
+def test_opens_on_the_playground_with_a_small_network_and_the_reports_one_click_away():
     at = open_app()
     assert at.title[0].value == "Playground"
     assert metric(at, "Epoch") == "0 / 200"
-    assert metric(at, "Parameters") == "1,427"  # 2-25-25-25-2
+    assert metric(at, "Parameters") == "74"  # 2-6-6-2: unit maps large enough to read
     config = run_of(at).config
     assert (config.dataset, config.hidden, config.activation, config.init, config.gain) == (
-        "disk", (25, 25, 25), "tanh", "xavier", 1.0)
+        "disk", (6, 6), "tanh", "xavier", 1.0)
     assert (config.optimizer, config.lr, config.batch_size) == ("sgd", 0.01, 1)
     assert not at.warning and not at.info
     assert at.button(key="pg_train").label == "Train"
+    assert "hidden" not in at.query_params                  # the app's default: not in links
+    click(at, "pg_preset")                                  # the report's 2-25-25-25-2
+    assert run_of(at).config.hidden == (25, 25, 25) and metric(at, "Parameters") == "1,427"
+    assert at.query_params["hidden"] == "25,25,25" and widget(at, "hidden_2").value == 25
+    click(at, "pg_preset")                                  # and back
+    assert run_of(at).config.hidden == (6, 6) and "hidden" not in at.query_params
+
+
+def test_a_link_with_the_reports_network_opens_it():
+    at = open_app(**REPORT)
+    assert run_of(at).config.hidden == (25, 25, 25) and metric(at, "Parameters") == "1,427"
+    assert at.query_params["hidden"] == "25,25,25" and not at.warning
+
+
+def test_the_bar_above_the_diagram_holds_its_settings_and_the_sidebar_the_rest():
+    at = open_app()
+    for name in ("dataset", "features", "hidden_layers", "hidden_0", "activation", "lr",
+                 "weight_decay", "l1"):
+        widget(at, name, at.main)
+        with pytest.raises(KeyError):
+            widget(at, name, at.sidebar)                    # one widget per setting
+    for name in ("optimizer", "momentum", "batch_size", "epochs", "n_train", "init_seed"):
+        widget(at, name, at.sidebar)
 
 
 @pytest.mark.slow
@@ -176,7 +203,7 @@ def test_only_the_chosen_optimizers_hyperparameters_are_shown(optimizer, shown, 
 
 
 def test_changing_the_architecture_resets_with_a_notice():
-    at = open_app()
+    at = open_app(**REPORT)
     settle(click(at, "pg_step"))
     old = run_of(at)
     widget(at, "hidden_layers").set_value(2).run()
@@ -187,7 +214,7 @@ def test_changing_the_architecture_resets_with_a_notice():
 
 
 def test_a_new_network_trains_on_when_the_old_one_was_training():
-    at = click(open_app(), "pg_train")
+    at = click(open_app(**REPORT), "pg_train")
     old = run_of(at)
     wait_until(lambda: old.epoch >= 1)
     widget(at, "hidden_layers").set_value(2).run()
@@ -321,7 +348,7 @@ def test_an_old_link_with_layers_and_width_opens_as_per_layer_widths():
     assert widget(at, "hidden_layers").value == 2 and widget(at, "hidden_1").value == 9
 
 
-def test_features_are_toggled_in_the_sidebar_and_written_to_the_url():
+def test_features_are_chosen_in_the_bar_and_written_to_the_url():
     at = open_app()
     widget(at, "features").set_value(["x1", "x2", "x1sq"]).run()
     assert run_of(at).config.sizes()[0] == 3 and at.query_params["features"] == "x1,x2,x1sq"
@@ -347,9 +374,9 @@ def test_settings_changes_are_written_to_the_url():
     at = open_app()
     widget(at, "hidden_0").set_value(12).run()
     widget(at, "activation").set_value("sigmoid").run()
-    assert at.query_params["hidden"] == "12,25,25"
+    assert at.query_params["hidden"] == "12,6"
     assert at.query_params["activation"] == "sigmoid"
-    widget(at, "hidden_0").set_value(25).run()             # back to the default: dropped
+    widget(at, "hidden_0").set_value(6).run()              # back to the default: dropped
     assert "hidden" not in at.query_params
 
 
@@ -567,8 +594,8 @@ def test_a_damaged_model_file_is_a_message_and_changes_nothing():
 # ---------------------------------------------------------------- inside the network
 
 def test_features_and_per_layer_widths_shape_the_network_and_its_diagram():
-    at = open_app()
-    at.sidebar.multiselect(key="pg_features").set_value(["x1", "x2", "x1sq", "sinx2"]).run()
+    at = open_app(**REPORT)
+    widget(at, "features").set_value(["x1", "x2", "x1sq", "sinx2"]).run()
     widget(at, "hidden_layers").set_value(2).run()
     widget(at, "hidden_1").set_value(7).run()
     assert not at.exception
@@ -578,8 +605,79 @@ def test_features_and_per_layer_widths_shape_the_network_and_its_diagram():
     assert at.query_params["features"] == "x1,x2,x1sq,sinx2"
     assert at.query_params["hidden"] == "25,7"
     units = chart_table(at, "network_units")
-    assert len(units) == 4 + 25 + 7 + 2
-    assert list(units.loc[units["column"] == 0, "name"]) == ["x₁", "x₂", "x₁²", "sin x₂"]
+    assert len(units) == 7 + 25 + 7 + 2                    # every candidate input is drawn
+    inputs = units[units["column"] == 0]
+    assert list(inputs.loc[inputs["active"], "name"]) == ["x₁", "x₂", "x₁²", "sin x₂"]
+
+
+ALL_INPUTS = ["x₁", "x₂", "x₁²", "x₂²", "x₁x₂", "sin x₁", "sin x₂"]
+
+
+def click_unit(at: AppTest, unit: str | None, hover: str | None = None) -> AppTest:
+    """A click on the diagram's unit ``unit`` ("column:index"; None: none), the pointer over
+    unit ``hover``, as Streamlit reports them."""
+    round_ = at.session_state["pg_diagram_round"] if "pg_diagram_round" in at.session_state \
+        else 0
+    at.session_state[f"pg_diagram_{round_}"] = {"selection": {
+        "unit_pick": [{"unit": unit}] if unit else [],
+        "unit_hover": [{"unit": hover}] if hover else []}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def big_chart_image(at: AppTest) -> str:
+    """The picture the boundary's chart shows (the boundary, or a unit's map)."""
+    return chart_table(at, "boundary_image")["url"][0]
+
+
+def test_pointing_at_a_unit_shows_its_map_in_the_boundarys_place_until_the_pointer_leaves():
+    at = open_app()
+    boundary = big_chart_image(at)
+    click_unit(at, None, hover="1:3")                              # hidden 1, unit 4
+    assert at.session_state["pg_unit"] == "1:3" and big_chart_image(at) != boundary
+    assert any(c.value.startswith("Hidden 1, unit 4: its activation") for c in at.caption)
+    click_unit(at, "2:0", hover="1:3")                             # pointed at beats clicked
+    assert at.session_state["pg_unit"] == "1:3"
+    click_unit(at, "2:0")                                          # moved off: the clicked one
+    assert at.session_state["pg_unit"] == "2:0"
+    click_unit(at, None)                                           # nothing: the boundary
+    assert at.session_state["pg_unit"] is None and big_chart_image(at) == boundary
+    assert not any("its activation" in c.value for c in at.caption)
+
+
+def test_clicking_an_input_on_the_diagram_switches_it_on_and_off():
+    at = open_app()
+    inputs = chart_table(at, "network_units").query("column == 0")
+    assert list(inputs["name"]) == ALL_INPUTS
+    assert list(inputs["active"]) == [True, True] + [False] * 5   # the others dimmed
+    assert set(chart_table(at, "network_links")["source"]) & set(ALL_INPUTS) == {"x₁", "x₂"}
+    click_unit(at, "0:2")                                          # x₁² on
+    assert run_of(at).config.features == ("x1", "x2", "x1sq")
+    assert widget(at, "features").value == ["x1", "x2", "x1sq"]
+    assert at.query_params["features"] == "x1,x2,x1sq"
+    assert "input features: x₁, x₂ → x₁, x₂, x₁²" in at.toast[0].value
+    assert list(chart_table(at, "network_units").query("column == 0")["active"]) == [
+        True, True, True] + [False] * 4
+    assert "x₁²" in set(chart_table(at, "network_links")["source"])
+    assert at.session_state["pg_unit"] is None                     # no map shown large
+    click_unit(at, "0:2")                                          # the same input again: off
+    assert run_of(at).config.features == ("x1", "x2") and "features" not in at.query_params
+    click_unit(at, "0:0")                                          # x₁ off
+    click_unit(at, "0:1")                                          # x₂, the last: stays on
+    assert run_of(at).config.features == ("x2",)
+    assert "only input left" in at.toast[0].value
+
+
+def test_switching_an_input_on_the_diagram_keeps_training_if_it_was_training():
+    at = click(open_app(epochs="10000"), "pg_train")
+    old = run_of(at)
+    click_unit(at, "0:4")                                          # x₁x₂
+    new = run_of(at)
+    assert new is not old and new.config.features == ("x1", "x2", "x1x2")
+    assert trainer_of(at).running
+    wait_until(lambda: new.epoch >= 1)
+    settle(click(at, "pg_train"))
 
 
 @pytest.mark.slow
@@ -593,7 +691,7 @@ def test_the_l1_penalty_is_a_live_setting_of_every_optimizer():
 
 
 def test_the_health_panel_records_every_layer_from_the_first_epoch():
-    at = open_app(activation="relu")
+    at = open_app(activation="relu", **REPORT)
     assert all("layer_health" not in {d.name for d in c.proto.datasets}
                for c in at.get("vega_lite_chart"))           # nothing to show yet
     settle(click(at, "pg_step"))
@@ -620,3 +718,39 @@ def test_busy_means_fewer_than_two_redraws_a_second_over_the_last_five():
     assert training.busy([0.0, 0.6, 1.2, 1.8, 2.4])
     assert not training.busy([0.0, 0.2, 0.4, 0.6, 0.8])
     assert not training.busy([0.0, 5.0, 10.0])  # too few to tell
+
+
+def select_link(at: AppTest, link: str) -> AppTest:
+    """A click on the diagram's link ``link`` ("layer:row:column"), as Streamlit reports it."""
+    at.session_state["pg_diagram_0"] = {"selection": {"link_pick": [{"link": link}]}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def weight_input(at: AppTest):
+    return next((n for n in at.number_input if n.label.startswith("weight ")), None)
+
+
+def test_a_links_weight_set_while_training_goes_to_the_run_and_training_goes_on():
+    # a learning rate of 1e-5 keeps the trained weight near the value set (it moves ~1e-4 a
+    # second here), far from where it was
+    at = click(open_app(epochs="10000", lr="1e-05"), "pg_train")
+    assert weight_input(at) is None                       # no link clicked yet
+    select_link(at, "1:2:3")                              # hidden 1, unit 4 → hidden 2, unit 3
+    field = weight_input(at)
+    assert field.label == "weight unit 4 → unit 3 (hidden 1 → hidden 2)"
+    run = run_of(at)
+    linear = lambda: health.layers(run_of(at).model)[1][0]  # noqa: E731
+    assert field.value == pytest.approx(float(linear().weight[2, 3]), abs=0.01)
+    field.set_value(2.5).run()
+    assert not at.exception and run_of(at) is run         # the same run, not a new one
+    # the diagram's copy (at once, or from the service's next report)
+    wait_until(lambda: abs(float(linear().weight[2, 3]) - 2.5) < 0.05, timeout=5)
+    epoch = run.epoch
+    wait_until(lambda: run_of(at).epoch >= epoch + 2)     # training goes on
+    assert trainer_of(at).running
+    settle(click(at, "pg_train"))                         # Pause: the service's run comes back
+    assert float(linear().weight[2, 3]) == pytest.approx(2.5, abs=0.05)
+    now = next(c.value for c in at.caption if c.value.startswith("The weight is now"))
+    assert float(now.split()[4].rstrip(";")) == pytest.approx(2.5, abs=0.05)

@@ -69,6 +69,26 @@ def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait
     context.close()
 
 
+def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_comes_before_the_diagram(
+        chromium_browser, app_server, wait_for_app, artifacts):
+    context = chromium_browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    page.goto(app_server)
+    wait_for_app(page)
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    expect(charts).to_have_count(2)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=artifacts / "playground-420px-first-screen.png")
+    sidebar = page.locator("[data-testid='stSidebar']").bounding_box()
+    assert sidebar is None or sidebar["x"] + sidebar["width"] <= 0, sidebar   # closed
+    bar = page.locator(".st-key-pg_bar").bounding_box()
+    diagram, boundary = charts.nth(0).bounding_box(), charts.nth(1).bounding_box()
+    # the bar, the buttons, the metrics, then the boundary; the diagram under it
+    assert bar["y"] + bar["height"] < boundary["y"] < diagram["y"], (bar, boundary, diagram)
+    helpers.assert_fits(page, ".st-key-pg_bar", 420)
+    context.close()
+
+
 def test_five_quick_steps_train_five_epochs(app_server, browser_page, wait_for_app):
     page = browser_page
     page.goto(f"{app_server}/?n_train=200&n_test=100")
@@ -117,7 +137,7 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
 
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1400})
-    page.goto(f"{app_server}/?n_train=300&epochs=10000")
+    page.goto(f"{app_server}/?n_train=300&epochs=10000&hidden=25,25,25")
     wait_for_app(page)
     page.get_by_role("button", name="Train").click()
     page.get_by_role("button", name="Pause").wait_for()
@@ -131,7 +151,7 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     page.wait_for_timeout(800)
     diagram = page.locator("[data-testid='stVegaLiteChart']").first
     box = diagram.locator("canvas, svg").first.bounding_box()
-    layout = network.layout((2, 25, 25, 25, 2), 380)
+    layout = network.layout((7, 25, 25, 25, 2), 380)  # every candidate input is drawn
     x, y = layout.x[2], layout.centre_all(2)[4]      # hidden 2, unit 5
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_timeout(1500)
@@ -142,6 +162,80 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def test_clicking_an_input_on_the_diagram_switches_it_on(app_server, browser_page,
+                                                         wait_for_app, artifacts):
+    from minidl.viz import network
+
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200")
+    wait_for_app(page)
+    expect(metric(page, "Parameters")).to_have_text(["74"])      # 2-6-6-2
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first
+    box = diagram.locator("canvas, svg").first.bounding_box()
+    layout = network.layout((7, 6, 6, 2), 380)
+    page.mouse.click(box["x"] + layout.x[0], box["y"] + layout.centre_all(0)[2])  # x₁²
+    page.wait_for_function("() => location.search.includes('features=x1%2Cx2%2Cx1sq')"
+                           " || location.search.includes('features=x1,x2,x1sq')")
+    expect(metric(page, "Parameters")).to_have_text(["80"])      # 3-6-6-2
+    expect(page.locator(".st-key-pg_bar")).to_contain_text("x₁²")  # the bar's widget agrees
+    wait_for_app(page)
+    page.wait_for_timeout(800)
+    page.screenshot(path=artifacts / "playground-input-switched-on.png")
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_pointing_at_a_unit_shows_its_map_and_moving_off_the_boundary(
+        app_server, browser_page, wait_for_app, artifacts):
+    from minidl.viz import network
+
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200")
+    wait_for_app(page)
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first
+    box = diagram.locator("canvas, svg").first.bounding_box()
+    layout = network.layout((7, 6, 6, 2), 380)
+    page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[2])  # hidden 1, 3
+    caption = page.get_by_text("Hidden 1, unit 3: its activation over the square")
+    expect(caption).to_be_visible()
+    wait_for_app(page)
+    page.screenshot(path=artifacts / "playground-unit-hover.png")
+    page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[2] + 2)
+    page.wait_for_timeout(1000)   # resting on the unit: no more runs of the page
+    expect(page.locator("[data-testid='stApp']")).to_have_attribute(
+        "data-test-script-state", "notRunning")
+    page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)        # off the diagram
+    expect(caption).to_have_count(0)
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_clicking_a_link_sets_its_weight(app_server, browser_page, wait_for_app, artifacts):
+    from minidl.viz import network
+
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=200")
+    wait_for_app(page)
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first
+    box = diagram.locator("canvas, svg").first.bounding_box()
+    layout = network.layout((7, 6, 6, 2), 380)
+    # the middle of the top link between hidden 1 and hidden 2 (unit 1 → unit 1: level)
+    x = (layout.x[1] + layout.x[2]) / 2
+    page.mouse.click(box["x"] + x, box["y"] + layout.centre_all(1)[0])
+    field = page.get_by_role("spinbutton", name="weight unit 1 → unit 1 (hidden 1 → hidden 2)")
+    expect(field).to_be_visible()
+    field.fill("1.5")
+    field.press("Enter")
+    expect(page.get_by_text("The weight is now 1.5;")).to_be_visible()
+    wait_for_app(page)
+    page.wait_for_timeout(800)
+    page.screenshot(path=artifacts / "playground-link-weight.png")
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def metric(page, label: str):
+    return page.locator("[data-testid='stMetric']").filter(
+        has=page.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")
+
+
 def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
         app_server, browser_page, wait_for_app, artifacts, tmp_path):
     import json
@@ -150,8 +244,7 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
     page.set_viewport_size({"width": 1400, "height": 1400})
     page.goto(f"{app_server}/?n_train=100")
     wait_for_app(page)
-    sidebar = page.locator("[data-testid='stSidebar']")
-    sidebar.get_by_role("combobox", name="data set").click()
+    page.locator(".st-key-pg_bar").get_by_role("combobox", name="data set").click()
     page.get_by_role("option", name="your own points").click()
     wait_for_app(page)
     expect(page.get_by_text("Your points: 100")).to_be_visible()

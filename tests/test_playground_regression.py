@@ -56,13 +56,13 @@ def points(at: AppTest):
 def test_choosing_regression_trains_on_the_plane_and_shows_a_falling_test_loss():
     at = open_app(optimizer="adam", lr="0.005", batch_size="5", noise="0.1")
     assert "pg_noise" in sidebar_keys(at)
-    at.sidebar.selectbox(key="pg_problem").set_value("regression").run()
+    at.selectbox(key="pg_problem").set_value("regression").run()
     assert not at.exception, at.exception
     run = run_of(at)
     assert (run.config.problem, run.config.dataset, run.config.noise) == (
         "regression", "plane", 0.0)
     assert run.config.sizes()[-1] == 1
-    assert at.sidebar.selectbox(key="pg_dataset").options == ["plane", "multi-Gaussian"]
+    assert at.selectbox(key="pg_dataset").options == ["plane", "multi-Gaussian"]
     assert "pg_noise" not in sidebar_keys(at)  # no classes to flip
     assert at.query_params["problem"] == "regression" and at.query_params["dataset"] == "plane"
     assert "Test accuracy" not in labels(at) and "Mean guess's test loss" in labels(at)
@@ -97,7 +97,7 @@ def test_the_output_map_colours_points_by_their_target_value():
 
 def test_switching_back_to_classification_draws_the_disk_again():
     at = open_app(problem="regression")
-    at.sidebar.selectbox(key="pg_problem").set_value("classification").run()
+    at.selectbox(key="pg_problem").set_value("classification").run()
     assert not at.exception, at.exception
     config = run_of(at).config
     assert (config.problem, config.dataset, config.sizes()[-1]) == ("classification", "disk", 2)
@@ -144,8 +144,8 @@ def test_a_regression_model_file_imports_into_the_page_with_its_problem_type():
     run = run_of(fresh)
     assert run.epoch == 2 and run.config == trained.config
     assert torch.equal(run.model.param()[0][0], trained.model.param()[0][0])
-    assert fresh.sidebar.selectbox(key="pg_problem").value == "regression"
-    assert fresh.sidebar.selectbox(key="pg_dataset").value == "multigauss"
+    assert fresh.selectbox(key="pg_problem").value == "regression"
+    assert fresh.selectbox(key="pg_dataset").value == "multigauss"
     assert metric(fresh, "Test loss") == f"{trained.history[-1]['test_loss']:.4f}"
     fresh.run()
     assert run_of(fresh) is run  # the widgets agree with the run

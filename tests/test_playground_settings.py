@@ -11,9 +11,24 @@ from ui import playground
 from ui.playground import SETTINGS, parse_query, to_query
 
 
-def test_defaults_are_the_reference_network_with_a_200_epoch_budget():
+def test_defaults_are_the_reference_settings_on_a_small_network_with_a_200_epoch_budget():
     config = playground.to_config(playground.defaults())
-    assert config == Config(epochs=200)
+    assert config == Config(epochs=200, hidden=(6, 6))
+    assert Config().hidden == (25, 25, 25)  # the library's, the CLI's and sweeps' default
+
+
+def test_a_link_without_hidden_opens_the_apps_network_and_an_old_link_the_reports():
+    assert parse_query({})[0]["hidden"] == (6, 6)
+    assert parse_query({"hidden": "25,25,25"}) == (dict(playground.defaults(),
+                                                        hidden=(25, 25, 25)), [])
+    assert to_query(dict(playground.defaults(), hidden=(25, 25, 25))) == {"hidden": "25,25,25"}
+    assert parse_query({"width": "9"})[0]["hidden"] == (9, 9, 9)  # then: three layers
+
+
+def test_the_preset_switches_between_the_reports_network_and_the_apps():
+    assert playground.other_network((6, 6)) == (25, 25, 25)
+    assert playground.other_network((3, 8)) == (25, 25, 25)
+    assert playground.other_network((25, 25, 25)) == (6, 6)
 
 
 def test_every_setting_round_trips_through_the_url():
@@ -47,7 +62,9 @@ def test_defaults_are_left_out_of_the_url():
 ])
 def test_invalid_values_fall_back_to_the_default_with_a_warning(name, text):
     settings, warnings = parse_query({name: text})
-    assert settings == playground.defaults()
+    # an old link's layers and width default to the network of its time, the report's
+    old = {"hidden": (25, 25, 25)} if name in ("layers", "width") else {}
+    assert settings == {**playground.defaults(), **old}
     assert len(warnings) == 1 and f"{name}={text}" in warnings[0]
 
 

@@ -21,7 +21,8 @@ A ``Trainer`` owns one *trainee* (the *mirror*): a ``minidl.Run``, or anything w
 small protocol (``Trainee``) — a ``minidl.race.Race`` trains several runs side by side:
 
 - ``train()`` / ``pause()`` / ``step()`` (one more epoch) / ``replace(run)`` /
-  ``set_hyperparameters(...)``;
+  ``set_hyperparameters(...)`` / ``set_weight(layer, row, column, value)`` (the last two
+  reach the service as commands it applies between steps);
 - while it trains, the service sends progress ~10 times a second (weights, new
   history and health rows) and the mirror takes it in; when it stops (paused, done,
   diverged), the service sends the whole run back (``torch.save`` keeps the optimizer's
@@ -47,6 +48,7 @@ from __future__ import annotations
 import copy
 import io
 import itertools
+import math
 import multiprocessing
 import queue
 import threading
@@ -57,7 +59,7 @@ from typing import Protocol
 
 import torch
 
-from minidl import nn, runtime
+from minidl import health, nn, runtime
 from minidl.engine import cohort
 from minidl.engine.run import Run
 from minidl.viz import boundary, network
@@ -121,6 +123,20 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
+def set_weight(run: Trainee, layer: int, row: int, column: int, value: float) -> None:
+    """Set weight ``W[row, column]`` of the ``layer``-th Linear layer of ``run`` (from 0;
+    ``W : (out, in)``, as PyTorch's), in place: the optimizer's views see it.  ``ValueError``
+    for a link the network does not have or a value that is not a finite number."""
+    linears = health.layers(run.model)
+    if not (0 <= layer < len(linears) and 0 <= row < linears[layer][0].weight.shape[0]
+            and 0 <= column < linears[layer][0].weight.shape[1]):
+        raise ValueError(f"Invalid link (link): layer {layer}, row {row}, column {column} "
+                         "(expected a weight of this network)")
+    if not (isinstance(value, (int, float)) and math.isfinite(value)):
+        raise ValueError(f"Invalid weight (weight): {value!r} (expected a finite number)")
+    linears[layer][0].weight[row, column] = float(value)
+
+
 def dumps(run: Trainee) -> bytes:
     buffer = io.BytesIO()
     torch.save(run, buffer)
@@ -166,7 +182,9 @@ class _Entry:
         self.trainee, self.wanted, self.steps = trainee, steps == 0, steps
         self.sent_history, self.sent_health = len(trainee.history), len(trainee.health)
         self.reported = self.units_reported = 0.0
-        self.changes: list[dict] = []  # settings to apply between steps, in order
+        # settings ("set", {name: value}) and weights ("weight", (layer, row, column, value))
+        # to apply between steps, in order
+        self.changes: list[tuple[str, object]] = []
 
     @property
     def training(self) -> bool:
@@ -240,8 +258,8 @@ class _Classroom:
             entry.wanted = True
         elif command == "step":
             entry.steps += value
-        elif command == "set":
-            entry.changes.append(value)
+        elif command in ("set", "weight"):
+            entry.changes.append((command, value))
         self.dirty = True
 
     def training(self) -> bool:
@@ -253,8 +271,11 @@ class _Classroom:
         for unit in self.units:
             unit.split()
         for key, entry in list(self.entries.items()):
-            for values in entry.changes:
-                entry.trainee.set_hyperparameters(**values)
+            for kind, value in entry.changes:
+                if kind == "set":
+                    entry.trainee.set_hyperparameters(**value)
+                else:
+                    set_weight(entry.trainee, *value)
             entry.changes.clear()
             if not entry.training:
                 self.finish(key)
@@ -308,7 +329,7 @@ class _Classroom:
     def report(self) -> None:
         """Progress of every run not reported for ``REPORT_SECONDS``, in one message, with
         the scores of its boundary grid, and as often as pages draw the diagram
-        (``slow_seconds``) the values of its unit maps (``network.unit_values``, float16):
+        (``slow_seconds``) its layers' values for the unit maps (``network.unit_values``):
         one batched forward pass for a whole cohort each."""
         if not self.results.idle():
             return  # the last report is still on its way: this one would only wait
@@ -330,7 +351,7 @@ class _Classroom:
                 boundaries[key] = scores[run.member].tobytes()
             if any(now - self.entries[k].units_reported >= every for k in due
                    if k in keys):
-                values = torch.cat(unit.population.layer_values(_UNIT_POINTS), dim=2)
+                values = torch.cat(unit.population.layer_values(_UNIT_POINTS)[1:], dim=2)
                 values = values.to(torch.float16).numpy()
                 for run, key in zip(unit.runs, keys):
                     unit_maps[key] = values[run.member].tobytes()
@@ -549,7 +570,7 @@ class Trainer:
                 self.boundary = None if self._scores is None else torch.frombuffer(
                     bytearray(self._scores), dtype=torch.float32).view(GRID, GRID)
                 if self._units is not None:
-                    sizes = network.model_sizes(run.model)
+                    sizes = network.model_sizes(run.model)[1:]
                     self.units = list(torch.frombuffer(bytearray(self._units),
                                                        dtype=torch.float16)
                                       .view(-1, sum(sizes)).float().split(sizes, dim=1))
@@ -604,6 +625,14 @@ class Trainer:
             self.run.set_hyperparameters(**values)
             self.version += 1
             self._send("set", values)
+
+    def set_weight(self, layer: int, row: int, column: int, value: float) -> None:
+        """Set one weight (``set_weight``) here and, between two steps, in the training
+        service: it applies live, while the run trains or not."""
+        with self._changed, self.lock:
+            set_weight(self.run, layer, row, column, value)
+            self.version += 1
+            self._send("weight", (layer, row, column, float(value)))
 
     def replace(self, run: Trainee, keep_training: bool = False) -> None:
         """Pause, wait for the service to let go, and train ``run`` from now on — at once
@@ -666,8 +695,9 @@ class Trainer:
     def frame(self) -> tuple[Trainee, torch.Tensor | None, list[torch.Tensor] | None]:
         """``view()``; the class-1 scores of its boundary over ``boundary.grid(GRID)``,
         ``(GRID, GRID)``, where the service computed them for these weights (else None);
-        and its diagram's ``network.unit_values``, where the service computed them for these
-        weights or, while it trains, up to ``slow_seconds`` earlier (else None)."""
+        and its layers' values for the diagram (``network.unit_values``' ``layers``), where the
+        service computed them for these weights or, while it trains, up to ``slow_seconds``
+        earlier (else None)."""
         with self.lock:
             run = self.run
             frozen = copy.copy(run)

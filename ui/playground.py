@@ -39,13 +39,26 @@ from minidl.viz import boundary, live
 
 Setting = hparams.Setting
 SETTINGS: dict[str, Setting] = {n: hparams.TABLE[n] for n in hparams.names("app")}
+# the compact bar above the network diagram (TensorFlow Playground's), in this order; every
+# other setting stays in the sidebar.  A setting has one widget: here or there, never both.
+BAR = ("problem", "dataset", "features", "hidden", "activation", "lr", "weight_decay", "l1")
 # Config fields whose change needs a fresh run (all others are applied live)
 # query parameters Streamlit itself understands; never warned about
 _STREAMLIT_PARAMS = ("embed", "embed_options")
 
 
 def defaults() -> dict:
-    return {name: s.default for name, s in SETTINGS.items()}
+    """The settings the Playground opens with (``Setting.app_value``)."""
+    return {name: s.app_value for name, s in SETTINGS.items()}
+
+
+REPORT_HIDDEN = SETTINGS["hidden"].default  # the report's 2-25-25-25-2, the CLI's default
+
+
+def other_network(hidden: tuple[int, ...]) -> tuple[int, ...]:
+    """The hidden widths the bar's preset button offers: the report's network, or from it
+    back to the Playground's small default."""
+    return SETTINGS["hidden"].app_value if tuple(hidden) == REPORT_HIDDEN else REPORT_HIDDEN
 
 
 SHOWN_CHARACTERS = 40   # of a name or value from a link, in a message
@@ -63,15 +76,15 @@ def _parse_one(s: Setting, text: str) -> tuple[object, str | None]:
     """``(value, warning)``; on failure the value is the default.  Warnings are plain text
     (the page never renders them as Markdown) with the link's text shortened."""
     given = f"{s.name}={shorten(text)}"
-    fallback = f"using the default {format_value(s.default)}"
+    fallback = f"using the default {format_value(s.app_value)}"
     try:
         value = hparams.parse(s.name, text)
     except ValueError:
-        return s.default, f"{given}: not {s.expectation()}; {fallback}."
+        return s.app_value, f"{given}: not {s.expectation()}; {fallback}."
     low, high = s.app_low, s.app_high
     if not hparams.in_app_range(s.name, value):
         layers = f"at most {s.ui_length} layers, each in " if s.ui_length else ""
-        return s.default, (f"{given}: outside {layers}[{format_value(low)}, "
+        return s.app_value, (f"{given}: outside {layers}[{format_value(low)}, "
                            f"{format_value(high)}]; {fallback}.")
     if s.stops and value not in s.stops:
         positive = [stop for stop in s.stops if stop > 0]
@@ -102,9 +115,9 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
         given[name] = text
         settings[name], warning = _parse_one(SETTINGS[name], text)
         if name == "dataset" and settings[name] == "custom":
-            settings[name] = SETTINGS[name].default
+            settings[name] = SETTINGS[name].app_value
             warning = f"{name}={shorten(text)}: your own points cannot come from a link; " \
-                      f"using the default {format_value(SETTINGS[name].default)}."
+                      f"using the default {format_value(SETTINGS[name].app_value)}."
         if warning:
             warnings.append(warning)
     if "dataset" in given and "problem" not in given:  # a link that names only the data set
@@ -117,7 +130,8 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]
 
 def _old_widths(params: Mapping[str, str | list[str]]) -> tuple[dict, list[str]]:
     """Links from before per-layer widths said ``layers=3&width=25``: read as
-    ``hidden=25,25,25``.  Returns the parameters with those two replaced, and warnings."""
+    ``hidden=25,25,25``, what was left out as the default of then (the report's network).
+    Returns the parameters with those two replaced, and warnings."""
     params = dict(params)
     old = {k: params.pop(k) for k in ("layers", "width") if k in params}
     if not old:
@@ -158,8 +172,16 @@ def from_widgets(values: Mapping[str, object]) -> dict:
     for name, value in values.items():
         s = SETTINGS[name]
         if s.kind in ("set", "widths") and isinstance(value, list):
-            out[name] = hparams.check(name, value) if value else s.default
+            out[name] = hparams.check(name, value) if value else s.app_value
     return out
+
+
+def toggle_feature(features: tuple[str, ...], feature: str) -> tuple[str, ...]:
+    """``features`` with ``feature`` switched on or off, in the table's order; the last
+    feature stays on (a network needs an input)."""
+    if feature not in features:
+        return hparams.check("features", (*features, feature))
+    return tuple(f for f in features if f != feature) or features
 
 
 def warnings_text(warnings: list[str]) -> str:
@@ -176,7 +198,7 @@ format_value = hparams.format_value
 def to_query(settings: Mapping[str, object]) -> dict[str, str]:
     """The settings that differ from the defaults, as query parameters, in ``SETTINGS`` order."""
     return {name: format_value(settings[name]) for name, s in SETTINGS.items()
-            if name in settings and settings[name] != s.default}
+            if name in settings and settings[name] != s.app_value}
 
 
 def to_config(settings: Mapping[str, object]) -> Config:

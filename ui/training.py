@@ -136,21 +136,24 @@ def notice_ui(key: str) -> None:
 
 def buttons(t: Trainer, finished: bool, prefix: str, toggle: Callable[[], None],
             step: Callable[[], None], reset: Callable[[], None], reset_help: str,
-            widths: list[float]) -> list:
-    """Train / Pause, Step and Reset (keys ``<prefix>_train`` …) in a row of columns;
-    returns the columns of ``widths`` after them.  ``finished``: the run is done or
-    diverged, so only Reset is left."""
+            extras: int) -> list:
+    """Train / Pause, Step and Reset (keys ``<prefix>_train`` …), then ``extras`` places for
+    more (returned), in one row that wraps (columns would stack the buttons on a phone).
+    ``finished``: the run is done or diverged, so only Reset is left."""
     running = t.running
     finished = finished or not t.trainable()  # done, diverged, broken or out of budget
-    columns = st.columns([1, 1, 1, *widths], vertical_alignment="center")
-    columns[0].button("Pause" if running else "Train", key=f"{prefix}_train", type="primary",
-                      icon=":material/pause:" if running else ":material/play_arrow:",
-                      on_click=toggle, disabled=finished and not running, width="stretch")
-    columns[1].button("Step", key=f"{prefix}_step", icon=":material/skip_next:", on_click=step,
-                      disabled=finished, help="train one epoch", width="stretch")
-    columns[2].button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:",
-                      on_click=reset, help=reset_help, width="stretch")
-    return columns[3:]
+    row = st.container(horizontal=True, wrap=True, vertical_alignment="center", gap="small")
+    row.button("Pause" if running else "Train", key=f"{prefix}_train", type="primary",
+               icon=":material/pause:" if running else ":material/play_arrow:",
+               on_click=toggle, disabled=finished and not running, width=BUTTON_WIDTH)
+    row.button("Step", key=f"{prefix}_step", icon=":material/skip_next:", on_click=step,
+               disabled=finished, help="train one epoch", width=BUTTON_WIDTH)
+    row.button("Reset", key=f"{prefix}_reset", icon=":material/restart_alt:",
+               on_click=reset, help=reset_help, width=BUTTON_WIDTH)
+    return [row.container(width="content") for _ in range(extras)]
+
+
+BUTTON_WIDTH = 112  # pixels: three side by side fit a 420 px phone screen
 
 
 class Slot:

@@ -20,9 +20,11 @@ class 1, blue for class 0, like the boundary.
 Live redraws follow ``minidl.viz.live``: the Vega-Lite spec depends only on
 the layer sizes and the width (``spec(sizes, width)``, cached) and every frame
 swaps in the tables from ``network_data`` (``live.with_data``).  Clicking a unit
-selects it (point selection ``SELECT`` on the field ``unit``);
-``selected_unit(event)`` reads Streamlit's selection and ``unit_image`` draws
-that unit's map large.
+selects it (point selection ``SELECT`` on the field ``unit``), and so does the pointer
+over it (``HOVER``, cleared as it leaves); ``selected_unit(event, name)`` reads
+Streamlit's selection and ``unit_image`` draws that unit's map large.  With a run's
+options (``run_options``) the input column shows every candidate feature, those the
+network does not read dimmed (``clicked_feature``: which one a click switches).
 
 Why this module is long: the layout (pixels per unit and column), the per-frame
 tables (unit maps, links, tooltips) and the selection a click makes are one
@@ -46,8 +48,12 @@ from . import boundary
 
 UNITS, LINKS = "network_units", "network_links"
 SELECT = "unit_pick"   # the point selection's name: Streamlit reports it under this key
+HOVER = "unit_hover"   # … of the unit under the pointer (cleared when it leaves the unit)
+LINK = "link_pick"     # … of a clicked link, on the field ``link``: "layer:row:column"
+LINK_TARGET = 9        # pixels: a link is this wide to a click, however thin it is drawn
 POSITIVE, NEGATIVE = boundary.CLASS_COLORS[1], boundary.CLASS_COLORS[0]
 INPUT_NAMES = ("x₁", "x₂")
+INACTIVE_OPACITY = 0.3            # an input the network does not read
 
 MAX_UNIT, MIN_UNIT = 30, 5        # a unit's square, in pixels
 LABEL_MARGIN = 30                 # room left of the inputs for their names
@@ -124,12 +130,20 @@ def _shown(values: torch.Tensor, kind: str, column: int, columns: int,
 
 
 def unit_values(model: nn.Sequential, encode: Callable[[torch.Tensor], torch.Tensor] | None,
-                resolution: int) -> list[torch.Tensor]:
+                resolution: int, active: Sequence[bool] | None = None,
+                layers: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """Every column's values on the ``resolution²`` grid, inputs first: ``(points, units)``
-    each, from one forward pass (``encode`` maps grid points to the network's inputs)."""
+    each, from one forward pass (``encode`` maps grid points to the diagram's inputs, of which
+    the ``active`` ones feed the network; None: all).  ``layers``: every layer's values, where
+    they were computed already (the training service does, for a class's runs at once)."""
     points = boundary.grid(resolution)
     inputs = points if encode is None else encode(points)
-    return [inputs, *health.layer_outputs(model, inputs)]
+    if layers is None or [v.shape for v in layers] != [(len(points), linear.out_features)
+                                                       for linear, _ in health.layers(model)]:
+        fed = inputs if active is None else inputs[:, torch.tensor(list(active),
+                                                                   dtype=torch.bool)]
+        layers = health.layer_outputs(model, fed)
+    return [inputs, *layers]
 
 
 def default_links(sizes: Sequence[int]) -> int:
@@ -142,25 +156,29 @@ def network_data(model: nn.Sequential, width: int = 420,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  input_names: Sequence[str] = INPUT_NAMES, resolution: int = RESOLUTION,
                  max_links: int | None = None, output_range: tuple[float, float] = (0.0, 1.0),
-                 max_height: int | None = None, columns: Sequence[torch.Tensor] | None = None
-                 ) -> dict[str, pd.DataFrame]:
+                 max_height: int | None = None, active: Sequence[bool] | None = None,
+                 layers: Sequence[torch.Tensor] | None = None) -> dict[str, pd.DataFrame]:
     """The tables ``spec(sizes, width)`` reads: ``UNITS`` (one row per unit: position,
     PNG data URL, tooltip fields) and ``LINKS`` (one row per drawn weight).
 
-    ``encode`` turns points of the square into the network's inputs (the run's input
-    encoding and features; default: the points themselves), named ``input_names``.
+    ``encode`` turns points of the square into the diagram's inputs (the run's input
+    encoding and features; default: the points themselves), named ``input_names``; with
+    ``active``, every candidate input is drawn and only the ``active`` ones feed the network
+    (the others dimmed, without links, to be switched on: ``sizes[0]`` counts them all).
     ``output_range`` is the (low, high) training target (one-hot: (0, 1); ±1: (−1, 1)).
     Each unit keeps its ``max_links`` strongest incoming links (default: 8, fewer in
-    tall layers — ``default_links``).  ``columns``: ``unit_values`` for this model, where
-    they were computed already (the training service does, for a class's runs at once).
+    tall layers — ``default_links``).  ``layers``: as for ``unit_values``.
     """
     found = health.layers(model)
     sizes = model_sizes(model)
+    active = [True] * sizes[0] if active is None else [bool(a) for a in active]
+    if sum(active) != sizes[0]:
+        raise ValueError(f"{sum(active)} active inputs for {sizes[0]} inputs")
+    sizes = (len(active), *sizes[1:])
     if len(input_names) != sizes[0]:
         raise ValueError(f"{len(input_names)} input names for {sizes[0]} inputs")
     plan = layout(sizes, width, max_height)
-    if columns is None or [c.shape[1] for c in columns] != list(sizes):
-        columns = unit_values(model, encode, resolution)
+    columns = unit_values(model, encode, resolution, active, layers)
     # pictures no finer than the square has pixels (smaller PNGs for small units), by taking
     # the nearest grid cells; the tooltip's statistics use the whole grid
     pixels = max(4, min(resolution, plan.unit))
@@ -194,16 +212,23 @@ def network_data(model: nn.Sequential, width: int = 420,
         "x0": centre_x - half, "x1": centre_x + half,
         "y0": centre_y - half, "y1": centre_y + half,
         "mean": values.mean(0).numpy(), "min": values.amin(0).numpy(),
-        "max": values.amax(0).numpy(), "bias": bias, "url": urls, "fill": fills})
+        "max": values.amax(0).numpy(), "bias": bias, "url": urls, "fill": fills,
+        # an input the network does not read: dimmed, there to be switched on
+        "active": active + [True] * (len(column) - sizes[0])})
+    units["opacity"] = np.where(units["active"], 1.0, INACTIVE_OPACITY)
 
     first = np.cumsum((0, *sizes))  # row of each column's first unit in ``units``
-    sources, targets, weights, between = [], [], [], []
+    fed = np.flatnonzero(active)    # the inputs' rows, by the network's input index
+    sources, targets, weights, between, keys = [], [], [], [], []
     for c, (linear, _) in enumerate(found):  # column c → column c + 1, w : (out, in)
         w = linear.weight
         k = min(max_links or default_links(sizes), w.shape[1])
         source = torch.nan_to_num(w.abs(), nan=0.0).topk(k, dim=1).indices
         weights.append(w.gather(1, source).reshape(-1).numpy())
-        sources.append(first[c] + source.reshape(-1).numpy())
+        source = source.reshape(-1).numpy()
+        row = np.repeat(np.arange(w.shape[0]), k)
+        keys += [f"{c}:{r}:{j}" for r, j in zip(row.tolist(), source.tolist())]
+        sources.append(first[c] + (fed[source] if c == 0 else source))
         targets.append(first[c + 1] + np.repeat(np.arange(w.shape[0]), k))
         between += [f"{titles[c]} → {titles[c + 1]}"] * (k * w.shape[0])
     source, target, weight = (np.concatenate(t) for t in (sources, targets, weights))
@@ -213,7 +238,9 @@ def network_data(model: nn.Sequential, width: int = 420,
         "y": centre_y[source], "y2": centre_y[target], "weight": weight,
         "sign": np.where(weight >= 0, "positive", "negative"),
         "stroke": link_width(weight, plan),
-        "source": name_of[source], "target": name_of[target], "between": between})
+        "source": name_of[source], "target": name_of[target], "between": between,
+        # which weight: W[row, column] of Linear layer ``layer`` (``selected_link``)
+        "link": keys})
     return {UNITS: units, LINKS: links}
 
 
@@ -274,33 +301,52 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
         tooltip=[alt.Tooltip("between:N", title="layers"), alt.Tooltip("source:N", title="from"),
                  alt.Tooltip("target:N", title="to"),
                  alt.Tooltip("weight:Q", title="weight", format=TOOLTIP_FORMAT)])
+    # a wide, nearly transparent copy of each link over it (under the units): a click target
+    link_picked = alt.selection_point(name=LINK, fields=["link"], on="click", empty=False,
+                                      clear="dblclick")
+    link_targets = alt.Chart(alt.NamedData(name=LINKS)).mark_rule(
+        strokeWidth=LINK_TARGET, cursor="pointer").encode(
+        **xy("x", "x2", "y", "y2"),
+        color=alt.condition(link_picked, alt.value("#111111"), alt.value("#ffffff")),
+        strokeOpacity=alt.condition(link_picked, alt.value(0.25), alt.value(0.01)),
+        tooltip=[alt.Tooltip("between:N", title="layers"), alt.Tooltip("source:N", title="from"),
+                 alt.Tooltip("target:N", title="to"),
+                 alt.Tooltip("weight:Q", title="weight",
+                             format=TOOLTIP_FORMAT)]).add_params(link_picked)
     # under each map its mean colour, which shows while a new map is decoded (Vega draws an
     # image only once loaded: without it, the units blinked blank at every redraw)
+    dimmed = alt.Opacity("opacity:Q", scale=None)  # an input the network does not read
     under = alt.Chart(alt.NamedData(name=UNITS)).mark_rect(tooltip=None).encode(
-        **xy("x0", "x1", "y0", "y1"), fill=alt.Fill("fill:N", scale=None))
+        **xy("x0", "x1", "y0", "y1"), fill=alt.Fill("fill:N", scale=None), opacity=dimmed)
     # the maps themselves never show a tooltip (it would be the data URL)
     maps = alt.Chart(alt.NamedData(name=UNITS)).mark_image(
         aspect=False, smooth=False, tooltip=None).encode(**xy("x0", "x1", "y0", "y1"),
-                                                          url="url:N")
+                                                          url="url:N", opacity=dimmed)
     picked = alt.selection_point(name=SELECT, fields=["unit"], on="click", empty=False,
                                  clear="dblclick")
+    # pointerover, not mouseover: a tap on a touch screen selects both, and its pointerout
+    # clears the hover at once, leaving the tapped unit picked
+    hovered = alt.selection_point(name=HOVER, fields=["unit"], on="pointerover",
+                                  clear="pointerout", empty=False)
+    marked = picked | hovered
     targets = alt.Chart(alt.NamedData(name=UNITS)).mark_rect(
         fill="white", fillOpacity=0.01, cursor="pointer").encode(
         **xy("x0", "x1", "y0", "y1"),
-        stroke=alt.condition(picked, alt.value("#111111"), alt.value("#9a9a9a")),
+        stroke=alt.condition(marked, alt.value("#111111"), alt.value("#9a9a9a")),
         # a frame around small units would hide their picture
-        strokeWidth=alt.condition(picked, alt.value(2.0),
+        strokeWidth=alt.condition(marked, alt.value(2.0),
                                   alt.value(0.6 if plan.unit >= 10 else 0.0)),
         tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("name:N", title="unit"),
                  alt.Tooltip("activation:N"),
                  alt.Tooltip("mean:Q", title="mean activation", format=TOOLTIP_FORMAT),
                  alt.Tooltip("min:Q", title="min", format=TOOLTIP_FORMAT),
                  alt.Tooltip("max:Q", title="max", format=TOOLTIP_FORMAT),
-                 alt.Tooltip("bias:Q", format=TOOLTIP_FORMAT)]).add_params(picked)
+                 alt.Tooltip("bias:Q", format=TOOLTIP_FORMAT)]).add_params(picked, hovered)
     input_labels = alt.Chart(alt.NamedData(name=UNITS)).transform_filter(
         "datum.column == 0").mark_text(align="right", baseline="middle", dx=-4, fontSize=11,
                                        tooltip=None).encode(
-        x=alt.X("x0:Q", **px), y=alt.Y("y_mid:Q", **px), text="name:N").transform_calculate(
+        x=alt.X("x0:Q", **px), y=alt.Y("y_mid:Q", **px), text="name:N",
+        opacity=dimmed).transform_calculate(
         y_mid="(datum.y0 + datum.y1) / 2")
     names = _column_titles(len(plan.sizes))
     # ~6 px per character at font size 10: keep the last title inside the plot
@@ -308,7 +354,8 @@ def network_chart(sizes: Sequence[int], width: int = 420, max_height: int | None
     titles = pd.DataFrame({"x": title_x, "title": names, "y": HEADER / 2})
     headers = alt.Chart(titles).mark_text(fontSize=10, color="#555555", tooltip=None).encode(
         x=alt.X("x:Q", **px), y=alt.Y("y:Q", **px), text="title:N")
-    return alt.layer(links, under, maps, targets, input_labels, headers, *_legend(plan)).properties(
+    return alt.layer(links, link_targets, under, maps, targets, input_labels, headers,
+                     *_legend(plan)).properties(
         width=plan.width, height=plan.height, padding=0,
         autosize=alt.AutoSizeParams(type="none")).configure_view(stroke=None)
 
@@ -327,57 +374,87 @@ def model_sizes(model: nn.Sequential) -> tuple[int, ...]:
 
 
 def run_options(run) -> dict:
-    """``encode`` and ``output_range`` of a ``minidl.train.Run``, for ``network_data`` and
-    ``unit_image``: its input encoding (features included) and its training targets'
-    range."""
+    """``encode``, ``active`` and ``output_range`` of a ``minidl.train.Run``, for
+    ``network_data`` and ``unit_image``: every candidate input feature (``hparams.FEATURES``)
+    in the run's input encoding, which of them the run's network reads, and its training
+    targets' range."""
     scale, shift = (2.0, -1.0) if run.config.regression else data.target_affine(
         run.config.targets)  # a regression's targets lie in [−1, 1]
     inputs, features = run.config.inputs, run.config.features
-    return {"encode": lambda X: data.encode_inputs(X, inputs, features),
+    return {"encode": lambda X: data.encode_inputs(X, inputs, hparams.FEATURES),
+            "active": [f in features for f in hparams.FEATURES],
             "output_range": (shift, shift + scale)}
 
 
 def input_names(run) -> tuple[str, ...]:
-    """The diagram's names of a run's inputs: its features' labels (x₁, x₂, sin x₁, …)."""
-    return tuple(hparams.label(f) for f in run.config.features)
+    """The diagram's names of a run's inputs: every candidate feature's label (x₁, x₂, x₁², …,
+    sin x₂), those the run does not read drawn dimmed."""
+    return hparams.FEATURE_LABELS
 
 
-def selected_unit(event: Mapping | None) -> str | None:
-    """The unit key (``"column:index"``) a click selected, from what
-    ``st.vega_lite_chart(..., on_select="rerun", selection_mode=SELECT)`` returned; None when
-    nothing is selected."""
+def diagram_sizes(run) -> tuple[int, ...]:
+    """The diagram's columns for a run: every candidate input, then the network's layers."""
+    return (len(hparams.FEATURES), *model_sizes(run.model)[1:])
+
+
+def clicked_feature(unit: str | None) -> str | None:
+    """The input feature (``hparams.FEATURES``) a click on the input unit ``unit`` of a run's
+    diagram (``run_options``) switches on or off; None for any other unit."""
+    column, _, index = (unit or "").partition(":")
+    if column != "0" or not index.isdigit() or int(index) >= len(hparams.FEATURES):
+        return None
+    return hparams.FEATURES[int(index)]
+
+
+def selected_unit(event: Mapping | None, name: str = SELECT, field: str = "unit"
+                  ) -> str | None:
+    """The unit key (``"column:index"``) a click (``SELECT``) or the pointer (``HOVER``)
+    selected, from what ``st.vega_lite_chart(..., on_select="rerun",
+    selection_mode=[SELECT, HOVER, LINK])`` returned; None when nothing is selected.
+    (A selection reports the ``field`` of what was clicked: a link's click is a unit
+    selection without a unit.)"""
     if not event:
         return None
     selection = event.get("selection", {}) if isinstance(event, Mapping) else \
         getattr(event, "selection", {})
-    picked = selection.get(SELECT) if isinstance(selection, Mapping) else None
+    picked = selection.get(name) if isinstance(selection, Mapping) else None
     if isinstance(picked, Mapping):  # {"unit": [...]}, as some Vega versions store it
-        values = picked.get("unit")
-        picked = [{"unit": v} for v in values] if isinstance(values, list) else [picked]
+        values = picked.get(field)
+        picked = [{field: v} for v in values] if isinstance(values, list) else [picked]
     for row in picked or []:
-        if isinstance(row, Mapping) and isinstance(row.get("unit"), str):
-            return row["unit"]
+        if isinstance(row, Mapping) and isinstance(row.get(field), str):
+            return row[field]
     return None
+
+
+def selected_link(event: Mapping | None) -> tuple[int, int, int] | None:
+    """``(layer, row, column)`` of the link a click selected (``LINK``): weight ``W[row,
+    column]`` of the network's Linear layer ``layer``; None when there is none."""
+    key = selected_unit(event, LINK, "link")
+    parts = (key or "").split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
 
 
 def unit_image(model: nn.Sequential, unit: str,
                encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0)
-               ) -> str:
+               resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0),
+               active: Sequence[bool] | None = None) -> str:
     """``unit_picture`` as a PNG data URL: the large map."""
     return boundary.data_url(boundary.png_bytes(
-        unit_picture(model, unit, encode, resolution, output_range)))
+        unit_picture(model, unit, encode, resolution, output_range, active)))
 
 
 def unit_picture(model: nn.Sequential, unit: str,
                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0)
-                 ) -> torch.Tensor:
+                 resolution: int = 100, output_range: tuple[float, float] = (0.0, 1.0),
+                 active: Sequence[bool] | None = None) -> torch.Tensor:
     """Unit ``unit`` (``"column:index"``, as in the ``UNITS`` table) over the square at
     ``resolution``, coloured as in the diagram: ``(resolution, resolution, 3)`` uint8."""
     try:
         column, index = (int(part) for part in unit.split(":"))
-        columns = unit_values(model, encode, resolution)
+        columns = unit_values(model, encode, resolution, active)
         if column < 0 or index < 0 or index >= columns[column].shape[1]:
             raise IndexError
     except (ValueError, IndexError, AttributeError):
