@@ -4,9 +4,9 @@
 2. Cold page → interactive: ``--repeats`` times, a new browser tab loads the Playground;
    timed from the request until the script run is over and **Train** can be pressed.  The
    first load after the server started is printed on its own.
-3. Slider change → first redraw: ``--repeats`` times, the *hidden layers* slider moves
-   one step (3 ↔ 2, with the keyboard, as a person would); timed until the page shows the
-   new network's parameter count.
+3. Slider change → first redraw: ``--repeats`` times, the sidebar's *label noise* slider
+   moves one step (0 ↔ 0.05, with the keyboard, as a person would): a new draw of the
+   labels, so a new run; timed until the page shows the new run's training loss.
 4. Train → epoch 1: ``--repeats`` times, **Train** is pressed on a fresh network; timed
    until the page shows epoch 1 or later (then Pause and Reset).  The first press after the
    server started (its first training process) is printed on its own.
@@ -33,7 +33,7 @@ TARGETS = {"cold page → interactive": 3.0, "slider change → first redraw": 0
            "Train → epoch 1": 1.0}
 METRIC = ("el => [...document.querySelectorAll(\"[data-testid='stMetric']\")]"
           ".find(m => m.innerText.startsWith(el))")
-PARAMETERS = f"() => ({METRIC})('Parameters')?.querySelector(\"[data-testid='stMetricValue']\")?.innerText"
+TRAIN_LOSS = f"() => ({METRIC})('Train loss')?.querySelector(\"[data-testid='stMetricValue']\")?.innerText"
 EPOCH = f"() => parseInt(({METRIC})('Epoch')?.querySelector(\"[data-testid='stMetricValue']\")?.innerText)"
 
 
@@ -56,15 +56,15 @@ def interactive(page, url: str) -> float:
 
 
 def slider_change(page, key: str) -> float:
-    """Seconds from one key press on the hidden-layers slider to the new parameter count.
+    """Seconds from one key press on the label-noise slider to the new run's training loss.
     The slider itself moves at once, in the browser: a press that went nowhere (on a busy
     machine, as the page was still redrawing) is pressed again, and timed from then."""
     from playwright.sync_api import TimeoutError as Timeout
 
-    before = page.evaluate(PARAMETERS)
+    before = page.evaluate(TRAIN_LOSS)
     for _ in range(5):
         slider = page.locator("[data-testid='stSidebar']").get_by_role("slider",
-                                                                       name="hidden layers")
+                                                                       name="label noise")
         value = slider.input_value()  # an <input type="range">
         slider.focus()
         began = time.perf_counter()
@@ -76,8 +76,8 @@ def slider_change(page, key: str) -> float:
         except Timeout:
             continue
     else:
-        raise SystemExit("the hidden layers slider did not move in 5 key presses")
-    page.wait_for_function(f"before => ({PARAMETERS})() !== before", arg=before,
+        raise SystemExit("the label noise slider did not move in 5 key presses")
+    page.wait_for_function(f"before => ({TRAIN_LOSS})() !== before", arg=before,
                            timeout=120_000, polling="raf")
     took = time.perf_counter() - began
     page.wait_for_selector(IDLE, timeout=60_000)
@@ -119,7 +119,7 @@ def measure(repeats: int) -> dict[str, tuple[float | None, list[float]]]:
             page.close()
         page = new_page()
         interactive(page, url)
-        changes = [slider_change(page, "ArrowLeft" if i % 2 == 0 else "ArrowRight")
+        changes = [slider_change(page, "ArrowRight" if i % 2 == 0 else "ArrowLeft")
                    for i in range(repeats)]
         trains = [train_to_epoch_1(page) for _ in range(repeats)]
         browser.close()

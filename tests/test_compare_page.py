@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from minidl import hparams
 from minidl.experiments import reproduce
 from minidl.experiments.race import Race
-from ui import playground
+from ui import compare, playground
 from ui.background import Trainer
 
 APP = helpers.APP
@@ -226,3 +226,10 @@ def test_a_saved_sweeps_chosen_settings_race_and_a_bad_sweep_name_is_never_a_pat
     assert (contestant.activation, contestant.optimizer, contestant.lr,
             contestant.batch_size) == ("tanh", "sgd", chosen["lr"], 50)
     assert at.selectbox(key="cmp_sweep").value == folder.name
+
+
+def test_a_race_runs_the_reports_network_unless_its_link_names_another():
+    base, _, _ = compare.parse_query({})
+    assert base["hidden"] == hparams.TABLE["hidden"].default == (25, 25, 25)
+    base, _, _ = compare.parse_query({"hidden": "6,6"})
+    assert base["hidden"] == (6, 6)

@@ -733,8 +733,8 @@ def weight_input(at: AppTest):
 
 
 def test_a_links_weight_set_while_training_goes_to_the_run_and_training_goes_on():
-    # a learning rate of 1e-5 keeps the trained weight near the value set (it moves ~1e-4 a
-    # second here), far from where it was
+    # a learning rate of 1e-5 keeps the trained weight near the value set (it moves ~1e-3 a
+    # second here, more on a busy machine), far from where it was
     at = click(open_app(epochs="10000", lr="1e-05"), "pg_train")
     assert weight_input(at) is None                       # no link clicked yet
     select_link(at, "1:2:3")                              # hidden 1, unit 4 → hidden 2, unit 3
@@ -742,7 +742,7 @@ def test_a_links_weight_set_while_training_goes_to_the_run_and_training_goes_on(
     assert field.label == "weight unit 4 → unit 3 (hidden 1 → hidden 2)"
     run = run_of(at)
     linear = lambda: health.layers(run_of(at).model)[1][0]  # noqa: E731
-    assert field.value == pytest.approx(float(linear().weight[2, 3]), abs=0.01)
+    assert field.value == pytest.approx(float(linear().weight[2, 3]), abs=0.05)
     field.set_value(2.5).run()
     assert not at.exception and run_of(at) is run         # the same run, not a new one
     # the diagram's copy (at once, or from the service's next report)

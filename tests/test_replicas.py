@@ -234,8 +234,9 @@ def test_a_sweep_launched_through_one_replica_is_watched_live_through_the_other(
         wait_for_app(bob)
         assert replica_of(bob) == other
         expect(bob.get_by_text(name.rsplit("-", 1)[-1]).first).to_be_visible()  # its label
+        # (a waiting job says so twice: in its status and in the line under it)
         expect(bob.get_by_text(re.compile("Trained by another process|Waiting in another "
-                                          "server's line"))).to_be_visible()
+                                          "server's line")).first).to_be_visible()
         seen = []
 
         def moved() -> bool:

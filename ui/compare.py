@@ -41,6 +41,8 @@ def parse_query(params: Mapping[str, str | list[str]]) -> tuple[dict, dict, list
     """URL query parameters → (base settings, race settings, warnings); never raises."""
     base, warnings = playground.parse_query(
         {k: v for k, v in params.items() if k not in RACE_SETTINGS})
+    if not {"hidden", "layers", "width"} & set(params):  # a race's network is the report's,
+        base["hidden"] = hparams.TABLE["hidden"].default  # not the Playground's small one
     if base["problem"] != "classification":  # a race ranks classifiers
         warnings.append(f"problem={base['problem']}: a race cannot take a regression "
                         f"({CLASSIFIERS_ONLY}); using classification.")
