@@ -61,11 +61,16 @@ OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
 GRID = background.GRID  # boundary image resolution (GRID × GRID cells), as the service scores it
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
-# Streamlit stacks columns below 640 px, in their order: on a phone, the boundary first, right
-# after the bar and the buttons, and the diagram under it
+# Streamlit stacks columns below 640 px, in their order.  On a phone: the buttons, then the
+# metrics and the boundary (in the first screen), the diagram under them, and the bar after
+# the live view (its six rows of controls would push the boundary below the fold)
 PHONE_ORDER = """<style>@media (max-width: 640px) {
   .st-key-pg_live > [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] {
     flex-direction: column-reverse; }
+  [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(> .st-key-pg_bar) {
+    order: 1; }
+  [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(.st-key-pg_live) ~ * {
+    order: 2; }
 }</style>"""
 
 
