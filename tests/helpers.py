@@ -102,3 +102,14 @@ def set_job(folder: Path, **changes) -> None:
     process — or a crash, or a hand edit — leaves it."""
     job = jobs.find(folder)
     job.store.update(job.id, **changes)
+
+
+def train_to_the_budget(page, wait_for_app) -> None:
+    """Press Train on the page and wait until the epoch budget is used up and the page has
+    settled."""
+    page.get_by_role("button", name="Train").click()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
+        time.sleep(0.5)
+    wait_for_app(page)
+    page.wait_for_timeout(1000)

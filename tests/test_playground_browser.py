@@ -168,17 +168,23 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     assert page.locator("[data-testid='stException']").count() == 0
 
 
-def test_clicking_an_input_on_the_diagram_switches_it_on(app_server, browser_page,
-                                                         wait_for_app, artifacts):
+def small_diagram(page, app_server: str, wait_for_app):
+    """Open the Playground on its default 2-6-6-2 network; once it is drawn, return where its
+    diagram is on the page and its layout (every candidate input drawn: 7 in the first
+    column)."""
     from minidl.viz import network
 
-    page = browser_page
     page.goto(f"{app_server}/?n_train=200")
     wait_for_app(page)
     expect(metric(page, "Parameters")).to_have_text(["74"])      # 2-6-6-2
     diagram = page.locator("[data-testid='stVegaLiteChart']").first
-    box = diagram.locator("canvas, svg").first.bounding_box()
-    layout = network.layout((7, 6, 6, 2), 380)
+    return diagram.locator("canvas, svg").first.bounding_box(), network.layout((7, 6, 6, 2), 380)
+
+
+def test_clicking_an_input_on_the_diagram_switches_it_on(app_server, browser_page,
+                                                         wait_for_app, artifacts):
+    page = browser_page
+    box, layout = small_diagram(page, app_server, wait_for_app)
     page.mouse.click(box["x"] + layout.x[0], box["y"] + layout.centre_all(0)[2])  # x₁²
     page.wait_for_function("() => location.search.includes('features=x1%2Cx2%2Cx1sq')"
                            " || location.search.includes('features=x1,x2,x1sq')")
@@ -192,14 +198,8 @@ def test_clicking_an_input_on_the_diagram_switches_it_on(app_server, browser_pag
 
 def test_pointing_at_a_unit_shows_its_map_and_moving_off_the_boundary(
         app_server, browser_page, wait_for_app, artifacts):
-    from minidl.viz import network
-
     page = browser_page
-    page.goto(f"{app_server}/?n_train=200")
-    wait_for_app(page)
-    diagram = page.locator("[data-testid='stVegaLiteChart']").first
-    box = diagram.locator("canvas, svg").first.bounding_box()
-    layout = network.layout((7, 6, 6, 2), 380)
+    box, layout = small_diagram(page, app_server, wait_for_app)
     page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[2])  # hidden 1, 3
     caption = page.get_by_text("Hidden 1, unit 3: its activation over the square")
     expect(caption).to_be_visible()
@@ -215,14 +215,8 @@ def test_pointing_at_a_unit_shows_its_map_and_moving_off_the_boundary(
 
 
 def test_clicking_a_link_sets_its_weight(app_server, browser_page, wait_for_app, artifacts):
-    from minidl.viz import network
-
     page = browser_page
-    page.goto(f"{app_server}/?n_train=200")
-    wait_for_app(page)
-    diagram = page.locator("[data-testid='stVegaLiteChart']").first
-    box = diagram.locator("canvas, svg").first.bounding_box()
-    layout = network.layout((7, 6, 6, 2), 380)
+    box, layout = small_diagram(page, app_server, wait_for_app)
     # the middle of the top link between hidden 1 and hidden 2 (unit 1 → unit 1: level)
     x = (layout.x[1] + layout.x[2]) / 2
     page.mouse.click(box["x"] + x, box["y"] + layout.centre_all(1)[0])
@@ -293,16 +287,6 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
     page.screenshot(path=artifacts / "playground-export.png")
 
 
-def train_to_the_budget(page, wait_for_app) -> None:
-    """Press Train and wait until the epoch budget is used up and the page has settled."""
-    page.get_by_role("button", name="Train").click()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
-        time.sleep(0.5)
-    wait_for_app(page)
-    page.wait_for_timeout(1000)
-
-
 def test_the_spiral_is_learnt_with_input_features(app_server, browser_page, wait_for_app,
                                                    artifacts):
     page = browser_page
@@ -310,7 +294,7 @@ def test_the_spiral_is_learnt_with_input_features(app_server, browser_page, wait
     page.goto(f"{app_server}/?dataset=spiral&features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2"
               "&optimizer=adam&batch_size=10&epochs=40&show_test=true")
     wait_for_app(page)
-    train_to_the_budget(page, wait_for_app)
+    helpers.train_to_the_budget(page, wait_for_app)
     page.screenshot(path=artifacts / "playground-spiral-features.png")
     accuracy = float(metric_value(page, "Test accuracy").rstrip("%"))
     assert accuracy >= 90.0, accuracy
@@ -324,7 +308,7 @@ def test_the_health_panel_shows_the_sigmoid_plateau(app_server, browser_page, wa
     page.set_viewport_size({"width": 1400, "height": 1800})
     page.goto(f"{app_server}/?activation=sigmoid&epochs=15")
     wait_for_app(page)
-    train_to_the_budget(page, wait_for_app)
+    helpers.train_to_the_budget(page, wait_for_app)
     page.screenshot(path=artifacts / "playground-sigmoid-health.png")
     assert float(metric_value(page, "Train loss")) > 0.24
     expect(page.get_by_text("Layer health", exact=True)).to_be_visible()
@@ -377,7 +361,7 @@ def test_replay_scrubs_back_through_the_epochs_and_the_gif_downloads(
     def top() -> float:  # below the title, wherever the page is scrolled
         return boundary.bounding_box()["y"] - title.bounding_box()["y"]
     expect(page.get_by_text("Replay", exact=True)).to_have_count(0)  # nothing to replay yet
-    train_to_the_budget(page, wait_for_app)
+    helpers.train_to_the_budget(page, wait_for_app)
     assert metric_value(page, "Epoch") == "12 / 12"
     first = top()
     page.get_by_text("Replay", exact=True).click()

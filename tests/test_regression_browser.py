@@ -1,8 +1,7 @@
 """A regression in the Playground, in a real headless Chromium: the output map renders (the
 points' value scale included, which Vega-Lite checks only in the browser) and trains."""
 
-import time
-
+import helpers
 import pytest
 
 try:
@@ -32,12 +31,7 @@ def test_a_multi_gaussian_regression_trains_and_its_output_map_renders(
     wait_for_app(page)
     expect(page.get_by_text("Mean guess's test loss", exact=True)).to_be_visible()
     guess = float(metric_value(page, "Mean guess's test loss"))
-    page.get_by_role("button", name="Train").click()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
-        time.sleep(0.5)
-    wait_for_app(page)
-    page.wait_for_timeout(1000)
+    helpers.train_to_the_budget(page, wait_for_app)
     page.screenshot(path=artifacts / "playground-regression-multigauss.png")
     assert metric_value(page, "Epoch") == "30 / 30"
     assert float(metric_value(page, "Test loss")) < 0.3 * guess
