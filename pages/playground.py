@@ -47,6 +47,7 @@ streamlit_app.enter()
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
 UNIT = "pg_unit"  # the diagram's unit pointed at or clicked, shown large in the boundary's place
+WEIGHT_SHOWN = "pg_weight_shown"  # (key, value) of the clicked link's weight box, last drawn
 # an input feature clicked on the diagram, to switch on or off; the diagram's key's counter
 TOGGLE, DIAGRAM_ROUND = "pg_toggle", "pg_diagram_round"
 REPLAY, REPLAY_EPOCH = "pg_replay", "pg_replay_epoch"  # the Replay toggle, its epoch
@@ -565,6 +566,8 @@ def diagram_ui(run: Run, units: list[torch.Tensor] | None = None, editable: bool
     link = network.selected_link(event)
     if editable and link is not None:
         weight_ui(tables[network.LINKS], link)
+    else:
+        state.pop(WEIGHT_SHOWN, None)  # the box, once back, starts from the weight as it is
     return network.selected_unit(event, network.HOVER) or clicked
 
 
@@ -579,12 +582,13 @@ def weight_ui(links: pd.DataFrame, link: tuple[int, int, int]) -> None:
     drawn = links[links["link"] == name]
     if drawn.empty:  # another network's link, or no longer among the strongest drawn
         return
-    row = drawn.iloc[0]
-    # the value at the click, once: a value that changed with every frame would reset the
-    # input while you type; the caption says where training has taken it since
+    row, state = drawn.iloc[0], st.session_state
+    # the weight as it is, unless you have set another since it was shown (Streamlit's
+    # input keeps what you are typing, unsent, over a value the server sends)
     widget = f"pg_weight_{id(trainer().run)}_{name}"
-    st.session_state.setdefault(widget, min(max(float(row["weight"]), -WEIGHT_LIMIT),
-                                            WEIGHT_LIMIT))
+    if state.get(WEIGHT_SHOWN) in (None, (widget, state.get(widget))):
+        state[widget] = min(max(float(row["weight"]), -WEIGHT_LIMIT), WEIGHT_LIMIT)
+    state[WEIGHT_SHOWN] = (widget, state[widget])
     st.number_input(f"weight {row['source']} → {row['target']} ({row['between']})",
                     -WEIGHT_LIMIT, WEIGHT_LIMIT, step=0.1, format="%.4f", key=widget,
                     on_change=set_weight, args=(link, widget), width=PANEL_WIDTH,
