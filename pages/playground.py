@@ -63,11 +63,13 @@ GRID = background.GRID  # boundary image resolution (GRID × GRID cells), as the
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
 # Streamlit stacks columns below 640 px, in their order.  On a phone: the buttons, then the
-# metrics and the boundary (in the first screen), the diagram under them, and the bar after
-# the live view (its six rows of controls would push the boundary below the fold)
+# metrics and the whole boundary (in the first screen), the diagram under them, and the
+# introduction and the bar after the live view (its six rows of controls would push the
+# boundary below the fold, and the introduction its lowest 100 px)
 PHONE_ORDER = """<style>@media (max-width: 640px) {
   .st-key-pg_live > [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] {
     flex-direction: column-reverse; }
+  [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(> .st-key-pg_intro),
   [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(> .st-key-pg_bar) {
     order: 1; }
   [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(.st-key-pg_live) ~ * {
@@ -171,9 +173,8 @@ def new_draw() -> None:
 
 
 def widths_ui(s: hparams.Setting, width: int | str = "stretch") -> None:
-    """A layer count, then one width per layer: number inputs ``width`` wide (too narrow for
-    Streamlit's − and + buttons: type, or use the arrow keys), as compact as TensorFlow
-    Playground's; their tuple is the setting's value."""
+    """A layer count, then one width per layer: number inputs ``width`` wide, with their − and
+    + buttons, as compact as TensorFlow Playground's; their tuple is the setting's value."""
     state = st.session_state
     hidden = tuple(state[key(s.name)])
     state.setdefault(key("hidden_layers"), len(hidden))
@@ -208,15 +209,25 @@ def shown(name: str) -> bool:
 
 
 # pixels of the bar's widgets, by kind: at 1280 px two rows beside the sidebar, at 420 px
-# two or three a row
-BAR_WIDTHS = {"set": 200, "widths": 112}
+# two a row; Streamlit hides a number input's − and + when it is 120 px wide or less
+BAR_WIDTHS = {"set": 200, "widths": 128}
 BAR_WIDTH = 140
+# the chosen input features wrap onto more lines of their box (Streamlit's scroll sideways)
+BAR_STYLE = """<style>
+  .st-key-pg_features [data-testid="stMultiSelectTagsContainer"] {
+    flex: 1 1 0; min-width: 0; flex-wrap: wrap; overflow: visible; height: auto; }
+  .st-key-pg_features [data-testid="stMultiSelectTagsContainer"] > [role="group"] {
+    flex-wrap: wrap; }
+  .st-key-pg_features :has(> [data-testid="stMultiSelectTagsContainer"]) {
+    height: auto; max-height: none; }
+</style>"""
 
 
 def bar_ui() -> list[str]:
     """The compact bar above the network (``playground.BAR``), wrapping on narrow screens, and
     the report's network one click away; returns the names of the settings drawn."""
     drawn = []
+    st.html(BAR_STYLE)
     with st.container(horizontal=True, wrap=True, gap="small", key="pg_bar",
                       vertical_alignment="bottom"):
         for name in playground.BAR:
@@ -791,13 +802,14 @@ def main() -> None:
     drawn = settings_ui()
 
     st.title("Playground")
-    st.caption("A network written with PyTorch tensor operations only learns to separate two "
-               "classes of points — by default those inside the disk from those outside. "
-               "Press **Train** and watch its decision boundary form."
-               if state[key("problem")] == "classification" else
-               "A network written with PyTorch tensor operations only learns a number for "
-               "every point of the square (regression). Press **Train** and watch its output "
-               "map take the shape of the targets.")
+    intro = st.container(key="pg_intro")  # on a phone, after the live view (PHONE_ORDER)
+    intro.caption("A network written with PyTorch tensor operations only learns to separate two "
+                  "classes of points — by default those inside the disk from those outside. "
+                  "Press **Train** and watch its decision boundary form."
+                  if state[key("problem")] == "classification" else
+                  "A network written with PyTorch tensor operations only learns a number for "
+                  "every point of the square (regression). Press **Train** and watch its output "
+                  "map take the shape of the targets.")
     drawn += bar_ui()
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}
