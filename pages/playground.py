@@ -47,6 +47,7 @@ streamlit_app.enter()
 # Session State keys (page-prefixed); widget keys are "pg_<setting name>"
 TRAINER, NOTICE, POINTS = "pg_trainer", "pg_notice", "pg_points"
 UNIT = "pg_unit"  # the diagram's unit pointed at or clicked, shown large in the boundary's place
+WEIGHT_SHOWN = "pg_weight_shown"  # (key, value) of the clicked link's weight box, last drawn
 # an input feature clicked on the diagram, to switch on or off; the diagram's key's counter
 TOGGLE, DIAGRAM_ROUND = "pg_toggle", "pg_diagram_round"
 REPLAY, REPLAY_EPOCH = "pg_replay", "pg_replay_epoch"  # the Replay toggle, its epoch
@@ -62,11 +63,13 @@ GRID = background.GRID  # boundary image resolution (GRID × GRID cells), as the
 CHART_SIZE = 300       # the boundary's square: with its axes it fits a 420 px phone screen
 PANEL_WIDTH = 380      # the diagram and the health panel, in pixels: fits a 420 px screen
 # Streamlit stacks columns below 640 px, in their order.  On a phone: the buttons, then the
-# metrics and the boundary (in the first screen), the diagram under them, and the bar after
-# the live view (its six rows of controls would push the boundary below the fold)
+# metrics and the whole boundary (in the first screen), the diagram under them, and the
+# introduction and the bar after the live view (its six rows of controls would push the
+# boundary below the fold, and the introduction its lowest 100 px)
 PHONE_ORDER = """<style>@media (max-width: 640px) {
   .st-key-pg_live > [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] {
     flex-direction: column-reverse; }
+  [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(> .st-key-pg_intro),
   [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(> .st-key-pg_bar) {
     order: 1; }
   [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(.st-key-pg_live) ~ * {
@@ -170,9 +173,8 @@ def new_draw() -> None:
 
 
 def widths_ui(s: hparams.Setting, width: int | str = "stretch") -> None:
-    """A layer count, then one width per layer: number inputs ``width`` wide (too narrow for
-    Streamlit's − and + buttons: type, or use the arrow keys), as compact as TensorFlow
-    Playground's; their tuple is the setting's value."""
+    """A layer count, then one width per layer: number inputs ``width`` wide, with their − and
+    + buttons, as compact as TensorFlow Playground's; their tuple is the setting's value."""
     state = st.session_state
     hidden = tuple(state[key(s.name)])
     state.setdefault(key("hidden_layers"), len(hidden))
@@ -207,15 +209,25 @@ def shown(name: str) -> bool:
 
 
 # pixels of the bar's widgets, by kind: at 1280 px two rows beside the sidebar, at 420 px
-# two or three a row
-BAR_WIDTHS = {"set": 200, "widths": 112}
+# two a row; Streamlit hides a number input's − and + when it is 120 px wide or less
+BAR_WIDTHS = {"set": 200, "widths": 128}
 BAR_WIDTH = 140
+# the chosen input features wrap onto more lines of their box (Streamlit's scroll sideways)
+BAR_STYLE = """<style>
+  .st-key-pg_features [data-testid="stMultiSelectTagsContainer"] {
+    flex: 1 1 0; min-width: 0; flex-wrap: wrap; overflow: visible; height: auto; }
+  .st-key-pg_features [data-testid="stMultiSelectTagsContainer"] > [role="group"] {
+    flex-wrap: wrap; }
+  .st-key-pg_features :has(> [data-testid="stMultiSelectTagsContainer"]) {
+    height: auto; max-height: none; }
+</style>"""
 
 
 def bar_ui() -> list[str]:
     """The compact bar above the network (``playground.BAR``), wrapping on narrow screens, and
     the report's network one click away; returns the names of the settings drawn."""
     drawn = []
+    st.html(BAR_STYLE)
     with st.container(horizontal=True, wrap=True, gap="small", key="pg_bar",
                       vertical_alignment="bottom"):
         for name in playground.BAR:
@@ -565,6 +577,8 @@ def diagram_ui(run: Run, units: list[torch.Tensor] | None = None, editable: bool
     link = network.selected_link(event)
     if editable and link is not None:
         weight_ui(tables[network.LINKS], link)
+    else:
+        state.pop(WEIGHT_SHOWN, None)  # the box, once back, starts from the weight as it is
     return network.selected_unit(event, network.HOVER) or clicked
 
 
@@ -579,12 +593,13 @@ def weight_ui(links: pd.DataFrame, link: tuple[int, int, int]) -> None:
     drawn = links[links["link"] == name]
     if drawn.empty:  # another network's link, or no longer among the strongest drawn
         return
-    row = drawn.iloc[0]
-    # the value at the click, once: a value that changed with every frame would reset the
-    # input while you type; the caption says where training has taken it since
+    row, state = drawn.iloc[0], st.session_state
+    # the weight as it is, unless you have set another since it was shown (Streamlit's
+    # input keeps what you are typing, unsent, over a value the server sends)
     widget = f"pg_weight_{id(trainer().run)}_{name}"
-    st.session_state.setdefault(widget, min(max(float(row["weight"]), -WEIGHT_LIMIT),
-                                            WEIGHT_LIMIT))
+    if state.get(WEIGHT_SHOWN) in (None, (widget, state.get(widget))):
+        state[widget] = min(max(float(row["weight"]), -WEIGHT_LIMIT), WEIGHT_LIMIT)
+    state[WEIGHT_SHOWN] = (widget, state[widget])
     st.number_input(f"weight {row['source']} → {row['target']} ({row['between']})",
                     -WEIGHT_LIMIT, WEIGHT_LIMIT, step=0.1, format="%.4f", key=widget,
                     on_change=set_weight, args=(link, widget), width=PANEL_WIDTH,
@@ -787,13 +802,14 @@ def main() -> None:
     drawn = settings_ui()
 
     st.title("Playground")
-    st.caption("A network written with PyTorch tensor operations only learns to separate two "
-               "classes of points — by default those inside the disk from those outside. "
-               "Press **Train** and watch its decision boundary form."
-               if state[key("problem")] == "classification" else
-               "A network written with PyTorch tensor operations only learns a number for "
-               "every point of the square (regression). Press **Train** and watch its output "
-               "map take the shape of the targets.")
+    intro = st.container(key="pg_intro")  # on a phone, after the live view (PHONE_ORDER)
+    intro.caption("A network written with PyTorch tensor operations only learns to separate two "
+                  "classes of points — by default those inside the disk from those outside. "
+                  "Press **Train** and watch its decision boundary form."
+                  if state[key("problem")] == "classification" else
+                  "A network written with PyTorch tensor operations only learns a number for "
+                  "every point of the square (regression). Press **Train** and watch its output "
+                  "map take the shape of the targets.")
     drawn += bar_ui()
 
     settings = {**settings, **playground.from_widgets({name: state[key(name)] for name in drawn})}

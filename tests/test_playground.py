@@ -754,3 +754,21 @@ def test_a_links_weight_set_while_training_goes_to_the_run_and_training_goes_on(
     assert float(linear().weight[2, 3]) == pytest.approx(2.5, abs=0.05)
     now = next(c.value for c in at.caption if c.value.startswith("The weight is now"))
     assert float(now.split()[4].rstrip(";")) == pytest.approx(2.5, abs=0.05)
+
+
+def test_a_links_weight_box_shows_the_trained_weight_until_you_type():
+    at = open_app(epochs="3", lr="0.1")
+    select_link(at, "1:2:3")
+    linear = lambda: health.layers(run_of(at).model)[1][0]  # noqa: E731
+    clicked = weight_input(at).value
+    settle(click(at, "pg_train"))                         # the run moves on, nothing typed
+    assert weight_input(at).value == pytest.approx(float(linear().weight[2, 3]), abs=1e-6)
+    assert weight_input(at).value != pytest.approx(clicked, abs=1e-6)
+    weight_input(at).set_value(2.5).run()                 # typed: the box keeps it …
+    assert weight_input(at).value == 2.5
+    at.session_state["pg_diagram_0"] = {"selection": {}}  # … until the link is clicked again
+    at.run()
+    assert weight_input(at) is None
+    settle(click(at, "pg_reset"))                         # new weights
+    select_link(at, "1:2:3")
+    assert weight_input(at).value == pytest.approx(float(linear().weight[2, 3]), abs=1e-6)

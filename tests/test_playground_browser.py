@@ -69,6 +69,9 @@ def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait
     context.close()
 
 
+BOUNDARY_SQUARE = 350  # px from the boundary chart's top: its square (300) and x axis
+
+
 def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_is_in_the_first_screen(
         chromium_browser, app_server, wait_for_app, artifacts):
     context = chromium_browser.new_context(viewport={"width": 420, "height": 900})
@@ -84,15 +87,41 @@ def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_is_in_the_first_s
     bar = page.locator(".st-key-pg_bar").bounding_box()
     train = page.get_by_role("button", name="Train").bounding_box()
     diagram, boundary = charts.nth(0).bounding_box(), charts.nth(1).bounding_box()
-    # the buttons, the metrics and the boundary in the first screen (its square's upper
-    # two-thirds at least: it starts ~615 px down); the diagram under it, then the bar
+    # the buttons, the metrics and the whole boundary square with its x axis in the first
+    # screen; the diagram under it, then the bar
     assert train["y"] + train["height"] < boundary["y"], (train, boundary)
-    assert boundary["y"] + 200 <= 900, boundary
+    assert boundary["y"] + BOUNDARY_SQUARE <= 900, boundary
     assert boundary["y"] < diagram["y"] < bar["y"], (boundary, diagram, bar)
     helpers.assert_fits(page, ".st-key-pg_bar", 420)
     export = page.get_by_text("Export or import this network").bounding_box()
     assert export["y"] > bar["y"], (bar, export)  # what followed the live view still follows
     context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_the_bars_number_inputs_show_their_buttons_and_the_features_all_show(
+        chromium_browser, app_server, wait_for_app, artifacts, width):
+    page = helpers.new_page(chromium_browser, width, 900)
+    page.goto(f"{app_server}/?features=x1,x2,x1sq")
+    wait_for_app(page)
+    bar = page.locator(".st-key-pg_bar")
+    expect(bar.locator("[data-testid='stMultiSelect'] [data-tag]")).to_have_count(3)
+    bar.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    bar.screenshot(path=artifacts / f"playground-bar-{width}px.png")
+    inputs = bar.locator("[data-testid='stNumberInput']")
+    expect(inputs).to_have_count(3)  # hidden layers, units 1, units 2
+    for field in inputs.all():
+        expect(field.get_by_role("button", name="Decrement")).to_be_visible()
+        expect(field.get_by_role("button", name="Increment")).to_be_visible()
+    tags = bar.locator("[data-testid='stMultiSelectTagsContainer']")
+    sizes = tags.evaluate("e => [e.scrollWidth, e.clientWidth, e.scrollHeight, e.clientHeight]")
+    assert sizes[0] <= sizes[1] and sizes[2] <= sizes[3], sizes  # no inner scrolling
+    for tag in bar.locator("[data-tag]").all():   # each chosen feature wholly in its box
+        inside, box = tag.bounding_box(), tags.bounding_box()
+        assert box["x"] <= inside["x"] and inside["x"] + inside["width"] <= box["x"] + \
+            box["width"] and inside["y"] + inside["height"] <= box["y"] + box["height"]
+    page.context.close()
 
 
 def test_five_quick_steps_train_five_epochs(app_server, browser_page, wait_for_app):
