@@ -1,5 +1,5 @@
-"""The package route: the wheel, installed in a fresh venv as the README says, is CPU-only,
-carries the app, and its ``minidl app`` and ``minidl train`` work outside the checkout."""
+"""The package route: the README's install resolves to the CPU build, and the wheel, installed in a
+fresh venv, carries the app, and its ``minidl app`` and ``minidl train`` work outside the checkout."""
 
 import re
 import subprocess
