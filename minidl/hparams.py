@@ -200,12 +200,12 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             "regression, their value: plane (a linear slope) or multi-Gaussian (signed "
             "bumps). Your own points: uploaded or drawn (classes), split into training and "
             "test points by the split share"),
+    # the app offers counts from 1, so that the training share keeps a small total (10 + 10
+    # at 90 % is 18 + 2)
     Setting("n_train", "int", 1000, "data", "training points", symbol="n", low=1,
-            high=MAX_POINTS,
-            ui_low=10, ui_high=5000, ui_step=100, fresh_run=True),
-    Setting("n_test", "int", 1000, "data", "test points", low=1, high=MAX_POINTS, ui_low=10,
-            ui_high=5000,
-            ui_step=100, fresh_run=True),
+            high=MAX_POINTS, ui_high=5000, ui_step=100, fresh_run=True),
+    Setting("n_test", "int", 1000, "data", "test points", low=1, high=MAX_POINTS,
+            ui_high=5000, ui_step=100, fresh_run=True),
     Setting("noise", "float", 0.0, "data", "label noise", low=0.0, high=0.5, ui_step=0.05,
             fresh_run=True,
             help="fraction of training labels flipped at random (test labels stay true)"),
@@ -216,8 +216,10 @@ TABLE: dict[str, Setting] = {s.name: s for s in [
             "where it was drawn (TensorFlow Playground's noise); your own points stay put"),
     Setting("split", "float", 0.8, "data", "training share", symbol="split", low=0.0,
             high=1.0, low_open=True, high_open=True, ui_low=0.1, ui_high=0.9, ui_step=0.05,
-            fresh_run=True, help="your own points: the share used for training (a seeded "
-            "draw by the data seed); the rest are test points"),
+            fresh_run=True, help="the share of the points used for training; the rest are "
+            "test points. Your own points: a seeded draw by the data seed. A drawn data set: "
+            "training points / (training + test points), and moving it moves those two counts, "
+            "their total kept"),
     Setting("data_seed", "int", 0, "data", "data seed", low=0, high=SEED_HIGH, high_open=True,
             ui_high=1_000_000, ui_step=1, fresh_run=True, help="which random draw of the points"),
     Setting("inputs", "choice", "raw", "data", "inputs", symbol="inputs", choices=INPUTS,

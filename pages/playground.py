@@ -52,6 +52,8 @@ WEIGHT_SHOWN = "pg_weight_shown"  # (key, value) of the clicked link's weight bo
 TOGGLE, DIAGRAM_ROUND = "pg_toggle", "pg_diagram_round"
 REPLAY, REPLAY_EPOCH = "pg_replay", "pg_replay_epoch"  # the Replay toggle, its epoch
 SETTINGS_KEY, URL_WARNINGS, FIRST_SETTINGS = "pg_settings", "pg_url_warnings", "pg_first_settings"
+# a drawn data set's training share: a slider over n_train and n_test, not a setting
+SHARE = "pg_share"
 # your own points (X, y), a problem with them or with a file, and counters that give the
 # editor chart and the uploaders fresh keys (which clears them)
 OWN, FILE_PROBLEM, ROUND = "pg_own", "pg_file_problem", "pg_round"
@@ -244,6 +246,22 @@ def bar_ui() -> list[str]:
     return drawn
 
 
+def share_ui() -> None:
+    """A drawn data set's training share, on the ``split`` setting's slider (your own points
+    have that one): it shows n_train / (n_train + n_test) and moving it sets the two counts'
+    widgets, their total kept (``playground.counts``), as if they had been changed."""
+    state, s = st.session_state, SETTINGS["split"]
+    state[SHARE] = playground.share(state[key("n_train")], state[key("n_test")])
+    st.slider(s.label, min_value=float(s.app_low), max_value=float(s.app_high),
+              step=float(s.ui_step), key=SHARE, help=s.help, on_change=set_share)
+
+
+def set_share() -> None:
+    state = st.session_state
+    total = state[key("n_train")] + state[key("n_test")]
+    state[key("n_train")], state[key("n_test")] = playground.counts(state[SHARE], total)
+
+
 def set_hidden(widths: tuple[int, ...]) -> None:
     """Set the hidden layers' widgets to ``widths`` (before they are drawn)."""
     state = st.session_state
@@ -268,6 +286,8 @@ def settings_ui() -> list[str]:
             for name in names:
                 setting_ui(name)
                 drawn.append(name)
+                if name == "n_test":
+                    share_ui()
                 if name == "data_seed":
                     st.button("New draw", key="pg_new_draw", icon=":material/casino:",
                               on_click=new_draw, help="another random draw of the points")

@@ -772,3 +772,59 @@ def test_a_links_weight_box_shows_the_trained_weight_until_you_type():
     settle(click(at, "pg_reset"))                         # new weights
     select_link(at, "1:2:3")
     assert weight_input(at).value == pytest.approx(float(linear().weight[2, 3]), abs=1e-6)
+
+
+def share_slider(at: AppTest):
+    return at.sidebar.slider(key="pg_share")
+
+
+def test_the_training_share_moves_both_counts_of_a_drawn_data_set_keeping_their_total():
+    at = helpers.open_app({})                                # the disk, 1000 + 1000 points
+    assert share_slider(at).value == 0.5 and share_slider(at).label == "training share"
+    share_slider(at).set_value(0.8).run()
+    assert not at.exception, at.exception
+    run = run_of(at)
+    assert (run.config.n_train, run.config.n_test) == (1600, 400)
+    assert (len(run.X_train), len(run.X_test)) == (1600, 400)
+    assert (widget(at, "n_train").value, widget(at, "n_test").value) == (1600, 400)
+    assert share_slider(at).value == 0.8
+    assert dict(at.query_params) == {"n_train": "1600", "n_test": "400"}
+    again = helpers.open_app({"n_train": "1600", "n_test": "400"})  # the link round-trips
+    assert share_slider(again).value == 0.8
+    assert (run_of(again).config.n_train, run_of(again).config.n_test) == (1600, 400)
+
+
+def test_changing_a_count_changes_the_shown_share():
+    at = open_app()                                          # 60 + 60
+    assert share_slider(at).value == 0.5
+    widget(at, "n_train").set_value(180).run()
+    assert share_slider(at).value == 0.75 and run_of(at).config.n_train == 180
+
+
+def test_the_training_share_never_leaves_a_count_empty():
+    at = open_app(n_train="10", n_test="10")
+    share_slider(at).set_value(0.9).run()
+    assert not at.exception, at.exception
+    assert (run_of(at).config.n_train, run_of(at).config.n_test) == (18, 2)
+    assert share_slider(at).value == 0.9 and len(run_of(at).X_test) == 2
+
+
+def test_moving_the_share_while_training_rebuilds_the_run_and_trains_on():
+    at = open_app(epochs="10000")
+    click(at, "pg_train")
+    share_slider(at).set_value(0.8).run()
+    assert not at.exception, at.exception
+    assert (run_of(at).config.n_train, run_of(at).config.n_test) == (96, 24)
+    assert trainer_of(at).running and "training points" in at.toast[0].value
+    click(at, "pg_train")
+
+
+def test_on_your_own_points_the_training_share_is_the_split_setting():
+    at = choose_own_points(open_app())
+    with pytest.raises(KeyError):
+        share_slider(at)                                     # one share slider at a time
+    split = widget(at, "split", at.sidebar)
+    assert split.label == share_slider(open_app()).label and split.value == 0.8
+    split.set_value(0.5).run()
+    assert not at.exception, at.exception
+    assert len(run_of(at).X_train) == 30 and at.query_params["split"] == "0.5"

@@ -238,3 +238,27 @@ def test_a_race_link_with_a_regression_races_classifiers_and_says_why():
     base, _, warnings = compare.parse_query({"problem": "regression", "dataset": "plane"})
     assert base["problem"] == "classification" and base["dataset"] == "disk"
     assert len(warnings) == 1 and "races, sweeps and studies rank classifiers" in warnings[0]
+
+
+@pytest.mark.parametrize("share, total, expected", [
+    (0.8, 2000, (1600, 400)), (0.5, 2000, (1000, 1000)), (0.1, 2000, (200, 1800)),
+    (0.9, 20, (18, 2)), (0.9, 2, (1, 1)), (0.1, 3, (1, 2)),
+    (0.8, 10_000, (5000, 5000)),  # neither count may pass the app's 5000: the total wins
+])
+def test_a_training_share_sets_both_counts_and_keeps_their_total(share, total, expected):
+    assert playground.counts(share, total) == expected
+
+
+def test_the_shown_share_is_the_training_points_share_on_the_splits_slider():
+    assert playground.share(1000, 1000) == 0.5 and playground.share(1600, 400) == 0.8
+    assert playground.share(1234, 1000) == 0.55                   # to the slider's step
+    assert playground.share(1, 5000) == SETTINGS["split"].app_low  # within its range
+    assert playground.share(18, 2) == 0.9
+
+
+@given(st.integers(2, 10_000), st.sampled_from(
+    [i * SETTINGS["split"].ui_step for i in range(2, 19)]))
+def test_counts_are_never_empty_and_stay_in_the_apps_range(total, share):
+    n_train, n_test = playground.counts(share, total)
+    assert n_train + n_test == total and n_train >= 1 and n_test >= 1
+    assert hparams.in_app_range("n_train", n_train) and hparams.in_app_range("n_test", n_test)

@@ -17,6 +17,8 @@ page draws one widget per row from the row's kind, label, help and app range.
   never come from a link); a link's data set is made to fit its problem type
   (``hparams.fit_problem``);
   old links' ``layers=3&width=25`` read as ``hidden=25,25,25``;
+- ``share(n_train, n_test)`` and ``counts(share, total)``: a drawn data set's training share,
+  a view over its two counts, and the counts a share sets;
 - ``classify_change(old, new)`` tells which changed fields need a fresh run
   (data, architecture, init) and which a live run can absorb;
 - ``snapshot(run)`` collects what the live view draws (boundary image, mistakes,
@@ -174,6 +176,26 @@ def from_widgets(values: Mapping[str, object]) -> dict:
         if s.kind in ("set", "widths") and isinstance(value, list):
             out[name] = hparams.check(name, value) if value else s.app_value
     return out
+
+
+def share(n_train: int, n_test: int) -> float:
+    """A drawn data set's training share, ``n_train / (n_train + n_test)``, as the ``split``
+    slider shows it: rounded to its step, within its range.  Not a setting of its own: the
+    two counts are the facts, and the share a view over them."""
+    s = SETTINGS["split"]
+    value = round(n_train / (n_train + n_test) / s.ui_step) * s.ui_step
+    return round(min(max(value, s.app_low), s.app_high), 10)  # 0.8, not 0.8000000000000002
+
+
+def counts(share: float, total: int) -> tuple[int, int]:
+    """``(n_train, n_test)`` for a training ``share`` of ``total`` points: the total kept,
+    ``n_train = round(share · total)`` moved into the range both counts' widgets offer (so each
+    is at least 1).  ``counts(0.8, 2000) == (1600, 400)``; ``counts(0.9, 20) == (18, 2)``."""
+    train, test = SETTINGS["n_train"], SETTINGS["n_test"]
+    low = max(train.app_low, total - test.app_high)
+    high = min(train.app_high, total - test.app_low)
+    n_train = int(min(max(round(share * total), low), high))
+    return n_train, total - n_train
 
 
 def toggle_feature(features: tuple[str, ...], feature: str) -> tuple[str, ...]:
