@@ -11,7 +11,7 @@
    --workers W``) and the app's job process (``python -m minidl run-job sweep FOLDER
    --nice 10 --workers W``, W = ``MINIDL_JOB_WORKERS``, 2 on your own machine).
    About 3 minutes each at 25 epochs on 2 cores, hence behind a flag.
-Usage: python benchmarks/cv_speed.py [--full [--epochs 25] [--workers 2]] [--points 1000]
+Usage: python benchmarks/cv_speed.py [--full [--epochs 25] [--workers 2] [--folds 5]] [--points 1000]
 """
 
 from __future__ import annotations
@@ -48,16 +48,17 @@ def timed_process(command: list[str], env: dict | None = None) -> float:
     return elapsed
 
 
-def full_sweep(epochs: int, workers: int | None) -> None:
+def full_sweep(epochs: int, workers: int | None, folds: int) -> None:
     """The default sweep through the command line and through the app's job process."""
     job_workers = workers or limits.get("MINIDL_JOB_WORKERS") or 1
     cli_workers = workers or 2  # the command line's default
-    spec = sweeps.SweepSpec(epochs=epochs)
+    spec = sweeps.SweepSpec(epochs=epochs, folds=folds)
     steps = jobs.estimate(sweeps.SWEEP, spec).steps
-    print(f"full default sweep: 9 pairs, 5 folds, {epochs} epochs, {steps:,} member-steps")
+    print(f"full default sweep: 9 pairs, {folds} folds, {epochs} epochs, {steps:,} member-steps")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ[jobs.RESULTS_ENV] = tmp  # a store of its own, not the app's
-        cli = timed_process(["sweep", "--epochs", str(epochs), "--workers", str(cli_workers),
+        cli = timed_process(["sweep", "--epochs", str(epochs), "--folds", str(folds),
+                             "--workers", str(cli_workers),
                              "--out", str(Path(tmp) / "cli")])
         print(f"  command line (--workers {cli_workers}): wall time: {cli:.1f} s "
               f"({cli / 60:.2f} min)")
@@ -79,6 +80,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="workers of the full sweep (default: the command line's 2 and "
                              "the app's MINIDL_JOB_WORKERS)")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="folds of the full sweep (the report: 5); fewer for a quick check")
     parser.add_argument("--points", type=int, default=1000,
                         help="training points (the report: 1000); fewer for a quick check")
     args = parser.parse_args()
@@ -108,7 +111,7 @@ def main() -> None:
                   f"best mean CV score {scores[engine]:.4f}")
         print(f"  batched engine speed-up: {times['sequential'] / times['batched']:.1f}x")
     if args.full:
-        full_sweep(args.epochs, args.workers)
+        full_sweep(args.epochs, args.workers, args.folds)
 
 if __name__ == "__main__":
     main()

@@ -87,11 +87,11 @@ def slider_change(page, key: str) -> float:
 def train_to_epoch_1(page) -> float:
     """Seconds from pressing Train on a fresh network to epoch 1 shown; then Pause, Reset."""
     began = time.perf_counter()
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_function(f"() => ({EPOCH})() >= 1", timeout=120_000, polling="raf")
     took = time.perf_counter() - began
     page.get_by_role("button", name="Pause").click()
-    page.get_by_role("button", name="Train").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=60_000)
     page.get_by_role("button", name="Reset").click()
     page.wait_for_function(f"() => ({EPOCH})() === 0", timeout=60_000)
     page.wait_for_selector(IDLE, timeout=60_000)

@@ -120,7 +120,7 @@ def measure_app(base_url: str, query: str, warmup: float, seconds: float) -> tup
         page.add_init_script(COUNT_REPAINTS)
         page.goto(f"{base_url}/?{query}" if query else base_url)
         page.wait_for_selector(IDLE, timeout=60_000)
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         page.get_by_role("button", name="Pause").wait_for(timeout=30_000)
         deadline = time.monotonic() + 60  # its training process starts: seconds on a busy machine
         while epoch_of(page) < 1:

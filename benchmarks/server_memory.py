@@ -1,12 +1,12 @@
 """Measure a public server's memory under heavy visitors: the figure the README's Deploy
 section quotes (issue 24, finding 14).
 
-1. Starts ``streamlit run streamlit_app.py`` with ``MINIDL_PUBLIC=1`` (its defaults: one
-   session trains at a time, the others wait in line).
+1. Starts ``streamlit run streamlit_app.py`` with ``MINIDL_PUBLIC=1`` (its defaults: every
+   visitor trains, in the server's one training service).
 2. Opens ``--visitors`` Playground tabs in headless Chromium, each at the heaviest settings
-   the public app offers (5,000 + 5,000 points, six layers of 64 units, every input
-   feature, batch 1), and one Compare tab racing the report's nine pairs; presses Train in
-   every tab.
+   the public app offers for memory (5,000 + 5,000 points, six layers of 64 units, every
+   input feature, the whole training set as one batch: the largest activations), and one
+   Compare tab racing the report's nine pairs; presses Train in every tab.
 3. Once the first tab has trained an epoch, for ``--seconds`` s samples the proportional set
    size (PSS) of the server's process tree — the server, its fork server and training
    processes — and times the health check.
@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_update import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port, streamlit_server  # noqa: E402
 
-HEAVY = ("n_train=5000&n_test=5000&hidden=64,64,64,64,64,64&batch_size=1&epochs=10000"
-         "&features=x1,x2,x1sq,x2sq,x1x2,sin1,sin2")
+HEAVY = ("n_train=5000&n_test=5000&hidden=64,64,64,64,64,64&batch_size=5000&epochs=10000"
+         "&features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2")
 
 
 def tree(root: int) -> list[int]:
@@ -98,7 +98,7 @@ def measure(visitors: int, seconds: float, settle: float) -> dict[str, float]:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(url + path)
                 page.wait_for_selector(IDLE, timeout=120_000)
-                page.get_by_role("button", name="Train").first.click()
+                page.get_by_role("button", name="Train", exact=True).first.click()
                 pages.append(page)
             # sampled from when the first tab's training process has trained an epoch, not
             # from a time: on a busy machine the processes take longer to be at full size

@@ -107,7 +107,7 @@ def set_job(folder: Path, **changes) -> None:
 def train_to_the_budget(page, wait_for_app) -> None:
     """Press Train on the page and wait until the epoch budget is used up and the page has
     settled."""
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
         time.sleep(0.5)

@@ -50,9 +50,9 @@ def test_cohort_speed():
 
 def test_cv_speed():
     out = run_benchmark("cv_speed", "--points", "50", "--compare-epochs", "1", "--epochs", "1",
-                        "--repeats", "1", "--full", timeout=300)
+                        "--repeats", "1", "--full", "--folds", "2", timeout=300)
     assert out.count("batched engine speed-up:") == 2, out
-    assert "full default sweep: 9 pairs, 5 folds, 1 epochs" in out
+    assert "full default sweep: 9 pairs, 2 folds, 1 epochs" in out
     assert re.search(r"^  command line \(--workers 2\): wall time: \d", out, re.M), out
     assert re.search(r"^  app job process \(MINIDL_JOB_WORKERS=\d\): wall time: \d", out, re.M), out
 
@@ -146,13 +146,15 @@ def test_classroom(tmp_path):
 
 
 def test_server_memory_is_the_readmes_figure(chromium_browser):
-    # the Deploy section quotes this benchmark's load: its figure is what it measures, and
-    # the container it recommends holds it
-    out = run_benchmark("server_memory", "--visitors", "5", "--seconds", "8", "--settle", "2",
+    # the Deploy section quotes this benchmark's load: its one-tab figure is what it measures
+    # (one heavy tab, not five: the five took two minutes of CI), and the container it
+    # recommends holds the five
+    out = run_benchmark("server_memory", "--visitors", "1", "--seconds", "8", "--settle", "2",
                         timeout=600)
     measured = float(re.search(r"peak (\d+) MB PSS", out)[1])
     readme = (ROOT / "README.md").read_text()
-    quoted = float(re.search(r"peaks at \*\*([\d,]+) MB\*\* PSS", readme)[1].replace(",", ""))
+    one = float(re.search(r"\(([\d,]+) MB\s+with one such tab\)", readme)[1].replace(",", ""))
+    five = float(re.search(r"peaks at \*\*([\d,]+) MB\*\* PSS", readme)[1].replace(",", ""))
     container = int(re.search(r"docker run -p 8501:8501 -m (\d+)g", readme)[1]) << 10
-    assert abs(measured - quoted) <= 0.25 * quoted, (measured, quoted)
-    assert measured < container, (measured, container)
+    assert abs(measured - one) <= 0.25 * one, (measured, one)
+    assert one < five < container, (one, five, container)

@@ -63,7 +63,7 @@ def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
     expect(metric(page, "Parameters")).to_have_text("74")     # 2-6-6-2, the app's default
     page.screenshot(path=artifacts / "playground-before-training.png")
 
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_role("button", name="Pause").wait_for()
     deadline = time.monotonic() + 150
     accuracy = 0.0
@@ -77,7 +77,7 @@ def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
     page.get_by_role("button", name="Pause").click()
     # the page's run after the click redraws the buttons (beside a busy machine's other
     # tests it once took over 30 s)
-    page.get_by_role("button", name="Train").wait_for(timeout=90_000)
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=90_000)
     assert accuracy >= 90.0, f"test accuracy {accuracy}% after {epoch} epochs"
     assert page.locator("[data-testid='stException']").count() == 0
     # the boundary chart is drawn (a Vega view with the disk's points)

@@ -39,7 +39,7 @@ def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_p
     page.goto(f"{app_server}/compare?n_train=300&n_test=300&epochs={EPOCHS}")
     wait_for_app(page)
     expect(page.locator("[data-testid='stImage'] img")).to_have_count(9)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_role("button", name="Pause").wait_for()
     wait_for_epoch(page, 4)
     # paused mid-race, however fast the machine: a fast CI ran 40 epochs in ~1 s
