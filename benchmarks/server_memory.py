@@ -4,9 +4,9 @@ section quotes (issue 24, finding 14).
 1. Starts ``streamlit run streamlit_app.py`` with ``MINIDL_PUBLIC=1`` (its defaults: every
    visitor trains, in the server's one training service).
 2. Opens ``--visitors`` Playground tabs in headless Chromium, each at the heaviest settings
-   the public app offers for memory (5,000 + 5,000 points, six layers of 64 units, every
-   input feature, the whole training set as one batch: the largest activations), and one
-   Compare tab racing the report's nine pairs; presses Train in every tab.
+   the public app offers (5,000 + 5,000 points, six layers of 64 units, every input
+   feature, batch 1), and one Compare tab racing the report's nine pairs; presses Train in
+   every tab.
 3. Once the first tab has trained an epoch, for ``--seconds`` s samples the proportional set
    size (PSS) of the server's process tree — the server, its fork server and training
    processes — and times the health check.
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_update import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port, streamlit_server  # noqa: E402
 
-HEAVY = ("n_train=5000&n_test=5000&hidden=64,64,64,64,64,64&batch_size=5000&epochs=10000"
+HEAVY = ("n_train=5000&n_test=5000&hidden=64,64,64,64,64,64&batch_size=1&epochs=10000"
          "&features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2")
 
 
