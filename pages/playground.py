@@ -37,7 +37,7 @@ from minidl.viz import boundary, network, replay
 from minidl.viz import health as health_charts
 from minidl.viz import live as charts
 from minidl.viz.tables import ordinal
-from ui import background, own_points, playground, training
+from ui import background, frames, own_points, playground, training
 from ui.background import Trainer
 from ui.playground import SETTINGS
 from ui.training import Slot
@@ -399,7 +399,7 @@ def live_slots() -> dict[str, Slot | list[Slot]]:
             "caption": Slot(), "chart": Slot(changes=True)}
 
 
-def metrics_ui(frame: playground.Frame, slots: list[Slot]) -> None:
+def metrics_ui(frame: frames.Frame, slots: list[Slot]) -> None:
     """Epoch, losses and accuracies (a regression: losses, the test error's root and what
     always guessing the mean would score), parameters: two rows of three."""
     m = frame.metrics
@@ -516,7 +516,7 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
     smooth = state[key("view")] == "smooth"
     show_test = state[key("show_test")]
     with torch.inference_mode():  # no autograd bookkeeping in the drawing's forward passes
-        frame = playground.snapshot(run, GRID, discrete=not smooth, test=show_test,
+        frame = frames.snapshot(run, GRID, discrete=not smooth, test=show_test,
                                     scores=scores)
     points = points_table(run, show_test)
     metrics_ui(frame, slots["metrics"])
@@ -560,7 +560,7 @@ def draw(t: Trainer, run: Run, scores: torch.Tensor | None, slots: dict) -> None
                               "became NaN or infinite. Lower the learning rate and press "
                               "**Reset**.", icon=":material/error:")
     elif frame.status == "done":
-        slots["message"].show("success", playground.done_text(config, frame.metrics),
+        slots["message"].show("success", frames.done_text(config, frame.metrics),
                               icon=":material/flag:")
     else:
         slots["message"].show("empty")
@@ -850,7 +850,7 @@ def main() -> None:
     training.notice_ui(NOTICE)
 
     t = trainer()
-    finished = playground.status(run) in ("done", "diverged")
+    finished = frames.status(run) in ("done", "diverged")
     buttons = training.buttons(t, finished, "pg", toggle_training, step_once, reset_run,
                                "new weights from a new init seed, the other settings kept", 2)
     with buttons[0]:

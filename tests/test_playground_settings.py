@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl import Config, Run, hparams
-from ui import playground
+from ui import frames, playground
 from ui.playground import SETTINGS, parse_query, to_query
 
 
@@ -137,14 +137,14 @@ def test_classify_change_splits_reset_fields_from_live_ones():
 
 def test_snapshot_has_what_the_view_draws():
     run = Run(Config(n_train=30, n_test=20, epochs=5))
-    frame = playground.snapshot(run, resolution=20)
+    frame = frames.snapshot(run, resolution=20)
     assert (frame.epoch, frame.budget, frame.status, frame.parameters) == (0, 5, "fresh", 1427)
     assert frame.image.startswith("data:image/png;base64,")
     mistakes = frame.mistakes.to_pandas()
     assert set(mistakes["set"]) <= {"train", "test"} and len(mistakes) <= 50
     assert frame.history == [] and 0 <= frame.metrics["test_acc"] <= 1
     run.train_epoch()
-    frame = playground.snapshot(run, resolution=20)
+    frame = frames.snapshot(run, resolution=20)
     assert frame.status == "partial" and frame.metrics == run.history[-1]
     assert [h["epoch"] for h in frame.history] == [1]
     # the mistakes are exactly the misclassified shown points, with or without the test set
@@ -152,7 +152,7 @@ def test_snapshot_has_what_the_view_draws():
     wrong_test = int((run.predict(run.X_test).argmax(1) != run.y_test).sum())
     assert frame.mistakes.to_pandas()["set"].value_counts().reindex(["train", "test"], fill_value=0
                                                         ).tolist() == [wrong_train, wrong_test]
-    assert set(playground.snapshot(run, 20, test=False).mistakes.to_pandas()["set"]) <= {"train"}
+    assert set(frames.snapshot(run, 20, test=False).mistakes.to_pandas()["set"]) <= {"train"}
 
 
 @given(st.dictionaries(st.text(max_size=60), st.text(max_size=300), max_size=30))
@@ -182,13 +182,13 @@ def test_a_crafted_or_huge_link_gives_one_bounded_plain_text_block():
 def test_the_end_of_a_poor_run_says_what_to_try():
     good, poor = {"test_acc": 0.97}, {"test_acc": 0.38}
     full_batch = Config(batch_size=1000, epochs=200)
-    assert "Raise the budget to train on" in playground.done_text(full_batch, good)
-    assert ("200 optimizer steps" in playground.done_text(full_batch, poor)
+    assert "Raise the budget to train on" in frames.done_text(full_batch, good)
+    assert ("200 optimizer steps" in frames.done_text(full_batch, poor)
             and "an epoch is only 1 step: lower the batch size" in
-            playground.done_text(full_batch, poor))
+            frames.done_text(full_batch, poor))
     sigmoid = Config(activation="sigmoid", epochs=15)       # batch 1: 15,000 steps
-    assert "batch size" not in playground.done_text(sigmoid, poor)
-    assert "layer health panel" in playground.done_text(sigmoid, poor)
+    assert "batch size" not in frames.done_text(sigmoid, poor)
+    assert "layer health panel" in frames.done_text(sigmoid, poor)
 
 
 # ---------------------------------------------------------------- problem type
