@@ -149,7 +149,7 @@ def test_server_memory_is_the_readmes_figure(chromium_browser):
     # the Deploy section quotes this benchmark's load: its one-tab figure is what it measures
     # (one heavy tab, not five: the five took two minutes of CI), and the container it
     # recommends holds the five
-    out = run_benchmark("server_memory", "--visitors", "1", "--seconds", "8", "--settle", "2",
+    out = run_benchmark("server_memory", "--visitors", "1", "--seconds", "4", "--settle", "1",
                         timeout=600)
     measured = float(re.search(r"peak (\d+) MB PSS", out)[1])
     readme = (ROOT / "README.md").read_text()

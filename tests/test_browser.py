@@ -288,7 +288,7 @@ new MutationObserver(() => {
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # data only: its servers stop before it returns
 def first_loads(start_app_servers, chromium_browser, wait_for_app, artifacts):
     """Every page's URL, each the first request to a fresh server: what each page showed
     (``pages``), the navigation labels and tab titles shown from the first frame on, the

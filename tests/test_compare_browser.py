@@ -36,7 +36,7 @@ def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_p
                                                           wait_for_app, artifacts):
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1600})
-    page.goto(f"{app_server}/compare?n_train=300&n_test=300&epochs={EPOCHS}")
+    page.goto(f"{app_server}/compare?n_train=150&n_test=150&epochs={EPOCHS}")
     wait_for_app(page)
     expect(page.locator("[data-testid='stImage'] img")).to_have_count(9)
     page.get_by_role("button", name="Train", exact=True).click()
@@ -65,7 +65,7 @@ def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_p
     expect(page.get_by_role("button", name="Train", exact=True)).to_be_disabled()
     # the race's URL restores it; each contestant's button opens the Playground
     query = dict(parse_qsl(urlparse(page.url).query))
-    assert query["epochs"] == str(EPOCHS) and query["n_train"] == "300"
+    assert query["epochs"] == str(EPOCHS) and query["n_train"] == "150"
     links = page.locator("[data-testid='stLinkButton'] a[href]")
     hrefs = list(dict.fromkeys(a.get_attribute("href") for a in links.all()))
     assert len(hrefs) == 9  # one per contestant, each its own settings
