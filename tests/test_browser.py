@@ -43,17 +43,6 @@ def metric_value(page, label: str) -> str:
     return metric(page, label).inner_text()
 
 
-def test_every_page_url_works_as_the_first_request_to_a_fresh_server(first_loads):
-    for path, _ in PAGE_URLS:
-        load = first_loads.pages[path]
-        # the shared navigation, not the legacy pages/ router's file list
-        assert load.nav == NAV_TITLES, path
-        assert load.current == NAV_TITLES[[p for p, _ in PAGE_URLS].index(path)]
-        assert load.path == f"/{path}"
-        assert load.exceptions == 0, path
-        assert load.width > 900, path  # wide layout from the entry point's page config
-
-
 def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
         app_server, browser_page, wait_for_app, artifacts):
     page = browser_page
@@ -288,7 +277,7 @@ new MutationObserver(() => {
 """
 
 
-@pytest.fixture(scope="session")  # data only: its servers stop before it returns
+@pytest.fixture(scope="module")
 def first_loads(start_app_servers, chromium_browser, wait_for_app, artifacts):
     """Every page's URL, each the first request to a fresh server: what each page showed
     (``pages``), the navigation labels and tab titles shown from the first frame on, the
@@ -320,21 +309,27 @@ def first_loads(start_app_servers, chromium_browser, wait_for_app, artifacts):
     return SimpleNamespace(pages=pages, seen=seen, titles=titles, console=console, failed=failed)
 
 
-def test_a_first_load_warns_nothing_in_the_console(first_loads):
+def test_every_page_url_works_as_the_first_request_to_a_fresh_server(first_loads):
+    """One test, not four: xdist spread four over both workers, and each started its five
+    servers (pytest 9 ignores xdist's groups)."""
+    for path, _ in PAGE_URLS:
+        load = first_loads.pages[path]
+        # the shared navigation, not the legacy pages/ router's file list
+        assert load.nav == NAV_TITLES, path
+        assert load.current == NAV_TITLES[[p for p, _ in PAGE_URLS].index(path)]
+        assert load.path == f"/{path}"
+        assert load.exceptions == 0, path
+        assert load.width > 900, path  # wide layout from the entry point's page config
+    # nothing warned in the console
     warnings = [m for m in first_loads.console if "Failed to load resource" not in m]
     assert not warnings, "\n".join(warnings)
-
-
-def test_a_first_load_shows_the_apps_title_and_navigation_labels_from_the_first_frame(
-        first_loads):
-    """Not the legacy pages/ router's file names ("streamlit app", "about", …), nor the tab
-    title "Streamlit" or a file name (``ui/server.py``)."""
+    # the app's title and navigation labels from the first frame: not the legacy pages/
+    # router's file names ("streamlit app", "about", …), nor the tab title "Streamlit" or a
+    # file name (``ui/server.py``)
     assert first_loads.seen <= set(NAV_TITLES), \
         f"the navigation showed {sorted(first_loads.seen - set(NAV_TITLES))}"
     assert first_loads.titles == {streamlit_app.TITLE}, f"the tab showed {first_loads.titles}"
-
-
-def test_a_deep_link_requests_nothing_that_is_not_found(first_loads):
-    """No base-path probes such as ``/about/_stcore/health`` (streamlit/streamlit#7074):
-    the page tells the frontend its base URL (``ui/server.py``)."""
+    # a deep link requests nothing that is not found: no base-path probes such as
+    # ``/about/_stcore/health`` (streamlit/streamlit#7074): the page tells the frontend its
+    # base URL (``ui/server.py``)
     assert not first_loads.failed, "\n".join(first_loads.failed)

@@ -205,12 +205,20 @@ def test_a_sweep_launched_through_one_replica_is_watched_live_through_the_other(
             field.fill(value)
             field.press("Enter")
             wait_for_app(ann)
+        configurations = ann.locator("[data-testid='stMetric']").filter(
+            has=ann.get_by_text("Configurations", exact=True)).locator(
+            "[data-testid='stMetricValue']")
         for label, value in (("learning rate", "0.1"), ("momentum", "0"),
                              ("batch size", "1,2,3,4,5,6")):
+            before = configurations.inner_text()
             field = ann.get_by_role("textbox", name=label, exact=True)
             field.fill(value)
             field.press("Enter")
+            # each value narrows the grid: wait for the page to count it (the idle state
+            # alone could still be the one before the rerun; CI once launched 3 of 6)
+            expect(configurations).not_to_have_text(before)
             wait_for_app(ann)
+        expect(configurations).to_have_text("6")
         ann.get_by_role("button", name="Launch").click()
 
         # her session is on her replica: its server, not the other, started the job's process
