@@ -281,6 +281,7 @@ def test_a_job_process_log_that_is_a_link_is_replaced_not_written_through(tmp_pa
 SMALL = dict(n_train=40, n_test=20, hidden=(8, 8), batch_size=4, epochs=100_000)
 
 
+@pytest.mark.slow  # ~11 s: two turns of training
 def test_a_training_place_is_held_one_turn_while_others_wait_then_they_go_first():
     now = [0.0]
     slots = Slots(1, turn=300, clock=lambda: now[0])
