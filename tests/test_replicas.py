@@ -197,26 +197,32 @@ def test_a_sweep_launched_through_one_replica_is_watched_live_through_the_other(
         other = "b" if home == "a" else "a"
         # a sweep of six populations (one per batch size) that returns every few seconds
         expect(ann.get_by_role("button", name="Remove ReLU")).to_be_visible()
+        # each change waits for the page to show it: the idle state alone could still be
+        # the one before the rerun (CI once launched 3 configurations of 6, once 3 grids)
         for name in ("ReLU", "Sigmoid", "Adam", "RMSProp"):
             ann.get_by_role("button", name=f"Remove {name}").click()
+            expect(ann.get_by_role("button", name=f"Remove {name}")).to_have_count(0)
             wait_for_app(ann)
+
+        def metric(label: str):
+            return ann.locator("[data-testid='stMetric']").filter(
+                has=ann.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")
+        steps = metric("Optimizer steps")
         for label, value in (("Folds", "2"), ("Epochs", "60")):
+            before = steps.inner_text()
             field = ann.get_by_role("spinbutton", name=label)
             field.fill(value)
             field.press("Enter")
+            expect(steps).not_to_have_text(before)
             wait_for_app(ann)
-        configurations = ann.locator("[data-testid='stMetric']").filter(
-            has=ann.get_by_text("Configurations", exact=True)).locator(
-            "[data-testid='stMetricValue']")
+        configurations = metric("Configurations")
         for label, value in (("learning rate", "0.1"), ("momentum", "0"),
                              ("batch size", "1,2,3,4,5,6")):
             before = configurations.inner_text()
             field = ann.get_by_role("textbox", name=label, exact=True)
             field.fill(value)
             field.press("Enter")
-            # each value narrows the grid: wait for the page to count it (the idle state
-            # alone could still be the one before the rerun; CI once launched 3 of 6)
-            expect(configurations).not_to_have_text(before)
+            expect(configurations).not_to_have_text(before)  # each value narrows the grid
             wait_for_app(ann)
         expect(configurations).to_have_text("6")
         ann.get_by_role("button", name="Launch").click()
