@@ -113,3 +113,14 @@ def train_to_the_budget(page, wait_for_app) -> None:
         time.sleep(0.5)
     wait_for_app(page)
     page.wait_for_timeout(1000)
+
+
+def remove_chips(page, names, wait_for_app) -> None:
+    """Click each multiselect chip's "Remove NAME" button and wait until it has gone: the
+    app's idle state alone could still be the one before the rerun (CI once kept three)."""
+    from playwright.sync_api import expect
+
+    for name in names:
+        page.get_by_role("button", name=f"Remove {name}").click()
+        expect(page.get_by_role("button", name=f"Remove {name}")).to_have_count(0)
+        wait_for_app(page)

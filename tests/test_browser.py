@@ -153,13 +153,13 @@ def test_cross_validation_page_runs_a_tiny_sweep_to_its_tables(app_server, brows
         page.get_by_text("New sweep", exact=True).click()
     expect(page.get_by_role("button", name="Remove ReLU")).to_be_visible()
     # Tanh + Adam only: remove the other chips of the two multiselects
-    for name in ("ReLU", "Sigmoid", "SGD", "RMSProp"):
-        page.get_by_role("button", name=f"Remove {name}").click()
-        wait_for_app(page)
+    helpers.remove_chips(page, ("ReLU", "Sigmoid", "SGD", "RMSProp"), wait_for_app)
     for label, value in (("Folds", "2"), ("Epochs", "1")):
+        before = metric_value(page, "Optimizer steps")
         field = page.get_by_role("spinbutton", name=label)
         field.fill(value)
         field.press("Enter")
+        expect(metric(page, "Optimizer steps")).not_to_have_text(before)
         wait_for_app(page)
     # the grid's inputs are the settings table's: labels from it, weight decay included
     for label, value in (("learning rate", "0.01"), ("β₁", "0.9"), ("β₂", "0.999"),

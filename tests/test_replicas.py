@@ -199,10 +199,7 @@ def test_a_sweep_launched_through_one_replica_is_watched_live_through_the_other(
         expect(ann.get_by_role("button", name="Remove ReLU")).to_be_visible()
         # each change waits for the page to show it: the idle state alone could still be
         # the one before the rerun (CI once launched 3 configurations of 6, once 3 grids)
-        for name in ("ReLU", "Sigmoid", "Adam", "RMSProp"):
-            ann.get_by_role("button", name=f"Remove {name}").click()
-            expect(ann.get_by_role("button", name=f"Remove {name}")).to_have_count(0)
-            wait_for_app(ann)
+        helpers.remove_chips(ann, ("ReLU", "Sigmoid", "Adam", "RMSProp"), wait_for_app)
 
         def metric(label: str):
             return ann.locator("[data-testid='stMetric']").filter(
