@@ -107,7 +107,17 @@ def set_job(folder: Path, **changes) -> None:
 def train_to_the_budget(page, wait_for_app) -> None:
     """Press Train on the page and wait until the epoch budget is used up and the page has
     settled."""
-    page.get_by_role("button", name="Train", exact=True).click()
+    from playwright.sync_api import expect
+
+    started = page.get_by_role("button", name="Pause").or_(
+        page.get_by_text("Epoch budget reached"))
+    for _ in range(3):  # a click CI once lost (epoch 0 after 120 s): press again, as a person would
+        page.get_by_role("button", name="Train", exact=True).click()
+        try:
+            expect(started.first).to_be_visible(timeout=20_000)
+            break
+        except AssertionError:
+            continue
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
         time.sleep(0.5)
