@@ -118,9 +118,7 @@ def train_to_the_budget(page, wait_for_app) -> None:
             break
         except AssertionError:
             continue
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and page.get_by_text("Epoch budget reached").count() == 0:
-        time.sleep(0.5)
+    expect(page.get_by_text("Epoch budget reached")).to_be_visible(timeout=120_000)
     wait_for_app(page)
     page.wait_for_timeout(1000)
 
@@ -134,3 +132,9 @@ def remove_chips(page, names, wait_for_app) -> None:
         page.get_by_role("button", name=f"Remove {name}").click()
         expect(page.get_by_role("button", name=f"Remove {name}")).to_have_count(0)
         wait_for_app(page)
+
+
+def metric(page, label: str):
+    """The value element of the st.metric labelled ``label``."""
+    return page.locator("[data-testid='stMetric']").filter(
+        has=page.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")

@@ -200,11 +200,7 @@ def test_a_sweep_launched_through_one_replica_is_watched_live_through_the_other(
         # each change waits for the page to show it: the idle state alone could still be
         # the one before the rerun (CI once launched 3 configurations of 6, once 3 grids)
         helpers.remove_chips(ann, ("ReLU", "Sigmoid", "Adam", "RMSProp"), wait_for_app)
-
-        def metric(label: str):
-            return ann.locator("[data-testid='stMetric']").filter(
-                has=ann.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")
-        steps = metric("Optimizer steps")
+        steps = helpers.metric(ann, "Optimizer steps")
         for label, value in (("Folds", "2"), ("Epochs", "60")):
             before = steps.inner_text()
             field = ann.get_by_role("spinbutton", name=label)
@@ -212,7 +208,7 @@ def test_a_sweep_launched_through_one_replica_is_watched_live_through_the_other(
             field.press("Enter")
             expect(steps).not_to_have_text(before)
             wait_for_app(ann)
-        configurations = metric("Configurations")
+        configurations = helpers.metric(ann, "Configurations")
         for label, value in (("learning rate", "0.1"), ("momentum", "0"),
                              ("batch size", "1,2,3,4,5,6")):
             before = configurations.inner_text()
