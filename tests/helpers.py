@@ -134,6 +134,23 @@ def remove_chips(page, names, wait_for_app) -> None:
         wait_for_app(page)
 
 
+def download(page, button: str, tries: int = 3):
+    """Click the download button named ``button`` and return Playwright's download.  If no
+    file comes, click again, as a person would.  CI once got none; a likely way: the file
+    Streamlit makes at the click belongs to no session, and the ends of two script runs
+    anywhere on the server delete it, which on a busy server can come before the fetch."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        try:
+            with page.expect_download(timeout=20_000) as download:
+                page.get_by_role("button", name=button).click()
+            return download.value
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
 def metric(page, label: str):
     """The value element of the st.metric labelled ``label``."""
     return page.locator("[data-testid='stMetric']").filter(

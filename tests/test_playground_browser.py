@@ -184,10 +184,16 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     box = diagram.locator("canvas, svg").first.bounding_box()
     layout = network.layout((7, 25, 25, 25, 2), 380)  # every candidate input is drawn
     x, y = layout.x[2], layout.centre_all(2)[4]      # hidden 2, unit 5
-    page.mouse.click(box["x"] + x, box["y"] + y)
-    page.wait_for_timeout(1500)
+    caption = page.get_by_text("Hidden 2, unit 5: its activation over the square")
+    for _ in range(3):  # clicking a unit again keeps it; Vega may not listen yet after a run
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        try:
+            expect(caption).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            continue
+    expect(caption).to_be_visible()
     page.screenshot(path=artifacts / "playground-unit-click.png")
-    expect(page.get_by_text("Hidden 2, unit 5: its activation over the square")).to_be_visible()
     page.wait_for_timeout(800)
     page.screenshot(path=artifacts / "playground-unit-map.png")
     assert page.locator("[data-testid='stException']").count() == 0
@@ -203,7 +209,25 @@ def small_diagram(page, app_server: str, wait_for_app):
     wait_for_app(page)
     expect(metric(page, "Parameters")).to_have_text(["74"])      # 2-6-6-2
     diagram = page.locator("[data-testid='stVegaLiteChart']").first
-    return diagram.locator("canvas, svg").first.bounding_box(), network.layout((7, 6, 6, 2), 380)
+    box = diagram.locator("canvas, svg").first.bounding_box()
+    layout = network.layout((7, 6, 6, 2), 380)
+    # Vega draws the diagram up to a second after the page's run has ended and only then
+    # listens to the pointer: a click before that is lost (CI once lost one).  Wait until a
+    # unit pointed at shows its map (pointing again until it does: pointing changes nothing),
+    # and is gone again once the pointer leaves.
+    caption = page.get_by_text("Hidden 1, unit 3: its activation over the square")
+    for attempt in range(6):
+        page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[2] + attempt % 2)
+        try:
+            expect(caption).to_be_visible(timeout=5_000)
+            break
+        except AssertionError:
+            page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)
+    expect(caption).to_be_visible()
+    page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)
+    expect(caption).to_have_count(0)
+    wait_for_app(page)
+    return box, layout
 
 
 def test_clicking_an_input_on_the_diagram_switches_it_on(app_server, browser_page,
@@ -280,18 +304,27 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
     # drag over part of the square's top left (the plot starts after the y axis), at a
     # person's pace: Vega starts a rectangle only on moves it sees one by one
     left, top = box["x"] + 90, box["y"] + 40
-    page.mouse.move(left, top)
-    page.wait_for_timeout(300)
-    page.mouse.down()
-    for i in range(1, 11):
-        page.mouse.move(left + 10 * i, top + 10 * i)
-        page.wait_for_timeout(50)
-    page.mouse.up()
-    expect(page.get_by_text("Your points: 100", exact=False)).to_have_count(0, timeout=15_000)
+    drags = 0
+    while drags < 3:  # Vega listens only once it has drawn, seconds after the run
+        drags += 1
+        page.mouse.move(left, top)
+        page.wait_for_timeout(300)
+        page.mouse.down()
+        for i in range(1, 11):
+            page.mouse.move(left + 10 * i, top + 10 * i)
+            page.wait_for_timeout(50)
+        page.mouse.up()
+        try:
+            expect(page.get_by_text("Your points: 100", exact=False)).to_have_count(
+                0, timeout=10_000)
+            break
+        except AssertionError:
+            continue
+    expect(page.get_by_text("Your points: 100", exact=False)).to_have_count(0)
     wait_for_app(page)
     label = page.get_by_text("Your points:").inner_text()
     added = int(label.split("Your points: ")[1].split(" ")[0]) - 100
-    assert 1 <= added <= 60, label
+    assert 1 <= added <= 60 * drags, label  # a late first drag may count too
     page.screenshot(path=artifacts / "playground-own-points.png")
     page.get_by_role("button", name="Step").click()
     deadline = time.monotonic() + 30
@@ -302,10 +335,8 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
     # the page's last run after training stopped (it enables the GIF): a click before it
     # could ask for a file that run has just replaced, and no download would come
     expect(page.get_by_role("button", name="Replay as GIF")).to_be_enabled()
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Model as JSON").click()
     saved = tmp_path / "model.json"
-    download.value.save_as(saved)
+    helpers.download(page, "Model as JSON").save_as(saved)
     doc = json.loads(saved.read_text())
     assert doc["settings"]["dataset"] == "custom" and doc["epoch"] == 1
     assert len(doc["points"]["label"]) == 100 + added
@@ -410,10 +441,8 @@ def test_replay_scrubs_back_through_the_epochs_and_the_gif_downloads(
     assert page.locator("[data-testid='stException']").count() == 0
 
     page.get_by_text("Export or import this network").click()
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Replay as GIF").click()
     saved = tmp_path / "replay.gif"
-    download.value.save_as(saved)
+    helpers.download(page, "Replay as GIF").save_as(saved)
     gif = Image.open(io.BytesIO(saved.read_bytes()))
     assert gif.n_frames == 12 and gif.size == (240, 240)
     gif.seek(2)
