@@ -124,6 +124,26 @@ def test_the_bars_number_inputs_show_their_buttons_and_the_features_all_show(
     page.context.close()
 
 
+def test_the_training_share_slider_moves_both_counts(app_server, browser_page,
+                                                     wait_for_app, artifacts):
+    page = browser_page
+    page.goto(f"{app_server}/?n_train=300&n_test=300")
+    wait_for_app(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    slider = sidebar.get_by_role("slider", name="training share")
+    expect(slider).to_have_value("0.5")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # one step: 0.55 of the 600 points
+    page.wait_for_function("() => location.search.includes('n_train=330')")
+    assert "n_test=270" in page.evaluate("location.search")
+    expect(sidebar.get_by_role("spinbutton", name="training points")).to_have_value("330")
+    expect(sidebar.get_by_role("spinbutton", name="test points")).to_have_value("270")
+    expect(slider).to_have_value("0.55")
+    wait_for_app(page)
+    sidebar.screenshot(path=artifacts / "playground-training-share.png")
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 def test_five_steps_train_five_epochs(app_server, browser_page, wait_for_app):
     """Each Step click trains one epoch, and the page shows it.  Each waits for the last to
     show: Streamlit merges two clicks of one button that arrive while a rerun is pending into
