@@ -212,7 +212,7 @@ def shown(name: str) -> bool:
 
 # pixels of the bar's widgets, by kind: at 1280 px two rows beside the sidebar, at 420 px
 # two a row; Streamlit hides a number input's − and + when it is 120 px wide or less
-BAR_WIDTHS = {"set": 200, "widths": 128}
+BAR_WIDTHS = {"set": 300, "widths": 128}  # "set": all seven features in two rows
 BAR_WIDTH = 140
 # the chosen input features wrap onto more lines of their box (Streamlit's scroll sideways)
 BAR_STYLE = """<style>

@@ -102,10 +102,10 @@ def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_is_in_the_first_s
 def test_the_bars_number_inputs_show_their_buttons_and_the_features_all_show(
         chromium_browser, app_server, wait_for_app, artifacts, width):
     page = helpers.new_page(chromium_browser, width, 900)
-    page.goto(f"{app_server}/?features=x1,x2,x1sq")
+    page.goto(f"{app_server}/?features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2")
     wait_for_app(page)
     bar = page.locator(".st-key-pg_bar")
-    expect(bar.locator("[data-testid='stMultiSelect'] [data-tag]")).to_have_count(3)
+    expect(bar.locator("[data-testid='stMultiSelect'] [data-tag]")).to_have_count(7)
     bar.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     bar.screenshot(path=artifacts / f"playground-bar-{width}px.png")
@@ -121,6 +121,8 @@ def test_the_bars_number_inputs_show_their_buttons_and_the_features_all_show(
         inside, box = tag.bounding_box(), tags.bounding_box()
         assert box["x"] <= inside["x"] and inside["x"] + inside["width"] <= box["x"] + \
             box["width"] and inside["y"] + inside["height"] <= box["y"] + box["height"]
+    rows = {round(tag.bounding_box()["y"]) for tag in bar.locator("[data-tag]").all()}
+    assert len(rows) <= 2, rows   # all seven features in two rows, not four
     page.context.close()
 
 
