@@ -76,7 +76,12 @@ PHONE_ORDER = """<style>@media (max-width: 640px) {
     order: 1; }
   [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] > :has(.st-key-pg_live) ~ * {
     order: 2; }
-}</style>"""
+}
+/* a laptop's first screen (1280 x 900) holds the bar, the diagram and the whole boundary:
+   half of Streamlit's top margin, and the metrics' numbers a size smaller */
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+.st-key-pg_live [data-testid="stMetricValue"] { font-size: 1.75rem; }
+</style>"""
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -212,8 +217,11 @@ def shown(name: str) -> bool:
 
 # pixels of the bar's widgets, by kind: at 1280 px two rows beside the sidebar, at 420 px
 # two a row; Streamlit hides a number input's − and + when it is 120 px wide or less
-BAR_WIDTHS = {"set": 300, "widths": 128}  # "set": all seven features in two rows
+BAR_WIDTHS = {"set": 200, "widths": 128}
 BAR_WIDTH = 140
+# the features' box: four chosen features fill two rows of 200 px; more widen it so that all
+# seven still take two rows (widening it always would push the bar onto a third row)
+WIDE_SET, WIDE_SET_FROM = 300, 5
 # the chosen input features wrap onto more lines of their box (Streamlit's scroll sideways)
 BAR_STYLE = """<style>
   .st-key-pg_features [data-testid="stMultiSelectTagsContainer"] {
@@ -234,7 +242,7 @@ def bar_ui() -> list[str]:
                       vertical_alignment="bottom"):
         for name in playground.BAR:
             if shown(name):
-                setting_ui(name, BAR_WIDTHS.get(SETTINGS[name].kind, BAR_WIDTH))
+                setting_ui(name, bar_width(name))
                 drawn.append(name)
         preset = playground.other_network(st.session_state[key("hidden")])
         report = preset == playground.REPORT_HIDDEN
@@ -244,6 +252,14 @@ def bar_ui() -> list[str]:
                   help="the report's hidden layers, 25-25-25" if report else
                   "back to the Playground's small default")
     return drawn
+
+
+def bar_width(name: str) -> int:
+    """Pixels of setting ``name``'s widget in the bar."""
+    kind = SETTINGS[name].kind
+    if kind == "set" and len(st.session_state.get(key(name), ())) >= WIDE_SET_FROM:
+        return WIDE_SET
+    return BAR_WIDTHS.get(kind, BAR_WIDTH)
 
 
 def share_ui() -> None:
@@ -823,9 +839,8 @@ def main() -> None:
 
     st.title("Playground")
     intro = st.container(key="pg_intro")  # on a phone, after the live view (PHONE_ORDER)
-    intro.caption("A network written with PyTorch tensor operations only learns to separate two "
-                  "classes of points — by default those inside the disk from those outside. "
-                  "Press **Train** and watch its decision boundary form."
+    intro.caption("A network of PyTorch tensor operations only learns to tell two classes of "
+                  "points apart. Press **Train** and watch its decision boundary form."
                   if state[key("problem")] == "classification" else
                   "A network written with PyTorch tensor operations only learns a number for "
                   "every point of the square (regression). Press **Train** and watch its output "

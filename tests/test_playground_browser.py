@@ -98,6 +98,22 @@ def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_is_in_the_first_s
     context.close()
 
 
+def test_on_a_laptop_most_of_the_boundary_is_in_the_first_screen(
+        chromium_browser, app_server, wait_for_app, artifacts):
+    page = helpers.new_page(chromium_browser, 1280, 900)
+    page.goto(app_server)
+    wait_for_app(page)
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    expect(charts).to_have_count(2)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=artifacts / "playground-1280px-first-screen.png")
+    # the bar above the diagram pushed the square's top to y ≈ 770 (130 of its 300 px in
+    # view); a smaller top margin, smaller metric numbers and a one-line introduction: ≈ 640
+    boundary = charts.nth(1).bounding_box()
+    assert boundary["y"] + 0.75 * 300 <= 900, boundary
+    page.context.close()
+
+
 @pytest.mark.parametrize("width", [1280, 420])
 def test_the_bars_number_inputs_show_their_buttons_and_the_features_all_show(
         chromium_browser, app_server, wait_for_app, artifacts, width):
