@@ -10,6 +10,10 @@
 4. Train → epoch 1: ``--repeats`` times, **Train** is pressed on a fresh network; timed
    until the page shows epoch 1 or later (then Pause and Reset).  The first press after the
    server started (its first training process) is printed on its own.
+5. Pointing at a unit while training → its map: ``--repeats`` times, while the default
+   network trains, the pointer moves onto a hidden unit of the diagram (the next one each
+   time, off the diagram between); timed until the page says whose map it shows.  The issue
+   sets no target for it: printed for the record.
 
 Prints the median, the 95th percentile and the slowest of each, and the 95th percentile
 as a fraction of its target: ≤ 3 s, ≤ 0.5 s and ≤ 1 s.  Run it while nothing else uses the
@@ -26,11 +30,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from live_update import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port, streamlit_server  # noqa: E402
 
 TARGETS = {"cold page → interactive": 3.0, "slider change → first redraw": 0.5,
-           "Train → epoch 1": 1.0}
+           "Train → epoch 1": 1.0, "pointing at a unit while training → its map": None}
 METRIC = ("el => [...document.querySelectorAll(\"[data-testid='stMetric']\")]"
           ".find(m => m.innerText.startsWith(el))")
 TRAIN_LOSS = f"() => ({METRIC})('Train loss')?.querySelector(\"[data-testid='stMetricValue']\")?.innerText"
@@ -98,6 +103,33 @@ def train_to_epoch_1(page) -> float:
     return took
 
 
+def point_at_units(page, url: str, repeats: int) -> list[float]:
+    """Seconds from the pointer onto a hidden unit, while the network trains, to the caption
+    naming its map; the pointer leaves the diagram between (and the caption goes)."""
+    from minidl.viz import network
+
+    page.goto(f"{url}/?epochs=10000")  # trains on through the measurement
+    page.wait_for_selector(IDLE, timeout=120_000)
+    diagram = page.locator("[data-testid='stVegaLiteChart']").first.locator("canvas").first
+    box, layout = diagram.bounding_box(), network.layout((7, 6, 6, 2), 380)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_role("button", name="Pause").wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)
+    took = []
+    for i in range(repeats):
+        unit = i % 6
+        caption = page.get_by_text(f"Hidden 1, unit {unit + 1}: its activation over the square")
+        began = time.perf_counter()
+        page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[unit])
+        caption.wait_for(timeout=60_000)
+        took.append(time.perf_counter() - began)
+        page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)
+        caption.wait_for(state="detached", timeout=60_000)
+        page.wait_for_timeout(300 + 150 * (i % 5))  # at varied moments of the live view's run
+    page.get_by_role("button", name="Pause").click()
+    return took
+
+
 def measure(repeats: int) -> dict[str, tuple[float | None, list[float]]]:
     """Per measure: (the first on a fresh server, or None; the repeated ones)."""
     from playwright.sync_api import sync_playwright
@@ -122,10 +154,12 @@ def measure(repeats: int) -> dict[str, tuple[float | None, list[float]]]:
         changes = [slider_change(page, "ArrowRight" if i % 2 == 0 else "ArrowLeft")
                    for i in range(repeats)]
         trains = [train_to_epoch_1(page) for _ in range(repeats)]
+        points = point_at_units(page, url, repeats)
         browser.close()
     return {"cold page → interactive": (first_load, loads),
             "slider change → first redraw": (None, changes),
-            "Train → epoch 1": (first_train, trains)}
+            "Train → epoch 1": (first_train, trains),
+            "pointing at a unit while training → its map": (None, points)}
 
 
 def main() -> int:
@@ -139,9 +173,10 @@ def main() -> int:
     for name, (first, values) in results.items():
         p95, target = percentile(values, 0.95), TARGETS[name]
         print(f"{name}: median {statistics.median(values):.2f}, p95 {p95:.2f}, slowest "
-              f"{max(values):.2f}; p95/target {p95 / target:.2f} (target ≤ {target:g} s)"
+              f"{max(values):.2f}; " + ("no target" if target is None else
+                                        f"p95/target {p95 / target:.2f} (target ≤ {target:g} s)")
               + ("" if first is None else f"; first on a fresh server {first:.2f}"))
-        if p95 > target:
+        if target is not None and p95 > target:
             missed.append(name)
     if missed:
         print("missed: " + ", ".join(missed))

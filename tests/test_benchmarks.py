@@ -88,6 +88,8 @@ def test_instant(chromium_browser):
         assert re.search(rf"^{name}: median \d+\.\d\d, p95 \d+\.\d\d, slowest \d+\.\d\d; "
                          rf"p95/target \d+\.\d\d", out, re.M), out
     assert len(re.findall(r"; first on a fresh server \d+\.\d\d$", out, re.M)) == 2, out
+    assert re.search(r"^pointing at a unit while training → its map: median \d+\.\d\d, p95 "
+                     r"\d+\.\d\d, slowest \d+\.\d\d; no target$", out, re.M), out
 
 
 @pytest.mark.browser

@@ -828,3 +828,25 @@ def test_on_your_own_points_the_training_share_is_the_split_setting():
     split.set_value(0.5).run()
     assert not at.exception, at.exception
     assert len(run_of(at).X_train) == 30 and at.query_params["split"] == "0.5"
+
+
+def test_a_live_views_run_ends_early_only_for_a_rerun_the_visitor_asked_for(monkeypatch):
+    """``training.visitor_waits`` reads Streamlit's queued rerun: the browser's timer does not
+    end a live view's run early; pointing at the diagram (a rerun of the fragment that is not
+    automatic) does, also when the timer's request was queued first."""
+    from types import SimpleNamespace
+
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    requests = ScriptRequests()
+    monkeypatch.setattr(training, "get_script_run_ctx",
+                        lambda: SimpleNamespace(script_requests=requests))
+    assert not training.visitor_waits()                                   # nothing queued
+    requests.request_rerun(RerunData(fragment_id="live", is_auto_rerun=True))
+    assert not training.visitor_waits()                                   # the timer's
+    requests.request_rerun(RerunData(fragment_id="live"))
+    assert training.visitor_waits()                                       # a pointer's
+    requests.on_scriptrunner_ready()                                      # the next run began
+    assert not training.visitor_waits()
+    monkeypatch.setattr(training, "get_script_run_ctx", lambda: None)     # not in a run
+    assert not training.visitor_waits()
