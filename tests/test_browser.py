@@ -52,8 +52,7 @@ def test_playground_trains_the_default_network_to_90_percent_test_accuracy(
     expect(metric(page, "Parameters")).to_have_text("74")     # 2-6-6-2, the app's default
     page.screenshot(path=artifacts / "playground-before-training.png")
 
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_role("button", name="Pause").wait_for()
+    helpers.press_train(page)
     deadline = time.monotonic() + 150
     accuracy = 0.0
     while time.monotonic() < deadline:

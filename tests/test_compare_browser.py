@@ -39,8 +39,7 @@ def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_p
     page.goto(f"{app_server}/compare?n_train=150&n_test=150&epochs={EPOCHS}")
     wait_for_app(page)
     expect(page.locator("[data-testid='stImage'] img")).to_have_count(9)
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_role("button", name="Pause").wait_for()
+    helpers.press_train(page)
     wait_for_epoch(page, 4)
     # paused mid-race, however fast the machine: a fast CI ran 40 epochs in ~1 s
     page.get_by_role("button", name="Pause").click()
@@ -52,7 +51,7 @@ def test_the_nine_pairs_race_live_and_finish_with_a_winner(app_server, browser_p
     assert 4 <= paused_at < EPOCHS
     page.wait_for_timeout(1000)
     assert epoch(page) == paused_at  # paused means paused
-    page.get_by_role("button", name="Train", exact=True).click()
+    helpers.press_train(page, page.get_by_text(f"Race over: {EPOCHS} epochs. Winner:"))
     expect(page.get_by_text(f"Race over: {EPOCHS} epochs. Winner:")).to_be_visible(
         timeout=150_000)
     wait_for_app(page)
@@ -85,7 +84,7 @@ def test_a_diverging_contestant_is_shown_and_the_others_race_on(app_server, brow
     page.goto(f"{app_server}/compare?preset=custom&n_train=200&n_test=200&epochs=6"
               "&contestants=lr%3D0.01%3B%20lr%3D1%20loss%3Dsum%20batch_size%3D20")
     wait_for_app(page)
-    page.get_by_role("button", name="Train", exact=True).click()
+    helpers.press_train(page, page.get_by_text("Race over: 6 epochs."))
     expect(page.get_by_text("Race over: 6 epochs.")).to_be_visible(timeout=60_000)
     wait_for_app(page)
     expect(page.get_by_text("diverged", exact=False).first).to_be_visible()

@@ -189,8 +189,7 @@ def test_closing_the_tab_frees_its_place_to_train(fresh_app_servers, chromium_br
     for page in (first, second):
         page.goto(f"{url}/?epochs=10000")
         wait_for_app(page)
-    first.get_by_role("button", name="Train", exact=True).click()
-    first.get_by_role("button", name="Pause").wait_for()
+    helpers.press_train(first)
     expect(first.locator("[data-testid='stMetricValue']").first).not_to_have_text(
         "0 / 10000", timeout=30_000)
     second.get_by_role("button", name="Train", exact=True).click()
@@ -420,10 +419,9 @@ def test_the_boundary_stays_put_through_a_200_epoch_run(app_server, browser_page
     wait_for_app(page)
     boundary = page.locator("[data-testid='stVegaLiteChart']").nth(1)
     expect(boundary).to_be_visible()
-    page.get_by_role("button", name="Train", exact=True).click()
+    helpers.press_train(page)
     # where it is once training runs (in 1 of 4 full runs it was 72 px higher at the page's
     # load than at the click, not seen in 6 loads probed since: issue 22's note)
-    expect(page.get_by_role("button", name="Pause")).to_be_visible()
     top = boundary.bounding_box()["y"]
     seen = set()
     while "200" not in seen:  # sampled for as long as it trains, however fast that is
@@ -519,8 +517,7 @@ def test_no_frame_of_the_boundary_is_blank_while_it_trains(app_server, browser_p
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{app_server}/?epochs=100000")
     wait_for_app(page)
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_role("button", name="Pause").wait_for()
+    helpers.press_train(page)
     first = epoch(page)
     deadline = time.monotonic() + 120
     while epoch(page) < first + 2:  # redraws have begun, however slow the machine
@@ -542,8 +539,7 @@ def test_streamlits_own_stop_pauses_training_for_good(app_server, browser_page, 
     page = browser_page
     page.goto(f"{app_server}/?n_train=200&n_test=100&epochs=10000")
     wait_for_app(page)
-    page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=30_000)
+    helpers.press_train(page)
     helpers.wait_until(lambda: epoch(page) >= 2, timeout=60)  # the live view's runs drew
     # Stop stops the run under way; one that ends as the click arrives leaves nothing to
     # stop (Streamlit's Stop, not ours): press it again, as a person would

@@ -18,6 +18,10 @@ browser's timer would start the next a second later; so the live view takes a St
 run as Pause (``live_fragment``).  A run is also stopped when a click reruns the whole page
 meanwhile (fast reruns), which must not pause: what tells them apart is that such a page
 run begins after the stopped run did.
+
+Why this module is long: a live view's run and the browser's timer, its pace on a busy
+server, Stop and the visitor's own reruns (``visitor_waits``) are one protocol with
+Streamlit's script runner; split, its parts would share that state across modules.
 """
 
 from __future__ import annotations
