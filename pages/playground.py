@@ -664,6 +664,17 @@ def toggle_feature() -> None:
     state[key("features")] = list(features)
 
 
+def keep_an_input() -> None:
+    """An emptied features box gets back the inputs it had, as the diagram keeps the last
+    one: a network needs an input, and falling back to x₁, x₂ rebuilt the network and lost
+    its training (once on CI with no click on the box, cause not found)."""
+    state = st.session_state
+    if not state[key("features")]:
+        state[key("features")] = list(state[SETTINGS_KEY]["features"])
+        notify("A network needs an input: the features are as they were. Switch another on "
+               "before the last one off.")
+
+
 
 # ---------------------------------------------------------------- your own points
 
@@ -834,6 +845,7 @@ def main() -> None:
     state = st.session_state
     settings = initial_settings()
     toggle_feature()
+    keep_an_input()
     fit_problem_widgets()
     drawn = settings_ui()
 

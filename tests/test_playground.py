@@ -352,8 +352,12 @@ def test_features_are_chosen_in_the_bar_and_written_to_the_url():
     at = open_app()
     widget(at, "features").set_value(["x1", "x2", "x1sq"]).run()
     assert run_of(at).config.sizes()[0] == 3 and at.query_params["features"] == "x1,x2,x1sq"
-    widget(at, "features").set_value([]).run()  # every feature off: back to x₁, x₂
-    assert not at.exception and run_of(at).config.features == ("x1", "x2")
+    run = run_of(at)
+    widget(at, "features").set_value([]).run()  # every feature off: they stay as they were
+    assert not at.exception and run_of(at) is run and run.config.features == ("x1", "x2", "x1sq")
+    assert widget(at, "features").value == ["x1", "x2", "x1sq"]
+    assert "A network needs an input" in at.toast[0].value
+    assert at.query_params["features"] == "x1,x2,x1sq"
 
 
 def test_bad_url_values_fall_back_to_defaults_with_visible_warnings():
