@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, quote, urlparse
 
 import helpers
 import pytest
+from helpers import metric
 
 try:
     from playwright.sync_api import expect
@@ -31,12 +32,6 @@ NAV_TITLES = [title for _, title, _ in streamlit_app.PAGES]
 
 def nav_label(text: str) -> str:
     return text.split("\n")[-1]  # the link's text starts with its icon's name
-
-
-def metric(page, label: str):
-    """The value element of the st.metric labelled ``label``."""
-    return page.locator("[data-testid='stMetric']").filter(
-        has=page.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")
 
 
 def metric_value(page, label: str) -> str:

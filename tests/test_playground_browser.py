@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import helpers
 import pytest
+from helpers import metric
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -19,9 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-playground")
 
 
 def metric_value(page, label: str) -> str:
-    return page.locator("[data-testid='stMetric']").filter(
-        has=page.get_by_text(label, exact=True)).locator(
-        "[data-testid='stMetricValue']").first.inner_text()
+    return metric(page, label).first.inner_text()
 
 
 def epoch(page) -> int:
@@ -315,11 +314,6 @@ def test_clicking_a_link_sets_its_weight(app_server, browser_page, wait_for_app,
     page.wait_for_timeout(800)
     page.screenshot(path=artifacts / "playground-link-weight.png")
     assert page.locator("[data-testid='stException']").count() == 0
-
-
-def metric(page, label: str):
-    return page.locator("[data-testid='stMetric']").filter(
-        has=page.get_by_text(label, exact=True)).locator("[data-testid='stMetricValue']")
 
 
 def test_own_points_drawn_by_dragging_train_and_the_model_downloads(

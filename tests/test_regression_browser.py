@@ -13,9 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-playground")
 
 
 def metric_value(page, label: str) -> str:
-    return page.locator("[data-testid='stMetric']").filter(
-        has=page.get_by_text(label, exact=True)).locator(
-        "[data-testid='stMetricValue']").first.inner_text()
+    return helpers.metric(page, label).first.inner_text()
 
 
 def test_a_multi_gaussian_regression_trains_and_its_output_map_renders(
