@@ -104,23 +104,32 @@ def set_job(folder: Path, **changes) -> None:
     job.store.update(job.id, **changes)
 
 
+def again_until(act, check, tries: int = 3, timeout: float = 10_000) -> int:
+    """``act(attempt)``, then ``check(timeout)`` (a Playwright expectation, in ms); while it
+    fails, act again, as a person would when a click or a pointer went unseen, up to ``tries``
+    times in all (the last failure is raised).  Returns how many times it acted."""
+    for attempt in range(tries):
+        act(attempt)
+        try:
+            check(timeout)
+            return attempt + 1
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+    raise ValueError("tries must be at least 1")
+
+
 def press_train(page, started=None) -> None:
     """Press Train and wait until the run has started: the Pause button shows, or
     ``started`` (a locator: what a run that ends at once shows).  If neither shows 20 s after
-    a click, press again, as a person would: CI once lost a click at a page's load (epoch 0
-    after 120 s); the cause is not known."""
+    a click, press again: CI once lost a click at a page's load (epoch 0 after 120 s); the
+    cause is not known."""
     from playwright.sync_api import expect
 
     pause = page.get_by_role("button", name="Pause")
     started = pause if started is None else pause.or_(started)
-    for attempt in range(3):
-        page.get_by_role("button", name="Train", exact=True).click()
-        try:
-            expect(started.first).to_be_visible(timeout=20_000)
-            return
-        except AssertionError:
-            if attempt == 2:
-                raise
+    again_until(lambda _: page.get_by_role("button", name="Train", exact=True).click(),
+                lambda ms: expect(started.first).to_be_visible(timeout=ms), timeout=20_000)
 
 
 def train_to_the_budget(page, wait_for_app) -> None:

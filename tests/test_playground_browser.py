@@ -71,16 +71,23 @@ def test_at_phone_width_the_boundary_is_whole(chromium_browser, app_server, wait
 BOUNDARY_SQUARE = 350  # px from the boundary chart's top: its square (300) and x axis
 
 
-def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_is_in_the_first_screen(
-        chromium_browser, app_server, wait_for_app, artifacts):
-    context = chromium_browser.new_context(viewport={"width": 420, "height": 900})
-    page = context.new_page()
-    page.goto(app_server)
+def first_screen(chromium_browser, url: str, wait_for_app, artifacts, width: int):
+    """A new page ``width`` × 900 px on the Playground at ``url``, once its diagram and
+    boundary are drawn (screenshot ``playground-{width}px-first-screen.png``); returns the
+    page and its charts."""
+    page = helpers.new_page(chromium_browser, width, 900)
+    page.goto(url)
     wait_for_app(page)
     charts = page.locator("[data-testid='stVegaLiteChart']")
     expect(charts).to_have_count(2)
     page.wait_for_timeout(1000)
-    page.screenshot(path=artifacts / "playground-420px-first-screen.png")
+    page.screenshot(path=artifacts / f"playground-{width}px-first-screen.png")
+    return page, charts
+
+
+def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_is_in_the_first_screen(
+        chromium_browser, app_server, wait_for_app, artifacts):
+    page, charts = first_screen(chromium_browser, app_server, wait_for_app, artifacts, 420)
     sidebar = page.locator("[data-testid='stSidebar']").bounding_box()
     assert sidebar is None or sidebar["x"] + sidebar["width"] <= 0, sidebar   # closed
     bar = page.locator(".st-key-pg_bar").bounding_box()
@@ -94,18 +101,12 @@ def test_on_a_phone_the_sidebar_starts_closed_and_the_boundary_is_in_the_first_s
     helpers.assert_fits(page, ".st-key-pg_bar", 420)
     export = page.get_by_text("Export or import this network").bounding_box()
     assert export["y"] > bar["y"], (bar, export)  # what followed the live view still follows
-    context.close()
+    page.context.close()
 
 
 def test_on_a_laptop_most_of_the_boundary_is_in_the_first_screen(
         chromium_browser, app_server, wait_for_app, artifacts):
-    page = helpers.new_page(chromium_browser, 1280, 900)
-    page.goto(app_server)
-    wait_for_app(page)
-    charts = page.locator("[data-testid='stVegaLiteChart']")
-    expect(charts).to_have_count(2)
-    page.wait_for_timeout(1000)
-    page.screenshot(path=artifacts / "playground-1280px-first-screen.png")
+    page, charts = first_screen(chromium_browser, app_server, wait_for_app, artifacts, 1280)
     # the bar above the diagram pushed the square's top to y ≈ 770 (130 of its 300 px in
     # view); a smaller top margin, smaller metric numbers and a one-line introduction: ≈ 640
     boundary = charts.nth(1).bounding_box()
@@ -221,14 +222,9 @@ def test_the_diagram_shows_the_network_and_a_click_opens_a_units_map(
     layout = network.layout((7, 25, 25, 25, 2), 380)  # every candidate input is drawn
     x, y = layout.x[2], layout.centre_all(2)[4]      # hidden 2, unit 5
     caption = page.get_by_text("Hidden 2, unit 5: its activation over the square")
-    for _ in range(3):  # clicking a unit again keeps it; Vega may not listen yet after a run
-        page.mouse.click(box["x"] + x, box["y"] + y)
-        try:
-            expect(caption).to_be_visible(timeout=10_000)
-            break
-        except AssertionError:
-            continue
-    expect(caption).to_be_visible()
+    # clicking a unit again keeps it; Vega may not listen yet after a run
+    helpers.again_until(lambda _: page.mouse.click(box["x"] + x, box["y"] + y),
+                        lambda ms: expect(caption).to_be_visible(timeout=ms))
     page.screenshot(path=artifacts / "playground-unit-click.png")
     page.wait_for_timeout(800)
     page.screenshot(path=artifacts / "playground-unit-map.png")
@@ -252,15 +248,15 @@ def small_diagram(page, app_server: str, wait_for_app):
     # unit pointed at shows its map (pointing again until it does: pointing changes nothing),
     # and is gone again once the pointer leaves.
     caption = page.get_by_text("Hidden 1, unit 3: its activation over the square")
-    for attempt in range(6):
+    off = box["x"] + box["width"] + 200, box["y"] - 100
+
+    def point(attempt: int) -> None:
+        if attempt:
+            page.mouse.move(*off)
         page.mouse.move(box["x"] + layout.x[1], box["y"] + layout.centre_all(1)[2] + attempt % 2)
-        try:
-            expect(caption).to_be_visible(timeout=5_000)
-            break
-        except AssertionError:
-            page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)
-    expect(caption).to_be_visible()
-    page.mouse.move(box["x"] + box["width"] + 200, box["y"] - 100)
+    helpers.again_until(point, lambda ms: expect(caption).to_be_visible(timeout=ms), tries=6,
+                        timeout=5_000)
+    page.mouse.move(*off)
     expect(caption).to_have_count(0)
     wait_for_app(page)
     return box, layout
@@ -335,9 +331,8 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
     # drag over part of the square's top left (the plot starts after the y axis), at a
     # person's pace: Vega starts a rectangle only on moves it sees one by one
     left, top = box["x"] + 90, box["y"] + 40
-    drags = 0
-    while drags < 3:  # Vega listens only once it has drawn, seconds after the run
-        drags += 1
+
+    def drag(_) -> None:
         page.mouse.move(left, top)
         page.wait_for_timeout(300)
         page.mouse.down()
@@ -345,13 +340,9 @@ def test_own_points_drawn_by_dragging_train_and_the_model_downloads(
             page.mouse.move(left + 10 * i, top + 10 * i)
             page.wait_for_timeout(50)
         page.mouse.up()
-        try:
-            expect(page.get_by_text("Your points: 100", exact=False)).to_have_count(
-                0, timeout=10_000)
-            break
-        except AssertionError:
-            continue
-    expect(page.get_by_text("Your points: 100", exact=False)).to_have_count(0)
+    # Vega listens only once it has drawn, seconds after the run: drag again if nothing came
+    drags = helpers.again_until(drag, lambda ms: expect(
+        page.get_by_text("Your points: 100", exact=False)).to_have_count(0, timeout=ms))
     wait_for_app(page)
     label = page.get_by_text("Your points:").inner_text()
     added = int(label.split("Your points: ")[1].split(" ")[0]) - 100
